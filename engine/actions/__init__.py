@@ -1,0 +1,12 @@
+"""Built-in actions, grouped by provider. Each module exposes ``ACTIONS: list[Action]``.
+
+Add a module here to register its actions; nothing is discovered by scanning.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from engine.actions import data, ip
+
+ACTION_MODULES: list[ModuleType] = [data, ip]

@@ -1,0 +1,9 @@
+"""The list of CLI command modules, in help order. Each has ``register(app)``."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from engine.cli import cmd_validate
+
+MODULES: list[ModuleType] = [cmd_validate]

@@ -1,0 +1,106 @@
+"""The one error hierarchy of soar.
+
+Every error a user can meet derives from ``SoarError``; its message says what
+went wrong, where, and what to do. Nothing here carries a secret: messages are
+built from settings *names*, never their values::
+
+    SoarError
+    ├── ConfigError          a setting is missing or unsafe (AUTH0_DOMAIN, ...)
+    ├── PlaybookError        a playbook cannot be loaded or is invalid (carries issues)
+    ├── InputError           run inputs do not match the playbook's declared inputs
+    ├── TemplateError        an expression does not parse, fails, or breaks the sandbox
+    ├── QueryError           a log query Auth0 would reject (unsearchable field, bad wildcard)
+    ├── RunLogError          a run log cannot be read or resumed
+    └── ActionError          an action failed; the executor turns it into a failed step
+        ├── GuardrailError   a write refused: too many targets, a protected user
+        ├── DryRunViolation  a write attempted while the run is a dry run
+        └── UpstreamError    an HTTP peer answered with an error (method, path, status, message)
+            └── RateLimitError   rate-limited beyond the wait budget
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.issues import Issue
+
+
+class SoarError(Exception):
+    """Base of every error soar raises on purpose."""
+
+
+class ConfigError(SoarError):
+    """A setting is missing, malformed or unsafe; the message names the setting."""
+
+
+class PlaybookError(SoarError):
+    """A playbook could not be loaded or failed validation."""
+
+    def __init__(self, message: str, issues: Sequence[Issue] = ()) -> None:
+        super().__init__(message)
+        self.issues = list(issues)
+
+
+class InputError(SoarError):
+    """Run inputs do not match the playbook's declared inputs."""
+
+
+class TemplateError(SoarError):
+    """A template failed to compile or render, or tried to leave the sandbox."""
+
+
+class QueryError(SoarError):
+    """A log search query that Auth0 would reject."""
+
+
+class RunLogError(SoarError):
+    """A run log that cannot be read, verified or resumed."""
+
+
+class ActionError(SoarError):
+    """An action failed. Raised inside actions; becomes a failed step."""
+
+
+class GuardrailError(ActionError):
+    """A write was refused by a guardrail (max_targets, protected users)."""
+
+
+class DryRunViolation(ActionError):
+    """A non-GET request was attempted during a dry run."""
+
+
+class UpstreamError(ActionError):
+    """An HTTP peer answered with an error status.
+
+    Carries the method, the path (never a query string holding secrets), the
+    status, and the peer's own ``message`` / ``errorCode`` when it sent them.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        message: str,
+        error_code: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.upstream_message = message
+        self.error_code = error_code
+        self.hint = hint
+        where = f"{method} {path}"
+        status_text = f"HTTP {status}" if status is not None else "no response"
+        code = f" [{error_code}]" if error_code else ""
+        text = f"{where} failed: {status_text}{code}: {message}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)
+
+
+class RateLimitError(UpstreamError):
+    """Still rate-limited after the client's wait budget was spent."""

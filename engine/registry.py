@@ -1,0 +1,143 @@
+"""The action registry: an explicit instance, built by listing each module's actions.
+
+An action is a frozen record. Every action function has the same shape,
+``(ctx, args) -> result``: it receives validated, rendered arguments and a
+per-run context, and returns a JSON-serialisable mapping. A write action also
+has a ``plan`` function of the same shape that returns the requests it would
+send, without sending them; a dry run calls ``plan`` instead of ``func``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from engine.errors import SoarError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from engine.auth0 import Auth0Client
+    from engine.secrets import Secret
+
+Effect = Literal["read", "write"]
+Result = dict[str, Any]
+
+
+@dataclass
+class ActionContext:
+    """What an action may use during one run. Built per run, never shared between runs.
+
+    ``http`` is the guarded generic HTTP client (``http.request``); ``auth0()``
+    builds the Auth0 client on first use so playbooks that never touch Auth0
+    need no Auth0 settings. ``logs_file`` is set by ``soar run --logs``: log
+    searches then read that file instead of a tenant, and writes are planned only.
+    """
+
+    dry_run: bool
+    http: httpx.Client
+    auth0_factory: Callable[[], Auth0Client] | None = None
+    logs_file: Path | None = None
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    logger: Any = field(default_factory=lambda: structlog.get_logger("soar.action"))
+    step_id: str = ""
+    _auth0: Auth0Client | None = field(default=None, repr=False)
+
+    def auth0(self) -> Auth0Client:
+        """The run's Auth0 client, created on first use from the environment settings."""
+        if self._auth0 is None:
+            if self.auth0_factory is None:
+                raise SoarError("this run has no Auth0 connection configured")
+            self._auth0 = self.auth0_factory()
+        return self._auth0
+
+
+ActionFunc = Callable[[ActionContext, Mapping[str, Any]], Result]
+PlanFunc = Callable[[ActionContext, Mapping[str, Any]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One registered action.
+
+    ``target`` names the argument that holds a write's target (``user_id`` for
+    ``auth0.block_user``): the executor uses it for the blast radius shown at
+    approval, for ``max_targets`` and for protected users.
+    """
+
+    name: str
+    func: ActionFunc
+    input_schema: Mapping[str, Any]
+    output_schema: Mapping[str, Any]
+    effect: Effect
+    description: str
+    plan: PlanFunc | None = None
+    target: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.effect not in ("read", "write"):
+            raise ValueError(f"action {self.name}: effect must be 'read' or 'write'")
+        if self.effect == "write" and self.plan is None:
+            raise ValueError(f"write action {self.name} needs a plan function for dry runs")
+
+    def is_write(self, args: Mapping[str, Any] | None = None) -> bool:
+        """Whether this call writes. ``http.request`` with GET is a read."""
+        if self.name == "http.request" and args is not None:
+            return str(args.get("method", "GET")).upper() != "GET"
+        return self.effect == "write"
+
+
+class DuplicateActionError(SoarError):
+    """An action name registered twice."""
+
+
+class ActionRegistry:
+    """Name -> Action. Registering a name twice is an error."""
+
+    def __init__(self, actions: list[Action] | None = None) -> None:
+        self._actions: dict[str, Action] = {}
+        for action in actions or []:
+            self.register(action)
+
+    def register(self, action: Action) -> None:
+        if action.name in self._actions:
+            raise DuplicateActionError(f"action {action.name!r} is registered twice")
+        self._actions[action.name] = action
+
+    def get(self, name: str) -> Action | None:
+        return self._actions.get(name)
+
+    def __getitem__(self, name: str) -> Action:
+        return self._actions[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._actions
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(sorted(self._actions.values(), key=lambda a: a.name))
+
+    def __len__(self) -> int:
+        return len(self._actions)
+
+    def names(self) -> list[str]:
+        return sorted(self._actions)
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """The nearest registered names, for 'did you mean' hints."""
+        return difflib.get_close_matches(name, self.names(), n=n, cutoff=0.5)
+
+
+def default_registry() -> ActionRegistry:
+    """Every built-in action, listed module by module (no discovery by scanning)."""
+    from engine.actions import ACTION_MODULES
+
+    registry = ActionRegistry()
+    for module in ACTION_MODULES:
+        for action in module.ACTIONS:
+            registry.register(action)
+    return registry

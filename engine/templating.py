@@ -1,0 +1,236 @@
+"""Expressions: one sandboxed Jinja2 environment, built once; templates compiled once.
+
+- A string that is exactly one ``{{ expression }}`` yields the expression's
+  native value (a list stays a list, an int an int). It is evaluated with
+  ``compile_expression``, not rendered and re-parsed, so a *string* value such
+  as ``"[1, 2]"`` or ``"7"`` that came from data stays that string.
+- Any other string containing ``{{``/``{%`` renders to a string.
+- Rendering never feeds its result back into the template engine: a value such
+  as ``{{ 7*7 }}`` arriving in data (a log event's ``user_name``) stays literal.
+- The environment is immutable-sandboxed with strict undefined; string and
+  list repetition and powers are bounded so ``'a' * 10**10`` cannot exhaust memory.
+- A ``Secret`` rendered inside a larger string turns the whole result into a
+  ``Secret`` (so ``"Bearer {{ secrets.token }}"`` stays opaque in every log).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from engine.errors import TemplateError
+from engine.secrets import Secret
+
+MAX_SEQUENCE = 1_000_000  # longest string/list an expression may build by repetition
+MAX_EXPONENT_BITS = 4096
+
+_WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
+_secret_seen: contextvars.ContextVar[list[Secret] | None] = contextvars.ContextVar(
+    "soar_secret_seen", default=None
+)
+
+
+def lucene(value: Any) -> str:
+    """Quote a value as an exact Auth0 log-search phrase.
+
+    ``"`` and ``\\`` are backslash-escaped, and so are ``*`` and ``?`` so that no
+    value can become a wildcard; the result is always one double-quoted phrase,
+    whatever the value holds (``") OR type:("s``, newlines, template syntax).
+    """
+    if isinstance(value, Secret):
+        raise TemplateError("a secret cannot be put into a log query")
+    if value is None:
+        raise TemplateError("lucene: cannot quote a null value (check the expression)")
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    escaped = re.sub(r'(["\\*?])', r"\\\1", text)
+    return f'"{escaped}"'
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, Secret):
+        seen = _secret_seen.get()
+        if seen is not None:
+            seen.append(value)
+            return value.reveal()
+        return "***"
+    return value
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, plus bounds on ``*`` and ``**`` and no access into secrets."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "**":
+            if (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and right > 0
+                and abs(left) > 1
+                and right * max(abs(left).bit_length(), 1) > MAX_EXPONENT_BITS
+            ):
+                raise SecurityError("the power is too large for an expression")
+            return operator.pow(left, right)
+        if op == "*":
+            for seq, count in ((left, right), (right, left)):
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(count, int)
+                    and len(seq) * count > MAX_SEQUENCE
+                ):
+                    raise SecurityError("the repetition is too large for an expression")
+            return operator.mul(left, right)
+        return super().call_binop(context, op, left, right)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, Secret):
+            return False
+        return bool(super().is_safe_attribute(obj, attr, value))
+
+
+def _build_env() -> _Environment:
+    env = _Environment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
+    env.filters["lucene"] = lucene
+    return env
+
+
+ENV = _build_env()
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+@dataclass(frozen=True)
+class Template:
+    """A compiled template string. ``render`` gives a native value or a string."""
+
+    source: str
+    _render: Callable[[Mapping[str, Any]], Any]
+    ast: nodes.Template
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        token = _secret_seen.set([])
+        try:
+            value = self._render(context)
+            if isinstance(value, Undefined):
+                value._fail_with_undefined_error()
+            seen = _secret_seen.get() or []
+        except UndefinedError as exc:
+            raise TemplateError(f"in {self.source!r}: {exc}") from None
+        except SecurityError as exc:
+            raise TemplateError(f"in {self.source!r}: refused by the sandbox: {exc}") from None
+        except TemplateError:
+            raise
+        except Exception as exc:  # any other failure inside an expression
+            raise TemplateError(f"in {self.source!r}: {type(exc).__name__}: {exc}") from None
+        finally:
+            _secret_seen.reset(token)
+        if seen and isinstance(value, str):
+            return Secret(seen[0].name, value)
+        return value
+
+    def references(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+        """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` used."""
+        yield from _references(self.ast)
+
+
+@lru_cache(maxsize=4096)
+def compile_template(source: str) -> Template:
+    """Compile ``source`` once (cached by text); raises ``TemplateError`` with the line."""
+    try:
+        ast = ENV.parse(source)
+        m = _WHOLE.match(source)
+        if m and "{{" not in m.group("expr") and "}}" not in m.group("expr"):
+            expr = ENV.compile_expression(m.group("expr").strip(), undefined_to_none=False)
+            return Template(source, lambda ctx: expr(**ctx), ast)
+        tmpl = ENV.from_string(ast)
+        return Template(source, lambda ctx: tmpl.render(**ctx), ast)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template does not parse: {exc.message} (line {exc.lineno})") from None
+
+
+def render_value(value: Any, context: Mapping[str, Any]) -> Any:
+    """Render every template string inside ``value`` (lists and mappings walked); once only."""
+    if isinstance(value, str):
+        return compile_template(value).render(context) if is_template(value) else value
+    if isinstance(value, Mapping):
+        return {k: render_value(v, context) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_value(v, context) for v in value]
+    return value
+
+
+def iter_templates(value: Any) -> Iterator[str]:
+    """Every template string inside a (possibly nested) literal value."""
+    if isinstance(value, str):
+        if is_template(value):
+            yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from iter_templates(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from iter_templates(v)
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A template an action renders itself, once per item (``data.filter``'s ``where``).
+
+    Actions whose input schema marks a property ``"x-template": "deferred"``
+    receive this instead of a rendered value; ``render(item=...)`` evaluates it
+    in the step's context plus the given names.
+    """
+
+    template: Template
+    context: Mapping[str, Any]
+
+    def render(self, **extra: Any) -> Any:
+        return self.template.render({**self.context, **extra})
+
+
+def _chain(node: nodes.Node) -> tuple[str, list[str]] | None:
+    parts: list[str] = []
+    while True:
+        if isinstance(node, nodes.Getattr):
+            parts.append(node.attr)
+            node = node.node
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            parts.append(str(node.arg.value))
+            node = node.node
+        elif isinstance(node, nodes.Name):
+            return node.name, list(reversed(parts))
+        else:
+            return None
+
+
+def _references(ast: nodes.Node) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    seen: set[int] = set()
+    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
+        if id(node) in seen:
+            continue
+        chain = _chain(node)
+        if chain is None:
+            continue
+        # mark inner nodes so only the outermost chain is reported
+        inner: nodes.Node = node
+        while isinstance(inner, nodes.Getattr | nodes.Getitem):
+            seen.add(id(inner))
+            inner = inner.node
+        root, parts = chain
+        if root in ("inputs", "steps", "secrets") and parts:
+            yield root, parts[0], tuple(parts[1:])
