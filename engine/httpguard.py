@@ -19,7 +19,7 @@ import httpx
 
 from engine.errors import ConfigError, DryRunViolation
 
-TOKEN_REQUEST = "soar.token_request"
+TOKEN_REQUEST = "soar.token_request"  # noqa: S105 -- an extension key, not a secret
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import structlog
-
 from engine.errors import SoarError
 
 if TYPE_CHECKING:
@@ -44,7 +42,7 @@ class ActionContext:
     auth0_factory: Callable[[], Auth0Client] | None = None
     logs_file: Path | None = None
     secrets: Mapping[str, Secret] = field(default_factory=dict)
-    logger: Any = field(default_factory=lambda: structlog.get_logger("soar.action"))
+    logger: Any = field(default_factory=lambda: _default_logger())
     step_id: str = ""
     _auth0: Auth0Client | None = field(default=None, repr=False)
 
@@ -55,6 +53,12 @@ class ActionContext:
                 raise SoarError("this run has no Auth0 connection configured")
             self._auth0 = self.auth0_factory()
         return self._auth0
+
+
+def _default_logger() -> Any:
+    import structlog  # imported lazily: commands that never run actions stay fast
+
+    return structlog.get_logger("soar.action")
 
 
 ActionFunc = Callable[[ActionContext, Mapping[str, Any]], Result]

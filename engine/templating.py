@@ -50,10 +50,7 @@ def lucene(value: Any) -> str:
         raise TemplateError("a secret cannot be put into a log query")
     if value is None:
         raise TemplateError("lucene: cannot quote a null value (check the expression)")
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
     escaped = re.sub(r'(["\\*?])', r"\\\1", text)
     return f'"{escaped}"'
 

@@ -1,0 +1,156 @@
+"""Data helpers: unique, filter, count_by, set. Pure functions over step outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import ActionError
+from engine.registry import Action, ActionContext, Result
+from engine.templating import Deferred
+
+_ITEMS = {
+    "type": "array",
+    "description": "The list to work on, e.g. {{ steps.logins.output.events }}.",
+}
+_KEY = {
+    "type": "string",
+    "description": "Field of each item to use (dotted for nested: location_info.country_code).",
+}
+
+
+def _get(item: Any, key: str | None) -> Any:
+    if key is None:
+        return item
+    value = item
+    for part in key.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+def unique(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    seen: set[Any] = set()
+    values: list[Any] = []
+    for item in args["items"]:
+        value = _get(item, args.get("key"))
+        if value is None or value == "":
+            continue
+        marker = _hashable(value)
+        if marker not in seen:
+            seen.add(marker)
+            values.append(value)
+    return {"values": values, "count": len(values)}
+
+
+def filter_items(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    where = args["where"]
+    if not isinstance(where, Deferred):
+        raise ActionError("data.filter: 'where' must be an expression such as {{ item.count > 5 }}")
+    kept = [item for i, item in enumerate(args["items"]) if where.render(item=item, index=i)]
+    return {"items": kept, "count": len(kept)}
+
+
+def count_by(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    counts: Counter[Any] = Counter()
+    for item in args["items"]:
+        value = _get(item, args["key"])
+        if value is None:
+            continue
+        counts[value if isinstance(value, str | int | float | bool) else str(value)] += 1
+    top = [{"value": v, "count": n} for v, n in counts.most_common()]
+    return {"counts": {str(k): n for k, n in counts.items()}, "top": top}
+
+
+def set_value(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    return {"value": args.get("value")}
+
+
+ACTIONS = [
+    Action(
+        name="data.unique",
+        func=unique,
+        input_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["items"],
+            "properties": {"items": _ITEMS, "key": _KEY},
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "values": {"type": "array", "description": "Distinct values, first-seen order."},
+                "count": {"type": "integer"},
+            },
+        },
+        effect="read",
+        description="Distinct values of a list (or of one field of its items), in first-seen order; nulls and empty strings skipped.",
+    ),
+    Action(
+        name="data.filter",
+        func=filter_items,
+        input_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["items", "where"],
+            "properties": {
+                "items": _ITEMS,
+                "where": {
+                    "type": "string",
+                    "x-template": "deferred",
+                    "description": "Condition over `item` (and `index`), e.g. {{ item.count >= inputs.min_failures }}; evaluated per item.",
+                },
+            },
+        },
+        output_schema={
+            "type": "object",
+            "properties": {"items": {"type": "array"}, "count": {"type": "integer"}},
+        },
+        effect="read",
+        description="Keep the items for which a condition over `item` is true.",
+    ),
+    Action(
+        name="data.count_by",
+        func=count_by,
+        input_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["items", "key"],
+            "properties": {"items": _ITEMS, "key": _KEY},
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "counts": {"type": "object", "description": "value -> number of items"},
+                "top": {"type": "array", "description": "[{value, count}] most frequent first"},
+            },
+        },
+        effect="read",
+        description="Count items by the value of one field.",
+    ),
+    Action(
+        name="data.set",
+        func=set_value,
+        input_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["value"],
+            "properties": {
+                "value": {"description": "Any value built with expressions: lists, mappings."}
+            },
+        },
+        output_schema={"type": "object", "properties": {"value": {}}},
+        effect="read",
+        description="Build a value (a list, a mapping) from expressions; the result is steps.<id>.output.value.",
+    ),
+]

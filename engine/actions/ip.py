@@ -1,0 +1,131 @@
+"""``ip.extract``: IPv4 and IPv6 addresses from log events or free text, with counts."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from engine.registry import Action, ActionContext, Result
+
+_V4 = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
+_V6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])"
+_CANDIDATE = re.compile(f"{_V4}|{_V6}")
+MAX_TEXT = 10_000_000
+
+
+def _parse(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        return None
+
+
+def _scan(text: str) -> Iterator[str]:
+    for m in _CANDIDATE.finditer(text[:MAX_TEXT]):
+        ip = _parse(m.group(0))
+        if ip:
+            yield ip
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def add(self, ip: str, date: str | None) -> None:
+        row = self.rows.setdefault(
+            ip,
+            {
+                "ip": ip,
+                "count": 0,
+                "first_seen": None,
+                "last_seen": None,
+                "public": ipaddress.ip_address(ip).is_global,
+            },
+        )
+        row["count"] += 1
+        if date:
+            if row["first_seen"] is None or date < row["first_seen"]:
+                row["first_seen"] = date
+            if row["last_seen"] is None or date > row["last_seen"]:
+                row["last_seen"] = date
+
+
+def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    tally = _Tally()
+    for event in args.get("events") or []:
+        if not isinstance(event, Mapping):
+            continue
+        date = event.get("date") if isinstance(event.get("date"), str) else None
+        found: set[str] = set()
+        ip = _parse(event["ip"]) if isinstance(event.get("ip"), str) else None
+        if ip:
+            found.add(ip)
+        if args.get("include_details", True):
+            for text in _strings(event.get("details")):
+                found.update(_scan(text))
+        for one in found:
+            tally.add(one, date)
+    text = args.get("text")
+    if isinstance(text, str):
+        for ip in _scan(text):
+            tally.add(ip, None)
+    min_count = int(args.get("min_count", 1))
+    rows = [r for r in tally.rows.values() if r["count"] >= min_count]
+    rows.sort(key=lambda r: (-r["count"], r["ip"]))
+    return {"ips": rows, "count": len(rows)}
+
+
+ACTIONS = [
+    Action(
+        name="ip.extract",
+        func=extract,
+        input_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "events": {
+                    "type": "array",
+                    "description": "Auth0 log events; their `ip` (and IPs in `details`).",
+                },
+                "text": {
+                    "type": "string",
+                    "description": "Free text to scan for IPv4 and IPv6 addresses.",
+                },
+                "min_count": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Keep IPs seen at least this often.",
+                },
+                "include_details": {
+                    "type": "boolean",
+                    "description": "Also scan `details` of each event (default true).",
+                },
+            },
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "ips": {
+                    "type": "array",
+                    "description": "[{ip, count, first_seen, last_seen, public}], most frequent first; an event counts once per IP.",
+                },
+                "count": {"type": "integer"},
+            },
+        },
+        effect="read",
+        description="Extract IPv4/IPv6 addresses with counts, first/last seen and public/private; invalid addresses skipped.",
+    ),
+]

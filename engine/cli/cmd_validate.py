@@ -1,0 +1,99 @@
+"""``soar validate`` and ``soar actions``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from engine.cli.output import safe
+
+
+def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    files: list[Path] = []
+    missing: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml")))
+        elif p.exists():
+            files.append(p)
+        else:
+            missing.append(p)
+    return files, missing
+
+
+def validate_cmd(
+    paths: list[Path] = typer.Argument(..., help="Playbook files or folders (*.yaml, *.yml)."),
+) -> None:
+    """Check playbooks before they run: every problem, as path:line:col."""
+    from engine.loader import check_playbook
+    from engine.registry import default_registry
+
+    registry = default_registry()
+    files, missing = _collect(paths)
+    errors = warnings = 0
+    for f in files:
+        for issue in check_playbook(f, registry):
+            typer.echo(safe(issue.format()))
+            if issue.severity == "error":
+                errors += 1
+            else:
+                warnings += 1
+    for m in missing:
+        typer.echo(f"soar validate: {safe(m)}: no such file or folder", err=True)
+    typer.echo(
+        f"{len(files)} playbook(s) checked: {errors} error(s), {warnings} warning(s)", err=True
+    )
+    if missing:
+        raise typer.Exit(2)
+    raise typer.Exit(1 if errors else 0)
+
+
+def actions_cmd(
+    name: str | None = typer.Argument(None, help="Show one action with its schemas."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List the registered actions, or show one with its input and output schemas."""
+    from engine.registry import default_registry
+
+    registry = default_registry()
+    if name is None:
+        if as_json:
+            rows = [
+                {"name": a.name, "effect": a.effect, "description": a.description}
+                for a in registry
+            ]
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        width = max(len(a.name) for a in registry)
+        for a in registry:
+            typer.echo(f"{a.name:<{width}}  {a.effect:<5}  {a.description}")
+        return
+    action = registry.get(name)
+    if action is None:
+        near = registry.suggest(name)
+        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        typer.echo(f"soar actions: unknown action {safe(name)!r}{hint}", err=True)
+        raise typer.Exit(2)
+    doc = {
+        "name": action.name,
+        "effect": action.effect,
+        "description": action.description,
+        "target": action.target,
+        "input_schema": action.input_schema,
+        "output_schema": action.output_schema,
+    }
+    if as_json:
+        typer.echo(json.dumps(doc, indent=2))
+        return
+    typer.echo(f"{action.name} ({action.effect})\n{action.description}\n")
+    typer.echo("input schema:\n" + json.dumps(action.input_schema, indent=2))
+    typer.echo("output schema:\n" + json.dumps(action.output_schema, indent=2))
+    sys.stdout.flush()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate_cmd)
+    app.command("actions")(actions_cmd)

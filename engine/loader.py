@@ -1,0 +1,123 @@
+"""Load a playbook file: safe bounded YAML -> validation -> the ``Playbook`` model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from engine.errors import PlaybookError
+from engine.issues import Issue, Location
+from engine.model import (
+    DEFAULT_MAX_PARALLEL,
+    DEFAULT_MAX_TARGETS,
+    MISSING,
+    InputSpec,
+    Playbook,
+    RetryPolicy,
+    Step,
+)
+from engine.registry import ActionRegistry
+from engine.timeutil import parse_duration
+from engine.validate import validate
+from engine.yamlsrc import Source, load_yaml
+
+
+def _read(path: str | Path) -> tuple[bytes | None, list[Issue]]:
+    try:
+        return Path(path).read_bytes(), []
+    except OSError as exc:
+        return None, [
+            Issue("error", f"cannot read the file: {exc.strerror}", Location(str(path), 1, 1))
+        ]
+
+
+def check_text(
+    raw: bytes, registry: ActionRegistry, path: str = "<string>"
+) -> tuple[Source, list[Issue]]:
+    src, issues = load_yaml(raw, path)
+    if not issues:
+        issues = validate(src, registry)
+    return src, issues
+
+
+def check_playbook(path: str | Path, registry: ActionRegistry) -> list[Issue]:
+    """Every problem in the playbook at ``path`` (errors and warnings)."""
+    raw, issues = _read(path)
+    if raw is None:
+        return issues
+    return check_text(raw, registry, str(path))[1]
+
+
+def load_playbook(path: str | Path, registry: ActionRegistry) -> Playbook:
+    """The validated playbook at ``path``; raises ``PlaybookError`` carrying every error."""
+    raw, issues = _read(path)
+    if raw is None:
+        raise PlaybookError(issues[0].format(), issues)
+    return _load(raw, registry, str(path))
+
+
+def load_playbook_text(text: str, registry: ActionRegistry, path: str = "<string>") -> Playbook:
+    return _load(text.encode(), registry, path)
+
+
+def _load(raw: bytes, registry: ActionRegistry, path: str) -> Playbook:
+    src, issues = check_text(raw, registry, path)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        lines = "\n".join(i.format() for i in errors)
+        raise PlaybookError(f"{path}: {len(errors)} problem(s):\n{lines}", errors)
+    return _build(src, hashlib.sha256(raw).hexdigest())
+
+
+def _seconds(value: Any) -> float:
+    return parse_duration(value).total_seconds()
+
+
+def _build(src: Source, sha256: str) -> Playbook:
+    data = src.data
+    inputs = {
+        name: InputSpec(
+            name=name,
+            type=spec.get("type", "string"),
+            required=bool(spec.get("required", False)),
+            default=spec.get("default", MISSING),
+            description=spec.get("description", ""),
+            enum=tuple(spec["enum"]) if "enum" in spec else None,
+            format=spec.get("format"),
+            location=src.at(("inputs", name)),
+        )
+        for name, spec in (data.get("inputs") or {}).items()
+    }
+    steps = []
+    for i, s in enumerate(data["steps"]):
+        retry = s.get("retry") or {}
+        steps.append(
+            Step(
+                id=s["id"],
+                uses=s["uses"],
+                with_=s.get("with") or {},
+                if_=s.get("if"),
+                for_each=s.get("for_each"),
+                max_parallel=s.get("max_parallel", DEFAULT_MAX_PARALLEL),
+                continue_on_error=bool(s.get("continue_on_error", False)),
+                retry=RetryPolicy(
+                    attempts=retry.get("attempts", 1),
+                    backoff=_seconds(retry["backoff"]) if "backoff" in retry else 1.0,
+                ),
+                timeout=_seconds(s["timeout"]) if "timeout" in s else None,
+                max_targets=s.get("max_targets", DEFAULT_MAX_TARGETS),
+                name=s.get("name", ""),
+                location=src.at(("steps", i)),
+            )
+        )
+    return Playbook(
+        name=data["name"],
+        description=data.get("description", ""),
+        inputs=inputs,
+        steps=tuple(steps),
+        outputs=data.get("outputs") or {},
+        format=data["playbook"],
+        path=src.path,
+        sha256=sha256,
+    )

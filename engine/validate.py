@@ -1,0 +1,342 @@
+"""Playbook validation in two passes that collect every problem.
+
+Pass 1 checks the JSON Schema (``schemas/playbook.schema.json``), each error
+located at the offending YAML node. Pass 2 checks meaning: actions exist,
+arguments fit their action, templates parse, references point backwards to
+declared inputs and earlier steps, ``if`` is an expression, defaults fit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator, Mapping
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jinja2 import meta
+
+from engine.errors import TemplateError
+from engine.inputs import type_problem
+from engine.issues import Issue, Location
+from engine.model import InputSpec
+from engine.registry import ActionRegistry
+from engine.templating import ENV, compile_template, is_template, iter_templates
+from engine.yamlsrc import Path, Source
+
+_KNOWN_NAMES = {"inputs", "steps", "secrets", "run"}
+_ITEM_NAMES = {"item", "index"}
+
+
+@cache
+def playbook_schema() -> dict[str, Any]:
+    text = resources.files("engine").joinpath("data/playbook.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def validate(src: Source, registry: ActionRegistry) -> list[Issue]:
+    """Every problem in the loaded document, schema and semantic, in file order."""
+    issues = list(_schema_issues(src))
+    if isinstance(src.data, dict):
+        issues.extend(_Semantic(src, registry).run())
+    return sorted(issues, key=lambda i: (i.location.line, i.location.col))
+
+
+def _where(src: Source, path: Path) -> str:
+    if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
+        steps = src.data.get("steps") if isinstance(src.data, dict) else None
+        step = steps[path[1]] if isinstance(steps, list) and path[1] < len(steps) else None
+        sid = step.get("id") if isinstance(step, dict) else None
+        return f" in step {sid!r}" if isinstance(sid, str) else f" in step {path[1] + 1}"
+    if len(path) >= 2 and path[0] in ("inputs", "outputs"):
+        return f" in {path[0][:-1]} {path[1]!r}"
+    return ""
+
+
+def _schema_issues(src: Source) -> Iterator[Issue]:
+    if not isinstance(src.data, dict):
+        yield Issue(
+            "error",
+            "a playbook must be a YAML mapping",
+            src.at(()),
+            "start with 'playbook: 1', 'name:', 'steps:'",
+        )
+        return
+    validator = jsonschema.Draft202012Validator(playbook_schema())
+    for err in validator.iter_errors(src.data):
+        path: Path = tuple(err.absolute_path)
+        where = _where(src, path)
+        kind = err.validator
+        if kind == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = list(err.schema.get("properties", {}))
+            for key in err.instance:
+                if key not in allowed:
+                    near = difflib.get_close_matches(key, allowed, n=1)
+                    hint = (
+                        f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
+                    )
+                    yield Issue(
+                        "error", f"unknown key {key!r}{where}", src.key_at((*path, key)), hint
+                    )
+        elif kind == "required":
+            missing = str(err.message).split("'")[1] if "'" in err.message else err.message
+            yield Issue("error", f"missing required key {missing!r}{where}", src.at(path))
+        elif kind == "type":
+            field = f"{path[-1]!r}" if path else "the document"
+            yield Issue(
+                "error",
+                f"{field}{where} must be {_types(err.validator_value)}, "
+                f"got {_json_type(err.instance)}",
+                src.at(path),
+            )
+        elif kind == "pattern" and path and path[-1] == "id":
+            yield Issue(
+                "error",
+                f"step id {err.instance!r} is not valid",
+                src.at(path),
+                "use lower case letters, digits and _, starting with a letter",
+            )
+        elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff"):
+            yield Issue(
+                "error",
+                f"{path[-1]!r}{where} is not a duration: {err.instance!r}",
+                src.at(path),
+                "use seconds or e.g. 30s, 5m, 1h",
+            )
+        elif kind == "const" and path == ("playbook",):
+            yield Issue(
+                "error",
+                f"unsupported playbook format {err.instance!r}",
+                src.at(path),
+                "this soar reads format 1: 'playbook: 1'",
+            )
+        else:
+            field = f"{path[-1]!r}" if path else "document"
+            yield Issue("error", f"{field}{where}: {err.message}", src.at(path))
+
+
+def _types(value: Any) -> str:
+    names = value if isinstance(value, list) else [value]
+    return " or ".join(f"a{'n' if str(n)[0] in 'aeiou' else ''} {n}" for n in names)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(value), type(value).__name__)
+
+
+class _Semantic:
+    def __init__(self, src: Source, registry: ActionRegistry) -> None:
+        self.src = src
+        self.registry = registry
+        self.issues: list[Issue] = []
+        data = src.data
+        inputs = data.get("inputs")
+        self.inputs = inputs if isinstance(inputs, dict) else {}
+        steps = data.get("steps")
+        self.steps = [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+        self.step_index = {
+            s["id"]: i
+            for i, s in reversed(list(enumerate(self.steps)))
+            if isinstance(s.get("id"), str)
+        }
+
+    def error(self, loc: Location, message: str, hint: str | None = None) -> None:
+        self.issues.append(Issue("error", message, loc, hint))
+
+    def run(self) -> list[Issue]:
+        self._check_defaults()
+        seen: dict[str, int] = {}
+        for i, step in enumerate(self.steps):
+            sid = step.get("id")
+            if isinstance(sid, str):
+                if sid in seen:
+                    self.error(
+                        self.src.at(("steps", i, "id")),
+                        f"duplicate step id {sid!r} (first used by step {seen[sid] + 1})",
+                        "step ids must be unique",
+                    )
+                else:
+                    seen[sid] = i
+            self._check_step(i, step)
+        outputs = self.src.data.get("outputs")
+        if isinstance(outputs, dict):
+            for name, value in outputs.items():
+                path: Path = ("outputs", name)
+                if not any(True for _ in iter_templates(value)):
+                    self.issues.append(
+                        Issue(
+                            "warning",
+                            f"output {name!r} references nothing (a literal value)",
+                            self.src.at(path),
+                            "use an expression such as {{ steps.<id>.output... }}",
+                        )
+                    )
+                self._check_templates(value, path, len(self.steps), for_each=False)
+        return self.issues
+
+    def _check_defaults(self) -> None:
+        for name, spec in self.inputs.items():
+            if not isinstance(spec, dict) or "default" not in spec:
+                continue
+            try:
+                ispec = InputSpec(
+                    name=name,
+                    type=spec.get("type", "string"),
+                    enum=tuple(spec["enum"]) if isinstance(spec.get("enum"), list) else None,
+                    format=spec.get("format"),
+                )
+                problem = (
+                    type_problem(ispec, spec["default"]) if spec["default"] is not None else None
+                )
+            except (KeyError, TypeError):
+                continue
+            if problem:
+                self.error(
+                    self.src.at(("inputs", name, "default")),
+                    f"default of input {name!r} does not fit its declaration: {problem}",
+                )
+
+    def _check_step(self, i: int, step: Mapping[str, Any]) -> None:
+        sid = step.get("id")
+        label = f"step {sid!r}" if isinstance(sid, str) else f"step {i + 1}"
+        uses = step.get("uses")
+        action = self.registry.get(uses) if isinstance(uses, str) else None
+        if isinstance(uses, str) and action is None:
+            near = self.registry.suggest(uses)
+            hint = (
+                "did you mean " + " or ".join(repr(n) for n in near) + "?"
+                if near
+                else "run 'soar actions' for the list"
+            )
+            self.error(
+                self.src.at(("steps", i, "uses")), f"unknown action {uses!r} in {label}", hint
+            )
+        cond = step.get("if")
+        if isinstance(cond, str) and not is_template(cond):
+            self.error(
+                self.src.at(("steps", i, "if")),
+                f"'if' in {label} is a plain string, so it is always true",
+                'write an expression: if: "{{ inputs.block }}"',
+            )
+        for_each = "for_each" in step
+        deferred: set[str] = set()
+        args = step.get("with")
+        if action is not None and isinstance(args, dict):
+            props = action.input_schema.get("properties", {})
+            deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
+            self._check_args(i, label, action.name, action.input_schema, args)
+        for key in ("if", "for_each"):
+            if key in step:
+                self._check_templates(step[key], ("steps", i, key), i, for_each=False)
+        if isinstance(args, dict):
+            for key, value in args.items():
+                self._check_templates(
+                    value, ("steps", i, "with", key), i, for_each=for_each or key in deferred
+                )
+
+    def _check_args(
+        self, i: int, label: str, name: str, schema: Mapping[str, Any], args: Mapping[str, Any]
+    ) -> None:
+        props: Mapping[str, Any] = schema.get("properties", {})
+        if schema.get("additionalProperties") is False:
+            for key in args:
+                if key not in props:
+                    near = difflib.get_close_matches(key, list(props), n=1)
+                    hint = (
+                        f"did you mean {near[0]!r}?"
+                        if near
+                        else f"{name} takes: {', '.join(props)}"
+                    )
+                    self.error(
+                        self.src.key_at(("steps", i, "with", key)),
+                        f"unknown argument {key!r} for {name} in {label}",
+                        hint,
+                    )
+        for key in schema.get("required", []):
+            if key not in args:
+                self.error(
+                    self.src.at(("steps", i, "with"))
+                    if "with" in self.steps[i]
+                    else self.src.at(("steps", i)),
+                    f"missing argument {key!r} for {name} in {label}",
+                    f"add it under 'with:'; see 'soar actions {name}'",
+                )
+        for key, value in args.items():
+            if key in props and not any(True for _ in iter_templates(value)):
+                sub = {k: v for k, v in props[key].items() if k != "x-template"}
+                errors = list(jsonschema.Draft202012Validator(sub).iter_errors(value))
+                if errors:
+                    self.error(
+                        self.src.at(("steps", i, "with", key)),
+                        f"argument {key!r} for {name} in {label}: {errors[0].message}",
+                    )
+
+    def _check_templates(self, value: Any, path: Path, step_pos: int, *, for_each: bool) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                self._check_templates(v, (*path, k), step_pos, for_each=for_each)
+            return
+        if isinstance(value, list):
+            for n, v in enumerate(value):
+                self._check_templates(v, (*path, n), step_pos, for_each=for_each)
+            return
+        if not is_template(value):
+            return
+        loc = self.src.at(path)
+        try:
+            tmpl = compile_template(value)
+        except TemplateError as exc:
+            self.error(loc, str(exc), "check the {{ }} expression")
+            return
+        allowed = _KNOWN_NAMES | (_ITEM_NAMES if for_each else set())
+        for name in sorted(meta.find_undeclared_variables(tmpl.ast) - set(ENV.globals)):
+            if name in allowed:
+                continue
+            if name in _ITEM_NAMES:
+                self.error(
+                    loc,
+                    f"{name!r} is only defined inside a for_each step",
+                    "add for_each: to the step, or refer to a step output",
+                )
+            else:
+                self.error(
+                    loc,
+                    f"unknown name {name!r} in expression",
+                    "expressions read inputs.<name>, steps.<id>.output, secrets.<name>, item",
+                )
+        for root, name, _rest in tmpl.references():
+            if root == "inputs" and name not in self.inputs:
+                near = difflib.get_close_matches(name, list(self.inputs), n=1)
+                self.error(
+                    loc,
+                    f"input {name!r} is not declared",
+                    f"did you mean {near[0]!r}?" if near else "declare it under 'inputs:'",
+                )
+            elif root == "steps":
+                pos = self.step_index.get(name)
+                if pos is None:
+                    near = difflib.get_close_matches(name, list(self.step_index), n=1)
+                    self.error(
+                        loc,
+                        f"step {name!r} does not exist",
+                        f"did you mean {near[0]!r}?" if near else "refer to an earlier step's id",
+                    )
+                elif pos >= step_pos:
+                    when = "this step itself" if pos == step_pos else "a later step"
+                    self.error(
+                        loc,
+                        f"step {name!r} is {when}: its output is not available yet",
+                        "a step can only read the steps before it",
+                    )

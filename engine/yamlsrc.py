@@ -1,0 +1,162 @@
+"""Safe, bounded YAML with source positions.
+
+Only ``yaml.SafeLoader`` constructs are accepted; the document is composed to
+nodes first so that every value keeps its line and column. Mappings become
+``dict``s whose positions are kept in a side table keyed by the path to each
+value. Guards: file size, duplicate keys, non-string keys, unknown tags, and the
+number of nodes reachable through aliases (a "billion laughs" file fails fast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from engine.issues import Issue, Location
+
+MAX_BYTES = 1024 * 1024
+MAX_NODES = 100_000  # nodes visited, aliases included: bounds expansion
+
+Path = tuple[str | int, ...]
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+
+@dataclass
+class Source:
+    """A loaded YAML document: its data and the location of every value and key."""
+
+    path: str
+    data: Any = None
+    values: dict[Path, Location] = field(default_factory=dict)
+    keys: dict[Path, Location] = field(default_factory=dict)
+
+    def at(self, path: Path) -> Location:
+        """The nearest known location for ``path`` (walking up to the parent)."""
+        p = tuple(path)
+        while p:
+            if p in self.values:
+                return self.values[p]
+            p = p[:-1]
+        return self.values.get((), Location(self.path, 1, 1))
+
+    def key_at(self, path: Path) -> Location:
+        return self.keys.get(tuple(path), self.at(path))
+
+
+class _Budget(Exception):
+    pass
+
+
+class _Builder:
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.issues: list[Issue] = []
+        self.visited = 0
+        self.constructor = yaml.SafeLoader("")  # only for scalar resolution
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.src.path, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def error(self, node: yaml.Node, message: str, hint: str | None = None) -> None:
+        self.issues.append(Issue("error", message, self.loc(node), hint))
+
+    def build(self, node: yaml.Node, path: Path) -> Any:
+        self.visited += 1
+        if self.visited > MAX_NODES:
+            raise _Budget
+        self.src.values.setdefault(path, self.loc(node))
+        if node.tag not in _SAFE_TAGS:
+            self.error(
+                node,
+                f"the YAML tag {node.tag!r} is not allowed",
+                "playbooks are plain data: remove the tag",
+            )
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.error(key_node, "YAML merge keys (<<) are not supported", "write keys out")
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
+                    "tag:yaml.org,2002:str"
+                ):
+                    self.error(key_node, "mapping keys must be strings", "quote the key")
+                    continue
+                key = str(key_node.value)
+                if key in out:
+                    self.error(
+                        key_node,
+                        f"duplicate key {key!r}",
+                        "a key may appear once per mapping; remove or rename one",
+                    )
+                    continue
+                self.src.keys[(*path, key)] = self.loc(key_node)
+                out[key] = self.build(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        return self.constructor.construct_object(node, deep=True)
+
+
+def load_yaml(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
+    """Parse ``raw`` into a ``Source``; problems come back as issues, never as exceptions."""
+    src = Source(path)
+    top = Location(path, 1, 1)
+    if len(raw) > MAX_BYTES:
+        return src, [Issue("error", f"file is larger than {MAX_BYTES} bytes", top)]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return src, [
+            Issue(
+                "error",
+                f"file is not valid UTF-8 (byte {exc.start})",
+                Location(path, line, 1),
+                "save the file as UTF-8",
+            )
+        ]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        loc = Location(path, mark.line + 1, mark.column + 1) if mark else top
+        return src, [Issue("error", f"YAML syntax error: {exc.problem or exc}", loc)]
+    except yaml.YAMLError as exc:
+        return src, [Issue("error", f"YAML error: {exc}", top)]
+    if node is None:
+        return src, [Issue("error", "the file is empty", top, "a playbook is a YAML mapping")]
+    builder = _Builder(src)
+    try:
+        src.data = builder.build(node, ())
+    except _Budget:
+        return src, [
+            Issue(
+                "error",
+                f"the document expands to more than {MAX_NODES} nodes (alias bomb?)",
+                top,
+                "remove the repeated aliases (*name)",
+            )
+        ]
+    except (yaml.YAMLError, ValueError) as exc:
+        return src, [Issue("error", f"YAML value error: {exc}", top)]
+    return src, builder.issues
