@@ -48,7 +48,14 @@ class InputError(SoarError):
 
 
 class TemplateError(SoarError):
-    """A template failed to compile or render, or tried to leave the sandbox."""
+    """A template failed to compile or render, or tried to leave the sandbox.
+
+    ``lineno`` is the line inside the template text, when known.
+    """
+
+    def __init__(self, message: str, lineno: int | None = None) -> None:
+        super().__init__(message)
+        self.lineno = lineno
 
 
 class QueryError(SoarError):

@@ -157,7 +157,7 @@ def compile_template(source: str) -> Template:
         tmpl = ENV.from_string(ast)
         return Template(source, lambda ctx: tmpl.render(**ctx), ast)
     except TemplateSyntaxError as exc:
-        raise TemplateError(f"template does not parse: {exc.message} (line {exc.lineno})") from None
+        raise TemplateError(f"template does not parse: {exc.message}", exc.lineno) from None
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:

@@ -298,6 +298,10 @@ class _Semantic:
         try:
             tmpl = compile_template(value)
         except TemplateError as exc:
+            if exc.lineno:
+                # block scalars start on the line after their indicator
+                line = loc.line + exc.lineno - (0 if path in self.src.block_scalars else 1)
+                loc = Location(loc.path, line, loc.col if line == loc.line else 1)
             self.error(loc, str(exc), "check the {{ }} expression")
             return
         allowed = _KNOWN_NAMES | (_ITEM_NAMES if for_each else set())

@@ -40,6 +40,7 @@ class Source:
     data: Any = None
     values: dict[Path, Location] = field(default_factory=dict)
     keys: dict[Path, Location] = field(default_factory=dict)
+    block_scalars: set[Path] = field(default_factory=set)  # values written with | or >
 
     def at(self, path: Path) -> Location:
         """The nearest known location for ``path`` (walking up to the parent)."""
@@ -108,6 +109,8 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        if node.style in ("|", ">"):
+            self.src.block_scalars.add(path)
         return self.constructor.construct_object(node, deep=True)
 
 

@@ -17,9 +17,10 @@ MAX_TEXT = 10_000_000
 
 def _parse(text: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(text.strip("[]")))
+        addr = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+    return None if addr.is_unspecified else str(addr)
 
 
 def _scan(text: str) -> Iterator[str]:

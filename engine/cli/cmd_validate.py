@@ -62,8 +62,7 @@ def actions_cmd(
     if name is None:
         if as_json:
             rows = [
-                {"name": a.name, "effect": a.effect, "description": a.description}
-                for a in registry
+                {"name": a.name, "effect": a.effect, "description": a.description} for a in registry
             ]
             typer.echo(json.dumps(rows, indent=2))
             return

@@ -1,0 +1,53 @@
+"""``soar validate`` / ``soar actions`` as an operator runs them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def soar(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_validate_exit_codes_and_format() -> None:
+    ok = soar("validate", "examples")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = soar("validate", "tests/broken/01-unknown-action.yaml", "tests/broken/08-plain-if.yaml")
+    assert bad.returncode == 1
+    lines = bad.stdout.splitlines()
+    assert lines[0].startswith("tests/broken/01-unknown-action.yaml:7:11: error: unknown action")
+    assert lines[1].startswith("tests/broken/08-plain-if.yaml:7:9: error: ")
+    missing = soar("validate", "nope.yaml")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_validate_output_is_terminal_safe(tmp_path: Path) -> None:
+    f = tmp_path / "evil.yaml"
+    f.write_text('playbook: 1\nname: e\nsteps:\n  - id: a\n    uses: "x.\\e[31mred"\n')
+    out = soar("validate", str(f))
+    assert out.returncode == 1
+    assert "\x1b" not in out.stdout and "\\x1b[31mred" in out.stdout
+
+
+def test_actions_list_and_detail() -> None:
+    listing = soar("actions")
+    assert listing.returncode == 0 and "ip.extract" in listing.stdout
+    one = soar("actions", "data.filter", "--json")
+    assert one.returncode == 0 and '"x-template": "deferred"' in one.stdout
+    unknown = soar("actions", "data.uniq")
+    assert unknown.returncode == 2 and "data.unique" in unknown.stderr
+
+
+def test_version() -> None:
+    out = soar("--version")
+    assert out.returncode == 0 and out.stdout.startswith("soar ")

@@ -1,0 +1,68 @@
+"""The YAML layer: safe, bounded, positioned."""
+
+from __future__ import annotations
+
+import time
+
+from engine.yamlsrc import MAX_BYTES, load_yaml
+
+BOMB = b"""\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_billion_laughs_fails_fast_with_a_clear_message() -> None:
+    start = time.perf_counter()
+    src, issues = load_yaml(BOMB, "bomb.yaml")
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0
+    assert len(issues) == 1 and "alias bomb" in issues[0].message
+    assert src.data is None
+
+
+def test_a_few_aliases_are_fine() -> None:
+    src, issues = load_yaml(b"a: &x [1, 2]\nb: *x\n", "ok.yaml")
+    assert issues == []
+    assert src.data == {"a": [1, 2], "b": [1, 2]}
+
+
+def test_python_tags_are_refused_and_never_constructed() -> None:
+    for tag in (
+        "!!python/object/apply:os.system ['touch /tmp/pwned']",
+        "!!python/name:os.system",
+        "!custom 1",
+    ):
+        src, issues = load_yaml(f"x: {tag}\n".encode(), "t.yaml")
+        assert issues and "is not allowed" in issues[0].message, tag
+        assert src.data == {"x": None}
+
+
+def test_positions_are_kept_for_values_and_keys() -> None:
+    src, issues = load_yaml(b"steps:\n  - id: a\n    with: {x: 1}\n", "p.yaml")
+    assert issues == []
+    assert (src.at(("steps", 0, "with", "x")).line, src.at(("steps", 0, "with", "x")).col) == (
+        3,
+        15,
+    )
+    assert src.key_at(("steps", 0, "id")).line == 2
+    assert src.at(("steps", 0, "missing")).line == 2  # falls back to the parent
+
+
+def test_oversized_and_non_utf8_files() -> None:
+    _, issues = load_yaml(b"a: 1\n" + b"#" * MAX_BYTES, "big.yaml")
+    assert "larger than" in issues[0].message
+    _, issues = load_yaml(b"a: 1\nb: \xff\n", "bin.yaml")
+    assert issues[0].location.line == 2 and "UTF-8" in issues[0].message
+
+
+def test_timestamps_and_numbers_are_plain_values() -> None:
+    src, issues = load_yaml(b"a: 0x10\nb: 1.5\nc: true\nd: null\n", "v.yaml")
+    assert issues == [] and src.data == {"a": 16, "b": 1.5, "c": True, "d": None}

@@ -1,0 +1,120 @@
+"""The sandboxed native template environment."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.errors import TemplateError
+from engine.secrets import Secret
+from engine.templating import compile_template, lucene, render_value
+
+CTX = {
+    "inputs": {"ips": ["1.2.3.4", "5.6.7.8"], "n": 20, "ip": "1.2.3.4"},
+    "steps": {
+        "logs": {
+            "status": "succeeded",
+            "output": {
+                "events": [{"user_name": "{{ 7*7 }}", "d": "{% for x in range(3) %}x{% endfor %}"}]
+            },
+        }
+    },
+    "secrets": {"hook": Secret("hook", "s3cr3t-canary")},
+}
+
+
+def render(src: str) -> object:
+    return compile_template(src).render(CTX)
+
+
+def test_whole_expression_yields_native_values() -> None:
+    assert render("{{ inputs.ips }}") == ["1.2.3.4", "5.6.7.8"]
+    assert render("{{ inputs.n * 2 }}") == 40
+    assert render("{{ inputs.n > 10 }}") is True
+    assert render(" {{ {'a': inputs.n} }} ") == {"a": 20}
+    assert render("n={{ inputs.n }}") == "n=20"
+
+
+def test_strings_from_data_are_never_rendered_again() -> None:
+    assert render("{{ steps.logs.output.events[0].user_name }}") == "{{ 7*7 }}"
+    assert render("name: {{ steps.logs.output.events[0].user_name }}") == "name: {{ 7*7 }}"
+    assert render("{{ steps.logs.output.events[0].d }}") == "{% for x in range(3) %}x{% endfor %}"
+    # A string that looks like a literal stays a string (no literal_eval of results).
+    assert compile_template("{{ v }}").render({"v": "[1, 2]"}) == "[1, 2]"
+    assert compile_template("{{ v }}").render({"v": "7"}) == "7"
+    out = render_value({"a": ["{{ steps.logs.output.events }}"]}, CTX)
+    assert out == {"a": [[{"user_name": "{{ 7*7 }}", "d": "{% for x in range(3) %}x{% endfor %}"}]]}
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ inputs|attr('__class__') }}",
+        "{{ (inputs.ips|attr('append'))(1) }}",
+        "{{ range(10**10) | list }}",
+        "{{ 'a' * 10**10 }}",
+        "{{ [1] * 10**9 }}",
+        "{{ 99999 ** 99999 }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ joiner.__init__ }}",
+        "{{ namespace.__init__.__globals__ }}",
+        "{{ inputs.ips.append(1) }}",
+        "{{ secrets.hook.reveal() }}",
+        "{{ lipsum.__globals__ }}",
+    ],
+)
+def test_sandbox_escapes_are_refused(src: str) -> None:
+    with pytest.raises(TemplateError):
+        render(src)
+    assert CTX["inputs"]["ips"] == ["1.2.3.4", "5.6.7.8"]
+
+
+def test_undefined_names_fail_clearly() -> None:
+    with pytest.raises(TemplateError, match="'nope' is undefined"):
+        render("{{ nope }}")
+    with pytest.raises(TemplateError, match="has no attribute 'missing'"):
+        render("x {{ inputs.missing }}")
+
+
+def test_secrets_stay_opaque() -> None:
+    whole = render("{{ secrets.hook }}")
+    assert isinstance(whole, Secret) and whole.reveal() == "s3cr3t-canary"
+    mixed = render("Bearer {{ secrets.hook }}")
+    assert isinstance(mixed, Secret) and mixed.reveal() == "Bearer s3cr3t-canary"
+    assert "s3cr3t" not in repr(mixed) and "s3cr3t" not in str(mixed)
+    with pytest.raises(TemplateError, match="secret cannot be put into a log query"):
+        render("{{ secrets.hook | lucene }}")
+
+
+def test_lucene_quotes_and_escapes() -> None:
+    assert lucene("1.2.3.4") == '"1.2.3.4"'
+    assert lucene('a"b') == '"a\\"b"'
+    assert lucene("a\\b") == '"a\\\\b"'
+    assert lucene("adm*") == '"adm\\*"'
+    assert lucene("a?") == '"a\\?"'
+    assert lucene('") OR type:("s') == '"\\") OR type:(\\"s"'
+    assert render('type:"s" AND ip:{{ inputs.ip | lucene }}') == 'type:"s" AND ip:"1.2.3.4"'
+    with pytest.raises(TemplateError):
+        lucene(None)
+
+
+_PHRASE = re.compile(r'^"(?:[^"\\*?]|\\["\\*?])*"$', re.DOTALL)
+
+
+@given(st.text())
+def test_lucene_is_always_one_well_formed_phrase(value: str) -> None:
+    quoted = lucene(value)
+    assert _PHRASE.match(quoted)
+    body = quoted[1:-1]
+    assert re.sub(r"\\(.)", r"\1", body, flags=re.DOTALL) == value
+
+
+def test_templates_compile_once() -> None:
+    assert compile_template("{{ inputs.n }}") is compile_template("{{ inputs.n }}")
+    with pytest.raises(TemplateError, match="does not parse"):
+        compile_template("{{ inputs.n + }}")
