@@ -9,8 +9,7 @@ import pytest
 
 from engine.actions import data, ip
 from engine.errors import ActionError
-from engine.registry import ActionContext, ActionRegistry, default_registry
-from engine.registry import DuplicateActionError
+from engine.registry import ActionContext, ActionRegistry, DuplicateActionError, default_registry
 from engine.templating import Deferred, compile_template
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.loader import check_playbook, load_playbook, load_playbook_text
 from engine.errors import PlaybookError
+from engine.loader import check_playbook, load_playbook, load_playbook_text
 from engine.registry import default_registry
 
 BROKEN = Path(__file__).parent / "broken"

@@ -81,8 +81,8 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             tally.add(one, date)
     text = args.get("text")
     if isinstance(text, str):
-        for ip in _scan(text):
-            tally.add(ip, None)
+        for addr in _scan(text):
+            tally.add(addr, None)
     min_count = int(args.get("min_count", 1))
     rows = [r for r in tally.rows.values() if r["count"] >= min_count]
     rows.sort(key=lambda r: (-r["count"], r["ip"]))
