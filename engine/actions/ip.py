@@ -71,9 +71,9 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             continue
         date = event.get("date") if isinstance(event.get("date"), str) else None
         found: set[str] = set()
-        ip = _parse(event["ip"]) if isinstance(event.get("ip"), str) else None
-        if ip:
-            found.add(ip)
+        own = _parse(event["ip"]) if isinstance(event.get("ip"), str) else None
+        if own:
+            found.add(own)
         if args.get("include_details", True):
             for text in _strings(event.get("details")):
                 found.update(_scan(text))
