@@ -75,8 +75,8 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         if own:
             found.add(own)
         if args.get("include_details", True):
-            for text in _strings(event.get("details")):
-                found.update(_scan(text))
+            for chunk in _strings(event.get("details")):
+                found.update(_scan(chunk))
         for one in found:
             tally.add(one, date)
     text = args.get("text")
