@@ -71,7 +71,9 @@ class Action:
 
     ``target`` names the argument that holds a write's target (``user_id`` for
     ``auth0.block_user``): the executor uses it for the blast radius shown at
-    approval, for ``max_targets`` and for protected users.
+    approval, for ``max_targets`` and for protected users. ``idempotent``
+    writes (blocking a user) may be re-sent by ``soar resume`` when a crash hid
+    whether they completed; others are reported as unknown instead.
     """
 
     name: str
@@ -82,6 +84,7 @@ class Action:
     description: str
     plan: PlanFunc | None = None
     target: str | None = None
+    idempotent: bool = False  # safe to send again when a crash hid whether it completed
 
     def __post_init__(self) -> None:
         if self.effect not in ("read", "write"):

@@ -32,9 +32,15 @@ _ITEM_NAMES = {"item", "index"}
 
 @cache
 def playbook_schema() -> dict[str, Any]:
+    """The packaged copy of ``schemas/playbook.schema.json`` (a test keeps them identical)."""
     text = resources.files("engine").joinpath("data/playbook.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(playbook_schema())
 
 
 def validate(src: Source, registry: ActionRegistry) -> list[Issue]:
@@ -65,8 +71,7 @@ def _schema_issues(src: Source) -> Iterator[Issue]:
             "start with 'playbook: 1', 'name:', 'steps:'",
         )
         return
-    validator = jsonschema.Draft202012Validator(playbook_schema())
-    for err in validator.iter_errors(src.data):
+    for err in _validator().iter_errors(src.data):
         path: Path = tuple(err.absolute_path)
         where = _where(src, path)
         kind = err.validator

@@ -4,7 +4,10 @@ Only ``yaml.SafeLoader`` constructs are accepted; the document is composed to
 nodes first so that every value keeps its line and column. Mappings become
 ``dict``s whose positions are kept in a side table keyed by the path to each
 value. Guards: file size, duplicate keys, non-string keys, unknown tags, and the
-number of nodes reachable through aliases (a "billion laughs" file fails fast).
+number of nodes reachable through aliases (a "billion laughs" file fails fast),
+recursive aliases and nesting depth (both would otherwise exhaust the Python stack).
+Timestamps stay the strings they were written as: a playbook is JSON-shaped data
+and ``since: 2026-11-01`` is parsed where it is used, by ``engine.timeutil``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from engine.issues import Issue, Location
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # nodes visited, aliases included: bounds expansion
+MAX_DEPTH = 64  # nesting of mappings and lists; real playbooks need less than 10
 
 Path = tuple[str | int, ...]
 _SAFE_TAGS = {
@@ -56,7 +60,17 @@ class Source:
 
 
 class _Budget(Exception):
-    pass
+    """The document is too large once aliases are expanded."""
+
+
+class _Refused(Exception):
+    """A structural problem that stops building: a recursive alias, too deep a nesting."""
+
+    def __init__(self, node: yaml.Node, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.node = node
+        self.message = message
+        self.hint = hint
 
 
 class _Builder:
@@ -64,6 +78,7 @@ class _Builder:
         self.src = src
         self.issues: list[Issue] = []
         self.visited = 0
+        self.active: set[int] = set()  # ids of the collections being built (recursion guard)
         self.constructor = yaml.SafeLoader("")  # only for scalar resolution
 
     def loc(self, node: yaml.Node) -> Location:
@@ -76,11 +91,29 @@ class _Builder:
         self.visited += 1
         if self.visited > MAX_NODES:
             raise _Budget
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self.active:
+                raise _Refused(
+                    node, "a recursive alias (a value that contains itself)", "remove it"
+                )
+            if len(self.active) >= MAX_DEPTH:
+                raise _Refused(
+                    node, f"the document nests deeper than {MAX_DEPTH} levels", "flatten it"
+                )
+            self.active.add(id(node))
+            try:
+                return self._build(node, path)
+            finally:
+                self.active.discard(id(node))
+        return self._build(node, path)
+
+    def _build(self, node: yaml.Node, path: Path) -> Any:
         self.src.values.setdefault(path, self.loc(node))
         if node.tag not in _SAFE_TAGS:
+            tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
             self.error(
                 node,
-                f"the YAML tag {node.tag!r} is not allowed",
+                f"the YAML tag {tag!r} is not allowed",
                 "playbooks are plain data: remove the tag",
             )
             return None
@@ -111,6 +144,8 @@ class _Builder:
         assert isinstance(node, yaml.ScalarNode)
         if node.style in ("|", ">"):
             self.src.block_scalars.add(path)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return str(node.value)
         return self.constructor.construct_object(node, deep=True)
 
 
@@ -146,6 +181,9 @@ def load_yaml(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
         return src, [Issue("error", f"YAML syntax error: {exc.problem or exc}", loc)]
     except yaml.YAMLError as exc:
         return src, [Issue("error", f"YAML error: {exc}", top)]
+    except RecursionError:
+        # PyYAML composes nested collections recursively: bound what an attacker can nest
+        return src, [Issue("error", "the document nests too deeply to be read", top, "flatten it")]
     if node is None:
         return src, [Issue("error", "the file is empty", top, "a playbook is a YAML mapping")]
     builder = _Builder(src)
@@ -160,6 +198,8 @@ def load_yaml(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
                 "remove the repeated aliases (*name)",
             )
         ]
+    except _Refused as exc:
+        return src, [Issue("error", exc.message, builder.loc(exc.node), exc.hint)]
     except (yaml.YAMLError, ValueError) as exc:
         return src, [Issue("error", f"YAML value error: {exc}", top)]
     return src, builder.issues

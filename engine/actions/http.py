@@ -1,0 +1,148 @@
+"""``http.request``: webhooks and simple HTTP calls (a write unless the method is GET)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from engine.errors import ActionError, UpstreamError
+from engine.httpguard import require_safe_scheme
+from engine.registry import Action, ActionContext, Result
+from engine.secrets import Secret
+
+MAX_BODY = 65536
+
+
+def _reveal(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: _reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_reveal(v) for v in value]
+    return value
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return "***"
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _url(args: Mapping[str, Any]) -> str:
+    url = args["url"]
+    if isinstance(url, Secret):
+        raise ActionError("http.request: put secrets in headers, not in the URL")
+    parsed = require_safe_scheme(
+        str(url), "http.request url", bool(args.get("allow_insecure_http"))
+    )
+    return str(parsed)
+
+
+def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    url = _url(args)
+    method = str(args.get("method", "GET")).upper()
+    headers = {str(k): str(_reveal(v)) for k, v in (args.get("headers") or {}).items()}
+    try:
+        response = ctx.http.request(
+            method,
+            url,
+            headers=headers,
+            json=_reveal(args["json"]) if "json" in args else None,
+            timeout=float(args.get("timeout", 30)),
+        )
+    except httpx.HTTPError as exc:
+        host = httpx.URL(url).host
+        raise UpstreamError(method, host, None, f"{type(exc).__name__}: {exc}") from None
+    text = response.text
+    body: Any = text[:MAX_BODY]
+    if response.headers.get("content-type", "").startswith("application/json"):
+        with contextlib.suppress(ValueError):
+            body = response.json() if len(text) <= MAX_BODY else text[:MAX_BODY]
+    ok = response.status_code < 400
+    if not ok and not args.get("accept_errors", False):
+        raise UpstreamError(
+            method,
+            httpx.URL(url).path,
+            response.status_code,
+            str(text[:300]) or response.reason_phrase,
+        )
+    return {
+        "status": response.status_code,
+        "ok": ok,
+        "body": body,
+        "truncated": len(text) > MAX_BODY,
+    }
+
+
+def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    url = _url(args)
+    return [
+        {
+            "method": str(args.get("method", "GET")).upper(),
+            "url": url,
+            "headers": _masked(args.get("headers") or {}),
+            "body": _masked(args.get("json")),
+        }
+    ]
+
+
+ACTIONS = [
+    Action(
+        name="http.request",
+        func=request,
+        plan=plan,
+        input_schema={
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {
+                "method": {
+                    "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+                    "description": "HTTP method (default GET). Anything but GET is a write: it needs approval and is only planned in a dry run.",
+                },
+                "url": {
+                    "type": "string",
+                    "description": "https:// URL (plain http only for loopback hosts, or with allow_insecure_http).",
+                },
+                "headers": {
+                    "type": "object",
+                    "description": "Request headers; values may be {{ secrets.name }}, sent but never logged.",
+                },
+                "json": {"description": "JSON body."},
+                "timeout": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": "Seconds (default 30).",
+                },
+                "allow_insecure_http": {
+                    "type": "boolean",
+                    "description": "Allow plain http:// to a non-loopback host.",
+                },
+                "accept_errors": {
+                    "type": "boolean",
+                    "description": "Return 4xx/5xx responses as results instead of failing the step.",
+                },
+            },
+        },
+        output_schema={
+            "type": "object",
+            "properties": {
+                "status": {"type": "integer"},
+                "ok": {"type": "boolean"},
+                "body": {"description": "JSON or text, at most 64 KiB."},
+                "truncated": {"type": "boolean"},
+            },
+        },
+        effect="write",
+        target="url",
+        description="Send an HTTP request (e.g. a chat webhook); secrets in headers stay opaque.",
+    ),
+]
