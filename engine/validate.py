@@ -28,6 +28,7 @@ from engine.yamlsrc import Path, Source
 
 _KNOWN_NAMES = {"inputs", "steps", "secrets", "run"}
 _ITEM_NAMES = {"item", "index"}
+_STEP_FIELDS = {"output", "status"}
 
 
 @cache
@@ -96,6 +97,13 @@ def _schema_issues(src: Source) -> Iterator[Issue]:
                 f"{field}{where} must be {_types(err.validator_value)}, "
                 f"got {_json_type(err.instance)}",
                 src.at(path),
+            )
+        elif kind == "pattern" and "propertyNames" in err.relative_schema_path and path:
+            yield Issue(
+                "error",
+                f"{str(path[-1])[:-1]} name {err.instance!r} is not valid",
+                src.key_at((*path, err.instance)),
+                "use lower case letters, digits and _, starting with a letter",
             )
         elif kind == "pattern" and path and path[-1] == "id":
             yield Issue(
@@ -195,6 +203,15 @@ class _Semantic:
         for name, spec in self.inputs.items():
             if not isinstance(spec, dict) or "default" not in spec:
                 continue
+            if spec.get("required") is True:
+                self.issues.append(
+                    Issue(
+                        "warning",
+                        f"input {name!r} is required and has a default, so the default is never used",
+                        self.src.key_at(("inputs", name, "required")),
+                        "drop 'required: true' or the default",
+                    )
+                )
             try:
                 ispec = InputSpec(
                     name=name,
@@ -235,20 +252,46 @@ class _Semantic:
                 f"'if' in {label} is a plain string, so it is always true",
                 'write an expression: if: "{{ inputs.block }}"',
             )
-        for_each = "for_each" in step
+        for_each = step.get("for_each")
+        if isinstance(for_each, str) and not is_template(for_each):
+            self.error(
+                self.src.at(("steps", i, "for_each")),
+                f"'for_each' in {label} is a plain string, not a list",
+                'give a list or an expression: for_each: "{{ steps.users.output.values }}"',
+            )
+        if "max_targets" in step and action is not None and action.effect == "read":
+            self.issues.append(
+                Issue(
+                    "warning",
+                    f"'max_targets' has no effect on {label}: {action.name} only reads",
+                    self.src.key_at(("steps", i, "max_targets")),
+                    "max_targets bounds write steps",
+                )
+            )
         deferred: set[str] = set()
         args = step.get("with")
         if action is not None and isinstance(args, dict):
             props = action.input_schema.get("properties", {})
             deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
             self._check_args(i, label, action.name, action.input_schema, args)
+            for key in sorted(deferred & set(args)):
+                if not is_template(args[key]):
+                    self.error(
+                        self.src.at(("steps", i, "with", key)),
+                        f"argument {key!r} for {action.name} in {label} must be an expression",
+                        'it is evaluated per item: "{{ item.count > 5 }}"',
+                    )
+        in_loop = "for_each" in step
         for key in ("if", "for_each"):
             if key in step:
-                self._check_templates(step[key], ("steps", i, key), i, for_each=False)
+                # both are evaluated once, before the loop: no item yet
+                self._check_templates(
+                    step[key], ("steps", i, key), i, for_each=False, loop_step=in_loop
+                )
         if isinstance(args, dict):
             for key, value in args.items():
                 self._check_templates(
-                    value, ("steps", i, "with", key), i, for_each=for_each or key in deferred
+                    value, ("steps", i, "with", key), i, for_each=in_loop or key in deferred
                 )
 
     def _check_args(
@@ -288,18 +331,31 @@ class _Semantic:
                         f"argument {key!r} for {name} in {label}: {errors[0].message}",
                     )
 
-    def _check_templates(self, value: Any, path: Path, step_pos: int, *, for_each: bool) -> None:
+    def _check_templates(
+        self, value: Any, path: Path, step_pos: int, *, for_each: bool, loop_step: bool = False
+    ) -> None:
+        """Parse every template in ``value`` and check the names and references it uses.
+
+        ``step_pos`` is the index of the step the value belongs to (outputs pass
+        the step count: every step is earlier). ``for_each`` allows ``item``;
+        ``loop_step`` tells that the step loops although this value does not see ``item``.
+        """
         if isinstance(value, dict):
             for k, v in value.items():
-                self._check_templates(v, (*path, k), step_pos, for_each=for_each)
+                self._check_templates(
+                    v, (*path, k), step_pos, for_each=for_each, loop_step=loop_step
+                )
             return
         if isinstance(value, list):
             for n, v in enumerate(value):
-                self._check_templates(v, (*path, n), step_pos, for_each=for_each)
+                self._check_templates(
+                    v, (*path, n), step_pos, for_each=for_each, loop_step=loop_step
+                )
             return
         if not is_template(value):
             return
         loc = self.src.at(path)
+        where = _where(self.src, path)
         try:
             tmpl = compile_template(value)
         except TemplateError as exc:
@@ -307,45 +363,69 @@ class _Semantic:
                 # block scalars start on the line after their indicator
                 line = loc.line + exc.lineno - (0 if path in self.src.block_scalars else 1)
                 loc = Location(loc.path, line, loc.col if line == loc.line else 1)
-            self.error(loc, str(exc), "check the {{ }} expression")
+            self.error(loc, f"{exc}{where}", "check the {{ }} expression")
             return
         allowed = _KNOWN_NAMES | (_ITEM_NAMES if for_each else set())
         for name in sorted(meta.find_undeclared_variables(tmpl.ast) - set(ENV.globals)):
             if name in allowed:
                 continue
-            if name in _ITEM_NAMES:
+            if name in _ITEM_NAMES and loop_step:
                 self.error(
                     loc,
-                    f"{name!r} is only defined inside a for_each step",
+                    f"{name!r} is not defined in {path[-1]!r}{where}: it is evaluated once, "
+                    "before the loop",
+                    "use item under 'with:'; to skip items, filter the list first with data.filter",
+                )
+            elif name in _ITEM_NAMES:
+                self.error(
+                    loc,
+                    f"{name!r} is only defined inside a for_each step{where}",
                     "add for_each: to the step, or refer to a step output",
                 )
             else:
+                near = difflib.get_close_matches(name, sorted(allowed), n=1)
                 self.error(
                     loc,
-                    f"unknown name {name!r} in expression",
-                    "expressions read inputs.<name>, steps.<id>.output, secrets.<name>, item",
+                    f"unknown name {name!r} in expression{where}",
+                    f"did you mean {near[0]!r}?"
+                    if near
+                    else "expressions read inputs.<name>, steps.<id>.output, secrets.<name>, item",
                 )
-        for root, name, _rest in tmpl.references():
+        for root, name, rest in tmpl.references():
             if root == "inputs" and name not in self.inputs:
                 near = difflib.get_close_matches(name, list(self.inputs), n=1)
                 self.error(
                     loc,
-                    f"input {name!r} is not declared",
+                    f"input {name!r} is not declared{where}",
                     f"did you mean {near[0]!r}?" if near else "declare it under 'inputs:'",
                 )
             elif root == "steps":
-                pos = self.step_index.get(name)
-                if pos is None:
-                    near = difflib.get_close_matches(name, list(self.step_index), n=1)
-                    self.error(
-                        loc,
-                        f"step {name!r} does not exist",
-                        f"did you mean {near[0]!r}?" if near else "refer to an earlier step's id",
-                    )
-                elif pos >= step_pos:
-                    when = "this step itself" if pos == step_pos else "a later step"
-                    self.error(
-                        loc,
-                        f"step {name!r} is {when}: its output is not available yet",
-                        "a step can only read the steps before it",
-                    )
+                self._check_step_ref(loc, where, step_pos, name, rest)
+
+    def _check_step_ref(
+        self, loc: Location, where: str, step_pos: int, name: str, rest: tuple[str, ...]
+    ) -> None:
+        pos = self.step_index.get(name)
+        if pos is None:
+            near = difflib.get_close_matches(name, list(self.step_index), n=1)
+            self.error(
+                loc,
+                f"step {name!r} does not exist{where}",
+                f"did you mean {near[0]!r}?" if near else "refer to an earlier step's id",
+            )
+        elif pos >= step_pos:
+            when = "this step itself" if pos == step_pos else "a later step"
+            self.error(
+                loc,
+                f"step {name!r} is {when}: its output is not available yet{where}",
+                "a step can only read the steps before it",
+            )
+        elif rest and rest[0] not in _STEP_FIELDS:
+            near = difflib.get_close_matches(rest[0], sorted(_STEP_FIELDS), n=1)
+            self.error(
+                loc,
+                f"steps.{name} has no {rest[0]!r}{where}",
+                f"did you mean 'steps.{name}.{near[0]}'?"
+                if near
+                else f"a step result has {' and '.join(sorted(_STEP_FIELDS))}",
+            )

@@ -62,6 +62,10 @@ class Source:
 class _Budget(Exception):
     """The document is too large once aliases are expanded."""
 
+    def __init__(self, path: Path) -> None:
+        super().__init__("expansion budget exceeded")
+        self.path = path
+
 
 class _Refused(Exception):
     """A structural problem that stops building: a recursive alias, too deep a nesting."""
@@ -90,7 +94,7 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.visited += 1
         if self.visited > MAX_NODES:
-            raise _Budget
+            raise _Budget(path)
         if isinstance(node, yaml.CollectionNode):
             if id(node) in self.active:
                 raise _Refused(
@@ -126,7 +130,15 @@ class _Builder:
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
                     "tag:yaml.org,2002:str"
                 ):
-                    self.error(key_node, "mapping keys must be strings", "quote the key")
+                    if key_node.tag == "tag:yaml.org,2002:bool":
+                        # YAML 1.1 reads on/off/yes/no as booleans, even as keys
+                        self.error(
+                            key_node,
+                            f"the key {key_node.value!r} is read as a boolean, not a string",
+                            f"quote it: '{key_node.value}':",
+                        )
+                    else:
+                        self.error(key_node, "mapping keys must be strings", "quote the key")
                     continue
                 key = str(key_node.value)
                 if key in out:
@@ -189,13 +201,13 @@ def load_yaml(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
     builder = _Builder(src)
     try:
         src.data = builder.build(node, ())
-    except _Budget:
+    except _Budget as exc:
         return src, [
             Issue(
                 "error",
                 f"the document expands to more than {MAX_NODES} nodes (alias bomb?)",
-                top,
-                "remove the repeated aliases (*name)",
+                src.key_at(exc.path[:1]),  # the top-level key whose value blew up
+                "remove the repeated *aliases",
             )
         ]
     except _Refused as exc:

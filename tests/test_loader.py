@@ -66,3 +66,23 @@ def test_oversized_and_non_utf8_files() -> None:
 def test_timestamps_and_numbers_are_plain_values() -> None:
     src, issues = load_yaml(b"a: 0x10\nb: 1.5\nc: true\nd: null\n", "v.yaml")
     assert issues == [] and src.data == {"a": 16, "b": 1.5, "c": True, "d": None}
+
+
+def test_recursive_aliases_and_deep_nesting_are_refused_without_a_traceback() -> None:
+    _, issues = load_yaml(b"a: &x [1, *x]\n", "r.yaml")
+    assert "recursive alias" in issues[0].message
+    assert (issues[0].location.line, issues[0].location.col) == (1, 4)
+    _, issues = load_yaml(b"a: " + b"[" * 100 + b"]" * 100, "d.yaml")
+    assert "nests deeper than" in issues[0].message
+    _, issues = load_yaml(b"a: " + b"[" * 20_000 + b"]" * 20_000, "d.yaml")
+    assert "nests too deeply" in issues[0].message
+
+
+def test_dates_stay_the_strings_they_were_written_as() -> None:
+    src, issues = load_yaml(b"d: 2026-11-01\nt: 2026-11-01T12:00:00Z\n", "t.yaml")
+    assert issues == [] and src.data == {"d": "2026-11-01", "t": "2026-11-01T12:00:00Z"}
+
+
+def test_boolean_looking_keys_are_explained() -> None:
+    _, issues = load_yaml(b"on: 1\n", "k.yaml")
+    assert "read as a boolean" in issues[0].message and issues[0].hint == "quote it: 'on':"
