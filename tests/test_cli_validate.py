@@ -25,8 +25,8 @@ def test_validate_exit_codes_and_format() -> None:
     bad = soar("validate", "tests/broken/01-unknown-action.yaml", "tests/broken/08-plain-if.yaml")
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
-    assert lines[0].startswith("tests/broken/01-unknown-action.yaml:7:11: error: unknown action")
-    assert lines[1].startswith("tests/broken/08-plain-if.yaml:7:9: error: ")
+    assert lines[0].startswith("tests/broken/01-unknown-action.yaml:8:11: error: unknown action")
+    assert lines[1].startswith("tests/broken/08-plain-if.yaml:8:9: error: ")
     missing = soar("validate", "nope.yaml")
     assert missing.returncode == 2 and "no such file" in missing.stderr
 

@@ -90,7 +90,7 @@ ACTIONS = [
             "type": "object",
             "properties": {
                 "values": {"type": "array", "description": "Distinct values, first-seen order."},
-                "count": {"type": "integer"},
+                "count": {"type": "integer", "description": "How many distinct values."},
             },
         },
         effect="read",
@@ -114,7 +114,10 @@ ACTIONS = [
         },
         output_schema={
             "type": "object",
-            "properties": {"items": {"type": "array"}, "count": {"type": "integer"}},
+            "properties": {
+                "items": {"type": "array", "description": "The items kept, in their order."},
+                "count": {"type": "integer", "description": "How many items were kept."},
+            },
         },
         effect="read",
         description="Keep the items for which a condition over `item` is true.",
@@ -149,7 +152,10 @@ ACTIONS = [
                 "value": {"description": "Any value built with expressions: lists, mappings."}
             },
         },
-        output_schema={"type": "object", "properties": {"value": {}}},
+        output_schema={
+            "type": "object",
+            "properties": {"value": {"description": "The value, as the expressions built it."}},
+        },
         effect="read",
         description="Build a value (a list, a mapping) from expressions; the result is steps.<id>.output.value.",
     ),

@@ -123,7 +123,7 @@ ACTIONS = [
                     "type": "array",
                     "description": "[{ip, count, first_seen, last_seen, public}], most frequent first; an event counts once per IP.",
                 },
-                "count": {"type": "integer"},
+                "count": {"type": "integer", "description": "How many distinct IPs are listed."},
             },
         },
         effect="read",

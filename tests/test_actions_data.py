@@ -1,0 +1,105 @@
+"""The data.* helpers: unique, filter, count_by, set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.actions import data
+from engine.errors import ActionError
+from engine.registry import ActionContext, ActionRegistry, DuplicateActionError, default_registry
+from engine.templating import Deferred, compile_template
+
+
+@pytest.fixture
+def ctx() -> ActionContext:
+    return ActionContext(dry_run=False, http=httpx.Client())
+
+
+EVENTS: list[dict[str, Any]] = [
+    {"ip": "203.0.113.7", "date": "2026-11-01T10:00:00.000Z", "user_id": "u1", "type": "fp"},
+    {"ip": "203.0.113.7", "date": "2026-11-01T09:00:00.000Z", "user_id": "u2", "type": "fu"},
+    {
+        "ip": "10.0.0.8",
+        "date": "2026-11-01T11:00:00.000Z",
+        "user_id": "u1",
+        "type": "s",
+        "details": {"request": {"ip": "2001:0db8:0000:0000:0000:0000:0000:0001"}},
+    },
+    {"ip": "999.1.1.1", "date": "2026-11-01T12:00:00.000Z", "user_id": "", "type": "f"},
+    {"ip": None, "date": "2026-11-01T12:00:00.000Z", "user_id": None},
+]
+
+
+def test_data_unique_and_count_by(ctx: ActionContext) -> None:
+    assert data.unique(ctx, {"items": EVENTS, "key": "user_id"}) == {
+        "values": ["u1", "u2"],
+        "count": 2,
+    }
+    assert data.unique(ctx, {"items": [[1], [1], [2]]})["values"] == [[1], [2]]
+    out = data.count_by(ctx, {"items": EVENTS, "key": "type"})
+    assert out["counts"] == {"fp": 1, "fu": 1, "s": 1, "f": 1}
+    out = data.count_by(ctx, {"items": EVENTS, "key": "details.request.ip"})
+    assert out["top"] == [{"value": "2001:0db8:0000:0000:0000:0000:0000:0001", "count": 1}]
+
+
+def test_data_filter_renders_its_condition_per_item(ctx: ActionContext) -> None:
+    where = Deferred(
+        compile_template("{{ item.get('type') in ['fp', 'fu'] and item.ip != inputs.skip }}"),
+        {"inputs": {"skip": "none"}},
+    )
+    out = data.filter_items(ctx, {"items": EVENTS, "where": where})
+    assert [e["user_id"] for e in out["items"]] == ["u1", "u2"]
+    with pytest.raises(ActionError, match="must be an expression"):
+        data.filter_items(ctx, {"items": EVENTS, "where": "item.type"})
+
+
+def test_registry_is_explicit_and_refuses_duplicates() -> None:
+    reg = default_registry()
+    assert {"ip.extract", "data.unique", "data.filter", "data.count_by", "data.set"} <= set(
+        reg.names()
+    )
+    with pytest.raises(DuplicateActionError):
+        ActionRegistry(data.ACTIONS + data.ACTIONS)
+    assert reg.suggest("data.uniq")[0] == "data.unique"
+
+
+def test_unique_skips_nulls_and_empty_strings(ctx: ActionContext) -> None:
+    items = [{"u": "a"}, {"u": ""}, {"u": None}, {}, {"u": "b"}, {"u": "a"}]
+    assert data.unique(ctx, {"items": items, "key": "u"}) == {"values": ["a", "b"], "count": 2}
+
+
+def test_count_by_orders_top_by_count(ctx: ActionContext) -> None:
+    items = [{"t": "fp"}, {"t": "fu"}, {"t": "fp"}, {"t": None}, {"t": "fp"}, {"t": "fu"}]
+    out = data.count_by(ctx, {"items": items, "key": "t"})
+    assert out == {
+        "counts": {"fp": 3, "fu": 2},
+        "top": [{"value": "fp", "count": 3}, {"value": "fu", "count": 2}],
+    }
+
+
+def test_filter_sees_index_and_keeps_order(ctx: ActionContext) -> None:
+    where = Deferred(compile_template("{{ index % 2 == 0 }}"), {})
+    out = data.filter_items(ctx, {"items": ["a", "b", "c", "d", "e"], "where": where})
+    assert out == {"items": ["a", "c", "e"], "count": 3}
+
+
+def test_filter_keeps_attacker_strings_literal(ctx: ActionContext) -> None:
+    items: list[Any] = [{"user_name": "{{ 7*7 }}"}, {"user_name": "bob"}]
+    where = Deferred(compile_template("{{ item.user_name[:1] == '{' }}"), {})
+    out = data.filter_items(ctx, {"items": items, "where": where})
+    assert out["items"] == [{"user_name": "{{ 7*7 }}"}]
+
+
+def test_set_returns_the_rendered_value(ctx: ActionContext) -> None:
+    value = {"u1": ["App A", "App B"], "u2": []}
+    assert data.set_value(ctx, {"value": value}) == {"value": value}
+
+
+def test_schemas_describe_every_property() -> None:
+    for action in data.ACTIONS:
+        for schema in (action.input_schema, action.output_schema):
+            for name, prop in schema["properties"].items():
+                assert prop.get("description"), f"{action.name}: {name}"
