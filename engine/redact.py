@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from engine.secrets import Secret, all_encodings
@@ -56,7 +56,9 @@ class Redactor:
             return [self.value(v) for v in value]
         return value
 
-    def processor(self, _logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def processor(
+        self, _logger: Any, _method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         """A structlog processor."""
-        redacted: dict[str, Any] = self.value(event)
+        redacted: dict[str, Any] = self.value(dict(event))
         return redacted

@@ -1,0 +1,522 @@
+"""Auth0 actions: log searches and investigations (reads), containment (writes).
+
+Every value put into a log query goes through ``lucene`` (quoted, escaped);
+every user id put into a path goes through ``quote_id``. With ``soar run
+--logs FILE`` the searches read that file with the same query engine, and
+writes are only planned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from engine.auth0.client import Auth0Client, quote_id
+from engine.auth0.search import SearchResult, search, search_file
+from engine.errors import ActionError, UpstreamError
+from engine.registry import Action, ActionContext, Result
+from engine.templating import lucene
+from engine.timeutil import now_utc, parse_time
+
+CHUNK = 20  # values OR-ed into one query, to stay well under URL limits
+LOGIN_TYPES = ("s", "ssa", "seacft", "sertft", "sepft")  # a login or token reached a client
+
+_SINCE = {
+    "type": "string",
+    "description": "Start of the window: 30m, 24h, 7d, 2w or an ISO 8601 date/time.",
+}
+_UNTIL = {"type": "string", "description": "End of the window (exclusive); default now."}
+_USER_ID = {"type": "string", "minLength": 1, "description": "Auth0 user id, e.g. auth0|64f..."}
+_EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
+
+
+def _window(args: Mapping[str, Any], default_since: str) -> tuple[Any, Any]:
+    now = now_utc()
+    since = parse_time(args.get("since") or default_since, now)
+    until = parse_time(args["until"], now) if args.get("until") else now
+    if since >= until:
+        raise ActionError(f"the window is empty: since {args.get('since')} is not before until")
+    return since, until
+
+
+def _search(
+    ctx: ActionContext,
+    query: str,
+    args: Mapping[str, Any],
+    default_since: str,
+    limit: int | None = None,
+) -> tuple[SearchResult, dict[str, Any]]:
+    since, until = _window(args, default_since)
+    if ctx.logs_file is not None:
+        return search_file(ctx.logs_file, query, since, until, limit=limit), {
+            "requests": 0,
+            "retries": 0,
+            "waited_s": 0.0,
+            "source": f"file:{ctx.logs_file}",
+        }
+    client = ctx.auth0()
+    before = client.stats.snapshot()
+    result = search(client, query, since, until, limit=limit, fields=args.get("fields"))
+    after = client.stats.snapshot()
+    stats = {
+        k: round(after[k] - before[k], 3) for k in ("requests", "retries", "throttled", "waited_s")
+    }
+    return result, stats
+
+
+def _any_of(field: str, values: Iterable[str]) -> list[str]:
+    """``field:"a" OR field:"b"`` clauses, CHUNK values at a time, every value escaped."""
+    unique = list(dict.fromkeys(v for v in values if v))
+    return [
+        " OR ".join(f"{field}:{lucene(v)}" for v in unique[i : i + CHUNK])
+        for i in range(0, len(unique), CHUNK)
+    ]
+
+
+def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    result, stats = _search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
+    return {
+        "events": result.events,
+        "count": len(result.events),
+        "stats": stats,
+        "warnings": result.warnings,
+    }
+
+
+def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    events: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for clause in _any_of("ip", args.get("ips") or []):
+        result, _ = _search(ctx, f'type:"s" AND ({clause})', args, "7d")
+        events.extend(result.events)
+        warnings.extend(result.warnings)
+    events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
+    users: list[str] = []
+    names: dict[str, str] = {}
+    for e in events:
+        uid = e.get("user_id")
+        if uid and uid not in names:
+            users.append(uid)
+            names[uid] = e.get("user_name") or ""
+    return {
+        "events": events,
+        "users": users,
+        "user_names": names,
+        "count": len(events),
+        "warnings": sorted(set(warnings)),
+    }
+
+
+def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    events = args.get("events")
+    user_ids = list(args.get("user_ids") or [])
+    if events is None:
+        types = " OR ".join(f"type:{lucene(t)}" for t in LOGIN_TYPES)
+        events = []
+        for clause in _any_of("user_id", user_ids):
+            result, _ = _search(ctx, f"({types}) AND ({clause})", args, "7d")
+            events.extend(result.events)
+    clients: dict[str, dict[str, dict[str, Any]]] = {uid: {} for uid in user_ids}
+    for e in events:
+        uid, cid = e.get("user_id"), e.get("client_id")
+        if not uid or not (cid or e.get("client_name")) or (user_ids and uid not in clients):
+            continue
+        if e.get("type") not in LOGIN_TYPES:
+            continue
+        key = cid or e.get("client_name")
+        row = clients.setdefault(uid, {}).setdefault(
+            key,
+            {
+                "client_id": cid,
+                "client_name": e.get("client_name"),
+                "first_seen": e.get("date"),
+                "last_seen": e.get("date"),
+                "count": 0,
+            },
+        )
+        row["count"] += 1
+        date = e.get("date")
+        if date and (row["first_seen"] is None or date < row["first_seen"]):
+            row["first_seen"] = date
+        if date and (row["last_seen"] is None or date > row["last_seen"]):
+            row["last_seen"] = date
+    return {
+        "clients": {
+            uid: sorted(rows.values(), key=lambda r: str(r["client_name"]))
+            for uid, rows in clients.items()
+        }
+    }
+
+
+def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    if ctx.logs_file is not None:
+        result, _ = _search(ctx, f"user_id:{lucene(args['user_id'])}", args, "7d")
+        return {"events": result.events, "count": len(result.events)}
+    since, until = _window(args, "7d")
+    client = ctx.auth0()
+    events: list[dict[str, Any]] = []
+    path = f"/users/{quote_id(args['user_id'])}/logs"
+    for page in range(10):  # the endpoint serves the first 1,000 results
+        batch = client.get(path, {"page": page, "per_page": 100, "sort": "date:-1"})
+        if not isinstance(batch, list):
+            break
+        stop = False
+        for e in batch:
+            date = parse_time(str(e.get("date") or "1970-01-01"))
+            if date < since:
+                stop = True  # newest first: the rest is older still
+                continue
+            if date < until:
+                events.append(e)
+        if stop or len(batch) < 100:
+            break
+    events.reverse()
+    return {"events": events, "count": len(events)}
+
+
+def _user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:
+    client: Auth0Client = ctx.auth0()
+    try:
+        user = client.get(f"/users/{quote_id(user_id)}")
+    except UpstreamError as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return user if isinstance(user, dict) else None
+
+
+def get_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    if ctx.logs_file is not None:
+        raise ActionError("auth0.get_user needs a tenant; it cannot read an exported log file")
+    user = _user(ctx, args["user_id"])
+    return {"found": user is not None, "user": user}
+
+
+def _set_blocked(blocked: bool) -> tuple[Any, Any]:
+    def run(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+        uid = args["user_id"]
+        user = _user(ctx, uid)
+        if user is None:
+            raise ActionError(f"user {uid} does not exist")
+        if bool(user.get("blocked")) == blocked:
+            return {"user_id": uid, "blocked": blocked, "changed": False}
+        ctx.auth0().request("PATCH", f"/users/{quote_id(uid)}", json={"blocked": blocked})
+        return {"user_id": uid, "blocked": blocked, "changed": True}
+
+    def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+        uid = args["user_id"]
+        if ctx.logs_file is None:
+            user = _user(ctx, uid)
+            if user is not None and bool(user.get("blocked")) == blocked:
+                return []
+        return [
+            {
+                "method": "PATCH",
+                "path": f"/api/v2/users/{quote_id(uid)}",
+                "body": {"blocked": blocked},
+                "target": uid,
+            }
+        ]
+
+    return run, plan
+
+
+def delete_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    uid = args["user_id"]
+    existed = _user(ctx, uid) is not None
+    ctx.auth0().request("DELETE", f"/users/{quote_id(uid)}")
+    return {"user_id": uid, "deleted": True, "changed": existed}
+
+
+def _plan_delete(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    uid = args["user_id"]
+    return [
+        {"method": "DELETE", "path": f"/api/v2/users/{quote_id(uid)}", "body": None, "target": uid}
+    ]
+
+
+def revoke_sessions(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    uid = quote_id(args["user_id"])
+    client = ctx.auth0()
+    client.request("DELETE", f"/users/{uid}/sessions")
+    done = ["sessions"]
+    if args.get("refresh_tokens", True):
+        client.request("DELETE", f"/users/{uid}/refresh-tokens")
+        done.append("refresh_tokens")
+    return {"user_id": args["user_id"], "revoked": done, "changed": True}
+
+
+def _plan_revoke(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    uid = quote_id(args["user_id"])
+    calls = [
+        {
+            "method": "DELETE",
+            "path": f"/api/v2/users/{uid}/sessions",
+            "body": None,
+            "target": args["user_id"],
+        }
+    ]
+    if args.get("refresh_tokens", True):
+        calls.append(
+            {
+                "method": "DELETE",
+                "path": f"/api/v2/users/{uid}/refresh-tokens",
+                "body": None,
+                "target": args["user_id"],
+            }
+        )
+    return calls
+
+
+def list_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    client = ctx.auth0()
+    if args.get("user_id"):
+        body = client.get(f"/user-blocks/{quote_id(args['user_id'])}")
+    elif args.get("identifier"):
+        body = client.get("/user-blocks", {"identifier": args["identifier"]})
+    else:
+        raise ActionError("auth0.list_user_blocks needs user_id or identifier")
+    blocked_for = (body or {}).get("blocked_for", [])
+    return {"blocked_for": blocked_for, "count": len(blocked_for)}
+
+
+def clear_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    before = list_user_blocks(ctx, {"user_id": args["user_id"]})["count"]
+    ctx.auth0().request("DELETE", f"/user-blocks/{quote_id(args['user_id'])}")
+    return {"user_id": args["user_id"], "cleared": before, "changed": before > 0}
+
+
+def _plan_clear(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "method": "DELETE",
+            "path": f"/api/v2/user-blocks/{quote_id(args['user_id'])}",
+            "body": None,
+            "target": args["user_id"],
+        }
+    ]
+
+
+def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": props,
+    }
+
+
+_block, _plan_block = _set_blocked(True)
+_unblock, _plan_unblock = _set_blocked(False)
+_WRITE_OUT = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "changed": {
+            "type": "boolean",
+            "description": "false when the tenant was already in that state",
+        },
+    },
+}
+
+ACTIONS = [
+    Action(
+        "auth0.search_logs",
+        search_logs,
+        _obj(
+            {
+                "query": {
+                    "type": "string",
+                    "description": "Auth0 log search query (Lucene subset). Put values in with the lucene filter: ip:{{ inputs.ip | lucene }}.",
+                },
+                "since": _SINCE,
+                "until": _UNTIL,
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Stop after this many events.",
+                },
+                "fields": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Only these fields of each event.",
+                },
+            },
+            [],
+        ),
+        {
+            "type": "object",
+            "properties": {
+                "events": _EVENTS,
+                "count": {"type": "integer"},
+                "stats": {
+                    "type": "object",
+                    "description": "requests, retries, throttled, waited_s",
+                },
+                "warnings": {"type": "array"},
+            },
+        },
+        "read",
+        "Every log event matching a query in a window (also past Auth0's 1,000-result cap), oldest first.",
+    ),
+    Action(
+        "auth0.find_successful_logins",
+        find_successful_logins,
+        _obj(
+            {
+                "ips": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "IPs to check.",
+                },
+                "since": _SINCE,
+                "until": _UNTIL,
+            },
+            ["ips"],
+        ),
+        {
+            "type": "object",
+            "properties": {
+                "events": _EVENTS,
+                "users": {"type": "array", "description": "distinct user ids, first login first"},
+                "user_names": {
+                    "type": "object",
+                    "description": "user id -> user_name seen, verbatim",
+                },
+            },
+        },
+        "read",
+        "Successful logins (type s) from the given IPs: the events, the distinct users and their names.",
+    ),
+    Action(
+        "auth0.list_accessed_clients",
+        list_accessed_clients,
+        _obj(
+            {
+                "user_ids": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Users to look at.",
+                },
+                "events": {
+                    "type": "array",
+                    "description": "Use these events instead of searching.",
+                },
+                "since": _SINCE,
+                "until": _UNTIL,
+            },
+            [],
+        ),
+        {
+            "type": "object",
+            "properties": {
+                "clients": {
+                    "type": "object",
+                    "description": "user id -> [{client_id, client_name, first_seen, last_seen, count}]",
+                }
+            },
+        },
+        "read",
+        "Per user, the applications reached by logins and token grants, with first/last seen and count.",
+    ),
+    Action(
+        "auth0.user_logs",
+        user_logs,
+        _obj({"user_id": _USER_ID, "since": _SINCE, "until": _UNTIL}, ["user_id"]),
+        {"type": "object", "properties": {"events": _EVENTS, "count": {"type": "integer"}}},
+        "read",
+        "A user's log events in the window (GET /users/{id}/logs; the first 1,000).",
+    ),
+    Action(
+        "auth0.get_user",
+        get_user,
+        _obj({"user_id": _USER_ID}, ["user_id"]),
+        {
+            "type": "object",
+            "properties": {"found": {"type": "boolean"}, "user": {"type": ["object", "null"]}},
+        },
+        "read",
+        "A user's profile, or found: false.",
+    ),
+    Action(
+        "auth0.list_user_blocks",
+        list_user_blocks,
+        _obj(
+            {
+                "user_id": _USER_ID,
+                "identifier": {"type": "string", "description": "username, email or phone"},
+            },
+            [],
+        ),
+        {
+            "type": "object",
+            "properties": {"blocked_for": {"type": "array"}, "count": {"type": "integer"}},
+        },
+        "read",
+        "Brute-force protection blocks on a user (by id or identifier).",
+    ),
+    Action(
+        "auth0.block_user",
+        _block,
+        _obj({"user_id": _USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Block a user (PATCH blocked: true). Idempotent: changed is false when already blocked.",
+        plan=_plan_block,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.unblock_user",
+        _unblock,
+        _obj({"user_id": _USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Unblock a user (PATCH blocked: false). Does not clear brute-force blocks.",
+        plan=_plan_unblock,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.delete_user",
+        delete_user,
+        _obj({"user_id": _USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Delete a user. Idempotent: changed is false when the user was already gone.",
+        plan=_plan_delete,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.revoke_sessions",
+        revoke_sessions,
+        _obj(
+            {
+                "user_id": _USER_ID,
+                "refresh_tokens": {
+                    "type": "boolean",
+                    "description": "Also revoke refresh tokens (default true).",
+                },
+            },
+            ["user_id"],
+        ),
+        _WRITE_OUT,
+        "write",
+        "Revoke a user's sessions and refresh tokens.",
+        plan=_plan_revoke,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.clear_user_blocks",
+        clear_user_blocks,
+        _obj({"user_id": _USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Clear brute-force protection blocks on a user.",
+        plan=_plan_clear,
+        target="user_id",
+        idempotent=True,
+    ),
+]

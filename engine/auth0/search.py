@@ -1,0 +1,144 @@
+"""Complete log search: every matching event in a window, past Auth0's 1,000-result cap.
+
+Page search keeps the query but reaches only 1,000 results; checkpoint paging
+has no cap but ignores the query (auth0-facts.md §1, §9). So the query is kept
+and a date window moves: ``(<query>) AND date:[<lower> TO <until>}`` sorted by
+``date:1``, pages 0..9 of 100; when 1,000 results are reached the same query
+runs again from the last date seen, and log_ids already returned are dropped
+(several events can share one timestamp). A short page ends the search, so
+the number of requests stays close to ceil(matches / 100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.errors import UpstreamError
+from engine.timeutil import iso_ms, now_utc
+
+PER_PAGE = 100
+MAX_PAGES = 10  # Auth0 serves at most the first 1,000 results of a page search
+RETENTION = timedelta(days=30)  # the longest any plan keeps (Enterprise)
+
+
+class _Getter(Protocol):
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any: ...
+
+
+@dataclass
+class SearchResult:
+    events: list[dict[str, Any]]
+    requests: int = 0
+    windows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def window_query(query: str, lower: datetime, until: datetime) -> str:
+    """The user's query (grouped, so its ORs stay inside) AND-ed with the date window."""
+    window = f"date:[{iso_ms(lower)} TO {iso_ms(until)}}}"
+    query = query.strip()
+    return f"({query}) AND {window}" if query else window
+
+
+def retention_warnings(since: datetime, now: datetime | None = None) -> list[str]:
+    now = now or now_utc()
+    if now - since > RETENTION:
+        return [
+            f"the window starts {(now - since).days} days ago, but Auth0 keeps tenant logs for "
+            "1 to 30 days depending on the plan: older events are not returned by any search"
+        ]
+    return []
+
+
+def search(
+    client: _Getter,
+    query: str,
+    since: datetime,
+    until: datetime,
+    *,
+    limit: int | None = None,
+    fields: list[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SearchResult:
+    """Every event matching ``query`` with ``since <= date < until``, oldest first, once each."""
+    result = SearchResult(events=[], warnings=retention_warnings(since))
+    seen: set[str] = set()
+    lower = since
+    params: dict[str, Any] = {"per_page": PER_PAGE, "sort": "date:1"}
+    if fields:
+        params["fields"] = ",".join(sorted({*fields, "log_id", "date"}))
+        params["include_fields"] = "true"
+    while True:
+        result.windows += 1
+        q = window_query(query, lower, until)
+        window_new = 0
+        last_date: str | None = None
+        full = True
+        for page in range(MAX_PAGES):
+            batch = client.get("/logs", {**params, "q": q, "page": page})
+            result.requests += 1
+            if not isinstance(batch, list):
+                raise UpstreamError("GET", "/api/v2/logs", 200, "expected a list of log events")
+            for event in batch:
+                log_id = str(event.get("log_id") or event.get("_id"))
+                last_date = event.get("date") or last_date
+                if log_id in seen:
+                    continue
+                seen.add(log_id)
+                result.events.append(event)
+                window_new += 1
+                if limit is not None and len(result.events) >= limit:
+                    return result
+            if progress:
+                progress(len(result.events), result.requests)
+            if len(batch) < PER_PAGE:
+                full = False
+                break
+        if not full:
+            return result
+        next_lower = _parse(last_date) if last_date else None
+        if next_lower is None or next_lower <= lower or window_new == 0:
+            result.warnings.append(
+                f"more than 1,000 events share the timestamp {last_date}: events beyond the "
+                "first 1,000 of that instant may be missing; narrow the query"
+            )
+            if next_lower is None:
+                return result
+            next_lower = lower + timedelta(milliseconds=1)
+        lower = next_lower
+
+
+def _parse(date: str) -> datetime | None:
+    try:
+        dt = datetime.fromisoformat(date.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def search_file(
+    path: Path, query: str, since: datetime, until: datetime, *, limit: int | None = None
+) -> SearchResult:
+    """The same search over an exported log file, with the same query engine."""
+    from engine.logfile import search_file as scan
+
+    events: list[dict[str, Any]] = []
+    for event in _window(scan(path, query), since, until):
+        events.append(event)
+        if limit is not None and len(events) >= limit:
+            break
+    events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
+    return SearchResult(events=events, warnings=retention_warnings(since))
+
+
+def _window(
+    events: Iterator[dict[str, Any]], since: datetime, until: datetime
+) -> Iterator[dict[str, Any]]:
+    for event in events:
+        date = _parse(str(event.get("date") or ""))
+        if date is not None and since <= date < until:
+            yield event

@@ -1,0 +1,87 @@
+"""Connection settings from the environment, as Auth0's own SDKs and tools read them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from engine.errors import ConfigError
+from engine.httpguard import require_safe_scheme
+from engine.secrets import Secret
+
+
+@dataclass(frozen=True)
+class Auth0Settings:
+    """Where the tenant is and how to authenticate.
+
+    ``AUTH0_DOMAIN``: a host (``acme.eu.auth0.com``, https assumed) or a full
+    URL; plain ``http://`` only for loopback hosts (the emulator).
+    ``AUTH0_CLIENT_ID`` + ``AUTH0_CLIENT_SECRET`` (client credentials), or a
+    ready ``AUTH0_TOKEN``. ``AUTH0_AUDIENCE`` defaults to ``<base URL>/api/v2/``.
+    ``SOAR_HTTP_TIMEOUT`` (seconds, default 30) bounds each request.
+    """
+
+    base_url: str
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    token: Secret | None = None
+    audience: str = ""
+    timeout: float = 30.0
+    max_connections: int = 10
+
+    @property
+    def host(self) -> str:
+        return self.base_url.split("://", 1)[1]
+
+    @classmethod
+    def create(
+        cls,
+        domain: str,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token: str | None = None,
+        audience: str | None = None,
+        timeout: float = 30.0,
+    ) -> Auth0Settings:
+        domain = domain.strip()
+        if not domain:
+            raise ConfigError("AUTH0_DOMAIN is not set: export AUTH0_DOMAIN=<tenant>.auth0.com")
+        url = domain if "://" in domain else f"https://{domain}"
+        parsed = require_safe_scheme(url, "AUTH0_DOMAIN")
+        base = f"{parsed.scheme}://{parsed.netloc.decode()}"
+        if not token and not (client_id and client_secret):
+            missing = [
+                n
+                for n, v in (("AUTH0_CLIENT_ID", client_id), ("AUTH0_CLIENT_SECRET", client_secret))
+                if not v
+            ]
+            raise ConfigError(
+                f"{' and '.join(missing)} not set: export the Machine-to-Machine application's "
+                "credentials (or a ready AUTH0_TOKEN)"
+            )
+        return cls(
+            base_url=base,
+            client_id=client_id,
+            client_secret=Secret("AUTH0_CLIENT_SECRET", client_secret) if client_secret else None,
+            token=Secret("AUTH0_TOKEN", token) if token else None,
+            audience=audience or f"{base}/api/v2/",
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Auth0Settings:
+        env = os.environ if env is None else env
+        try:
+            timeout = float(env.get("SOAR_HTTP_TIMEOUT", "30"))
+        except ValueError:
+            raise ConfigError("SOAR_HTTP_TIMEOUT must be a number of seconds") from None
+        return cls.create(
+            env.get("AUTH0_DOMAIN", ""),
+            client_id=env.get("AUTH0_CLIENT_ID") or None,
+            client_secret=env.get("AUTH0_CLIENT_SECRET") or None,
+            token=env.get("AUTH0_TOKEN") or None,
+            audience=env.get("AUTH0_AUDIENCE") or None,
+            timeout=timeout,
+        )
