@@ -35,9 +35,17 @@ def _read(path: str | Path) -> tuple[bytes | None, list[Issue]]:
 def check_text(
     raw: bytes, registry: ActionRegistry, path: str = "<string>"
 ) -> tuple[Source, list[Issue]]:
+    """The loaded source and every issue, in file order.
+
+    Validation also runs after recoverable YAML problems (a duplicate key, a
+    refused tag), so one pass reports everything; not after fatal ones (no data).
+    """
     src, issues = load_yaml(raw, path)
-    if not issues:
-        issues = validate(src, registry)
+    if src.data is not None:
+        issues = sorted(
+            [*issues, *validate(src, registry)],
+            key=lambda i: (i.location.line, i.location.col),
+        )
     return src, issues
 
 
@@ -58,7 +66,13 @@ def load_playbook(path: str | Path, registry: ActionRegistry) -> Playbook:
 
 
 def load_playbook_text(text: str, registry: ActionRegistry, path: str = "<string>") -> Playbook:
+    """Like ``load_playbook`` for text in memory (tests, drills); ``path`` names it in issues."""
     return _load(text.encode(), registry, path)
+
+
+def check_playbook_text(text: str, registry: ActionRegistry, path: str = "<string>") -> list[Issue]:
+    """Like ``check_playbook`` for text in memory."""
+    return check_text(text.encode(), registry, path)[1]
 
 
 def _load(raw: bytes, registry: ActionRegistry, path: str) -> Playbook:
@@ -104,6 +118,7 @@ def _build(src: Source, sha256: str) -> Playbook:
                 retry=RetryPolicy(
                     attempts=retry.get("attempts", 1),
                     backoff=_seconds(retry["backoff"]) if "backoff" in retry else 1.0,
+                    max_backoff=_seconds(retry["max_backoff"]) if "max_backoff" in retry else 60.0,
                 ),
                 timeout=_seconds(s["timeout"]) if "timeout" in s else None,
                 max_targets=s.get("max_targets", DEFAULT_MAX_TARGETS),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import PlaybookError
-from engine.loader import check_playbook, load_playbook, load_playbook_text
+from engine.loader import check_playbook, check_playbook_text, load_playbook, load_playbook_text
 from engine.registry import default_registry
 
 BROKEN = Path(__file__).parent / "broken"
@@ -132,3 +132,39 @@ def test_published_schema_is_the_one_the_package_uses() -> None:
     published = (root / "schemas" / "playbook.schema.json").read_bytes()
     packaged = (root / "engine" / "data" / "playbook.schema.json").read_bytes()
     assert published == packaged
+
+
+def test_yaml_problems_and_validation_problems_come_together() -> None:
+    text = "playbook: 1\nname: x\nname: y\nsteps:\n  - id: a\n    uses: data.sett\n"
+    issues = check_playbook_text(text, default_registry(), "two.yaml")
+    assert [(i.location.line, i.message.split(" '")[0]) for i in issues] == [
+        (3, "duplicate key"),
+        (6, "unknown action"),
+    ]
+
+
+def test_every_step_key_reaches_the_model() -> None:
+    pb = load_playbook_text(
+        """\
+playbook: 1
+name: all-keys
+steps:
+  - id: s
+    name: Shape
+    uses: data.set
+    if: "{{ true }}"
+    for_each: "{{ [1, 2] }}"
+    max_parallel: 8
+    continue_on_error: true
+    retry: {attempts: 2, backoff: 2, max_backoff: 1m}
+    timeout: 30
+    with: {value: "{{ item }}"}
+""",
+        default_registry(),
+    )
+    step = pb.steps[0]
+    assert (step.name, step.if_, step.for_each) == ("Shape", "{{ true }}", "{{ [1, 2] }}")
+    assert step.max_parallel == 8 and step.continue_on_error is True
+    assert (step.retry.attempts, step.retry.backoff, step.retry.max_backoff) == (2, 2.0, 60.0)
+    assert step.timeout == 30.0
+    assert step.location is not None and step.location.line == 4
