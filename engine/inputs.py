@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import ipaddress
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -73,9 +75,12 @@ def convert_cli(spec: InputSpec, text: str) -> Any:
             raise ValueError(f"{text!r} is not an integer") from None
     if spec.type == "number":
         try:
-            return float(text.strip()) if "." in text or "e" in text.lower() else int(text)
+            number = float(text.strip()) if "." in text or "e" in text.lower() else int(text)
         except ValueError:
             raise ValueError(f"{text!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{text!r} is not a finite number")
+        return number
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -86,7 +91,14 @@ def convert_cli(spec: InputSpec, text: str) -> Any:
 def check_inputs(
     specs: Mapping[str, InputSpec], given: Mapping[str, Any], *, from_cli: bool = False
 ) -> dict[str, Any]:
-    """Defaults applied, types converted (``from_cli``) and checked; raises ``InputError``."""
+    """Defaults applied, types converted (``from_cli``) and checked; raises ``InputError``.
+
+    Every problem is collected first and reported in one ``InputError``, one per
+    line. An optional input without a default is ``None`` (so ``{% if inputs.x %}``
+    works). With ``from_cli`` string values come from ``-i KEY=VALUE`` and are
+    converted to the declared type: booleans from true/false/yes/no/on/off/1/0,
+    numbers, and arrays or objects as JSON.
+    """
     problems: list[str] = []
     values: dict[str, Any] = {}
     for name in given:
@@ -105,7 +117,7 @@ def check_inputs(
                     problems.append(f"input {name!r}: {exc}")
                     continue
         elif spec.default is not MISSING:
-            value = spec.default
+            value = copy.deepcopy(spec.default)  # a run never changes the playbook's default
         elif spec.required:
             problems.append(f"input {name!r} is required: give it with -i {name}=VALUE")
             continue

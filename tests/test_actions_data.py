@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,8 +15,9 @@ from engine.templating import Deferred, compile_template
 
 
 @pytest.fixture
-def ctx() -> ActionContext:
-    return ActionContext(dry_run=False, http=httpx.Client())
+def ctx() -> Iterator[ActionContext]:
+    with httpx.Client() as http:  # pure actions never use it; the context requires one
+        yield ActionContext(dry_run=False, http=http)
 
 
 EVENTS: list[dict[str, Any]] = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,8 +14,9 @@ from engine.registry import ActionContext
 
 
 @pytest.fixture
-def ctx() -> ActionContext:
-    return ActionContext(dry_run=False, http=httpx.Client())
+def ctx() -> Iterator[ActionContext]:
+    with httpx.Client() as http:  # pure actions never use it; the context requires one
+        yield ActionContext(dry_run=False, http=http)
 
 
 EVENTS: list[dict[str, Any]] = [

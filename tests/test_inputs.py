@@ -63,3 +63,49 @@ def test_typed_values_from_files_are_checked_not_converted() -> None:
         check_inputs(SPECS, {"ip": "1.2.3.4", "min_failures": True})
     with pytest.raises(InputError, match="not an IPv4 or IPv6 address"):
         check_inputs(SPECS, {"ip": "999.1.1.1"})
+
+
+def test_conversions_of_every_type() -> None:
+    specs = {
+        "flag": InputSpec("flag", "boolean"),
+        "ratio": InputSpec("ratio", "number"),
+        "count": InputSpec("count", "number"),
+        "opts": InputSpec("opts", "object"),
+        "at": InputSpec("at", "string", format="date-time"),
+        "note": InputSpec("note", "string"),
+    }
+    given = {"flag": "No", "ratio": "0.5", "count": "3", "opts": '{"a": 1}', "at": "24h"}
+    got = check_inputs(specs, given, from_cli=True)
+    assert got == {
+        "flag": False,
+        "ratio": 0.5,
+        "count": 3,
+        "opts": {"a": 1},
+        "at": "24h",
+        "note": None,
+    }
+    for flag, expected in (("yes", True), ("1", True), ("off", False), ("0", False)):
+        assert check_inputs(specs, {"flag": flag}, from_cli=True)["flag"] is expected
+
+
+def test_conversion_errors_are_clear() -> None:
+    specs = {
+        "opts": InputSpec("opts", "object"),
+        "ratio": InputSpec("ratio", "number"),
+        "at": InputSpec("at", "string", format="date-time"),
+    }
+    with pytest.raises(InputError) as info:
+        check_inputs(specs, {"opts": "[1]", "ratio": "1e999", "at": "someday"}, from_cli=True)
+    text = str(info.value)
+    assert "input 'opts': expected object, got list" in text
+    assert "'1e999' is not a finite number" in text
+    assert "'someday' is not a date-time" in text
+    with pytest.raises(InputError, match="object inputs are given as JSON"):
+        check_inputs(specs, {"opts": "{a: 1"}, from_cli=True)
+
+
+def test_defaults_are_copied_per_run() -> None:
+    first = check_inputs(SPECS, {"ip": "1.2.3.4"})
+    first["users"].append("mutated")
+    assert check_inputs(SPECS, {"ip": "1.2.3.4"})["users"] == []
+    assert SPECS["users"].default == []
