@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 import jsonschema
-from jinja2 import meta
+from jinja2 import nodes
 
 from engine.errors import TemplateError
 from engine.inputs import type_problem
@@ -129,6 +129,16 @@ def _schema_issues(src: Source) -> Iterator[Issue]:
         else:
             field = f"{path[-1]!r}" if path else "document"
             yield Issue("error", f"{field}{where}: {err.message}", src.at(path))
+
+
+def _free_names(ast: nodes.Template) -> set[str]:
+    """Names a template reads from its context (a cheap walk; jinja2.meta compiles code)."""
+    stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if any(True for _ in ast.find_all(nodes.For)):
+        stored.add("loop")  # the implicit loop variable of {% for %}
+    if any(True for _ in ast.find_all(nodes.Macro)):
+        stored.update(("caller", "varargs", "kwargs"))
+    return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
 
 
 def _types(value: Any) -> str:
@@ -366,7 +376,7 @@ class _Semantic:
             self.error(loc, f"{exc}{where}", "check the {{ }} expression")
             return
         allowed = _KNOWN_NAMES | (_ITEM_NAMES if for_each else set())
-        for name in sorted(meta.find_undeclared_variables(tmpl.ast) - set(ENV.globals)):
+        for name in sorted(_free_names(tmpl.ast) - set(ENV.globals)):
             if name in allowed:
                 continue
             if name in _ITEM_NAMES and loop_step:

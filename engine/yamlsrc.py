@@ -24,6 +24,11 @@ MAX_NODES = 100_000  # nodes visited, aliases included: bounds expansion
 MAX_DEPTH = 64  # nesting of mappings and lists; real playbooks need less than 10
 
 Path = tuple[str | int, ...]
+# libyaml composes the same nodes (with marks) several times faster and bounds
+# nesting itself; the pure-Python loader is the fallback where it is not built in.
+_Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
+    yaml, "CSafeLoader", yaml.SafeLoader
+)
 _SAFE_TAGS = {
     "tag:yaml.org,2002:map",
     "tag:yaml.org,2002:seq",
@@ -161,8 +166,14 @@ class _Builder:
         return self.constructor.construct_object(node, deep=True)
 
 
-def load_yaml(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
-    """Parse ``raw`` into a ``Source``; problems come back as issues, never as exceptions."""
+def load_yaml(
+    raw: bytes, path: str, *, loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = _Loader
+) -> tuple[Source, list[Issue]]:
+    """Parse ``raw`` into a ``Source``; problems come back as issues, never as exceptions.
+
+    ``loader`` picks the parser (libyaml by default); tests pass ``yaml.SafeLoader``
+    to check that the pure-Python fallback behaves the same.
+    """
     src = Source(path)
     top = Location(path, 1, 1)
     if len(raw) > MAX_BYTES:
@@ -182,11 +193,11 @@ def load_yaml(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        loader = yaml.SafeLoader(text)
+        parser = loader(text)
         try:
-            node = loader.get_single_node()
+            node = parser.get_single_node()
         finally:
-            loader.dispose()
+            parser.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else top
