@@ -75,12 +75,11 @@ def _any_of(field: str, values: Iterable[str]) -> list[str]:
 
 def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     result, stats = _search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
-    return {
-        "events": result.events,
-        "count": len(result.events),
-        "stats": stats,
-        "warnings": result.warnings,
-    }
+    events = result.events
+    if args.get("fields"):  # also for files and servers that ignore `fields`
+        keep = list(args["fields"])
+        events = [{k: e.get(k) for k in keep} for e in events]
+    return {"events": events, "count": len(events), "stats": stats, "warnings": result.warnings}
 
 
 def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -140,12 +139,12 @@ def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result
             row["first_seen"] = date
         if date and (row["last_seen"] is None or date > row["last_seen"]):
             row["last_seen"] = date
-    return {
-        "clients": {
-            uid: sorted(rows.values(), key=lambda r: str(r["client_name"]))
-            for uid, rows in clients.items()
-        }
+    ordered = {
+        uid: sorted(rows.values(), key=lambda r: str(r["client_name"]))
+        for uid, rows in clients.items()
     }
+    names = {uid: [str(r["client_name"]) for r in rows] for uid, rows in ordered.items()}
+    return {"clients": ordered, "client_names": names}
 
 
 def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:

@@ -1,0 +1,105 @@
+"""``soar emulator``: serve a local Auth0 tenant seeded with an attack scenario."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from engine.cli.output import safe
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    burst, sep, rate = text.partition("/")
+    try:
+        b, r = int(burst), float(rate)
+    except ValueError:
+        raise typer.BadParameter("use BURST/RATE, e.g. 10/20", param_hint="--rate-limit") from None
+    if not sep or b < 1 or r <= 0:
+        raise typer.BadParameter("use BURST/RATE, e.g. 10/20", param_hint="--rate-limit")
+    return b, r
+
+
+def emulator_cmd(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8765, help="Port; 0 picks a free one."),
+    scenario: str = typer.Option(
+        "credential-stuffing",
+        help="credential-stuffing, password-spray, breached-password, compromised-admin, quiet.",
+    ),
+    seed: int = typer.Option(1, help="Scenario seed."),
+    events: int | None = typer.Option(None, help="Number of log events (default about 3,000)."),
+    rate_limit: str = typer.Option(
+        "10/20", "--rate-limit", help="BURST/RATE per second for /api/v2."
+    ),
+    fail_rate: float = typer.Option(
+        0.0, "--fail-rate", help="Fraction of /api/v2 requests answered 503."
+    ),
+    latency: float = typer.Option(0.0, "--latency", help="Added latency per request, ms."),
+    token_ttl: float = typer.Option(86400, "--token-ttl", help="Access token lifetime, seconds."),
+    client_id: str | None = typer.Option(
+        None, "--client-id", help="Client id (default generated)."
+    ),
+    client_secret: str | None = typer.Option(
+        None, "--client-secret", help="Client secret (default generated)."
+    ),
+    journal: Path | None = typer.Option(
+        None, "--journal", help="Append every request to this JSON-lines file."
+    ),
+    truth: Path | None = typer.Option(
+        None, "--truth", help="Write the scenario's ground truth here."
+    ),
+    logs: Path | None = typer.Option(
+        None, "--logs", help="Serve this exported log file as the tenant."
+    ),
+    now: str | None = typer.Option(
+        None, "--now", help="Anchor time (ISO 8601) for reproducible scenarios."
+    ),
+) -> None:
+    """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
+    from engine.emulator import start_emulator
+    from engine.errors import SoarError
+    from engine.timeutil import parse_time
+
+    try:
+        emu = start_emulator(
+            scenario=scenario,
+            seed=seed,
+            events=events,
+            rate_limit=parse_rate(rate_limit),
+            fail_rate=fail_rate,
+            latency_ms=latency,
+            token_ttl=token_ttl,
+            host=host,
+            port=port,
+            client_id=client_id,
+            client_secret=client_secret,
+            now=parse_time(now) if now else None,
+            logs_file=logs,
+            journal_path=journal,
+        )
+    except (SoarError, ValueError, OSError) as exc:
+        typer.echo(f"error: {safe(exc)}", err=True)
+        raise typer.Exit(2) from None
+    for key, value in emu.env().items():
+        sys.stdout.write(f"export {key}={value}\n")
+    sys.stdout.flush()
+    if truth is not None:
+        truth.write_text(json.dumps(emu.truth, indent=2, ensure_ascii=False), encoding="utf-8")
+    typer.echo(
+        f"soar emulator: {emu.truth.get('scenario')} ({emu.truth.get('events')} events) at "
+        f"{emu.base_url}; Ctrl-C to stop",
+        err=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emu.stop()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("emulator")(emulator_cmd)

@@ -1,0 +1,151 @@
+"""The built-in Auth0 tenant emulator: ``start_emulator(...)`` runs one in a background thread.
+
+Used by ``soar emulator``, ``soar demo``, drills and the test suite (port 0
+picks a free port). See ``engine.emulator.server`` for the HTTP behaviour and
+``engine.emulator.scenarios`` for the generated tenants and their truth.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.emulator.logstore import LogStore
+from engine.emulator.scenarios import generate
+from engine.emulator.server import EmulatorServer
+from engine.emulator.tenant import Tenant
+
+
+class RunningEmulator:
+    """A served tenant. Use as a context manager, or call ``stop()``."""
+
+    def __init__(self, server: EmulatorServer, truth: dict[str, Any]) -> None:
+        self.server = server
+        self.truth = truth
+        self.tenant: Tenant = server.tenant
+        self._thread = threading.Thread(
+            target=server.serve_forever, name="soar-emulator", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    domain = base_url
+
+    @property
+    def audience(self) -> str:
+        return f"{self.base_url}/api/v2/"
+
+    @property
+    def client_id(self) -> str:
+        return self.tenant.client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.tenant.client_secret
+
+    @property
+    def journal(self) -> list[dict[str, Any]]:
+        return self.tenant.journal
+
+    @property
+    def stats(self) -> Any:
+        return self.tenant.stats
+
+    def env(self) -> dict[str, str]:
+        """The AUTH0_* settings that point a client at this tenant."""
+        return {
+            "AUTH0_DOMAIN": self.base_url,
+            "AUTH0_CLIENT_ID": self.client_id,
+            "AUTH0_CLIENT_SECRET": self.client_secret,
+        }
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RunningEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _tenant_from_file(path: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    from engine.logfile import iter_events
+
+    events = list(iter_events(path))
+    users: dict[str, dict[str, Any]] = {}
+    for e in events:
+        uid = e.get("user_id")
+        if uid and uid not in users:
+            users[uid] = {
+                "user_id": uid,
+                "email": e.get("user_name"),
+                "username": None,
+                "blocked": False,
+                "app_metadata": {},
+                "user_metadata": {},
+                "identities": [],
+                "logins_count": 0,
+            }
+    return events, users
+
+
+def start_emulator(
+    *,
+    scenario: str = "credential-stuffing",
+    seed: int = 1,
+    events: int | None = None,
+    rate_limit: tuple[int, float] = (10, 20.0),
+    fail_rate: float = 0.0,
+    latency_ms: float = 0.0,
+    token_ttl: float = 86400.0,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    client_id: str | None = None,
+    client_secret: str | None = None,
+    now: datetime | None = None,
+    logs_file: Path | None = None,
+    journal_path: Path | None = None,
+) -> RunningEmulator:
+    """Generate (or load) a tenant and serve it; returns once the server accepts requests."""
+    if logs_file is not None:
+        log_events, users = _tenant_from_file(logs_file)
+        truth: dict[str, Any] = {"scenario": f"file:{logs_file}", "events": len(log_events)}
+        blocks: dict[str, list[dict[str, Any]]] = {}
+    else:
+        generated = generate(scenario, seed=seed, events=events, now=now)
+        log_events, users, truth, blocks = (
+            generated.events,
+            generated.users,
+            generated.truth,
+            generated.user_blocks,
+        )
+    tenant = Tenant(
+        logs=LogStore(log_events),
+        users=users,
+        client_id=client_id or secrets.token_urlsafe(24),
+        client_secret=client_secret or secrets.token_urlsafe(48),
+        token_ttl=token_ttl,
+        user_blocks=blocks,
+        journal_path=journal_path,
+    )
+    server = EmulatorServer(
+        (host, port),
+        tenant,
+        rate_limit=rate_limit,
+        fail_rate=fail_rate,
+        latency_ms=latency_ms,
+        seed=seed,
+    )
+    return RunningEmulator(server, truth)
+
+
+__all__ = ["RunningEmulator", "start_emulator"]

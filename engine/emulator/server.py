@@ -1,0 +1,418 @@
+"""The emulator's HTTP side: Auth0's endpoints, status codes, error bodies and headers.
+
+Behaviour follows auth0-facts.md: client-credentials tokens that expire; the
+Management API's Boom-style errors; one token bucket over ``/api/v2`` with
+``x-ratelimit-*`` headers on every response and Auth0's 429 body; page search
+capped at 1,000 results; checkpoint paging (``from``/``take``, ``q`` ignored)
+with a ``Link: <...>; rel="next"`` header; deterministic fault injection.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import urllib.parse
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from engine.emulator.tenant import Tenant, TokenBucket
+from engine.errors import QueryError
+from engine.query import SEARCHABLE, compile_query
+from engine.timeutil import iso_ms, now_utc
+
+JSON = "application/json; charset=utf-8"
+MAX_RESULTS = 1000
+
+
+def boom(status: int, message: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "statusCode": status,
+        "error": HTTPStatus(status).phrase,
+        "message": message,
+    }
+    if code:
+        body["errorCode"] = code
+    body.update(extra)
+    return body
+
+
+class Reply(Exception):
+    def __init__(
+        self, status: int, body: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        tenant: Tenant,
+        *,
+        rate_limit: tuple[int, float],
+        fail_rate: float,
+        latency_ms: float,
+        seed: int,
+    ) -> None:
+        super().__init__(address, Handler)
+        self.tenant = tenant
+        self.bucket = TokenBucket(*rate_limit)
+        self.fail_rate = fail_rate
+        self.latency = latency_ms / 1000.0
+        self.rng = random.Random(seed)
+        self.rng_lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fault(self) -> bool:
+        if self.fail_rate <= 0:
+            return False
+        with self.rng_lock:
+            return self.rng.random() < self.fail_rate
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the journal records every request."""
+
+    def do_GET(self) -> None:
+        self.handle_any("GET")
+
+    def do_POST(self) -> None:
+        self.handle_any("POST")
+
+    def do_PATCH(self) -> None:
+        self.handle_any("PATCH")
+
+    def do_DELETE(self) -> None:
+        self.handle_any("DELETE")
+
+    def do_PUT(self) -> None:
+        self.handle_any("PUT")
+
+    # -- plumbing ------------------------------------------------------------
+    def handle_any(self, method: str) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = self.parse_body(raw)
+        headers: dict[str, str] = {}
+        tenant = self.server.tenant
+        try:
+            if url.path.startswith("/api/v2/"):
+                tenant.stats.requests += 1
+                ok, headers = self.server.bucket.take()
+                if not ok:
+                    tenant.stats.throttled += 1
+                    raise Reply(
+                        429, boom(429, "Global limit has been reached", "too_many_requests")
+                    )
+                if self.server.latency:
+                    time.sleep(self.server.latency)
+                if self.server.fault():
+                    tenant.stats.faults += 1
+                    raise Reply(
+                        503, boom(503, "The service is temporarily unavailable, please try again")
+                    )
+                self.authenticate()
+                raise Reply(*self.route_api(method, url.path, query, body))
+            if url.path == "/oauth/token" and method == "POST":
+                raise Reply(*self.token(body))
+            raise Reply(404, boom(404, "Not Found"))
+        except Reply as reply:
+            self.respond(reply.status, reply.body, {**headers, **reply.headers})
+            logged = (
+                {k: v for k, v in (body or {}).items() if k != "client_secret"}
+                if isinstance(body, dict)
+                else body
+            )
+            tenant.record(
+                {
+                    "ts": iso_ms(now_utc()),
+                    "method": method,
+                    "path": url.path,
+                    "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()},
+                    "status": reply.status,
+                    "body": logged,
+                }
+            )
+
+    def parse_body(self, raw: bytes) -> Any:
+        if not raw:
+            return None
+        ctype = self.headers.get("Content-Type", "")
+        if "application/x-www-form-urlencoded" in ctype:
+            return {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return {"_unparsable": True}
+
+    def respond(self, status: int, body: Any, headers: dict[str, str]) -> None:
+        data = (
+            b""
+            if body is None
+            else (
+                body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+            )
+        )
+        self.send_response(status)
+        if status != 204:
+            self.send_header("Content-Type", JSON)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    # -- auth ----------------------------------------------------------------
+    def token(self, body: Any) -> tuple[int, Any]:
+        tenant = self.server.tenant
+        if not isinstance(body, dict):
+            return 400, {
+                "error": "invalid_request",
+                "error_description": "Missing required parameter: grant_type",
+            }
+        if body.get("grant_type") != "client_credentials":
+            return 403, {
+                "error": "unsupported_grant_type",
+                "error_description": "Unsupported grant type: " + str(body.get("grant_type")),
+            }
+        if (
+            body.get("client_id") != tenant.client_id
+            or body.get("client_secret") != tenant.client_secret
+        ):
+            return 401, {"error": "access_denied", "error_description": "Unauthorized"}
+        audience = f"{self.server.base_url}/api/v2/"
+        if body.get("audience") != audience:
+            return 403, {
+                "error": "access_denied",
+                "error_description": f'Client is not authorized to access "{body.get("audience")}". You need to create a "client-grant" associated to this API.',
+            }
+        return 200, {
+            "access_token": tenant.issue_token(),
+            "expires_in": int(tenant.token_ttl) if tenant.token_ttl >= 1 else tenant.token_ttl,
+            "scope": "read:logs read:users update:users delete:users delete:sessions delete:refresh_tokens",
+            "token_type": "Bearer",
+        }
+
+    def authenticate(self) -> None:
+        header = self.headers.get("Authorization")
+        if not header:
+            raise Reply(401, boom(401, "Missing authentication"))
+        scheme, _, token = header.partition(" ")
+        if scheme != "Bearer" or not token:
+            raise Reply(400, boom(400, "Bad HTTP authentication header format", "Bearer"))
+        state = self.server.tenant.token_state(token)
+        if state == "expired":
+            msg = "Expired token received for JSON Web Token validation"
+            raise Reply(401, boom(401, msg, attributes={"error": msg}))
+        if state != "valid":
+            raise Reply(
+                401,
+                boom(401, "Invalid token", attributes={"error": "Invalid token"}),
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+
+    # -- API -----------------------------------------------------------------
+    def route_api(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        parts = [urllib.parse.unquote(p) for p in path[len("/api/v2/") :].split("/")]
+        q = {k: v[-1] for k, v in query.items()}
+        if parts == ["logs"] and method == "GET":
+            return self.logs(q)
+        if len(parts) == 2 and parts[0] == "logs" and method == "GET":
+            pos = self.server.tenant.logs.position(parts[1])
+            if pos is None:
+                return 404, boom(404, "Log not found")
+            return 200, self.server.tenant.logs.raw(pos)
+        if parts[0] == "users" and len(parts) >= 2:
+            return self.users(method, parts[1], parts[2:], q, body)
+        if parts[0] == "user-blocks":
+            return self.user_blocks(method, parts[1] if len(parts) > 1 else None, q)
+        return 404, boom(404, "Not Found")
+
+    def _int(self, q: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
+        raw = q.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise Reply(
+                400,
+                boom(
+                    400,
+                    f"Query validation error: 'Expected type integer but found type string' on property {name}.",
+                    "invalid_query_string",
+                ),
+            ) from None
+        if value > hi:
+            raise Reply(
+                400,
+                boom(
+                    400,
+                    f"Query validation error: 'Value {value} is greater than maximum {hi}' on property {name}.",
+                    "invalid_query_string",
+                ),
+            )
+        if value < lo:
+            raise Reply(
+                400,
+                boom(
+                    400,
+                    f"Query validation error: 'Value {value} is less than minimum {lo}' on property {name}.",
+                    "invalid_query_string",
+                ),
+            )
+        return value
+
+    def _sort(self, q: dict[str, str]) -> tuple[str, int] | None:
+        raw = q.get("sort")
+        if not raw:
+            return None
+        fieldname, _, direction = raw.partition(":")
+        if fieldname not in SEARCHABLE | {"details"} or direction not in ("1", "-1"):
+            raise Reply(
+                400,
+                boom(
+                    400,
+                    f"Query validation error: 'String does not match pattern' on property sort ({raw}).",
+                    "invalid_query_string",
+                ),
+            )
+        return fieldname, int(direction)
+
+    def _project(self, positions: list[int], q: dict[str, str]) -> bytes:
+        logs = self.server.tenant.logs
+        fields = [f for f in q.get("fields", "").split(",") if f]
+        if not fields:
+            return b"[" + b",".join(logs.raw(p) for p in positions) + b"]"
+        include = q.get("include_fields", "true") != "false"
+        out = []
+        for p in positions:
+            event = logs.get(p)
+            out.append({k: v for k, v in event.items() if (k in fields) == include})
+        return json.dumps(out, ensure_ascii=False).encode()
+
+    def logs(self, q: dict[str, str]) -> tuple[int, Any]:
+        store = self.server.tenant.logs
+        if "from" in q or ("take" in q and "page" not in q):
+            take = self._int(q, "take", 50, 1, 100)
+            start = store.after(q.get("from") or "")
+            positions = list(range(start, min(start + take, len(store))))
+            last = store.ids[positions[-1]] if positions else (q.get("from") or "")
+            link = f'<{self.server.base_url}/api/v2/logs?from={last}&take={take}>; rel="next"'
+            raise Reply(
+                200, b"[" + b",".join(store.raw(p) for p in positions) + b"]", {"Link": link}
+            )
+        page = self._int(q, "page", 0, 0, 10**9)
+        per_page = self._int(q, "per_page", 50, 0, 100)
+        if (page + 1) * per_page > MAX_RESULTS:
+            return 400, boom(
+                400,
+                "You can only page through the first 1000 records. See https://auth0.com/docs/logs/retrieve-log-events-using-mgmt-api#limitations",
+                "invalid_paging",
+            )
+        try:
+            query = compile_query(q.get("q", ""))
+        except QueryError as exc:
+            return 400, boom(400, str(exc), "invalid_query_string")
+        positions = store.search(query, sort=self._sort(q), skip=page * per_page, take=per_page)
+        data = self._project(positions, q)
+        if q.get("include_totals") == "true":
+            logs = json.loads(data)
+            return 200, {
+                "start": page * per_page,
+                "limit": per_page,
+                "length": len(logs),
+                "total": len(logs),
+                "logs": logs,
+            }
+        raise Reply(200, data)
+
+    def users(
+        self, method: str, uid: str, rest: list[str], q: dict[str, str], body: Any
+    ) -> tuple[int, Any]:
+        tenant = self.server.tenant
+        user = tenant.users.get(uid)
+        missing = 404, boom(404, "The user does not exist.", "inexistent_user")
+        if rest == [] and method == "GET":
+            return (200, user) if user else missing
+        if rest == [] and method == "PATCH":
+            if not user:
+                return missing
+            if not isinstance(body, dict):
+                return 400, boom(
+                    400, "Payload validation error: 'Expected type object'.", "invalid_body"
+                )
+            for k, v in body.items():
+                if k in ("app_metadata", "user_metadata") and isinstance(v, dict):
+                    user.setdefault(k, {}).update(v)
+                else:
+                    user[k] = v
+            user["updated_at"] = iso_ms(now_utc())
+            return 200, user
+        if rest == [] and method == "DELETE":
+            if user:
+                tenant.deleted.add(uid)
+                del tenant.users[uid]
+            return 204, None
+        if rest == ["logs"] and method == "GET":
+            page = self._int(q, "page", 0, 0, 10**9)
+            per_page = self._int(q, "per_page", 50, 1, 100)
+            if (page + 1) * per_page > MAX_RESULTS:
+                return 400, boom(
+                    400, "You can only page through the first 1000 records.", "invalid_paging"
+                )
+            positions = list(reversed(tenant.logs.by_user(uid)))
+            sort = self._sort(q)
+            if sort and sort[1] > 0:
+                positions.reverse()
+            chosen = positions[page * per_page : (page + 1) * per_page]
+            raise Reply(200, b"[" + b",".join(tenant.logs.raw(p) for p in chosen) + b"]")
+        if rest in (["sessions"], ["refresh-tokens"]) and method == "DELETE":
+            if not user:
+                return missing
+            (
+                tenant.revoked_sessions if rest == ["sessions"] else tenant.revoked_refresh_tokens
+            ).append(uid)
+            return 202, {}
+        return 404, boom(404, "Not Found")
+
+    def user_blocks(self, method: str, uid: str | None, q: dict[str, str]) -> tuple[int, Any]:
+        tenant = self.server.tenant
+        if uid is None:
+            ident = q.get("identifier")
+            if not ident:
+                return 400, boom(
+                    400,
+                    "Query validation error: 'Missing required property: identifier'.",
+                    "invalid_query_string",
+                )
+            user = tenant.find_user(ident)
+            uid = user["user_id"] if user else None
+        elif uid not in tenant.users:
+            return 404, boom(404, "The user does not exist.", "inexistent_user")
+        if method == "GET":
+            return 200, {"blocked_for": list(tenant.user_blocks.get(uid or "", []))}
+        if method == "DELETE":
+            tenant.user_blocks.pop(uid or "", None)
+            return 204, None
+        return 404, boom(404, "Not Found")
