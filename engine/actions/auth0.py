@@ -412,7 +412,11 @@ ACTIONS = [
                 "clients": {
                     "type": "object",
                     "description": "user id -> [{client_id, client_name, first_seen, last_seen, count}]",
-                }
+                },
+                "client_names": {
+                    "type": "object",
+                    "description": "user id -> [client_name], sorted",
+                },
             },
         },
         "read",
