@@ -373,7 +373,10 @@ class _Semantic:
                 # block scalars start on the line after their indicator
                 line = loc.line + exc.lineno - (0 if path in self.src.block_scalars else 1)
                 loc = Location(loc.path, line, loc.col if line == loc.line else 1)
-            self.error(loc, f"{exc}{where}", "check the {{ }} expression")
+            detail = str(exc).removeprefix("template does not parse: ")
+            self.error(
+                loc, f"template{where} does not parse: {detail}", "check the {{ }} expression"
+            )
             return
         allowed = _KNOWN_NAMES | (_ITEM_NAMES if for_each else set())
         for name in sorted(_free_names(tmpl.ast) - set(ENV.globals)):
@@ -396,7 +399,7 @@ class _Semantic:
                 near = difflib.get_close_matches(name, sorted(allowed), n=1)
                 self.error(
                     loc,
-                    f"unknown name {name!r} in expression{where}",
+                    f"unknown name {name!r}{where}",
                     f"did you mean {near[0]!r}?"
                     if near
                     else "expressions read inputs.<name>, steps.<id>.output, secrets.<name>, item",
