@@ -1,0 +1,164 @@
+"""``soar report``: a Markdown incident summary rendered from a run log.
+
+Every string that came from data is escaped so it cannot break the Markdown
+(tables, links, HTML, code spans) and carries no control characters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.cli.output import safe
+from engine.runlog import read_records, verify
+
+MAX_CELL = 200
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def md(value: Any, limit: int = MAX_CELL) -> str:
+    """``value`` as inert Markdown text: one line, escaped, control characters made visible."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = text.replace("\r", " ").replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text)} chars)"
+    text = safe(text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("&", "&amp;")
+
+
+def code(value: Any) -> str:
+    """An identifier (id, IP, hash) in a code span; backticks cannot occur in the ones we show."""
+    return f"`{md(value).replace('`', '')}`"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return ["_none_", ""]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return [*lines, ""]
+
+
+def _ip_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rec in records:
+        if rec.get("type") != "step.finished" or not isinstance(rec.get("output"), dict):
+            continue
+        out = rec["output"]
+        rows = out.get("items") or out.get("ips")
+        if isinstance(rows, dict):
+            rows = rows.get("first")
+        if isinstance(rows, list):
+            for row in rows:
+                if isinstance(row, dict) and "ip" in row and "count" in row:
+                    counts.setdefault(str(row["ip"]), int(row["count"]))
+    return counts
+
+
+def render(path: str | Path) -> str:
+    records = read_records(Path(path))
+    check = verify(path)
+    started = next((r for r in records if r.get("type") == "run.started"), {})
+    finished = [r for r in records if r.get("type") == "run.finished"]
+    end = finished[-1] if finished else {}
+    outputs: Mapping[str, Any] = end.get("outputs") or {}
+    pb = started.get("playbook", {})
+    dry = bool(started.get("dry_run"))
+    out = [
+        f"# Incident report: {md(pb.get('name'))}",
+        "",
+        f"- **Run:** {code(started.get('run_id'))}",
+        f"- **Playbook:** {md(pb.get('path'))} (sha256 {code(pb.get('sha256'))})",
+        f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
+        f"- **Tenant:** {md(started.get('tenant'))}",
+        f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
+        f"- **Mode:** {'DRY RUN: writes were only planned, nothing was changed' if dry else 'live'}",
+        f"- **Status:** {md(end.get('status', 'incomplete'))}",
+        f"- **Inputs:** {md(started.get('inputs'), 1000)}",
+        "",
+        "## Timeline",
+        "",
+    ]
+    steps = [
+        [
+            md(r.get("ts")),
+            code(r.get("step")),
+            md(r.get("status")),
+            f"{(r.get('duration_ms') or 0) / 1000:.2f}s",
+            md(r.get("error") or ""),
+        ]
+        for r in records
+        if r.get("type") == "step.finished"
+    ]
+    out += _table(["time", "step", "status", "duration", "note"], steps)
+    counts = _ip_counts(records)
+    ips = outputs.get("suspicious_ips") or []
+    if "suspicious_ips" in outputs:
+        out += ["## Suspicious IPs", ""]
+        out += _table(
+            ["IP", "indicator events"], [[code(ip), str(counts.get(str(ip), "?"))] for ip in ips]
+        )
+    if "compromised_users" in outputs:
+        names = outputs.get("user_names") or {}
+        apps = outputs.get("accessed_clients") or {}
+        out += ["## Compromised accounts", ""]
+        out += _table(
+            ["user id", "user name (as logged)", "applications reached"],
+            [
+                [code(u), md(names.get(u, "")), md(", ".join(map(str, apps.get(u, []))))]
+                for u in outputs.get("compromised_users") or []
+            ],
+        )
+    calls = outputs.get("management_api_calls")
+    if isinstance(calls, list):
+        out += ["## Management API calls", ""]
+        rows = []
+        for c in calls[:200]:
+            if not isinstance(c, dict):
+                continue
+            req = (c.get("details") or {}).get("request") or {}
+            rows.append(
+                [
+                    md(c.get("date")),
+                    code(c.get("user_id")),
+                    md(c.get("user_name")),
+                    code(c.get("ip")),
+                    md(c.get("description")),
+                    md(f"{req.get('method', '')} {req.get('path', '')}"),
+                ]
+            )
+        out += _table(["date", "user id", "user name", "IP", "description", "request"], rows)
+    planned = [r for r in records if r.get("type") == "action.planned"]
+    done = [r for r in records if r.get("type") == "action.result"]
+    out += ["## Writes", ""]
+    out += _table(
+        ["", "step", "action", "target", "result"],
+        [
+            [
+                "planned",
+                code(r.get("step")),
+                md(r.get("action")),
+                code(r.get("target")),
+                md(r.get("planned")),
+            ]
+            for r in planned
+        ]
+        + [
+            ["done", code(r.get("step")), "", code(r.get("index")), md(r.get("result"))]
+            for r in done
+        ],
+    )
+    final = check.final_hash or ""
+    out += [
+        "## Integrity",
+        "",
+        f"- {md(check.message)}",
+        f"- Final hash: {code(final)}",
+        f"- Verify: `soar verify {md(str(path))} --expect-hash {final}`",
+        "",
+    ]
+    return "\n".join(out)

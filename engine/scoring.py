@@ -1,0 +1,58 @@
+"""Scoring a playbook run against a scenario's ground truth (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+WRITE_ACTIONS = {"auth0.block_user", "auth0.delete_user"}
+
+
+def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str, Any]:
+    """Precision and recall of ``found`` against ``expected`` (both 1.0 when both are empty)."""
+    f, e = set(found), set(expected)
+    hit = f & e
+    return {
+        "precision": round(len(hit) / len(f), 4) if f else 1.0,
+        "recall": round(len(hit) / len(e), 4) if e else 1.0,
+        "found": sorted(f),
+        "expected": sorted(e),
+        "missed": sorted(e - f),
+        "extra": sorted(f - e),
+    }
+
+
+def write_targets(records: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Users a run blocked or deleted (``done``) or would have (``planned``), from its run log."""
+    done: list[str] = []
+    planned: list[str] = []
+    for rec in records:
+        if rec.get("action") not in WRITE_ACTIONS:
+            continue
+        if rec.get("type") == "action.call":
+            done.append(str(rec.get("target")))
+        elif rec.get("type") == "action.planned" and rec.get("planned"):
+            planned.append(str(rec.get("target")))
+    return {"done": done, "planned": planned}
+
+
+def score(
+    outputs: Mapping[str, Any], truth: Mapping[str, Any], records: Iterable[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Metrics of one run: compromised users and attacker IPs found, legitimate users hit."""
+    metrics: dict[str, Any] = {}
+    if "compromised_users" in outputs:
+        metrics["compromised_users"] = precision_recall(
+            outputs.get("compromised_users") or [], truth.get("compromised_users", [])
+        )
+    if "suspicious_ips" in outputs:
+        metrics["attacker_ips"] = precision_recall(
+            outputs.get("suspicious_ips") or [], truth.get("attacker_ips", [])
+        )
+    targets = write_targets(records)
+    legit = set(truth.get("legitimate_users", []))
+    metrics["wrongly_blocked"] = sorted({t for t in targets["done"] if t in legit})
+    metrics["wrongly_planned"] = sorted({t for t in targets["planned"] if t in legit})
+    metrics["writes_done"] = len(targets["done"])
+    metrics["writes_planned"] = len(targets["planned"])
+    return metrics
