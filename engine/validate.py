@@ -1,7 +1,7 @@
 """Playbook validation in two passes that collect every problem.
 
-Pass 1 checks the JSON Schema (``schemas/playbook.schema.json``), each error
-located at the offending YAML node. Pass 2 checks meaning: actions exist,
+Pass 1 (``engine.schemapass``) checks the JSON Schema, each error located at
+the offending YAML node. Pass 2, here, checks meaning: actions exist,
 arguments fit their action, templates parse, references point backwards to
 declared inputs and earlier steps, ``if`` is an expression, defaults fit.
 """
@@ -9,10 +9,7 @@ declared inputs and earlier steps, ``if`` is an expression, defaults fit.
 from __future__ import annotations
 
 import difflib
-import json
-from collections.abc import Iterator, Mapping
-from functools import cache
-from importlib import resources
+from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
@@ -23,6 +20,7 @@ from engine.inputs import type_problem
 from engine.issues import Issue, Location
 from engine.model import InputSpec
 from engine.registry import ActionRegistry
+from engine.schemapass import place_of, schema_issues
 from engine.templating import ENV, compile_template, is_template, iter_templates
 from engine.yamlsrc import Path, Source
 
@@ -31,104 +29,12 @@ _ITEM_NAMES = {"item", "index"}
 _STEP_FIELDS = {"output", "status"}
 
 
-@cache
-def playbook_schema() -> dict[str, Any]:
-    """The packaged copy of ``schemas/playbook.schema.json`` (a test keeps them identical)."""
-    text = resources.files("engine").joinpath("data/playbook.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-@cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(playbook_schema())
-
-
 def validate(src: Source, registry: ActionRegistry) -> list[Issue]:
     """Every problem in the loaded document, schema and semantic, in file order."""
-    issues = list(_schema_issues(src))
+    issues = list(schema_issues(src))
     if isinstance(src.data, dict):
         issues.extend(_Semantic(src, registry).run())
     return sorted(issues, key=lambda i: (i.location.line, i.location.col))
-
-
-def _where(src: Source, path: Path) -> str:
-    if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
-        steps = src.data.get("steps") if isinstance(src.data, dict) else None
-        step = steps[path[1]] if isinstance(steps, list) and path[1] < len(steps) else None
-        sid = step.get("id") if isinstance(step, dict) else None
-        return f" in step {sid!r}" if isinstance(sid, str) else f" in step {path[1] + 1}"
-    if len(path) >= 2 and path[0] in ("inputs", "outputs"):
-        return f" in {path[0][:-1]} {path[1]!r}"
-    return ""
-
-
-def _schema_issues(src: Source) -> Iterator[Issue]:
-    if not isinstance(src.data, dict):
-        yield Issue(
-            "error",
-            "a playbook must be a YAML mapping",
-            src.at(()),
-            "start with 'playbook: 1', 'name:', 'steps:'",
-        )
-        return
-    for err in _validator().iter_errors(src.data):
-        path: Path = tuple(err.absolute_path)
-        where = _where(src, path)
-        kind = err.validator
-        if kind == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = list(err.schema.get("properties", {}))
-            for key in err.instance:
-                if key not in allowed:
-                    near = difflib.get_close_matches(key, allowed, n=1)
-                    hint = (
-                        f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
-                    )
-                    yield Issue(
-                        "error", f"unknown key {key!r}{where}", src.key_at((*path, key)), hint
-                    )
-        elif kind == "required":
-            missing = str(err.message).split("'")[1] if "'" in err.message else err.message
-            yield Issue("error", f"missing required key {missing!r}{where}", src.at(path))
-        elif kind == "type":
-            field = f"{path[-1]!r}" if path else "the document"
-            yield Issue(
-                "error",
-                f"{field}{where} must be {_types(err.validator_value)}, "
-                f"got {_json_type(err.instance)}",
-                src.at(path),
-            )
-        elif kind == "pattern" and "propertyNames" in err.relative_schema_path and path:
-            yield Issue(
-                "error",
-                f"{str(path[-1])[:-1]} name {err.instance!r} is not valid",
-                src.key_at((*path, err.instance)),
-                "use lower case letters, digits and _, starting with a letter",
-            )
-        elif kind == "pattern" and path and path[-1] == "id":
-            yield Issue(
-                "error",
-                f"step id {err.instance!r} is not valid",
-                src.at(path),
-                "use lower case letters, digits and _, starting with a letter",
-            )
-        elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff"):
-            yield Issue(
-                "error",
-                f"{path[-1]!r}{where} is not a duration: {err.instance!r}",
-                src.at(path),
-                "use seconds or e.g. 30s, 5m, 1h",
-            )
-        elif kind == "const" and path == ("playbook",):
-            yield Issue(
-                "error",
-                f"unsupported playbook format {err.instance!r}",
-                src.at(path),
-                "this soar reads format 1: 'playbook: 1'",
-            )
-        else:
-            field = f"{path[-1]!r}" if path else "document"
-            yield Issue("error", f"{field}{where}: {err.message}", src.at(path))
 
 
 def _free_names(ast: nodes.Template) -> set[str]:
@@ -139,24 +45,6 @@ def _free_names(ast: nodes.Template) -> set[str]:
     if any(True for _ in ast.find_all(nodes.Macro)):
         stored.update(("caller", "varargs", "kwargs"))
     return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
-
-
-def _types(value: Any) -> str:
-    names = value if isinstance(value, list) else [value]
-    return " or ".join(f"a{'n' if str(n)[0] in 'aeiou' else ''} {n}" for n in names)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "a mapping",
-    }.get(type(value), type(value).__name__)
 
 
 class _Semantic:
@@ -365,7 +253,7 @@ class _Semantic:
         if not is_template(value):
             return
         loc = self.src.at(path)
-        where = _where(self.src, path)
+        where = place_of(self.src, path)
         try:
             tmpl = compile_template(value)
         except TemplateError as exc:
