@@ -133,7 +133,16 @@ def render(path: str | Path) -> str:
             )
         out += _table(["date", "user id", "user name", "IP", "description", "request"], rows)
     planned = [r for r in records if r.get("type") == "action.planned"]
-    done = [r for r in records if r.get("type") == "action.result"]
+    results = {
+        (r.get("step"), r.get("index")): r.get("result")
+        for r in records
+        if r.get("type") == "action.result"
+    }
+    done = [
+        {**r, "result": results.get((r.get("step"), r.get("index")), "no result logged")}
+        for r in records
+        if r.get("type") == "action.call"
+    ]
     out += ["## Writes", ""]
     out += _table(
         ["", "step", "action", "target", "result"],
@@ -148,7 +157,13 @@ def render(path: str | Path) -> str:
             for r in planned
         ]
         + [
-            ["done", code(r.get("step")), "", code(r.get("index")), md(r.get("result"))]
+            [
+                "done",
+                code(r.get("step")),
+                md(r.get("action")),
+                code(r.get("target")),
+                md(r.get("result")),
+            ]
             for r in done
         ],
     )
