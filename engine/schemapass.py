@@ -35,6 +35,7 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 def place_of(src: Source, path: Path) -> str:
+    """`` in step 'fetch'`` / `` in input 'ip'`` for a path, to say where in words."""
     if len(path) >= 2 and path[0] == "steps" and isinstance(path[1], int):
         steps = src.data.get("steps") if isinstance(src.data, dict) else None
         step = steps[path[1]] if isinstance(steps, list) and path[1] < len(steps) else None
@@ -46,6 +47,7 @@ def place_of(src: Source, path: Path) -> str:
 
 
 def schema_issues(src: Source) -> Iterator[Issue]:
+    """One issue per schema error, at the YAML node (or key) it is about."""
     if not isinstance(src.data, dict):
         yield Issue(
             "error",
@@ -73,7 +75,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
             missing = str(err.message).split("'")[1] if "'" in err.message else err.message
             yield Issue("error", f"missing required key {missing!r}{place}", src.at(path))
         elif kind == "type":
-            field = f"{path[-1]!r}" if path else "the document"
+            field, place = _field(path, place)
             yield Issue(
                 "error",
                 f"{field}{place} must be {_types(err.validator_value)}, "
@@ -94,7 +96,14 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 src.at(path),
                 "use lower case letters, digits and _, starting with a letter",
             )
-        elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff"):
+        elif kind == "pattern" and path == ("name",):
+            yield Issue(
+                "error",
+                f"playbook name {err.instance!r} is not valid",
+                src.at(path),
+                "use letters, digits, _, . and -, e.g. auth0-suspicious-ip",
+            )
+        elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff", "max_backoff"):
             yield Issue(
                 "error",
                 f"{path[-1]!r}{place} is not a duration: {err.instance!r}",
@@ -109,13 +118,27 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 "this soar reads format 1: 'playbook: 1'",
             )
         else:
-            field = f"{path[-1]!r}" if path else "document"
-            yield Issue("error", f"{field}{place}: {err.message}", src.at(path))
+            field, place = _field(path, place)
+            message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
+            yield Issue("error", f"{field}{place}: {message}", src.at(path))
+
+
+def _field(path: Path, place: str) -> tuple[str, str]:
+    """How to name the value at ``path`` in a message, and the place suffix to keep."""
+    if not path:
+        return "the document", ""
+    last = path[-1]
+    if isinstance(last, int):
+        if path == ("steps", last):
+            return f"step {last + 1}", ""
+        return f"item {last + 1} of {path[-2]!r}", place
+    return repr(last), place
 
 
 def _types(value: Any) -> str:
+    words = {"object": "a mapping", "array": "a list", "integer": "an integer"}
     names = value if isinstance(value, list) else [value]
-    return " or ".join(f"a{'n' if str(n)[0] in 'aeiou' else ''} {n}" for n in names)
+    return " or ".join(words.get(str(n), f"a {n}") for n in names)
 
 
 def _json_type(value: Any) -> str:

@@ -168,3 +168,28 @@ steps:
     assert (step.retry.attempts, step.retry.backoff, step.retry.max_backoff) == (2, 2.0, 60.0)
     assert step.timeout == 30.0
     assert step.location is not None and step.location.line == 4
+
+
+def test_schema_errors_read_in_playbook_terms() -> None:
+    text = """\
+playbook: 1
+name: "my playbook"
+steps:
+  - id: s
+    uses: data.set
+    with: {value: 1}
+    retry: {max_backoff: forever}
+  - "just a string"
+  - id: t
+    uses: data.set
+    with: [1]
+outputs: [1]
+"""
+    got = [(i.location.line, i.message) for i in check_playbook_text(text, default_registry())]
+    assert got == [
+        (2, "playbook name 'my playbook' is not valid"),
+        (7, "'max_backoff' in step 's' is not a duration: 'forever'"),
+        (8, "step 2 must be a mapping, got a string"),
+        (11, "'with' in step 't' must be a mapping, got a list"),
+        (12, "'outputs' must be a mapping, got a list"),
+    ]
