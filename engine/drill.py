@@ -115,7 +115,7 @@ class DrillResult:
         }
 
 
-def client_factory(emu: RunningEmulator) -> Any:
+def client_from_emulator(emu: RunningEmulator) -> Any:
     """An Auth0 client for ``emu`` built from explicit settings (never the process environment)."""
     settings = Auth0Settings.create(
         emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
@@ -146,7 +146,7 @@ def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
             dry_run=drill.mode == "dry-run",
             approve=drill.mode == "live",
             run_dir=run_dir,
-            auth0_factory=client_factory(emu),
+            auth0_factory=client_from_emulator(emu),
             tenant=f"emulator:{drill.scenario}:{drill.seed}",
             operator="soar drill",
         )

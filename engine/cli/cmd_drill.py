@@ -1,0 +1,141 @@
+"""``soar drill``, ``soar report``, ``soar demo``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from engine.cli.output import safe
+
+
+def _say(text: str) -> None:
+    typer.echo(safe(text), err=True)
+
+
+def _metric(m: dict[str, Any] | None) -> str:
+    if not m:
+        return "n/a"
+    return f"recall {m['recall']:.2f}, precision {m['precision']:.2f} ({len(m['found'])} found, {len(m['expected'])} expected)"
+
+
+def drill_cmd(
+    target: Path = typer.Argument(..., help="A drill file, or a playbook with --scenario."),
+    scenario: str | None = typer.Option(
+        None, "--scenario", help="Scenario when TARGET is a playbook."
+    ),
+    seed: int = typer.Option(1, "--seed", help="Scenario seed (with --scenario)."),
+    events: int | None = typer.Option(None, "--events", help="Tenant size (with --scenario)."),
+    live: bool = typer.Option(
+        False, "--live", help="With --scenario: apply writes to the emulated tenant."
+    ),
+    run_dir: Path = typer.Option(Path("runs"), "--run-dir"),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+) -> None:
+    """Rehearse a playbook against an emulated attack and score it against the truth."""
+    from engine.drill import Drill, load_drill, run_drill
+    from engine.errors import SoarError
+
+    try:
+        if scenario:
+            drill = Drill(
+                name=f"{target.stem}@{scenario}",
+                scenario=scenario,
+                playbook=target,
+                seed=seed,
+                events=events,
+                mode="live" if live else "dry-run",
+                inputs={"block": True} if live else {},
+                expect={"recall": {"compromised_users": 1.0, "attacker_ips": 1.0}},
+            )
+        else:
+            drill = load_drill(target)
+        result = run_drill(drill, run_dir)
+    except (SoarError, OSError) as exc:
+        typer.echo(f"error: {safe(exc)}", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        m = result.metrics
+        _say(
+            f"drill {drill.name}: {drill.scenario} (seed {drill.seed}, {result.truth.get('events')} events), {drill.mode}"
+        )
+        _say(f"  run status        {result.run.status}")
+        _say(f"  compromised users {_metric(m.get('compromised_users'))}")
+        _say(f"  attacker IPs      {_metric(m.get('attacker_ips'))}")
+        wrong = sorted(set(m["wrongly_blocked"] + m["wrongly_planned"]))
+        _say(f"  legit users hit   {len(wrong)}{': ' + ', '.join(wrong) if wrong else ''}")
+        _say(
+            f"  requests          {result.requests} ({result.throttled} throttled), {result.duration_s:.2f}s"
+        )
+        for c in result.checks:
+            _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {c['detail']}")
+        _say(f"  run log           {result.run.run_log}")
+        _say(f"  {'PASSED' if result.passed else 'FAILED'}")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def report_cmd(
+    run_log: Path = typer.Argument(..., help="The run log."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write the Markdown here."),
+) -> None:
+    """A Markdown incident summary of a run."""
+    from engine.errors import RunLogError
+    from engine.report import render
+
+    try:
+        text = render(run_log)
+    except RunLogError as exc:
+        typer.echo(f"error: {safe(exc)}", err=True)
+        raise typer.Exit(2) from None
+    if output:
+        output.write_text(text, encoding="utf-8")
+        _say(f"report written to {output}")
+    else:
+        typer.echo(text)
+
+
+def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
+    """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
+    from engine.demo import run_demo
+
+    d = run_demo(run_dir, _say)
+    result, m = d["result"], d["metrics"]
+    out = result.outputs
+    names = out.get("user_names") or {}
+    apps = out.get("accessed_clients") or {}
+    _say("")
+    _say(f"Suspicious IPs ({len(out.get('suspicious_ips') or [])}):")
+    for ip in out.get("suspicious_ips") or []:
+        _say(f"  {ip}")
+    _say(f"Compromised accounts ({len(out.get('compromised_users') or [])}):")
+    for uid in out.get("compromised_users") or []:
+        _say(f"  {uid}  {names.get(uid, '')!r}")
+        _say(f"      reached: {', '.join(apps.get(uid, [])) or '-'}")
+    _say(f"Management API calls in the window: {len(out.get('management_api_calls') or [])}")
+    _say(
+        f"Would be blocked (dry run, nothing written): {', '.join(out.get('blocked_users') or []) or 'nobody'}"
+    )
+    _say("")
+    _say("Drill score against the scenario's ground truth:")
+    _say(f"  compromised users {_metric(m.get('compromised_users'))}")
+    _say(f"  attacker IPs      {_metric(m.get('attacker_ips'))}")
+    _say(f"  legit users that would be blocked: {len(m['wrongly_planned'])}")
+    _say(f"  requests to the tenant: {d['requests']}; writes sent: {d['writes_sent']}")
+    _say("")
+    _say(f"run log:    {result.run_log}")
+    _say(f"report:     {d['report']}")
+    _say(f"final hash: {result.final_hash}")
+    _say(f"verify it:  soar verify {result.run_log} --expect-hash {result.final_hash}")
+    _say(f"done in {d['seconds']:.1f}s")
+    ok = result.status == "succeeded" and d["writes_sent"] == 0
+    raise typer.Exit(0 if ok else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drill")(drill_cmd)
+    app.command("report")(report_cmd)
+    app.command("demo")(demo_cmd)
