@@ -88,3 +88,9 @@ def test_schemas_describe_every_property() -> None:
         for schema in (action.input_schema, action.output_schema):
             for name, prop in schema["properties"].items():
                 assert prop.get("description"), f"{action.name}: {name}"
+
+
+def test_a_proxy_chain_in_the_ip_field_is_scanned(ctx: ActionContext) -> None:
+    events = [{"ip": "203.0.113.7, 10.0.0.1", "date": "2026-11-03T00:00:00.000Z"}]
+    out = ip.extract(ctx, {"events": events})
+    assert [r["ip"] for r in out["ips"]] == ["10.0.0.1", "203.0.113.7"]

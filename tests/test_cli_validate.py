@@ -51,3 +51,17 @@ def test_actions_list_and_detail() -> None:
 def test_version() -> None:
     out = soar("--version")
     assert out.returncode == 0 and out.stdout.startswith("soar ")
+
+
+def test_validate_walks_folders_but_not_hidden_ones(tmp_path: Path) -> None:
+    good = (ROOT / "examples" / "conditions.yaml").read_text()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.yml").write_text(good)
+    (tmp_path / "b.yaml").write_text(good.replace("uses: data.set", "uses: data.sett", 1))
+    (tmp_path / "notes.txt").write_text("not yaml")
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.yaml").write_text("broken: [")
+    out = soar("validate", str(tmp_path))
+    assert out.returncode == 1
+    assert out.stdout.count("error:") == 1 and "b.yaml:" in out.stdout
+    assert "2 playbook(s) checked: 1 error(s), 0 warning(s)" in out.stderr

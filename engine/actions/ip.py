@@ -71,14 +71,16 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             continue
         date = event.get("date") if isinstance(event.get("date"), str) else None
         found: set[str] = set()
-        own = _parse(event["ip"]) if isinstance(event.get("ip"), str) else None
-        if own:
-            found.add(own)
+        own = event.get("ip")
+        if isinstance(own, str):
+            one = _parse(own)
+            # a proxy chain ("203.0.113.7, 10.0.0.1") is scanned like text
+            found.update([one] if one else _scan(own))
         if args.get("include_details", True):
             for chunk in _strings(event.get("details")):
                 found.update(_scan(chunk))
-        for one in found:
-            tally.add(one, date)
+        for addr in found:
+            tally.add(addr, date)
     text = args.get("text")
     if isinstance(text, str):
         for addr in _scan(text):

@@ -12,11 +12,21 @@ from engine.cli.output import safe
 
 
 def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """The playbook files named or found under the folders, and the paths that do not exist."""
     files: list[Path] = []
     missing: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml")))
+            files.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.suffix in (".yaml", ".yml")
+                    and f.is_file()
+                    # hidden folders (.git, .venv, .github) hold no playbooks
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                )
+            )
         elif p.exists():
             files.append(p)
         else:
