@@ -31,8 +31,9 @@ def md(value: Any, limit: int = MAX_CELL) -> str:
 
 
 def code(value: Any) -> str:
-    """An identifier (id, IP, hash) in a code span; backticks cannot occur in the ones we show."""
-    return f"`{md(value).replace('`', '')}`"
+    """An identifier (id, IP, hash) in a code span: no backticks, ``|`` escaped for tables."""
+    text = safe(str(value).replace("\r", " ").replace("\n", " "))[:MAX_CELL]
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
