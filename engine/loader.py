@@ -20,12 +20,14 @@ from engine.model import (
 from engine.registry import ActionRegistry
 from engine.timeutil import parse_duration
 from engine.validate import validate
-from engine.yamlsrc import Source, load_yaml
+from engine.yamlsrc import MAX_BYTES, Source, load_yaml
 
 
 def _read(path: str | Path) -> tuple[bytes | None, list[Issue]]:
+    """The file's bytes, at most one more than ``MAX_BYTES`` (enough to refuse a huge file)."""
     try:
-        return Path(path).read_bytes(), []
+        with Path(path).open("rb") as fh:
+            return fh.read(MAX_BYTES + 1), []
     except OSError as exc:
         return None, [
             Issue("error", f"cannot read the file: {exc.strerror}", Location(str(path), 1, 1))

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
 import yaml
 
+from engine.errors import PlaybookError
+from engine.loader import check_playbook, load_playbook
+from engine.registry import ActionRegistry
 from engine.yamlsrc import MAX_BYTES, load_yaml
 
 BOMB = b"""\
@@ -100,3 +105,15 @@ def test_dates_stay_the_strings_they_were_written_as() -> None:
 def test_boolean_looking_keys_are_explained() -> None:
     _, issues = load_yaml(b"on: 1\n", "k.yaml")
     assert "read as a boolean" in issues[0].message and issues[0].hint == "quote it: 'on':"
+
+
+def test_files_are_read_with_a_bound_and_unreadable_paths_are_issues(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"playbook: 1\n" + b"#" * (3 * MAX_BYTES))
+    issues = check_playbook(big, ActionRegistry())
+    assert len(issues) == 1 and "larger than" in issues[0].message
+    missing = check_playbook(tmp_path / "nope.yaml", ActionRegistry())
+    assert "cannot read the file" in missing[0].message
+    with pytest.raises(PlaybookError) as info:
+        load_playbook(tmp_path, ActionRegistry())
+    assert info.value.issues and "cannot read the file" in info.value.issues[0].message
