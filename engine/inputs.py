@@ -8,6 +8,7 @@ import ipaddress
 import json
 import math
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
 from engine.errors import InputError
@@ -116,6 +117,9 @@ def check_inputs(
                 except ValueError as exc:
                     problems.append(f"input {name!r}: {exc}")
                     continue
+            elif spec.type == "string" and isinstance(value, date | datetime):
+                # an --inputs YAML file read by a plain safe_load turns 2026-11-01 into a date
+                value = value.isoformat()
         elif spec.default is not MISSING:
             value = copy.deepcopy(spec.default)  # a run never changes the playbook's default
         elif spec.required:
@@ -123,6 +127,9 @@ def check_inputs(
             continue
         else:
             values[name] = None
+            continue
+        if value is None and spec.required:
+            problems.append(f"input {name!r} is required and cannot be null")
             continue
         problem = type_problem(spec, value) if value is not None else None
         if problem:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from engine.errors import InputError
@@ -109,3 +111,14 @@ def test_defaults_are_copied_per_run() -> None:
     first["users"].append("mutated")
     assert check_inputs(SPECS, {"ip": "1.2.3.4"})["users"] == []
     assert SPECS["users"].default == []
+
+
+def test_dates_from_an_inputs_file_and_null_required_inputs() -> None:
+    specs = {
+        "since": InputSpec("since", "string", format="date-time"),
+        "ip": InputSpec("ip", "string", required=True),
+    }
+    got = check_inputs(specs, {"since": date(2026, 11, 1), "ip": "1.2.3.4"})
+    assert got["since"] == "2026-11-01"
+    with pytest.raises(InputError, match="'ip' is required and cannot be null"):
+        check_inputs(specs, {"ip": None})
