@@ -105,3 +105,9 @@ def test_schemas_describe_every_property() -> None:
         for schema in (action.input_schema, action.output_schema):
             for name, prop in schema["properties"].items():
                 assert prop.get("description"), f"{action.name}: {name}"
+
+
+def test_filter_names_the_item_its_condition_failed_on(ctx: ActionContext) -> None:
+    where = Deferred(compile_template("{{ item.count > 1 }}"), {})
+    with pytest.raises(ActionError, match="failed on item 1"):
+        data.filter_items(ctx, {"items": [{"count": 2}, {"other": 1}], "where": where})

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import ActionError
+from engine.errors import ActionError, TemplateError
 from engine.registry import Action, ActionContext, Result
 from engine.templating import Deferred
 
@@ -57,7 +57,14 @@ def filter_items(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     where = args["where"]
     if not isinstance(where, Deferred):
         raise ActionError("data.filter: 'where' must be an expression such as {{ item.count > 5 }}")
-    kept = [item for i, item in enumerate(args["items"]) if where.render(item=item, index=i)]
+    kept = []
+    for i, item in enumerate(args["items"]):
+        try:
+            keep = where.render(item=item, index=i)
+        except TemplateError as exc:
+            raise ActionError(f"data.filter: 'where' failed on item {i}: {exc}") from None
+        if keep:
+            kept.append(item)
     return {"items": kept, "count": len(kept)}
 
 
