@@ -83,7 +83,9 @@ def actions_cmd(
     action = registry.get(name)
     if action is None:
         near = registry.suggest(name)
-        hint = f" (did you mean {', '.join(near)}?)" if near else ""
+        hint = (
+            f" (did you mean {', '.join(near)}?)" if near else " (run 'soar actions' for the list)"
+        )
         typer.echo(f"soar actions: unknown action {safe(name)!r}{hint}", err=True)
         raise typer.Exit(2)
     doc = {
@@ -97,7 +99,10 @@ def actions_cmd(
     if as_json:
         typer.echo(json.dumps(doc, indent=2))
         return
-    typer.echo(f"{action.name} ({action.effect})\n{action.description}\n")
+    typer.echo(f"{action.name} ({action.effect})\n{action.description}")
+    if action.target:
+        typer.echo(f"target: the '{action.target}' argument (max_targets, protected users)")
+    typer.echo("")
     typer.echo("input schema:\n" + json.dumps(action.input_schema, indent=2))
     typer.echo("output schema:\n" + json.dumps(action.output_schema, indent=2))
     sys.stdout.flush()
