@@ -47,6 +47,13 @@ def _free_names(ast: nodes.Template) -> set[str]:
     return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
 
 
+def _reads_secret(expr: nodes.Node) -> bool:
+    """Whether an expression reads ``secrets.<name>`` anywhere inside it."""
+    return any(n.name == "secrets" for n in expr.find_all(nodes.Name)) or (
+        isinstance(expr, nodes.Name) and expr.name == "secrets"
+    )
+
+
 class _Semantic:
     def __init__(self, src: Source, registry: ActionRegistry) -> None:
         self.src = src
@@ -187,10 +194,13 @@ class _Semantic:
                     step[key], ("steps", i, key), i, for_each=False, loop_step=in_loop
                 )
         if isinstance(args, dict):
+            props = action.input_schema.get("properties", {}) if action is not None else {}
             for key, value in args.items():
-                self._check_templates(
-                    value, ("steps", i, "with", key), i, for_each=in_loop or key in deferred
-                )
+                path: Path = ("steps", i, "with", key)
+                self._check_templates(value, path, i, for_each=in_loop or key in deferred)
+                prop = props.get(key)
+                if key == "query" or (isinstance(prop, Mapping) and prop.get("x-query")):
+                    self._check_query(value, path)
 
     def _check_args(
         self, i: int, label: str, name: str, schema: Mapping[str, Any], args: Mapping[str, Any]
@@ -227,6 +237,36 @@ class _Semantic:
                     self.error(
                         self.src.at(("steps", i, "with", key)),
                         f"argument {key!r} for {name} in {label}: {errors[0].message}",
+                    )
+
+    def _check_query(self, value: Any, path: Path) -> None:
+        """Values put into a log query must go through ``| lucene`` (else: injection)."""
+        if not is_template(value):
+            return
+        try:
+            ast = compile_template(value).ast
+        except TemplateError:
+            return  # already reported by _check_templates
+        where = place_of(self.src, path)
+        for output in ast.find_all(nodes.Output):
+            for expr in output.nodes:
+                if isinstance(expr, nodes.TemplateData):
+                    continue
+                if _reads_secret(expr):
+                    self.error(
+                        self.src.at(path),
+                        f"a secret is put into a log query{where}",
+                        "log queries are logged and sent in URLs: never put a secret in one",
+                    )
+                elif not (isinstance(expr, nodes.Filter) and expr.name == "lucene"):
+                    self.issues.append(
+                        Issue(
+                            "warning",
+                            f"a value is put into the log query{where} without '| lucene'",
+                            self.src.at(path),
+                            "quotes or wildcards in the value would change the query: "
+                            "ip:{{ inputs.ip | lucene }}",
+                        )
                     )
 
     def _check_templates(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.errors import PlaybookError
 from engine.loader import check_playbook, check_playbook_text, load_playbook, load_playbook_text
-from engine.registry import default_registry
+from engine.registry import Action, ActionContext, ActionRegistry, default_registry
 
 BROKEN = Path(__file__).parent / "broken"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -192,4 +194,53 @@ outputs: [1]
         (8, "step 2 must be a mapping, got a string"),
         (11, "'with' in step 't' must be a mapping, got a list"),
         (12, "'outputs' must be a mapping, got a list"),
+    ]
+
+
+def _fake_registry() -> ActionRegistry:
+    def run(ctx: ActionContext, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def q_schema(name: str, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [name],
+            "properties": {name: {"type": "string", "description": "a query", **extra}},
+        }
+
+    return ActionRegistry(
+        [
+            Action("logs.search", run, q_schema("query", {}), {}, "read", "search"),
+            Action("logs.find", run, q_schema("q", {"x-query": True}), {}, "read", "find"),
+        ]
+    )
+
+
+def test_values_in_log_queries_must_be_quoted() -> None:
+    text = """\
+playbook: 1
+name: q
+inputs:
+  ip: {type: string}
+steps:
+  - id: ok
+    uses: logs.search
+    with: {query: 'type:"s" AND ip:{{ inputs.ip | lucene }}'}
+  - id: raw
+    uses: logs.search
+    with: {query: "ip:{{ inputs.ip }}"}
+  - id: marked
+    uses: logs.find
+    with: {q: "ip:{{ inputs.ip | upper }}"}
+  - id: leak
+    uses: logs.search
+    with: {query: "x:{{ secrets.token | lucene }}"}
+"""
+    issues = check_playbook_text(text, _fake_registry())
+    got = [(i.severity, i.location.line, i.message) for i in issues]
+    assert got == [
+        ("warning", 11, "a value is put into the log query in step 'raw' without '| lucene'"),
+        ("warning", 14, "a value is put into the log query in step 'marked' without '| lucene'"),
+        ("error", 17, "a secret is put into a log query in step 'leak'"),
     ]
