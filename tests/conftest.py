@@ -26,8 +26,9 @@ def emulator() -> Iterator[RunningEmulator]:
 def auth0_client() -> Iterator[Callable[..., Auth0Client]]:
     made: list[Auth0Client] = []
 
-    def make(emu: RunningEmulator, *, dry_run: bool = False, secret: str | None = None,
-             **kwargs: object) -> Auth0Client:
+    def make(
+        emu: RunningEmulator, *, dry_run: bool = False, secret: str | None = None, **kwargs: object
+    ) -> Auth0Client:
         settings = Auth0Settings.create(
             emu.base_url, client_id=emu.client_id, client_secret=secret or emu.client_secret
         )

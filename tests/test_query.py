@@ -15,8 +15,20 @@ from engine.templating import lucene
 
 
 def ev(**fields: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {f: None for f in ("type", "description", "connection", "client_name",
-                                              "ip", "log_id", "user_id", "user_name", "date")}
+    base: dict[str, Any] = {
+        f: None
+        for f in (
+            "type",
+            "description",
+            "connection",
+            "client_name",
+            "ip",
+            "log_id",
+            "user_id",
+            "user_name",
+            "date",
+        )
+    }
     base.update(fields)
     return base
 
@@ -28,26 +40,59 @@ DOC_EXAMPLES = [
     ('user_id:"123"', ev(user_id="123"), ev(user_id="1234")),
     ("type:s*", ev(type="sapi"), ev(type="fs")),
     ("user_name:jane*smith", ev(user_name="jane.b.smith"), ev(user_name="jane.smithers")),
-    ("date:[2018-12 TO 2019-01-01}", ev(date="2018-12-31T23:59:59.999Z"), ev(date="2019-01-01T00:00:00.000Z")),
-    ("date:[2018-12-10 TO *]", ev(date="2018-12-10T00:00:00.000Z"), ev(date="2018-12-09T23:59:59.999Z")),
-    ("date:[2019-01-01T01:00:00 TO 2019-01-01T12:23:45}", ev(date="2019-01-01T12:23:44.999Z"),
-     ev(date="2019-01-01T12:23:45.000Z")),
-    ("date:[2018-12-18 TO *]", ev(date="2018-12-18T00:00:00.000Z"), ev(date="2018-12-17T10:00:00.000Z")),
-    ("date:[* TO 2018-12-19}", ev(date="2018-12-18T23:00:00.000Z"), ev(date="2018-12-19T00:00:00.000Z")),
+    (
+        "date:[2018-12 TO 2019-01-01}",
+        ev(date="2018-12-31T23:59:59.999Z"),
+        ev(date="2019-01-01T00:00:00.000Z"),
+    ),
+    (
+        "date:[2018-12-10 TO *]",
+        ev(date="2018-12-10T00:00:00.000Z"),
+        ev(date="2018-12-09T23:59:59.999Z"),
+    ),
+    (
+        "date:[2019-01-01T01:00:00 TO 2019-01-01T12:23:45}",
+        ev(date="2019-01-01T12:23:44.999Z"),
+        ev(date="2019-01-01T12:23:45.000Z"),
+    ),
+    (
+        "date:[2018-12-18 TO *]",
+        ev(date="2018-12-18T00:00:00.000Z"),
+        ev(date="2018-12-17T10:00:00.000Z"),
+    ),
+    (
+        "date:[* TO 2018-12-19}",
+        ev(date="2018-12-18T23:00:00.000Z"),
+        ev(date="2018-12-19T00:00:00.000Z"),
+    ),
     ("user_name:john*", ev(user_name="johnny"), ev(user_name="ajohn")),
-    ("type:depnote AND description:*logs*", ev(type="depnote", description="old logs API"),
-     ev(type="depnote", description="old API")),
-    ('description:"Username invalid"', ev(description="Username invalid"), ev(description="Username invalid.")),
+    (
+        "type:depnote AND description:*logs*",
+        ev(type="depnote", description="old logs API"),
+        ev(type="depnote", description="old API"),
+    ),
+    (
+        'description:"Username invalid"',
+        ev(description="Username invalid"),
+        ev(description="Username invalid."),
+    ),
     ("description:rule", ev(description="rule"), ev(description="Create a rule")),
     ("description:*rule", ev(description="Create a rule"), ev(description="rules")),
     ('type:"s" AND ip:"1.2.3.4"', ev(type="s", ip="1.2.3.4"), ev(type="s", ip="1.2.3.45")),
     ("type:fp OR type:fu", ev(type="fu"), ev(type="f")),
     ("NOT type:s", ev(type="f"), ev(type="s")),
-    ("type:(s OR ssa) AND NOT ip:10.0.0.1", ev(type="ssa", ip="10.0.0.2"), ev(type="s", ip="10.0.0.1")),
+    (
+        "type:(s OR ssa) AND NOT ip:10.0.0.1",
+        ev(type="ssa", ip="10.0.0.2"),
+        ev(type="s", ip="10.0.0.1"),
+    ),
     ("fu", ev(type="fu"), ev(user_id="fu")),
     ("type:s user_id:abc", ev(type="s", user_id="abc"), ev(type="s", user_id="x")),
-    ('description:"Wrong email or password"', ev(description="Wrong email or password"),
-     ev(description="Wrong email or password.")),
+    (
+        'description:"Wrong email or password"',
+        ev(description="Wrong email or password"),
+        ev(description="Wrong email or password."),
+    ),
 ]
 
 
@@ -118,7 +163,8 @@ VALUES = ["s", "fp", "fu", "1.2.3.4", "10.0.0.1", "alice", "bob", "alfred"]
 def _term() -> st.SearchStrategy[tuple[str, Any]]:
     exact = st.tuples(st.sampled_from(FIELDS), st.sampled_from(VALUES)).map(lambda t: ("eq", *t))
     prefix = st.tuples(st.sampled_from(FIELDS), st.sampled_from(["a", "al", "f", "1."])).map(
-        lambda t: ("prefix", *t))
+        lambda t: ("prefix", *t)
+    )
     bare = st.sampled_from(VALUES).map(lambda v: ("bare", v))
     return st.one_of(exact, prefix, bare)
 
