@@ -47,6 +47,11 @@ def _free_names(ast: nodes.Template) -> set[str]:
     return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
 
 
+def _arg_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
+    """A validator for an action's input schema (the registry's schemas are trusted)."""
+    return jsonschema.Draft202012Validator(schema)
+
+
 def _reads_secret(expr: nodes.Node) -> bool:
     """Whether an expression reads ``secrets.<name>`` anywhere inside it."""
     return any(n.name == "secrets" for n in expr.find_all(nodes.Name)) or (
@@ -63,11 +68,13 @@ class _Semantic:
         inputs = data.get("inputs")
         self.inputs = inputs if isinstance(inputs, dict) else {}
         steps = data.get("steps")
-        self.steps = [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
+        # indices stay those of the YAML list (positions are looked up by them);
+        # entries that are not mappings were reported by the schema pass
+        self.steps: list[Any] = steps if isinstance(steps, list) else []
         self.step_index = {
             s["id"]: i
             for i, s in reversed(list(enumerate(self.steps)))
-            if isinstance(s.get("id"), str)
+            if isinstance(s, dict) and isinstance(s.get("id"), str)
         }
 
     def error(self, loc: Location, message: str, hint: str | None = None) -> None:
@@ -77,6 +84,8 @@ class _Semantic:
         self._check_defaults()
         seen: dict[str, int] = {}
         for i, step in enumerate(self.steps):
+            if not isinstance(step, dict):
+                continue
             sid = step.get("id")
             if isinstance(sid, str):
                 if sid in seen:
@@ -174,7 +183,7 @@ class _Semantic:
                 )
             )
         deferred: set[str] = set()
-        args = step.get("with")
+        args = step.get("with", {})  # no 'with' at all still misses required arguments
         if action is not None and isinstance(args, dict):
             props = action.input_schema.get("properties", {})
             deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
@@ -229,15 +238,22 @@ class _Semantic:
                     f"missing argument {key!r} for {name} in {label}",
                     f"add it under 'with:'; see 'soar actions {name}'",
                 )
-        for key, value in args.items():
-            if key in props and not any(True for _ in iter_templates(value)):
-                sub = {k: v for k, v in props[key].items() if k != "x-template"}
-                errors = list(jsonschema.Draft202012Validator(sub).iter_errors(value))
-                if errors:
-                    self.error(
-                        self.src.at(("steps", i, "with", key)),
-                        f"argument {key!r} for {name} in {label}: {errors[0].message}",
-                    )
+        # literal arguments are checked against the whole schema (so local $refs
+        # resolve); templated ones are only known at run time
+        literal = {
+            k: v for k, v in args.items() if k in props and not any(True for _ in iter_templates(v))
+        }
+        reported: set[str] = set()
+        for err in _arg_validator(schema).iter_errors(literal):
+            arg = str(err.absolute_path[0]) if err.absolute_path else ""
+            if arg not in literal or arg in reported:
+                continue  # required / unknown arguments are reported above
+            reported.add(arg)
+            message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
+            self.error(
+                self.src.at(("steps", i, "with", arg)),
+                f"argument {arg!r} for {name} in {label}: {message}",
+            )
 
     def _check_query(self, value: Any, path: Path) -> None:
         """Values put into a log query must go through ``| lucene`` (else: injection)."""

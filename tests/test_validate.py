@@ -244,3 +244,40 @@ steps:
         ("warning", 14, "a value is put into the log query in step 'marked' without '| lucene'"),
         ("error", 17, "a secret is put into a log query in step 'leak'"),
     ]
+
+
+def test_a_non_mapping_step_does_not_shift_the_positions_of_the_next() -> None:
+    text = """\
+playbook: 1
+name: shift
+steps:
+  - just text
+  - id: b
+    uses: data.unique
+"""
+    got = [(i.location.line, i.message) for i in check_playbook_text(text, default_registry())]
+    assert got == [
+        (4, "step 1 must be a mapping, got a string"),
+        (5, "missing argument 'items' for data.unique in step 'b'"),
+    ]
+
+
+def test_literal_arguments_are_checked_through_local_refs() -> None:
+    def run(ctx: ActionContext, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    schema = {
+        "type": "object",
+        "$defs": {"level": {"enum": ["low", "high"]}},
+        "properties": {"level": {"$ref": "#/$defs/level", "description": "how much"}},
+    }
+    registry = ActionRegistry([Action("x.set", run, schema, {}, "read", "set a level")])
+    text = (
+        "playbook: 1\nname: r\nsteps:\n  - id: a\n    uses: x.set\n"
+        "    with: {level: medium}\n  - id: b\n    uses: x.set\n"
+        '    with: {level: "{{ steps.a.output }}"}\n'
+    )
+    got = [(i.location.line, i.message) for i in check_playbook_text(text, registry)]
+    assert got == [
+        (6, "argument 'level' for x.set in step 'a': 'medium' is not one of ['low', 'high']")
+    ]
