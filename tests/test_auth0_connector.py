@@ -1,0 +1,201 @@
+"""The Auth0 connector against the emulator: complete searches, limits, faults, errors, writes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from engine.actions import auth0 as actions
+from engine.auth0 import Auth0Client, Auth0Settings
+from engine.auth0.search import search
+from engine.emulator import RunningEmulator, start_emulator
+from engine.errors import ConfigError, DryRunViolation, UpstreamError
+from engine.httpguard import DryRunGuard
+from engine.registry import ActionContext
+from engine.timeutil import now_utc
+
+QUERY = 'type:"s" OR type:"ssa"'
+
+
+@pytest.fixture(scope="module")
+def big() -> Any:
+    with start_emulator(
+        scenario="credential-stuffing", seed=5, events=9000, rate_limit=(1000, 5000.0)
+    ) as emu:
+        yield emu
+
+
+def _window() -> tuple[Any, Any]:
+    now = now_utc()
+    return now - timedelta(days=2), now + timedelta(minutes=1)
+
+
+def test_search_returns_every_match_once_near_the_request_floor(
+    big: RunningEmulator, auth0_client: Callable[..., Auth0Client]
+) -> None:
+    client = auth0_client(big)
+    since, until = _window()
+    result = search(client, QUERY, since, until)
+    ids = [e["log_id"] for e in result.events]
+    expected = {
+        e["log_id"]
+        for e in (big.tenant.logs.get(i) for i in range(len(big.tenant.logs)))
+        if e["type"] in ("s", "ssa")
+    }
+    assert len(ids) > 5000
+    assert len(ids) == len(set(ids)) and set(ids) == expected
+    floor = math.ceil(len(ids) / 100)
+    assert result.requests <= 1.05 * floor + 2, (result.requests, floor)
+    assert result.windows >= 6  # it had to move the window past the 1,000 cap
+    assert [e["date"] for e in result.events] == sorted(e["date"] for e in result.events)
+
+
+def test_tight_rate_limit_faults_and_short_tokens_give_the_same_result(
+    big: RunningEmulator, auth0_client: Callable[..., Auth0Client]
+) -> None:
+    since, until = _window()
+    reference = {e["log_id"] for e in search(auth0_client(big), QUERY, since, until).events}
+    with start_emulator(
+        scenario="credential-stuffing",
+        seed=5,
+        events=9000,
+        rate_limit=(5, 60.0),
+        fail_rate=0.1,
+        token_ttl=2.0,
+        now=None,
+    ) as hard:
+        client = auth0_client(hard)
+        result = search(client, QUERY, since, until)
+        got = {e["log_id"] for e in result.events}
+        stats = client.stats
+        assert hard.stats.faults > 0 and stats.retries >= hard.stats.faults
+        assert stats.tokens >= 2  # the token expired mid-search and was renewed
+    assert len(got) == len(reference)
+    # same scenario and seed: same events (log_ids carry the generation time, so compare shapes)
+    assert len(result.events) == len(reference)
+
+
+def test_bad_secret_is_a_clear_error_naming_the_setting(
+    emulator: RunningEmulator, auth0_client: Callable[..., Auth0Client]
+) -> None:
+    client = auth0_client(emulator, secret="not-the-secret-123")
+    with pytest.raises(UpstreamError) as info:
+        client.get("/logs")
+    text = str(info.value)
+    assert "HTTP 401" in text and "AUTH0_CLIENT_SECRET" in text and "AUTH0_CLIENT_ID" in text
+    assert "not-the-secret-123" not in text
+
+
+def test_settings_errors_name_the_variable() -> None:
+    with pytest.raises(ConfigError, match="AUTH0_DOMAIN is not set"):
+        Auth0Settings.from_env({})
+    with pytest.raises(ConfigError, match="AUTH0_CLIENT_SECRET not set"):
+        Auth0Settings.from_env({"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_CLIENT_ID": "x"})
+    with pytest.raises(ConfigError, match="plain http:// is refused"):
+        Auth0Settings.from_env({"AUTH0_DOMAIN": "http://acme.auth0.com", "AUTH0_TOKEN": "t"})
+    s = Auth0Settings.from_env({"AUTH0_DOMAIN": "acme.eu.auth0.com", "AUTH0_TOKEN": "t0ken"})
+    assert (
+        s.base_url == "https://acme.eu.auth0.com"
+        and s.audience == "https://acme.eu.auth0.com/api/v2/"
+    )
+    assert "t0ken" not in repr(s)
+
+
+def test_dry_run_guard_refuses_writes_in_the_client(
+    emulator: RunningEmulator, auth0_client: Callable[..., Auth0Client]
+) -> None:
+    before = len(emulator.tenant.writes())
+    client = auth0_client(emulator, dry_run=True)
+    assert client.get("/logs", {"per_page": 1})  # reads and the token request go through
+    with pytest.raises(DryRunViolation):
+        client.request("PATCH", "/users/auth0%7Cx", json={"blocked": True})
+    assert len(emulator.tenant.writes()) == before
+    assert client.guard.refused == 1
+
+
+def ctx_for(emu: RunningEmulator, dry_run: bool = False) -> ActionContext:
+    settings = Auth0Settings.create(
+        emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+    )
+    guard = DryRunGuard(dry_run)
+    return ActionContext(
+        dry_run=dry_run,
+        http=httpx.Client(),
+        auth0_factory=lambda: Auth0Client(settings, guard=guard),
+    )
+
+
+def test_writes_are_idempotent_and_say_what_changed() -> None:
+    with start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu:
+        ctx = ctx_for(emu)
+        uid = emu.truth["compromised_users"][0]
+        block = actions._block
+        assert block(ctx, {"user_id": uid})["changed"] is True
+        assert block(ctx, {"user_id": uid})["changed"] is False
+        assert emu.tenant.users[uid]["blocked"] is True
+        assert actions._unblock(ctx, {"user_id": uid})["changed"] is True
+        out = actions.revoke_sessions(ctx, {"user_id": uid})
+        assert out["revoked"] == ["sessions", "refresh_tokens"] and emu.tenant.revoked_sessions == [
+            uid
+        ]
+        assert actions.delete_user(ctx, {"user_id": uid})["changed"] is True
+        assert actions.delete_user(ctx, {"user_id": uid})["changed"] is False
+        assert actions.get_user(ctx, {"user_id": uid}) == {"found": False, "user": None}
+        patches = [e for e in emu.tenant.writes() if e["method"] == "PATCH"]
+        assert len(patches) == 2  # the second block sent nothing
+
+
+def test_hostile_user_ids_cannot_change_the_path() -> None:
+    with start_emulator(scenario="quiet", events=200) as emu:
+        ctx = ctx_for(emu)
+        for hostile in ["../../logs", "x?per_page=1000", "a#b", "auth0|x/../../user-blocks"]:
+            assert actions.get_user(ctx, {"user_id": hostile})["found"] is False
+        paths = [e["path"] for e in emu.journal if e["method"] == "GET"]
+        assert all(p.startswith("/api/v2/users/") and p.count("/") == 4 for p in paths), paths
+
+
+def test_plans_read_but_never_write() -> None:
+    with start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu:
+        ctx = ctx_for(emu, dry_run=True)
+        uid = emu.truth["compromised_users"][0]
+        plan = actions._plan_block(ctx, {"user_id": uid})
+        assert plan == [
+            {
+                "method": "PATCH",
+                "path": "/api/v2/users/" + uid.replace("|", "%7C"),
+                "body": {"blocked": True},
+                "target": uid,
+            }
+        ]
+        assert emu.tenant.writes() == []
+
+
+def test_find_logins_and_accessed_clients_match_the_truth(emulator: RunningEmulator) -> None:
+    ctx = ctx_for(emulator)
+    out = actions.find_successful_logins(
+        ctx, {"ips": emulator.truth["attacker_ips"], "since": "2d"}
+    )
+    assert sorted(out["users"]) == emulator.truth["compromised_users"]
+    assert out["user_names"] == emulator.truth["compromised_user_names"]
+    clients = actions.list_accessed_clients(
+        ctx, {"user_ids": out["users"], "events": out["events"]}
+    )
+    assert clients["client_names"] == emulator.truth["accessed_clients"]
+
+
+def test_offline_file_search_matches_the_tenant(tmp_path: Any, emulator: RunningEmulator) -> None:
+    import json
+
+    f = tmp_path / "logs.jsonl"
+    store = emulator.tenant.logs
+    f.write_text("\n".join(store.raw(i).decode() for i in range(len(store))), encoding="utf-8")
+    online = actions.search_logs(ctx_for(emulator), {"query": 'type:"fu"', "since": "2d"})
+    ctx = ActionContext(dry_run=True, http=httpx.Client(), logs_file=f)
+    offline = actions.search_logs(ctx, {"query": 'type:"fu"', "since": "2d"})
+    assert [e["log_id"] for e in offline["events"]] == [e["log_id"] for e in online["events"]]
+    assert offline["count"] > 100 and json.dumps(offline["events"][0])
