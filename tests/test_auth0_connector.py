@@ -199,3 +199,23 @@ def test_offline_file_search_matches_the_tenant(tmp_path: Any, emulator: Running
     offline = actions.search_logs(ctx, {"query": 'type:"fu"', "since": "2d"})
     assert [e["log_id"] for e in offline["events"]] == [e["log_id"] for e in online["events"]]
     assert offline["count"] > 100 and json.dumps(offline["events"][0])
+
+
+def test_export_by_checkpoint_and_by_query(
+    tmp_path: Any, emulator: RunningEmulator, auth0_client: Callable[..., Auth0Client]
+) -> None:
+    import json
+
+    from engine.auth0.export import export_to_file
+
+    since, until = _window()
+    everything = tmp_path / "all.jsonl"
+    stats = export_to_file(auth0_client(emulator), everything, since, until)
+    lines = [json.loads(x) for x in everything.read_text().splitlines()]
+    assert stats["mode"] == "checkpoint" and len(lines) == emulator.truth["events"]
+    assert [e["log_id"] for e in lines] == sorted(e["log_id"] for e in lines)
+    fu = tmp_path / "fu.jsonl"
+    stats = export_to_file(auth0_client(emulator), fu, since, until, 'type:"fu"')
+    got = [json.loads(x)["type"] for x in fu.read_text().splitlines()]
+    assert stats["mode"] == "search" and got and set(got) == {"fu"}
+    assert got.count("fu") == sum(1 for e in lines if e["type"] == "fu")

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.cli import cmd_drill, cmd_emulator, cmd_run, cmd_validate
+from engine.cli import cmd_drill, cmd_emulator, cmd_logs, cmd_run, cmd_validate
 
-MODULES: list[ModuleType] = [cmd_validate, cmd_run, cmd_emulator, cmd_drill]
+MODULES: list[ModuleType] = [cmd_validate, cmd_run, cmd_emulator, cmd_drill, cmd_logs]

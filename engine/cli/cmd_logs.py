@@ -1,0 +1,51 @@
+"""``soar logs export``: a tenant's log events to a JSON-lines file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from engine.cli.output import safe
+
+logs_app = typer.Typer(help="Work with a tenant's logs.", no_args_is_help=True)
+
+
+@logs_app.command("export")
+def export_cmd(
+    output: Path = typer.Option(..., "-o", "--output", help="The JSON-lines file to write."),
+    since: str = typer.Option("24h", "--since", help="30m, 24h, 7d or an ISO 8601 date/time."),
+    until: str | None = typer.Option(None, "--until", help="End (exclusive); default now."),
+    query: str = typer.Option("", "--query", "-q", help="Auth0 log query; default every event."),
+) -> None:
+    """Export events (checkpoint paging, or the complete search with --query) for --logs."""
+    from engine.auth0 import client_from_env
+    from engine.auth0.export import export_to_file
+    from engine.cli.cmd_run import make_redactor
+    from engine.errors import SoarError
+    from engine.httpguard import DryRunGuard
+    from engine.timeutil import now_utc, parse_time
+
+    redactor = make_redactor()
+    try:
+        now = now_utc()
+        start = parse_time(since, now)
+        end = parse_time(until, now) if until else now
+        client = client_from_env(DryRunGuard(dry_run=True), on_secret=redactor.add)
+
+        def progress(events: int, requests: int) -> None:
+            typer.echo(f"\r  {events} events, {requests} requests", err=True, nl=False)
+
+        stats = export_to_file(client, output, start, end, query, progress)
+    except SoarError as exc:
+        typer.echo(f"\nerror: {safe(redactor.text(str(exc)))}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"\nwrote {stats['events']} events to {safe(output)} ({stats['requests']} requests, "
+        f"{stats['mode']})",
+        err=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(logs_app, name="logs")
