@@ -43,7 +43,7 @@ def check_text(
     refused tag), so one pass reports everything; not after fatal ones (no data).
     """
     src, issues = load_yaml(raw, path)
-    if src.data is not None:
+    if src.data is not None or not issues:  # a lone `~` is data too: "not a mapping"
         issues = sorted(
             [*issues, *validate(src, registry)],
             key=lambda i: (i.location.line, i.location.col),

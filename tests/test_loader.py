@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import PlaybookError
-from engine.loader import check_playbook, load_playbook
+from engine.loader import check_playbook, check_text, load_playbook
 from engine.registry import ActionRegistry
 from engine.yamlsrc import MAX_BYTES, load_yaml
 
@@ -117,3 +119,14 @@ def test_files_are_read_with_a_bound_and_unreadable_paths_are_issues(tmp_path: P
     with pytest.raises(PlaybookError) as info:
         load_playbook(tmp_path, ActionRegistry())
     assert info.value.issues and "cannot read the file" in info.value.issues[0].message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(alphabet="[]{}:-&*!|>'\"#\n ab1", max_size=120))
+def test_any_input_gives_issues_never_an_exception(raw: bytes | str) -> None:
+    data = raw.encode() if isinstance(raw, str) else raw
+    src, issues = check_text(data, ActionRegistry(), "f.yaml")
+    if not isinstance(src.data, dict):
+        assert any(i.severity == "error" for i in issues)
+    for issue in issues:
+        assert issue.location.line >= 1 and issue.location.col >= 1

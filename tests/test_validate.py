@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import PlaybookError
 from engine.loader import check_playbook, check_playbook_text, load_playbook, load_playbook_text
@@ -281,3 +284,58 @@ def test_literal_arguments_are_checked_through_local_refs() -> None:
     assert got == [
         (6, "argument 'level' for x.set in step 'a': 'medium' is not one of ['low', 'high']")
     ]
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.sampled_from(
+        ["", "x", "data.set", "{{ item }}", "{{ steps.a.output }}", "{{ inputs.n }}", "{{ ", "7d"]
+    ),
+)
+_KEYS = st.sampled_from(
+    [
+        "id",
+        "uses",
+        "with",
+        "if",
+        "for_each",
+        "retry",
+        "timeout",
+        "items",
+        "value",
+        "type",
+        "default",
+        "enum",
+        "format",
+        "required",
+        "where",
+        "max_targets",
+        "attempts",
+        "n",
+        "a",
+    ]
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    inputs=st.dictionaries(st.sampled_from(["n", "ip", "Bad"]), _VALUES, max_size=2),
+    steps=st.lists(_VALUES, max_size=3),
+    outputs=_VALUES,
+)
+def test_validation_never_raises_whatever_the_shape(
+    inputs: dict[str, Any], steps: list[Any], outputs: Any
+) -> None:
+    doc = {"playbook": 1, "name": "fuzz", "inputs": inputs, "steps": steps, "outputs": outputs}
+    text = yaml.safe_dump(doc)
+    issues = check_playbook_text(text, default_registry(), "fuzz.yaml")
+    for issue in issues:
+        assert issue.location.line >= 1 and issue.location.col >= 1
+        assert issue.format().startswith("fuzz.yaml:")
