@@ -158,6 +158,9 @@ def compile_template(source: str) -> Template:
         return Template(source, lambda ctx: tmpl.render(**ctx), ast)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template does not parse: {exc.message}", exc.lineno) from None
+    except RecursionError:
+        # Jinja's parser and compiler recurse per nesting level: a hostile file could nest deeply
+        raise TemplateError("template does not parse: the expression nests too deeply") from None
 
 
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:

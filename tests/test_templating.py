@@ -118,3 +118,9 @@ def test_templates_compile_once() -> None:
     assert compile_template("{{ inputs.n }}") is compile_template("{{ inputs.n }}")
     with pytest.raises(TemplateError, match="does not parse"):
         compile_template("{{ inputs.n + }}")
+
+
+def test_deeply_nested_expressions_fail_cleanly() -> None:
+    with pytest.raises(TemplateError, match="nests too deeply"):
+        compile_template("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
+    assert compile_template("{{ " + "(" * 20 + "1" + ")" * 20 + " }}").render({}) == 1
