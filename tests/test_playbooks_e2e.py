@@ -1,0 +1,180 @@
+"""The standard runbooks end to end against the emulator, dry and live; drills; report; demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.drill import client_from_emulator, load_drill, run_drill
+from engine.emulator import RunningEmulator, start_emulator
+from engine.executor import RunResult, run_playbook
+from engine.loader import load_playbook
+from engine.registry import default_registry
+from engine.report import render
+from engine.runlog import verify
+
+ROOT = Path(__file__).parent.parent
+PLAYBOOKS = ROOT / "playbooks"
+
+
+def run(emu: RunningEmulator, name: str, inputs: dict[str, Any], tmp: Path, **kw: Any) -> RunResult:
+    registry = default_registry()
+    return run_playbook(
+        load_playbook(PLAYBOOKS / f"{name}.yaml", registry),
+        inputs,
+        registry=registry,
+        run_dir=tmp,
+        auth0_factory=client_from_emulator(emu),
+        **kw,
+    )
+
+
+def writes(emu: RunningEmulator) -> list[tuple[str, str]]:
+    return [(e["method"], e["path"]) for e in emu.tenant.writes()]
+
+
+def audited(result: RunResult) -> str:
+    check = verify(result.run_log, result.final_hash)
+    assert check.code == 0, check.message
+    report = render(result.run_log)
+    assert "\x1b" not in report and "<script>" not in report and result.final_hash in report
+    return report
+
+
+@pytest.mark.parametrize("drill", sorted((ROOT / "drills").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_drill_passes(drill: Path, tmp_path: Path) -> None:
+    result = run_drill(load_drill(drill), tmp_path)
+    failed = [c for c in result.checks if not c["ok"]]
+    assert result.passed, (result.run.status, result.run.error, failed)
+    for metric in ("compromised_users", "attacker_ips"):
+        if metric in result.metrics:
+            assert result.metrics[metric]["recall"] == 1.0
+    assert result.metrics["wrongly_blocked"] == [] == result.metrics["wrongly_planned"]
+    audited(result.run)
+
+
+def test_triage_dry_run_finds_everything_and_writes_nothing(tmp_path: Path) -> None:
+    with start_emulator(scenario="credential-stuffing", seed=1) as emu:
+        result = run(emu, "auth0-attack-triage", {"block": True}, tmp_path, dry_run=True)
+        assert writes(emu) == []
+        truth = emu.truth
+    out = result.outputs
+    assert result.status == "succeeded" and result.steps["block"].status == "planned"
+    assert sorted(out["suspicious_ips"]) == truth["attacker_ips"]
+    assert sorted(out["compromised_users"]) == truth["compromised_users"]
+    assert out["accessed_clients"] == truth["accessed_clients"]
+    assert out["user_names"] == truth["compromised_user_names"]
+    assert sorted(out["blocked_users"]) == truth["compromised_users"]
+    # hostile data stays literal: the victim who signed up as "{{ 7*7 }}|<b>x</b>" is not rendered
+    assert "{{ 7*7 }}|<b>x</b>@example.com" in out["user_names"].values()
+    report = audited(result)
+    assert "\\{\\{ 7\\*7 \\}\\}\\|\\<b\\>x\\</b\\>@example.com" in report
+    assert "DRY RUN" in report
+
+
+def test_triage_live_blocks_exactly_the_compromised(tmp_path: Path) -> None:
+    with start_emulator(scenario="credential-stuffing", seed=1) as emu:
+        result = run(emu, "auth0-attack-triage", {"block": True}, tmp_path, approve=True)
+        truth = emu.truth
+        blocked = sorted(u for u, v in emu.tenant.users.items() if v["blocked"])
+        patched = [p for m, p in writes(emu) if m == "PATCH"]
+    assert result.status == "succeeded" and blocked == truth["compromised_users"]
+    assert len(patched) == len(truth["compromised_users"])
+    audited(result)
+
+
+def test_writes_wait_for_approval(tmp_path: Path) -> None:
+    with start_emulator(scenario="credential-stuffing", seed=1) as emu:
+        result = run(emu, "auth0-attack-triage", {"block": True}, tmp_path)
+        assert result.status == "awaiting_approval" and writes(emu) == []
+    assert verify(result.run_log).code == 0
+
+
+def test_suspicious_ip_live(tmp_path: Path) -> None:
+    with start_emulator(scenario="password-spray", seed=1) as emu:
+        ip = emu.truth["attacker_ips"][0]
+        result = run(emu, "auth0-suspicious-ip", {"ip": ip, "block": True}, tmp_path, approve=True)
+        users = result.outputs["compromised_users"]
+        assert users and set(users) <= set(emu.truth["compromised_users"])
+        assert all(emu.tenant.users[u]["blocked"] for u in users)
+        assert result.outputs["blocked_users"] == users
+    audited(result)
+
+
+def test_account_activity_of_the_hijacked_admin(tmp_path: Path) -> None:
+    with start_emulator(scenario="compromised-admin", seed=1) as emu:
+        admin = emu.truth["hijacked_admins"][0]
+        result = run(emu, "auth0-account-activity", {"user_id": admin, "since": "2d"}, tmp_path)
+        assert writes(emu) == []
+    out = result.outputs
+    assert out["events_count"] >= 26 and emu.truth["attacker_ips"][0] in {
+        r["ip"] for r in out["ips"]
+    }
+    calls = out["management_api_calls"]
+    assert len(calls) == 8 and {c["user_id"] for c in calls} == {admin}
+    bodies = str([c["details"]["request"]["body"] for c in calls])
+    assert "{{ 7*7 }}" in bodies  # hostile request bodies kept verbatim, never rendered
+    audited(result)
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_contain_user(dry_run: bool, tmp_path: Path) -> None:
+    with start_emulator(scenario="credential-stuffing", seed=1) as emu:
+        uid = emu.truth["compromised_users"][0]
+        result = run(
+            emu, "auth0-contain-user", {"user_id": uid}, tmp_path, approve=True, dry_run=dry_run
+        )
+        assert result.outputs == {"blocked": True, "sessions_revoked": True}
+        if dry_run:
+            assert writes(emu) == [] and emu.tenant.users[uid]["blocked"] is False
+        else:
+            quoted = "/api/v2/users/" + uid.replace("|", "%7C")
+            assert writes(emu) == [
+                ("PATCH", quoted),
+                ("DELETE", quoted + "/sessions"),
+                ("DELETE", quoted + "/refresh-tokens"),
+            ]
+    audited(result)
+
+
+def test_protected_users_are_never_written(tmp_path: Path) -> None:
+    with start_emulator(scenario="credential-stuffing", seed=1) as emu:
+        uid = emu.truth["compromised_users"][0]
+        result = run(
+            emu,
+            "auth0-contain-user",
+            {"user_id": uid},
+            tmp_path,
+            approve=True,
+            protected_users=[uid],
+        )
+        assert result.status == "failed" and "protected" in (result.error or "")
+        assert writes(emu) == []
+
+
+def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    err = proc.stderr
+    for text in (
+        "Suspicious IPs (4)",
+        "Compromised accounts (3)",
+        "Would be blocked",
+        "recall 1.00",
+        "writes sent: 0",
+        "final hash:",
+    ):
+        assert text in err
+    logs = list((tmp_path / "runs").glob("*.jsonl"))
+    assert len(logs) == 1 and verify(logs[0]).code == 0
+    assert (tmp_path / "runs" / (logs[0].stem + ".md")).read_text().startswith("# Incident report")
