@@ -147,9 +147,10 @@ class _Builder:
                     continue
                 key = str(key_node.value)
                 if key in out:
+                    first = self.src.keys[(*path, key)]
                     self.error(
                         key_node,
-                        f"duplicate key {key!r}",
+                        f"duplicate key {key!r} (first at line {first.line})",
                         "a key may appear once per mapping; remove or rename one",
                     )
                     continue
