@@ -1,10 +1,16 @@
-"""The run log: one hash-chained JSON-lines file per run.
+"""The run log: one hash-chained JSON-lines file per run (format: docs/run-log.md).
 
 Each record carries ``seq``, ``ts``, ``run_id``, ``type``, ``prev_hash`` and
 ``hash`` = SHA-256 of the record's canonical JSON without ``hash``
 (``sort_keys``, compact separators, ``ensure_ascii=False``), chained from 64
-zeros. Writing is a pipeline: redact, then chain, then write; every record is
-flushed, and ``sync()`` fsyncs (around writes and at the end).
+zeros. Writing is a pipeline: redact, then chain, then write. Every record is
+written with one ``write`` call and flushed; ``sync()`` fsyncs (the executor
+calls it around each write action) and ``close()`` fsyncs at the end, so a
+crash loses at most the record being written.
+
+A record cut off by a crash (a last line without its newline that does not
+parse) makes the log "incomplete", not "unreadable": ``verify`` says so and
+``RunLogWriter.reopen`` drops that fragment before appending.
 """
 
 from __future__ import annotations
@@ -23,13 +29,17 @@ from engine.redact import Redactor
 from engine.timeutil import iso_ms
 
 GENESIS = "0" * 64
-MAX_SUMMARY = 4096
+MAX_SUMMARY = 4096  # characters of JSON kept for a read step's output
+
+
+def canonical(record: dict[str, Any]) -> bytes:
+    """The bytes that are hashed: the record without ``hash``, sorted keys, compact, UTF-8."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    body = {k: v for k, v in record.items() if k != "hash"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical(record)).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -37,19 +47,24 @@ def _jsonable(value: Any) -> Any:
 
 
 def summarize(value: Any, limit: int = MAX_SUMMARY) -> Any:
-    """A bounded version of ``value`` for the log: lists are cut with their length noted."""
+    """A bounded copy of ``value`` for the log (the run itself keeps the full value).
+
+    Short values are kept whole. Long lists become ``{"truncated": true,
+    "length": n, "first": [...]}``, long strings are cut with their length
+    noted, and mappings share the budget among their values.
+    """
     text = json.dumps(value, default=str, ensure_ascii=False)
     if len(text) <= limit:
-        return _jsonable(value)
+        return json.loads(text)
     if isinstance(value, dict):
         per = max(limit // max(len(value), 1), 64)
-        return {k: summarize(v, per) for k, v in value.items()}
-    if isinstance(value, list):
+        return {str(k): summarize(v, per) for k, v in value.items()}
+    if isinstance(value, list | tuple):
         kept: list[Any] = []
         used = 0
         for item in value:
             part = summarize(item, max(limit // 4, 64))
-            size = len(json.dumps(part, default=str, ensure_ascii=False))
+            size = len(json.dumps(part, ensure_ascii=False))
             if used + size > limit:
                 break
             kept.append(part)
@@ -61,36 +76,46 @@ def summarize(value: Any, limit: int = MAX_SUMMARY) -> Any:
 
 
 class RunLogWriter:
-    """Appends chained records to a run log. Thread-safe."""
+    """Appends chained, redacted records to one run log. Thread-safe."""
 
     def __init__(
         self, path: Path, run_id: str, redactor: Redactor, *, seq: int = 0, prev: str = GENESIS
     ) -> None:
-        self.path = path
+        self.path = Path(path)
         self.run_id = run_id
         self.redactor = redactor
         self.seq = seq
         self.prev = prev
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
 
     @classmethod
-    def resume(cls, path: Path, redactor: Redactor) -> RunLogWriter:
-        records = read_records(path)
-        if not records:
-            raise RunLogError(f"{path}: the run log is empty")
-        last = records[-1]
-        return cls(path, last["run_id"], redactor, seq=last["seq"] + 1, prev=last["hash"])
+    def reopen(cls, path: Path, redactor: Redactor) -> RunLogWriter:
+        """Continue an existing log (``soar resume``), after dropping a torn last record."""
+        parsed = parse(path)
+        if not parsed.records:
+            raise RunLogError(f"{path}: the run log has no records to continue")
+        if parsed.torn_at is not None:
+            with Path(path).open("r+b") as f:
+                f.truncate(parsed.torn_at)
+                f.flush()
+                os.fsync(f.fileno())
+        last = parsed.records[-1]
+        return cls(path, str(last["run_id"]), redactor, seq=int(last["seq"]) + 1, prev=last["hash"])
 
     def write(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Redact, chain and append one record; returns it as written."""
+        body = self.redactor.value(_jsonable(fields))
         with self._lock:
+            if self._file.closed:
+                raise RunLogError(f"{self.path}: the run log is closed (the run has finished)")
             record: dict[str, Any] = {
+                **body,
                 "seq": self.seq,
                 "ts": iso_ms(datetime.now(UTC)),
                 "run_id": self.run_id,
                 "type": type_,
-                **self.redactor.value(_jsonable(fields)),
                 "prev_hash": self.prev,
             }
             record["hash"] = record_hash(record)
@@ -101,9 +126,11 @@ class RunLogWriter:
             return record
 
     def sync(self) -> None:
+        """Flush and fsync: what was written survives a crash of the machine."""
         with self._lock:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            if not self._file.closed:
+                self._file.flush()
+                os.fsync(self._file.fileno())
 
     def close(self) -> None:
         with self._lock:
@@ -113,24 +140,48 @@ class RunLogWriter:
                 self._file.close()
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Parse every record; raises ``RunLogError`` when the file cannot be read as JSON lines."""
+@dataclass(frozen=True)
+class Parsed:
+    """The records of a log; ``torn_at`` is the byte offset of a torn last line, if any."""
+
+    records: list[dict[str, Any]]
+    torn_at: int | None = None
+
+
+def parse(path: str | Path) -> Parsed:
+    """Parse every record; raises ``RunLogError`` when a line is not a JSON object.
+
+    Only the very last line may be torn (no newline, not JSON): a crash while
+    it was written. It is reported through ``torn_at``, not as an error.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RunLogError(f"{path}: cannot read the run log: {exc}") from None
-    records = []
-    for n, line in enumerate(text.splitlines(), 1):
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise RunLogError(f"{path}: cannot read the run log: {exc.strerror or exc}") from None
+    records: list[dict[str, Any]] = []
+    offset = 0
+    lines = raw.split(b"\n")
+    for n, line in enumerate(lines, 1):
+        start, offset = offset, offset + len(line) + 1
         if not line.strip():
             continue
+        last = n == len(lines)  # only a line without its newline can be torn
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RunLogError(f"{path}:{n}: not a JSON record: {exc.msg}") from None
+            rec = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            if last:
+                return Parsed(records, start)
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+            raise RunLogError(f"{path}:{n}: not a JSON record: {why}") from None
         if not isinstance(rec, dict):
-            raise RunLogError(f"{path}:{n}: not a JSON object")
+            raise RunLogError(f"{path}:{n}: a record must be a JSON object")
         records.append(rec)
-    return records
+    return Parsed(records)
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The complete records of a log (a torn last line left out)."""
+    return parse(path).records
 
 
 @dataclass(frozen=True)
@@ -145,46 +196,47 @@ class VerifyResult:
 
 
 def verify(path: str | Path, expect_hash: str | None = None) -> VerifyResult:
+    """Recompute the chain of ``path``; with ``expect_hash`` also detect a cut-off tail."""
     try:
-        records = read_records(Path(path))
+        parsed = parse(path)
     except RunLogError as exc:
         return VerifyResult(2, str(exc))
+    records = parsed.records
     if not records:
-        return VerifyResult(2, f"{path}: the run log is empty")
+        return VerifyResult(2, f"{path}: no records (not a run log, or cut before its first)")
     prev = GENESIS
     for i, rec in enumerate(records):
-        seq = rec.get("seq")
-        if seq != i:
-            return VerifyResult(
-                1, f"tampered: record {i} has seq {seq!r} (expected {i})", i, bad_seq=i
-            )
-        if rec.get("prev_hash") != prev:
-            return VerifyResult(
-                1,
-                f"tampered at seq {i}: prev_hash does not match the previous record",
-                i,
-                bad_seq=i,
-            )
-        if rec.get("hash") != record_hash(rec):
-            return VerifyResult(
-                1, f"tampered at seq {i}: the record's hash does not match", i, bad_seq=i
-            )
+        problem = _check(rec, i, prev)
+        if problem:
+            return VerifyResult(1, f"tampered at seq {i}: {problem}", i, bad_seq=i)
         prev = rec["hash"]
-    final = prev
     n = len(records)
-    if expect_hash is not None and final != expect_hash:
-        known = [r["hash"] for r in records]
+    if expect_hash is not None and prev != expect_hash.strip().lower():
+        known = {r["hash"] for r in records}
         why = (
-            "records after the expected hash were added"
-            if expect_hash in known
-            else "the log does not reach the expected hash (cut off or replaced)"
+            "records were added after the expected final record"
+            if expect_hash.strip().lower() in known
+            else "the log does not reach the expected hash (records cut off or replaced)"
         )
         return VerifyResult(
-            1, f"tampered: final hash {final} is not {expect_hash}: {why}", n, final
+            1, f"tampered: final hash {prev} is not the expected {expect_hash}: {why}", n, prev
         )
-    finished = [r for r in records if r.get("type") == "run.finished"]
-    if not finished or records[-1].get("type") not in ("run.finished",):
+    if parsed.torn_at is not None:
         return VerifyResult(
-            3, f"intact but incomplete: {n} records, no final run.finished", n, final
+            3, f"intact but incomplete: {n} records, then a torn record (a crash)", n, prev
         )
-    return VerifyResult(0, f"intact and complete: {n} records, final hash {final}", n, final)
+    if records[-1].get("type") != "run.finished":
+        return VerifyResult(
+            3, f"intact but incomplete: {n} records and no final run.finished", n, prev
+        )
+    return VerifyResult(0, f"intact and complete: {n} records, final hash {prev}", n, prev)
+
+
+def _check(rec: dict[str, Any], i: int, prev: str) -> str | None:
+    if rec.get("seq") != i:
+        return f"the record in position {i} has seq {rec.get('seq')!r} (removed or reordered)"
+    if rec.get("prev_hash") != prev:
+        return "prev_hash does not match the previous record's hash (removed or reordered)"
+    if rec.get("hash") != record_hash(rec):
+        return "the record's content does not match its hash (changed)"
+    return None

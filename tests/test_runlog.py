@@ -1,0 +1,213 @@
+"""The run log: hash chain, verify's four verdicts, summaries, torn records, the schema."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from engine.errors import RunLogError
+from engine.redact import Redactor
+from engine.runlog import (
+    GENESIS,
+    RunLogWriter,
+    parse,
+    read_records,
+    record_hash,
+    summarize,
+    verify,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_log(path: Path, *, finished: bool = True, redactor: Redactor | None = None) -> str:
+    w = RunLogWriter(path, "run-1", redactor or Redactor())
+    w.write(
+        "run.started",
+        playbook={"path": "p.yaml", "sha256": "0" * 64, "name": "p"},
+        inputs={"ip": "203.0.113.7"},
+        operator="alice",
+        host="h",
+        engine_version="0.1.0",
+        tenant="acme.eu.auth0.com",
+        dry_run=False,
+    )
+    w.write("step.started", step="a", action="data.set", items=None)
+    w.write("step.finished", step="a", status="succeeded", duration_ms=1.5, output={"x": "é"})
+    w.write("step.started", step="b", action="data.set", items=None)
+    w.write("step.finished", step="b", status="succeeded", duration_ms=0.5, output=None)
+    if finished:
+        w.write("run.finished", status="succeeded", outputs={}, error=None, records=6)
+    w.close()
+    return w.prev
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def test_chain_follows_the_documented_formula(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    final = write_log(path)
+    records = read_records(path)
+    assert [r["seq"] for r in records] == list(range(6))
+    prev = GENESIS
+    for rec in records:
+        body = {k: v for k, v in rec.items() if k != "hash"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert rec["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
+        assert rec["prev_hash"] == prev
+        assert rec["run_id"] == "run-1"
+        assert len(rec["ts"]) == 24 and rec["ts"].endswith("Z")  # 2026-11-28T08:00:00.000Z
+        prev = rec["hash"]
+    assert final == prev
+    result = verify(path)
+    assert (result.code, result.records, result.final_hash) == (0, 6, final)
+    assert verify(path, expect_hash=final).code == 0
+
+
+def test_verify_detects_a_changed_character(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    text = lines(path)
+    assert '"a"' in text[2]
+    text[2] = text[2].replace('"a"', '"A"', 1)
+    path.write_text("".join(text), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 1 and result.bad_seq == 2
+    assert "seq 2" in result.message
+
+
+def test_verify_detects_a_change_even_when_the_hash_is_recomputed(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    records = read_records(path)
+    records[1]["action"] = "auth0.delete_user"
+    records[1]["hash"] = record_hash(records[1])  # forger fixes this record's own hash
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 1 and result.bad_seq == 2  # the next record's prev_hash no longer fits
+
+
+def test_verify_detects_a_removed_record(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    text = lines(path)
+    del text[3]
+    path.write_text("".join(text), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 1 and result.bad_seq == 3
+
+
+def test_verify_detects_a_reordered_pair(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    text = lines(path)
+    text[3], text[4] = text[4], text[3]
+    path.write_text("".join(text), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 1 and result.bad_seq == 3
+
+
+def test_a_cut_tail_is_incomplete_and_with_expect_hash_tampered(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    final = write_log(path)
+    text = lines(path)
+    path.write_text("".join(text[:-2]), encoding="utf-8")
+    assert verify(path).code == 3
+    cut = verify(path, expect_hash=final)
+    assert cut.code == 1
+    assert "does not reach the expected hash" in cut.message
+
+
+def test_expect_hash_detects_appended_records(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    first_five = read_records(path)[4]["hash"]
+    assert verify(path, expect_hash=first_five).code == 1
+
+
+def test_unreadable_logs_are_2(tmp_path: Path) -> None:
+    assert verify(tmp_path / "missing.jsonl").code == 2
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert verify(empty).code == 2
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\n{}\n")
+    assert verify(garbage).code == 2
+    array = tmp_path / "array.jsonl"
+    array.write_text("[1, 2]\n")
+    assert verify(array).code == 2
+
+
+def test_a_torn_last_record_is_incomplete_and_dropped_on_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path, finished=False)
+    whole = path.read_bytes()
+    path.write_bytes(whole + b'{"seq": 5, "type": "step.sta')  # the crash hit mid-write
+    parsed = parse(path)
+    assert len(parsed.records) == 5 and parsed.torn_at == len(whole)
+    result = verify(path)
+    assert result.code == 3 and "torn" in result.message
+    w = RunLogWriter.reopen(path, Redactor())
+    assert w.seq == 5
+    w.write("run.finished", status="succeeded", outputs={}, error=None, records=6)
+    w.close()
+    assert verify(path).code == 0
+
+
+def test_a_bad_line_in_the_middle_is_unreadable_not_torn(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    text = lines(path)
+    text[2] = '{"broken\n'
+    path.write_text("".join(text), encoding="utf-8")
+    assert verify(path).code == 2
+    with pytest.raises(RunLogError, match=r":3: not a JSON record"):
+        read_records(path)
+
+
+def test_writer_redacts_before_hashing(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    w = RunLogWriter(path, "run-1", Redactor(["hunter2-canary"]))
+    rec = w.write("step.finished", step="a", error="auth failed for hunter2-canary")
+    w.close()
+    assert rec["error"] == "auth failed for ***"
+    assert "hunter2" not in path.read_text()
+    assert verify(path).code == 3
+
+
+def test_a_closed_writer_refuses_records(tmp_path: Path) -> None:
+    w = RunLogWriter(tmp_path / "r.jsonl", "run-1", Redactor())
+    w.close()
+    with pytest.raises(RunLogError, match="closed"):
+        w.write("step.started", step="late")
+
+
+def test_summarize_bounds_large_values() -> None:
+    small = {"a": [1, 2, 3]}
+    assert summarize(small) == small
+    big = {"events": [{"i": i, "text": "x" * 50} for i in range(5000)], "count": 5000}
+    out = summarize(big)
+    assert len(json.dumps(out)) < 8192
+    assert out["count"] == 5000
+    assert out["events"]["truncated"] is True and out["events"]["length"] == 5000
+    assert out["events"]["first"][0] == {"i": 0, "text": "x" * 50}
+    assert summarize("y" * 10000).endswith("... (10000 chars)")
+
+
+def test_records_match_the_published_schema(tmp_path: Path) -> None:
+    schema = json.loads((ROOT / "schemas" / "runlog.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    validator = jsonschema.Draft202012Validator(schema)
+    for rec in read_records(path):
+        assert list(validator.iter_errors(rec)) == [], rec
+    bad: dict[str, Any] = {**read_records(path)[0], "hash": "xyz"}
+    assert list(validator.iter_errors(bad))
