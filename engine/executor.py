@@ -1,34 +1,36 @@
 """Run a playbook: inputs checked, steps in order, writes approved and guarded, all logged.
 
-``run_playbook`` is the one entry point (``resume_run`` in ``engine.resume``
-continues a stopped run). Each step ends as one of the frozen outcomes of
-``engine.steps``; no exception crosses a step boundary. Writes go through three
-gates: approval, ``max_targets`` / protected users, and (in a dry run) the
-``DryRunGuard`` in the HTTP layer, which refuses any non-GET request even when
-an action's own dry-run logic is wrong.
+``run_playbook`` is the entry point; ``engine.resume.resume_run`` continues a
+stopped run through the same ``_Run``. Each step ends as one of the frozen
+outcomes of ``engine.steps``; no exception crosses a step boundary. A write
+passes three gates: guardrails (``max_targets``, protected users), approval,
+and, in a dry run, the ``DryRunGuard`` in the HTTP layer, which refuses any
+non-GET request even when an action's own ``plan`` misbehaves.
 
-A step ``timeout`` bounds how long the run waits for the step; an action
-thread still running then cannot be killed in Python: it finishes in the
-background and its result is discarded (writes it sends are still logged).
+Every write call is logged as ``action.call`` and fsynced *before* it is sent,
+and its full result as ``action.result`` after, so a crash never hides a write
+that completed (see docs/run-log.md). Step timeouts: ``engine.steps``.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
+import json
 import os
 import platform
 import secrets as pysecrets
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.errors import ActionError, GuardrailError, SoarError, TemplateError
+from engine.approval import ApprovalRequest, Approvals, Approve, AwaitingApproval
+from engine.errors import ActionError, SoarError
+from engine.guardrails import Guardrails, target_of, targets_of
 from engine.httpguard import DryRunGuard, guarded_client
 from engine.inputs import check_inputs
 from engine.model import Playbook, Step
@@ -45,6 +47,7 @@ from engine.steps import (
     call_with_retry,
     describe,
     run_action,
+    run_bounded,
 )
 from engine.templating import Deferred, compile_template, is_template, render_value
 
@@ -54,21 +57,16 @@ if TYPE_CHECKING:
     from engine.auth0 import Auth0Client
 
 Auth0Factory = Callable[[DryRunGuard, Callable[[str], None]], "Auth0Client"]
+Event = Callable[[dict[str, Any]], None]
+ENV_SECRETS = ("AUTH0_CLIENT_SECRET", "AUTH0_TOKEN")  # always redacted when set
 
 
 @dataclass(frozen=True)
-class ApprovalRequest:
-    """What an operator approves: one write step and its concrete targets."""
-
-    step_id: str
-    action: str
-    targets: list[str]
-
-
-@dataclass
 class RunResult:
+    """How a run ended. ``status``: ``succeeded``, ``failed`` or ``awaiting_approval``."""
+
     run_id: str
-    status: str  # succeeded | failed | awaiting_approval
+    status: str
     dry_run: bool
     outputs: dict[str, Any]
     run_log: Path
@@ -79,31 +77,46 @@ class RunResult:
 
 @dataclass
 class Replay:
-    """What a resumed run already did: full write results per (step, item index)."""
+    """What an earlier part of this run already did (``soar resume``).
 
-    done: dict[tuple[str, int], Any] = field(default_factory=dict)
-    unknown: set[tuple[str, int]] = field(default_factory=set)
-    approved: set[str] = field(default_factory=set)
+    ``done``: full results of completed writes by call key; ``unknown``: writes
+    sent (``action.call``) whose outcome the log does not know; ``approved``:
+    the targets each step was approved for.
+    """
 
-
-class _AwaitingApproval(Exception):
-    pass
+    done: dict[str, Any] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+    approved: dict[str, set[str]] = field(default_factory=dict)
 
 
 def new_run_id() -> str:
+    """``20261128T081500Z-3f9a1c``: sortable by start time, unique by its random tail."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + pysecrets.token_hex(3)
 
 
 def default_auth0_factory(guard: DryRunGuard, on_secret: Callable[[str], None]) -> Auth0Client:
+    """The Auth0 client from ``AUTH0_*``; it reports every secret it holds through ``on_secret``."""
     from engine.auth0 import client_from_env
 
     return client_from_env(guard, on_secret=on_secret)
 
 
 def tenant_label(logs_file: Path | None) -> str:
+    """``offline:<file>`` with ``--logs``; else the ``AUTH0_DOMAIN`` host."""
     if logs_file is not None:
         return f"offline:{logs_file}"
-    return os.environ.get("AUTH0_DOMAIN", "") or "(not configured)"
+    domain = os.environ.get("AUTH0_DOMAIN", "").strip()
+    if not domain:
+        return "(AUTH0_DOMAIN not set)"
+    host = domain.split("://", 1)[-1]
+    return host.split("/", 1)[0]
+
+
+def call_key(step_id: str, args: Mapping[str, Any], occurrence: int) -> str:
+    """Identifies a write by step and arguments, so a resumed run matches calls, not positions."""
+    text = json.dumps(loggable(args), sort_keys=True, default=str, ensure_ascii=False)
+    digest = hashlib.sha256(f"{step_id}\0{text}".encode()).hexdigest()[:32]
+    return f"{step_id}:{digest}:{occurrence}"
 
 
 def run_playbook(
@@ -112,31 +125,38 @@ def run_playbook(
     *,
     registry: ActionRegistry,
     dry_run: bool = False,
-    approve: bool | Callable[[ApprovalRequest], bool] | None = None,
+    approve: Approve = None,
     run_dir: str | Path = "runs",
     logs_file: Path | None = None,
     auth0_factory: Auth0Factory | None = None,
-    protected_users: Sequence[str] = (),
-    secrets: Mapping[str, str] | None = None,
-    redact: Sequence[str] = (),
+    protected_users: Sequence[str] | None = None,
+    secrets: Mapping[str, str | Secret] | None = None,
     transport: httpx.BaseTransport | None = None,
     operator: str | None = None,
     tenant: str | None = None,
-    on_event: Callable[[dict[str, Any]], None] | None = None,
-    from_cli: bool = False,
+    on_event: Event | None = None,
     redactor: Redactor | None = None,
+    from_cli: bool = False,
 ) -> RunResult:
-    """Run ``playbook``. Raises ``InputError`` before anything runs when inputs are bad.
+    """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
-    ``approve``: True grants every write (``--yes``); a callable is asked per
-    write step with its targets; None stops before the first write with status
-    ``awaiting_approval``. ``secrets`` become ``secrets.<name>`` (opaque) and,
-    with ``redact``, are masked in every sink. In a dry run, or when
-    ``logs_file`` replaces the tenant, writes are only planned.
+    Raises ``InputError`` before anything runs (or is logged) when the inputs do
+    not match the declared ones; every other problem ends in the result.
+
+    - ``approve``: ``True`` grants every write (``--yes``); a callable is asked
+      per write step with an ``ApprovalRequest``; ``None`` stops before the
+      first write with status ``awaiting_approval``.
+    - ``dry_run`` (and ``logs_file``, which replaces the tenant by an exported
+      log file): reads run, writes are only planned; no approval needed.
+    - ``secrets``: ``secrets.<name>`` in templates, as opaque ``Secret``s; their
+      values, ``AUTH0_CLIENT_SECRET``/``AUTH0_TOKEN`` and every secret the Auth0
+      client reports are redacted from the log and from ``redactor``'s sinks.
+    - ``transport``: the httpx transport under the guarded ``http.request`` client.
+    - ``on_event``: called with each run-log record (redacted), e.g. progress.
+    - ``from_cli``: input values are ``-i`` strings to convert to declared types.
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
     run_id = new_run_id()
-    path = Path(run_dir) / f"{run_id}.jsonl"
     run = _Run(
         playbook,
         values,
@@ -145,13 +165,13 @@ def run_playbook(
         approve=approve,
         logs_file=logs_file,
         auth0_factory=auth0_factory,
-        protected_users=protected_users,
+        protected_users=protected_users or (),
         secrets=secrets or {},
-        redact=redact,
         transport=transport,
         on_event=on_event,
+        redactor=redactor,
     )
-    run.writer = RunLogWriter(path, run_id, run.redactor)
+    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor))
     run.log(
         "run.started",
         playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
@@ -162,6 +182,7 @@ def run_playbook(
         tenant=tenant or tenant_label(logs_file),
         dry_run=dry_run,
         logs_file=str(logs_file) if logs_file else None,
+        secrets=sorted(run.secrets),
     )
     return run.execute()
 
@@ -174,7 +195,7 @@ def _operator() -> str:
 
 
 class _Run:
-    """The state of one run. Built per run, never shared."""
+    """The state of one run. Built per run, never shared between runs."""
 
     writer: RunLogWriter
 
@@ -185,31 +206,34 @@ class _Run:
         *,
         registry: ActionRegistry,
         dry_run: bool,
-        approve: bool | Callable[[ApprovalRequest], bool] | None,
+        approve: Approve,
         logs_file: Path | None,
         auth0_factory: Auth0Factory | None,
         protected_users: Sequence[str],
-        secrets: Mapping[str, str],
-        redact: Sequence[str],
+        secrets: Mapping[str, str | Secret],
         transport: httpx.BaseTransport | None,
-        on_event: Callable[[dict[str, Any]], None] | None,
+        on_event: Event | None,
+        redactor: Redactor | None,
         replay: Replay | None = None,
-        redactor: Redactor | None = None,
     ) -> None:
         self.playbook = playbook
         self.inputs = inputs
         self.registry = registry
         self.dry_run = dry_run
-        self.plan_writes = dry_run or logs_file is not None
-        self.approve = approve
-        self.protected = {p.strip().lower() for p in protected_users if p.strip()}
+        self.plan_writes = dry_run or logs_file is not None  # offline runs write nothing
         self.on_event = on_event
         self.replay = replay or Replay()
-        self.redactor = redactor or Redactor()
-        for value in [*secrets.values(), *redact]:
-            self.redactor.add(value)
-        self.secrets = {name: Secret(name, value) for name, value in secrets.items()}
-        self.guard = DryRunGuard(dry_run)
+        self.redactor = redactor if redactor is not None else Redactor()
+        for name in ENV_SECRETS:
+            self.redactor.add(os.environ.get(name))
+        self.secrets = {
+            name: v if isinstance(v, Secret) else Secret(name, v) for name, v in secrets.items()
+        }
+        for secret in self.secrets.values():
+            self.redactor.add(secret)
+        self.guardrails = Guardrails(protected_users)
+        self.approve = approve
+        self.guard = DryRunGuard(self.plan_writes)  # the one guard of this run
         self.http = guarded_client(self.guard, transport, timeout=30.0)
         factory = auth0_factory or default_auth0_factory
         self.ctx = ActionContext(
@@ -221,9 +245,11 @@ class _Run:
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}
-        self._lock = threading.Lock()
 
-    # -- logging -------------------------------------------------------------
+    def open(self, writer: RunLogWriter) -> None:
+        self.writer = writer
+        self.approvals = Approvals(self.approve, self.log, self.replay.approved)
+
     def log(self, type_: str, **fields: Any) -> dict[str, Any]:
         record = self.writer.write(type_, **fields)
         if self.on_event:
@@ -240,36 +266,24 @@ class _Run:
 
     # -- the run -------------------------------------------------------------
     def execute(self) -> RunResult:
-        status = "succeeded"
-        error: str | None = None
+        status, error = "succeeded", None
         try:
             for step in self.playbook.steps:
                 outcome = self.run_step(step)
                 self.outcomes[step.id] = outcome
                 self.steps[step.id] = {"output": outcome.output, "status": outcome.status}
                 if isinstance(outcome, Failed) and not step.continue_on_error:
+                    # with continue_on_error the failure stays the step's; the run goes on
                     status, error = "failed", f"step {step.id!r} failed: {outcome.error}"
                     break
-                if isinstance(outcome, Failed):
-                    status = "failed"
-        except _AwaitingApproval:
+        except AwaitingApproval:
             status = "awaiting_approval"
         outputs: dict[str, Any] = {}
         if status != "awaiting_approval":
             outputs, out_error = self.render_outputs()
             if out_error and status == "succeeded":
                 status, error = "failed", out_error
-        self.log(
-            "run.finished",
-            status=status,
-            outputs=summarize(outputs, 65536),
-            error=error,
-            records=self.writer.seq + 1,
-            writes_sent=self.guard.writes_sent,
-            writes_refused=self.guard.refused,
-        )
-        self.writer.close()
-        self.http.close()
+        self.finish(status, outputs, error)
         return RunResult(
             run_id=self.writer.run_id,
             status=status,
@@ -281,21 +295,37 @@ class _Run:
             error=error,
         )
 
+    def finish(self, status: str, outputs: dict[str, Any], error: str | None) -> None:
+        try:
+            self.log(
+                "run.finished",
+                status=status,
+                outputs=summarize(outputs, 65536),
+                error=error,
+                records=self.writer.seq + 1,  # this record included
+                writes_sent=self.guard.writes_sent,
+                writes_refused=self.guard.refused,
+            )
+        finally:
+            self.writer.close()
+            self.http.close()
+
     def render_outputs(self) -> tuple[dict[str, Any], str | None]:
         outputs: dict[str, Any] = {}
         error = None
+        context = self.context()
         for name, template in self.playbook.outputs.items():
             try:
-                outputs[name] = _plain(render_value(template, self.context()))
+                outputs[name] = _plain(render_value(template, context))
             except SoarError as exc:
                 outputs[name] = None
-                error = error or f"output {name!r}: {exc}"
+                error = error or f"output {name!r}: {self.redactor.text(str(exc))}"
         return outputs, error
 
     def run_step(self, step: Step) -> StepOutcome:
         start = time.monotonic()
-        action = self.registry.get(step.uses)
         try:
+            action = self.registry.get(step.uses)
             if action is None:
                 raise ActionError(f"unknown action {step.uses!r}")
             if not self.condition(step):
@@ -309,13 +339,13 @@ class _Run:
                 items=None if items is None else len(items),
             )
             calls = self.render_calls(step, action, items)
-            is_write = any(action.is_write(args) for args in calls)
-            if is_write:
+            write = any(action.is_write(args) for args in calls)
+            if write:
                 self.gate(step, action, calls)
-            results = self.run_calls(step, action, calls, is_write)
+            results = self.run_calls(step, action, calls, write)
             output: Any = results if items is not None else results[0]
             duration = time.monotonic() - start
-            planned = is_write and self.plan_writes
+            planned = write and self.plan_writes
             outcome: StepOutcome = (
                 Planned(output, duration) if planned else Succeeded(output, duration)
             )
@@ -324,12 +354,12 @@ class _Run:
                 step=step.id,
                 status=outcome.status,
                 duration_ms=round(duration * 1000, 3),
-                output=output if is_write else summarize(output),
+                output=output if write else summarize(output),  # writes in full, for resume
             )
             return outcome
-        except _AwaitingApproval:
+        except AwaitingApproval:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the step boundary: every failure becomes Failed
             duration = time.monotonic() - start
             message = self.redactor.text(describe(exc))
             self.log(
@@ -363,6 +393,7 @@ class _Run:
     def render_calls(
         self, step: Step, action: Action, items: list[Any] | None
     ) -> list[dict[str, Any]]:
+        """The arguments of each call; deferred properties stay templates (``Deferred``)."""
         props = action.input_schema.get("properties", {})
         deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
         base = self.context()
@@ -378,111 +409,32 @@ class _Run:
             calls.append(args)
         return calls
 
-    # -- writes: guardrails and approval -------------------------------------
-    def targets(self, action: Action, calls: list[dict[str, Any]]) -> list[str]:
-        if action.target:
-            return [str(args.get(action.target)) for args in calls]
-        return [self.redactor.text(str(args.get("url", action.name))) for args in calls]
-
     def gate(self, step: Step, action: Action, calls: list[dict[str, Any]]) -> None:
-        targets = self.targets(action, calls)
-        if len(targets) > step.max_targets:
-            raise GuardrailError(
-                f"step {step.id!r} would write to {len(targets)} targets, more than its "
-                f"max_targets of {step.max_targets}; narrow the selection or raise max_targets"
-            )
-        hit = [t for t in targets if t.lower() in self.protected]
-        if hit:
-            raise GuardrailError(
-                f"step {step.id!r} refused: protected user(s) {', '.join(hit)} "
-                "(SOAR_PROTECTED_USERS); soar never writes to them"
-            )
-        if self.plan_writes or step.id in self.replay.approved:
-            return
-        request = ApprovalRequest(step.id, action.name, targets)
-        self.log("approval.requested", step=step.id, action=action.name, targets=targets)
-        if self.approve is True:
-            self.log("approval.granted", step=step.id, by="--yes")
-            return
-        if callable(self.approve):
-            if self.approve(request):
-                self.log("approval.granted", step=step.id, by="prompt")
-                return
-            self.log("approval.denied", step=step.id, by="prompt")
-            raise _AwaitingApproval
-        self.log(
-            "approval.required",
-            step=step.id,
-            action=action.name,
-            targets=targets,
-            hint="run again with --yes, or resume this run log with --yes",
-        )
-        raise _AwaitingApproval
+        targets = targets_of(action, calls)
+        self.guardrails.check(step.id, targets, step.max_targets)
+        if not self.plan_writes:
+            self.approvals.require(step.id, action.name, targets)
 
-    # -- calls ----------------------------------------------------------------
     def run_calls(
-        self, step: Step, action: Action, calls: list[dict[str, Any]], is_write: bool
+        self, step: Step, action: Action, calls: list[dict[str, Any]], write: bool
     ) -> list[Any]:
-        results: list[Any] = [None] * len(calls)
+        keys: list[str] = []
+        if write:
+            seen: dict[str, int] = {}
+            for args in calls:
+                base = call_key(step.id, args, 0)
+                seen[base] = seen.get(base, -1) + 1
+                keys.append(base[:-1] + str(seen[base]))
 
-        def one(index: int) -> None:
-            results[index] = self.call(step, action, calls[index], index, is_write)
+        def one(index: int) -> Any:
+            if write:
+                return self.write_call(step, action, calls[index], index, keys[index])
+            return self.attempt(step, action, calls[index], index)
 
-        if len(calls) == 1 and step.timeout is None:
-            one(0)
-            return results
-        pool = ThreadPoolExecutor(max_workers=min(step.max_parallel, len(calls)) or 1)
-        try:
-            futures = [pool.submit(one, i) for i in range(len(calls))]
-            done, pending = wait(futures, timeout=step.timeout, return_when=FIRST_EXCEPTION)
-            for f in futures:
-                if f in done and f.exception() is not None:
-                    exc = f.exception()
-                    assert exc is not None
-                    raise exc
-            if pending:
-                raise ActionError(f"step timed out after {step.timeout:g}s")
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        return results
+        return run_bounded(len(calls), one, max_parallel=step.max_parallel, timeout=step.timeout)
 
-    def call(
-        self, step: Step, action: Action, args: dict[str, Any], index: int, is_write: bool
-    ) -> Any:
-        key = (step.id, index)
-        if key in self.replay.done:
-            return self.replay.done[key]
-        target = self.targets(action, [args])[0] if is_write else None
-        if is_write and self.plan_writes:
-            result = run_action(action, self.ctx, args, plan=True)
-            self.log(
-                "action.planned",
-                step=step.id,
-                index=index,
-                action=action.name,
-                target=target,
-                planned=result["planned"],
-            )
-            return result
-        if key in self.replay.unknown and not action.idempotent:
-            raise ActionError(
-                f"item {index} ({target}): the run stopped after this write was sent and before "
-                "its result was logged; its outcome is unknown. Check the target by hand, then "
-                "run the playbook again for it"
-            )
-        if is_write:
-            self.log(
-                "action.call",
-                step=step.id,
-                index=index,
-                action=action.name,
-                target=target,
-                args=_loggable(args),
-            )
-            self.writer.sync()
-
-        def attempt() -> Any:
-            return run_action(action, self.ctx, args, plan=False)
+    def attempt(self, step: Step, action: Action, args: dict[str, Any], index: int) -> Any:
+        """One call with the step's retry policy."""
 
         def on_retry(n: int, message: str, wait_s: float) -> None:
             self.log(
@@ -494,37 +446,57 @@ class _Run:
                 wait_s=round(wait_s, 3),
             )
 
+        return call_with_retry(
+            lambda: run_action(action, self.ctx, args, plan=False), step.retry, on_retry=on_retry
+        )
+
+    def write_call(
+        self, step: Step, action: Action, args: dict[str, Any], index: int, key: str
+    ) -> Any:
+        target = target_of(action, args)
+        where = {"step": step.id, "index": index, "call": key, "action": action.name}
+        if self.plan_writes:
+            result = run_action(action, self.ctx, args, plan=True)
+            self.log("action.planned", **where, target=target, planned=result["planned"])
+            return result
+        if key in self.replay.done:
+            self.log("action.reused", **where, target=target)
+            return self.replay.done[key]
+        if key in self.replay.unknown and not action.idempotent:
+            raise ActionError(
+                f"{action.name} on {target}: an earlier attempt of this run was sent but its "
+                "result was never logged (the run was interrupted), so whether it took effect "
+                "is unknown and soar will not send it again; check the target by hand"
+            )
+        self.log("action.call", **where, target=target, args=loggable(args))
+        self.writer.sync()  # on disk before the write leaves the process
         try:
-            result = call_with_retry(attempt, step.retry, on_retry=on_retry)
+            result = self.attempt(step, action, args, index)
         except Exception as exc:
-            if is_write:
-                self.log(
-                    "action.failed",
-                    step=step.id,
-                    index=index,
-                    error=self.redactor.text(describe(exc)),
-                )
-                self.writer.sync()
-            raise
-        if is_write:
-            self.log("action.result", step=step.id, index=index, result=result)
+            self.log("action.failed", **where, error=self.redactor.text(describe(exc)))
             self.writer.sync()
+            raise
+        self.log("action.result", **where, result=result)
+        self.writer.sync()
         return result
 
 
-def _loggable(args: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (str(v.template.source) if isinstance(v, Deferred) else v) for k, v in args.items()}
+def loggable(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments as logged: secrets shown as ``***``, deferred templates as their source."""
+    return {
+        k: (v.template.source if isinstance(v, Deferred) else _plain(v)) for k, v in args.items()
+    }
 
 
 def _plain(value: Any) -> Any:
-    """Outputs as plain JSON values: secrets masked."""
+    """A plain JSON-like copy with every ``Secret`` shown as ``***``."""
     if isinstance(value, Secret):
         return "***"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
 
 
-__all__ = ["ApprovalRequest", "Replay", "RunResult", "TemplateError", "run_playbook"]
+__all__ = ["ApprovalRequest", "Replay", "RunResult", "call_key", "run_playbook"]

@@ -1,7 +1,17 @@
-"""``soar run``, ``soar verify``, ``soar show``, ``soar resume``."""
+"""``soar run``, ``soar verify``, ``soar show``, ``soar resume``.
+
+Exit codes of run and resume: 0 succeeded, 1 a step failed, 2 bad playbook,
+inputs or usage, 3 stopped awaiting approval. Human output goes to stderr;
+``--json`` prints exactly one JSON object on stdout.
+
+Environment: ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` (name
+lower-cased) in templates, an opaque value only ``http.request`` unwraps;
+``SOAR_PROTECTED_USERS`` lists user ids or emails no write may touch.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -13,122 +23,121 @@ import typer
 from engine.cli.output import safe
 
 if TYPE_CHECKING:
-    from engine.executor import ApprovalRequest, RunResult
+    from engine.approval import ApprovalRequest, Approve
+    from engine.cli.progress import Progress
+    from engine.executor import RunResult
+    from engine.model import Playbook
     from engine.redact import Redactor
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
-SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix
+SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix, not a secret
+MAX_SHOWN_TARGETS = 50
 
 
 def env_secrets() -> dict[str, str]:
-    """``SOAR_SECRET_<NAME>`` -> ``secrets.<name>`` (lower-cased)."""
+    """``SOAR_SECRET_<NAME>`` -> ``secrets.<name>`` (lower-cased); empty values ignored."""
     return {
         k[len(SECRET_PREFIX) :].lower(): v
         for k, v in os.environ.items()
-        if k.startswith(SECRET_PREFIX) and v
+        if k.startswith(SECRET_PREFIX) and len(k) > len(SECRET_PREFIX) and v
     }
 
 
-def env_redactions() -> list[str]:
-    return [v for k in ("AUTH0_CLIENT_SECRET", "AUTH0_TOKEN") if (v := os.environ.get(k))]
-
-
-def protected_users() -> list[str]:
-    return [p for p in os.environ.get("SOAR_PROTECTED_USERS", "").split(",") if p.strip()]
-
-
 def make_redactor() -> Redactor:
-    """The run's redactor, also wired into structlog (logging is configured here only)."""
+    """The redactor of this command, also wired into structlog (configured here only)."""
     import structlog
 
+    from engine.executor import ENV_SECRETS
     from engine.redact import Redactor
 
-    redactor = Redactor([*env_secrets().values(), *env_redactions()])
+    redactor = Redactor([*env_secrets().values(), *(os.environ.get(k) or "" for k in ENV_SECRETS)])
+
+    def terminal_safe(_logger: Any, _method: str, event: Any) -> Any:
+        return {k: safe(v) if isinstance(v, str) else v for k, v in event.items()}
+
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
             redactor.processor,
+            terminal_safe,
             structlog.dev.ConsoleRenderer(colors=False),
         ],
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
     )
     return redactor
 
 
-class Progress:
-    """One readable line per step event on stderr; data shown terminal-safe."""
+def _protected() -> list[str]:
+    from engine.guardrails import PROTECTED_ENV, parse_protected
 
-    def __init__(self, redactor: Redactor, quiet: bool = False) -> None:
-        self.redactor = redactor
-        self.quiet = quiet
-
-    def say(self, text: str) -> None:
-        if not self.quiet:
-            typer.echo(safe(self.redactor.text(text)), err=True)
-
-    def __call__(self, rec: dict[str, Any]) -> None:
-        kind = rec.get("type")
-        if kind == "run.started":
-            mode = "DRY RUN, writes only planned" if rec.get("dry_run") else "live"
-            self.say(f"run {rec['run_id']}: {rec['playbook']['name']} ({mode}) on {rec['tenant']}")
-        elif kind == "step.started":
-            n = rec.get("items")
-            self.say(f"  > {rec['step']} ({rec['action']}{'' if n is None else f', {n} items'})")
-        elif kind == "step.finished":
-            mark = {"succeeded": "ok", "planned": "planned", "skipped": "skipped"}.get(
-                rec["status"], "FAILED"
-            )
-            ms = rec.get("duration_ms", 0)
-            err = f": {rec['error']}" if rec.get("error") else ""
-            self.say(f"  {mark:>8} {rec['step']} {ms / 1000:.2f}s{err}")
-        elif kind == "action.planned":
-            for call in rec.get("planned") or []:
-                self.say(
-                    f"           would {call.get('method')} {call.get('path') or call.get('url')}"
-                )
-        elif kind == "approval.required":
-            self.say(f"  approval needed for {rec['step']}: {len(rec['targets'])} target(s)")
-        elif kind == "action.retry":
-            self.say(f"           retry {rec['attempt']} of {rec['step']}: {rec['error']}")
+    return parse_protected(os.environ.get(PROTECTED_ENV))
 
 
-def prompt_approval(request: ApprovalRequest) -> bool:
+def _approval(yes: bool, progress: Progress) -> Approve:
+    """``--yes`` grants; on a terminal the operator is asked; otherwise the run stops."""
+    if yes:
+        return True
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return None
+
+    def ask(request: ApprovalRequest) -> bool:
+        with progress.paused():
+            return prompt_approval(request, progress.redactor)
+
+    return ask
+
+
+def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
+    """Show the blast radius of one write step and ask the operator."""
+    n = len(request.targets)
     typer.echo(
-        f"\nStep {request.step_id!r} will run {request.action} on {len(request.targets)} target(s):",
+        f"\nStep {safe(request.step_id)!r} will run {safe(request.action)} on {n} target(s):",
         err=True,
     )
-    for t in request.targets[:50]:
-        typer.echo(f"  - {safe(t)}", err=True)
-    if len(request.targets) > 50:
-        typer.echo(f"  ... and {len(request.targets) - 50} more", err=True)
+    for t in request.targets[:MAX_SHOWN_TARGETS]:
+        typer.echo(f"  - {safe(redactor.text(t))}", err=True)
+    if n > MAX_SHOWN_TARGETS:
+        typer.echo(f"  ... and {n - MAX_SHOWN_TARGETS} more", err=True)
     return typer.confirm("Apply these writes?", default=False, err=True)
 
 
-def _approval(yes: bool) -> Any:
-    if yes:
-        return True
-    if sys.stdin.isatty() and sys.stderr.isatty():
-        return prompt_approval
-    return None
-
-
-def _parse_inputs(pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
+def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
+    """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted)."""
     import yaml
+
+    from engine.errors import InputError
+    from engine.inputs import convert_cli
 
     values: dict[str, Any] = {}
     if inputs_file is not None:
         try:
             loaded = yaml.safe_load(inputs_file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise typer.BadParameter(f"{inputs_file}: {exc}", param_hint="--inputs") from None
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise InputError(f"--inputs {inputs_file}: cannot read it: {exc}") from None
         if not isinstance(loaded, dict):
-            raise typer.BadParameter(f"{inputs_file}: expected a mapping", param_hint="--inputs")
-        values.update(loaded)
+            raise InputError(f"--inputs {inputs_file}: expected a mapping of input names")
+        # YAML turns 2026-11-01 into a date; inputs are JSON-shaped, so keep the text
+        values.update(
+            {
+                str(k): v.isoformat() if isinstance(v, dt.date | dt.datetime) else v
+                for k, v in loaded.items()
+            }
+        )
+    problems = []
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        key, sep, text = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise typer.BadParameter(f"{pair!r}: use KEY=VALUE", param_hint="-i")
-        values[key.strip()] = value
+            problems.append(f"-i {pair!r}: use KEY=VALUE")
+            continue
+        spec = playbook.inputs.get(key)
+        try:
+            values[key] = convert_cli(spec, text) if spec is not None else text
+        except ValueError as exc:
+            problems.append(f"input {key!r}: {exc}")
+    if problems:
+        raise InputError("bad inputs:\n  " + "\n  ".join(problems))
     return values
 
 
@@ -144,42 +153,50 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
             "final_hash": result.final_hash,
         }
         typer.echo(redactor.text(json.dumps(doc, ensure_ascii=False, default=str)))
-    else:
-        if result.outputs:
-            typer.echo("outputs:", err=True)
-            for k, v in result.outputs.items():
-                text = json.dumps(v, ensure_ascii=False, default=str)
-                if len(text) > 2000:
-                    text = text[:2000] + f"... ({len(text)} chars; see the run log)"
-                typer.echo(f"  {k}: {safe(redactor.text(text))}", err=True)
+    elif result.outputs:
+        typer.echo("outputs:", err=True)
+        for k, v in result.outputs.items():
+            text = json.dumps(v, ensure_ascii=False, default=str)
+            if len(text) > 2000:
+                text = text[:2000] + f"... ({len(text)} chars; see the run log)"
+            typer.echo(f"  {safe(k)}: {safe(redactor.text(text))}", err=True)
     if result.error:
         typer.echo(f"error: {safe(redactor.text(result.error))}", err=True)
     typer.echo(f"status: {status}", err=True)
-    typer.echo(f"run log: {result.run_log}", err=True)
+    typer.echo(f"run log: {safe(result.run_log)}", err=True)
     typer.echo(f"final hash: {result.final_hash}", err=True)
     if status == "awaiting_approval":
-        typer.echo(f"approve and continue with: soar resume {result.run_log} --yes", err=True)
+        typer.echo(
+            f"nothing was written; approve and continue with: soar resume {safe(result.run_log)} --yes",
+            err=True,
+        )
     raise typer.Exit(EXIT.get(status, 1))
+
+
+def _fail(redactor: Redactor, message: str, code: int = 2) -> None:
+    typer.echo(f"error: {safe(redactor.text(message), keep_newlines=True)}", err=True)
+    raise typer.Exit(code)
 
 
 def run_cmd(
     playbook: Path = typer.Argument(..., help="The playbook to run."),
     inputs: list[str] = typer.Option(
-        [], "-i", "--input", help="KEY=VALUE, converted to the input's type."
+        [], "-i", "--input", help="KEY=VALUE, converted to the input's declared type."
     ),
     inputs_file: Path | None = typer.Option(
-        None, "--inputs", help="YAML or JSON mapping of inputs."
+        None, "--inputs", help="A YAML or JSON mapping of inputs."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Reads run; writes are only planned."),
     yes: bool = typer.Option(False, "--yes", help="Approve the run's writes."),
     run_dir: Path = typer.Option(Path("runs"), "--run-dir", help="Where the run log goes."),
     logs: Path | None = typer.Option(
-        None, "--logs", help="Search this exported log file instead of a tenant."
+        None, "--logs", help="Search this exported log file instead of a tenant (writes planned)."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
-    from engine.errors import InputError, PlaybookError, SoarError
+    from engine.cli.progress import Progress
+    from engine.errors import PlaybookError, SoarError
     from engine.executor import run_playbook
     from engine.loader import load_playbook
     from engine.registry import default_registry
@@ -193,29 +210,25 @@ def run_cmd(
             typer.echo(safe(issue.format()), err=True)
         raise typer.Exit(2) from None
     if logs is not None and not logs.is_file():
-        typer.echo(f"error: --logs {safe(logs)}: no such file", err=True)
-        raise typer.Exit(2)
+        _fail(redactor, f"--logs {logs}: no such file")
+    progress = Progress(redactor)
     try:
         result = run_playbook(
             pb,
-            _parse_inputs(inputs, inputs_file),
+            read_inputs(pb, inputs, inputs_file),
             registry=registry,
             dry_run=dry_run,
-            approve=_approval(yes),
+            approve=_approval(yes, progress),
             run_dir=run_dir,
             logs_file=logs,
-            protected_users=protected_users(),
+            protected_users=_protected(),
             secrets=env_secrets(),
-            on_event=Progress(redactor),
-            from_cli=True,
+            on_event=progress,
             redactor=redactor,
         )
-    except InputError as exc:
-        typer.echo(f"error: {safe(redactor.text(str(exc)), keep_newlines=True)}", err=True)
-        raise typer.Exit(2) from None
-    except SoarError as exc:
-        typer.echo(f"error: {safe(redactor.text(str(exc)))}", err=True)
-        raise typer.Exit(2) from None
+    except (SoarError, OSError) as exc:
+        progress.stop()
+        _fail(redactor, str(exc))
     _finish(result, as_json, redactor)
 
 
@@ -225,31 +238,33 @@ def resume_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Continue an interrupted or approval-stopped run without repeating completed writes."""
+    from engine.cli.progress import Progress
     from engine.errors import SoarError
     from engine.registry import default_registry
     from engine.resume import resume_run
 
     redactor = make_redactor()
+    progress = Progress(redactor)
     try:
         result = resume_run(
             run_log,
             registry=default_registry(),
-            approve=_approval(yes),
-            protected_users=protected_users(),
+            approve=_approval(yes, progress),
+            protected_users=_protected(),
             secrets=env_secrets(),
-            on_event=Progress(redactor),
+            on_event=progress,
             redactor=redactor,
         )
-    except SoarError as exc:
-        typer.echo(f"error: {safe(redactor.text(str(exc)))}", err=True)
-        raise typer.Exit(2) from None
+    except (SoarError, OSError) as exc:
+        progress.stop()
+        _fail(redactor, str(exc))
     _finish(result, as_json, redactor)
 
 
 def verify_cmd(
     run_log: Path = typer.Argument(..., help="The run log to check."),
     expect_hash: str | None = typer.Option(
-        None, "--expect-hash", help="The final hash noted when the run ended."
+        None, "--expect-hash", help="The final hash printed when the run ended."
     ),
 ) -> None:
     """Recompute a run log's hash chain: 0 intact, 1 tampered, 2 unreadable, 3 incomplete."""
@@ -261,7 +276,7 @@ def verify_cmd(
 
 
 def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.")) -> None:
-    """A readable summary of a run: who, what, when, each step, writes, outputs."""
+    """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
     from engine.errors import RunLogError
     from engine.runlog import read_records, verify
 
@@ -275,49 +290,61 @@ def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.
         typer.echo(safe(line))
 
 
+def _short_json(value: Any, limit: int) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
+    """The lines of ``soar show`` (the caller makes each terminal-safe)."""
     lines: list[str] = []
     for rec in records:
         kind = rec.get("type")
+        step = f"{rec.get('step')}[{rec.get('index')}]"
         if kind == "run.started":
-            pb = rec.get("playbook", {})
+            pb = rec.get("playbook") or {}
+            mode = "dry run (writes only planned)" if rec.get("dry_run") else "live"
             lines += [
-                f"run {rec['run_id']}",
-                f"  playbook   {pb.get('name')} ({pb.get('path')}, sha256 {str(pb.get('sha256'))[:16]}...)",
-                f"  by         {rec.get('operator')} on {rec.get('host')} at {rec.get('ts')}",
-                f"  tenant     {rec.get('tenant')}",
-                f"  mode       {'dry run (writes planned only)' if rec.get('dry_run') else 'live'}",
-                f"  inputs     {json.dumps(rec.get('inputs'), ensure_ascii=False)}",
+                f"run {rec.get('run_id')}",
+                f"  playbook  {pb.get('name')} ({pb.get('path')}, sha256 {pb.get('sha256')})",
+                f"  by        {rec.get('operator')} on {rec.get('host')}, soar {rec.get('engine_version')}",
+                f"  started   {rec.get('ts')}",
+                f"  tenant    {rec.get('tenant')}",
+                f"  mode      {mode}",
+                f"  inputs    {_short_json(rec.get('inputs'), 1000)}",
                 "steps:",
             ]
         elif kind == "run.resumed":
             lines.append(
-                f"  -- resumed at {rec.get('ts')} ({rec.get('completed_writes')} writes already done)"
+                f"  -- resumed at {rec.get('ts')} ({rec.get('completed_writes')} completed writes reused)"
             )
         elif kind == "step.finished":
             err = f"  {rec['error']}" if rec.get("error") else ""
-            lines.append(
-                f"  {rec['status']:<10} {rec['step']:<24} {rec.get('duration_ms', 0) / 1000:.2f}s{err}"
-            )
+            seconds = float(rec.get("duration_ms") or 0) / 1000
+            lines.append(f"  {rec.get('status')!s:<10} {rec.get('step')!s:<24} {seconds:.2f}s{err}")
         elif kind == "action.planned":
             for call in rec.get("planned") or []:
+                where = call.get("path") or call.get("url")
                 lines.append(
-                    f"    planned  {call.get('method')} {call.get('path') or call.get('url')}  target {rec.get('target')}"
+                    f"    planned  {call.get('method')} {where}  (target {rec.get('target')})"
                 )
+        elif kind == "action.call":
+            lines.append(f"    sent     {rec.get('action')} on {rec.get('target')}  ({step})")
         elif kind == "action.result":
-            lines.append(
-                f"    done     {rec['step']}[{rec.get('index')}]  {json.dumps(rec.get('result'), ensure_ascii=False)[:200]}"
-            )
+            lines.append(f"    done     {step}  {_short_json(rec.get('result'), 200)}")
+        elif kind == "action.reused":
+            lines.append(f"    reused   {rec.get('action')} on {rec.get('target')}  ({step})")
         elif kind == "action.failed":
-            lines.append(f"    failed   {rec['step']}[{rec.get('index')}]  {rec.get('error')}")
+            lines.append(f"    failed   {step}  {rec.get('error')}")
         elif kind in ("approval.required", "approval.granted", "approval.denied"):
-            lines.append(f"  {kind} for {rec.get('step')}")
+            by = f" by {rec.get('by')}" if rec.get("by") else ""
+            lines.append(f"  {kind} for {rec.get('step')}{by}  targets {rec.get('targets')}")
         elif kind == "run.finished":
             lines.append(f"finished {rec.get('ts')}: {rec.get('status')}")
             if rec.get("error"):
                 lines.append(f"  error: {rec['error']}")
             for k, v in (rec.get("outputs") or {}).items():
-                lines.append(f"  output {k}: {json.dumps(v, ensure_ascii=False)[:500]}")
+                lines.append(f"  output {k}: {_short_json(v, 500)}")
     lines.append(f"integrity: {integrity}")
     return lines
 

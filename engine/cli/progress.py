@@ -1,0 +1,143 @@
+"""Progress of a run on stderr: a live status line on a terminal, plain lines otherwise.
+
+It is fed the run-log records (already redacted) through ``on_event`` and
+prints one permanent line per step result, planned write, retry and approval
+stop. On a terminal a status line below them shows the running step and its
+elapsed time, redrawn by a small daemon thread. Everything printed passes
+through the redactor again and ``safe`` (no control characters from data).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from engine.cli.output import safe
+from engine.redact import Redactor
+
+_MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
+_CLEAR = "\r\x1b[K"  # carriage return + erase line: our own escape, never from data
+
+
+class Progress:
+    """Renders run-log records as progress on ``stream`` (stderr)."""
+
+    def __init__(
+        self,
+        redactor: Redactor,
+        stream: TextIO | None = None,
+        *,
+        live: bool | None = None,
+        quiet: bool = False,
+    ) -> None:
+        self.redactor = redactor
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.quiet = quiet
+        self._lock = threading.RLock()
+        self._current: tuple[str, float, str] | None = None  # step, start, detail
+        self._paused = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # -- output ---------------------------------------------------------------
+    def say(self, text: str) -> None:
+        """A permanent line (terminal-safe, redacted)."""
+        if self.quiet:
+            return
+        with self._lock:
+            line = safe(self.redactor.text(text))
+            if self.live:
+                self.stream.write(_CLEAR)
+            self.stream.write(line + "\n")
+            self._draw()
+            self.stream.flush()
+
+    def _draw(self) -> None:
+        if not self.live or self._paused or self._current is None:
+            return
+        step, start, detail = self._current
+        text = safe(self.redactor.text(f"  ... {step}{detail} {time.monotonic() - start:.1f}s"))
+        self.stream.write(_CLEAR + text)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.2):
+            with self._lock:
+                self._draw()
+                self.stream.flush()
+
+    def start(self) -> None:
+        if self.live and not self.quiet and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="soar-progress", daemon=True)
+            self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._current = None
+            if self.live and not self.quiet:
+                self.stream.write(_CLEAR)
+                self.stream.flush()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hide the status line while the operator answers a prompt."""
+        with self._lock:
+            self._paused = True
+            if self.live:
+                self.stream.write(_CLEAR)
+                self.stream.flush()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused = False
+
+    # -- records --------------------------------------------------------------
+    def __call__(self, rec: dict[str, Any]) -> None:
+        kind = rec.get("type")
+        if kind == "run.started":
+            self.start()
+            mode = "DRY RUN: writes are only planned" if rec.get("dry_run") else "live"
+            name = (rec.get("playbook") or {}).get("name")
+            self.say(f"run {rec['run_id']}: {name} ({mode}) on {rec.get('tenant')}")
+        elif kind == "run.resumed":
+            self.start()
+            self.say(
+                f"resuming run {rec['run_id']} ({rec.get('completed_writes', 0)} completed "
+                "write(s) will not be sent again)"
+            )
+        elif kind == "step.started":
+            n = rec.get("items")
+            detail = f" ({rec.get('action')}{'' if n is None else f', {n} items'})"
+            with self._lock:
+                self._current = (str(rec.get("step")), time.monotonic(), detail)
+            if not self.live:
+                self.say(f"  > {rec.get('step')}{detail}")
+        elif kind == "step.finished":
+            with self._lock:
+                self._current = None
+            mark = _MARKS.get(str(rec.get("status")), str(rec.get("status")))
+            seconds = float(rec.get("duration_ms") or 0) / 1000
+            err = f": {rec['error']}" if rec.get("error") else ""
+            self.say(f"  {mark:>8} {rec.get('step')} {seconds:.2f}s{err}")
+        elif kind == "action.planned":
+            for call in rec.get("planned") or []:
+                where = call.get("path") or call.get("url")
+                self.say(f"           would {call.get('method')} {where}")
+        elif kind == "action.reused":
+            self.say(f"           already done: {rec.get('action')} on {rec.get('target')}")
+        elif kind == "action.retry":
+            self.say(
+                f"           retry {rec.get('attempt')} of {rec.get('step')} in "
+                f"{rec.get('wait_s')}s: {rec.get('error')}"
+            )
+        elif kind == "approval.required":
+            targets = rec.get("targets") or []
+            self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
+        elif kind == "run.finished":
+            self.stop()
