@@ -1,13 +1,15 @@
 """Pacing under Auth0's token-bucket rate limit, from the x-ratelimit-* headers.
 
 The pacer keeps a model of the server's bucket: tokens now (from
-``x-ratelimit-remaining``, which is the floor of the server's count), the
-capacity (``x-ratelimit-limit``) and the refill rate. The rate is not sent, so
-it is estimated: once from how much the bucket refilled during a wait, then
-continually from the requests sent plus the change in ``remaining`` over a
-window of at least a second (successive remaining values). A request is sent
-only when the model holds at least one token plus a small margin, so a
-harvest runs close to the rate bound while almost never meeting a 429.
+``x-ratelimit-remaining``, the floor of the server's count), the capacity
+(``x-ratelimit-limit``) and the refill rate. The rate is not sent, so it is
+estimated from successive remaining values: over a window that starts at the
+first answer below a full bucket, ``(remaining_now - remaining_then + requests
+sent) / elapsed``, less one token for the floor's rounding. The window grows as
+long as the bucket is not full again, so the estimate sharpens as a harvest
+goes on. A request is sent only when the model holds one token plus a small
+margin; a harvest thus runs close to the rate bound while almost never meeting
+a 429. Before any estimate exists, an empty bucket waits for the announced reset.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 
-MARGIN = 0.05  # tokens kept in hand against clock skew between us and the server
-WINDOW = 1.0  # seconds of history before a rate estimate is trusted
+MARGIN = 0.1  # tokens kept in hand against timing jitter between us and the server
+MIN_SPAN = 0.1  # seconds of history before a rate estimate is used
 
 
 class Pacer:
@@ -30,15 +32,12 @@ class Pacer:
         self.wall = wall
         self._lock = threading.Lock()
         self.limit: float | None = None
-        self.tokens: float | None = None  # model, as of self.t
+        self.tokens: float | None = None  # the model, as of self.t
         self.t = 0.0
         self.rate: float | None = None
         self.reset_wall: float | None = None
-        self._win_t: float | None = None
-        self._win_remaining = 0.0
-        self._win_sent = 0
-        self._depleted_at: float | None = None
-        self._probe = False
+        self._epoch: tuple[float, float] | None = None  # (time, remaining) the window starts at
+        self._sent = 0  # requests sent since the window started
 
     def _advance(self, now: float) -> None:
         if self.tokens is not None and self.rate:
@@ -46,25 +45,21 @@ class Pacer:
         self.t = now
 
     def delay(self) -> float:
-        """Seconds to wait before the next request; 0 when it may go now (and is counted)."""
+        """Seconds to wait before the next request; 0 when it may go now (it is then counted)."""
         with self._lock:
             now = self.clock()
             self._advance(now)
-            if self.tokens is None:
-                return 0.0
-            need = 1.0 + (MARGIN if self.rate else 0.0)
-            if self.tokens >= need or self._probe:
-                self._probe = False
-                self.tokens -= 1.0
-                self._win_sent += 1
+            if self.tokens is None or self.tokens >= 1.0 + (MARGIN if self.rate else 0.0):
+                if self.tokens is not None:
+                    self.tokens -= 1.0
+                self._sent += 1
                 return 0.0
             if self.rate:
-                return (need - self.tokens) / self.rate
-            # No rate known yet: wait for the reset the server announced, then probe once.
-            if self._depleted_at is None:
-                self._depleted_at = now
-            self._probe = True
+                return (1.0 + MARGIN - self.tokens) / self.rate
+            # Empty, and no estimate yet: wait for the reset the server announced, then go.
             wait = (self.reset_wall - self.wall()) if self.reset_wall else 1.0
+            self.tokens = 1.0 + MARGIN  # one request may go after the wait
+            self.t = now + max(wait, 0.05)
             return min(max(wait, 0.05), 60.0)
 
     def observe(self, remaining: str | None, limit: str | None, reset: str | None) -> None:
@@ -82,36 +77,26 @@ class Pacer:
             self._advance(now)
             self.limit = lim or self.limit
             self.reset_wall = rst
-            if self.rate is None and self._depleted_at is not None:
-                waited = now - self._depleted_at
-                if waited > 0.02:
-                    # between depletion and this answer the bucket gained about r + 1 tokens
-                    self.rate = max((r + 1.0) / waited, 0.1)
-                self._depleted_at = None
-            self._window(now, r)
+            if self.limit is not None and r >= self.limit - 1:
+                self._epoch = None  # a full bucket says nothing about the refill rate
+            elif self._epoch is None:
+                self._epoch, self._sent = (now, r), 0
+            else:
+                t0, r0 = self._epoch
+                span = now - t0
+                if span >= MIN_SPAN and self._sent >= 3:
+                    estimate = (r - r0 + self._sent - 1.0) / span
+                    if estimate > 0:
+                        self.rate = estimate
             if self.tokens is None or r > self.tokens + 0.5 or r < self.tokens - 1.0:
                 self.tokens = r
-
-    def _window(self, now: float, r: float) -> None:
-        if self.limit is not None and r >= self.limit - 1:
-            self._win_t = None  # a full bucket says nothing about the refill rate
-            return
-        if self._win_t is None:
-            self._win_t, self._win_remaining, self._win_sent = now, r, 0
-            return
-        span = now - self._win_t
-        if span >= WINDOW:
-            estimate = (r - self._win_remaining + self._win_sent) / span
-            if estimate > 0 and (self.rate is None or estimate > self.rate):
-                self.rate = estimate
-            self._win_t, self._win_remaining, self._win_sent = now, r, 0
 
     def throttled(self) -> float:
         """A 429 came back: the model was optimistic. Returns how long to wait."""
         with self._lock:
-            now = self.clock()
             self.tokens = 0.0
-            self.t = now
+            self.t = self.clock()
+            self._epoch = None
             if self.rate:
                 self.rate *= 0.9
             wait = (self.reset_wall - self.wall()) if self.reset_wall else 1.0
