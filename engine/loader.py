@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from engine.errors import PlaybookError
+from engine.errors import PlaybookError, TemplateError
 from engine.issues import Issue, Location
 from engine.model import (
     DEFAULT_MAX_PARALLEL,
@@ -18,6 +18,7 @@ from engine.model import (
     Step,
 )
 from engine.registry import ActionRegistry
+from engine.templating import compile_template, is_template
 from engine.timeutil import parse_duration
 from engine.validate import validate
 from engine.yamlsrc import MAX_BYTES, Source, load_yaml
@@ -80,10 +81,41 @@ def check_playbook_text(text: str, registry: ActionRegistry, path: str = "<strin
 def _load(raw: bytes, registry: ActionRegistry, path: str) -> Playbook:
     src, issues = check_text(raw, registry, path)
     errors = [i for i in issues if i.severity == "error"]
+    if not errors:
+        errors = _compile_templates(src)
     if errors:
         lines = "\n".join(i.format() for i in errors)
         raise PlaybookError(f"{path}: {len(errors)} problem(s):\n{lines}", errors)
     return _build(src, hashlib.sha256(raw).hexdigest())
+
+
+def _compile_templates(src: Source) -> list[Issue]:
+    """Compile every expression now (cached), so a run starts with them compiled.
+
+    Validation only parses them; the rare template that parses but does not
+    compile (Jinja checks a few things late) is reported here, at its place.
+    """
+    issues: list[Issue] = []
+
+    def walk(value: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for n, v in enumerate(value):
+                walk(v, (*path, n))
+        elif is_template(value):
+            try:
+                compile_template(value)
+            except TemplateError as exc:
+                issues.append(Issue("error", str(exc), src.at(path)))
+
+    for i, step in enumerate(src.data["steps"]):
+        for key in ("with", "if", "for_each"):
+            if key in step:
+                walk(step[key], ("steps", i, key))
+    walk(src.data.get("outputs") or {}, ("outputs",))
+    return issues
 
 
 def _seconds(value: Any) -> float:

@@ -163,6 +163,54 @@ def compile_template(source: str) -> Template:
         raise TemplateError("template does not parse: the expression nests too deeply") from None
 
 
+@lru_cache(maxsize=4096)
+def parse_template(source: str) -> nodes.Template:
+    """The syntax tree of ``source`` without generating code (what validation needs).
+
+    Raises ``TemplateError`` (with ``lineno``) as ``compile_template`` does for
+    syntax errors. Unknown filters and tests are only found when compiling:
+    validation checks them on the tree with ``unknown_filters_and_tests``.
+    """
+    try:
+        return ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template does not parse: {exc.message}", exc.lineno) from None
+    except RecursionError:
+        raise TemplateError("template does not parse: the expression nests too deeply") from None
+
+
+def template_references(ast: nodes.Node) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` in a tree."""
+    yield from _references(ast)
+
+
+def free_names(ast: nodes.Template) -> set[str]:
+    """Names a template reads from its context (a cheap walk; jinja2.meta compiles code)."""
+    stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    if any(True for _ in ast.find_all(nodes.For)):
+        stored.add("loop")  # the implicit loop variable of {% for %}
+    if any(True for _ in ast.find_all(nodes.Macro)):
+        stored.update(("caller", "varargs", "kwargs"))
+    return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
+
+
+def unknown_filters_and_tests(ast: nodes.Template) -> Iterator[tuple[str, str, list[str]]]:
+    """``(kind, name, known names)`` for each filter or test the environment lacks."""
+    for node in ast.find_all(nodes.Filter):
+        if node.name not in ENV.filters:
+            yield "filter", node.name, sorted(ENV.filters)
+    for test in ast.find_all(nodes.Test):
+        if test.name not in ENV.tests:
+            yield "test", test.name, sorted(ENV.tests)
+
+
+def reads_secret(expr: nodes.Node) -> bool:
+    """Whether an expression reads ``secrets.<name>`` anywhere inside it."""
+    return any(n.name == "secrets" for n in expr.find_all(nodes.Name)) or (
+        isinstance(expr, nodes.Name) and expr.name == "secrets"
+    )
+
+
 def render_value(value: Any, context: Mapping[str, Any]) -> Any:
     """Render every template string inside ``value`` (lists and mappings walked); once only."""
     if isinstance(value, str):

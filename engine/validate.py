@@ -21,7 +21,16 @@ from engine.issues import Issue, Location
 from engine.model import InputSpec
 from engine.registry import ActionRegistry
 from engine.schemapass import place_of, schema_issues
-from engine.templating import ENV, compile_template, is_template, iter_templates
+from engine.templating import (
+    ENV,
+    free_names,
+    is_template,
+    iter_templates,
+    parse_template,
+    reads_secret,
+    template_references,
+    unknown_filters_and_tests,
+)
 from engine.yamlsrc import Path, Source
 
 _KNOWN_NAMES = {"inputs", "steps", "secrets", "run"}
@@ -37,26 +46,9 @@ def validate(src: Source, registry: ActionRegistry) -> list[Issue]:
     return sorted(issues, key=lambda i: (i.location.line, i.location.col))
 
 
-def _free_names(ast: nodes.Template) -> set[str]:
-    """Names a template reads from its context (a cheap walk; jinja2.meta compiles code)."""
-    stored = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
-    if any(True for _ in ast.find_all(nodes.For)):
-        stored.add("loop")  # the implicit loop variable of {% for %}
-    if any(True for _ in ast.find_all(nodes.Macro)):
-        stored.update(("caller", "varargs", "kwargs"))
-    return {n.name for n in ast.find_all(nodes.Name) if n.ctx == "load"} - stored
-
-
 def _arg_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
     """A validator for an action's input schema (the registry's schemas are trusted)."""
     return jsonschema.Draft202012Validator(schema)
-
-
-def _reads_secret(expr: nodes.Node) -> bool:
-    """Whether an expression reads ``secrets.<name>`` anywhere inside it."""
-    return any(n.name == "secrets" for n in expr.find_all(nodes.Name)) or (
-        isinstance(expr, nodes.Name) and expr.name == "secrets"
-    )
 
 
 class _Semantic:
@@ -260,7 +252,7 @@ class _Semantic:
         if not is_template(value):
             return
         try:
-            ast = compile_template(value).ast
+            ast = parse_template(value)
         except TemplateError:
             return  # already reported by _check_templates
         where = place_of(self.src, path)
@@ -268,7 +260,7 @@ class _Semantic:
             for expr in output.nodes:
                 if isinstance(expr, nodes.TemplateData):
                     continue
-                if _reads_secret(expr):
+                if reads_secret(expr):
                     self.error(
                         self.src.at(path),
                         f"a secret is put into a log query{where}",
@@ -311,7 +303,7 @@ class _Semantic:
         loc = self.src.at(path)
         where = place_of(self.src, path)
         try:
-            tmpl = compile_template(value)
+            ast = parse_template(value)  # parse only: code is generated when a run loads it
         except TemplateError as exc:
             if exc.lineno:
                 # block scalars start on the line after their indicator
@@ -322,8 +314,15 @@ class _Semantic:
                 loc, f"template{where} does not parse: {detail}", "check the {{ }} expression"
             )
             return
+        for kind, name, known in unknown_filters_and_tests(ast):
+            near = difflib.get_close_matches(name, known, n=1)
+            self.error(
+                loc,
+                f"unknown {kind} {name!r}{where}",
+                f"did you mean {near[0]!r}?" if near else f"see the {kind}s in the Jinja docs",
+            )
         allowed = _KNOWN_NAMES | (_ITEM_NAMES if for_each else set())
-        for name in sorted(_free_names(tmpl.ast) - set(ENV.globals)):
+        for name in sorted(free_names(ast) - set(ENV.globals)):
             if name in allowed:
                 continue
             if name in _ITEM_NAMES and loop_step:
@@ -348,7 +347,7 @@ class _Semantic:
                     if near
                     else "expressions read inputs.<name>, steps.<id>.output, secrets.<name>, item",
                 )
-        for root, name, rest in tmpl.references():
+        for root, name, rest in template_references(ast):
             if root == "inputs" and name not in self.inputs:
                 near = difflib.get_close_matches(name, list(self.inputs), n=1)
                 self.error(

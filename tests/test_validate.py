@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from engine.errors import PlaybookError
 from engine.loader import check_playbook, check_playbook_text, load_playbook, load_playbook_text
 from engine.registry import Action, ActionContext, ActionRegistry, default_registry
+from engine.templating import compile_template
 
 BROKEN = Path(__file__).parent / "broken"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -339,3 +340,17 @@ def test_validation_never_raises_whatever_the_shape(
     for issue in issues:
         assert issue.location.line >= 1 and issue.location.col >= 1
         assert issue.format().startswith("fuzz.yaml:")
+
+
+def test_load_compiles_every_expression_once() -> None:
+    marker = "{{ inputs.n + 41 }}"  # a template no other test uses
+    before = compile_template.cache_info()
+    pb = load_playbook_text(
+        "playbook: 1\nname: c\ninputs:\n  n: {type: integer, default: 1}\nsteps:\n"
+        f'  - id: a\n    uses: data.set\n    with: {{value: "{marker}"}}\n',
+        default_registry(),
+    )
+    after = compile_template.cache_info()
+    assert after.misses == before.misses + 1
+    assert compile_template(pb.steps[0].with_["value"]).render({"inputs": {"n": 1}}) == 42
+    assert compile_template.cache_info().hits == after.hits + 1
