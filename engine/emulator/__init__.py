@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -116,9 +117,11 @@ def start_emulator(
     journal_path: Path | None = None,
 ) -> RunningEmulator:
     """Generate (or load) a tenant and serve it; returns once the server accepts requests."""
+    log_events: Iterable[dict[str, Any]]
     if logs_file is not None:
-        log_events, users = _tenant_from_file(logs_file)
-        truth: dict[str, Any] = {"scenario": f"file:{logs_file}", "events": len(log_events)}
+        file_events, users = _tenant_from_file(logs_file)
+        log_events = file_events
+        truth: dict[str, Any] = {"scenario": f"file:{logs_file}", "events": len(file_events)}
         blocks: dict[str, list[dict[str, Any]]] = {}
     else:
         generated = generate(scenario, seed=seed, events=events, now=now)
@@ -129,7 +132,7 @@ def start_emulator(
             generated.user_blocks,
         )
     tenant = Tenant(
-        logs=LogStore(log_events),
+        logs=LogStore(log_events, presorted=logs_file is None),
         users=users,
         client_id=client_id or secrets.token_urlsafe(24),
         client_secret=client_secret or secrets.token_urlsafe(48),

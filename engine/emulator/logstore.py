@@ -18,8 +18,8 @@ from engine.query import INDEXED, Query, event_date
 
 
 class LogStore:
-    def __init__(self, events: Iterable[dict[str, Any]]) -> None:
-        rows = sorted(events, key=lambda e: str(e.get("log_id")))
+    def __init__(self, events: Iterable[dict[str, Any]], *, presorted: bool = False) -> None:
+        rows = events if presorted else sorted(events, key=lambda e: str(e.get("log_id")))
         self._raw: list[bytes] = []
         self.ids: list[str] = []
         self.dates: list[str] = []

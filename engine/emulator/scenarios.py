@@ -18,7 +18,7 @@ separates them at any size.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,7 +145,7 @@ SAPI = [
 class Tenant:
     """What a scenario generates."""
 
-    events: list[dict[str, Any]]
+    events: Iterator[dict[str, Any]]  # single use: in log_id order, built as taken
     users: dict[str, dict[str, Any]]
     truth: dict[str, Any]
     user_blocks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -160,7 +160,7 @@ class _Gen:
         self.connections = [
             (name, f"con_{self.hex(16)}", strat, stype) for name, strat, stype in CONNECTIONS
         ]
-        self.rows: list[tuple[datetime, dict[str, Any]]] = []
+        self.rows: list[Any] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.home: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
         self.used_ips: set[str] = set()
@@ -240,52 +240,71 @@ class _Gen:
         connection: bool = True,
     ) -> None:
         user = self.users.get(uid or "")
-        client = client or self.clients[0]
-        conn = self.connections[0] if connection else None
-        city = city or self.rng.choice(CITIES)
+        name = user_name if user_name is not None else (user["email"] if user else None)
+        # Compact rows; the full Auth0-shaped dict is built once, when the store takes it.
         self.rows.append(
             (
                 at,
-                {
-                    "_id": None,
-                    "log_id": None,
-                    "date": iso_ms(at),
-                    "type": type_,
-                    "description": description,
-                    "connection": conn[0] if conn else None,
-                    "connection_id": conn[1] if conn else "",
-                    "organization_id": None,
-                    "organization_name": None,
-                    "client_id": client[0],
-                    "client_name": client[1],
-                    "ip": ip,
-                    "hostname": self.domain,
-                    "details": details or {},
-                    "user_id": uid or "",
-                    "user_name": user_name
-                    if user_name is not None
-                    else (user["email"] if user else None),
-                    "user_agent": agent or self.rng.choice(AGENTS),
-                    "audience": None,
-                    "scope": None,
-                    "strategy": conn[2] if conn else None,
-                    "strategy_type": conn[3] if conn else None,
-                    "isMobile": False,
-                    "location_info": {
-                        "country_code": city[0],
-                        "country_code3": city[1],
-                        "country_name": city[2],
-                        "city_name": city[3],
-                        "latitude": city[4],
-                        "longitude": city[5],
-                        "time_zone": city[6],
-                        "continent_code": city[7],
-                    }
-                    if ip
-                    else None,
-                },
+                type_,
+                description,
+                uid or "",
+                name,
+                ip,
+                city or self.rng.choice(CITIES),
+                client or self.clients[0],
+                agent or self.rng.choice(AGENTS),
+                details or {},
+                self.connections[0] if connection else None,
             )
         )
+
+    def materialize(self, seq: int, row: tuple[Any, ...]) -> dict[str, Any]:
+        at, type_, description, uid, name, ip, city, client, agent, details, conn = row
+        log_id = "900" + at.strftime("%Y%m%d%H%M%S") + f"{seq:039d}"
+        return {
+            "_id": log_id,
+            "log_id": log_id,
+            "date": iso_ms(at),
+            "type": type_,
+            "description": description,
+            "connection": conn[0] if conn else None,
+            "connection_id": conn[1] if conn else "",
+            "organization_id": None,
+            "organization_name": None,
+            "client_id": client[0],
+            "client_name": client[1],
+            "ip": ip,
+            "hostname": self.domain,
+            "details": details,
+            "user_id": uid,
+            "user_name": name,
+            "user_agent": agent,
+            "audience": None,
+            "scope": None,
+            "strategy": conn[2] if conn else None,
+            "strategy_type": conn[3] if conn else None,
+            "isMobile": False,
+            "location_info": {
+                "country_code": city[0],
+                "country_code3": city[1],
+                "country_name": city[2],
+                "city_name": city[3],
+                "latitude": city[4],
+                "longitude": city[5],
+                "time_zone": city[6],
+                "continent_code": city[7],
+            }
+            if ip
+            else None,
+        }
+
+    def stream(self) -> Iterator[dict[str, Any]]:
+        """The events in log_id order, each built as it is taken (and its row dropped)."""
+        rows = self.rows
+        for i in range(len(rows)):
+            row, rows[i] = rows[i], None
+            yield self.materialize(i + 1, row)
+        rows.clear()
 
     # -- legitimate traffic ----------------------------------------------------
     def background(self, n: int) -> None:
@@ -609,28 +628,21 @@ class _Gen:
 
     def finish(self, attack: dict[str, Any]) -> Tenant:
         self.rows.sort(key=lambda r: r[0])
-        events = []
-        for seq, (at, event) in enumerate(self.rows, 1):
-            log_id = "900" + at.strftime("%Y%m%d%H%M%S") + f"{seq:039d}"
-            event["_id"] = event["log_id"] = log_id
-            events.append(event)
-            if event["type"] == "s" and event["user_id"] in self.users:
-                user = self.users[event["user_id"]]
-                user["last_login"], user["last_ip"] = event["date"], event["ip"]
-                user["logins_count"] += 1
+        attacker = set(attack["attacker_ips"])
         compromised = attack["compromised"]
-        names = {}
-        for uid in compromised:
-            names[uid] = next(
-                e["user_name"]
-                for e in events
-                if e["user_id"] == uid and e["type"] == "s" and e["ip"] in attack["attacker_ips"]
-            )
+        names: dict[str, str] = {}
+        for at, type_, _d, uid, name, ip, *_rest in self.rows:
+            if type_ == "s" and uid in self.users:
+                user = self.users[uid]
+                user["last_login"], user["last_ip"] = iso_ms(at), ip
+                user["logins_count"] += 1
+                if uid in compromised and ip in attacker:
+                    names.setdefault(uid, name)
         truth = {
             "scenario": self.scenario,
             "seed": self.seed,
             "now": iso_ms(self.now),
-            "events": len(events),
+            "events": len(self.rows),
             "attacker_ips": sorted(attack["attacker_ips"]),
             "compromised_users": sorted(compromised),
             "compromised_user_names": names,
@@ -638,7 +650,7 @@ class _Gen:
             "hijacked_admins": sorted(attack["admins"]),
             "legitimate_users": sorted(u for u in self.users if u not in compromised),
         }
-        return Tenant(events, self.users, truth, self.blocks)
+        return Tenant(self.stream(), self.users, truth, self.blocks)
 
 
 def generate(
