@@ -27,9 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from jinja2 import Undefined
+from jinja2.exceptions import UndefinedError
+
 from engine import __version__
 from engine.approval import ApprovalRequest, Approvals, Approve, AwaitingApproval
-from engine.errors import ActionError, SoarError
+from engine.errors import ActionError, TemplateError
 from engine.guardrails import Guardrails, target_of, targets_of
 from engine.httpguard import DryRunGuard, guarded_client
 from engine.inputs import check_inputs
@@ -317,9 +320,9 @@ class _Run:
         for name, template in self.playbook.outputs.items():
             try:
                 outputs[name] = _plain(render_value(template, context))
-            except SoarError as exc:
+            except Exception as exc:  # an output that cannot render fails the run, not the process
                 outputs[name] = None
-                error = error or f"output {name!r}: {self.redactor.text(str(exc))}"
+                error = error or f"output {name!r}: {self.redactor.text(describe(exc))}"
         return outputs, error
 
     def run_step(self, step: Step) -> StepOutcome:
@@ -489,9 +492,18 @@ def loggable(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """A plain JSON-like copy with every ``Secret`` shown as ``***``."""
+    """A plain JSON-like copy with every ``Secret`` shown as ``***``.
+
+    Raises ``TemplateError`` for an undefined value left inside a list (a
+    ``map(attribute=...)`` over items that lack it).
+    """
     if isinstance(value, Secret):
         return "***"
+    if isinstance(value, Undefined):
+        try:
+            value._fail_with_undefined_error()
+        except UndefinedError as exc:
+            raise TemplateError(str(exc)) from None
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
