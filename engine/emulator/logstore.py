@@ -24,6 +24,7 @@ class LogStore:
         self.ids: list[str] = []
         self.dates: list[str] = []
         self.index: dict[str, dict[str, list[int]]] = {f: {} for f in INDEXED}
+        self.columns: dict[str, list[str | None]] = {f: [] for f in INDEXED}
         intern: dict[str, str] = {}
         for pos, event in enumerate(rows):
             self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
@@ -34,6 +35,9 @@ class LogStore:
                 if isinstance(value, str):
                     value = intern.setdefault(value, value)
                     self.index[f].setdefault(value, []).append(pos)
+                    self.columns[f].append(value)
+                else:
+                    self.columns[f].append(None)
         self.dates_sorted = all(a <= b for a, b in zip(self.dates, self.dates[1:], strict=False))
 
     def __len__(self) -> int:
@@ -66,10 +70,11 @@ class LogStore:
         h = query.hints
         start, end = self._date_span(h.date_lo, h.date_hi)
         best: list[list[int]] | None = None
+        best_field = ""
         for f, values in h.eq.items():
             lists = [self.index[f].get(v, []) for v in values]
             if best is None or sum(map(len, lists)) < sum(map(len, best)):
-                best = lists
+                best, best_field = lists, f
         if best is None:
             rng = range(end - 1, start - 1, -1) if descending else range(start, end)
             yield from rng
@@ -78,10 +83,12 @@ class LogStore:
         for lst in best:
             a, b = bisect.bisect_left(lst, start), bisect.bisect_left(lst, end)
             spans.append(lst[a:b][::-1] if descending else lst[a:b])
-        if len(spans) == 1:
-            yield from spans[0]
-        else:
-            yield from heapq.merge(*spans, reverse=descending)
+        merged = spans[0] if len(spans) == 1 else heapq.merge(*spans, reverse=descending)
+        others = [(self.columns[f], v) for f, v in h.eq.items() if f != best_field]
+        for pos in merged:
+            # the other exact constraints are checked on the columns, without decoding
+            if all(col[pos] in values for col, values in others):
+                yield pos
 
     def search(
         self, query: Query, *, sort: tuple[str, int] | None, skip: int, take: int
