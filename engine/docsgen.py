@@ -1,0 +1,86 @@
+"""Generate ``docs/actions.md`` from the action registry: ``python -m engine.docsgen > docs/actions.md``.
+
+A test checks that the committed file matches, so the reference never drifts
+from the code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from engine.registry import ActionRegistry, default_registry
+
+
+def _type(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return " \\| ".join(json.dumps(v) for v in schema["enum"])
+    t = schema.get("type", "any")
+    if isinstance(t, list):
+        return " \\| ".join(t)
+    if t == "array" and isinstance(schema.get("items"), dict):
+        return f"array of {schema['items'].get('type', 'any')}"
+    return str(t)
+
+
+def _rows(schema: dict[str, Any], required: set[str]) -> list[str]:
+    rows = []
+    for name, prop in schema.get("properties", {}).items():
+        req = "yes" if name in required else ""
+        desc = str(prop.get("description", "")).replace("|", "\\|").replace("\n", " ")
+        if prop.get("x-template") == "deferred":
+            desc += " (evaluated per item)"
+        rows.append(f"| `{name}` | {_type(prop)} | {req} | {desc} |")
+    return rows
+
+
+def render(registry: ActionRegistry) -> str:
+    out = [
+        "# Action reference",
+        "",
+        "Generated from the action registry by `python -m engine.docsgen`; do not edit by hand.",
+        "`soar actions NAME --json` prints the same schemas.",
+        "",
+        "A **write** action needs approval (`--yes` or the prompt), is only planned in a dry run",
+        "(the HTTP layer refuses its requests even if it tried), refuses more targets than the",
+        "step's `max_targets` (default 25) and never touches a protected user (`SOAR_PROTECTED_USERS`).",
+        "",
+        "| action | effect | summary |",
+        "|---|---|---|",
+    ]
+    out += [
+        f"| [`{a.name}`](#{a.name.replace('.', '')}) | {a.effect} | {a.description} |"
+        for a in registry
+    ]
+    for a in registry:
+        out += ["", f"## {a.name}", "", a.description, "", f"- effect: **{a.effect}**"]
+        if a.target:
+            out.append(
+                f"- target argument: `{a.target}` (blast radius, `max_targets`, protected users)"
+            )
+        if a.effect == "write":
+            out.append(
+                f"- idempotent: {'yes: `soar resume` may send it again' if a.idempotent else 'no'}"
+            )
+        out += [
+            "",
+            "Arguments:",
+            "",
+            "| name | type | required | description |",
+            "|---|---|---|---|",
+        ]
+        out += _rows(dict(a.input_schema), set(a.input_schema.get("required", []))) or [
+            "| (none) | | | |"
+        ]
+        out += ["", "Result:", "", "| field | type | | description |", "|---|---|---|---|"]
+        out += _rows(dict(a.output_schema), set()) or ["| (any) | | | |"]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    sys.stdout.write(render(default_registry()))
+
+
+if __name__ == "__main__":
+    main()
