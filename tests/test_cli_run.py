@@ -1,0 +1,235 @@
+"""``soar run / verify / show / resume`` as an operator runs them (subprocesses, local server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localserver import RecordingServer, Route, recording_server
+
+from engine.secrets import encodings
+
+ROOT = Path(__file__).parent.parent
+
+
+def soar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=full,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def server() -> Iterator[RecordingServer]:
+    with recording_server() as s:
+        yield s
+
+
+NOTIFY = """
+playbook: 1
+name: notify
+inputs:
+  who: {type: string, default: "u1"}
+  count: {type: integer, default: 1}
+  loud: {type: boolean, default: false}
+  tags: {type: array, default: []}
+steps:
+  - id: look
+    uses: http.request
+    with: {method: GET, url: "URL/lookup"}
+  - id: hook
+    uses: http.request
+    with:
+      method: POST
+      url: "URL/hook"
+      json: {who: "{{ inputs.who }}", count: "{{ inputs.count }}", loud: "{{ inputs.loud }}", tags: "{{ inputs.tags }}"}
+outputs:
+  status: "{{ steps.hook.status }}"
+  who: "{{ inputs.who }}"
+"""
+
+
+def write_pb(tmp_path: Path, server: RecordingServer, text: str = NOTIFY) -> Path:
+    path = tmp_path / "pb.yaml"
+    path.write_text(text.replace("URL", server.url), encoding="utf-8")
+    return path
+
+
+def test_run_json_yes_verify_and_expect_hash(server: RecordingServer, tmp_path: Path) -> None:
+    pb = write_pb(tmp_path, server)
+    runs = tmp_path / "runs"
+    out = soar(
+        "run", str(pb), "--yes", "--json", "--run-dir", str(runs),
+        "-i", "count=3", "-i", "loud=true", "-i", 'tags=["a","b"]',
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)  # exactly one JSON object
+    assert set(doc) == {"run_id", "status", "dry_run", "outputs", "run_log", "final_hash"}
+    assert doc["status"] == "succeeded" and doc["dry_run"] is False
+    assert doc["outputs"] == {"status": "succeeded", "who": "u1"}
+    assert server.writes()[0].body == {"who": "u1", "count": 3, "loud": True, "tags": ["a", "b"]}
+    assert f"final hash: {doc['final_hash']}" in out.stderr
+    log = doc["run_log"]
+    assert Path(log).parent == runs
+    ok = soar("verify", log, "--expect-hash", doc["final_hash"])
+    assert ok.returncode == 0 and "intact and complete" in ok.stdout
+    assert soar("verify", log, "--expect-hash", "0" * 64).returncode == 1
+
+
+def test_without_yes_it_stops_with_3_then_resume_yes_finishes(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    pb = write_pb(tmp_path, server)
+    out = soar("run", str(pb), "--run-dir", str(tmp_path / "runs"), "--json")
+    assert out.returncode == 3, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["status"] == "awaiting_approval"
+    assert server.writes() == []
+    assert f"soar resume {doc['run_log']} --yes" in out.stderr
+    assert soar("verify", doc["run_log"]).returncode == 0  # a finished log: awaiting approval
+    again = soar("resume", doc["run_log"], "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["run_id"] == doc["run_id"]
+    assert len(server.writes()) == 1
+    assert soar("verify", doc["run_log"]).returncode == 0
+    done = soar("resume", doc["run_log"], "--yes")
+    assert done.returncode == 2 and "already finished" in done.stderr
+
+
+def test_dry_run_writes_nothing(server: RecordingServer, tmp_path: Path) -> None:
+    pb = write_pb(tmp_path, server)
+    out = soar("run", str(pb), "--dry-run", "--json", "--run-dir", str(tmp_path / "runs"))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["dry_run"] is True and doc["outputs"]["status"] == "planned"
+    assert server.writes() == [] and server.count("GET", "/lookup") == 1
+    assert "would POST" in out.stderr
+
+
+def test_exit_2_for_bad_inputs_and_playbooks(server: RecordingServer, tmp_path: Path) -> None:
+    pb = write_pb(tmp_path, server)
+    runs = tmp_path / "runs"
+    bad = soar("run", str(pb), "-i", "count=many", "--run-dir", str(runs))
+    assert bad.returncode == 2 and "input 'count'" in bad.stderr
+    unknown = soar("run", str(pb), "-i", "cuont=2", "--run-dir", str(runs))
+    assert unknown.returncode == 2 and "did you mean 'count'" in unknown.stderr
+    usage = soar("run", str(pb), "-i", "novalue", "--run-dir", str(runs))
+    assert usage.returncode == 2 and "KEY=VALUE" in usage.stderr
+    broken = soar("run", "tests/broken/01-unknown-action.yaml", "--run-dir", str(runs))
+    assert broken.returncode == 2 and "unknown action" in broken.stderr
+    assert not runs.exists()  # nothing ran
+    inputs = tmp_path / "in.yaml"
+    inputs.write_text("who: from-file\ncount: 2\n")
+    ok = soar(
+        "run", str(pb), "--inputs", str(inputs), "--dry-run", "--json", "--run-dir", str(runs)
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["outputs"]["who"] == "from-file"
+
+
+def test_a_failed_step_exits_1(server: RecordingServer, tmp_path: Path) -> None:
+    server.routes["/lookup"] = Route(status=500)
+    pb = write_pb(tmp_path, server)
+    out = soar("run", str(pb), "--yes", "--run-dir", str(tmp_path / "runs"))
+    assert out.returncode == 1
+    assert "FAILED look" in out.stderr and "HTTP 500" in out.stderr
+    assert server.writes() == []
+
+
+CANARY = "canary-Zq8v1Nw4Lm"
+CLIENT_SECRET = "client-secret-Pp3Xk9"
+
+
+def test_a_canary_secret_is_absent_from_every_sink(server: RecordingServer, tmp_path: Path) -> None:
+    server.routes["/hook"] = Route(status=401, body={"message": f"bad token {CANARY}"})
+    text = NOTIFY.replace(
+        'url: "URL/hook"',
+        'url: "URL/hook"\n      headers: {Authorization: "Bearer {{ secrets.hook }}"}',
+    ).replace('who: "{{ inputs.who }}"', 'who: "{{ inputs.who }} {{ secrets.hook }}"')
+    pb = write_pb(tmp_path, server, text)
+    env = {"SOAR_SECRET_HOOK": CANARY, "AUTH0_CLIENT_SECRET": CLIENT_SECRET}
+    runs = tmp_path / "runs"
+    out = soar(
+        "run",
+        str(pb),
+        "--yes",
+        "--json",
+        "-i",
+        f"who={CLIENT_SECRET}",
+        "--run-dir",
+        str(runs),
+        env=env,
+    )
+    assert out.returncode == 1  # the hook refused: its error message echoes the secret
+    assert server.writes()[0].headers["Authorization"] == f"Bearer {CANARY}"
+    log = next(runs.iterdir())
+    shown = soar("show", str(log), env=env)
+    sinks = out.stdout + out.stderr + log.read_text() + shown.stdout + shown.stderr
+    assert "***" in sinks
+    for secret in (CANARY, CLIENT_SECRET):
+        for form in encodings(secret):
+            assert form not in sinks, form
+
+
+def test_structlog_output_is_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    import structlog
+
+    from engine.cli.cmd_run import make_redactor
+
+    os.environ["SOAR_SECRET_CANARY_TEST"] = CANARY
+    try:
+        make_redactor()
+        structlog.get_logger("test").info(f"token {CANARY}", header=f"Bearer {CANARY}", n=1)
+    finally:
+        del os.environ["SOAR_SECRET_CANARY_TEST"]
+        structlog.reset_defaults()
+    err = capsys.readouterr().err
+    assert "token ***" in err and "Bearer ***" in err
+    for form in encodings(CANARY):
+        assert form not in err
+
+
+def test_show_summarises_a_run_terminal_safe(server: RecordingServer, tmp_path: Path) -> None:
+    pb = write_pb(tmp_path, server)
+    runs = tmp_path / "runs"
+    out = soar(
+        "run", str(pb), "--yes", "--json", "-i", "who=\x1b[31mevil\x1b[0m", "--run-dir", str(runs)
+    )
+    assert out.returncode == 0, out.stderr
+    assert "\x1b[31m" not in out.stderr
+    shown = soar("show", json.loads(out.stdout)["run_log"])
+    assert shown.returncode == 0
+    text = shown.stdout
+    assert "\x1b" not in text and "\\u001b[31mevil" in text
+    for part in (
+        "playbook  notify",
+        "by ",
+        "inputs",
+        "succeeded  look",
+        "sent     http.request",
+        "done ",
+        "output who",
+        "integrity: intact and complete",
+    ):
+        assert part in text, part
+    assert soar("show", str(tmp_path / "missing.jsonl")).returncode == 2
+
+
+def test_verify_cli_exit_codes(tmp_path: Path) -> None:
+    missing = soar("verify", str(tmp_path / "none.jsonl"))
+    assert missing.returncode == 2
+    pb_log = tmp_path / "x.jsonl"
+    pb_log.write_text('{"seq": 0}\n')
+    assert soar("verify", str(pb_log)).returncode == 1
