@@ -183,18 +183,15 @@ class Auth0Client:
             token = self._get_token()
             try:
                 response = self._send(method, api_path, params=params, json=json, token=token)
-            except httpx.TimeoutException as exc:
+            except httpx.TransportError as exc:  # timeouts included: TimeoutException is one
                 if attempt >= self.max_retries:
+                    what = (
+                        "timed out"
+                        if isinstance(exc, httpx.TimeoutException)
+                        else "connection failed"
+                    )
                     raise UpstreamError(
-                        method, api_path, None, f"timed out: {type(exc).__name__}"
-                    ) from None
-                attempt += 1
-                waited += self._backoff(attempt, api_path, method, waited)
-                continue
-            except httpx.TransportError as exc:
-                if attempt >= self.max_retries:
-                    raise UpstreamError(
-                        method, api_path, None, f"connection failed: {exc}"
+                        method, api_path, None, f"{what}: {type(exc).__name__}"
                     ) from None
                 attempt += 1
                 waited += self._backoff(attempt, api_path, method, waited)

@@ -443,6 +443,18 @@ class _Gen:
         )
 
     # -- attacks ---------------------------------------------------------------
+    def wrong_password(self, at: datetime, uid: str, ip: str, city: tuple[Any, ...]) -> None:
+        """An attacker's failed login on a real account (``fp``), from a scripted client."""
+        self.event(
+            at,
+            "fp",
+            "Wrong email or password.",
+            uid=uid,
+            ip=ip,
+            city=city,
+            agent=self.pick(BOT_AGENTS),
+        )
+
     def attackers(self, k: int) -> list[tuple[str, tuple[Any, ...]]]:
         return [
             (self.ip(ATTACK_FIRST_OCTETS), ATTACK_CITIES[i % len(ATTACK_CITIES)]) for i in range(k)
@@ -498,15 +510,7 @@ class _Gen:
                 if kind == "credential-stuffing":
                     if j % 3 == 0:
                         u = self.rng.choice(uids)
-                        self.event(
-                            at,
-                            "fp",
-                            "Wrong email or password.",
-                            uid=u,
-                            ip=ip,
-                            city=city,
-                            agent=self.pick(BOT_AGENTS),
-                        )
+                        self.wrong_password(at, u, ip, city)
                     else:
                         name = (
                             hostile
@@ -532,15 +536,7 @@ class _Gen:
                         )
                 elif kind == "password-spray":
                     u = self.rng.choice(uids)
-                    self.event(
-                        at,
-                        "fp",
-                        "Wrong email or password.",
-                        uid=u,
-                        ip=ip,
-                        city=city,
-                        agent=self.pick(BOT_AGENTS),
-                    )
+                    self.wrong_password(at, u, ip, city)
                 elif kind == "breached-password":
                     u = self.rng.choice(uids)
                     if j % 2:
@@ -556,15 +552,7 @@ class _Gen:
                             else {"breach": "combo-list-2026"},
                         )
                     else:
-                        self.event(
-                            at,
-                            "fp",
-                            "Wrong email or password.",
-                            uid=u,
-                            ip=ip,
-                            city=city,
-                            agent=self.pick(BOT_AGENTS),
-                        )
+                        self.wrong_password(at, u, ip, city)
                 elif kind == "compromised-admin":
                     name = hostile or f"admin{self.rng.randint(1, 999)}@example.com"
                     self.event(
@@ -601,15 +589,7 @@ class _Gen:
             admins.append(admin)
             ip, city = ips[0]
             for _ in range(25):
-                self.event(
-                    self.when(5, 3),
-                    "fp",
-                    "Wrong email or password.",
-                    uid=admin,
-                    ip=ip,
-                    city=city,
-                    agent=self.pick(BOT_AGENTS),
-                )
+                self.wrong_password(self.when(5, 3), admin, ip, city)
             at = self.when(2.5, 2)
             self.event(
                 at,
