@@ -141,7 +141,9 @@ def test_checkpoint_paging_walks_the_whole_tenant(emulator: RunningEmulator, api
 
 def test_users_blocks_sessions_and_journal() -> None:
     with (
-        start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu,
+        start_emulator(
+            scenario="credential-stuffing", seed=2, events=500, rate_limit=(1000, 1000.0)
+        ) as emu,
         httpx.Client(base_url=emu.base_url) as http,
     ):
         h = {"Authorization": f"Bearer {token(emu, http)}"}
