@@ -11,7 +11,6 @@ lower-cased) in templates, an opaque value only ``http.request`` unwraps;
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
@@ -104,26 +103,23 @@ def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
 
 def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
     """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted)."""
-    import yaml
-
     from engine.errors import InputError
     from engine.inputs import convert_cli
+    from engine.yamlsrc import load_yaml
 
     values: dict[str, Any] = {}
     if inputs_file is not None:
+        # the playbook loader's YAML: safe, bounded (size, aliases, nesting), dates kept as text
         try:
-            loaded = yaml.safe_load(inputs_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise InputError(f"--inputs {inputs_file}: cannot read it: {exc}") from None
-        if not isinstance(loaded, dict):
+            raw = inputs_file.read_bytes()
+        except OSError as exc:
+            raise InputError(f"--inputs {inputs_file}: cannot read it: {exc.strerror}") from None
+        src, issues = load_yaml(raw, str(inputs_file))
+        if issues:
+            raise InputError("\n".join(i.format() for i in issues))
+        if not isinstance(src.data, dict):
             raise InputError(f"--inputs {inputs_file}: expected a mapping of input names")
-        # YAML turns 2026-11-01 into a date; inputs are JSON-shaped, so keep the text
-        values.update(
-            {
-                str(k): v.isoformat() if isinstance(v, dt.date | dt.datetime) else v
-                for k, v in loaded.items()
-            }
-        )
+        values.update({str(k): v for k, v in src.data.items()})
     problems = []
     for pair in pairs:
         key, sep, text = pair.partition("=")
