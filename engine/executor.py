@@ -15,8 +15,6 @@ that completed (see docs/run-log.md). Step timeouts: ``engine.steps``.
 from __future__ import annotations
 
 import getpass
-import hashlib
-import json
 import os
 import platform
 import secrets as pysecrets
@@ -27,12 +25,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jinja2 import Undefined
-from jinja2.exceptions import UndefinedError
-
 from engine import __version__
 from engine.approval import ApprovalRequest, Approvals, Approve, AwaitingApproval
-from engine.errors import ActionError, TemplateError
+from engine.calls import (
+    call_keys,
+    condition,
+    items,
+    loggable,
+    plain,
+    precompile,
+    render_calls,
+)
+from engine.errors import ActionError
 from engine.guardrails import Guardrails, target_of, targets_of
 from engine.httpguard import DryRunGuard, guarded_client
 from engine.inputs import check_inputs
@@ -52,7 +56,7 @@ from engine.steps import (
     run_action,
     run_bounded,
 )
-from engine.templating import Deferred, compile_template, is_template, render_value
+from engine.templating import render_value
 
 if TYPE_CHECKING:
     import httpx
@@ -113,13 +117,6 @@ def tenant_label(logs_file: Path | None) -> str:
         return "(AUTH0_DOMAIN not set)"
     host = domain.split("://", 1)[-1]
     return host.split("/", 1)[0]
-
-
-def call_key(step_id: str, args: Mapping[str, Any], occurrence: int) -> str:
-    """Identifies a write by step and arguments, so a resumed run matches calls, not positions."""
-    text = json.dumps(loggable(args), sort_keys=True, default=str, ensure_ascii=False)
-    digest = hashlib.sha256(f"{step_id}\0{text}".encode()).hexdigest()[:32]
-    return f"{step_id}:{digest}:{occurrence}"
 
 
 def run_playbook(
@@ -270,6 +267,7 @@ class _Run:
     # -- the run -------------------------------------------------------------
     def execute(self) -> RunResult:
         status, error = "succeeded", None
+        precompile(self.playbook)
         try:
             for step in self.playbook.steps:
                 outcome = self.run_step(step)
@@ -319,7 +317,7 @@ class _Run:
         context = self.context()
         for name, template in self.playbook.outputs.items():
             try:
-                outputs[name] = _plain(render_value(template, context))
+                outputs[name] = plain(render_value(template, context))
             except Exception as exc:  # an output that cannot render fails the run, not the process
                 outputs[name] = None
                 error = error or f"output {name!r}: {self.redactor.text(describe(exc))}"
@@ -331,22 +329,22 @@ class _Run:
             action = self.registry.get(step.uses)
             if action is None:
                 raise ActionError(f"unknown action {step.uses!r}")
-            if not self.condition(step):
+            if not condition(step, self.context()):
                 self.log("step.finished", step=step.id, status="skipped", duration_ms=0)
                 return Skipped()
-            items = self.items(step)
+            each = items(step, self.context())
             self.log(
                 "step.started",
                 step=step.id,
                 action=action.name,
-                items=None if items is None else len(items),
+                items=None if each is None else len(each),
             )
-            calls = self.render_calls(step, action, items)
+            calls = render_calls(step, action, each, self.context())
             write = any(action.is_write(args) for args in calls)
             if write:
                 self.gate(step, action, calls)
             results = self.run_calls(step, action, calls, write)
-            output: Any = results if items is not None else results[0]
+            output: Any = results if each is not None else results[0]
             duration = time.monotonic() - start
             planned = write and self.plan_writes
             outcome: StepOutcome = (
@@ -374,44 +372,6 @@ class _Run:
             )
             return Failed(message, duration)
 
-    def condition(self, step: Step) -> bool:
-        if step.if_ is None:
-            return True
-        if isinstance(step.if_, bool):
-            return step.if_
-        return bool(compile_template(str(step.if_)).render(self.context()))
-
-    def items(self, step: Step) -> list[Any] | None:
-        if step.for_each is None:
-            return None
-        value = render_value(step.for_each, self.context())
-        if value is None:
-            return []
-        if not isinstance(value, list | tuple):
-            raise ActionError(
-                f"for_each must give a list, got {type(value).__name__} (check the expression)"
-            )
-        return list(value)
-
-    def render_calls(
-        self, step: Step, action: Action, items: list[Any] | None
-    ) -> list[dict[str, Any]]:
-        """The arguments of each call; deferred properties stay templates (``Deferred``)."""
-        props = action.input_schema.get("properties", {})
-        deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
-        base = self.context()
-        calls = []
-        for index, item in enumerate(items if items is not None else [None]):
-            ctx = {**base, "item": item, "index": index} if items is not None else base
-            args: dict[str, Any] = {}
-            for key, value in step.with_.items():
-                if key in deferred and is_template(value):
-                    args[key] = Deferred(compile_template(value), ctx)
-                else:
-                    args[key] = render_value(value, ctx)
-            calls.append(args)
-        return calls
-
     def gate(self, step: Step, action: Action, calls: list[dict[str, Any]]) -> None:
         targets = targets_of(action, calls)
         self.guardrails.check(step.id, targets, step.max_targets)
@@ -421,13 +381,7 @@ class _Run:
     def run_calls(
         self, step: Step, action: Action, calls: list[dict[str, Any]], write: bool
     ) -> list[Any]:
-        keys: list[str] = []
-        if write:
-            seen: dict[str, int] = {}
-            for args in calls:
-                base = call_key(step.id, args, 0)
-                seen[base] = seen.get(base, -1) + 1
-                keys.append(base[:-1] + str(seen[base]))
+        keys = call_keys(step.id, calls) if write else []
 
         def one(index: int) -> Any:
             if write:
@@ -484,31 +438,4 @@ class _Run:
         return result
 
 
-def loggable(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Arguments as logged: secrets shown as ``***``, deferred templates as their source."""
-    return {
-        k: (v.template.source if isinstance(v, Deferred) else _plain(v)) for k, v in args.items()
-    }
-
-
-def _plain(value: Any) -> Any:
-    """A plain JSON-like copy with every ``Secret`` shown as ``***``.
-
-    Raises ``TemplateError`` for an undefined value left inside a list (a
-    ``map(attribute=...)`` over items that lack it).
-    """
-    if isinstance(value, Secret):
-        return "***"
-    if isinstance(value, Undefined):
-        try:
-            value._fail_with_undefined_error()
-        except UndefinedError as exc:
-            raise TemplateError(str(exc)) from None
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-__all__ = ["ApprovalRequest", "Replay", "RunResult", "call_key", "run_playbook"]
+__all__ = ["ApprovalRequest", "Replay", "RunResult", "run_playbook"]

@@ -1,0 +1,125 @@
+"""A step's calls: its condition, its items, each call's rendered arguments, and their keys.
+
+Pure functions over the template context (``inputs``, ``steps``, ``secrets``,
+``run``; plus ``item`` and ``index`` per ``for_each`` item). Only playbook
+templates are ever rendered: values that came from data are never fed back
+into the template engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Undefined
+from jinja2.exceptions import UndefinedError
+
+from engine.errors import ActionError, TemplateError
+from engine.model import Playbook, Step
+from engine.registry import Action
+from engine.secrets import Secret
+from engine.templating import Deferred, compile_template, is_template, iter_templates, render_value
+
+
+def precompile(playbook: Playbook) -> None:
+    """Compile every template of ``playbook`` once, before its first step (cached by text).
+
+    A template that does not compile is left to fail its own step with the
+    message (validation reports it before a run in any case).
+    """
+    parts: list[Any] = [dict(playbook.outputs)]
+    for step in playbook.steps:
+        parts += [dict(step.with_), step.if_, step.for_each]
+    for source in iter_templates(parts):
+        try:
+            compile_template(source)
+        except TemplateError:
+            continue
+
+
+def condition(step: Step, context: Mapping[str, Any]) -> bool:
+    """Whether ``step`` runs: its ``if`` (absent: true)."""
+    if step.if_ is None:
+        return True
+    if isinstance(step.if_, bool):
+        return step.if_
+    return bool(compile_template(str(step.if_)).render(context))
+
+
+def items(step: Step, context: Mapping[str, Any]) -> list[Any] | None:
+    """The ``for_each`` items (a template or a literal list); ``None`` without ``for_each``."""
+    if step.for_each is None:
+        return None
+    value = render_value(step.for_each, context)
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise ActionError(
+            f"for_each must give a list, got {type(value).__name__} (check the expression)"
+        )
+    return list(value)
+
+
+def render_calls(
+    step: Step, action: Action, each: list[Any] | None, context: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The arguments of each call; deferred properties stay templates (``Deferred``)."""
+    props = action.input_schema.get("properties", {})
+    deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
+    calls = []
+    for index, item in enumerate(each if each is not None else [None]):
+        ctx = {**context, "item": item, "index": index} if each is not None else context
+        args: dict[str, Any] = {}
+        for key, value in step.with_.items():
+            if key in deferred and is_template(value):
+                args[key] = Deferred(compile_template(value), ctx)
+            else:
+                args[key] = render_value(value, ctx)
+        calls.append(args)
+    return calls
+
+
+def call_keys(step_id: str, calls: list[dict[str, Any]]) -> list[str]:
+    """``<step>:<digest of the arguments>:<occurrence>`` per call.
+
+    A resumed run matches completed writes by this key, not by position, so a
+    re-run read step that returns the same targets in another order still
+    matches; identical calls in one step are told apart by their occurrence.
+    """
+    keys = []
+    seen: dict[str, int] = {}
+    for args in calls:
+        text = json.dumps(loggable(args), sort_keys=True, default=str, ensure_ascii=False)
+        digest = hashlib.sha256(f"{step_id}\0{text}".encode()).hexdigest()[:32]
+        seen[digest] = seen.get(digest, -1) + 1
+        keys.append(f"{step_id}:{digest}:{seen[digest]}")
+    return keys
+
+
+def loggable(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments as logged: secrets shown as ``***``, deferred templates as their source."""
+    return {
+        k: (v.template.source if isinstance(v, Deferred) else plain(v)) for k, v in args.items()
+    }
+
+
+def plain(value: Any) -> Any:
+    """A plain JSON-like copy with every ``Secret`` shown as ``***``.
+
+    Raises ``TemplateError`` for an undefined value left inside a list (a
+    ``map(attribute=...)`` over items that lack it).
+    """
+    if isinstance(value, Secret):
+        return "***"
+    if isinstance(value, Undefined):
+        try:
+            value._fail_with_undefined_error()
+        except UndefinedError as exc:
+            raise TemplateError(str(exc)) from None
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
