@@ -233,3 +233,42 @@ def test_verify_cli_exit_codes(tmp_path: Path) -> None:
     pb_log = tmp_path / "x.jsonl"
     pb_log.write_text('{"seq": 0}\n')
     assert soar("verify", str(pb_log)).returncode == 1
+
+
+def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
+    import io
+
+    from engine.cli.progress import Progress
+    from engine.redact import Redactor
+
+    events: list[dict[str, object]] = [
+        {
+            "type": "run.started",
+            "run_id": "r1",
+            "playbook": {"name": "p"},
+            "tenant": "t",
+            "dry_run": True,
+        },
+        {"type": "step.started", "step": "s\x1b[2J", "action": "a", "items": 2},
+        {"type": "action.planned", "planned": [{"method": "POST", "path": f"/x/{CANARY}"}]},
+        {"type": "step.finished", "step": "s\x1b[2J", "status": "planned", "duration_ms": 1500},
+        {"type": "run.finished", "status": "succeeded"},
+    ]
+    plain = io.StringIO()
+    progress = Progress(Redactor([CANARY]), plain, live=False)
+    for event in events:
+        progress(event)
+    text = plain.getvalue()
+    assert text.splitlines() == [
+        "run r1: p (DRY RUN: writes are only planned) on t",
+        "  > s\\x1b[2J (a, 2 items)",
+        "           would POST /x/***",
+        "   planned s\\x1b[2J 1.50s",
+    ]
+    live = io.StringIO()
+    progress = Progress(Redactor([CANARY]), live, live=True)
+    for event in events:
+        progress(event)
+    shown = live.getvalue()
+    assert "\x1b[2J" not in shown and CANARY not in shown
+    assert shown.replace("\r\x1b[K", "").count("\x1b") == 0  # only our own line-clear sequence

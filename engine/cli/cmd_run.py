@@ -81,8 +81,13 @@ def _approval(yes: bool, progress: Progress) -> Approve:
         return None
 
     def ask(request: ApprovalRequest) -> bool:
+        import click
+
         with progress.paused():
-            return prompt_approval(request, progress.redactor)
+            try:
+                return prompt_approval(request, progress.redactor)
+            except (click.Abort, EOFError):  # Ctrl-D / Ctrl-C at the prompt: a "no"
+                return False
 
     return ask
 
