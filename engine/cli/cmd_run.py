@@ -81,12 +81,10 @@ def _approval(yes: bool, progress: Progress) -> Approve:
         return None
 
     def ask(request: ApprovalRequest) -> bool:
-        import click
-
         with progress.paused():
             try:
                 return prompt_approval(request, progress.redactor)
-            except (click.Abort, EOFError):  # Ctrl-D / Ctrl-C at the prompt: a "no"
+            except (typer.Abort, EOFError):  # Ctrl-D / Ctrl-C at the prompt: a "no"
                 return False
 
     return ask
