@@ -56,7 +56,14 @@ def _search(
         }
     client = ctx.auth0()
     before = client.stats.snapshot()
-    result = search(client, query, since, until, limit=limit, fields=args.get("fields"))
+
+    def progress(events: int, requests: int) -> None:
+        if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
+            ctx.logger.info("log search progress", events=events, requests=requests)
+
+    result = search(
+        client, query, since, until, limit=limit, fields=args.get("fields"), progress=progress
+    )
     after = client.stats.snapshot()
     stats = {
         k: round(after[k] - before[k], 3) for k in ("requests", "retries", "throttled", "waited_s")

@@ -35,8 +35,11 @@ def drill_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Rehearse a playbook against an emulated attack and score it against the truth."""
+    from engine.cli.cmd_run import make_redactor
     from engine.drill import Drill, load_drill, run_drill
     from engine.errors import SoarError
+
+    make_redactor()  # logging to stderr, secrets masked: stdout stays the --json object
 
     try:
         if scenario:
@@ -100,7 +103,10 @@ def report_cmd(
 
 def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
+    from engine.cli.cmd_run import make_redactor
     from engine.demo import run_demo
+
+    make_redactor()
 
     d = run_demo(run_dir, _say)
     result, m = d["result"], d["metrics"]
