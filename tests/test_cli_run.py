@@ -272,3 +272,47 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     shown = live.getvalue()
     assert "\x1b[2J" not in shown and CANARY not in shown
     assert shown.replace("\r\x1b[K", "").count("\x1b") == 0  # only our own line-clear sequence
+
+
+def run_on_a_terminal(args: list[str], answer: bytes, timeout: float = 30) -> tuple[int, str]:
+    """Run ``soar`` on a pseudo-terminal, answer its prompt, return (exit code, screen text)."""
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: soar on the terminal
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "engine", *args], env)  # noqa: S606 -- our own interpreter, fixed args
+    screen = b""
+    answered = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if not answered and b"Apply these writes?" in screen:
+            os.write(fd, answer)
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize(("answer", "code", "writes"), [(b"y\n", 0, 1), (b"n\n", 3, 0)])
+def test_on_a_terminal_the_operator_is_shown_the_targets_and_asked(
+    server: RecordingServer, tmp_path: Path, answer: bytes, code: int, writes: int
+) -> None:
+    pb = write_pb(tmp_path, server)
+    rc, screen = run_on_a_terminal(["run", str(pb), "--run-dir", str(tmp_path / "runs")], answer)
+    assert rc == code, screen
+    assert "will run http.request on 1 target(s):" in screen
+    assert f"  - {server.url}/hook" in screen
+    assert len(server.writes()) == writes
