@@ -178,3 +178,44 @@ def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
     logs = list((tmp_path / "runs").glob("*.jsonl"))
     assert len(logs) == 1 and verify(logs[0]).code == 0
     assert (tmp_path / "runs" / (logs[0].stem + ".md")).read_text().startswith("# Incident report")
+
+
+def test_drill_cli_exit_codes_and_json(tmp_path: Path) -> None:
+    import json
+
+    bad = tmp_path / "impossible.yaml"
+    bad.write_text(
+        "drill: 1\nname: impossible\nscenario: credential-stuffing\n"
+        f"playbook: {PLAYBOOKS / 'auth0-attack-triage.yaml'}\nmode: dry-run\n"
+        "expect: {outputs_equal: {suspicious_ips: []}}\n"
+    )
+    for drill, code in ((ROOT / "drills" / "quiet.yaml", 0), (bad, 1)):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "drill",
+                str(drill),
+                "--json",
+                "--run-dir",
+                str(tmp_path / "runs"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == code, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["passed"] is (code == 0) and doc["requests"] > 0
+    failed = [c for c in doc["checks"] if not c["ok"]]
+    assert failed and failed[0]["check"] == "suspicious_ips == []"
+    report = subprocess.run(
+        [sys.executable, "-m", "engine", "report", doc["run_log"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert report.returncode == 0 and report.stdout.startswith(
+        "# Incident report: auth0-attack-triage"
+    )
