@@ -34,6 +34,8 @@ def type_problem(spec: InputSpec, value: Any) -> str | None:
         return f"expected {spec.type}, got a boolean"
     if not isinstance(value, expected):
         return f"expected {spec.type}, got {type(value).__name__} {_short(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{_short(value)} is not a finite number"
     if spec.enum is not None and value not in spec.enum:
         allowed = ", ".join(repr(v) for v in spec.enum)
         return f"{_short(value)} is not one of {allowed}"
@@ -83,10 +85,15 @@ def convert_cli(spec: InputSpec, text: str) -> Any:
             raise ValueError(f"{text!r} is not a finite number")
         return number
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{spec.type} inputs are given as JSON: {exc.msg}") from None
     return value
+
+
+def _no_constant(name: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON (and the run log) do not have
+    raise ValueError(f"{name} is not a finite number")
 
 
 def check_inputs(

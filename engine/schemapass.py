@@ -106,7 +106,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
         elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff", "max_backoff"):
             yield Issue(
                 "error",
-                f"{path[-1]!r}{place} is not a duration: {err.instance!r}",
+                f"{path[-1]!r}{place} is not a duration above zero: {err.instance!r}",
                 src.at(path),
                 "use seconds or e.g. 30s, 5m, 1h",
             )
@@ -128,6 +128,8 @@ def _field(path: Path, place: str) -> tuple[str, str]:
     if not path:
         return "the document", ""
     last = path[-1]
+    if len(path) == 2 and path[0] in ("inputs", "outputs"):
+        return f"{path[0][:-1]} {last!r}", ""
     if isinstance(last, int):
         if path == ("steps", last):
             return f"step {last + 1}", ""

@@ -103,7 +103,27 @@ class _Semantic:
                         )
                     )
                 self._check_templates(value, path, len(self.steps), for_each=False)
+                self._check_output_secret(name, value, path)
         return self.issues
+
+    def _check_output_secret(self, name: str, value: Any, path: Path) -> None:
+        """Outputs are printed and logged, so a secret there only ever shows as ``***``."""
+        for text in iter_templates(value):
+            try:
+                ast = parse_template(text)
+            except TemplateError:
+                return  # reported by _check_templates
+            if reads_secret(ast):
+                self.issues.append(
+                    Issue(
+                        "warning",
+                        f"output {name!r} reads a secret: outputs are printed and logged, "
+                        "so it will only show as ***",
+                        self.src.at(path),
+                        "remove the secret from the output",
+                    )
+                )
+                return
 
     def _check_defaults(self) -> None:
         for name, spec in self.inputs.items():

@@ -106,6 +106,18 @@ def test_conversion_errors_are_clear() -> None:
         check_inputs(specs, {"opts": "{a: 1"}, from_cli=True)
 
 
+def test_non_finite_numbers_are_refused_everywhere() -> None:
+    specs = {"ratio": InputSpec("ratio", "number"), "opts": InputSpec("opts", "array")}
+    with pytest.raises(InputError, match="'ratio': nan is not a finite number"):
+        check_inputs(specs, {"ratio": float("nan")})
+    with pytest.raises(InputError, match="'opts': Infinity is not a finite number"):
+        check_inputs(specs, {"opts": "[1, Infinity]"}, from_cli=True)
+    assert check_inputs(specs, {"ratio": 1.5, "opts": "[1]"}, from_cli=True) == {
+        "ratio": 1.5,
+        "opts": [1],
+    }
+
+
 def test_defaults_are_copied_per_run() -> None:
     first = check_inputs(SPECS, {"ip": "1.2.3.4"})
     first["users"].append("mutated")

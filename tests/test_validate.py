@@ -99,6 +99,29 @@ def test_literal_output_is_a_warning_not_an_error(tmp_path: Path) -> None:
     assert playbook.outputs == {"fixed": 3}
 
 
+def test_a_secret_in_an_output_is_a_warning() -> None:
+    text = """\
+playbook: 1
+name: s
+steps:
+  - id: a
+    uses: data.set
+    with: {value: 1}
+outputs:
+  fine: "{{ steps.a.output.value }}"
+  token: "Bearer {{ secrets.hook }}"
+  nested: {t: ["{{ secrets.hook | upper }}"]}
+"""
+    issues = check_playbook_text(text, default_registry())
+    got = [(i.severity, i.location.line, i.message.split(":")[0]) for i in issues]
+    assert got == [
+        ("warning", 9, "output 'token' reads a secret"),
+        ("warning", 10, "output 'nested' reads a secret"),
+    ]
+    # a warning does not block loading
+    assert set(load_playbook_text(text, default_registry()).outputs) == {"fine", "token", "nested"}
+
+
 def test_examples_are_valid() -> None:
     files = sorted(EXAMPLES.glob("*.yaml"))
     assert len(files) >= 4
@@ -194,7 +217,7 @@ outputs: [1]
     got = [(i.location.line, i.message) for i in check_playbook_text(text, default_registry())]
     assert got == [
         (2, "playbook name 'my playbook' is not valid"),
-        (7, "'max_backoff' in step 's' is not a duration: 'forever'"),
+        (7, "'max_backoff' in step 's' is not a duration above zero: 'forever'"),
         (8, "step 2 must be a mapping, got a string"),
         (11, "'with' in step 't' must be a mapping, got a list"),
         (12, "'outputs' must be a mapping, got a list"),
