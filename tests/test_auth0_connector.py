@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from engine.actions import auth0 as actions
+from engine.actions import auth0_containment as containment
 from engine.auth0 import Auth0Client, Auth0Settings
 from engine.auth0.search import search
 from engine.emulator import RunningEmulator, start_emulator
@@ -134,17 +135,17 @@ def test_writes_are_idempotent_and_say_what_changed() -> None:
     with start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu:
         ctx = ctx_for(emu)
         uid = emu.truth["compromised_users"][0]
-        block = actions._block
+        block = containment._block
         assert block(ctx, {"user_id": uid})["changed"] is True
         assert block(ctx, {"user_id": uid})["changed"] is False
         assert emu.tenant.users[uid]["blocked"] is True
-        assert actions._unblock(ctx, {"user_id": uid})["changed"] is True
-        out = actions.revoke_sessions(ctx, {"user_id": uid})
+        assert containment._unblock(ctx, {"user_id": uid})["changed"] is True
+        out = containment.revoke_sessions(ctx, {"user_id": uid})
         assert out["revoked"] == ["sessions", "refresh_tokens"] and emu.tenant.revoked_sessions == [
             uid
         ]
-        assert actions.delete_user(ctx, {"user_id": uid})["changed"] is True
-        assert actions.delete_user(ctx, {"user_id": uid})["changed"] is False
+        assert containment.delete_user(ctx, {"user_id": uid})["changed"] is True
+        assert containment.delete_user(ctx, {"user_id": uid})["changed"] is False
         assert actions.get_user(ctx, {"user_id": uid}) == {"found": False, "user": None}
         patches = [e for e in emu.tenant.writes() if e["method"] == "PATCH"]
         assert len(patches) == 2  # the second block sent nothing
@@ -163,7 +164,7 @@ def test_plans_read_but_never_write() -> None:
     with start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu:
         ctx = ctx_for(emu, dry_run=True)
         uid = emu.truth["compromised_users"][0]
-        plan = actions._plan_block(ctx, {"user_id": uid})
+        plan = containment._plan_block(ctx, {"user_id": uid})
         assert plan == [
             {
                 "method": "PATCH",

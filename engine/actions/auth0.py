@@ -26,7 +26,7 @@ _SINCE = {
     "description": "Start of the window: 30m, 24h, 7d, 2w or an ISO 8601 date/time.",
 }
 _UNTIL = {"type": "string", "description": "End of the window (exclusive); default now."}
-_USER_ID = {"type": "string", "minLength": 1, "description": "Auth0 user id, e.g. auth0|64f..."}
+USER_ID = {"type": "string", "minLength": 1, "description": "Auth0 user id, e.g. auth0|64f..."}
 _EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
 
 
@@ -180,7 +180,7 @@ def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     return {"events": events, "count": len(events)}
 
 
-def _user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:
+def fetch_user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:
     client: Auth0Client = ctx.auth0()
     try:
         user = client.get(f"/users/{quote_id(user_id)}")
@@ -194,84 +194,8 @@ def _user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:
 def get_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     if ctx.logs_file is not None:
         raise ActionError("auth0.get_user needs a tenant; it cannot read an exported log file")
-    user = _user(ctx, args["user_id"])
+    user = fetch_user(ctx, args["user_id"])
     return {"found": user is not None, "user": user}
-
-
-def _set_blocked(blocked: bool) -> tuple[Any, Any]:
-    def run(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-        uid = args["user_id"]
-        user = _user(ctx, uid)
-        if user is None:
-            raise ActionError(f"user {uid} does not exist")
-        if bool(user.get("blocked")) == blocked:
-            return {"user_id": uid, "blocked": blocked, "changed": False}
-        ctx.auth0().request("PATCH", f"/users/{quote_id(uid)}", json={"blocked": blocked})
-        return {"user_id": uid, "blocked": blocked, "changed": True}
-
-    def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-        uid = args["user_id"]
-        if ctx.logs_file is None:
-            user = _user(ctx, uid)
-            if user is not None and bool(user.get("blocked")) == blocked:
-                return []
-        return [
-            {
-                "method": "PATCH",
-                "path": f"/api/v2/users/{quote_id(uid)}",
-                "body": {"blocked": blocked},
-                "target": uid,
-            }
-        ]
-
-    return run, plan
-
-
-def delete_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    uid = args["user_id"]
-    existed = _user(ctx, uid) is not None
-    ctx.auth0().request("DELETE", f"/users/{quote_id(uid)}")
-    return {"user_id": uid, "deleted": True, "changed": existed}
-
-
-def _plan_delete(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    uid = args["user_id"]
-    return [
-        {"method": "DELETE", "path": f"/api/v2/users/{quote_id(uid)}", "body": None, "target": uid}
-    ]
-
-
-def revoke_sessions(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    uid = quote_id(args["user_id"])
-    client = ctx.auth0()
-    client.request("DELETE", f"/users/{uid}/sessions")
-    done = ["sessions"]
-    if args.get("refresh_tokens", True):
-        client.request("DELETE", f"/users/{uid}/refresh-tokens")
-        done.append("refresh_tokens")
-    return {"user_id": args["user_id"], "revoked": done, "changed": True}
-
-
-def _plan_revoke(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    uid = quote_id(args["user_id"])
-    calls = [
-        {
-            "method": "DELETE",
-            "path": f"/api/v2/users/{uid}/sessions",
-            "body": None,
-            "target": args["user_id"],
-        }
-    ]
-    if args.get("refresh_tokens", True):
-        calls.append(
-            {
-                "method": "DELETE",
-                "path": f"/api/v2/users/{uid}/refresh-tokens",
-                "body": None,
-                "target": args["user_id"],
-            }
-        )
-    return calls
 
 
 def list_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -286,24 +210,7 @@ def list_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     return {"blocked_for": blocked_for, "count": len(blocked_for)}
 
 
-def clear_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    before = list_user_blocks(ctx, {"user_id": args["user_id"]})["count"]
-    ctx.auth0().request("DELETE", f"/user-blocks/{quote_id(args['user_id'])}")
-    return {"user_id": args["user_id"], "cleared": before, "changed": before > 0}
-
-
-def _plan_clear(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "method": "DELETE",
-            "path": f"/api/v2/user-blocks/{quote_id(args['user_id'])}",
-            "body": None,
-            "target": args["user_id"],
-        }
-    ]
-
-
-def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def schema_object(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
@@ -312,24 +219,11 @@ def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
     }
 
 
-_block, _plan_block = _set_blocked(True)
-_unblock, _plan_unblock = _set_blocked(False)
-_WRITE_OUT = {
-    "type": "object",
-    "properties": {
-        "user_id": {"type": "string"},
-        "changed": {
-            "type": "boolean",
-            "description": "false when the tenant was already in that state",
-        },
-    },
-}
-
 ACTIONS = [
     Action(
         "auth0.search_logs",
         search_logs,
-        _obj(
+        schema_object(
             {
                 "query": {
                     "type": "string",
@@ -368,7 +262,7 @@ ACTIONS = [
     Action(
         "auth0.find_successful_logins",
         find_successful_logins,
-        _obj(
+        schema_object(
             {
                 "ips": {
                     "type": "array",
@@ -397,7 +291,7 @@ ACTIONS = [
     Action(
         "auth0.list_accessed_clients",
         list_accessed_clients,
-        _obj(
+        schema_object(
             {
                 "user_ids": {
                     "type": "array",
@@ -432,7 +326,7 @@ ACTIONS = [
     Action(
         "auth0.user_logs",
         user_logs,
-        _obj({"user_id": _USER_ID, "since": _SINCE, "until": _UNTIL}, ["user_id"]),
+        schema_object({"user_id": USER_ID, "since": _SINCE, "until": _UNTIL}, ["user_id"]),
         {"type": "object", "properties": {"events": _EVENTS, "count": {"type": "integer"}}},
         "read",
         "A user's log events in the window (GET /users/{id}/logs; the first 1,000).",
@@ -440,7 +334,7 @@ ACTIONS = [
     Action(
         "auth0.get_user",
         get_user,
-        _obj({"user_id": _USER_ID}, ["user_id"]),
+        schema_object({"user_id": USER_ID}, ["user_id"]),
         {
             "type": "object",
             "properties": {"found": {"type": "boolean"}, "user": {"type": ["object", "null"]}},
@@ -451,9 +345,9 @@ ACTIONS = [
     Action(
         "auth0.list_user_blocks",
         list_user_blocks,
-        _obj(
+        schema_object(
             {
-                "user_id": _USER_ID,
+                "user_id": USER_ID,
                 "identifier": {"type": "string", "description": "username, email or phone"},
             },
             [],
@@ -464,69 +358,5 @@ ACTIONS = [
         },
         "read",
         "Brute-force protection blocks on a user (by id or identifier).",
-    ),
-    Action(
-        "auth0.block_user",
-        _block,
-        _obj({"user_id": _USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
-        "Block a user (PATCH blocked: true). Idempotent: changed is false when already blocked.",
-        plan=_plan_block,
-        target="user_id",
-        idempotent=True,
-    ),
-    Action(
-        "auth0.unblock_user",
-        _unblock,
-        _obj({"user_id": _USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
-        "Unblock a user (PATCH blocked: false). Does not clear brute-force blocks.",
-        plan=_plan_unblock,
-        target="user_id",
-        idempotent=True,
-    ),
-    Action(
-        "auth0.delete_user",
-        delete_user,
-        _obj({"user_id": _USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
-        "Delete a user. Idempotent: changed is false when the user was already gone.",
-        plan=_plan_delete,
-        target="user_id",
-        idempotent=True,
-    ),
-    Action(
-        "auth0.revoke_sessions",
-        revoke_sessions,
-        _obj(
-            {
-                "user_id": _USER_ID,
-                "refresh_tokens": {
-                    "type": "boolean",
-                    "description": "Also revoke refresh tokens (default true).",
-                },
-            },
-            ["user_id"],
-        ),
-        _WRITE_OUT,
-        "write",
-        "Revoke a user's sessions and refresh tokens.",
-        plan=_plan_revoke,
-        target="user_id",
-        idempotent=True,
-    ),
-    Action(
-        "auth0.clear_user_blocks",
-        clear_user_blocks,
-        _obj({"user_id": _USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
-        "Clear brute-force protection blocks on a user.",
-        plan=_plan_clear,
-        target="user_id",
-        idempotent=True,
     ),
 ]

@@ -1,0 +1,191 @@
+"""Auth0 containment actions (writes): block, unblock, delete, revoke sessions, clear blocks.
+
+Each write has a ``plan`` (what it would send, computed without sending; reads
+are allowed), names its target argument (``user_id``) for approval,
+``max_targets`` and protected users, and is idempotent where Auth0 allows it:
+its result says whether anything ``changed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.actions.auth0 import USER_ID, fetch_user, list_user_blocks, schema_object
+from engine.auth0.client import quote_id
+from engine.errors import ActionError
+from engine.registry import Action, ActionContext, Result
+
+
+def _set_blocked(blocked: bool) -> tuple[Any, Any]:
+    def run(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+        uid = args["user_id"]
+        user = fetch_user(ctx, uid)
+        if user is None:
+            raise ActionError(f"user {uid} does not exist")
+        if bool(user.get("blocked")) == blocked:
+            return {"user_id": uid, "blocked": blocked, "changed": False}
+        ctx.auth0().request("PATCH", f"/users/{quote_id(uid)}", json={"blocked": blocked})
+        return {"user_id": uid, "blocked": blocked, "changed": True}
+
+    def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+        uid = args["user_id"]
+        if ctx.logs_file is None:
+            user = fetch_user(ctx, uid)
+            if user is not None and bool(user.get("blocked")) == blocked:
+                return []
+        return [
+            {
+                "method": "PATCH",
+                "path": f"/api/v2/users/{quote_id(uid)}",
+                "body": {"blocked": blocked},
+                "target": uid,
+            }
+        ]
+
+    return run, plan
+
+
+def delete_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    uid = args["user_id"]
+    existed = fetch_user(ctx, uid) is not None
+    ctx.auth0().request("DELETE", f"/users/{quote_id(uid)}")
+    return {"user_id": uid, "deleted": True, "changed": existed}
+
+
+def _plan_delete(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    uid = args["user_id"]
+    return [
+        {"method": "DELETE", "path": f"/api/v2/users/{quote_id(uid)}", "body": None, "target": uid}
+    ]
+
+
+def revoke_sessions(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    uid = quote_id(args["user_id"])
+    client = ctx.auth0()
+    client.request("DELETE", f"/users/{uid}/sessions")
+    done = ["sessions"]
+    if args.get("refresh_tokens", True):
+        client.request("DELETE", f"/users/{uid}/refresh-tokens")
+        done.append("refresh_tokens")
+    return {"user_id": args["user_id"], "revoked": done, "changed": True}
+
+
+def _plan_revoke(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    uid = quote_id(args["user_id"])
+    calls = [
+        {
+            "method": "DELETE",
+            "path": f"/api/v2/users/{uid}/sessions",
+            "body": None,
+            "target": args["user_id"],
+        }
+    ]
+    if args.get("refresh_tokens", True):
+        calls.append(
+            {
+                "method": "DELETE",
+                "path": f"/api/v2/users/{uid}/refresh-tokens",
+                "body": None,
+                "target": args["user_id"],
+            }
+        )
+    return calls
+
+
+def clear_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    before = list_user_blocks(ctx, {"user_id": args["user_id"]})["count"]
+    ctx.auth0().request("DELETE", f"/user-blocks/{quote_id(args['user_id'])}")
+    return {"user_id": args["user_id"], "cleared": before, "changed": before > 0}
+
+
+def _plan_clear(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "method": "DELETE",
+            "path": f"/api/v2/user-blocks/{quote_id(args['user_id'])}",
+            "body": None,
+            "target": args["user_id"],
+        }
+    ]
+
+
+_block, _plan_block = _set_blocked(True)
+_unblock, _plan_unblock = _set_blocked(False)
+_WRITE_OUT = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string"},
+        "changed": {
+            "type": "boolean",
+            "description": "false when the tenant was already in that state",
+        },
+    },
+}
+
+ACTIONS = [
+    Action(
+        "auth0.block_user",
+        _block,
+        schema_object({"user_id": USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Block a user (PATCH blocked: true). Idempotent: changed is false when already blocked.",
+        plan=_plan_block,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.unblock_user",
+        _unblock,
+        schema_object({"user_id": USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Unblock a user (PATCH blocked: false). Does not clear brute-force blocks.",
+        plan=_plan_unblock,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.delete_user",
+        delete_user,
+        schema_object({"user_id": USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Delete a user. Idempotent: changed is false when the user was already gone.",
+        plan=_plan_delete,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.revoke_sessions",
+        revoke_sessions,
+        schema_object(
+            {
+                "user_id": USER_ID,
+                "refresh_tokens": {
+                    "type": "boolean",
+                    "description": "Also revoke refresh tokens (default true).",
+                },
+            },
+            ["user_id"],
+        ),
+        _WRITE_OUT,
+        "write",
+        "Revoke a user's sessions and refresh tokens.",
+        plan=_plan_revoke,
+        target="user_id",
+        idempotent=True,
+    ),
+    Action(
+        "auth0.clear_user_blocks",
+        clear_user_blocks,
+        schema_object({"user_id": USER_ID}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        "Clear brute-force protection blocks on a user.",
+        plan=_plan_clear,
+        target="user_id",
+        idempotent=True,
+    ),
+]

@@ -1,0 +1,319 @@
+"""Legitimate background traffic of an emulated tenant, and the event shape all scenarios share.
+
+``TrafficGenerator`` owns the seeded random source, the users and their home
+IPs, the applications and connections, and the rows of events. Rows are compact
+tuples; ``materialize`` builds each Auth0-shaped event (every field, in
+Auth0's order, nulls where Auth0 has nulls) once, when the log store takes it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.emulator.catalog import (
+    AGENTS,
+    CITIES,
+    CLIENTS,
+    CONNECTIONS,
+    FIRST,
+    HOSTILE,
+    LAST,
+    PUBLIC_FIRST_OCTETS,
+    SAPI,
+)
+from engine.timeutil import iso_ms
+
+
+class TrafficGenerator:
+    def __init__(self, scenario: str, seed: int, size: int, now: datetime) -> None:
+        self.rng = random.Random(f"{scenario}:{seed}")
+        self.scenario, self.seed, self.size, self.now = scenario, seed, size, now
+        self.domain = "acme-emulated.auth0.com"
+        self.clients = [(self.hex(32), name, kind) for name, kind in CLIENTS]
+        self.connections = [
+            (name, f"con_{self.hex(16)}", strat, stype) for name, strat, stype in CONNECTIONS
+        ]
+        self.rows: list[Any] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.home: dict[str, list[tuple[str, tuple[Any, ...]]]] = {}
+        self.used_ips: set[str] = set()
+        self.blocks: dict[str, list[dict[str, Any]]] = {}
+        n_users = min(max(40, size // 40), 20000)
+        for i in range(n_users):
+            self.add_user(i)
+
+    def hex(self, n: int) -> str:
+        return "".join(self.rng.choice("0123456789abcdef") for _ in range(n))
+
+    def ip(self, octets: list[int]) -> str:
+        while True:
+            ip = f"{self.rng.choice(octets)}.{self.rng.randint(1, 254)}.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}"
+            if ip not in self.used_ips:
+                self.used_ips.add(ip)
+                return ip
+
+    def add_user(self, i: int, admin: bool = False, username: str | None = None) -> str:
+        first, last = FIRST[i % len(FIRST)], LAST[(i // len(FIRST)) % len(LAST)]
+        uid = f"auth0|{self.hex(24)}"
+        email = f"{first}.{last}{i}@example.com"
+        created = iso_ms(self.now - timedelta(days=self.rng.randint(30, 900)))
+        self.users[uid] = {
+            "user_id": uid,
+            "email": email,
+            "email_verified": True,
+            "username": username or f"{first}{last}{i}",
+            "phone_number": None,
+            "phone_verified": False,
+            "created_at": created,
+            "updated_at": created,
+            "identities": [
+                {
+                    "connection": CONNECTIONS[0][0],
+                    "user_id": uid.split("|")[1],
+                    "provider": "auth0",
+                    "isSocial": False,
+                }
+            ],
+            "app_metadata": {"roles": ["admin"]} if admin else {},
+            "user_metadata": {},
+            "picture": None,
+            "name": f"{first.title()} {last.title()}",
+            "nickname": first,
+            "multifactor": [],
+            "last_ip": None,
+            "last_login": None,
+            "last_password_reset": None,
+            "logins_count": 0,
+            "blocked": False,
+            "given_name": first.title(),
+            "family_name": last.title(),
+        }
+        self.home[uid] = [
+            (self.ip(PUBLIC_FIRST_OCTETS), self.rng.choice(CITIES))
+            for _ in range(self.rng.randint(1, 2))
+        ]
+        return uid
+
+    def when(self, start_h: float, end_h: float) -> datetime:
+        return self.now - timedelta(seconds=self.rng.uniform(end_h * 3600, start_h * 3600))
+
+    def event(
+        self,
+        at: datetime,
+        type_: str,
+        description: str,
+        *,
+        uid: str | None = None,
+        user_name: str | None = None,
+        ip: str | None = None,
+        city: tuple[Any, ...] | None = None,
+        client: tuple[str, str, str] | None = None,
+        agent: str | None = None,
+        details: dict[str, Any] | None = None,
+        connection: bool = True,
+    ) -> None:
+        user = self.users.get(uid or "")
+        name = user_name if user_name is not None else (user["email"] if user else None)
+        # Compact rows; the full Auth0-shaped dict is built once, when the store takes it.
+        self.rows.append(
+            (
+                at,
+                type_,
+                description,
+                uid or "",
+                name,
+                ip,
+                city or self.rng.choice(CITIES),
+                client or self.clients[0],
+                agent or self.rng.choice(AGENTS),
+                details or {},
+                self.connections[0] if connection else None,
+            )
+        )
+
+    def materialize(self, seq: int, row: tuple[Any, ...]) -> dict[str, Any]:
+        at, type_, description, uid, name, ip, city, client, agent, details, conn = row
+        log_id = "900" + at.strftime("%Y%m%d%H%M%S") + f"{seq:039d}"
+        return {
+            "_id": log_id,
+            "log_id": log_id,
+            "date": iso_ms(at),
+            "type": type_,
+            "description": description,
+            "connection": conn[0] if conn else None,
+            "connection_id": conn[1] if conn else "",
+            "organization_id": None,
+            "organization_name": None,
+            "client_id": client[0],
+            "client_name": client[1],
+            "ip": ip,
+            "hostname": self.domain,
+            "details": details,
+            "user_id": uid,
+            "user_name": name,
+            "user_agent": agent,
+            "audience": None,
+            "scope": None,
+            "strategy": conn[2] if conn else None,
+            "strategy_type": conn[3] if conn else None,
+            "isMobile": False,
+            "location_info": {
+                "country_code": city[0],
+                "country_code3": city[1],
+                "country_name": city[2],
+                "city_name": city[3],
+                "latitude": city[4],
+                "longitude": city[5],
+                "time_zone": city[6],
+                "continent_code": city[7],
+            }
+            if ip
+            else None,
+        }
+
+    def stream(self) -> Iterator[dict[str, Any]]:
+        """The events in log_id order, each built as it is taken (and its row dropped)."""
+        rows = self.rows
+        for i in range(len(rows)):
+            row, rows[i] = rows[i], None
+            yield self.materialize(i + 1, row)
+        rows.clear()
+
+    # -- legitimate traffic ----------------------------------------------------
+    def background(self, n: int) -> None:
+        uids = list(self.users)
+        human = [c for c in self.clients if c[2] != "m2m"]
+        admins = [u for u in uids if self.users[u]["app_metadata"].get("roles")]
+        kinds: list[tuple[float, Callable[[datetime, str], None]]] = [
+            (
+                0.42,
+                lambda at, u: self.event(
+                    at, "s", "Successful login", uid=u, **self.at_home(u), client=self.pick(human)
+                ),
+            ),
+            (
+                0.22,
+                lambda at, u: self.event(
+                    at,
+                    "ssa",
+                    "Successful silent authentication",
+                    uid=u,
+                    **self.at_home(u),
+                    client=self.pick(human),
+                ),
+            ),
+            (
+                0.05,
+                lambda at, u: self.event(
+                    at,
+                    "fp",
+                    "Wrong email or password.",
+                    uid=u,
+                    **self.at_home(u),
+                    details={"error": {"message": "Wrong email or password."}},
+                ),
+            ),
+            (
+                0.01,
+                lambda at, u: self.event(
+                    at,
+                    "fu",
+                    "Wrong email or password.",
+                    user_name=self.users[u]["email"].replace("@", "@@"),
+                    **self.at_home(u),
+                ),
+            ),
+            (
+                0.10,
+                lambda at, u: self.event(
+                    at,
+                    "slo",
+                    "User successfully logged out",
+                    uid=u,
+                    **self.at_home(u),
+                    client=self.pick(human),
+                ),
+            ),
+            (
+                0.01,
+                lambda at, u: self.event(at, "ss", "Successful signup", uid=u, **self.at_home(u)),
+            ),
+            (
+                0.12,
+                lambda at, u: self.event(
+                    at,
+                    "seccft",
+                    "Client Credentials for Access Token",
+                    ip=self.home[uids[0]][0][0],
+                    client=self.clients[5],
+                    connection=False,
+                    user_name=None,
+                    agent="node.js 20.11.0 / Other 0.0.0",
+                ),
+            ),
+            (
+                0.07,
+                lambda at, u: self.event(
+                    at, "sv", "Success Verification Email", uid=u, **self.at_home(u)
+                ),
+            ),
+        ]
+        if admins:
+            kinds.append(
+                (
+                    0.005,
+                    lambda at, u: self.sapi(at, admins[0], self.home[admins[0]][0][0], legit=True),
+                )
+            )
+        weights = [k[0] for k in kinds]
+        for _ in range(max(n, 0)):
+            uid = self.rng.choice(uids)
+            fn = self.rng.choices(kinds, weights)[0][1]
+            fn(self.when(20, 0.05), uid)
+
+    def at_home(self, uid: str) -> dict[str, Any]:
+        ip, city = self.rng.choice(self.home[uid])
+        return {"ip": ip, "city": city}
+
+    def pick(self, items: list[Any]) -> Any:
+        return self.rng.choice(items)
+
+    def sapi(self, at: datetime, uid: str, ip: str, legit: bool) -> None:
+        desc, method, path = self.rng.choice(SAPI) if legit else SAPI[len(self.rows) % len(SAPI)]
+        target = self.rng.choice(list(self.users))
+        body: dict[str, Any] = {"blocked": False} if method == "PATCH" else {}
+        if not legit:
+            body = {
+                "name": self.rng.choice(HOSTILE[:6]),
+                "connection": CONNECTIONS[0][0],
+                "note": HOSTILE[len(self.rows) % 6],
+            }
+        self.event(
+            at,
+            "sapi",
+            desc,
+            uid=uid,
+            ip=ip,
+            client=self.clients[4],
+            connection=False,
+            details={
+                "request": {
+                    "method": method.lower(),
+                    "path": path.format(uid=target, cid=self.clients[0][0]),
+                    "query": {},
+                    "body": body,
+                    "channel": "api",
+                    "ip": ip,
+                    "userAgent": "Chrome 134.0.0 / Windows 10.0.0",
+                    "auth": {
+                        "strategy": "jwt",
+                        "credentials": {"scopes": ["update:users"]},
+                        "user": {"user_id": uid},
+                    },
+                },
+                "response": {"statusCode": 200 if method != "DELETE" else 204, "body": {}},
+            },
+        )
