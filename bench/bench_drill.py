@@ -1,6 +1,6 @@
 """The credential-stuffing drill at scale: time and requests against a 10/20 rate limit.
 
-    .venv/bin/python bench/bench_drill.py [--events 100000] [--mode live|dry-run]
+.venv/bin/python bench/bench_drill.py [--events 100000] [--mode live|dry-run]
 """
 
 from __future__ import annotations
@@ -34,7 +34,11 @@ def main() -> None:
         print(f"| {key} | recall {m[key]['recall']}, precision {m[key]['precision']} |")
     print(f"| legitimate users blocked | {len(m['wrongly_blocked'])} |")
     print(f"| passed | {result.passed} |")
-    print(json.dumps({k: v for k, v in result.to_json().items() if k in ("passed", "requests", "duration_s")}))
+    print(
+        json.dumps(
+            {k: v for k, v in result.to_json().items() if k in ("passed", "requests", "duration_s")}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -36,29 +36,54 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     n = ap.parse_args().events
     t0 = time.monotonic()
-    emu = start_emulator(scenario="credential-stuffing", seed=1, events=n, rate_limit=(10**6, 10**6))
+    emu = start_emulator(
+        scenario="credential-stuffing", seed=1, events=n, rate_limit=(10**6, 10**6)
+    )
     built = time.monotonic() - t0
-    print(f"| tenant of {n:,} events generated, indexed, served | {built:.1f} s | peak RSS {rss_mib():,.0f} MiB (target < 2048) |")
+    print(
+        f"| tenant of {n:,} events generated, indexed, served | {built:.1f} s | peak RSS {rss_mib():,.0f} MiB (target < 2048) |"
+    )
     http = httpx.Client(base_url=emu.base_url, timeout=60)
-    tok = http.post("/oauth/token", json={"grant_type": "client_credentials", "client_id": emu.client_id,
-                                          "client_secret": emu.client_secret, "audience": emu.audience}).json()
+    tok = http.post(
+        "/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": emu.client_id,
+            "client_secret": emu.client_secret,
+            "audience": emu.audience,
+        },
+    ).json()
     h = {"Authorization": f"Bearer {tok['access_token']}"}
     ip = emu.truth["attacker_ips"][0]
-    for label, q in ((f'type:"s" AND ip:"{ip}"', f'type:"s" AND ip:"{ip}"'),
-                     ('type:"fp" OR type:"fu"', 'type:"fp" OR type:"fu"')):
+    for label, q in (
+        (f'type:"s" AND ip:"{ip}"', f'type:"s" AND ip:"{ip}"'),
+        ('type:"fp" OR type:"fu"', 'type:"fp" OR type:"fu"'),
+    ):
         times = []
         for page in range(10):
             s = time.perf_counter()
-            r = http.get("/api/v2/logs", params={"q": q, "per_page": 100, "page": page % 3}, headers=h)
+            r = http.get(
+                "/api/v2/logs", params={"q": q, "per_page": 100, "page": page % 3}, headers=h
+            )
             times.append((time.perf_counter() - s) * 1000)
             assert r.status_code == 200
-        print(f"| page of `{label}` | median {statistics.median(times):.1f} ms | worst {max(times):.1f} ms (target < 50) |")
+        print(
+            f"| page of `{label}` | median {statistics.median(times):.1f} ms | worst {max(times):.1f} ms (target < 50) |"
+        )
     # a date window sorted by date, as the connector's complete search asks
     times = []
     for _ in range(5):
         s = time.perf_counter()
-        r = http.get("/api/v2/logs", params={"q": '(type:"s" OR type:"ssa") AND date:[2000-01-01 TO 2100-01-01}',
-                                             "per_page": 100, "page": 9, "sort": "date:1"}, headers=h)
+        r = http.get(
+            "/api/v2/logs",
+            params={
+                "q": '(type:"s" OR type:"ssa") AND date:[2000-01-01 TO 2100-01-01}',
+                "per_page": 100,
+                "page": 9,
+                "sort": "date:1",
+            },
+            headers=h,
+        )
         times.append((time.perf_counter() - s) * 1000)
     print(f"| page 9 of a date window, sort=date:1 | median {statistics.median(times):.1f} ms | |")
     with tempfile.TemporaryDirectory() as tmp:
@@ -73,15 +98,22 @@ def main() -> None:
         s = time.perf_counter()
         ours = sum(1 for _ in search_file(f, q))
         ours_s = time.perf_counter() - s
-        print(f"| scan {n:,} events ({size:,.0f} MiB JSON lines), `{q}` | soar {n / ours_s:,.0f} events/s ({ours_s:.1f} s, {ours} hits) | |")
+        print(
+            f"| scan {n:,} events ({size:,.0f} MiB JSON lines), `{q}` | soar {n / ours_s:,.0f} events/s ({ours_s:.1f} s, {ours} hits) | |"
+        )
         jq = shutil.which("jq")
         if jq:
             s = time.perf_counter()
-            out = subprocess.run([jq, "-c", f'select(.type == "s" and .ip == "{ip}")', str(f)],
-                                 capture_output=True, check=True)
+            out = subprocess.run(
+                [jq, "-c", f'select(.type == "s" and .ip == "{ip}")', str(f)],
+                capture_output=True,
+                check=True,
+            )
             jq_s = time.perf_counter() - s
             hits = len(out.stdout.splitlines())
-            print(f"| same scan with jq | jq {n / jq_s:,.0f} events/s ({jq_s:.1f} s, {hits} hits) | |")
+            print(
+                f"| same scan with jq | jq {n / jq_s:,.0f} events/s ({jq_s:.1f} s, {hits} hits) | |"
+            )
         else:
             print("| same scan with jq | jq not installed | |")
     print(json.dumps({"events": n, "peak_rss_mib": round(rss_mib())}))

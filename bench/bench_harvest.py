@@ -33,7 +33,9 @@ def main() -> int:
         since = now_utc() - timedelta(days=2)
         until = since.fromisoformat(last.replace("Z", "+00:00")) + timedelta(milliseconds=1)
         client = Auth0Client(
-            Auth0Settings.create(emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret),
+            Auth0Settings.create(
+                emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+            ),
             guard=DryRunGuard(True),
         )
         client.get("/logs", {"per_page": 1})  # token and first headers: not part of the harvest
@@ -49,17 +51,33 @@ def main() -> int:
     floor = math.ceil(matched / 100)
     bound = (floor - BURST) / RATE
     rows = [
-        ("events harvested", f"{matched}", f"{MATCHES} expected, unique: {len({e['log_id'] for e in result.events})}"),
+        (
+            "events harvested",
+            f"{matched}",
+            f"{MATCHES} expected, unique: {len({e['log_id'] for e in result.events})}",
+        ),
         ("requests", f"{requests}", f"floor {floor}; target <= {1.05 * floor + 2:.0f}"),
-        ("wall time (s)", f"{wall:.2f}", f"rate-limit bound {bound:.2f}; target <= {1.15 * bound:.2f}"),
-        ("429s received", f"{throttled}", f"{100 * throttled / max(requests, 1):.1f}% of requests; target < 2%"),
+        (
+            "wall time (s)",
+            f"{wall:.2f}",
+            f"rate-limit bound {bound:.2f}; target <= {1.15 * bound:.2f}",
+        ),
+        (
+            "429s received",
+            f"{throttled}",
+            f"{100 * throttled / max(requests, 1):.1f}% of requests; target < 2%",
+        ),
         ("client waits (s)", f"{client.stats.waited_s:.2f}", f"retries {client.stats.retries}"),
     ]
     print("| measure | value | beside |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
-    ok = (matched == MATCHES and requests <= 1.05 * floor + 2 and wall <= 1.15 * bound
-          and throttled < 0.02 * requests)
+    ok = (
+        matched == MATCHES
+        and requests <= 1.05 * floor + 2
+        and wall <= 1.15 * bound
+        and throttled < 0.02 * requests
+    )
     print("targets met" if ok else "TARGETS MISSED")
     return 0 if ok else 1
 

@@ -12,7 +12,9 @@ ROOT = Path(__file__).parent.parent
 
 def test_action_reference_is_current() -> None:
     committed = (ROOT / "docs" / "actions.md").read_text(encoding="utf-8")
-    assert committed == render(default_registry()), "run: python -m engine.docsgen > docs/actions.md"
+    assert committed == render(default_registry()), (
+        "run: python -m engine.docsgen > docs/actions.md"
+    )
 
 
 def test_every_action_and_argument_is_documented() -> None:
