@@ -3,7 +3,8 @@
 Pass 1 (``engine.schemapass``) checks the JSON Schema, each error located at
 the offending YAML node. Pass 2, here, checks meaning: actions exist,
 arguments fit their action, templates parse, references point backwards to
-declared inputs and earlier steps, ``if`` is an expression, defaults fit.
+declared inputs and earlier steps, ``if`` is an expression, defaults fit;
+``engine.exposure`` checks what leaves the engine (log queries, outputs).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
-from jinja2 import nodes
 
 from engine.errors import TemplateError
+from engine.exposure import output_secret_issues, query_issues
 from engine.inputs import type_problem
 from engine.issues import Issue, Location
 from engine.model import InputSpec
@@ -27,7 +28,6 @@ from engine.templating import (
     is_template,
     iter_templates,
     parse_template,
-    reads_secret,
     template_references,
     unknown_filters_and_tests,
 )
@@ -103,27 +103,8 @@ class _Semantic:
                         )
                     )
                 self._check_templates(value, path, len(self.steps), for_each=False)
-                self._check_output_secret(name, value, path)
+                self.issues.extend(output_secret_issues(self.src, name, value, path))
         return self.issues
-
-    def _check_output_secret(self, name: str, value: Any, path: Path) -> None:
-        """Outputs are printed and logged, so a secret there only ever shows as ``***``."""
-        for text in iter_templates(value):
-            try:
-                ast = parse_template(text)
-            except TemplateError:
-                return  # reported by _check_templates
-            if reads_secret(ast):
-                self.issues.append(
-                    Issue(
-                        "warning",
-                        f"output {name!r} reads a secret: outputs are printed and logged, "
-                        "so it will only show as ***",
-                        self.src.at(path),
-                        "remove the secret from the output",
-                    )
-                )
-                return
 
     def _check_defaults(self) -> None:
         for name, spec in self.inputs.items():
@@ -221,7 +202,7 @@ class _Semantic:
                 self._check_templates(value, path, i, for_each=in_loop or key in deferred)
                 prop = props.get(key)
                 if key == "query" or (isinstance(prop, Mapping) and prop.get("x-query")):
-                    self._check_query(value, path)
+                    self.issues.extend(query_issues(self.src, value, path))
 
     def _check_args(
         self, i: int, label: str, name: str, schema: Mapping[str, Any], args: Mapping[str, Any]
@@ -266,36 +247,6 @@ class _Semantic:
                 self.src.at(("steps", i, "with", arg)),
                 f"argument {arg!r} for {name} in {label}: {message}",
             )
-
-    def _check_query(self, value: Any, path: Path) -> None:
-        """Values put into a log query must go through ``| lucene`` (else: injection)."""
-        if not is_template(value):
-            return
-        try:
-            ast = parse_template(value)
-        except TemplateError:
-            return  # already reported by _check_templates
-        where = place_of(self.src, path)
-        for output in ast.find_all(nodes.Output):
-            for expr in output.nodes:
-                if isinstance(expr, nodes.TemplateData):
-                    continue
-                if reads_secret(expr):
-                    self.error(
-                        self.src.at(path),
-                        f"a secret is put into a log query{where}",
-                        "log queries are logged and sent in URLs: never put a secret in one",
-                    )
-                elif not (isinstance(expr, nodes.Filter) and expr.name == "lucene"):
-                    self.issues.append(
-                        Issue(
-                            "warning",
-                            f"a value is put into the log query{where} without '| lucene'",
-                            self.src.at(path),
-                            "quotes or wildcards in the value would change the query: "
-                            "ip:{{ inputs.ip | lucene }}",
-                        )
-                    )
 
     def _check_templates(
         self, value: Any, path: Path, step_pos: int, *, for_each: bool, loop_step: bool = False
