@@ -52,6 +52,7 @@ from engine.steps import (
     StepOutcome,
     Succeeded,
     call_with_retry,
+    check_args,
     describe,
     run_action,
     run_bounded,
@@ -340,6 +341,8 @@ class _Run:
                 items=None if each is None else len(each),
             )
             calls = render_calls(step, action, each, self.context())
+            for args in calls:  # every call checked before the first is sent
+                check_args(action, args)
             write = any(action.is_write(args) for args in calls)
             if write:
                 self.gate(step, action, calls)

@@ -172,8 +172,7 @@ def describe(exc: BaseException) -> str:
 
 
 def run_action(action: Action, ctx: ActionContext, args: Mapping[str, Any], plan: bool) -> Any:
-    """Check ``args``, then call the action (or, for a planned write, its ``plan``)."""
-    check_args(action, args)
+    """Call the action (or, for a planned write, its ``plan``) with checked ``args``."""
     if plan:
         assert action.plan is not None  # Action.__post_init__ requires it for writes
         return {"dry_run": True, "planned": action.plan(ctx, args)}

@@ -306,3 +306,16 @@ steps:
     assert token not in result.run_log.read_text()
     assert redactor.text(token) == "***"
     del reg
+
+
+def test_every_call_is_checked_before_the_first_write(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    reg = make_registry(server.url)
+    pb = playbook(block_playbook(server), reg)
+    result = run_playbook(pb, {"users": ["u1", 5]}, registry=reg, approve=True, run_dir=tmp_path)
+    outcome = result.steps["block"]
+    assert isinstance(outcome, Failed)
+    assert outcome.error.startswith("t.block: argument user_id: 5 is not of type 'string'")
+    assert server.writes() == []
+    assert "action.call" not in types(result.run_log)

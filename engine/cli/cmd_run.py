@@ -57,6 +57,7 @@ def make_redactor() -> Redactor:
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,  # tracebacks become text, then get redacted
             redactor.processor,
             terminal_safe,
             structlog.dev.ConsoleRenderer(colors=False),
