@@ -94,3 +94,25 @@ def test_a_proxy_chain_in_the_ip_field_is_scanned(ctx: ActionContext) -> None:
     events = [{"ip": "203.0.113.7, 10.0.0.1", "date": "2026-11-03T00:00:00.000Z"}]
     out = ip.extract(ctx, {"events": events})
     assert [r["ip"] for r in out["ips"]] == ["10.0.0.1", "203.0.113.7"]
+
+
+def test_ties_are_ordered_by_address_and_mapped_ipv6_is_ipv4(ctx: ActionContext) -> None:
+    text = "9.0.0.1 10.0.0.2 2001:db8::2 ::ffff:10.0.0.3 ::ffff:0.0.0.0 2001:db8::10 1.0.0.9"
+    out = ip.extract(ctx, {"text": text + " 10.0.0.3"})
+    assert [(r["ip"], r["count"]) for r in out["ips"]] == [
+        ("10.0.0.3", 2),  # once as ::ffff:10.0.0.3, once plain
+        ("1.0.0.9", 1),
+        ("9.0.0.1", 1),
+        ("10.0.0.2", 1),
+        ("2001:db8::2", 1),
+        ("2001:db8::10", 1),
+    ]
+
+
+def test_addresses_at_the_end_of_a_sentence_and_inside_longer_numbers(ctx: ActionContext) -> None:
+    text = (
+        "Login from 8.8.8.8. Then 2606:4700::1111. Not 1.2.3.4.5, not 5.6.7.8.9.10, "
+        "not ::ffff:10.0.0 (cut), but ::FFFF:203.0.113.9."
+    )
+    out = ip.extract(ctx, {"text": text})
+    assert [r["ip"] for r in out["ips"]] == ["8.8.8.8", "203.0.113.9", "2606:4700::1111"]

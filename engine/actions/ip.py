@@ -9,18 +9,37 @@ from typing import Any
 
 from engine.registry import Action, ActionContext, Result
 
-_V4 = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"
-_V6 = r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{0,4}|(?:\d{1,3}\.){3}\d{1,3})(?![\w:])"
+# A candidate is never part of a longer dotted number (1.2.3.4.5), yet may end a
+# sentence ("from 8.8.8.8."). In IPv6 the dotted IPv4 tail is tried first, so
+# ::ffff:10.0.0.3 is not cut to ::ffff:10.
+_V4 = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)"
+_V6 = (
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
+    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?![\w:]|\.\d)"
+)
 _CANDIDATE = re.compile(f"{_V4}|{_V6}")
 MAX_TEXT = 10_000_000
 
 
 def _parse(text: str) -> str | None:
+    """The normalised address in ``text``, or None (invalid, or unspecified like ``::``).
+
+    An IPv4-mapped IPv6 address (``::ffff:203.0.113.7``, as dual-stack servers
+    log IPv4 clients) is the IPv4 address: the same client counts once.
+    """
     try:
-        addr = ipaddress.ip_address(text.strip("[]"))
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
     return None if addr.is_unspecified else str(addr)
+
+
+def _order(row: Mapping[str, Any]) -> tuple[int, int, int]:
+    """Most frequent first; then IPv4 before IPv6, by numeric address (10.x after 9.x)."""
+    addr = ipaddress.ip_address(row["ip"])
+    return (-row["count"], addr.version, int(addr))
 
 
 def _scan(text: str) -> Iterator[str]:
@@ -87,7 +106,7 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             tally.add(addr, None)
     min_count = int(args.get("min_count", 1))
     rows = [r for r in tally.rows.values() if r["count"] >= min_count]
-    rows.sort(key=lambda r: (-r["count"], r["ip"]))
+    rows.sort(key=_order)
     return {"ips": rows, "count": len(rows)}
 
 
@@ -123,7 +142,7 @@ ACTIONS = [
             "properties": {
                 "ips": {
                     "type": "array",
-                    "description": "[{ip, count, first_seen, last_seen, public}], most frequent first; an event counts once per IP.",
+                    "description": "[{ip, count, first_seen, last_seen, public}], most frequent first, then by address (IPv4 first); an event counts once per IP; IPv4-mapped IPv6 addresses count as IPv4.",
                 },
                 "count": {"type": "integer", "description": "How many distinct IPs are listed."},
             },
