@@ -122,9 +122,10 @@ class Progress:
             with self._lock:
                 self._current = None
             mark = _MARKS.get(str(rec.get("status")), str(rec.get("status")))
-            seconds = float(rec.get("duration_ms") or 0) / 1000
+            ms = float(rec.get("duration_ms") or 0)
+            took = f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
             err = f": {rec['error']}" if rec.get("error") else ""
-            self.say(f"  {mark:>8} {rec.get('step')} {seconds:.2f}s{err}")
+            self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
         elif kind == "action.planned":
             for call in rec.get("planned") or []:
                 where = call.get("path") or call.get("url")
