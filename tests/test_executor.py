@@ -337,3 +337,55 @@ steps:
     with pytest.raises(InputError, match="required"):
         run_playbook(pb, {}, registry=reg, run_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []  # no run log: nothing ran
+
+
+def test_an_output_that_cannot_render_fails_the_run(tmp_path: Path) -> None:
+    reg = make_registry()
+    pb = playbook(
+        """
+playbook: 1
+name: outputs
+steps:
+  - id: a
+    uses: t.echo
+    for_each: [1, 2]
+    with: {value: "{{ item }}"}
+outputs:
+  good: "{{ steps.a.output | map(attribute='value') | list }}"
+  bad: "{{ steps.a.output | map(attribute='missing') | list }}"
+""",
+        reg,
+    )
+    result = run_playbook(pb, {}, registry=reg, run_dir=tmp_path)
+    assert result.status == "failed"
+    assert result.outputs == {"good": [1, 2], "bad": None}
+    assert result.error is not None and result.error.startswith("output 'bad': ")
+    assert "missing" in result.error
+    assert verify(result.run_log).code == 0
+
+
+def test_a_for_each_timeout_starts_no_further_items(tmp_path: Path) -> None:
+    probe = Probe()
+    reg = make_registry(probe=probe)
+    pb = playbook(
+        """
+playbook: 1
+name: many
+steps:
+  - id: each
+    uses: t.slow
+    for_each: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    max_parallel: 2
+    timeout: 300ms
+    with: {seconds: 0.5}
+""",
+        reg,
+    )
+    start = time.monotonic()
+    result = run_playbook(pb, {}, registry=reg, run_dir=tmp_path)
+    assert time.monotonic() - start < 1.5
+    outcome = result.steps["each"]
+    assert isinstance(outcome, Failed)
+    assert "10 of 10 call(s) unfinished" in outcome.error
+    time.sleep(0.6)  # the two abandoned calls end; nothing else was started
+    assert probe.calls == 2
