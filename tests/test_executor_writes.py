@@ -319,3 +319,18 @@ def test_every_call_is_checked_before_the_first_write(
     assert outcome.error.startswith("t.block: argument user_id: 5 is not of type 'string'")
     assert server.writes() == []
     assert "action.call" not in types(result.run_log)
+
+
+def test_an_offline_run_plans_writes_and_names_its_file(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    logs = tmp_path / "export.jsonl"
+    logs.write_text("")
+    reg = make_registry(server.url)
+    pb = playbook(block_playbook(server), reg)
+    result = run_playbook(pb, {}, registry=reg, logs_file=logs, run_dir=tmp_path / "runs")
+    assert result.status == "succeeded" and result.dry_run is False
+    assert isinstance(result.steps["block"], Planned)
+    assert server.writes() == []
+    started = records(result.run_log, "run.started")[0]
+    assert started["tenant"] == f"offline:{logs}" and started["logs_file"] == str(logs)
