@@ -111,3 +111,32 @@ def test_filter_names_the_item_its_condition_failed_on(ctx: ActionContext) -> No
     where = Deferred(compile_template("{{ item.count > 1 }}"), {})
     with pytest.raises(ActionError, match="failed on item 1"):
         data.filter_items(ctx, {"items": [{"count": 2}, {"other": 1}], "where": where})
+
+
+def test_values_of_every_json_type_are_kept_apart(ctx: ActionContext) -> None:
+    items = [{"v": v} for v in (True, 1, 1, "1", [1], [1], {"a": 1}, False, 0, "x")]
+    assert data.unique(ctx, {"items": items, "key": "v"})["values"] == [
+        True,
+        1,
+        "1",
+        [1],
+        {"a": 1},
+        False,
+        0,
+        "x",
+    ]
+    out = data.count_by(ctx, {"items": items, "key": "v"})
+    assert out["top"][:3] == [
+        {"value": 1, "count": 2},
+        {"value": [1], "count": 2},
+        {"value": True, "count": 1},
+    ]
+    assert out["counts"] == {
+        "true": 1,
+        "1": 3,  # the number 1 twice and the string "1" once share a JSON key
+        "[1]": 2,
+        '{"a": 1}': 1,
+        "false": 1,
+        "0": 1,
+        "x": 1,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -32,11 +33,21 @@ def _get(item: Any, key: str | None) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
+    """A hashable stand-in for a JSON value; ``True`` and ``1`` stay distinct."""
+    if isinstance(value, Mapping):
+        return ("map", tuple(sorted((str(k), _hashable(v)) for k, v in value.items())))
+    if isinstance(value, list | tuple):
+        return ("list", tuple(_hashable(v) for v in value))
+    if isinstance(value, bool):
+        return ("bool", value)
     return value
+
+
+def _label(value: Any) -> str:
+    """The key of ``value`` in a JSON object: strings as they are, others as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def unique(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -69,14 +80,24 @@ def filter_items(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
 
 
 def count_by(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    """``top`` keeps each value as it is (most frequent first, ties in first-seen order);
+    ``counts`` is keyed by its text (numbers, booleans, lists as JSON: ``1`` -> ``"1"``)."""
     counts: Counter[Any] = Counter()
+    first: dict[Any, Any] = {}
     for item in args["items"]:
         value = _get(item, args["key"])
         if value is None:
             continue
-        counts[value if isinstance(value, str | int | float | bool) else str(value)] += 1
-    top = [{"value": v, "count": n} for v, n in counts.most_common()]
-    return {"counts": {str(k): n for k, n in counts.items()}, "top": top}
+        marker = _hashable(value)
+        first.setdefault(marker, value)
+        counts[marker] += 1
+    top = [{"value": first[m], "count": n} for m, n in counts.most_common()]
+    by_label: dict[str, int] = {}
+    for row in top:
+        label = _label(row["value"])
+        # "1" and 1 share a key in a JSON object: their counts add up there
+        by_label[label] = by_label.get(label, 0) + row["count"]
+    return {"counts": by_label, "top": top}
 
 
 def set_value(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -141,7 +162,10 @@ ACTIONS = [
         output_schema={
             "type": "object",
             "properties": {
-                "counts": {"type": "object", "description": "value -> number of items"},
+                "counts": {
+                    "type": "object",
+                    "description": "value -> number of items (non-string values keyed as JSON: 1 -> '1').",
+                },
                 "top": {"type": "array", "description": "[{value, count}] most frequent first"},
             },
         },
