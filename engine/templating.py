@@ -141,7 +141,8 @@ class Template:
         return value
 
     def references(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-        """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` used."""
+        """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` /
+        ``run.x`` used."""
         yield from _references(self.ast)
 
 
@@ -180,7 +181,8 @@ def parse_template(source: str) -> nodes.Template:
 
 
 def template_references(ast: nodes.Node) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-    """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` in a tree."""
+    """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` /
+    ``run.x`` in a tree."""
     yield from _references(ast)
 
 
@@ -280,5 +282,5 @@ def _references(ast: nodes.Node) -> Iterator[tuple[str, str, tuple[str, ...]]]:
             seen.add(id(inner))
             inner = inner.node
         root, parts = chain
-        if root in ("inputs", "steps", "secrets") and parts:
+        if root in ("inputs", "steps", "secrets", "run") and parts:
             yield root, parts[0], tuple(parts[1:])

@@ -36,6 +36,7 @@ from engine.yamlsrc import Path, Source
 _KNOWN_NAMES = {"inputs", "steps", "secrets", "run"}
 _ITEM_NAMES = {"item", "index"}
 _STEP_FIELDS = {"output", "status"}
+_RUN_FIELDS = {"id", "dry_run"}  # what the executor puts under `run`
 
 
 def validate(src: Source, registry: ActionRegistry) -> list[Issue]:
@@ -328,6 +329,15 @@ class _Semantic:
                 )
             elif root == "steps":
                 self._check_step_ref(loc, where, step_pos, name, rest)
+            elif root == "run" and name not in _RUN_FIELDS:
+                near = difflib.get_close_matches(name, sorted(_RUN_FIELDS), n=1)
+                self.error(
+                    loc,
+                    f"run has no {name!r}{where}",
+                    f"did you mean 'run.{near[0]}'?"
+                    if near
+                    else f"the run offers {' and '.join(f'run.{f}' for f in sorted(_RUN_FIELDS))}",
+                )
 
     def _check_step_ref(
         self, loc: Location, where: str, step_pos: int, name: str, rest: tuple[str, ...]
