@@ -8,12 +8,15 @@ builds a client for any running emulator with explicit settings.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from engine.auth0 import Auth0Client, Auth0Settings
 from engine.emulator import RunningEmulator, start_emulator
 from engine.httpguard import DryRunGuard
+from engine.registry import ActionContext
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +42,28 @@ def auth0_client() -> Iterator[Callable[..., Auth0Client]]:
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def ctx() -> Iterator[ActionContext]:
+    """A context for the pure actions (data.*, ip.extract), which never use its client."""
+    with httpx.Client() as http:
+        yield ActionContext(dry_run=False, http=http)
+
+
+@pytest.fixture
+def sample_events() -> list[dict[str, Any]]:
+    """A few Auth0-like events: duplicates, an IPv6 in details, an invalid IP, nulls."""
+    return [
+        {"ip": "203.0.113.7", "date": "2026-11-01T10:00:00.000Z", "user_id": "u1", "type": "fp"},
+        {"ip": "203.0.113.7", "date": "2026-11-01T09:00:00.000Z", "user_id": "u2", "type": "fu"},
+        {
+            "ip": "10.0.0.8",
+            "date": "2026-11-01T11:00:00.000Z",
+            "user_id": "u1",
+            "type": "s",
+            "details": {"request": {"ip": "2001:0db8:0000:0000:0000:0000:0000:0001"}},
+        },
+        {"ip": "999.1.1.1", "date": "2026-11-01T12:00:00.000Z", "user_id": "", "type": "f"},
+        {"ip": None, "date": "2026-11-01T12:00:00.000Z", "user_id": None},
+    ]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from engine.actions import data
@@ -14,48 +12,29 @@ from engine.registry import ActionContext, ActionRegistry, DuplicateActionError,
 from engine.templating import Deferred, compile_template
 
 
-@pytest.fixture
-def ctx() -> Iterator[ActionContext]:
-    with httpx.Client() as http:  # pure actions never use it; the context requires one
-        yield ActionContext(dry_run=False, http=http)
-
-
-EVENTS: list[dict[str, Any]] = [
-    {"ip": "203.0.113.7", "date": "2026-11-01T10:00:00.000Z", "user_id": "u1", "type": "fp"},
-    {"ip": "203.0.113.7", "date": "2026-11-01T09:00:00.000Z", "user_id": "u2", "type": "fu"},
-    {
-        "ip": "10.0.0.8",
-        "date": "2026-11-01T11:00:00.000Z",
-        "user_id": "u1",
-        "type": "s",
-        "details": {"request": {"ip": "2001:0db8:0000:0000:0000:0000:0000:0001"}},
-    },
-    {"ip": "999.1.1.1", "date": "2026-11-01T12:00:00.000Z", "user_id": "", "type": "f"},
-    {"ip": None, "date": "2026-11-01T12:00:00.000Z", "user_id": None},
-]
-
-
-def test_data_unique_and_count_by(ctx: ActionContext) -> None:
-    assert data.unique(ctx, {"items": EVENTS, "key": "user_id"}) == {
+def test_data_unique_and_count_by(ctx: ActionContext, sample_events: list[dict[str, Any]]) -> None:
+    assert data.unique(ctx, {"items": sample_events, "key": "user_id"}) == {
         "values": ["u1", "u2"],
         "count": 2,
     }
     assert data.unique(ctx, {"items": [[1], [1], [2]]})["values"] == [[1], [2]]
-    out = data.count_by(ctx, {"items": EVENTS, "key": "type"})
+    out = data.count_by(ctx, {"items": sample_events, "key": "type"})
     assert out["counts"] == {"fp": 1, "fu": 1, "s": 1, "f": 1}
-    out = data.count_by(ctx, {"items": EVENTS, "key": "details.request.ip"})
+    out = data.count_by(ctx, {"items": sample_events, "key": "details.request.ip"})
     assert out["top"] == [{"value": "2001:0db8:0000:0000:0000:0000:0000:0001", "count": 1}]
 
 
-def test_data_filter_renders_its_condition_per_item(ctx: ActionContext) -> None:
+def test_data_filter_renders_its_condition_per_item(
+    ctx: ActionContext, sample_events: list[dict[str, Any]]
+) -> None:
     where = Deferred(
         compile_template("{{ item.get('type') in ['fp', 'fu'] and item.ip != inputs.skip }}"),
         {"inputs": {"skip": "none"}},
     )
-    out = data.filter_items(ctx, {"items": EVENTS, "where": where})
+    out = data.filter_items(ctx, {"items": sample_events, "where": where})
     assert [e["user_id"] for e in out["items"]] == ["u1", "u2"]
     with pytest.raises(ActionError, match="must be an expression"):
-        data.filter_items(ctx, {"items": EVENTS, "where": "item.type"})
+        data.filter_items(ctx, {"items": sample_events, "where": "item.type"})
 
 
 def test_registry_is_explicit_and_refuses_duplicates() -> None:

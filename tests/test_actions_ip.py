@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
-
-import httpx
-import pytest
 
 from engine.actions import ip
 from engine.registry import ActionContext
 
 
-@pytest.fixture
-def ctx() -> Iterator[ActionContext]:
-    with httpx.Client() as http:  # pure actions never use it; the context requires one
-        yield ActionContext(dry_run=False, http=http)
-
-
-EVENTS: list[dict[str, Any]] = [
-    {"ip": "203.0.113.7", "date": "2026-11-01T10:00:00.000Z", "user_id": "u1", "type": "fp"},
-    {"ip": "203.0.113.7", "date": "2026-11-01T09:00:00.000Z", "user_id": "u2", "type": "fu"},
-    {
-        "ip": "10.0.0.8",
-        "date": "2026-11-01T11:00:00.000Z",
-        "user_id": "u1",
-        "type": "s",
-        "details": {"request": {"ip": "2001:0db8:0000:0000:0000:0000:0000:0001"}},
-    },
-    {"ip": "999.1.1.1", "date": "2026-11-01T12:00:00.000Z", "user_id": "", "type": "f"},
-    {"ip": None, "date": "2026-11-01T12:00:00.000Z", "user_id": None},
-]
-
-
-def test_ip_extract_counts_dates_and_public(ctx: ActionContext) -> None:
-    out = ip.extract(ctx, {"events": EVENTS})
+def test_ip_extract_counts_dates_and_public(
+    ctx: ActionContext, sample_events: list[dict[str, Any]]
+) -> None:
+    out = ip.extract(ctx, {"events": sample_events})
     rows = {r["ip"]: r for r in out["ips"]}
     assert set(rows) == {"203.0.113.7", "10.0.0.8", "2001:db8::1"}
     assert out["ips"][0]["ip"] == "203.0.113.7"
@@ -44,7 +21,7 @@ def test_ip_extract_counts_dates_and_public(ctx: ActionContext) -> None:
     assert rows["203.0.113.7"]["last_seen"] == "2026-11-01T10:00:00.000Z"
     assert rows["10.0.0.8"]["public"] is False
     assert rows["2001:db8::1"]["public"] is False  # documentation range
-    assert ip.extract(ctx, {"events": EVENTS, "min_count": 2})["count"] == 1
+    assert ip.extract(ctx, {"events": sample_events, "min_count": 2})["count"] == 1
 
 
 def test_ip_extract_from_text(ctx: ActionContext) -> None:
