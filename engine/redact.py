@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -10,6 +11,18 @@ from engine.secrets import Secret, all_encodings
 
 MASK = "***"
 MIN_SECRET = 4  # shorter values would mask ordinary text; they are refused as secrets
+
+
+def escaped_forms(value: str) -> set[str]:
+    """``value`` as it appears escaped in JSON or a Python repr (``"``, ``\\``, non-ASCII).
+
+    An upstream error body quoted raw into a message, an exception showing a
+    repr, or output printed as JSON carries the escaped form, which the plain
+    form does not match.
+    """
+    forms = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms.add(repr(value)[1:-1])
+    return forms - {value}
 
 
 class Redactor:
@@ -35,7 +48,10 @@ class Redactor:
             if value in self._values:
                 return
             self._values.add(value)
-            self._forms = all_encodings(self._values)
+            forms = set(all_encodings(self._values))
+            for v in self._values:
+                forms |= escaped_forms(v)
+            self._forms = sorted(forms, key=len, reverse=True)  # longest first, as all_encodings
 
     def text(self, text: str) -> str:
         forms = self._forms

@@ -150,16 +150,35 @@ def test_a_failed_step_exits_1(server: RecordingServer, tmp_path: Path) -> None:
 
 CANARY = "canary-Zq8v1Nw4Lm"
 CLIENT_SECRET = "client-secret-Pp3Xk9"
+QUOTED = 'quo"ted\\secret-été'  # escaped differently in JSON and in a repr
+
+
+def leak_forms(secret: str) -> set[str]:
+    """Every form a leak could take: the encodings and the JSON / repr escapes."""
+    escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    return encodings(secret) | escaped | {repr(secret)[1:-1]}
 
 
 def test_a_canary_secret_is_absent_from_every_sink(server: RecordingServer, tmp_path: Path) -> None:
-    server.routes["/hook"] = Route(status=401, body={"message": f"bad token {CANARY}"})
-    text = NOTIFY.replace(
-        'url: "URL/hook"',
-        'url: "URL/hook"\n      headers: {Authorization: "Bearer {{ secrets.hook }}"}',
-    ).replace('who: "{{ inputs.who }}"', 'who: "{{ inputs.who }} {{ secrets.hook }}"')
+    # the upstream echoes the secrets back, in every encoding, in a read and in an error
+    echoed = sorted(leak_forms(CANARY) | leak_forms(QUOTED))
+    server.routes["/lookup"] = Route(body={"echo": echoed})
+    server.routes["/hook"] = Route(status=401, body={"message": f"bad token {CANARY} {QUOTED}"})
+    text = (
+        NOTIFY.replace(
+            'url: "URL/hook"',
+            'url: "URL/hook"\n      headers: {Authorization: "Bearer {{ secrets.hook }}"}',
+        )
+        .replace('who: "{{ inputs.who }}"', 'who: "{{ inputs.who }} {{ secrets.hook }}"')
+        .replace('count: "{{ inputs.count }}"', 'count: "{{ secrets.quoted }}"')
+        .replace("outputs:\n", 'outputs:\n  echo: "{{ steps.look.output.body }}"\n')
+    )
     pb = write_pb(tmp_path, server, text)
-    env = {"SOAR_SECRET_HOOK": CANARY, "AUTH0_CLIENT_SECRET": CLIENT_SECRET}
+    env = {
+        "SOAR_SECRET_HOOK": CANARY,
+        "SOAR_SECRET_QUOTED": QUOTED,
+        "AUTH0_CLIENT_SECRET": CLIENT_SECRET,
+    }
     runs = tmp_path / "runs"
     out = soar(
         "run",
@@ -172,14 +191,17 @@ def test_a_canary_secret_is_absent_from_every_sink(server: RecordingServer, tmp_
         str(runs),
         env=env,
     )
-    assert out.returncode == 1  # the hook refused: its error message echoes the secret
-    assert server.writes()[0].headers["Authorization"] == f"Bearer {CANARY}"
+    assert out.returncode == 1, out.stderr  # the hook refused: its error echoes the secret
+    sent = server.writes()[0]
+    assert sent.headers["Authorization"] == f"Bearer {CANARY}"
+    assert sent.body["count"] == QUOTED  # only the request unwraps a secret
+    assert json.loads(out.stdout)["outputs"]["echo"]["echo"] == ["***"] * len(echoed)
     log = next(runs.iterdir())
     shown = soar("show", str(log), env=env)
     sinks = out.stdout + out.stderr + log.read_text() + shown.stdout + shown.stderr
-    assert "***" in sinks
-    for secret in (CANARY, CLIENT_SECRET):
-        for form in encodings(secret):
+    assert "***" in sinks and "bad token *** ***" in sinks
+    for secret in (CANARY, CLIENT_SECRET, QUOTED):
+        for form in leak_forms(secret):
             assert form not in sinks, form
 
 

@@ -103,6 +103,17 @@ def test_a_secret_in_the_url_is_refused(server: RecordingServer, ctx: ActionCont
     assert server.requests == []
 
 
+def test_a_non_ascii_header_fails_without_showing_its_value(
+    server: RecordingServer, ctx: ActionContext
+) -> None:
+    from engine.errors import ActionError
+
+    with pytest.raises(ActionError, match="'X-Token' is not ASCII") as info:
+        request(ctx, {"url": server.url, "headers": {"X-Token": Secret("t", "s\u00e9cret-value")}})
+    assert "cret-value" not in str(info.value)
+    assert server.requests == []
+
+
 def test_plan_shows_the_request_with_secrets_masked(ctx: ActionContext) -> None:
     planned = plan(
         ctx,

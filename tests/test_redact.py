@@ -65,3 +65,15 @@ def test_structlog_processor_masks_event_values() -> None:
         "token": MASK,
         "count": 2,
     }
+
+
+def test_json_and_repr_escaped_forms_are_masked() -> None:
+    import json
+
+    secret = 'q"uo\\te-\u00e9t\u00e9'
+    r = Redactor([secret])
+    body = json.dumps({"message": f"bad token {secret}"})  # an upstream error quoted raw
+    assert r.text(body) == json.dumps({"message": f"bad token {MASK}"})
+    ascii_body = json.dumps({"m": secret}, ensure_ascii=True)
+    assert secret.encode("unicode_escape").decode() not in r.text(ascii_body)
+    assert r.text(repr(("token", secret))) == f"('token', '{MASK}')"

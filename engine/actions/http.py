@@ -46,10 +46,22 @@ def _url(args: Mapping[str, Any]) -> str:
     return str(parsed)
 
 
+def _headers(given: Mapping[str, Any]) -> dict[str, str]:
+    """Header values, secrets unwrapped; a non-ASCII value fails without showing it."""
+    headers = {str(k): str(_reveal(v)) for k, v in given.items()}
+    for name, value in headers.items():
+        if not value.isascii() or not name.isascii():
+            raise ActionError(
+                f"http.request: header {name.encode('ascii', 'replace').decode()!r} is not "
+                "ASCII text (HTTP headers are); encode the value (e.g. base64) in the playbook"
+            )
+    return headers
+
+
 def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     url = _url(args)
     method = str(args.get("method", "GET")).upper()
-    headers = {str(k): str(_reveal(v)) for k, v in (args.get("headers") or {}).items()}
+    headers = _headers(args.get("headers") or {})
     try:
         response = ctx.http.request(
             method,

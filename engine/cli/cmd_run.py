@@ -152,11 +152,13 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
             "run_log": str(result.run_log),
             "final_hash": result.final_hash,
         }
-        typer.echo(redactor.text(json.dumps(doc, ensure_ascii=False, default=str)))
+        # values redacted before dumping (escaping hides a secret's plain form), text after
+        doc = redactor.value(json.loads(json.dumps(doc, default=str)))
+        typer.echo(redactor.text(json.dumps(doc, ensure_ascii=False)))
     elif result.outputs:
         typer.echo("outputs:", err=True)
         for k, v in result.outputs.items():
-            text = json.dumps(v, ensure_ascii=False, default=str)
+            text = json.dumps(redactor.value(v), ensure_ascii=False, default=str)
             if len(text) > 2000:
                 text = text[:2000] + f"... ({len(text)} chars; see the run log)"
             typer.echo(f"  {safe(k)}: {safe(redactor.text(text))}", err=True)
