@@ -338,3 +338,35 @@ def test_on_a_terminal_the_operator_is_shown_the_targets_and_asked(
     assert "will run http.request on 1 target(s):" in screen
     assert f"  - {server.url}/hook" in screen
     assert len(server.writes()) == writes
+
+
+def test_ctrl_c_leaves_a_resumable_log_and_says_how(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    server.routes["/lookup"] = Route(delay=30)  # interrupted while this read waits
+    pb = write_pb(tmp_path, server)
+    runs = tmp_path / "runs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", str(pb), "--yes", "--run-dir", str(runs)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while server.hits.get("/lookup", 0) == 0:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    log = next(runs.iterdir())
+    assert f"soar resume {log}" in err and "Traceback" not in err
+    assert soar("verify", str(log)).returncode == 3
+    assert server.writes() == []

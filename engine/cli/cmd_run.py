@@ -1,7 +1,8 @@
 """``soar run``, ``soar verify``, ``soar show``, ``soar resume``.
 
 Exit codes of run and resume: 0 succeeded, 1 a step failed, 2 bad playbook,
-inputs or usage, 3 stopped awaiting approval. Human output goes to stderr;
+inputs or usage, 3 stopped awaiting approval, 130 interrupted (Ctrl-C: the log
+is left incomplete, resumable). Human output goes to stderr;
 ``--json`` prints exactly one JSON object on stdout.
 
 Environment: ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` (name
@@ -15,7 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from engine.redact import Redactor
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
+INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
 SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix, not a secret
 MAX_SHOWN_TARGETS = 50
 
@@ -175,6 +177,31 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
     raise typer.Exit(EXIT.get(status, 1))
 
 
+class _LogPath:
+    """Remembers the run log a run writes (from its first record), for the Ctrl-C message."""
+
+    def __init__(self, progress: Progress, run_dir: Path | None = None) -> None:
+        self.progress = progress
+        self.run_dir = run_dir
+        self.path: Path | None = None
+
+    def __call__(self, rec: dict[str, Any]) -> None:
+        if self.path is None and self.run_dir is not None:
+            self.path = self.run_dir / f"{rec['run_id']}.jsonl"
+        self.progress(rec)
+
+    def interrupted(self) -> NoReturn:
+        """Ctrl-C: the log stays incomplete (no run.finished) and can be resumed."""
+        self.progress.stop()
+        where = safe(self.path) if self.path else "RUNLOG"
+        typer.echo(
+            f"\ninterrupted: the run log {where} is incomplete; writes already sent are "
+            f"recorded. Continue with: soar resume {where}",
+            err=True,
+        )
+        raise typer.Exit(INTERRUPTED)
+
+
 def _fail(redactor: Redactor, message: str, code: int = 2) -> None:
     typer.echo(f"error: {safe(redactor.text(message), keep_newlines=True)}", err=True)
     raise typer.Exit(code)
@@ -214,6 +241,7 @@ def run_cmd(
     if logs is not None and not logs.is_file():
         _fail(redactor, f"--logs {logs}: no such file")
     progress = Progress(redactor)
+    tracker = _LogPath(progress, run_dir)
     try:
         result = run_playbook(
             pb,
@@ -225,12 +253,14 @@ def run_cmd(
             logs_file=logs,
             protected_users=_protected(),
             secrets=env_secrets(),
-            on_event=progress,
+            on_event=tracker,
             redactor=redactor,
         )
     except (SoarError, OSError) as exc:
         progress.stop()
         _fail(redactor, str(exc))
+    except KeyboardInterrupt:
+        tracker.interrupted()
     _finish(result, as_json, redactor)
 
 
@@ -247,6 +277,8 @@ def resume_cmd(
 
     redactor = make_redactor()
     progress = Progress(redactor)
+    tracker = _LogPath(progress)
+    tracker.path = run_log
     try:
         result = resume_run(
             run_log,
@@ -254,12 +286,14 @@ def resume_cmd(
             approve=_approval(yes, progress),
             protected_users=_protected(),
             secrets=env_secrets(),
-            on_event=progress,
+            on_event=tracker,
             redactor=redactor,
         )
     except (SoarError, OSError) as exc:
         progress.stop()
         _fail(redactor, str(exc))
+    except KeyboardInterrupt:
+        tracker.interrupted()
     _finish(result, as_json, redactor)
 
 
