@@ -18,6 +18,7 @@ import getpass
 import os
 import platform
 import secrets as pysecrets
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -236,16 +237,25 @@ class _Run:
         self.approve = approve
         self.guard = DryRunGuard(self.plan_writes)  # the one guard of this run
         self.http = guarded_client(self.guard, transport, timeout=30.0)
-        factory = auth0_factory or default_auth0_factory
+        self.auth0_factory = auth0_factory or default_auth0_factory
+        self._auth0: Auth0Client | None = None
+        self._auth0_lock = threading.Lock()
         self.ctx = ActionContext(
             dry_run=self.plan_writes,
             http=self.http,
-            auth0_factory=lambda: factory(self.guard, self.redactor.add),
+            auth0_factory=self.auth0,
             logs_file=logs_file,
             secrets=self.secrets,
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}
+
+    def auth0(self) -> Auth0Client:
+        """The run's one Auth0 client, built on first use (``for_each`` threads may race here)."""
+        with self._auth0_lock:
+            if self._auth0 is None:
+                self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
+            return self._auth0
 
     def open(self, writer: RunLogWriter) -> None:
         self.writer = writer
@@ -311,6 +321,8 @@ class _Run:
         finally:
             self.writer.close()
             self.http.close()
+            if self._auth0 is not None:
+                self._auth0.close()
 
     def render_outputs(self) -> tuple[dict[str, Any], str | None]:
         outputs: dict[str, Any] = {}

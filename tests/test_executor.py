@@ -389,3 +389,45 @@ steps:
     assert "10 of 10 call(s) unfinished" in outcome.error
     time.sleep(0.6)  # the two abandoned calls end; nothing else was started
     assert probe.calls == 2
+
+
+def test_the_auth0_client_is_built_once_per_run_and_closed_at_the_end(tmp_path: Path) -> None:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from engine.registry import Action, ActionContext
+
+    class Client:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    built: list[Client] = []
+
+    def factory(guard: object, on_secret: object) -> Any:
+        time.sleep(0.05)  # widen the window in which for_each threads could race
+        built.append(Client())
+        return built[-1]
+
+    def which(ctx: ActionContext, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {"client": id(ctx.auth0())}
+
+    reg = make_registry()
+    reg.register(Action("t.client", which, {"type": "object"}, {"type": "object"}, "read", "x"))
+    pb = playbook(
+        """
+playbook: 1
+name: client
+steps:
+  - id: c
+    uses: t.client
+    for_each: [1, 2, 3, 4, 5, 6, 7, 8]
+    max_parallel: 8
+""",
+        reg,
+    )
+    result = run_playbook(pb, {}, registry=reg, auth0_factory=factory, run_dir=tmp_path)
+    assert result.status == "succeeded", result.error
+    assert len(built) == 1 and built[0].closed
+    assert {r["client"] for r in result.steps["c"].output} == {id(built[0])}
