@@ -274,6 +274,7 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
         {"type": "step.started", "step": "s\x1b[2J", "action": "a", "items": 2},
         {"type": "action.planned", "planned": [{"method": "POST", "path": f"/x/{CANARY}"}]},
         {"type": "step.finished", "step": "s\x1b[2J", "status": "planned", "duration_ms": 1500},
+        {"type": "approval.required", "step": "w", "targets": [f"u{n}" for n in range(22)]},
         {"type": "run.finished", "status": "succeeded"},
     ]
     plain = io.StringIO()
@@ -286,6 +287,9 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
         "  > s\\x1b[2J (a, 2 items)",
         "           would POST /x/***",
         "   planned s\\x1b[2J 1.50s",
+        "  approval needed for w: 22 target(s)",
+        *[f"    - u{n}" for n in range(20)],
+        "    ... and 2 more (see the run log)",
     ]
     live = io.StringIO()
     progress = Progress(Redactor([CANARY]), live, live=True)

@@ -20,6 +20,7 @@ from engine.cli.output import safe
 from engine.redact import Redactor
 
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
+SHOWN_TARGETS = 20
 _CLEAR = "\r\x1b[K"  # carriage return + erase line: our own escape, never from data
 
 
@@ -97,6 +98,13 @@ class Progress:
             with self._lock:
                 self._paused = False
 
+    def _targets(self, targets: list[Any]) -> None:
+        """The blast radius, one target a line (the first ``SHOWN_TARGETS``)."""
+        for target in targets[:SHOWN_TARGETS]:
+            self.say(f"    - {target}")
+        if len(targets) > SHOWN_TARGETS:
+            self.say(f"    ... and {len(targets) - SHOWN_TARGETS} more (see the run log)")
+
     # -- records --------------------------------------------------------------
     def __call__(self, rec: dict[str, Any]) -> None:
         kind = rec.get("type")
@@ -140,5 +148,13 @@ class Progress:
         elif kind == "approval.required":
             targets = rec.get("targets") or []
             self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
+            self._targets(targets)
+        elif kind == "approval.granted":
+            targets = rec.get("targets") or []
+            self.say(f"  approved ({rec.get('by')}): {rec.get('step')} on {len(targets)} target(s)")
+        elif kind == "action.failed":
+            self.say(
+                f"           write {rec.get('step')}[{rec.get('index')}] failed: {rec.get('error')}"
+            )
         elif kind == "run.finished":
             self.stop()
