@@ -8,7 +8,8 @@
 - Rendering never feeds its result back into the template engine: a value such
   as ``{{ 7*7 }}`` arriving in data (a log event's ``user_name``) stays literal.
 - The environment is immutable-sandboxed with strict undefined; string and
-  list repetition and powers are bounded so ``'a' * 10**10`` cannot exhaust memory.
+  list repetition and powers are bounded so ``'a' * 10**10`` cannot exhaust memory,
+  and so are widths, padding and replacement in calls and filters (``engine.exprbounds``).
 - A ``Secret`` rendered inside a larger string turns the whole result into a
   ``Secret`` (so ``"Bearer {{ secrets.token }}"`` stays opaque in every log).
 """
@@ -28,6 +29,7 @@ from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import TemplateError
+from engine.exprbounds import bounded_filters, check_call, check_printf
 from engine.secrets import Secret
 
 MAX_SEQUENCE = 1_000_000  # longest string/list an expression may build by repetition
@@ -68,9 +70,13 @@ def _finalize(value: Any) -> Any:
 class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox, plus bounds on ``*`` and ``**`` and no access into secrets."""
 
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        if op == "%":
+            if isinstance(left, str):
+                check_printf(left)  # '%*d' % (10**9, 1) would build a gigabyte
+            return operator.mod(left, right)
         if op == "**":
             if (
                 isinstance(left, int)
@@ -92,6 +98,11 @@ class _Environment(ImmutableSandboxedEnvironment):
             return operator.mul(left, right)
         return super().call_binop(context, op, left, right)
 
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        # Jinja's own signature: the double underscores keep keyword arguments free
+        check_call(__obj, args, __self.globals.get("lipsum"))
+        return super().call(__context, __obj, *args, **kwargs)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, Secret):
             return False
@@ -101,6 +112,7 @@ class _Environment(ImmutableSandboxedEnvironment):
 def _build_env() -> _Environment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
     env.filters["lucene"] = lucene
+    env.filters.update(bounded_filters())
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from hypothesis import given
@@ -72,6 +73,59 @@ def test_sandbox_escapes_are_refused(src: str) -> None:
     with pytest.raises(TemplateError):
         render(src)
     assert CTX["inputs"]["ips"] == ["1.2.3.4", "5.6.7.8"]
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "{{ 'x'.ljust(10**9) }}",
+        "{{ 'x'.center(inputs.n * 10**8) }}",
+        "{{ 'x'.zfill(10**9) }}",
+        "{{ 'a\tb'.expandtabs(10**9) }}",
+        "{{ 'ab'.replace('', 'x' * 1000000) }}",
+        "{{ ('a' * 1000)|replace('a', 'b' * 100000) }}",
+        "{{ ('x' * 1000000).join([1] * 1000000) }}",
+        "{{ ([1] * 1000000)|join('x' * 1000000) }}",
+        "{{ '%*d' % (10**9, 1) }}",
+        "{{ '%1000000000d' % 1 }}",
+        "{{ '%.1000000000f' % 1.0 }}",
+        "{{ '%*d'|format(10**9, 1) }}",
+        "{{ '{:>1000000000}'.format(1) }}",
+        "{{ '{:{w}}'.format(1, w=10**9) }}",
+        "{{ '{0:.1000000000f}'.format_map({'0': 1.0}) }}",
+        "{{ 'x'|center(10**9) }}",
+        "{{ 'a\nb'|indent(10**9) }}",
+        "{{ [1]|batch(10**9, 0)|list }}",
+        "{{ [1]|slice(10**9)|list }}",
+        "{{ lipsum(10**6) }}",
+    ],
+)
+def test_operations_that_build_huge_values_are_refused_at_once(src: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(TemplateError, match="refused by the sandbox"):
+        render(src)
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("{{ 'x'.ljust(3) ~ '|' }}", "x  |"),
+        ("{{ '%5d|%-3s|%.2f|%%' % (42, 'a', 3.14159) }}", "   42|a  |3.14|%"),
+        ("{{ '{:>4}|{:.1f}'.format('ab', 2.25) }}", "  ab|2.2"),
+        ("{{ '%s-%s'|format('a', 'b') }}", "a-b"),
+        ("{{ 'a\nb'|indent(2) }}", "a\n  b"),
+        ("{{ [1, 2, 3]|batch(2, 0)|list }}", [[1, 2], [3, 0]]),
+        ("{{ [1, 2, 3]|slice(2)|list }}", [[1, 2], [3]]),
+        ("{{ 'hello'|replace('l', 'L') }}", "heLLo"),
+        ("{{ inputs.ips|join(', ') }}", "1.2.3.4, 5.6.7.8"),
+        ("{{ ', '.join(inputs.ips) }}", "1.2.3.4, 5.6.7.8"),
+        ("{{ 'x'|center(5) }}", "  x  "),
+        ("{{ inputs.n % 7 }}", 6),
+    ],
+)
+def test_bounded_operations_still_work(src: str, expected: object) -> None:
+    assert render(src) == expected
 
 
 def test_undefined_names_fail_clearly() -> None:
