@@ -94,6 +94,8 @@ class LogStore:
         self, query: Query, *, sort: tuple[str, int] | None, skip: int, take: int
     ) -> list[int]:
         """Positions of matches ``skip .. skip+take`` in the requested order."""
+        if take <= 0:
+            return []
         field, direction = sort or ("log_id", -1)
         if field in ("log_id", "date") and (field == "log_id" or self.dates_sorted):
             out: list[int] = []

@@ -120,7 +120,9 @@ class _Gen(TrafficGenerator):
         for n, (ip, city) in enumerate(ips):
             for j in range(per_ip):
                 at = self.when(6, 2)
-                hostile = HOSTILE[j % len(HOSTILE)] if j % 9 == 0 else None
+                # every 9th attempt (j % 9 == 4 falls on the fu branch below) carries
+                # one of the hostile strings, in turn, as its user_name and user_agent
+                hostile = HOSTILE[(4 * n + j // 9) % len(HOSTILE)] if j % 9 == 4 else None
                 if kind == "credential-stuffing":
                     if j % 3 == 0:
                         u = self.rng.choice(uids)
@@ -137,7 +139,7 @@ class _Gen(TrafficGenerator):
                             user_name=name,
                             ip=ip,
                             city=city,
-                            agent=hostile if hostile and j % 2 else self.pick(BOT_AGENTS),
+                            agent=hostile if hostile and (j // 9) % 2 else self.pick(BOT_AGENTS),
                         )
                     if j % 50 == 7:
                         self.event(
@@ -174,6 +176,17 @@ class _Gen(TrafficGenerator):
                         "fu",
                         "Wrong email or password.",
                         user_name=name,
+                        ip=ip,
+                        city=city,
+                        agent=self.pick(BOT_AGENTS),
+                    )
+                if kind in ("password-spray", "breached-password") and hostile:
+                    # attack lists hold junk names too: an unknown, hostile user_name
+                    self.event(
+                        at,
+                        "fu",
+                        "Wrong email or password.",
+                        user_name=hostile,
                         ip=ip,
                         city=city,
                         agent=self.pick(BOT_AGENTS),

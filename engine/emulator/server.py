@@ -14,38 +14,28 @@ import random
 import threading
 import time
 import urllib.parse
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from engine.emulator.params import (
+    CAP_MESSAGE,
+    MAX_RESULTS,
+    Reply,
+    bool_param,
+    boom,
+    fields_param,
+    int_param,
+    sort_param,
+)
 from engine.emulator.tenant import Tenant, TokenBucket
+from engine.emulator.users import user_blocks, users
 from engine.errors import QueryError
-from engine.query import SEARCHABLE, compile_query
+from engine.query import compile_query
 from engine.timeutil import iso_ms, now_utc
 
 JSON = "application/json; charset=utf-8"
-MAX_RESULTS = 1000
-
-
-def boom(status: int, message: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "statusCode": status,
-        "error": HTTPStatus(status).phrase,
-        "message": message,
-    }
-    if code:
-        body["errorCode"] = code
-    body.update(extra)
-    return body
-
-
-class Reply(Exception):
-    def __init__(
-        self, status: int, body: Any = None, headers: dict[str, str] | None = None
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
+# the OAS pattern for `sort` and `fields` on GET /logs
+_BAD_BODY = object()  # a request body that is not valid JSON
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -118,31 +108,35 @@ class Handler(BaseHTTPRequestHandler):
         tenant = self.server.tenant
         try:
             if url.path.startswith("/api/v2/"):
-                tenant.stats.requests += 1
+                tenant.count("requests")
                 ok, headers = self.server.bucket.take()
                 if not ok:
-                    tenant.stats.throttled += 1
+                    tenant.count("throttled")
                     raise Reply(
                         429, boom(429, "Global limit has been reached", "too_many_requests")
                     )
                 if self.server.latency:
                     time.sleep(self.server.latency)
                 if self.server.fault():
-                    tenant.stats.faults += 1
+                    tenant.count("faults")
                     raise Reply(
                         503, boom(503, "The service is temporarily unavailable, please try again")
                     )
                 self.authenticate()
+                if body is _BAD_BODY:
+                    raise Reply(400, boom(400, "Invalid request payload JSON format"))
                 raise Reply(*self.route_api(method, url.path, query, body))
             if url.path == "/oauth/token" and method == "POST":
                 raise Reply(*self.token(body))
             raise Reply(404, boom(404, "Not Found"))
         except Reply as reply:
             self.respond(reply.status, reply.body, {**headers, **reply.headers})
+            # the journal never holds a credential: the token request's secret and a
+            # password set through PATCH are dropped
             logged = (
-                {k: v for k, v in (body or {}).items() if k != "client_secret"}
+                {k: v for k, v in body.items() if k not in ("client_secret", "password")}
                 if isinstance(body, dict)
-                else body
+                else None
             )
             tenant.record(
                 {
@@ -159,12 +153,12 @@ class Handler(BaseHTTPRequestHandler):
         if not raw:
             return None
         ctype = self.headers.get("Content-Type", "")
-        if "application/x-www-form-urlencoded" in ctype:
-            return {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
         try:
+            if "application/x-www-form-urlencoded" in ctype:
+                return {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            return {"_unparsable": True}
+            return _BAD_BODY
 
     def respond(self, status: int, body: Any, headers: dict[str, str]) -> None:
         data = (
@@ -175,8 +169,7 @@ class Handler(BaseHTTPRequestHandler):
             )
         )
         self.send_response(status)
-        if status != 204:
-            self.send_header("Content-Type", JSON)
+        self.send_header("Content-Type", JSON)  # on every answer, 204 too, as Auth0 does
         self.send_header("Content-Length", str(len(data)))
         for k, v in headers.items():
             self.send_header(k, v)
@@ -187,6 +180,11 @@ class Handler(BaseHTTPRequestHandler):
     # -- auth ----------------------------------------------------------------
     def token(self, body: Any) -> tuple[int, Any]:
         tenant = self.server.tenant
+        if body is _BAD_BODY:
+            return 400, {
+                "error": "invalid_request",
+                "error_description": "Invalid request payload JSON format",
+            }
         if not isinstance(body, dict):
             return 400, {
                 "error": "invalid_request",
@@ -247,68 +245,17 @@ class Handler(BaseHTTPRequestHandler):
                 return 404, boom(404, "Log not found")
             return 200, self.server.tenant.logs.raw(pos)
         if parts[0] == "users" and len(parts) >= 2:
-            return self.users(method, parts[1], parts[2:], q, body)
+            return users(self.server.tenant, method, parts[1], parts[2:], q, body)
         if parts[0] == "user-blocks":
-            return self.user_blocks(method, parts[1] if len(parts) > 1 else None, q)
+            return user_blocks(self.server.tenant, method, parts[1] if len(parts) > 1 else None, q)
         return 404, boom(404, "Not Found")
-
-    def _int(self, q: dict[str, str], name: str, default: int, lo: int, hi: int) -> int:
-        raw = q.get(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise Reply(
-                400,
-                boom(
-                    400,
-                    f"Query validation error: 'Expected type integer but found type string' on property {name}.",
-                    "invalid_query_string",
-                ),
-            ) from None
-        if value > hi:
-            raise Reply(
-                400,
-                boom(
-                    400,
-                    f"Query validation error: 'Value {value} is greater than maximum {hi}' on property {name}.",
-                    "invalid_query_string",
-                ),
-            )
-        if value < lo:
-            raise Reply(
-                400,
-                boom(
-                    400,
-                    f"Query validation error: 'Value {value} is less than minimum {lo}' on property {name}.",
-                    "invalid_query_string",
-                ),
-            )
-        return value
-
-    def _sort(self, q: dict[str, str]) -> tuple[str, int] | None:
-        raw = q.get("sort")
-        if not raw:
-            return None
-        fieldname, _, direction = raw.partition(":")
-        if fieldname not in SEARCHABLE | {"details"} or direction not in ("1", "-1"):
-            raise Reply(
-                400,
-                boom(
-                    400,
-                    f"Query validation error: 'String does not match pattern' on property sort ({raw}).",
-                    "invalid_query_string",
-                ),
-            )
-        return fieldname, int(direction)
 
     def _project(self, positions: list[int], q: dict[str, str]) -> bytes:
         logs = self.server.tenant.logs
-        fields = [f for f in q.get("fields", "").split(",") if f]
+        fields = fields_param(q)
+        include = bool_param(q, "include_fields", True)
         if not fields:
             return b"[" + b",".join(logs.raw(p) for p in positions) + b"]"
-        include = q.get("include_fields", "true") != "false"
         out = []
         for p in positions:
             event = logs.get(p)
@@ -318,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
     def logs(self, q: dict[str, str]) -> tuple[int, Any]:
         store = self.server.tenant.logs
         if "from" in q or ("take" in q and "page" not in q):
-            take = self._int(q, "take", 50, 1, 100)
+            take = int_param(q, "take", 50, 1, 100)
             start = store.after(q.get("from") or "")
             positions = list(range(start, min(start + take, len(store))))
             last = store.ids[positions[-1]] if positions else (q.get("from") or "")
@@ -326,21 +273,21 @@ class Handler(BaseHTTPRequestHandler):
             raise Reply(
                 200, b"[" + b",".join(store.raw(p) for p in positions) + b"]", {"Link": link}
             )
-        page = self._int(q, "page", 0, 0, 10**9)
-        per_page = self._int(q, "per_page", 50, 0, 100)
+        page = int_param(q, "page", 0, 0, 10**9)
+        per_page = int_param(q, "per_page", 50, 0, 100)
         if (page + 1) * per_page > MAX_RESULTS:
             return 400, boom(
                 400,
-                "You can only page through the first 1000 records. See https://auth0.com/docs/logs/retrieve-log-events-using-mgmt-api#limitations",
+                CAP_MESSAGE,
                 "invalid_paging",
             )
         try:
             query = compile_query(q.get("q", ""))
         except QueryError as exc:
             return 400, boom(400, str(exc), "invalid_query_string")
-        positions = store.search(query, sort=self._sort(q), skip=page * per_page, take=per_page)
+        positions = store.search(query, sort=sort_param(q), skip=page * per_page, take=per_page)
         data = self._project(positions, q)
-        if q.get("include_totals") == "true":
+        if bool_param(q, "include_totals", False):
             logs = json.loads(data)
             return 200, {
                 "start": page * per_page,
@@ -350,73 +297,3 @@ class Handler(BaseHTTPRequestHandler):
                 "logs": logs,
             }
         raise Reply(200, data)
-
-    def users(
-        self, method: str, uid: str, rest: list[str], q: dict[str, str], body: Any
-    ) -> tuple[int, Any]:
-        tenant = self.server.tenant
-        user = tenant.users.get(uid)
-        missing = 404, boom(404, "The user does not exist.", "inexistent_user")
-        if rest == [] and method == "GET":
-            return (200, user) if user else missing
-        if rest == [] and method == "PATCH":
-            if not user:
-                return missing
-            if not isinstance(body, dict):
-                return 400, boom(
-                    400, "Payload validation error: 'Expected type object'.", "invalid_body"
-                )
-            for k, v in body.items():
-                if k in ("app_metadata", "user_metadata") and isinstance(v, dict):
-                    user.setdefault(k, {}).update(v)
-                else:
-                    user[k] = v
-            user["updated_at"] = iso_ms(now_utc())
-            return 200, user
-        if rest == [] and method == "DELETE":
-            if user:
-                tenant.deleted.add(uid)
-                del tenant.users[uid]
-            return 204, None
-        if rest == ["logs"] and method == "GET":
-            page = self._int(q, "page", 0, 0, 10**9)
-            per_page = self._int(q, "per_page", 50, 1, 100)
-            if (page + 1) * per_page > MAX_RESULTS:
-                return 400, boom(
-                    400, "You can only page through the first 1000 records.", "invalid_paging"
-                )
-            positions = list(reversed(tenant.logs.by_user(uid)))
-            sort = self._sort(q)
-            if sort and sort[1] > 0:
-                positions.reverse()
-            chosen = positions[page * per_page : (page + 1) * per_page]
-            raise Reply(200, b"[" + b",".join(tenant.logs.raw(p) for p in chosen) + b"]")
-        if rest in (["sessions"], ["refresh-tokens"]) and method == "DELETE":
-            if not user:
-                return missing
-            (
-                tenant.revoked_sessions if rest == ["sessions"] else tenant.revoked_refresh_tokens
-            ).append(uid)
-            return 202, {}
-        return 404, boom(404, "Not Found")
-
-    def user_blocks(self, method: str, uid: str | None, q: dict[str, str]) -> tuple[int, Any]:
-        tenant = self.server.tenant
-        if uid is None:
-            ident = q.get("identifier")
-            if not ident:
-                return 400, boom(
-                    400,
-                    "Query validation error: 'Missing required property: identifier'.",
-                    "invalid_query_string",
-                )
-            user = tenant.find_user(ident)
-            uid = user["user_id"] if user else None
-        elif uid not in tenant.users:
-            return 404, boom(404, "The user does not exist.", "inexistent_user")
-        if method == "GET":
-            return 200, {"blocked_for": list(tenant.user_blocks.get(uid or "", []))}
-        if method == "DELETE":
-            tenant.user_blocks.pop(uid or "", None)
-            return 204, None
-        return 404, boom(404, "Not Found")

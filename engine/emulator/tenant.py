@@ -49,6 +49,8 @@ class TokenBucket:
 
 @dataclass
 class Stats:
+    """Counters: /api/v2 requests, 429s served, faults injected, tokens issued."""
+
     requests: int = 0
     throttled: int = 0
     faults: int = 0
@@ -73,6 +75,11 @@ class Tenant:
     stats: Stats = field(default_factory=Stats)
     _tokens: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, name: str) -> None:
+        """Add one to a ``Stats`` counter (handler threads run concurrently)."""
+        with self._lock:
+            setattr(self.stats, name, getattr(self.stats, name) + 1)
 
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(32)
