@@ -39,13 +39,25 @@ def precompile(playbook: Playbook) -> None:
             continue
 
 
+_FALSE_TEXT = frozenset({"", "false", "none", "null"})
+
+
 def condition(step: Step, context: Mapping[str, Any]) -> bool:
-    """Whether ``step`` runs: its ``if`` (absent: true)."""
+    """Whether ``step`` runs: its ``if`` (absent: true).
+
+    A whole-expression ``if`` yields a native value (Python truthiness). An
+    expression mixed with text (``"{{ inputs.block }} "``) yields a string, and
+    the string "False" would be true: such a result counts as false when it is
+    ``false``, ``none``, ``null`` (any case) or blank.
+    """
     if step.if_ is None:
         return True
     if isinstance(step.if_, bool):
         return step.if_
-    return bool(compile_template(str(step.if_)).render(context))
+    value = compile_template(str(step.if_)).render(context)
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSE_TEXT
+    return bool(value)
 
 
 def items(step: Step, context: Mapping[str, Any]) -> list[Any] | None:

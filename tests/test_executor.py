@@ -87,6 +87,40 @@ steps:
     assert ran.steps["maybe"].output == {"value": 1}
 
 
+@pytest.mark.parametrize(
+    ("expr", "runs"),
+    [
+        ("{{ inputs.go }} ", False),  # text around it: the string "False "
+        ("go={{ inputs.go }}", True),
+        ("{{ 'NULL' }}", False),
+        ("{{ '  ' }}", False),
+        ("{{ [] }}", False),
+        ("{{ [0] }}", True),
+        ("{{ 'no' }}", True),  # only false / none / null / blank count as false
+    ],
+)
+def test_an_if_that_renders_text_is_read_as_a_boolean(
+    tmp_path: Path, expr: str, runs: bool
+) -> None:
+    reg = make_registry()
+    pb = playbook(
+        f"""
+playbook: 1
+name: cond
+inputs:
+  go: {{type: boolean, default: false}}
+steps:
+  - id: maybe
+    uses: t.echo
+    if: "{expr}"
+    with: {{value: 1}}
+""",
+        reg,
+    )
+    result = run_playbook(pb, {}, registry=reg, run_dir=tmp_path)
+    assert result.steps["maybe"].status == ("succeeded" if runs else "skipped")
+
+
 def test_for_each_keeps_item_order_and_bounds_concurrency(tmp_path: Path) -> None:
     probe = Probe()
     reg = make_registry(probe=probe)
