@@ -42,8 +42,29 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str, ensure_ascii=False))
+def jsonable(value: Any) -> Any:
+    """A plain JSON copy of ``value`` that UTF-8 can hold (non-JSON values as ``str``).
+
+    JSON text may carry a lone surrogate (``"\\ud800"``) that UTF-8 cannot
+    encode; data from a tenant is attacker-controlled, so such a character
+    must not be able to stop the log. It is kept visible as its escape text.
+    """
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _no_surrogates(json.loads(text))
+    return json.loads(text)
+
+
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    return value
 
 
 def summarize(value: Any, limit: int = MAX_SUMMARY) -> Any:
@@ -72,7 +93,7 @@ def summarize(value: Any, limit: int = MAX_SUMMARY) -> Any:
         return {"truncated": True, "length": len(value), "first": kept}
     if isinstance(value, str):
         return value[:limit] + f"... ({len(value)} chars)"
-    return _jsonable(value)
+    return jsonable(value)
 
 
 class RunLogWriter:
@@ -106,7 +127,7 @@ class RunLogWriter:
 
     def write(self, type_: str, **fields: Any) -> dict[str, Any]:
         """Redact, chain and append one record; returns it as written."""
-        body = self.redactor.value(_jsonable(fields))
+        body = self.redactor.value(jsonable(fields))
         with self._lock:
             if self._file.closed:
                 raise RunLogError(f"{self.path}: the run log is closed (the run has finished)")

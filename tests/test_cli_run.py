@@ -374,3 +374,24 @@ def test_ctrl_c_leaves_a_resumable_log_and_says_how(
     assert f"soar resume {log}" in err and "Traceback" not in err
     assert soar("verify", str(log)).returncode == 3
     assert server.writes() == []
+
+
+def test_a_lone_surrogate_in_data_neither_stops_the_log_nor_the_terminal(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    # JSON may escape a lone surrogate, which UTF-8 cannot hold: attacker data in a log event
+    server.routes["/lookup"] = Route(body={"user_agent": "evil\ud800agent"})
+    text = NOTIFY.replace(
+        "outputs:\n", 'outputs:\n  ua: "{{ steps.look.output.body.user_agent }}"\n'
+    )
+    pb = write_pb(tmp_path, server, text)
+    runs = tmp_path / "runs"
+    out = soar("run", str(pb), "--yes", "--json", "--run-dir", str(runs))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["outputs"]["ua"] == "evil\\ud800agent"
+    human = soar("run", str(pb), "--yes", "--run-dir", str(runs))
+    assert human.returncode == 0, human.stderr
+    assert "evil\\\\ud800agent" in human.stderr
+    for log in runs.iterdir():
+        assert soar("verify", str(log)).returncode == 0
+        assert soar("show", str(log)).returncode == 0

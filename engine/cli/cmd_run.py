@@ -144,6 +144,8 @@ def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) 
 
 
 def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
+    from engine.runlog import jsonable
+
     status = result.status
     if as_json:
         doc = {
@@ -155,12 +157,12 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
             "final_hash": result.final_hash,
         }
         # values redacted before dumping (escaping hides a secret's plain form), text after
-        doc = redactor.value(json.loads(json.dumps(doc, default=str)))
+        doc = redactor.value(jsonable(doc))
         typer.echo(redactor.text(json.dumps(doc, ensure_ascii=False)))
     elif result.outputs:
         typer.echo("outputs:", err=True)
         for k, v in result.outputs.items():
-            text = json.dumps(redactor.value(v), ensure_ascii=False, default=str)
+            text = json.dumps(redactor.value(jsonable(v)), ensure_ascii=False)
             if len(text) > 2000:
                 text = text[:2000] + f"... ({len(text)} chars; see the run log)"
             typer.echo(f"  {safe(k)}: {safe(redactor.text(text))}", err=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _CONTROL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069"
+    r"\ud800-\udfff]"  # lone surrogates (from JSON data) cannot be printed as UTF-8
 )
 
 
