@@ -119,8 +119,30 @@ def schema_issues(src: Source) -> Iterator[Issue]:
             )
         else:
             field, place = _field(path, place)
-            message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
-            yield Issue("error", f"{field}{place}: {message}", src.at(path))
+            message, advice = phrase(err)
+            sep = " " if message.startswith("must") else ": "
+            yield Issue("error", f"{field}{place}{sep}{message}", src.at(path), advice)
+
+
+def phrase(err: jsonschema.ValidationError) -> tuple[str, str | None]:
+    """A schema error in playbook words, and a hint; ``must ...`` reads after the field name.
+
+    Used for the playbook schema and for literal action arguments alike.
+    """
+    kind = err.validator
+    if kind == "type":
+        return f"must be {_types(err.validator_value)}, got {_json_type(err.instance)}", None
+    if kind == "enum" and isinstance(err.validator_value, list):
+        allowed = [str(v) for v in err.validator_value]
+        near = difflib.get_close_matches(str(err.instance), allowed, n=1)
+        return (
+            f"{err.instance!r} is not one of {', '.join(repr(v) for v in err.validator_value)}",
+            f"did you mean {near[0]!r}?" if near else None,
+        )
+    if kind == "minItems" and err.validator_value == 1:
+        return "must not be empty", None
+    message = str(err.message)
+    return (message if len(message) <= 200 else message[:197] + "..."), None
 
 
 def _field(path: Path, place: str) -> tuple[str, str]:

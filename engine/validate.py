@@ -21,7 +21,7 @@ from engine.inputs import type_problem
 from engine.issues import Issue, Location
 from engine.model import InputSpec
 from engine.registry import ActionRegistry
-from engine.schemapass import place_of, schema_issues
+from engine.schemapass import phrase, place_of, schema_issues
 from engine.templating import (
     ENV,
     free_names,
@@ -243,10 +243,15 @@ class _Semantic:
             if arg not in literal or arg in reported:
                 continue  # required / unknown arguments are reported above
             reported.add(arg)
-            message = err.message if len(err.message) <= 200 else err.message[:197] + "..."
+            message, advice = phrase(err)
+            inner = "".join(
+                f"[{p + 1}]" if isinstance(p, int) else f".{p}" for p in list(err.absolute_path)[1:]
+            )
+            what = f"argument {arg!r}{f' at {inner}' if inner else ''} for {name} in {label}"
             self.error(
-                self.src.at(("steps", i, "with", arg)),
-                f"argument {arg!r} for {name} in {label}: {message}",
+                self.src.at(("steps", i, "with", *err.absolute_path)),
+                f"{what} {message}" if message.startswith("must") else f"{what}: {message}",
+                advice,
             )
 
     def _check_templates(

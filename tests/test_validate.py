@@ -306,7 +306,7 @@ def test_literal_arguments_are_checked_through_local_refs() -> None:
     )
     got = [(i.location.line, i.message) for i in check_playbook_text(text, registry)]
     assert got == [
-        (6, "argument 'level' for x.set in step 'a': 'medium' is not one of ['low', 'high']")
+        (6, "argument 'level' for x.set in step 'a': 'medium' is not one of 'low', 'high'")
     ]
 
 
@@ -377,3 +377,39 @@ def test_load_compiles_every_expression_once() -> None:
     assert after.misses == before.misses + 1
     assert compile_template(pb.steps[0].with_["value"]).render({"inputs": {"n": 1}}) == 42
     assert compile_template.cache_info().hits == after.hits + 1
+
+
+def test_argument_errors_name_the_nested_value_and_suggest_enum_values() -> None:
+    def run(ctx: ActionContext, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "names": {"type": "array", "items": {"type": "string"}, "description": "names"},
+            "mode": {"enum": ["fast", "slow"], "description": "how"},
+        },
+    }
+    registry = ActionRegistry([Action("x.names", run, schema, {}, "read", "names")])
+    text = (
+        "playbook: 1\nname: r\nsteps:\n  - id: a\n    uses: x.names\n"
+        "    with:\n      names: [ann, 3]\n      mode: fsat\n"
+    )
+    got = [
+        (i.location.line, i.location.col, i.message, i.hint)
+        for i in check_playbook_text(text, registry)
+    ]
+    assert got == [
+        (
+            7,
+            20,
+            "argument 'names' at [2] for x.names in step 'a' must be a string, got an integer",
+            None,
+        ),
+        (
+            8,
+            13,
+            "argument 'mode' for x.names in step 'a': 'fsat' is not one of 'fast', 'slow'",
+            "did you mean 'fast'?",
+        ),
+    ]
