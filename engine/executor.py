@@ -312,7 +312,7 @@ class _Run:
             self.log(
                 "run.finished",
                 status=status,
-                outputs=summarize(outputs, 65536),
+                outputs=summarize(outputs, 65536, self.redactor.text),
                 error=error,
                 records=self.writer.seq + 1,  # this record included
                 writes_sent=self.guard.writes_sent,
@@ -370,7 +370,8 @@ class _Run:
                 step=step.id,
                 status=outcome.status,
                 duration_ms=round(duration * 1000, 3),
-                output=output if write else summarize(output),  # writes in full, for resume
+                # writes in full, for resume; reads bounded, redacted before any cut
+                output=output if write else summarize(output, redact=self.redactor.text),
             )
             return outcome
         except AwaitingApproval:

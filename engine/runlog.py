@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from engine.timeutil import iso_ms
 
 GENESIS = "0" * 64
 MAX_SUMMARY = 4096  # characters of JSON kept for a read step's output
+Redact = Callable[[str], str]
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -67,24 +69,27 @@ def _no_surrogates(value: Any) -> Any:
     return value
 
 
-def summarize(value: Any, limit: int = MAX_SUMMARY) -> Any:
+def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None) -> Any:
     """A bounded copy of ``value`` for the log (the run itself keeps the full value).
 
     Short values are kept whole. Long lists become ``{"truncated": true,
     "length": n, "first": [...]}``, long strings are cut with their length
-    noted, and mappings share the budget among their values.
+    noted, and mappings share the budget among their values. A string is
+    passed through ``redact`` before it is cut: a cut through a secret would
+    leave a prefix that no longer matches the secret, so the writer's own
+    redaction could not mask it.
     """
     text = json.dumps(value, default=str, ensure_ascii=False)
     if len(text) <= limit:
         return json.loads(text)
     if isinstance(value, dict):
         per = max(limit // max(len(value), 1), 64)
-        return {str(k): summarize(v, per) for k, v in value.items()}
+        return {str(k): summarize(v, per, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
         kept: list[Any] = []
         used = 0
         for item in value:
-            part = summarize(item, max(limit // 4, 64))
+            part = summarize(item, max(limit // 4, 64), redact)
             size = len(json.dumps(part, ensure_ascii=False))
             if used + size > limit:
                 break
@@ -92,7 +97,8 @@ def summarize(value: Any, limit: int = MAX_SUMMARY) -> Any:
             used += size
         return {"truncated": True, "length": len(value), "first": kept}
     if isinstance(value, str):
-        return value[:limit] + f"... ({len(value)} chars)"
+        whole = redact(value) if redact else value
+        return whole[:limit] + f"... ({len(value)} chars)"
     return jsonable(value)
 
 

@@ -265,6 +265,31 @@ outputs:
     assert result.outputs == {"echoed": "***"}
 
 
+def test_a_secret_cut_by_the_output_summary_is_still_masked(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    # a long read result repeats the secret, so the summary's cut falls inside one
+    server.routes["/long"] = Route(body="".join(f"{i:05d}{CANARY}" for i in range(400)))
+    reg = make_registry(server.url)
+    pb = playbook(
+        f"""
+playbook: 1
+name: long
+steps:
+  - id: read
+    uses: http.request
+    with: {{url: "{server.url}/long"}}
+""",
+        reg,
+    )
+    result = run_playbook(pb, {}, registry=reg, secrets={"hook": CANARY}, run_dir=tmp_path)
+    assert result.status == "succeeded", result.error
+    assert CANARY in result.steps["read"].output["body"]  # the run keeps the full value
+    logged = records(result.run_log, "step.finished")[0]["output"]["body"]
+    assert logged.endswith("(9600 chars)") and "***" in logged
+    assert CANARY[:7] not in result.run_log.read_text()
+
+
 def test_secrets_reported_at_run_time_are_redacted(server: RecordingServer, tmp_path: Path) -> None:
     """The Auth0 factory receives the redactor's ``add``: a token it reports is masked."""
     reg = make_registry(server.url)

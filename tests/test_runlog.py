@@ -211,3 +211,11 @@ def test_records_match_the_published_schema(tmp_path: Path) -> None:
         assert list(validator.iter_errors(rec)) == [], rec
     bad: dict[str, Any] = {**read_records(path)[0], "hash": "xyz"}
     assert list(validator.iter_errors(bad))
+
+
+def test_summarize_redacts_before_it_cuts_through_a_secret() -> None:
+    secret = "canary-S3cr3tValue-0042"
+    text = "x" * 4090 + secret + "y" * 100  # the 4096-char cut falls inside the secret
+    assert summarize(text)[:4096].endswith(secret[:6])  # what a cut alone would leave
+    out = summarize(text, redact=Redactor([secret]).text)
+    assert secret[:6] not in out and out.startswith("x" * 4090 + "***")
