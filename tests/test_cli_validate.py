@@ -65,3 +65,11 @@ def test_validate_walks_folders_but_not_hidden_ones(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert out.stdout.count("error:") == 1 and "b.yaml:" in out.stdout
     assert "2 playbook(s) checked: 1 error(s), 0 warning(s)" in out.stderr
+
+
+def test_an_empty_folder_is_reported_but_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("no playbooks here")
+    out = soar("validate", str(tmp_path))
+    assert out.returncode == 0 and out.stdout == ""
+    assert "no *.yaml or *.yml files" in out.stderr
+    assert "0 playbook(s) checked" in out.stderr

@@ -17,16 +17,18 @@ def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     missing: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files.extend(
-                sorted(
-                    f
-                    for f in p.rglob("*")
-                    if f.suffix in (".yaml", ".yml")
-                    and f.is_file()
-                    # hidden folders (.git, .venv, .github) hold no playbooks
-                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                )
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.suffix in (".yaml", ".yml")
+                and f.is_file()
+                # hidden folders (.git, .venv, .github) hold no playbooks
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
             )
+            if not found:
+                # not an error (exit 0), but a CI job pointed at the wrong folder should see it
+                typer.echo(f"soar validate: {safe(p)}: no *.yaml or *.yml files", err=True)
+            files.extend(found)
         elif p.exists():
             files.append(p)
         else:
