@@ -71,6 +71,20 @@ def test_large_bodies_are_bounded(server: RecordingServer, ctx: ActionContext) -
     assert isinstance(result["body"], str) and len(result["body"]) == MAX_BODY
 
 
+def test_a_cut_through_an_echoed_secret_leaves_no_prefix(server: RecordingServer) -> None:
+    secret = "echoed-Secret-value-77"
+    echo = "".join(f"{i:05d}{secret}" for i in range(4000))  # both cuts fall inside one
+    server.routes["/echo"] = Route(status=400, body={"echo": echo})
+    with guarded_client(DryRunGuard(False)) as http:
+        ctx = ActionContext(dry_run=False, http=http, secrets={"s": Secret("s", secret)})
+        result = request(ctx, {"url": f"{server.url}/echo", "accept_errors": True})
+        with pytest.raises(UpstreamError) as info:
+            request(ctx, {"url": f"{server.url}/echo"})
+    assert result["truncated"] is True and "***" in result["body"]
+    for text in (result["body"], str(info.value)):
+        assert secret[:6] not in text.replace(secret, "")  # no cut-off prefix left
+
+
 def test_plain_http_is_refused_for_remote_hosts(ctx: ActionContext) -> None:
     with pytest.raises(ConfigError, match=r"plain http:// is refused for hooks\.example\.com"):
         request(ctx, {"method": "POST", "url": "http://hooks.example.com/x"})
