@@ -12,7 +12,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.auth0.client import Auth0Client, quote_id
-from engine.auth0.search import SearchResult, search, search_file
+from engine.auth0.search import (
+    MAX_PAGES,
+    PER_PAGE,
+    SearchResult,
+    parse_date,
+    search,
+    search_file,
+)
 from engine.errors import ActionError, UpstreamError
 from engine.registry import Action, ActionContext, Result
 from engine.templating import lucene
@@ -45,30 +52,26 @@ def _search(
     args: Mapping[str, Any],
     default_since: str,
     limit: int | None = None,
-) -> tuple[SearchResult, dict[str, Any]]:
+) -> SearchResult:
+    """The complete search, on the tenant or (``--logs``) on the offline file."""
     since, until = _window(args, default_since)
     if ctx.logs_file is not None:
-        return search_file(ctx.logs_file, query, since, until, limit=limit), {
-            "requests": 0,
-            "retries": 0,
-            "waited_s": 0.0,
-            "source": f"file:{ctx.logs_file}",
-        }
-    client = ctx.auth0()
-    before = client.stats.snapshot()
+        result = search_file(ctx.logs_file, query, since, until, limit=limit)
+        result.stats["source"] = f"file:{ctx.logs_file}"
+        return result
 
     def progress(events: int, requests: int) -> None:
         if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
             ctx.logger.info("log search progress", events=events, requests=requests)
 
-    result = search(
-        client, query, since, until, limit=limit, fields=args.get("fields"), progress=progress
+    return search(
+        ctx.auth0(), query, since, until, limit=limit, fields=args.get("fields"), progress=progress
     )
-    after = client.stats.snapshot()
-    stats = {
-        k: round(after[k] - before[k], 3) for k in ("requests", "retries", "throttled", "waited_s")
-    }
-    return result, stats
+
+
+def _sum_stats(results: list[SearchResult]) -> dict[str, Any]:
+    keys = ("requests", "retries", "throttled", "waited_s")
+    return {k: round(sum(r.stats.get(k, 0) for r in results), 3) for k in keys}
 
 
 def _any_of(field: str, values: Iterable[str]) -> list[str]:
@@ -81,19 +84,26 @@ def _any_of(field: str, values: Iterable[str]) -> list[str]:
 
 
 def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    result, stats = _search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
+    result = _search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
     events = result.events
     if args.get("fields"):  # also for files and servers that ignore `fields`
         keep = list(args["fields"])
         events = [{k: e.get(k) for k in keep} for e in events]
-    return {"events": events, "count": len(events), "stats": stats, "warnings": result.warnings}
+    return {
+        "events": events,
+        "count": len(events),
+        "stats": result.stats,
+        "warnings": result.warnings,
+    }
 
 
 def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     events: list[dict[str, Any]] = []
     warnings: list[str] = []
+    results = []
     for clause in _any_of("ip", args.get("ips") or []):
-        result, _ = _search(ctx, f'type:"s" AND ({clause})', args, "7d")
+        result = _search(ctx, f'type:"s" AND ({clause})', args, "7d")
+        results.append(result)
         events.extend(result.events)
         warnings.extend(result.warnings)
     events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
@@ -109,6 +119,7 @@ def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Resul
         "users": users,
         "user_names": names,
         "count": len(events),
+        "stats": _sum_stats(results),
         "warnings": sorted(set(warnings)),
     }
 
@@ -120,7 +131,7 @@ def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result
         types = " OR ".join(f"type:{lucene(t)}" for t in LOGIN_TYPES)
         events = []
         for clause in _any_of("user_id", user_ids):
-            result, _ = _search(ctx, f"({types}) AND ({clause})", args, "7d")
+            result = _search(ctx, f"({types}) AND ({clause})", args, "7d")
             events.extend(result.events)
     clients: dict[str, dict[str, dict[str, Any]]] = {uid: {} for uid in user_ids}
     for e in events:
@@ -155,29 +166,33 @@ def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result
 
 
 def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    """``GET /users/{id}/logs`` newest first until ``since``; past its 1,000 cap, the complete search."""
+    by_query = f"user_id:{lucene(args['user_id'])}"
     if ctx.logs_file is not None:
-        result, _ = _search(ctx, f"user_id:{lucene(args['user_id'])}", args, "7d")
+        result = _search(ctx, by_query, args, "7d")
         return {"events": result.events, "count": len(result.events)}
     since, until = _window(args, "7d")
     client = ctx.auth0()
     events: list[dict[str, Any]] = []
     path = f"/users/{quote_id(args['user_id'])}/logs"
-    for page in range(10):  # the endpoint serves the first 1,000 results
-        batch = client.get(path, {"page": page, "per_page": 100, "sort": "date:-1"})
+    for page in range(MAX_PAGES):
+        batch = client.get(path, {"page": page, "per_page": PER_PAGE, "sort": "date:-1"})
         if not isinstance(batch, list):
-            break
-        stop = False
+            raise ActionError(f"GET /api/v2{path}: expected a list of log events")
+        older = False
         for e in batch:
-            date = parse_time(str(e.get("date") or "1970-01-01"))
-            if date < since:
-                stop = True  # newest first: the rest is older still
+            date = parse_date(str(e.get("date") or ""))
+            if date is None or date < since:
+                older = older or date is not None  # newest first: the rest is older still
                 continue
             if date < until:
                 events.append(e)
-        if stop or len(batch) < 100:
-            break
-    events.reverse()
-    return {"events": events, "count": len(events)}
+        if older or len(batch) < PER_PAGE:
+            events.reverse()
+            return {"events": events, "count": len(events)}
+    # 1,000 events and still inside the window: the log search has no such cap
+    result = _search(ctx, by_query, args, "7d")
+    return {"events": result.events, "count": len(result.events)}
 
 
 def fetch_user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:

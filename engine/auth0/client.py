@@ -4,55 +4,112 @@ Every request passes the run's ``DryRunGuard`` (only the token request is let
 through in a dry run). Tokens come from the client-credentials grant, are
 cached until shortly before they expire, and are renewed once when the API
 answers 401. Rate limits are paced from the ``x-ratelimit-*`` headers
-(``engine.auth0.pacer``); a 429 waits for the reset and retries within a wait
-budget; 5xx, timeouts and connection errors retry with exponential backoff and
-jitter. Any other error becomes an ``UpstreamError`` raised in ``_fail`` only.
-Messages never contain a secret, a token, or a request body.
+(``engine.auth0.pacer``); a 429 waits for the reset (with jitter) and retries
+within a wait budget; 5xx, timeouts and connection errors retry with
+exponential backoff and jitter, a bounded number of times. Any other error
+becomes an ``UpstreamError`` raised in ``_fail`` (API) or ``_token_error``
+(token endpoint) only. Messages never contain a secret, a token, a request
+body or a query string.
+
+The client is shared by the threads of a ``for_each`` step: the token, the
+pacer and the counters are guarded by locks; httpx's pool is thread-safe.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from engine.auth0.pacer import Pacer
 from engine.auth0.settings import Auth0Settings
-from engine.errors import ConfigError, RateLimitError, UpstreamError
+from engine.errors import ActionError, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 
-RETRYABLE = {500, 502, 503, 504}
+RETRYABLE = frozenset({500, 502, 503, 504})
+TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a secret
+_SCOPES = re.compile(r"expected (?:any of|one of)?:?\s*([\w:., -]+)", re.IGNORECASE)
 
 
 @dataclass
 class ClientStats:
+    """What the client did, for step results and benchmarks. Updated under a lock.
+
+    Every update also goes to the tallies open in the calling thread (``tally``),
+    so one search reports its own requests even while other threads share the client.
+    """
+
     requests: int = 0
     retries: int = 0
     throttled: int = 0  # 429s received
     waited_s: float = 0.0
     tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **amounts: float) -> None:
+        for stats in (self, *_TALLIES.get()):
+            with stats._lock:
+                for name, amount in amounts.items():
+                    setattr(stats, name, getattr(stats, name) + amount)
 
     def snapshot(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "retries": self.retries,
-            "throttled": self.throttled,
-            "waited_s": round(self.waited_s, 3),
-        }
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": self.retries,
+                "throttled": self.throttled,
+                "waited_s": round(self.waited_s, 3),
+            }
+
+
+_TALLIES: ContextVar[tuple[ClientStats, ...]] = ContextVar("soar_auth0_tallies", default=())
+
+
+@contextmanager
+def tally() -> Iterator[ClientStats]:
+    """Count what Auth0 clients do in this thread (and context) inside the ``with`` block."""
+    stats = ClientStats()
+    reset = _TALLIES.set((*_TALLIES.get(), stats))
+    try:
+        yield stats
+    finally:
+        _TALLIES.reset(reset)
+
+
+@dataclass
+class _Attempt:
+    """One logical call's retry state: retries used and seconds waited (the budget)."""
+
+    method: str
+    path: str
+    retries: int = 0
+    waited: float = 0.0
 
 
 def quote_id(value: str) -> str:
-    """A path segment: ``auth0|abc`` -> ``auth0%7Cabc``; ``/``, ``?``, ``#``, ``..`` cannot escape."""
-    return urllib.parse.quote(str(value), safe="")
+    """One path segment: ``auth0|abc`` -> ``auth0%7Cabc``; ``/``, ``?``, ``#`` cannot escape it.
+
+    ``.`` and ``..`` are refused: they are dot-segments that URL normalisation
+    resolves (``/users/../logs`` is ``/logs``), and no Auth0 id looks like them.
+    """
+    text = str(value)
+    if text.strip(".") == "":
+        raise ActionError(f"not a valid Auth0 id: {text!r}")
+    return urllib.parse.quote(text, safe="")
 
 
 class Auth0Client:
+    """One tenant's Management API. ``request``/``get`` take paths below ``/api/v2``."""
+
     def __init__(
         self,
         settings: Auth0Settings,
@@ -61,6 +118,8 @@ class Auth0Client:
         transport: httpx.BaseTransport | None = None,
         on_secret: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
         max_retries: int = 6,
         wait_budget: float = 300.0,
     ) -> None:
@@ -68,10 +127,12 @@ class Auth0Client:
         self.guard = guard
         self.on_secret = on_secret or (lambda _v: None)
         self.sleep = sleep
+        self.clock = clock
+        self.wall = wall
         self.max_retries = max_retries
         self.wait_budget = wait_budget
         self.stats = ClientStats()
-        self.pacer = Pacer()
+        self.pacer = Pacer(clock=clock, wall=wall)
         self._token: str | None = settings.token.reveal() if settings.token else None
         self._token_expires = float("inf") if settings.token else 0.0
         self._token_lock = threading.Lock()
@@ -79,8 +140,12 @@ class Auth0Client:
             base_url=settings.base_url,
             transport=GuardedTransport(guard, transport),
             timeout=settings.timeout,
-            limits=httpx.Limits(max_connections=settings.max_connections),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections,
+                max_keepalive_connections=settings.max_connections,
+            ),
             headers={"User-Agent": "soar/0.1 (+incident response)"},
+            follow_redirects=False,  # a redirect must not carry the bearer token elsewhere
         )
         if self._token:
             self.on_secret(self._token)
@@ -88,42 +153,59 @@ class Auth0Client:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> Auth0Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- token -----------------------------------------------------------------
-    def _get_token(self, force: bool = False) -> str:
+    def _get_token(self, stale: str | None = None) -> str:
+        """The cached token, or a new one when it expires or is ``stale`` (refused with 401).
+
+        Threads that met the same 401 renew once: the first fetches, the others
+        find a token different from the one they saw refused.
+        """
         with self._token_lock:
-            if self._token and not force and time.monotonic() < self._token_expires:
+            fresh = self._token is not None and self._token != stale
+            if fresh and self.clock() < self._token_expires:
+                assert self._token is not None
                 return self._token
-            if self.settings.token and not force:
-                return self.settings.token.reveal()
-            if self.settings.token:
-                raise UpstreamError(
-                    "GET",
-                    "/api/v2",
-                    401,
-                    "the API refused AUTH0_TOKEN",
-                    hint="AUTH0_TOKEN is invalid or expired: get a new one, or use client credentials",
-                )
-            assert self.settings.client_secret is not None
-            body = {
-                "grant_type": "client_credentials",
-                "client_id": self.settings.client_id,
-                "client_secret": self.settings.client_secret.reveal(),
-                "audience": self.settings.audience,
-            }
-            response = self._send(
-                "POST", "/oauth/token", json=body, extensions={TOKEN_REQUEST: True}, auth=False
-            )
-            if response.status_code != 200:
-                self._token_error(response)
-            data = response.json()
-            token = str(data["access_token"])
-            ttl = float(data.get("expires_in", 86400))
-            self.on_secret(token)
-            self.stats.tokens += 1
-            # renew shortly before expiry: 10 s, or a tenth of a short lifetime
+            token, ttl = self._fetch_token()
+            self.on_secret(token)  # the redactor learns it before anything can print it
+            self.stats.add(tokens=1)
             self._token = token
-            self._token_expires = time.monotonic() + ttl - min(10.0, ttl / 10)
+            # renew shortly before expiry: 10 s, or a tenth of a short lifetime
+            self._token_expires = self.clock() + max(ttl - min(10.0, ttl / 10), 0.0)
             return token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        if self.settings.client_secret is None or not self.settings.client_id:
+            raise UpstreamError(
+                "GET", "/api/v2", 401, "the API refused AUTH0_TOKEN", hint=_STATIC_BEARER_HINT
+            )
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self.settings.client_id,
+            "client_secret": self.settings.client_secret.reveal(),
+            "audience": self.settings.audience,
+        }
+        call = _Attempt("POST", TOKEN_PATH)
+        while True:
+            response = self._send(call, json=body, extensions={TOKEN_REQUEST: True})
+            if response is None:
+                continue
+            status = response.status_code
+            if status == 200:
+                return _parse_token(response)
+            if status == 429:
+                self.stats.add(throttled=1)
+                self._wait(call, _reset_in(response, self.wall()) * random.uniform(1.0, 1.2))
+                continue
+            if status in RETRYABLE and call.retries < self.max_retries:
+                self._backoff(call)
+                continue
+            self._token_error(response)
 
     def _token_error(self, response: httpx.Response) -> None:
         body = _json(response)
@@ -141,25 +223,41 @@ class Auth0Client:
             )
         else:
             hint = "check AUTH0_DOMAIN and AUTH0_AUDIENCE"
-        raise UpstreamError("POST", "/oauth/token", response.status_code, desc, code, hint)
+        raise UpstreamError("POST", TOKEN_PATH, response.status_code, desc, code, hint)
 
     # -- requests --------------------------------------------------------------
     def _send(
         self,
-        method: str,
-        path: str,
+        call: _Attempt,
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        headers: Mapping[str, str] | None = None,
         extensions: dict[str, Any] | None = None,
-        auth: bool = True,
-        token: str | None = None,
-    ) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if auth and token else {}
-        self.stats.requests += 1
-        return self.http.request(
-            method, path, params=params, json=json, headers=headers, extensions=extensions or {}
-        )
+    ) -> httpx.Response | None:
+        """Send once; a transport error (timeouts included) backs off and gives None."""
+        self.stats.add(requests=1)
+        try:
+            return self.http.request(
+                call.method,
+                call.path,
+                params=params,
+                json=json,
+                headers=headers,
+                extensions=extensions or {},
+            )
+        except httpx.TransportError as exc:  # TimeoutException is one
+            if call.retries >= self.max_retries:
+                what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+                raise UpstreamError(
+                    call.method,
+                    call.path,
+                    None,
+                    f"connection {what} ({type(exc).__name__}) after {call.retries + 1} attempts",
+                    hint=f"check that {self.settings.host} is reachable, or raise SOAR_HTTP_TIMEOUT",
+                ) from None
+            self._backoff(call)
+            return None
 
     def request(
         self,
@@ -171,30 +269,18 @@ class Auth0Client:
         ok: tuple[int, ...] = (200, 201, 202, 204),
     ) -> httpx.Response:
         """One API call with pacing, retries and token renewal; errors raise ``UpstreamError``."""
-        api_path = "/api/v2" + path
-        attempt = 0
+        call = _Attempt(method, "/api/v2" + path)
         renewed = False
-        waited = 0.0
         while True:
             delay = self.pacer.delay()
             while delay > 0:
-                waited += self._wait(delay, api_path, method, waited)
+                self._wait(call, delay)
                 delay = self.pacer.delay()
             token = self._get_token()
-            try:
-                response = self._send(method, api_path, params=params, json=json, token=token)
-            except httpx.TransportError as exc:  # timeouts included: TimeoutException is one
-                if attempt >= self.max_retries:
-                    what = (
-                        "timed out"
-                        if isinstance(exc, httpx.TimeoutException)
-                        else "connection failed"
-                    )
-                    raise UpstreamError(
-                        method, api_path, None, f"{what}: {type(exc).__name__}"
-                    ) from None
-                attempt += 1
-                waited += self._backoff(attempt, api_path, method, waited)
+            response = self._send(
+                call, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+            )
+            if response is None:
                 continue
             h = response.headers
             self.pacer.observe(
@@ -206,56 +292,112 @@ class Auth0Client:
             if status in ok:
                 return response
             if status == 429:
-                self.stats.throttled += 1
-                wait_s = self.pacer.throttled() * random.uniform(1.0, 1.2)
-                waited += self._wait(wait_s, api_path, method, waited)
+                self.stats.add(throttled=1)
+                self._wait(call, self.pacer.throttled() * random.uniform(1.0, 1.2))
                 continue
-            if status == 401 and not renewed:
-                renewed = True
-                self._get_token(force=True)
+            if status == 401 and not renewed and self.settings.client_secret is not None:
+                renewed = True  # expired or revoked: one new token, then the error stands
+                self._get_token(stale=token)
                 continue
-            if status in RETRYABLE and attempt < self.max_retries:
-                attempt += 1
-                waited += self._backoff(attempt, api_path, method, waited)
+            if status in RETRYABLE and call.retries < self.max_retries:
+                self._backoff(call)
                 continue
-            self._fail(method, api_path, response)
-
-    def _backoff(self, attempt: int, path: str, method: str, waited: float) -> float:
-        self.stats.retries += 1
-        delay = min(0.25 * 2 ** (attempt - 1), 8.0) * random.uniform(0.5, 1.5)
-        return self._wait(delay, path, method, waited)
-
-    def _wait(self, seconds: float, path: str, method: str, waited: float) -> float:
-        if waited + seconds > self.wait_budget:
-            raise RateLimitError(
-                method,
-                path,
-                429,
-                f"still rate-limited after waiting {waited:.0f}s",
-                "too_many_requests",
-                "narrow the search window or raise the rate limit",
-            )
-        self.sleep(seconds)
-        self.stats.waited_s += seconds
-        return seconds
-
-    def _fail(self, method: str, path: str, response: httpx.Response) -> None:
-        body = _json(response)
-        message = str(
-            body.get("message") or body.get("error_description") or response.reason_phrase
-        )
-        code = body.get("errorCode") or body.get("error")
-        hint = None
-        if response.status_code == 403 and code == "insufficient_scope":
-            hint = f"grant the Machine-to-Machine application the scope named above ({message})"
-        elif response.status_code == 401:
-            hint = "the token was refused twice: check the application's grant and AUTH0_AUDIENCE"
-        raise UpstreamError(
-            method, path, response.status_code, message, str(code) if code else None, hint
-        )
+            self._fail(call, response)
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET and decode JSON (None for an empty or non-JSON body)."""
         return _json_any(self.request("GET", path, params=params))
+
+    def _backoff(self, call: _Attempt) -> None:
+        call.retries += 1
+        self.stats.add(retries=1)
+        delay = min(0.25 * 2 ** (call.retries - 1), 8.0) * random.uniform(0.5, 1.5)
+        self._wait(call, delay)
+
+    def _wait(self, call: _Attempt, seconds: float) -> None:
+        if call.waited + seconds > self.wait_budget:
+            raise RateLimitError(
+                call.method,
+                call.path,
+                429,
+                f"still rate-limited or failing after waiting {call.waited:.0f}s",
+                "too_many_requests",
+                "narrow the search window, or retry later when the tenant's rate limit allows",
+            )
+        self.sleep(seconds)
+        call.waited += seconds
+        self.stats.add(waited_s=seconds)
+
+    def _fail(self, call: _Attempt, response: httpx.Response) -> None:
+        body = _json(response)
+        status = response.status_code
+        message = str(body.get("message") or body.get("error_description") or "")
+        message = message or response.reason_phrase or "error"
+        # Boom bodies put the HTTP reason in "error"; the machine-readable code is "errorCode"
+        code = str(body["errorCode"]) if body.get("errorCode") else None
+        raise UpstreamError(
+            call.method, call.path, status, message, code, self._hint(status, code, message)
+        )
+
+    def _hint(self, status: int, code: str | None, message: str) -> str | None:
+        if status == 403 and code == "insufficient_scope":
+            m = _SCOPES.search(message)
+            scopes = [s.strip() for s in m.group(1).split(",") if s.strip()] if m else []
+            if scopes:
+                also = f" (or any of: {', '.join(scopes[1:])})" if len(scopes) > 1 else ""
+                return (
+                    f"grant the scope {scopes[0]}{also} to the Machine-to-Machine "
+                    "application on the Auth0 Management API"
+                )
+            return "grant the Machine-to-Machine application the scope this call needs"
+        if status == 401:
+            if self.settings.client_secret is None:
+                return _STATIC_BEARER_HINT
+            return "a new token was refused too: check the application's grant and AUTH0_AUDIENCE"
+        if status == 414:
+            return "the query is too long: search fewer values at a time"
+        if status == 400 and code in ("invalid_query_string", "invalid_paging"):
+            return "check the log query (auth0-facts: searchable fields, wildcards, ranges)"
+        return None
+
+
+_STATIC_BEARER_HINT = (
+    "AUTH0_TOKEN is invalid or expired: get a new one, or set AUTH0_CLIENT_ID and "
+    "AUTH0_CLIENT_SECRET so soar can renew tokens itself"
+)
+
+
+def _parse_token(response: httpx.Response) -> tuple[str, float]:
+    data = _json(response)
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise UpstreamError(
+            "POST",
+            TOKEN_PATH,
+            200,
+            "the token response has no access_token",
+            hint="check that AUTH0_DOMAIN names an Auth0 tenant",
+        )
+    try:
+        ttl = float(data.get("expires_in", 86400))
+    except (TypeError, ValueError):
+        ttl = 60.0  # unreadable lifetime: renew soon rather than use a dead token
+    return token, max(ttl, 0.0)
+
+
+def _reset_in(response: httpx.Response, now: float) -> float:
+    """Seconds until a 429 clears: Retry-After, else x-ratelimit-reset, else 1 s; within 0.05..60."""
+    h = response.headers
+    try:
+        if "retry-after" in h:
+            wait = float(h["retry-after"])
+        elif "x-ratelimit-reset" in h:
+            wait = float(h["x-ratelimit-reset"]) - now
+        else:
+            wait = 1.0
+    except ValueError:
+        wait = 1.0
+    return min(max(wait, 0.05), 60.0)
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -278,11 +420,14 @@ def client_from_env(
     env: Mapping[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> Auth0Client:
-    """The client for the tenant named by ``AUTH0_*``; raises ``ConfigError`` naming what is missing."""
+    """The client for the tenant named by ``AUTH0_*``; raises ``ConfigError`` naming what is missing.
+
+    ``on_secret`` learns the client secret now and each access token as it is obtained.
+    """
     settings = Auth0Settings.from_env(env)
     if settings.client_secret is not None and on_secret:
         on_secret(settings.client_secret.reveal())
     return Auth0Client(settings, guard=guard, on_secret=on_secret, transport=transport)
 
 
-__all__ = ["Auth0Client", "ClientStats", "ConfigError", "client_from_env", "quote_id"]
+__all__ = ["Auth0Client", "ClientStats", "client_from_env", "quote_id", "tally"]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from engine.auth0.client import tally
 from engine.errors import UpstreamError
 from engine.timeutil import iso_ms, now_utc
 
@@ -31,10 +32,18 @@ class _Getter(Protocol):
 
 @dataclass
 class SearchResult:
+    """The events (oldest first, each once) and what it took.
+
+    ``requests``: pages asked for; ``windows``: date windows searched;
+    ``stats``: ``{requests, retries, throttled, waited_s}`` as sent on the wire
+    (retries and token requests included), for this search only.
+    """
+
     events: list[dict[str, Any]]
     requests: int = 0
     windows: int = 0
     warnings: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def window_query(query: str, lower: datetime, until: datetime) -> str:
@@ -45,11 +54,13 @@ def window_query(query: str, lower: datetime, until: datetime) -> str:
 
 
 def retention_warnings(since: datetime, now: datetime | None = None) -> list[str]:
+    """A warning when ``since`` is older than any plan keeps logs (30 days)."""
     now = now or now_utc()
     if now - since > RETENTION:
         return [
             f"the window starts {(now - since).days} days ago, but Auth0 keeps tenant logs for "
-            "1 to 30 days depending on the plan: older events are not returned by any search"
+            f"1 to 30 days depending on the plan: events older than {iso_ms(now - RETENTION)} "
+            "are not available to any search"
         ]
     return []
 
@@ -64,7 +75,26 @@ def search(
     fields: list[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
-    """Every event matching ``query`` with ``since <= date < until``, oldest first, once each."""
+    """Every event matching ``query`` with ``since <= date < until``, oldest first, once each.
+
+    ``query`` must already be safe: values put into it go through
+    ``engine.templating.lucene``. ``progress(events, requests)`` is called after each page.
+    """
+    with tally() as used:
+        result = _search(client, query, since, until, limit, fields, progress)
+    result.stats = used.snapshot()
+    return result
+
+
+def _search(
+    client: _Getter,
+    query: str,
+    since: datetime,
+    until: datetime,
+    limit: int | None,
+    fields: list[str] | None,
+    progress: Callable[[int, int], None] | None,
+) -> SearchResult:
     result = SearchResult(events=[], warnings=retention_warnings(since))
     seen: set[str] = set()
     lower = since
@@ -100,7 +130,7 @@ def search(
                 break
         if not full:
             return result
-        next_lower = _parse(last_date) if last_date else None
+        next_lower = parse_date(last_date) if last_date else None
         if next_lower is None or next_lower <= lower or window_new == 0:
             result.warnings.append(
                 f"more than 1,000 events share the timestamp {last_date}: events beyond the "
@@ -112,7 +142,7 @@ def search(
         lower = next_lower
 
 
-def _parse(date: str) -> datetime | None:
+def parse_date(date: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(date.replace("Z", "+00:00"))
     except ValueError:
@@ -123,22 +153,27 @@ def _parse(date: str) -> datetime | None:
 def search_file(
     path: Path, query: str, since: datetime, until: datetime, *, limit: int | None = None
 ) -> SearchResult:
-    """The same search over an exported log file, with the same query engine."""
+    """The same search over an exported log file, with the same query engine.
+
+    Oldest first and each log_id once, as online: log streams deliver at least
+    once, so an exported stream may hold an event twice.
+    """
     from engine.logfile import search_file as scan
 
-    events: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
     for event in _window(scan(path, query), since, until):
-        events.append(event)
-        if limit is not None and len(events) >= limit:
-            break
-    events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
-    return SearchResult(events=events, warnings=retention_warnings(since))
+        by_id.setdefault(str(event.get("log_id") or event.get("_id") or id(event)), event)
+    events = sorted(by_id.values(), key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
+    if limit is not None:
+        events = events[:limit]
+    stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
+    return SearchResult(events=events, warnings=retention_warnings(since), stats=stats)
 
 
 def _window(
     events: Iterator[dict[str, Any]], since: datetime, until: datetime
 ) -> Iterator[dict[str, Any]]:
     for event in events:
-        date = _parse(str(event.get("date") or ""))
+        date = parse_date(str(event.get("date") or ""))
         if date is not None and since <= date < until:
             yield event

@@ -19,7 +19,9 @@ class Auth0Settings:
     URL; plain ``http://`` only for loopback hosts (the emulator).
     ``AUTH0_CLIENT_ID`` + ``AUTH0_CLIENT_SECRET`` (client credentials), or a
     ready ``AUTH0_TOKEN``. ``AUTH0_AUDIENCE`` defaults to ``<base URL>/api/v2/``.
-    ``SOAR_HTTP_TIMEOUT`` (seconds, default 30) bounds each request.
+    ``SOAR_HTTP_TIMEOUT`` (seconds, default 30) bounds each request (connect,
+    read, write, pool); ``SOAR_HTTP_MAX_CONNECTIONS`` (default 10) bounds the
+    connection pool shared by a ``for_each`` step's threads.
     """
 
     base_url: str
@@ -44,7 +46,12 @@ class Auth0Settings:
         token: str | None = None,
         audience: str | None = None,
         timeout: float = 30.0,
+        max_connections: int = 10,
     ) -> Auth0Settings:
+        if not (0 < timeout <= 600):
+            raise ConfigError("SOAR_HTTP_TIMEOUT must be between 0 and 600 seconds")
+        if not (1 <= max_connections <= 100):
+            raise ConfigError("SOAR_HTTP_MAX_CONNECTIONS must be between 1 and 100")
         domain = domain.strip()
         if not domain:
             raise ConfigError("AUTH0_DOMAIN is not set: export AUTH0_DOMAIN=<tenant>.auth0.com")
@@ -68,15 +75,20 @@ class Auth0Settings:
             token=Secret("AUTH0_TOKEN", token) if token else None,
             audience=audience or f"{base}/api/v2/",
             timeout=timeout,
+            max_connections=max_connections,
         )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Auth0Settings:
         env = os.environ if env is None else env
         try:
-            timeout = float(env.get("SOAR_HTTP_TIMEOUT", "30"))
+            timeout = float(env.get("SOAR_HTTP_TIMEOUT") or "30")
         except ValueError:
             raise ConfigError("SOAR_HTTP_TIMEOUT must be a number of seconds") from None
+        try:
+            max_connections = int(env.get("SOAR_HTTP_MAX_CONNECTIONS") or "10")
+        except ValueError:
+            raise ConfigError("SOAR_HTTP_MAX_CONNECTIONS must be a whole number") from None
         return cls.create(
             env.get("AUTH0_DOMAIN", ""),
             client_id=env.get("AUTH0_CLIENT_ID") or None,
@@ -84,4 +96,5 @@ class Auth0Settings:
             token=env.get("AUTH0_TOKEN") or None,
             audience=env.get("AUTH0_AUDIENCE") or None,
             timeout=timeout,
+            max_connections=max_connections,
         )
