@@ -2,8 +2,10 @@
 
 Events are kept as pre-serialised JSON bytes in log_id order (a 1,000,000-event
 tenant fits in well under 2 GiB); ``type``, ``ip`` and ``user_id`` have posting
-lists of positions, and dates are a sorted column searched by bisection, so a
-page of ``type:"s" AND ip:"X"`` or of a date window decodes only what it returns.
+lists of positions, and dates are a sorted column searched by bisection. Every
+searchable field is also a dictionary-encoded column (4 bytes per event), so a
+query is evaluated on a ``Row`` view of the columns: nothing is decoded from
+JSON except the page that is returned.
 """
 
 from __future__ import annotations
@@ -11,10 +13,26 @@ from __future__ import annotations
 import bisect
 import heapq
 import json
+from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.query import INDEXED, Query, event_date
+from engine.query import INDEXED, SEARCHABLE, Query, event_date
+
+_OTHER = object()  # a non-string, non-null value (a list): equal to no query value
+_COLUMNS = tuple(sorted(SEARCHABLE - {"log_id", "date"}))
+
+
+class Row:
+    """One event seen through the store's columns: what a compiled query reads."""
+
+    __slots__ = ("pos", "store")
+
+    def __init__(self, store: LogStore, pos: int) -> None:
+        self.store, self.pos = store, pos
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.store.value(name, self.pos, default)
 
 
 class LogStore:
@@ -24,21 +42,45 @@ class LogStore:
         self.ids: list[str] = []
         self.dates: list[str] = []
         self.index: dict[str, dict[str, list[int]]] = {f: {} for f in INDEXED}
-        self.columns: dict[str, list[str | None]] = {f: [] for f in INDEXED}
-        intern: dict[str, str] = {}
+        self.codes: dict[str, array[int]] = {f: array("I") for f in _COLUMNS}
+        self.values: dict[str, list[Any]] = {f: [None] for f in _COLUMNS}
+        code_of: dict[str, dict[Any, int]] = {f: {None: 0} for f in _COLUMNS}
+        self.raw_dates: list[Any] = []
         for pos, event in enumerate(rows):
             self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
             self.ids.append(str(event.get("log_id")))
             self.dates.append(event_date(event) or "")
-            for f in INDEXED:
+            date = event.get("date")
+            self.raw_dates.append(date if self.dates[-1] != date else None)
+            for f in _COLUMNS:
                 value = event.get(f)
-                if isinstance(value, str):
-                    value = intern.setdefault(value, value)
+                if value is not None and not isinstance(value, str):
+                    value = _OTHER
+                codes = code_of[f]
+                code = codes.get(value)
+                if code is None:
+                    code = codes[value] = len(self.values[f])
+                    self.values[f].append(value)
+                self.codes[f].append(code)
+                if f in INDEXED and isinstance(value, str):
                     self.index[f].setdefault(value, []).append(pos)
-                    self.columns[f].append(value)
-                else:
-                    self.columns[f].append(None)
         self.dates_sorted = all(a <= b for a, b in zip(self.dates, self.dates[1:], strict=False))
+        self.all_dated = all(self.dates)
+
+    def value(self, name: str, pos: int, default: Any = None) -> Any:
+        """Field ``name`` of the event at ``pos`` (searchable fields only), without decoding."""
+        if name == "log_id":
+            return self.ids[pos]
+        if name == "date":
+            # the normalised date, unless the event's own string differs (kept aside)
+            return self.raw_dates[pos] or self.dates[pos] or None
+        codes = self.codes.get(name)
+        if codes is None:
+            return self.get(pos).get(name, default)
+        return self.values[name][codes[pos]]
+
+    def matches(self, query: Query, pos: int) -> bool:
+        return query(Row(self, pos))  # type: ignore[arg-type]  # Row reads like an event
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -84,10 +126,14 @@ class LogStore:
             a, b = bisect.bisect_left(lst, start), bisect.bisect_left(lst, end)
             spans.append(lst[a:b][::-1] if descending else lst[a:b])
         merged = spans[0] if len(spans) == 1 else heapq.merge(*spans, reverse=descending)
-        others = [(self.columns[f], v) for f, v in h.eq.items() if f != best_field]
+        others = [
+            (self.codes[f], {c for c, x in enumerate(self.values[f]) if x in v})
+            for f, v in h.eq.items()
+            if f != best_field
+        ]
         for pos in merged:
-            # the other exact constraints are checked on the columns, without decoding
-            if all(col[pos] in values for col, values in others):
+            # the other exact constraints are checked on the codes, without decoding
+            if all(codes[pos] in wanted for codes, wanted in others):
                 yield pos
 
     def search(
@@ -101,16 +147,16 @@ class LogStore:
             out: list[int] = []
             seen = 0
             for pos in self.candidates(query, descending=direction < 0):
-                if query(self.get(pos)):
+                if self.matches(query, pos):
                     if seen >= skip:
                         out.append(pos)
                         if len(out) >= take:
                             break
                     seen += 1
             return out
-        matches = [pos for pos in self.candidates(query, False) if query(self.get(pos))]
+        matches = [pos for pos in self.candidates(query, False) if self.matches(query, pos)]
         matches.sort(
-            key=lambda p: (str(self.get(p).get(field) or ""), self.ids[p]), reverse=direction < 0
+            key=lambda p: (str(self.value(field, p) or ""), self.ids[p]), reverse=direction < 0
         )
         return matches[skip : skip + take]
 
