@@ -62,6 +62,7 @@ def emulator_cmd(
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
     from engine.errors import SoarError
+    from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
 
     try:
@@ -84,16 +85,28 @@ def emulator_cmd(
     except (SoarError, ValueError, OSError) as exc:
         typer.echo(f"error: {safe(exc)}", err=True)
         raise typer.Exit(2) from None
+    if truth is not None:
+        # written before the settings are printed: a script that has read them can read it
+        try:
+            truth.write_text(json.dumps(emu.truth, indent=2, ensure_ascii=False), encoding="utf-8")
+        except OSError as exc:
+            emu.stop()
+            typer.echo(f"error: cannot write --truth {safe(truth)}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from None
     for key, value in emu.env().items():
         sys.stdout.write(f"export {key}={value}\n")
     sys.stdout.flush()
-    if truth is not None:
-        truth.write_text(json.dumps(emu.truth, indent=2, ensure_ascii=False), encoding="utf-8")
     typer.echo(
-        f"soar emulator: {emu.truth.get('scenario')} ({emu.truth.get('events')} events) at "
-        f"{emu.base_url}; Ctrl-C to stop",
+        f"soar emulator: {safe(emu.truth.get('scenario'))} ({emu.truth.get('events')} events) "
+        f"at {emu.base_url}; Ctrl-C to stop",
         err=True,
     )
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: listening on {safe(host)}, not loopback: anyone who can reach it and "
+            "knows the client secret can read the emulated tenant",
+            err=True,
+        )
     try:
         while True:
             time.sleep(3600)

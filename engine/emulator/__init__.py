@@ -121,7 +121,19 @@ def start_emulator(
     if logs_file is not None:
         file_events, users = _tenant_from_file(logs_file)
         log_events = file_events
-        truth: dict[str, Any] = {"scenario": f"file:{logs_file}", "events": len(file_events)}
+        # a served file has no known attack: the truth keeps its shape with nothing in it
+        truth: dict[str, Any] = {
+            "scenario": f"file:{logs_file}",
+            "seed": seed,
+            "now": None,
+            "events": len(file_events),
+            "attacker_ips": [],
+            "compromised_users": [],
+            "compromised_user_names": {},
+            "accessed_clients": {},
+            "hijacked_admins": [],
+            "legitimate_users": sorted(users),
+        }
         blocks: dict[str, list[dict[str, Any]]] = {}
     else:
         generated = generate(scenario, seed=seed, events=events, now=now)
