@@ -106,7 +106,8 @@ def _bounded(func: Callable[..., Any], arg: str, *, needs: str | None = None) ->
     """``func`` (a filter) refusing a value of ``arg`` (its 2nd parameter) above ``MAX_SIZE``.
 
     With ``needs``, only when that parameter (its 3rd) is also given: ``batch``
-    and ``slice`` only pad up to the size when asked to ``fill_with``.
+    only pads up to the size when asked to ``fill_with`` (``slice`` always loops
+    that many times, so it is always bounded).
     """
 
     @wraps(func)
