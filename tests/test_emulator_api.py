@@ -145,3 +145,13 @@ def test_journal_records_writes_without_credentials(tenant: Any) -> None:
     assert emu.tenant.writes()[0]["body"] == {"blocked": True}
     assert set(lines[1]) == {"ts", "method", "path", "query", "status", "body"}
     assert emu.stats.requests == 2 and emu.stats.throttled == emu.stats.faults == 0
+
+
+def test_server_level_errors_are_json(tenant: Any) -> None:
+    emu, http, _ = tenant
+    r = http.get("/api/v2/logs", params={"q": "x" * 65525})  # request line over 64 KiB
+    assert r.status_code == 414 and r.json()["error"] == "Request-URI Too Long"
+    assert r.headers["content-type"] == "application/json; charset=utf-8"
+    with httpx.Client(base_url=emu.base_url) as fresh:
+        r = fresh.request("OPTIONS", "/api/v2/logs")
+    assert r.status_code == 501 and r.json()["statusCode"] == 501
