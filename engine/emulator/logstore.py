@@ -121,10 +121,12 @@ class LogStore:
             rng = range(end - 1, start - 1, -1) if descending else range(start, end)
             yield from rng
             return
-        spans = []
+        spans: list[Iterator[int]] = []
         for lst in best:
             a, b = bisect.bisect_left(lst, start), bisect.bisect_left(lst, end)
-            spans.append(lst[a:b][::-1] if descending else lst[a:b])
+            # lazily: a page needs the first few hundred of a posting list, not a copy of it
+            order = range(b - 1, a - 1, -1) if descending else range(a, b)
+            spans.append(map(lst.__getitem__, order))
         merged = spans[0] if len(spans) == 1 else heapq.merge(*spans, reverse=descending)
         others = [
             (self.codes[f], {c for c, x in enumerate(self.values[f]) if x in v})
