@@ -90,12 +90,14 @@ class Replay:
 
     ``done``: full results of completed writes by call key; ``unknown``: writes
     sent (``action.call``) whose outcome the log does not know; ``approved``:
-    the targets each step was approved for.
+    the targets each step was approved for; ``resend_unknown``: the operator
+    checked the unknown writes by hand and confirmed they may be sent again.
     """
 
     done: dict[str, Any] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)
     approved: dict[str, set[str]] = field(default_factory=dict)
+    resend_unknown: bool = False
 
 
 def new_run_id() -> str:
@@ -288,8 +290,8 @@ class _Run:
                     # with continue_on_error the failure stays the step's; the run goes on
                     status, error = "failed", f"step {step.id!r} failed: {outcome.error}"
                     break
-        except AwaitingApproval:
-            status = "awaiting_approval"
+        except AwaitingApproval as stop:
+            status, error = "awaiting_approval", str(stop) or None
         outputs: dict[str, Any] = {}
         if status != "awaiting_approval":
             outputs, out_error = self.render_outputs()
@@ -356,9 +358,10 @@ class _Run:
             for args in calls:  # every call checked before the first is sent
                 check_args(action, args)
             write = any(action.is_write(args) for args in calls)
+            keys = call_keys(step.id, calls) if write else []
             if write:
-                self.gate(step, action, calls)
-            results = self.run_calls(step, action, calls, write)
+                self.gate(step, action, calls, keys)
+            results = self.run_calls(step, action, calls, keys)
             output: Any = results if each is not None else results[0]
             duration = time.monotonic() - start
             planned = write and self.plan_writes
@@ -388,16 +391,53 @@ class _Run:
             )
             return Failed(message, duration)
 
-    def gate(self, step: Step, action: Action, calls: list[dict[str, Any]]) -> None:
+    def gate(
+        self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
+    ) -> None:
         targets = targets_of(action, calls)
         self.guardrails.check(step.id, targets, step.max_targets)
-        if not self.plan_writes:
-            self.approvals.require(step.id, action.name, targets)
+        if self.plan_writes:
+            return
+        self.confirm_unknown(step, action, calls, keys)
+        self.approvals.require(step.id, action.name, targets)
+
+    def confirm_unknown(
+        self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
+    ) -> None:
+        """Stop before a write cut off in flight earlier in this run, unless it may be resent.
+
+        Idempotent actions are resent; others wait for the operator, who checks
+        the targets by hand and resumes with ``--resend-unknown``.
+        """
+        if action.idempotent or self.replay.resend_unknown:
+            return
+        unknown = [
+            target_of(action, a)
+            for a, k in zip(calls, keys, strict=True)
+            if k in self.replay.unknown
+        ]
+        if not unknown:
+            return
+        hint = (
+            f"step {step.id!r}: {len(unknown)} write(s) of {action.name} were sent before the "
+            "run was interrupted but their result was never logged, so whether they took effect "
+            f"is unknown ({', '.join(unknown[:10])}); check them by hand, then continue with: "
+            "soar resume RUNLOG --resend-unknown (nothing else was sent)"
+        )
+        self.log(
+            "approval.required",
+            step=step.id,
+            action=action.name,
+            targets=unknown,
+            reason="unknown_outcome",
+            hint=hint,
+        )
+        raise AwaitingApproval(hint)
 
     def run_calls(
-        self, step: Step, action: Action, calls: list[dict[str, Any]], write: bool
+        self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
     ) -> list[Any]:
-        keys = call_keys(step.id, calls) if write else []
+        write = bool(keys)
 
         def one(index: int) -> Any:
             if write:
@@ -435,11 +475,12 @@ class _Run:
         if key in self.replay.done:
             self.log("action.reused", **where, target=target)
             return self.replay.done[key]
-        if key in self.replay.unknown and not action.idempotent:
+        if key in self.replay.unknown and not (action.idempotent or self.replay.resend_unknown):
             raise ActionError(
                 f"{action.name} on {target}: an earlier attempt of this run was sent but its "
                 "result was never logged (the run was interrupted), so whether it took effect "
-                "is unknown and soar will not send it again; check the target by hand"
+                "is unknown and soar will not send it again; check the target by hand (the "
+                "next run can skip it), or confirm with soar resume --resend-unknown"
             )
         self.log("action.call", **where, target=target, args=loggable(args))
         self.writer.sync()  # on disk before the write leaves the process

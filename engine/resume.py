@@ -12,8 +12,11 @@ from the top with the recorded inputs:
   the targets in another order still matches;
 - a write with an ``action.call`` but no result was in flight when the run
   stopped: whether it took effect is unknown. It is sent again only when its
-  action is ``idempotent`` (blocking a user twice changes nothing); otherwise
-  that call fails with a message asking for a check by hand;
+  action is ``idempotent`` (blocking a user twice changes nothing) or the
+  operator, having checked the target by hand, passes ``resend_unknown``
+  (``--resend-unknown``); otherwise the run stops before that step with
+  status ``awaiting_approval`` and says so (``approval.required`` with
+  ``reason: "unknown_outcome"``), so that it can be resumed once checked;
 - approvals already granted cover the same targets; new targets are asked for.
 
 The playbook file must be unchanged (same sha256) since the run started.
@@ -84,8 +87,12 @@ def resume_run(
     transport: httpx.BaseTransport | None = None,
     on_event: Event | None = None,
     redactor: Redactor | None = None,
+    resend_unknown: bool = False,
 ) -> RunResult:
     """Continue the run logged in ``run_log``, appending to it; arguments as ``run_playbook``.
+
+    ``resend_unknown``: send again the writes whose outcome the log does not
+    know (the operator checked them by hand); idempotent writes always are.
 
     Raises ``RunLogError`` when the log is tampered or unreadable, the run
     already finished, or the playbook changed since the run started.
@@ -135,12 +142,14 @@ def resume_run(
         redactor=redactor,
         replay=replay_from(records),
     )
+    run.replay.resend_unknown = resend_unknown
     run.open(RunLogWriter.reopen(path, run.redactor))
     run.log(
         "run.resumed",
         after_seq=last.get("seq"),
         completed_writes=len(run.replay.done),
         unknown_writes=sorted(run.replay.unknown),
+        resend_unknown=resend_unknown,
         interrupted=last.get("type") != "run.finished",
     )
     return run.execute()

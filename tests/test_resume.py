@@ -172,9 +172,18 @@ def test_a_write_of_unknown_outcome_is_handled_conservatively(
     assert server.count("POST", "/users/u2") == 1 + resent
     if resent:
         assert result.status == "succeeded"
-    else:
-        assert result.status == "failed"
-        assert "whether it took effect is unknown" in str(result.error)
+    else:  # the run waits for the operator to check u2 by hand; it stays resumable
+        assert result.status == "awaiting_approval"
+        assert "whether they took effect is unknown" in str(result.error)
+        assert "--resend-unknown" in str(result.error)
+        stop = records(log, "approval.required")[-1]
+        assert stop["reason"] == "unknown_outcome" and stop["targets"] == ["u2"]
+        assert verify(log).code == 0
+        again = resume_run(log, registry=reg, approve=True, resend_unknown=True)
+        assert again.status == "succeeded", again.error
+        assert server.count("POST", "/users/u1") == 1  # completed: reused, never repeated
+        assert server.count("POST", "/users/u2") == 2  # confirmed by the operator: sent again
+        assert records(log, "run.resumed")[-1]["resend_unknown"] is True
     assert verify(log).code == 0
 
 

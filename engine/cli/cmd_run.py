@@ -166,12 +166,16 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
             if len(text) > 2000:
                 text = text[:2000] + f"... ({len(text)} chars; see the run log)"
             typer.echo(f"  {safe(k)}: {safe(redactor.text(text))}", err=True)
-    if result.error:
+    waiting = status == "awaiting_approval"
+    if result.error and not waiting:
         typer.echo(f"error: {safe(redactor.text(result.error))}", err=True)
     typer.echo(f"status: {status}", err=True)
     typer.echo(f"run log: {safe(result.run_log)}", err=True)
     typer.echo(f"final hash: {result.final_hash}", err=True)
-    if status == "awaiting_approval":
+    if waiting and result.error:  # why it waits and what to do (writes of unknown outcome)
+        text = result.error.replace("RUNLOG", str(result.run_log))
+        typer.echo(safe(redactor.text(text)), err=True)
+    elif waiting:
         typer.echo(
             f"nothing was written; approve and continue with: soar resume {safe(result.run_log)} --yes",
             err=True,
@@ -269,6 +273,11 @@ def run_cmd(
 def resume_cmd(
     run_log: Path = typer.Argument(..., help="The run log of the run to continue."),
     yes: bool = typer.Option(False, "--yes", help="Approve the run's writes."),
+    resend_unknown: bool = typer.Option(
+        False,
+        "--resend-unknown",
+        help="Send again the writes cut off in flight (outcome unknown); check them first.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Continue an interrupted or approval-stopped run without repeating completed writes."""
@@ -290,6 +299,7 @@ def resume_cmd(
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
+            resend_unknown=resend_unknown,
         )
     except (SoarError, OSError) as exc:
         progress.stop()

@@ -147,7 +147,10 @@ class Progress:
             )
         elif kind == "approval.required":
             targets = rec.get("targets") or []
-            self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
+            if rec.get("reason") == "unknown_outcome":
+                self.say(f"  outcome unknown for {rec.get('step')}: {len(targets)} write(s)")
+            else:
+                self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
             self._targets(targets)
         elif kind == "approval.granted":
             targets = rec.get("targets") or []
