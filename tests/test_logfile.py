@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from engine.logfile import LogFileError, iter_events, search_file
+from engine.query import compile_query
 
 EVENTS: list[dict[str, Any]] = [
     {"log_id": "1", "date": "2026-11-01T10:00:00.000Z", "type": "fp", "ip": "203.0.113.7"},
@@ -82,3 +83,60 @@ def test_search_file_uses_the_query_engine_and_the_window(tmp_path: Path) -> Non
     since, until = datetime(2026, 11, 2, 10, tzinfo=UTC), datetime(2026, 11, 3, 10, tzinfo=UTC)
     assert [e["log_id"] for e in search_file(f, 'type:"s"', since, until)] == ["2"]
     assert [e["log_id"] for e in search_file(f, "", since=since)] == ["2", "3"]
+
+
+@pytest.fixture(scope="module")
+def tenant_events() -> list[dict[str, Any]]:
+    from engine.emulator.scenarios import generate
+
+    now = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
+    return list(generate("credential-stuffing", seed=3, events=3000, now=now).events)
+
+
+def test_a_large_array_is_streamed_across_buffer_boundaries(
+    tmp_path: Path, tenant_events: list[dict[str, Any]]
+) -> None:
+    f = write(tmp_path, json.dumps(tenant_events, indent=1), "big.json")
+    assert f.stat().st_size > 2 * 2**20  # several read buffers
+    assert list(iter_events(f)) == tenant_events
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"a": 1}', r"x.json:1: not valid JSON: the array is not closed"),
+        ('[{"a": 1}]\n[]', r"x.json:1: not valid JSON: extra data after the array"),
+        ('[{"a": 1}\n {"b": 2}]', r"x.json:2: not valid JSON: expected ',' or ']'"),
+    ],
+)
+def test_broken_arrays_are_named_with_the_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(LogFileError, match=message):
+        list(iter_events(write(tmp_path, text, "x.json")))
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        'type:"s" AND ip:"{ip}"',
+        'type:"fp" OR type:"fu"',
+        'user_id:"{uid}" AND NOT type:"s"',
+        'ip:"{ip}" AND user_name:*mail.example',
+        "NOT ip:{ip}",
+    ],
+)
+def test_the_line_prefilter_never_drops_a_match(
+    tmp_path: Path, tenant_events: list[dict[str, Any]], q: str
+) -> None:
+    ip = next(e["ip"] for e in tenant_events if str(e["user_name"]).endswith("mail.example"))
+    uid = next(e["user_id"] for e in tenant_events if e["type"] == "s")
+    query = q.format(ip=ip, uid=uid)
+    f = write(tmp_path, "\n".join(json.dumps(e) for e in tenant_events))
+    got = [e["log_id"] for e in search_file(f, query)]
+    expected = [e["log_id"] for e in tenant_events if compile_query(query)(e)]
+    assert got == expected and got
+
+
+def test_a_cut_line_is_reported_even_when_it_cannot_match(tmp_path: Path) -> None:
+    f = write(tmp_path, json.dumps(EVENTS[0]) + '\n{"type": "fu", "ip": "9.9.9.9", "da\n')
+    with pytest.raises(LogFileError, match=r"logs.jsonl:2"):
+        list(search_file(f, 'type:"s" AND ip:"203.0.113.7"'))
