@@ -9,7 +9,8 @@ concrete targets of that step (its blast radius). ``approve`` is:
   ``awaiting_approval``; ``soar resume RUNLOG --yes`` continues it.
 
 A denied step stops the run the same way (nothing is written; the operator may
-resume later with ``--yes``). Dry runs and offline runs need no approval: they
+resume later with ``--yes``), and so does a resumed step with writes of
+unknown outcome (``stop_unknown``). Dry runs and offline runs need no approval: they
 write nothing.
 """
 
@@ -74,6 +75,28 @@ class Approvals:
             hint="nothing was written; approve with: soar resume RUNLOG --yes",
         )
         raise AwaitingApproval
+
+    def stop_unknown(self, step_id: str, action: str, targets: Sequence[str]) -> None:
+        """Stop before writes whose outcome is unknown (sent, then the run was interrupted).
+
+        Not even ``--yes`` covers them: the operator checks the targets by hand
+        and resumes with ``--resend-unknown``.
+        """
+        hint = (
+            f"step {step_id!r}: {len(targets)} write(s) of {action} were sent before the "
+            "run was interrupted but their result was never logged, so whether they took effect "
+            f"is unknown ({', '.join(targets[:10])}); check them by hand, then continue with: "
+            "soar resume RUNLOG --resend-unknown (nothing else was sent)"
+        )
+        self.log(
+            "approval.required",
+            step=step_id,
+            action=action,
+            targets=list(targets),
+            reason="unknown_outcome",
+            hint=hint,
+        )
+        raise AwaitingApproval(hint)
 
     def _grant(self, step_id: str, targets: Sequence[str], by: str) -> None:
         self.granted[step_id] = set(targets)

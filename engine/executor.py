@@ -14,15 +14,11 @@ that completed (see docs/run-log.md). Step timeouts: ``engine.steps``.
 
 from __future__ import annotations
 
-import getpass
 import os
 import platform
-import secrets as pysecrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +41,17 @@ from engine.model import Playbook, Step
 from engine.redact import Redactor
 from engine.registry import Action, ActionContext, ActionRegistry
 from engine.runlog import RunLogWriter, summarize
+from engine.runstate import (
+    ENV_SECRETS,
+    Auth0Factory,
+    Event,
+    Replay,
+    RunResult,
+    default_auth0_factory,
+    new_run_id,
+    operator_name,
+    tenant_label,
+)
 from engine.secrets import Secret
 from engine.steps import (
     Failed,
@@ -64,63 +71,6 @@ if TYPE_CHECKING:
     import httpx
 
     from engine.auth0 import Auth0Client
-
-Auth0Factory = Callable[[DryRunGuard, Callable[[str], None]], "Auth0Client"]
-Event = Callable[[dict[str, Any]], None]
-ENV_SECRETS = ("AUTH0_CLIENT_SECRET", "AUTH0_TOKEN")  # always redacted when set
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended. ``status``: ``succeeded``, ``failed`` or ``awaiting_approval``."""
-
-    run_id: str
-    status: str
-    dry_run: bool
-    outputs: dict[str, Any]
-    run_log: Path
-    final_hash: str
-    steps: dict[str, StepOutcome] = field(default_factory=dict)
-    error: str | None = None
-
-
-@dataclass
-class Replay:
-    """What an earlier part of this run already did (``soar resume``).
-
-    ``done``: full results of completed writes by call key; ``unknown``: writes
-    sent (``action.call``) whose outcome the log does not know; ``approved``:
-    the targets each step was approved for; ``resend_unknown``: the operator
-    checked the unknown writes by hand and confirmed they may be sent again.
-    """
-
-    done: dict[str, Any] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)
-    approved: dict[str, set[str]] = field(default_factory=dict)
-    resend_unknown: bool = False
-
-
-def new_run_id() -> str:
-    """``20261128T081500Z-3f9a1c``: sortable by start time, unique by its random tail."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + pysecrets.token_hex(3)
-
-
-def default_auth0_factory(guard: DryRunGuard, on_secret: Callable[[str], None]) -> Auth0Client:
-    """The Auth0 client from ``AUTH0_*``; it reports every secret it holds through ``on_secret``."""
-    from engine.auth0 import client_from_env
-
-    return client_from_env(guard, on_secret=on_secret)
-
-
-def tenant_label(logs_file: Path | None) -> str:
-    """``offline:<file>`` with ``--logs``; else the ``AUTH0_DOMAIN`` host."""
-    if logs_file is not None:
-        return f"offline:{logs_file}"
-    domain = os.environ.get("AUTH0_DOMAIN", "").strip()
-    if not domain:
-        return "(AUTH0_DOMAIN not set)"
-    host = domain.split("://", 1)[-1]
-    return host.split("/", 1)[0]
 
 
 def run_playbook(
@@ -180,7 +130,7 @@ def run_playbook(
         "run.started",
         playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
         inputs=values,
-        operator=operator or _operator(),
+        operator=operator or operator_name(),
         host=platform.node(),
         engine_version=__version__,
         tenant=tenant or tenant_label(logs_file),
@@ -189,13 +139,6 @@ def run_playbook(
         secrets=sorted(run.secrets),
     )
     return run.execute()
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 class _Run:
@@ -404,11 +347,7 @@ class _Run:
     def confirm_unknown(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
     ) -> None:
-        """Stop before a write cut off in flight earlier in this run, unless it may be resent.
-
-        Idempotent actions are resent; others wait for the operator, who checks
-        the targets by hand and resumes with ``--resend-unknown``.
-        """
+        """Writes cut off in flight earlier in this run: resent only if idempotent or confirmed."""
         if action.idempotent or self.replay.resend_unknown:
             return
         unknown = [
@@ -416,23 +355,8 @@ class _Run:
             for a, k in zip(calls, keys, strict=True)
             if k in self.replay.unknown
         ]
-        if not unknown:
-            return
-        hint = (
-            f"step {step.id!r}: {len(unknown)} write(s) of {action.name} were sent before the "
-            "run was interrupted but their result was never logged, so whether they took effect "
-            f"is unknown ({', '.join(unknown[:10])}); check them by hand, then continue with: "
-            "soar resume RUNLOG --resend-unknown (nothing else was sent)"
-        )
-        self.log(
-            "approval.required",
-            step=step.id,
-            action=action.name,
-            targets=unknown,
-            reason="unknown_outcome",
-            hint=hint,
-        )
-        raise AwaitingApproval(hint)
+        if unknown:
+            self.approvals.stop_unknown(step.id, action.name, unknown)
 
     def run_calls(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
@@ -495,4 +419,12 @@ class _Run:
         return result
 
 
-__all__ = ["ApprovalRequest", "Replay", "RunResult", "run_playbook"]
+__all__ = [
+    "ENV_SECRETS",
+    "ApprovalRequest",
+    "Auth0Factory",
+    "Event",
+    "Replay",
+    "RunResult",
+    "run_playbook",
+]
