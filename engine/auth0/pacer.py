@@ -9,7 +9,8 @@ sent) / elapsed``, less one token for the floor's rounding. The window grows as
 long as the bucket is not full again, so the estimate sharpens as a harvest
 goes on. A request is sent only when the model holds one token plus a small
 margin; a harvest thus runs close to the rate bound while almost never meeting
-a 429. Before any estimate exists, an empty bucket waits for the announced reset.
+a 429. Before any estimate exists, an empty bucket waits for one token at the
+slowest rate the announced reset allows.
 """
 
 from __future__ import annotations
@@ -49,18 +50,26 @@ class Pacer:
         with self._lock:
             now = self.clock()
             self._advance(now)
-            if self.tokens is None or self.tokens >= 1.0 + (MARGIN if self.rate else 0.0):
+            need = 1.0 + (MARGIN if self.rate else 0.0) - 1e-9  # float drift must not stall
+            if self.tokens is None or self.tokens >= need:
                 if self.tokens is not None:
                     self.tokens -= 1.0
                 self._sent += 1
                 return 0.0
             if self.rate:
-                return (1.0 + MARGIN - self.tokens) / self.rate
-            # Empty, and no estimate yet: wait for the reset the server announced, then go.
-            wait = (self.reset_wall - self.wall()) if self.reset_wall else 1.0
+                return max((1.0 + MARGIN - self.tokens) / self.rate, 0.001)
+            # Empty, and no estimate yet. The announced reset bounds the rate from below
+            # (the bucket is full by then): wait for one token at that slowest rate, so
+            # the next answers, still below a full bucket, yield an estimate. Waiting
+            # for the reset itself would refill the bucket and teach us nothing.
+            wait = 1.0
+            if self.reset_wall is not None and self.limit:
+                until_reset = max(self.reset_wall - self.wall(), 0.05)
+                wait = until_reset / max(self.limit - self.tokens, 1.0)
+            wait = min(max(wait, 0.02), 60.0)
             self.tokens = 1.0 + MARGIN  # one request may go after the wait
-            self.t = now + max(wait, 0.05)
-            return min(max(wait, 0.05), 60.0)
+            self.t = now + wait
+            return wait
 
     def observe(self, remaining: str | None, limit: str | None, reset: str | None) -> None:
         """Learn from a response's rate-limit headers."""
