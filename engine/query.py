@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -75,7 +76,36 @@ def normalize_date(text: str, upper: bool = False) -> str:
         raise QueryError(f"Invalid date value '{text}': use YYYY-MM-DD, optionally with a time")
     y, mo, d, h, mi, s, frac = m.groups()
     ms = (frac or "0").ljust(3, "0")[:3]
-    return f"{y}-{mo or '01'}-{d or '01'}T{h or '00'}:{mi or '00'}:{s or '00'}.{ms}Z"
+    result = f"{y}-{mo or '01'}-{d or '01'}T{h or '00'}:{mi or '00'}:{s or '00'}.{ms}Z"
+    try:
+        datetime.fromisoformat(result[:-1])
+    except ValueError:
+        raise QueryError(f"Invalid date value '{text}': not a calendar date") from None
+    return result
+
+
+def date_period(text: str) -> tuple[str, str]:
+    """The instants a single date term covers, at its precision: ``[start, end)``.
+
+    ``date:2018-12-10`` is the whole day, ``date:2018-12`` the month, as a date
+    term on an Elasticsearch date field rounds; a full timestamp is that millisecond.
+    """
+    start = normalize_date(text)
+    digits = len(re.sub(r"\D", "", text.split(".")[0]))
+    try:
+        when = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        if "." in text:
+            end = when + timedelta(milliseconds=1)
+        elif digits <= 4:
+            end = when.replace(year=when.year + 1)
+        elif digits <= 6:
+            end = (when.replace(day=28) + timedelta(days=4)).replace(day=1)
+        else:
+            units = {8: "days", 10: "hours", 12: "minutes", 14: "seconds"}
+            end = when + timedelta(**{units[digits]: 1})
+    except (ValueError, OverflowError):
+        raise QueryError(f"Invalid date value '{text}': not a calendar date") from None
+    return start, end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
 
 
 def event_date(event: Event) -> str | None:
@@ -208,8 +238,10 @@ class _Compiler:
                         raise QueryError(
                             "Invalid query: use a range for dates, e.g. date:[2018-12 TO *]"
                         )
-                    lo = normalize_date(exact)
-                    test = (lambda lo_: lambda v: v == lo_)(lo)
+                    lo, hi = date_period(exact)
+                    test = (lambda a, b: lambda v: v is not None and a <= v < b)(lo, hi)
+                    tests.append(_field_test(f, test))
+                    return tests[0], Hints(date_lo=lo, date_hi=hi)
                 tests.append(_field_test(f, test))
             hints = (
                 Hints({fieldname: frozenset([exact])})

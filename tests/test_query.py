@@ -191,3 +191,26 @@ def test_index_hints_name_required_values_and_date_bounds() -> None:
     # an OR over different fields, or a NOT, requires nothing an index could use
     assert compile_query("type:fp OR ip:1.2.3.4").hints.eq == {}
     assert compile_query("NOT type:s").hints.eq == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "inside", "outside"),
+    [
+        ("date:2018-12-10", "2018-12-10T23:59:59.999Z", "2018-12-11T00:00:00.000Z"),
+        ("date:2018-12", "2018-12-31T12:00:00.000Z", "2018-11-30T23:59:59.999Z"),
+        ('date:"2018-12-10T12:22"', "2018-12-10T12:22:59.999Z", "2018-12-10T12:23:00.000Z"),
+    ],
+)
+def test_a_single_date_covers_its_precision(query: str, inside: str, outside: str) -> None:
+    q = compile_query(query)
+    assert q(ev(date=inside)) is True
+    assert q(ev(date=outside)) is False
+    assert q.hints.date_lo is not None and q.hints.date_hi is not None
+
+
+def test_impossible_dates_are_query_errors() -> None:
+    for query in ("date:2018-13", "date:9999", "date:2018-02-30"):
+        with pytest.raises(QueryError, match="Invalid date"):
+            compile_query(query)
+    with pytest.raises(QueryError, match="Invalid date"):
+        compile_query("date:[2018-12-32 TO *]")
