@@ -16,20 +16,25 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.auth0.client import Auth0Client
-from engine.auth0.search import search
+from engine.auth0.search import retention_warnings, search
 
 TAKE = 100
 
 
 def checkpoint(since: datetime) -> str:
+    """A synthetic log_id just before ``since``: ``from`` is an exclusive lower bound."""
     return "900" + since.astimezone(UTC).strftime("%Y%m%d%H%M%S") + "0" * 39
 
 
 def _next_params(link: str | None) -> dict[str, str] | None:
-    if not link or 'rel="next"' not in link:
-        return None
-    url = link[link.index("<") + 1 : link.index(">")]
-    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    """``from``/``take`` of the ``rel="next"`` URL in a Link header, if there is one."""
+    for part in (link or "").split(","):
+        if 'rel="next"' in part and "<" in part and ">" in part:
+            url = part[part.index("<") + 1 : part.index(">")]
+            query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+            if query.get("from"):
+                return {"from": query["from"], "take": query.get("take", str(TAKE))}
+    return None
 
 
 def export(
@@ -40,31 +45,49 @@ def export(
     query: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write matching events as JSON lines; returns counts."""
-    written = 0
-    requests = 0
+    """Write matching events as JSON lines; returns ``{events, requests, mode, warnings}``."""
     if query:
         result = search(client, query, since, until, progress=progress)
         for event in result.events:
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
-        return {"events": len(result.events), "requests": result.requests, "mode": "search"}
-    params: dict[str, str] | None = {"from": checkpoint(since), "take": str(TAKE)}
+        return {
+            "events": len(result.events),
+            "requests": result.requests,
+            "mode": "search",
+            "warnings": result.warnings,
+        }
+    written = requests = 0
+    params: dict[str, str] = {"from": checkpoint(since), "take": str(TAKE)}
     stop_id = checkpoint(until)
-    while params is not None:
+    while True:
         response = client.request("GET", "/logs", params=params)
         requests += 1
         batch = response.json()
-        if not batch:
-            break
+        if not isinstance(batch, list) or not batch:
+            break  # an empty page: caught up with the tenant
+        past_until = False
         for event in batch:
             if str(event.get("log_id")) >= stop_id:
-                return {"events": written, "requests": requests, "mode": "checkpoint"}
+                past_until = True  # ordered by log_id: everything further is past `until`
+                break
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
             written += 1
         if progress:
             progress(written, requests)
-        params = _next_params(response.headers.get("link"))
-    return {"events": written, "requests": requests, "mode": "checkpoint"}
+        if past_until:
+            break
+        # Follow Link rel="next" (only its from/take: the host is always the tenant's);
+        # without one, continue after the last log_id seen.
+        params = _next_params(response.headers.get("link")) or {
+            "from": str(batch[-1].get("log_id")),
+            "take": str(TAKE),
+        }
+    return {
+        "events": written,
+        "requests": requests,
+        "mode": "checkpoint",
+        "warnings": retention_warnings(since),
+    }
 
 
 def export_to_file(

@@ -18,11 +18,16 @@ def export_cmd(
     until: str | None = typer.Option(None, "--until", help="End (exclusive); default now."),
     query: str = typer.Option("", "--query", "-q", help="Auth0 log query; default every event."),
 ) -> None:
-    """Export events (checkpoint paging, or the complete search with --query) for --logs."""
+    """Export events (checkpoint paging, or the complete search with --query) for --logs.
+
+    Reads AUTH0_DOMAIN, AUTH0_CLIENT_ID, AUTH0_CLIENT_SECRET (or AUTH0_TOKEN). The
+    client runs with the dry-run guard on: an export can never write to the tenant.
+    Exit 0 written, 2 on a setting or upstream error (the file is left as FILE.partial).
+    """
     from engine.auth0 import client_from_env
     from engine.auth0.export import export_to_file
     from engine.cli.cmd_run import make_redactor
-    from engine.errors import SoarError
+    from engine.errors import InputError, SoarError
     from engine.httpguard import DryRunGuard
     from engine.timeutil import now_utc, parse_time
 
@@ -31,13 +36,15 @@ def export_cmd(
         now = now_utc()
         start = parse_time(since, now)
         end = parse_time(until, now) if until else now
-        client = client_from_env(DryRunGuard(dry_run=True), on_secret=redactor.add)
+        if start >= end:
+            raise InputError(f"--since {since} is not before --until {until or 'now'}")
 
         def progress(events: int, requests: int) -> None:
             typer.echo(f"\r  {events} events, {requests} requests", err=True, nl=False)
 
-        stats = export_to_file(client, output, start, end, query, progress)
-    except SoarError as exc:
+        with client_from_env(DryRunGuard(dry_run=True), on_secret=redactor.add) as client:
+            stats = export_to_file(client, output, start, end, query, progress)
+    except (SoarError, OSError) as exc:
         typer.echo(f"\nerror: {safe(redactor.text(str(exc)))}", err=True)
         raise typer.Exit(2) from None
     typer.echo(
@@ -45,6 +52,8 @@ def export_cmd(
         f"{stats['mode']})",
         err=True,
     )
+    for warning in stats.get("warnings", []):
+        typer.echo(f"warning: {safe(warning)}", err=True)
 
 
 def register(app: typer.Typer) -> None:
