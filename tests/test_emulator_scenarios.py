@@ -70,7 +70,8 @@ def test_events_are_shaped_like_auth0(tenant: tuple[str, list[dict[str, Any]], A
             assert set(e["location_info"]) >= {"country_code", "country_code3", "continent_code"}
         else:
             assert e["location_info"] is None
-        assert e["organization_id"] is None and e["isMobile"] is False
+        assert e["organization_id"] is None
+        assert e["isMobile"] is ("Mobile" in e["user_agent"])
 
 
 def test_ground_truth_separates_attackers_from_legitimate_traffic(
@@ -139,3 +140,9 @@ def test_sizes_keep_the_truth_separable(events: int) -> None:
 def test_unknown_scenario_is_named() -> None:
     with pytest.raises(ValueError, match=r"unknown scenario 'nope'.*credential-stuffing"):
         generate("nope")
+
+
+def test_sizes_outside_the_measured_range_are_refused() -> None:
+    for events in (0, 1_000_001):
+        with pytest.raises(ValueError, match="between 1 and 1,000,000"):
+            generate("quiet", events=events)

@@ -41,6 +41,7 @@ SCENARIOS = (
     "quiet",
 )
 DEFAULT_EVENTS = 3000
+MAX_EVENTS = 1_000_000  # the size measured to serve within 2 GiB (bench/bench_emulator.py)
 
 
 @dataclass
@@ -270,6 +271,8 @@ def generate(
     """A deterministic tenant for ``scenario`` (same seed and now: same tenant)."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    if events is not None and not 1 <= events <= MAX_EVENTS:
+        raise ValueError(f"events must be between 1 and {MAX_EVENTS:,}, not {events:,}")
     size = events or DEFAULT_EVENTS
     gen = _Gen(scenario, seed, size, (now or now_utc()).replace(microsecond=0))
     if scenario != "quiet":

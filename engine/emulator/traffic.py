@@ -159,7 +159,7 @@ class TrafficGenerator:
             "scope": None,
             "strategy": conn[2] if conn else None,
             "strategy_type": conn[3] if conn else None,
-            "isMobile": False,
+            "isMobile": agent.startswith(("Mobile ", "Chrome Mobile ")),
             "location_info": {
                 "country_code": city[0],
                 "country_code3": city[1],
