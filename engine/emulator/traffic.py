@@ -155,8 +155,9 @@ class TrafficGenerator:
             "user_id": uid,
             "user_name": name,
             "user_agent": agent,
-            "audience": None,
-            "scope": None,
+            # a machine token names the API and scopes it was granted (Auth0 sends both)
+            "audience": f"https://{self.domain}/api/v2/" if type_ == "seccft" else None,
+            "scope": "read:users read:logs" if type_ == "seccft" else None,
             "strategy": conn[2] if conn else None,
             "strategy_type": conn[3] if conn else None,
             "isMobile": agent.startswith(("Mobile ", "Chrome Mobile ")),
