@@ -35,6 +35,14 @@ _SINCE = {
 _UNTIL = {"type": "string", "description": "End of the window (exclusive); default now."}
 USER_ID = {"type": "string", "minLength": 1, "description": "Auth0 user id, e.g. auth0|64f..."}
 _EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
+_STATS = {
+    "type": "object",
+    "description": "what the search took: requests, retries, throttled (429s), waited_s",
+}
+_WARNINGS = {
+    "type": "array",
+    "description": "e.g. a window older than the tenant's log retention",
+}
 
 
 def _window(args: Mapping[str, Any], default_since: str) -> tuple[Any, Any]:
@@ -263,12 +271,9 @@ ACTIONS = [
             "type": "object",
             "properties": {
                 "events": _EVENTS,
-                "count": {"type": "integer"},
-                "stats": {
-                    "type": "object",
-                    "description": "requests, retries, throttled, waited_s",
-                },
-                "warnings": {"type": "array"},
+                "count": {"type": "integer", "description": "number of events"},
+                "stats": _STATS,
+                "warnings": _WARNINGS,
             },
         },
         "read",
@@ -298,6 +303,9 @@ ACTIONS = [
                     "type": "object",
                     "description": "user id -> user_name seen, verbatim",
                 },
+                "count": {"type": "integer", "description": "number of events"},
+                "stats": _STATS,
+                "warnings": _WARNINGS,
             },
         },
         "read",
@@ -344,7 +352,7 @@ ACTIONS = [
         schema_object({"user_id": USER_ID, "since": _SINCE, "until": _UNTIL}, ["user_id"]),
         {"type": "object", "properties": {"events": _EVENTS, "count": {"type": "integer"}}},
         "read",
-        "A user's log events in the window (GET /users/{id}/logs; the first 1,000).",
+        "A user's log events in the window, oldest first (GET /users/{id}/logs; past its 1,000 cap, the complete log search).",
     ),
     Action(
         "auth0.get_user",
