@@ -120,7 +120,7 @@ def event_date(event: Event) -> str | None:
         return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Hints:
     """What any match must satisfy, for index use: exact values per field, date bounds."""
 
@@ -149,6 +149,12 @@ class Hints:
 
 @dataclass(frozen=True)
 class Query:
+    """A compiled query: call it on an event (any mapping with ``get``).
+
+    ``hints`` say what every match must satisfy, so a store can narrow its
+    candidates by index before calling the predicate.
+    """
+
     text: str
     predicate: Predicate
     hints: Hints
@@ -275,8 +281,12 @@ class _Compiler:
 
         hints = Hints()
         if fieldname == "date":
-            hints.date_lo = lo if inc_lo else (lo + "\x00" if lo else None)
-            hints.date_hi = (hi + "\x00" if inc_hi else hi) if hi else None
+            # bounds for bisection over normalised date strings: "\x00" sorts right
+            # after a string, so an exclusive low and an inclusive high stay exact
+            hints = Hints(
+                date_lo=lo if inc_lo else (lo + "\x00" if lo else None),
+                date_hi=(hi + "\x00" if inc_hi else hi) if hi else None,
+            )
         return _field_test(fieldname, test), hints
 
 
