@@ -1,7 +1,8 @@
 """Executor overhead with the run log on: 1,000 no-op steps, and a for_each over 10,000 items.
 
 Run: ``.venv/bin/python bench/bench_executor.py``. Target: under 1 ms per step
-and per item. The no-op action does nothing, so the time measured is the
+and per item. Also reported, without a target: a ``for_each`` of no-op writes,
+whose cost is the two fsynced records per write (bound by the disk). The no-op action does nothing, so the time measured is the
 executor's own (templates are compiled before timing, as loading a playbook
 does): rendering arguments, checking them against the schema, the
 step boundary, and writing (redacting, hashing, flushing) the run-log records.
@@ -36,7 +37,17 @@ REGISTRY = ActionRegistry(
             {"type": "object"},
             "read",
             "does nothing",
-        )
+        ),
+        Action(
+            "bench.write",
+            noop,
+            {"type": "object", "properties": {"value": {}}},
+            {"type": "object"},
+            "write",
+            "a write that does nothing (its log records and fsyncs are what is measured)",
+            plan=lambda ctx, args: [],
+            target="value",
+        ),
     ]
 )
 
@@ -60,6 +71,17 @@ def items_playbook(n: int) -> Playbook:
     return Playbook(name="bench-items", steps=(step,), path="<bench>")
 
 
+def writes_playbook(n: int) -> Playbook:
+    step = Step(
+        id="writes",
+        uses="bench.write",
+        for_each=list(range(n)),
+        with_={"value": "{{ item }}"},
+        max_targets=n,
+    )
+    return Playbook(name="bench-writes", steps=(step,), path="<bench>")
+
+
 def compile_all(pb: Playbook) -> None:
     """What loading does: every template is compiled once, before the run (cached by text)."""
     for step in pb.steps:
@@ -69,7 +91,7 @@ def compile_all(pb: Playbook) -> None:
 
 def timed(pb: Playbook, run_dir: Path) -> tuple[float, Path]:
     start = time.perf_counter()
-    result = run_playbook(pb, {}, registry=REGISTRY, run_dir=run_dir)
+    result = run_playbook(pb, {}, registry=REGISTRY, run_dir=run_dir, approve=True)
     elapsed = time.perf_counter() - start
     assert result.status == "succeeded", result.error
     assert verify(result.run_log).code == 0
@@ -80,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--writes", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
@@ -103,6 +126,12 @@ def main() -> None:
         print(
             f"for_each over {args.items} items: {i_time:.3f}s total, "
             f"{i_time / args.items * 1000:.3f} ms/item (run log {i_log.stat().st_size // 1024} KiB)"
+        )
+        w_time, w_log = timed(writes_playbook(args.writes), run_dir)
+        print(
+            f"for_each write over {args.writes} items (action.call + action.result, each "
+            f"fsynced): {w_time:.3f}s total, {w_time / args.writes * 1000:.3f} ms/write "
+            f"(run log {w_log.stat().st_size // 1024} KiB; informational, bound by the disk)"
         )
 
 

@@ -153,11 +153,21 @@ class RunLogWriter:
             return record
 
     def sync(self) -> None:
-        """Flush and fsync: what was written survives a crash of the machine."""
+        """Flush and fsync: what was written survives a crash of the machine.
+
+        The fsync runs outside the lock, so that parallel writes of a
+        ``for_each`` keep appending while one waits for the disk (one fsync
+        covers every record written before it).
+        """
         with self._lock:
-            if not self._file.closed:
-                self._file.flush()
-                os.fsync(self._file.fileno())
+            if self._file.closed:
+                return
+            self._file.flush()
+            fd = os.dup(self._file.fileno())  # our own descriptor: close() cannot pull it away
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         with self._lock:
