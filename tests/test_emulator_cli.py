@@ -88,3 +88,15 @@ def test_usage_errors_exit_2_before_printing_settings() -> None:
     proc = soar("emulator", "--port", "0", "--scenario", "nope")
     _, err = proc.communicate(timeout=30)
     assert "credential-stuffing" in err  # the valid scenarios are named
+
+
+def test_impossible_settings_are_named() -> None:
+    for args, word in (
+        (["--fail-rate", "1.5"], "fail rate"),
+        (["--latency", "-1"], "latency"),
+        (["--token-ttl", "0"], "token lifetime"),
+        (["--events", "0"], "events"),
+    ):
+        proc = soar("emulator", "--port", "0", *args)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 2 and out == "" and word in err, (args, err)

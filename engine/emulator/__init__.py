@@ -99,6 +99,20 @@ def _tenant_from_file(path: Path) -> tuple[list[dict[str, Any]], dict[str, dict[
     return events, users
 
 
+def _check_settings(
+    rate_limit: tuple[int, float], fail_rate: float, latency_ms: float, token_ttl: float
+) -> None:
+    burst, rate = rate_limit
+    if burst < 1 or not rate > 0:
+        raise ValueError(f"rate limit {burst}/{rate}: the burst must be >= 1 and the rate > 0")
+    if not 0.0 <= fail_rate <= 1.0:
+        raise ValueError(f"fail rate {fail_rate}: use a fraction between 0 and 1 (0.1 = 10%)")
+    if not latency_ms >= 0:
+        raise ValueError(f"latency {latency_ms} ms: must be 0 or more")
+    if not token_ttl > 0:
+        raise ValueError(f"token lifetime {token_ttl} s: must be more than 0")
+
+
 def start_emulator(
     *,
     scenario: str = "credential-stuffing",
@@ -116,7 +130,12 @@ def start_emulator(
     logs_file: Path | None = None,
     journal_path: Path | None = None,
 ) -> RunningEmulator:
-    """Generate (or load) a tenant and serve it; returns once the server accepts requests."""
+    """Generate (or load) a tenant and serve it; returns once the server accepts requests.
+
+    Raises ``ValueError`` naming the setting for an impossible one (a fail rate
+    outside 0..1, a negative latency, a rate limit or token lifetime not above 0).
+    """
+    _check_settings(rate_limit, fail_rate, latency_ms, token_ttl)
     log_events: Iterable[dict[str, Any]]
     if logs_file is not None:
         file_events, users = _tenant_from_file(logs_file)
