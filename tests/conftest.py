@@ -21,6 +21,14 @@ from engine.registry import ActionContext
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[RunningEmulator]:
+    """A served credential-stuffing tenant (seed 1, ~3,000 events) on a free loopback port.
+
+    Shared by the tests of one module, so treat it as read-only: a test that
+    writes (blocks, deletes, revokes) starts its own with ``start_emulator``.
+    Its rate limit is high (1000/5000) so that tests never meet a 429 by accident;
+    ``base_url``, ``client_id``, ``client_secret``, ``audience``, ``truth``,
+    ``journal``, ``tenant`` and ``stats`` are the attributes to use.
+    """
     with start_emulator(scenario="credential-stuffing", seed=1, rate_limit=(1000, 5000.0)) as emu:
         yield emu
 
