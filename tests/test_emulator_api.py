@@ -155,3 +155,41 @@ def test_server_level_errors_are_json(tenant: Any) -> None:
     with httpx.Client(base_url=emu.base_url) as fresh:
         r = fresh.request("OPTIONS", "/api/v2/logs")
     assert r.status_code == 501 and r.json()["statusCode"] == 501
+
+
+def test_an_unordered_exported_file_is_served_in_log_id_order(tmp_path: Path) -> None:
+    import random
+
+    from engine.emulator.scenarios import generate
+
+    events = list(generate("breached-password", seed=5, events=300).events)
+    shuffled = events[:]
+    random.Random(1).shuffle(shuffled)
+    f = tmp_path / "export.json"
+    f.write_text(json.dumps(shuffled), encoding="utf-8")
+    with (
+        start_emulator(logs_file=f, rate_limit=(1000, 1000.0)) as emu,
+        httpx.Client(base_url=emu.base_url) as http,
+    ):
+        r = http.post(
+            "/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+                "audience": emu.audience,
+            },
+        )
+        http.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        newest = http.get("/api/v2/logs", params={"per_page": 100}).json()
+        assert newest == sorted(events, key=lambda e: e["log_id"], reverse=True)[:100]
+        walked = http.get("/api/v2/logs", params={"from": "", "take": 100}).json()
+        assert walked == events[:100]
+        success = http.get("/api/v2/logs", params={"q": 'type:"s"', "per_page": 100}).json()
+        wanted = [e for e in reversed(events) if e["type"] == "s"][:100]
+        assert success == wanted and wanted
+        uid = next(e["user_id"] for e in events if e["type"] == "s")
+        user = http.get(user_path(uid)).json()
+        assert user["user_id"] == uid and user["blocked"] is False and "app_metadata" in user
+        assert emu.truth["events"] == len(events) and emu.truth["attacker_ips"] == []
+        assert uid in emu.truth["legitimate_users"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -78,25 +78,68 @@ class RunningEmulator:
         self.stop()
 
 
-def _tenant_from_file(path: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+def _file_tenant(path: Path) -> tuple[LogStore, dict[str, dict[str, Any]], dict[str, Any]]:
+    """An exported log file as a tenant: its events, the users they name, an empty truth.
+
+    The file is streamed into the store (no list of a million dicts); each
+    user_id seen becomes a user shaped like Auth0's, named by its first user_name.
+    """
     from engine.logfile import iter_events
 
-    events = list(iter_events(path))
     users: dict[str, dict[str, Any]] = {}
-    for e in events:
-        uid = e.get("user_id")
-        if uid and uid not in users:
-            users[uid] = {
-                "user_id": uid,
-                "email": e.get("user_name"),
-                "username": None,
-                "blocked": False,
-                "app_metadata": {},
-                "user_metadata": {},
-                "identities": [],
-                "logins_count": 0,
-            }
-    return events, users
+
+    def collect() -> Iterator[dict[str, Any]]:
+        for event in iter_events(path):
+            uid = event.get("user_id")
+            if uid and isinstance(uid, str) and uid not in users:
+                users[uid] = _file_user(uid, event)
+            yield event
+
+    store = LogStore(collect())
+    # a served file has no known attack: the truth keeps its shape with nothing in it
+    truth: dict[str, Any] = {
+        "scenario": f"file:{path}",
+        "seed": None,
+        "now": None,
+        "events": len(store),
+        "attacker_ips": [],
+        "compromised_users": [],
+        "compromised_user_names": {},
+        "accessed_clients": {},
+        "hijacked_admins": [],
+        "legitimate_users": sorted(users),
+    }
+    return store, users, truth
+
+
+def _file_user(uid: str, event: dict[str, Any]) -> dict[str, Any]:
+    name = event.get("user_name")
+    email = name if isinstance(name, str) and "@" in name else None
+    created = event.get("date")
+    return {
+        "user_id": uid,
+        "email": email,
+        "email_verified": False,
+        "username": None if email else name,
+        "phone_number": None,
+        "phone_verified": False,
+        "created_at": created,
+        "updated_at": created,
+        "identities": [],
+        "app_metadata": {},
+        "user_metadata": {},
+        "picture": None,
+        "name": name,
+        "nickname": None,
+        "multifactor": [],
+        "last_ip": None,
+        "last_login": None,
+        "last_password_reset": None,
+        "logins_count": 0,
+        "blocked": False,
+        "given_name": None,
+        "family_name": None,
+    }
 
 
 def _check_settings(
@@ -136,34 +179,15 @@ def start_emulator(
     outside 0..1, a negative latency, a rate limit or token lifetime not above 0).
     """
     _check_settings(rate_limit, fail_rate, latency_ms, token_ttl)
-    log_events: Iterable[dict[str, Any]]
+    blocks: dict[str, list[dict[str, Any]]] = {}
     if logs_file is not None:
-        file_events, users = _tenant_from_file(logs_file)
-        log_events = file_events
-        # a served file has no known attack: the truth keeps its shape with nothing in it
-        truth: dict[str, Any] = {
-            "scenario": f"file:{logs_file}",
-            "seed": seed,
-            "now": None,
-            "events": len(file_events),
-            "attacker_ips": [],
-            "compromised_users": [],
-            "compromised_user_names": {},
-            "accessed_clients": {},
-            "hijacked_admins": [],
-            "legitimate_users": sorted(users),
-        }
-        blocks: dict[str, list[dict[str, Any]]] = {}
+        store, users, truth = _file_tenant(logs_file)
     else:
         generated = generate(scenario, seed=seed, events=events, now=now)
-        log_events, users, truth, blocks = (
-            generated.events,
-            generated.users,
-            generated.truth,
-            generated.user_blocks,
-        )
+        store = LogStore(generated.events)
+        users, truth, blocks = generated.users, generated.truth, generated.user_blocks
     tenant = Tenant(
-        logs=LogStore(log_events, presorted=logs_file is None),
+        logs=store,
         users=users,
         client_id=client_id or secrets.token_urlsafe(24),
         client_secret=client_secret or secrets.token_urlsafe(48),

@@ -36,8 +36,9 @@ class Row:
 
 
 class LogStore:
-    def __init__(self, events: Iterable[dict[str, Any]], *, presorted: bool = False) -> None:
-        rows = events if presorted else sorted(events, key=lambda e: str(e.get("log_id")))
+    def __init__(self, events: Iterable[dict[str, Any]]) -> None:
+        """Store ``events`` (any order; consumed once, never held as dicts all at once)."""
+        rows = events
         self._raw: list[bytes] = []
         self.ids: list[str] = []
         self.dates: list[str] = []
@@ -64,8 +65,27 @@ class LogStore:
                 self.codes[f].append(code)
                 if f in INDEXED and isinstance(value, str):
                     self.index[f].setdefault(value, []).append(pos)
+        if any(a > b for a, b in zip(self.ids, self.ids[1:], strict=False)):
+            self._reorder(sorted(range(len(self.ids)), key=self.ids.__getitem__))
         self.dates_sorted = all(a <= b for a, b in zip(self.dates, self.dates[1:], strict=False))
         self.all_dated = all(self.dates)
+
+    def _reorder(self, perm: list[int]) -> None:
+        """Put the events in log_id order (a file need not be): every column follows ``perm``."""
+        self._raw = [self._raw[i] for i in perm]
+        self.ids = [self.ids[i] for i in perm]
+        self.dates = [self.dates[i] for i in perm]
+        self.raw_dates = [self.raw_dates[i] for i in perm]
+        for f, codes in self.codes.items():
+            self.codes[f] = array("I", map(codes.__getitem__, perm))
+        for f in INDEXED:
+            index: dict[str, list[int]] = {}
+            values = self.values[f]
+            for pos, code in enumerate(self.codes[f]):
+                value = values[code]
+                if isinstance(value, str):
+                    index.setdefault(value, []).append(pos)
+            self.index[f] = index
 
     def value(self, name: str, pos: int, default: Any = None) -> Any:
         """Field ``name`` of the event at ``pos`` (searchable fields only), without decoding."""
