@@ -17,6 +17,7 @@ import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -136,6 +137,25 @@ def main() -> None:
             else:
                 line += "| jq not installed |"
             print(line)
+        # the same file served as a tenant (soar emulator --logs), in a fresh process
+        code = (
+            "import resource, sys, time\n"
+            "from pathlib import Path\n"
+            "from engine.emulator import start_emulator\n"
+            "t = time.monotonic()\n"
+            "emu = start_emulator(logs_file=Path(sys.argv[1]))\n"
+            "print(len(emu.tenant.logs), round(time.monotonic() - t, 1),"
+            " round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))\n"
+            "emu.stop()\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(f)], capture_output=True, text=True, check=True
+        )
+        count, secs, peak = out.stdout.split()
+        print(
+            f"| the file served as a tenant (`--logs`) | {int(count):,} events in {secs} s "
+            f"| peak RSS {int(peak):,} MiB |"
+        )
     print(json.dumps({"events": n, "peak_rss_mib": round(rss_mib())}))
 
 
