@@ -12,7 +12,7 @@ import pytest
 
 from engine.actions import auth0 as actions
 from engine.actions import auth0_containment as containment
-from engine.auth0 import Auth0Client, Auth0Settings
+from engine.auth0 import Auth0Client, Auth0Settings, quote_id
 from engine.auth0.search import search
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import ConfigError, DryRunViolation, UpstreamError
@@ -150,6 +150,9 @@ def test_writes_are_idempotent_and_say_what_changed() -> None:
         assert actions.get_user(ctx, {"user_id": uid}) == {"found": False, "user": None}
         patches = [e for e in emu.tenant.writes() if e["method"] == "PATCH"]
         assert len(patches) == 2  # the second block sent nothing
+        deletes = [e for e in emu.tenant.writes() if e["path"] == "/api/v2/users/" + quote_id(uid)]
+        assert [e["method"] for e in deletes] == ["PATCH", "PATCH", "DELETE"]  # one DELETE
+        assert containment._plan_delete(ctx, {"user_id": uid}) == []  # nothing left to plan
 
 
 def test_hostile_user_ids_cannot_change_the_path() -> None:

@@ -48,13 +48,16 @@ def _set_blocked(blocked: bool) -> tuple[Any, Any]:
 
 def delete_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     uid = args["user_id"]
-    existed = fetch_user(ctx, uid) is not None
-    ctx.auth0().request("DELETE", f"/users/{quote_id(uid)}")
-    return {"user_id": uid, "deleted": True, "changed": existed}
+    if fetch_user(ctx, uid) is None:
+        return {"user_id": uid, "deleted": True, "changed": False}  # already gone: nothing sent
+    ctx.auth0().request("DELETE", f"/users/{quote_id(uid)}")  # 204, also if deleted meanwhile
+    return {"user_id": uid, "deleted": True, "changed": True}
 
 
 def _plan_delete(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
     uid = args["user_id"]
+    if ctx.logs_file is None and fetch_user(ctx, uid) is None:
+        return []
     return [
         {"method": "DELETE", "path": f"/api/v2/users/{quote_id(uid)}", "body": None, "target": uid}
     ]
