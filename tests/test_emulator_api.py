@@ -193,3 +193,11 @@ def test_an_unordered_exported_file_is_served_in_log_id_order(tmp_path: Path) ->
         assert user["user_id"] == uid and user["blocked"] is False and "app_metadata" in user
         assert emu.truth["events"] == len(events) and emu.truth["attacker_ips"] == []
         assert uid in emu.truth["legitimate_users"]
+
+
+def test_a_non_object_body_is_journaled_as_sent(tenant: Any) -> None:
+    emu, http, _ = tenant
+    uid = emu.truth["legitimate_users"][2]
+    http.patch(user_path(uid), json=["not", "an", "object"])
+    assert emu.journal[-1]["body"] == ["not", "an", "object"]
+    assert emu.journal[-1]["status"] == 400

@@ -111,53 +111,71 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self, method: str) -> None:
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        body = self.parse_body(raw)
         headers: dict[str, str] = {}
-        tenant = self.server.tenant
+        body: Any = None
         try:
-            if url.path.startswith("/api/v2/"):
-                tenant.count("requests")
-                ok, headers = self.server.bucket.take()
-                if not ok:
-                    tenant.count("throttled")
-                    raise Reply(
-                        429, boom(429, "Global limit has been reached", "too_many_requests")
-                    )
-                if self.server.latency:
-                    time.sleep(self.server.latency)
-                if self.server.fault():
-                    tenant.count("faults")
-                    raise Reply(
-                        503, boom(503, "The service is temporarily unavailable, please try again")
-                    )
-                self.authenticate()
-                if body is _BAD_BODY:
-                    raise Reply(400, boom(400, "Invalid request payload JSON format"))
-                raise Reply(*self.route_api(method, url.path, query, body))
-            if url.path == "/oauth/token" and method == "POST":
-                raise Reply(*self.token(body))
-            raise Reply(404, boom(404, "Not Found"))
-        except Reply as reply:
-            self.respond(reply.status, reply.body, {**headers, **reply.headers})
-            # the journal never holds a credential: the token request's secret and a
-            # password set through PATCH are dropped
-            logged = (
-                {k: v for k, v in body.items() if k not in ("client_secret", "password")}
-                if isinstance(body, dict)
-                else None
-            )
-            tenant.record(
-                {
-                    "ts": iso_ms(now_utc()),
-                    "method": method,
-                    "path": url.path,
-                    "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()},
-                    "status": reply.status,
-                    "body": logged,
-                }
-            )
+            body = self.parse_body(self.read_body())
+            self.answer(method, url.path, query, body, headers)
+            reply = Reply(500, boom(500, "Internal Server Error"))  # answer() always raises
+        except Reply as answered:
+            reply = answered
+        except Exception:  # a bug in the emulator: the client still gets an Auth0-shaped 500
+            reply = Reply(500, boom(500, "Internal Server Error"))
+        self.respond(reply.status, reply.body, {**headers, **reply.headers})
+        # the journal never holds a credential: the token request's secret and a
+        # password set through PATCH are dropped
+        logged: Any = None if body is _BAD_BODY else body
+        if isinstance(body, dict):
+            logged = {k: v for k, v in body.items() if k not in ("client_secret", "password")}
+        self.server.tenant.record(
+            {
+                "ts": iso_ms(now_utc()),
+                "method": method,
+                "path": url.path,
+                "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()},
+                "status": reply.status,
+                "body": logged,
+            }
+        )
+
+    def read_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise Reply(400, boom(400, "Invalid Content-Length header")) from None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> None:
+        """Raise the ``Reply`` for one request; ``headers`` gets the rate-limit headers."""
+        tenant = self.server.tenant
+        if path.startswith("/api/v2/"):
+            tenant.count("requests")
+            ok, limits = self.server.bucket.take()
+            headers.update(limits)
+            if not ok:
+                tenant.count("throttled")
+                raise Reply(429, boom(429, "Global limit has been reached", "too_many_requests"))
+            if self.server.latency:
+                time.sleep(self.server.latency)
+            if self.server.fault():
+                tenant.count("faults")
+                raise Reply(
+                    503, boom(503, "The service is temporarily unavailable, please try again")
+                )
+            self.authenticate()
+            if body is _BAD_BODY:
+                raise Reply(400, boom(400, "Invalid request payload JSON format"))
+            raise Reply(*self.route_api(method, path, query, body))
+        if path == "/oauth/token" and method == "POST":
+            raise Reply(*self.token(body))
+        raise Reply(404, boom(404, "Not Found"))
 
     def parse_body(self, raw: bytes) -> Any:
         if not raw:
