@@ -112,7 +112,7 @@ def test_token_is_cached_renewed_before_expiry_and_reported() -> None:
     assert client.get("/logs")[0]["auth"] == first  # still valid: no new token request
     clock.t = 55.0  # within 10% (6 s) of the 60 s lifetime: renewed first
     assert client.get("/logs")[0]["auth"] != first
-    assert learned == tenant.issued and len(tenant.issued) == 2
+    assert learned == [SECRET, *tenant.issued] and len(tenant.issued) == 2
     body = tenant.token_bodies[0]
     assert body["grant_type"] == "client_credentials"
     assert body["audience"] == "https://acme.eu.auth0.com/api/v2/"

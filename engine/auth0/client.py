@@ -147,6 +147,9 @@ class Auth0Client:
             headers={"User-Agent": "soar/0.1 (+incident response)"},
             follow_redirects=False,  # a redirect must not carry the bearer token elsewhere
         )
+        # the redactor learns every secret this client holds before any request is made
+        if settings.client_secret is not None:
+            self.on_secret(settings.client_secret.reveal())
         if self._token:
             self.on_secret(self._token)
 
@@ -425,8 +428,6 @@ def client_from_env(
     ``on_secret`` learns the client secret now and each access token as it is obtained.
     """
     settings = Auth0Settings.from_env(env)
-    if settings.client_secret is not None and on_secret:
-        on_secret(settings.client_secret.reveal())
     return Auth0Client(settings, guard=guard, on_secret=on_secret, transport=transport)
 
 
