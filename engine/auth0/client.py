@@ -36,6 +36,8 @@ from engine.errors import ActionError, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 
 RETRYABLE = frozenset({500, 502, 503, 504})
+MAX_RETRIES = 6  # 5xx, timeouts, connection errors: ~24 s of backoff at most
+WAIT_BUDGET = 300.0  # seconds one call may spend waiting on rate limits and backoff
 TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a secret
 _SCOPES = re.compile(r"expected (?:any of|one of)?:?\s*([\w:., -]+)", re.IGNORECASE)
 
@@ -120,8 +122,8 @@ class Auth0Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
-        max_retries: int = 6,
-        wait_budget: float = 300.0,
+        max_retries: int = MAX_RETRIES,
+        wait_budget: float = WAIT_BUDGET,
     ) -> None:
         self.settings = settings
         self.guard = guard
