@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -231,9 +232,7 @@ def test_tokens_expire() -> None:
 def test_serving_an_exported_file(tmp_path: Any, emulator: RunningEmulator, api: Any) -> None:
     events = api("/logs", per_page=100, q='type:"s"').json()
     f = tmp_path / "export.jsonl"
-    f.write_text(
-        "\n".join(__import__("json").dumps({"log_id": e["log_id"], "data": e}) for e in events)
-    )
+    f.write_text("\n".join(json.dumps({"log_id": e["log_id"], "data": e}) for e in events))
     with start_emulator(logs_file=f) as emu, httpx.Client(base_url=emu.base_url) as http:
         h = {"Authorization": f"Bearer {token(emu, http)}"}
         got = http.get("/api/v2/logs", params={"per_page": 100}, headers=h).json()
