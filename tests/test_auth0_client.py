@@ -357,3 +357,30 @@ def test_a_static_token_is_used_as_is_and_its_refusal_names_it() -> None:
     with pytest.raises(UpstreamError, match="AUTH0_TOKEN is invalid or expired") as info:
         client.get("/logs")
     assert learned == ["static-token-123456"] and "static-token-123456" not in str(info.value)
+
+
+def test_checkpoint_export_continues_without_a_link_and_stops_at_until() -> None:
+    import io
+
+    from engine.auth0.export import export
+
+    ids = [checkpoint(parse_time(f"2026-11-01T00:00:{s:02d}Z"))[:-2] + "01" for s in range(30)]
+    asked: list[str] = []
+
+    def api(request: httpx.Request) -> httpx.Response:
+        start = request.url.params["from"]
+        asked.append(start)
+        page = [{"log_id": i} for i in ids if i > start][:10]
+        return httpx.Response(200, json=page)  # no Link header at all
+
+    client, _, _, _ = make(api)
+    out = io.StringIO()
+    stats = export(
+        client, out, parse_time("2026-11-01T00:00:00Z"), parse_time("2026-11-01T00:00:25Z")
+    )
+    got = [json.loads(line)["log_id"] for line in out.getvalue().splitlines()]
+    assert got == ids[:25] and stats["events"] == 25 and stats["mode"] == "checkpoint"
+    assert asked[1] == ids[9] and len(asked) == 3  # continued from the last id, stopped at until
+    bad, _, _, _ = make(lambda r: httpx.Response(200, json={"logs": []}))
+    with pytest.raises(UpstreamError, match="expected a list"):
+        export(bad, io.StringIO(), parse_time("2026-11-01"), parse_time("2026-11-02"))

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from engine.auth0.client import Auth0Client
 from engine.auth0.search import retention_warnings, search
+from engine.errors import UpstreamError
 
 TAKE = 100
 
@@ -62,8 +63,15 @@ def export(
     while True:
         response = client.request("GET", "/logs", params=params)
         requests += 1
-        batch = response.json()
-        if not isinstance(batch, list) or not batch:
+        try:
+            batch = response.json()
+        except ValueError:
+            batch = None
+        if not isinstance(batch, list):
+            raise UpstreamError(
+                "GET", "/api/v2/logs", response.status_code, "expected a list of log events"
+            )
+        if not batch:
             break  # an empty page: caught up with the tenant
         past_until = False
         for event in batch:
