@@ -15,7 +15,7 @@ from engine.actions import auth0_containment as containment
 from engine.auth0 import Auth0Client, Auth0Settings, quote_id
 from engine.auth0.search import search
 from engine.emulator import RunningEmulator, start_emulator
-from engine.errors import ConfigError, DryRunViolation, UpstreamError
+from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
 from engine.httpguard import DryRunGuard
 from engine.registry import ActionContext
 from engine.timeutil import now_utc
@@ -204,6 +204,12 @@ def test_offline_file_search_matches_the_tenant(tmp_path: Any, emulator: Running
     offline = actions.search_logs(ctx, {"query": 'type:"fu"', "since": "2d"})
     assert [e["log_id"] for e in offline["events"]] == [e["log_id"] for e in online["events"]]
     assert offline["count"] > 100 and json.dumps(offline["events"][0])
+    ips = emulator.truth["attacker_ips"]
+    logins = actions.find_successful_logins(ctx, {"ips": ips, "since": "2d"})
+    assert sorted(logins["users"]) == emulator.truth["compromised_users"]
+    for user_call in (actions.get_user, actions.list_user_blocks, containment.revoke_sessions):
+        with pytest.raises(ActionError, match="without --logs"):
+            user_call(ctx, {"user_id": "auth0|x"})
 
 
 def test_export_by_checkpoint_and_by_query(

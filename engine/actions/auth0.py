@@ -203,8 +203,17 @@ def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     return {"events": result.events, "count": len(result.events)}
 
 
+def tenant(ctx: ActionContext, action: str) -> Auth0Client:
+    """The run's Auth0 client; an offline run (``--logs``) has none for user calls."""
+    if ctx.logs_file is not None:
+        raise ActionError(
+            f"{action} needs a tenant; it cannot read an exported log file (run without --logs)"
+        )
+    return ctx.auth0()
+
+
 def fetch_user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:
-    client: Auth0Client = ctx.auth0()
+    client = tenant(ctx, "reading a user")
     try:
         user = client.get(f"/users/{quote_id(user_id)}")
     except UpstreamError as exc:
@@ -215,14 +224,13 @@ def fetch_user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:
 
 
 def get_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    if ctx.logs_file is not None:
-        raise ActionError("auth0.get_user needs a tenant; it cannot read an exported log file")
+    tenant(ctx, "auth0.get_user")
     user = fetch_user(ctx, args["user_id"])
     return {"found": user is not None, "user": user}
 
 
 def list_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    client = ctx.auth0()
+    client = tenant(ctx, "auth0.list_user_blocks")
     if args.get("user_id"):
         body = client.get(f"/user-blocks/{quote_id(args['user_id'])}")
     elif args.get("identifier"):

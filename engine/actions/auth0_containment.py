@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.actions.auth0 import USER_ID, fetch_user, list_user_blocks, schema_object
+from engine.actions.auth0 import USER_ID, fetch_user, list_user_blocks, schema_object, tenant
 from engine.auth0.client import quote_id
 from engine.errors import ActionError
 from engine.registry import Action, ActionContext, Result
@@ -65,7 +65,7 @@ def _plan_delete(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, 
 
 def revoke_sessions(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     uid = quote_id(args["user_id"])
-    client = ctx.auth0()
+    client = tenant(ctx, "auth0.revoke_sessions")
     client.request("DELETE", f"/users/{uid}/sessions")
     done = ["sessions"]
     if args.get("refresh_tokens", True):
