@@ -30,9 +30,9 @@ def md(value: Any, limit: int = MAX_CELL) -> str:
     return text.replace("&", "&amp;")
 
 
-def code(value: Any) -> str:
+def code(value: Any, limit: int = MAX_CELL) -> str:
     """An identifier (id, IP, hash) in a code span: no backticks, ``|`` escaped for tables."""
-    text = safe(str(value).replace("\r", " ").replace("\n", " "))[:MAX_CELL]
+    text = safe(str(value).replace("\r", " ").replace("\n", " "))[:limit]
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
@@ -174,7 +174,8 @@ def render(path: str | Path) -> str:
         "",
         f"- {md(check.message)}",
         f"- Final hash: {code(final)}",
-        f"- Verify: `soar verify {md(str(path))} --expect-hash {final}`",
+        # a code span shows backslash escapes literally, so the command is not md()-escaped
+        f"- Verify: {code(f'soar verify {path} --expect-hash {final}', 2000)}",
         "",
     ]
     return "\n".join(out)
