@@ -7,9 +7,9 @@ answers 401. Rate limits are paced from the ``x-ratelimit-*`` headers
 (``engine.auth0.pacer``); a 429 waits for the reset (with jitter) and retries
 within a wait budget; 5xx, timeouts and connection errors retry with
 exponential backoff and jitter, a bounded number of times. Any other error
-becomes an ``UpstreamError`` raised in ``_fail`` (API) or ``_token_error``
-(token endpoint) only. Messages never contain a secret, a token, a request
-body or a query string.
+becomes an ``UpstreamError`` (built by ``engine.auth0.responses``), raised
+in ``_fail`` (API) or ``_fetch_token`` (token endpoint) only. Messages never
+contain a secret, a token, a request body or a query string.
 
 The client is shared by the threads of a ``for_each`` step: the token, the
 pacer and the counters are guarded by locks; httpx's pool is thread-safe.
@@ -18,7 +18,6 @@ pacer and the counters are guarded by locks; httpx's pool is thread-safe.
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
 import urllib.parse
@@ -31,6 +30,15 @@ from typing import Any
 import httpx
 
 from engine.auth0.pacer import Pacer
+from engine.auth0.responses import (
+    STATIC_BEARER_HINT,
+    TOKEN_PATH,
+    api_error,
+    json_any,
+    parse_token,
+    reset_in,
+    token_error,
+)
 from engine.auth0.settings import Auth0Settings
 from engine.errors import ActionError, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
@@ -38,8 +46,6 @@ from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 RETRYABLE = frozenset({500, 502, 503, 504})
 MAX_RETRIES = 6  # 5xx, timeouts, connection errors: ~24 s of backoff at most
 WAIT_BUDGET = 300.0  # seconds one call may spend waiting on rate limits and backoff
-TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a secret
-_SCOPES = re.compile(r"expected (?:any of|one of)?:?\s*([\w:., -]+)", re.IGNORECASE)
 
 
 @dataclass
@@ -187,7 +193,7 @@ class Auth0Client:
     def _fetch_token(self) -> tuple[str, float]:
         if self.settings.client_secret is None or not self.settings.client_id:
             raise UpstreamError(
-                "GET", "/api/v2", 401, "the API refused AUTH0_TOKEN", hint=_STATIC_BEARER_HINT
+                "GET", "/api/v2", 401, "the API refused AUTH0_TOKEN", hint=STATIC_BEARER_HINT
             )
         body = {
             "grant_type": "client_credentials",
@@ -202,33 +208,15 @@ class Auth0Client:
                 continue
             status = response.status_code
             if status == 200:
-                return _parse_token(response)
+                return parse_token(response)
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, _reset_in(response, self.wall()) * random.uniform(1.0, 1.2))
+                self._wait(call, reset_in(response, self.wall()) * random.uniform(1.0, 1.2))
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
                 self._backoff(call)
                 continue
-            self._token_error(response)
-
-    def _token_error(self, response: httpx.Response) -> None:
-        body = _json(response)
-        desc = str(body.get("error_description") or body.get("message") or response.reason_phrase)
-        code = str(body.get("error") or "") or None
-        if response.status_code == 401:
-            hint = (
-                "check AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET: they must be those of a "
-                "Machine-to-Machine application of this tenant"
-            )
-        elif response.status_code == 403:
-            hint = (
-                "authorize the application for the Auth0 Management API (a client grant) "
-                "with the scopes soar needs, or check AUTH0_AUDIENCE"
-            )
-        else:
-            hint = "check AUTH0_DOMAIN and AUTH0_AUDIENCE"
-        raise UpstreamError("POST", TOKEN_PATH, response.status_code, desc, code, hint)
+            raise token_error(response)  # the one place a token error is raised
 
     # -- requests --------------------------------------------------------------
     def _send(
@@ -311,7 +299,7 @@ class Auth0Client:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET and decode JSON (None for an empty or non-JSON body)."""
-        return _json_any(self.request("GET", path, params=params))
+        return json_any(self.request("GET", path, params=params))
 
     def _backoff(self, call: _Attempt) -> None:
         call.retries += 1
@@ -334,89 +322,10 @@ class Auth0Client:
         self.stats.add(waited_s=seconds)
 
     def _fail(self, call: _Attempt, response: httpx.Response) -> None:
-        body = _json(response)
-        status = response.status_code
-        message = str(body.get("message") or body.get("error_description") or "")
-        message = message or response.reason_phrase or "error"
-        # Boom bodies put the HTTP reason in "error"; the machine-readable code is "errorCode"
-        code = str(body["errorCode"]) if body.get("errorCode") else None
-        raise UpstreamError(
-            call.method, call.path, status, message, code, self._hint(status, code, message)
+        """The one place an API error is raised."""
+        raise api_error(
+            call.method, call.path, response, static_token=self.settings.client_secret is None
         )
-
-    def _hint(self, status: int, code: str | None, message: str) -> str | None:
-        if status == 403 and code == "insufficient_scope":
-            m = _SCOPES.search(message)
-            scopes = [s.strip() for s in m.group(1).split(",") if s.strip()] if m else []
-            if scopes:
-                also = f" (or any of: {', '.join(scopes[1:])})" if len(scopes) > 1 else ""
-                return (
-                    f"grant the scope {scopes[0]}{also} to the Machine-to-Machine "
-                    "application on the Auth0 Management API"
-                )
-            return "grant the Machine-to-Machine application the scope this call needs"
-        if status == 401:
-            if self.settings.client_secret is None:
-                return _STATIC_BEARER_HINT
-            return "a new token was refused too: check the application's grant and AUTH0_AUDIENCE"
-        if status == 414:
-            return "the query is too long: search fewer values at a time"
-        if status == 400 and code in ("invalid_query_string", "invalid_paging"):
-            return "check the log query (auth0-facts: searchable fields, wildcards, ranges)"
-        return None
-
-
-_STATIC_BEARER_HINT = (
-    "AUTH0_TOKEN is invalid or expired: get a new one, or set AUTH0_CLIENT_ID and "
-    "AUTH0_CLIENT_SECRET so soar can renew tokens itself"
-)
-
-
-def _parse_token(response: httpx.Response) -> tuple[str, float]:
-    data = _json(response)
-    token = data.get("access_token")
-    if not isinstance(token, str) or not token:
-        raise UpstreamError(
-            "POST",
-            TOKEN_PATH,
-            200,
-            "the token response has no access_token",
-            hint="check that AUTH0_DOMAIN names an Auth0 tenant",
-        )
-    try:
-        ttl = float(data.get("expires_in", 86400))
-    except (TypeError, ValueError):
-        ttl = 60.0  # unreadable lifetime: renew soon rather than use a dead token
-    return token, max(ttl, 0.0)
-
-
-def _reset_in(response: httpx.Response, now: float) -> float:
-    """Seconds until a 429 clears: Retry-After, else x-ratelimit-reset, else 1 s; within 0.05..60."""
-    h = response.headers
-    try:
-        if "retry-after" in h:
-            wait = float(h["retry-after"])
-        elif "x-ratelimit-reset" in h:
-            wait = float(h["x-ratelimit-reset"]) - now
-        else:
-            wait = 1.0
-    except ValueError:
-        wait = 1.0
-    return min(max(wait, 0.05), 60.0)
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    value = _json_any(response)
-    return value if isinstance(value, dict) else {}
-
-
-def _json_any(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def client_from_env(
