@@ -384,3 +384,36 @@ def test_checkpoint_export_continues_without_a_link_and_stops_at_until() -> None
     bad, _, _, _ = make(lambda r: httpx.Response(200, json={"logs": []}))
     with pytest.raises(UpstreamError, match="expected a list"):
         export(bad, io.StringIO(), parse_time("2026-11-01"), parse_time("2026-11-02"))
+
+
+def test_search_moves_past_1000_events_at_one_instant_and_says_what_it_missed() -> None:
+    import re
+
+    from engine.auth0.search import search
+
+    stamps = [("2026-11-01T00:00:01.000Z", 500), ("2026-11-01T00:00:02.000Z", 1200)]
+    stamps.append(("2026-11-01T00:00:03.000Z", 300))
+    events = [
+        {"log_id": f"{n:06d}", "date": date}
+        for n, date in enumerate(d for d, count in stamps for _ in range(count))
+    ]
+
+    def api(request: httpx.Request) -> httpx.Response:
+        q = request.url.params["q"]
+        assert q.startswith("(x:1) AND date:[") and request.url.params["sort"] == "date:1"
+        m = re.search(r"date:\[(\S+) TO (\S+)\}", q)
+        assert m is not None
+        window = [e for e in events if m.group(1) <= e["date"] < m.group(2)]
+        page, per_page = int(request.url.params["page"]), int(request.url.params["per_page"])
+        assert (page + 1) * per_page <= 1000  # never past Auth0's cap
+        return httpx.Response(200, json=window[page * per_page : (page + 1) * per_page])
+
+    client, _, _, _ = make(api)
+    result = search(
+        client, "x:1", parse_time("2026-11-01T00:00:00Z"), parse_time("2026-11-01T00:01:00Z")
+    )
+    ids = [e["log_id"] for e in result.events]
+    assert len(ids) == len(set(ids)) == 1800  # 200 of the 1,200 at one instant are out of reach
+    assert {e["log_id"] for e in events[-300:]} <= set(ids)
+    assert any("2026-11-01T00:00:02.000Z" in w for w in result.warnings)
+    assert result.windows == 3 and result.stats["requests"] == result.requests + 1  # + token

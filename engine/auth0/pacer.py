@@ -24,6 +24,8 @@ MIN_SPAN = 0.1  # seconds of history before a rate estimate is used
 
 
 class Pacer:
+    """A model of the server's token bucket, shared by the threads of one client."""
+
     def __init__(
         self,
         clock: Callable[[], float] = time.monotonic,

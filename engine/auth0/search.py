@@ -105,7 +105,6 @@ def _search(
     while True:
         result.windows += 1
         q = window_query(query, lower, until)
-        window_new = 0
         last_date: str | None = None
         full = True
         for page in range(MAX_PAGES):
@@ -114,13 +113,16 @@ def _search(
             if not isinstance(batch, list):
                 raise UpstreamError("GET", "/api/v2/logs", 200, "expected a list of log events")
             for event in batch:
+                if not isinstance(event, dict):
+                    raise UpstreamError("GET", "/api/v2/logs", 200, "a log event is not an object")
                 log_id = str(event.get("log_id") or event.get("_id"))
-                last_date = event.get("date") or last_date
+                date = event.get("date")
+                if isinstance(date, str) and (last_date is None or date > last_date):
+                    last_date = date  # the latest seen, even if the server ignored the sort
                 if log_id in seen:
                     continue
                 seen.add(log_id)
                 result.events.append(event)
-                window_new += 1
                 if limit is not None and len(result.events) >= limit:
                     return result
             if progress:
@@ -131,15 +133,18 @@ def _search(
         if not full:
             return result
         next_lower = parse_date(last_date) if last_date else None
-        if next_lower is None or next_lower <= lower or window_new == 0:
+        if next_lower is None:
+            result.warnings.append(
+                "the log events carry no readable date: the search stopped at the first 1,000"
+            )
+            return result
+        if next_lower <= lower:
             result.warnings.append(
                 f"more than 1,000 events share the timestamp {last_date}: events beyond the "
                 "first 1,000 of that instant may be missing; narrow the query"
             )
-            if next_lower is None:
-                return result
             next_lower = lower + timedelta(milliseconds=1)
-        lower = next_lower
+        lower = next_lower  # strictly later each time: the loop ends once it reaches `until`
 
 
 def parse_date(date: str) -> datetime | None:
