@@ -226,4 +226,19 @@ def check(
             add(f"at least {writes['min']} write(s)", total >= writes["min"], f"got {total}")
         if "max" in writes:
             add(f"at most {writes['max']} write(s)", total <= writes["max"], f"got {total}")
+        hit = set(metrics.get("write_targets") or [])
+        if "must_target" in writes:
+            want = set(map(str, truth.get(writes["must_target"]) or []))
+            add(
+                f"every truth.{writes['must_target']} is blocked (or planned)",
+                want <= hit,
+                f"missing {sorted(want - hit)}",
+            )
+        if "must_not_target" in writes:
+            avoid = set(map(str, truth.get(writes["must_not_target"]) or []))
+            add(
+                f"no truth.{writes['must_not_target']} is blocked (or planned)",
+                not avoid & hit,
+                f"hit {sorted(avoid & hit)}",
+            )
     return out

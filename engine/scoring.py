@@ -53,6 +53,7 @@ def score(
     legit = set(truth.get("legitimate_users", []))
     metrics["wrongly_blocked"] = sorted({t for t in targets["done"] if t in legit})
     metrics["wrongly_planned"] = sorted({t for t in targets["planned"] if t in legit})
+    metrics["write_targets"] = sorted(set(targets["done"]) | set(targets["planned"]))
     metrics["writes_done"] = len(targets["done"])
     metrics["writes_planned"] = len(targets["planned"])
     return metrics

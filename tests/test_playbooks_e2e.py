@@ -1,15 +1,13 @@
-"""The standard runbooks end to end against the emulator, dry and live; drills; report; demo."""
+"""The standard runbooks end to end against the emulator, dry and live: outputs, writes, verify, report."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.drill import client_from_emulator, load_drill, run_drill
+from engine.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
 from engine.executor import RunResult, run_playbook
 from engine.loader import load_playbook
@@ -44,18 +42,6 @@ def audited(result: RunResult) -> str:
     report = render(result.run_log)
     assert "\x1b" not in report and "<script>" not in report and result.final_hash in report
     return report
-
-
-@pytest.mark.parametrize("drill", sorted((ROOT / "drills").glob("*.yaml")), ids=lambda p: p.stem)
-def test_every_drill_passes(drill: Path, tmp_path: Path) -> None:
-    result = run_drill(load_drill(drill), tmp_path)
-    failed = [c for c in result.checks if not c["ok"]]
-    assert result.passed, (result.run.status, result.run.error, failed)
-    for metric in ("compromised_users", "attacker_ips"):
-        if metric in result.metrics:
-            assert result.metrics[metric]["recall"] == 1.0
-    assert result.metrics["wrongly_blocked"] == [] == result.metrics["wrongly_planned"]
-    audited(result.run)
 
 
 def test_triage_dry_run_finds_everything_and_writes_nothing(tmp_path: Path) -> None:
@@ -155,68 +141,3 @@ def test_protected_users_are_never_written(tmp_path: Path) -> None:
         )
         assert result.status == "failed" and "protected" in (result.error or "")
         assert writes(emu) == []
-
-
-def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine", "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    err = proc.stderr
-    for text in (
-        "Suspicious IPs (4)",
-        "Compromised accounts (3)",
-        "Would be blocked",
-        "recall 1.00",
-        "writes sent: 0",
-        "final hash:",
-    ):
-        assert text in err
-    logs = list((tmp_path / "runs").glob("*.jsonl"))
-    assert len(logs) == 1 and verify(logs[0]).code == 0
-    assert (tmp_path / "runs" / (logs[0].stem + ".md")).read_text().startswith("# Incident report")
-
-
-def test_drill_cli_exit_codes_and_json(tmp_path: Path) -> None:
-    import json
-
-    bad = tmp_path / "impossible.yaml"
-    bad.write_text(
-        "drill: 1\nname: impossible\nscenario: credential-stuffing\n"
-        f"playbook: {PLAYBOOKS / 'auth0-attack-triage.yaml'}\nmode: dry-run\n"
-        "expect: {outputs_equal: {suspicious_ips: []}}\n"
-    )
-    for drill, code in ((ROOT / "drills" / "quiet.yaml", 0), (bad, 1)):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine",
-                "drill",
-                str(drill),
-                "--json",
-                "--run-dir",
-                str(tmp_path / "runs"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert proc.returncode == code, proc.stderr
-        doc = json.loads(proc.stdout)
-        assert doc["passed"] is (code == 0) and doc["requests"] > 0
-    failed = [c for c in doc["checks"] if not c["ok"]]
-    assert failed and failed[0]["check"] == "suspicious_ips == []"
-    report = subprocess.run(
-        [sys.executable, "-m", "engine", "report", doc["run_log"]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert report.returncode == 0 and report.stdout.startswith(
-        "# Incident report: auth0-attack-triage"
-    )

@@ -1,0 +1,36 @@
+"""``soar demo``: the main job, offline, in one process, with its summary, score and files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.runlog import verify
+
+
+def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - start < 30
+    err = proc.stderr
+    for text in (
+        "Suspicious IPs (4)",
+        "Compromised accounts (3)",
+        "Would be blocked",
+        "recall 1.00",
+        "writes sent: 0",
+        "final hash:",
+    ):
+        assert text in err
+    logs = list((tmp_path / "runs").glob("*.jsonl"))
+    assert len(logs) == 1 and verify(logs[0]).code == 0
+    assert (tmp_path / "runs" / (logs[0].stem + ".md")).read_text().startswith("# Incident report")

@@ -1,0 +1,125 @@
+"""Drills: every shipped drill passes; the drill file format; ``soar drill`` exit codes and --json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.drill import DrillError, load_drill, run_drill
+from engine.report import render
+from engine.runlog import verify
+
+ROOT = Path(__file__).parent.parent
+PLAYBOOKS = ROOT / "playbooks"
+DRILLS = sorted((ROOT / "drills").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("drill", DRILLS, ids=lambda p: p.stem)
+def test_every_drill_passes(drill: Path, tmp_path: Path) -> None:
+    result = run_drill(load_drill(drill), tmp_path)
+    failed = [c for c in result.checks if not c["ok"]]
+    assert result.passed, (result.run.status, result.run.error, failed)
+    for metric in ("compromised_users", "attacker_ips"):
+        if metric in result.metrics:
+            assert result.metrics[metric]["recall"] == 1.0
+    assert result.metrics["wrongly_blocked"] == [] == result.metrics["wrongly_planned"]
+    assert verify(result.run.run_log, result.run.final_hash).code == 0
+    assert result.run.final_hash in render(result.run.run_log)
+
+
+def test_one_drill_per_scenario() -> None:
+    scenarios = {load_drill(d).scenario for d in DRILLS}
+    assert scenarios == {
+        "credential-stuffing",
+        "password-spray",
+        "breached-password",
+        "compromised-admin",
+        "quiet",
+    }
+    playbooks = {load_drill(d).playbook.name for d in DRILLS if "admin" in d.stem}
+    assert playbooks == {"auth0-attack-triage.yaml", "auth0-account-activity.yaml"}
+
+
+def test_a_bad_drill_file_is_refused_with_its_location(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("drill: 1\nname: x\nscenario: credential-stufing\nplaybook: p.yaml\n")
+    with pytest.raises(DrillError) as err:
+        load_drill(bad)
+    assert "bad.yaml:3:" in str(err.value) and "credential-stufing" in str(err.value)
+
+
+def test_truth_in_inputs_is_rendered_but_tenant_data_is_not(tmp_path: Path) -> None:
+    drill = load_drill(ROOT / "drills" / "compromised-admin-activity.yaml")
+    result = run_drill(drill, tmp_path)
+    admin = result.truth["hijacked_admins"][0]
+    started = json.loads(result.run.run_log.read_text().splitlines()[0])
+    assert started["inputs"]["user_id"] == admin
+    # the admin's hostile request bodies come back verbatim, never evaluated
+    assert "{{ 7*7 }}" in json.dumps(result.run.outputs["management_api_calls"])
+
+
+def test_drill_cli_exit_codes_and_json(tmp_path: Path) -> None:
+    bad = tmp_path / "impossible.yaml"
+    bad.write_text(
+        "drill: 1\nname: impossible\nscenario: credential-stuffing\n"
+        f"playbook: {PLAYBOOKS / 'auth0-attack-triage.yaml'}\nmode: dry-run\n"
+        "expect: {outputs_equal: {suspicious_ips: []}}\n"
+    )
+    for drill, code in ((ROOT / "drills" / "quiet.yaml", 0), (bad, 1)):
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine",
+                "drill",
+                str(drill),
+                "--json",
+                "--run-dir",
+                str(tmp_path / "runs"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == code, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert doc["passed"] is (code == 0) and doc["requests"] > 0
+    failed = [c for c in doc["checks"] if not c["ok"]]
+    assert failed and failed[0]["check"] == "suspicious_ips == []"
+    report = subprocess.run(
+        [sys.executable, "-m", "engine", "report", doc["run_log"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert report.returncode == 0 and report.stdout.startswith(
+        "# Incident report: auth0-attack-triage"
+    )
+
+
+def test_drill_a_playbook_against_a_scenario(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "drill",
+            str(PLAYBOOKS / "auth0-attack-triage.yaml"),
+            "--scenario",
+            "password-spray",
+            "--seed",
+            "3",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "password-spray (seed 3" in proc.stderr and "PASSED" in proc.stderr
+    assert "recall 1.00" in proc.stderr
