@@ -123,3 +123,59 @@ def test_drill_a_playbook_against_a_scenario(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "password-spray (seed 3" in proc.stderr and "PASSED" in proc.stderr
     assert "recall 1.00" in proc.stderr
+
+
+def test_drill_a_scoped_playbook_with_inputs_from_the_truth(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "drill",
+            str(PLAYBOOKS / "auth0-suspicious-ip.yaml"),
+            "--scenario",
+            "password-spray",
+            "--live",
+            "-i",
+            "ip={{ truth.attacker_ips[0] }}",
+            "--json",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    found = doc["metrics"]["compromised_users"]
+    # one IP's victims: all truly compromised, all blocked (live), nobody else
+    assert found["precision"] == 1.0 and found["found"]
+    assert doc["metrics"]["write_targets"] == found["found"]
+    assert doc["metrics"]["wrongly_blocked"] == []
+    started = json.loads(Path(doc["run_log"]).read_text().splitlines()[0])
+    ip = started["inputs"]["ip"]
+    assert "{{" not in ip and ip.count(".") == 3  # the truth's IP, rendered before the run
+
+
+def test_drill_with_a_bad_input_exits_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "drill",
+            str(PLAYBOOKS / "auth0-suspicious-ip.yaml"),
+            "--scenario",
+            "quiet",
+            "-i",
+            "nope=1",
+            "--run-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "unknown input 'nope'" in proc.stderr and "input 'ip' is required" in proc.stderr

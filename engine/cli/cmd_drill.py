@@ -21,6 +21,24 @@ def _metric(m: dict[str, Any] | None) -> str:
     return f"recall {m['recall']:.2f}, precision {m['precision']:.2f} ({len(m['found'])} found, {len(m['expected'])} expected)"
 
 
+def adhoc_expectations(outputs: set[str]) -> dict[str, Any]:
+    """What ``soar drill PLAYBOOK --scenario S`` expects, from the outputs the playbook declares.
+
+    Whatever it names as compromised must be compromised (precision 1.0) and no
+    legitimate user may be blocked; a tenant-wide triage (one that outputs
+    ``suspicious_ips``) must also find every attacker IP and compromised user
+    (recall 1.0). A playbook scoped to one IP or user is not expected to find all.
+    """
+    expect: dict[str, Any] = {"no_legitimate_blocked": True}
+    if "compromised_users" in outputs:
+        expect["precision"] = {"compromised_users": 1.0}
+    if "suspicious_ips" in outputs:
+        expect["recall"] = {"attacker_ips": 1.0}
+        if "compromised_users" in outputs:
+            expect["recall"]["compromised_users"] = 1.0
+    return expect
+
+
 def drill_cmd(
     target: Path = typer.Argument(..., help="A drill file, or a playbook with --scenario."),
     scenario: str | None = typer.Option(
@@ -31,18 +49,31 @@ def drill_cmd(
     live: bool = typer.Option(
         False, "--live", help="With --scenario: apply writes to the emulated tenant."
     ),
+    pairs: list[str] = typer.Option(
+        [],
+        "-i",
+        "--input",
+        help="With --scenario: KEY=VALUE playbook input; values may use {{ truth.KEY }}.",
+    ),
     run_dir: Path = typer.Option(Path("runs"), "--run-dir"),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Rehearse a playbook against an emulated attack and score it against the truth."""
-    from engine.cli.cmd_run import make_redactor
+    from engine.cli.cmd_run import make_redactor, read_inputs
     from engine.drill import Drill, load_drill, run_drill
     from engine.errors import SoarError
+    from engine.loader import load_playbook
+    from engine.registry import default_registry
 
     make_redactor()  # logging to stderr, secrets masked: stdout stays the --json object
 
     try:
         if scenario:
+            playbook = load_playbook(target, default_registry())
+            inputs = read_inputs(playbook, pairs, None)
+            if live and "block" in playbook.inputs:
+                # a live drill exercises the containment too, unless told otherwise
+                inputs.setdefault("block", True)
             drill = Drill(
                 name=f"{target.stem}@{scenario}",
                 scenario=scenario,
@@ -50,14 +81,14 @@ def drill_cmd(
                 seed=seed,
                 events=events,
                 mode="live" if live else "dry-run",
-                inputs={"block": True} if live else {},
-                expect={"recall": {"compromised_users": 1.0, "attacker_ips": 1.0}},
+                inputs=inputs,
+                expect=adhoc_expectations(set(playbook.outputs)),
             )
         else:
             drill = load_drill(target)
         result = run_drill(drill, run_dir)
     except (SoarError, OSError) as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
+        typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
@@ -70,6 +101,10 @@ def drill_cmd(
         _say(f"  compromised users {_metric(m.get('compromised_users'))}")
         _say(f"  attacker IPs      {_metric(m.get('attacker_ips'))}")
         wrong = sorted(set(m["wrongly_blocked"] + m["wrongly_planned"]))
+        _say(
+            f"  writes            {m['writes_done']} done, {m['writes_planned']} planned"
+            f"{': ' + ', '.join(m['write_targets']) if m['write_targets'] else ''}"
+        )
         _say(f"  legit users hit   {len(wrong)}{': ' + ', '.join(wrong) if wrong else ''}")
         _say(
             f"  requests          {result.requests} ({result.throttled} throttled), {result.duration_s:.2f}s"
@@ -92,7 +127,7 @@ def report_cmd(
     try:
         text = render(run_log)
     except RunLogError as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
+        typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)
         raise typer.Exit(2) from None
     if output:
         output.write_text(text, encoding="utf-8")
