@@ -24,6 +24,7 @@ def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
     err = proc.stderr
     for text in (
         "Suspicious IPs (4)",
+        "indicator events",
         "Compromised accounts (3)",
         "Would be blocked",
         "recall 1.00",

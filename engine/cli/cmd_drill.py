@@ -136,6 +136,13 @@ def report_cmd(
         typer.echo(text)
 
 
+def ip_counts(result: Any) -> dict[str, Any]:
+    """IP -> indicator events, from the ``ip.extract`` step of the attack triage."""
+    step = result.steps.get("ips")
+    rows = (step.output or {}).get("ips") if step is not None else None
+    return {r["ip"]: r["count"] for r in rows or [] if isinstance(r, dict) and "ip" in r}
+
+
 def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
     from engine.cli.cmd_run import make_redactor
@@ -150,8 +157,9 @@ def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
     apps = out.get("accessed_clients") or {}
     _say("")
     _say(f"Suspicious IPs ({len(out.get('suspicious_ips') or [])}):")
+    counts = ip_counts(result)
     for ip in out.get("suspicious_ips") or []:
-        _say(f"  {ip}")
+        _say(f"  {ip:<40} {counts.get(ip, '?')} indicator events")
     _say(f"Compromised accounts ({len(out.get('compromised_users') or [])}):")
     for uid in out.get("compromised_users") or []:
         _say(f"  {uid}  {names.get(uid, '')!r}")
