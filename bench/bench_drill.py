@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from engine.drill import load_drill, run_drill
@@ -21,7 +22,7 @@ def main() -> None:
     ap.add_argument("--mode", default="live", choices=["live", "dry-run"])
     args = ap.parse_args()
     drill = load_drill(ROOT / "drills" / "credential-stuffing.yaml")
-    drill.events, drill.mode = args.events, args.mode
+    drill = replace(drill, events=args.events, mode=args.mode)
     with tempfile.TemporaryDirectory() as tmp:
         result = run_drill(drill, Path(tmp))
     m = result.metrics

@@ -26,7 +26,7 @@ from engine.httpguard import DryRunGuard
 from engine.loader import load_playbook
 from engine.registry import default_registry
 from engine.runlog import read_records
-from engine.scoring import score
+from engine.scoring import journal_blocks, score
 from engine.templating import render_value
 from engine.yamlsrc import load_yaml
 
@@ -35,8 +35,15 @@ class DrillError(SoarError):
     """A drill file that cannot be loaded or run."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Drill:
+    """One drill: the emulated tenant (scenario, seed, size, faults), the run, the expectations.
+
+    ``playbook`` is resolved against the drill file's folder; ``mode`` is
+    ``dry-run`` (writes planned) or ``live`` (writes approved and sent to the
+    emulated tenant).
+    """
+
     name: str
     scenario: str
     playbook: Path
@@ -50,12 +57,14 @@ class Drill:
 
 
 def drill_schema() -> dict[str, Any]:
+    """The drill file schema (shipped in the package; ``schemas/`` holds the same file)."""
     text = resources.files("engine").joinpath("data/drill.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
 def load_drill(path: Path) -> Drill:
+    """The drill at ``path``, checked against the schema; every problem as ``file:line:col``."""
     src, issues = load_yaml(path.read_bytes(), str(path))
     if issues:
         raise DrillError("\n".join(i.format() for i in issues))
@@ -80,8 +89,10 @@ def load_drill(path: Path) -> Drill:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class DrillResult:
+    """A drill's run, the truth it was scored against, the metrics and each check's outcome."""
+
     drill: Drill
     run: RunResult
     truth: dict[str, Any]
@@ -93,6 +104,7 @@ class DrillResult:
 
     @property
     def passed(self) -> bool:
+        """The run succeeded and every expectation held."""
         return self.run.status == "succeeded" and all(c["ok"] for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
@@ -129,6 +141,12 @@ def client_from_emulator(emu: RunningEmulator) -> Any:
 
 
 def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
+    """Start the emulator in-process (a free port), run the playbook against it, score it.
+
+    Legitimate users wrongly hit are counted three ways: blocks done or planned
+    in the run log, blocks and deletions in the tenant's request journal, and
+    users left blocked in the tenant's state.
+    """
     playbook = load_playbook(drill.playbook, default_registry())
     start = time.monotonic()
     with start_emulator(
@@ -153,12 +171,10 @@ def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
         duration = time.monotonic() - start
         records = read_records(result.run_log)
         metrics = score(result.outputs, emu.truth, records)
-        blocked_now = sorted(
-            u
-            for u in emu.truth.get("legitimate_users", [])
-            if (emu.tenant.users.get(u) or {}).get("blocked")
-        )
-        metrics["legitimate_blocked_in_tenant"] = blocked_now
+        legit = set(emu.truth.get("legitimate_users", []))
+        blocked_now = {u for u in legit if (emu.tenant.users.get(u) or {}).get("blocked")}
+        journaled = legit & set(journal_blocks(emu.tenant.writes()))
+        metrics["legitimate_blocked_in_tenant"] = sorted(blocked_now | journaled)
         checks = check(drill.expect, result.outputs, metrics, emu.truth)
         return DrillResult(
             drill,

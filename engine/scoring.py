@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 WRITE_ACTIONS = {"auth0.block_user", "auth0.delete_user"}
 
@@ -34,6 +36,28 @@ def write_targets(records: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
         elif rec.get("type") == "action.planned" and rec.get("planned"):
             planned.append(str(rec.get("target")))
     return {"done": done, "planned": planned}
+
+
+_USER_PATH = re.compile(r"^/api/v2/users/([^/?]+)$")
+
+
+def journal_blocks(entries: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Users a tenant's request journal shows blocked or deleted (accepted writes only).
+
+    What the tenant was actually told, independent of what the run log says:
+    ``PATCH /api/v2/users/{id}`` with ``blocked: true`` and ``DELETE /api/v2/users/{id}``,
+    answered below 400.
+    """
+    hit: set[str] = set()
+    for e in entries:
+        m = _USER_PATH.match(str(e.get("path") or ""))
+        if not m or int(e.get("status") or 0) >= 400:
+            continue
+        body = e.get("body")
+        blocks = e.get("method") == "PATCH" and isinstance(body, dict) and body.get("blocked")
+        if blocks or e.get("method") == "DELETE":
+            hit.add(unquote(m.group(1)))
+    return sorted(hit)
 
 
 def score(

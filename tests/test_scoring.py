@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.drill import check
-from engine.scoring import precision_recall, score, write_targets
+from engine.scoring import journal_blocks, precision_recall, score, write_targets
 
 TRUTH: dict[str, Any] = {
     "attacker_ips": ["203.0.113.7", "203.0.113.8"],
@@ -119,3 +119,35 @@ def test_no_legitimate_blocked_is_checked_by_default_and_sees_the_tenant() -> No
     m["legitimate_blocked_in_tenant"] = ["auth0|l2"]
     checks = check({}, {}, m, TRUTH)
     assert failed(checks) == ["no legitimate user blocked"] and "auth0|l2" in checks[0]["detail"]
+
+
+def test_journal_blocks_reads_what_the_tenant_was_told() -> None:
+    entries = [
+        {
+            "method": "PATCH",
+            "path": "/api/v2/users/auth0%7Ca",
+            "status": 200,
+            "body": {"blocked": True},
+        },
+        {
+            "method": "PATCH",
+            "path": "/api/v2/users/auth0%7Cb",
+            "status": 200,
+            "body": {"blocked": False},
+        },
+        {
+            "method": "PATCH",
+            "path": "/api/v2/users/auth0%7Cc",
+            "status": 429,
+            "body": {"blocked": True},
+        },
+        {"method": "DELETE", "path": "/api/v2/users/auth0%7Cd", "status": 204, "body": None},
+        {
+            "method": "DELETE",
+            "path": "/api/v2/users/auth0%7Ce/sessions",
+            "status": 202,
+            "body": None,
+        },
+        {"method": "PATCH", "path": "/api/v2/users/auth0%7Cf", "status": 200, "body": "blocked"},
+    ]
+    assert journal_blocks(entries) == ["auth0|a", "auth0|d"]
