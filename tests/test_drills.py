@@ -44,6 +44,12 @@ def test_one_drill_per_scenario() -> None:
     assert playbooks == {"auth0-attack-triage.yaml", "auth0-account-activity.yaml"}
 
 
+def test_the_shipped_schema_is_the_packaged_one() -> None:
+    shipped = (ROOT / "schemas" / "drill.schema.json").read_text(encoding="utf-8")
+    packaged = (ROOT / "engine" / "data" / "drill.schema.json").read_text(encoding="utf-8")
+    assert shipped == packaged, "copy schemas/drill.schema.json to engine/data/"
+
+
 def test_a_bad_drill_file_is_refused_with_its_location(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("drill: 1\nname: x\nscenario: credential-stufing\nplaybook: p.yaml\n")
