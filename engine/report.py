@@ -133,12 +133,29 @@ def render(path: str | Path) -> str:
                 ]
             )
         out += _table(["date", "user id", "user name", "IP", "description", "request"], rows)
+    approvals = [r for r in records if str(r.get("type", "")).startswith("approval.")]
+    if approvals:
+        out += ["## Approvals", ""]
+        out += _table(
+            ["time", "step", "event", "by", "targets"],
+            [
+                [
+                    md(r.get("ts")),
+                    code(r.get("step")),
+                    md(str(r.get("type")).removeprefix("approval.")),
+                    md(r.get("by") or r.get("reason") or ""),
+                    md(", ".join(map(str, r.get("targets") or [])), 1000),
+                ]
+                for r in approvals
+            ],
+        )
     planned = [r for r in records if r.get("type") == "action.planned"]
-    results = {
-        (r.get("step"), r.get("index")): r.get("result")
-        for r in records
-        if r.get("type") == "action.result"
-    }
+    results: dict[tuple[Any, Any], Any] = {}
+    for r in records:
+        if r.get("type") == "action.result":
+            results[(r.get("step"), r.get("index"))] = r.get("result")
+        elif r.get("type") == "action.failed":
+            results[(r.get("step"), r.get("index"))] = f"failed: {r.get('error')}"
     done = [
         {**r, "result": results.get((r.get("step"), r.get("index")), "no result logged")}
         for r in records

@@ -62,6 +62,8 @@ def write_log(path: Path, *, dry_run: bool, name: str) -> str:
             planned={"method": "PATCH", "path": "/api/v2/users/auth0|victim"},
         )
     else:
+        log.write("approval.requested", step="block", action="auth0.block_user", targets=[name])
+        log.write("approval.granted", step="block", by="--yes", targets=["auth0|victim"])
         log.write(
             "action.call",
             step="block",
@@ -131,6 +133,7 @@ def test_live_report_lists_done_writes_with_their_result(tmp_path: Path) -> None
     row = rows[0]
     assert row.startswith("| done | `block` | auth0.block\\_user | `auth0\\|victim` |")
     assert '\\{"blocked": true\\}' in row
+    assert "| `block` | granted | --yes | auth0\\|victim |" in report
 
 
 def test_a_tampered_log_is_reported_as_such(tmp_path: Path) -> None:
