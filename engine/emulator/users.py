@@ -95,6 +95,10 @@ def users(
                 "logs": json.loads(data),
             }
         raise Reply(200, data)
+    if rest == ["sessions"] and method == "GET":
+        if not user:
+            return missing
+        return 200, {"sessions": [] if uid in tenant.revoked_sessions else _sessions(tenant, uid)}
     if rest in (["sessions"], ["refresh-tokens"]) and method == "DELETE":
         if not user:
             return missing
@@ -103,6 +107,35 @@ def users(
         )
         return 202, {}
     return 404, boom(404, "Not Found")
+
+
+def _sessions(tenant: Tenant, uid: str) -> list[dict[str, Any]]:
+    """One live session per client the user last logged in to (newest login first).
+
+    Derived from the user's ``s`` events; a ``DELETE .../sessions`` empties the list
+    (the emulator makes no new logins, so nothing can refill it).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for pos in reversed(tenant.logs.by_user(uid)):
+        e = tenant.logs.get(pos)
+        if e.get("type") != "s" or e.get("client_id") in out:
+            continue
+        out[str(e.get("client_id"))] = {
+            "id": "ses_" + str(e.get("log_id"))[-24:],
+            "user_id": uid,
+            "created_at": e.get("date"),
+            "updated_at": e.get("date"),
+            "authenticated_at": e.get("date"),
+            "device": {
+                "initial_ip": e.get("ip"),
+                "initial_user_agent": e.get("user_agent"),
+                "last_ip": e.get("ip"),
+                "last_user_agent": e.get("user_agent"),
+            },
+            "clients": [{"client_id": e.get("client_id")}],
+            "authentication": {"methods": [{"name": "pwd", "timestamp": e.get("date")}]},
+        }
+    return list(out.values())
 
 
 def user_blocks(tenant: Tenant, method: str, uid: str | None, q: Query) -> tuple[int, Any]:
