@@ -269,11 +269,16 @@ class Auth0Client:
             while delay > 0:
                 self._wait(call, delay)
                 delay = self.pacer.delay()
-            token = self._get_token()
-            response = self._send(
-                call, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
-            )
+            try:
+                token = self._get_token()
+                response = self._send(
+                    call, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+                )
+            except BaseException:
+                self.pacer.release()
+                raise
             if response is None:
+                self.pacer.release()
                 continue
             h = response.headers
             self.pacer.observe(

@@ -41,6 +41,7 @@ class Pacer:
         self.reset_wall: float | None = None
         self._epoch: tuple[float, float] | None = None  # (time, remaining) the window starts at
         self._sent = 0  # requests sent since the window started
+        self._inflight = 0  # sent, not yet answered: the next remaining may not count them
 
     def _advance(self, now: float) -> None:
         if self.tokens is not None and self.rate:
@@ -57,6 +58,7 @@ class Pacer:
                 if self.tokens is not None:
                     self.tokens -= 1.0
                 self._sent += 1
+                self._inflight += 1
                 return 0.0
             if self.rate:
                 return max((1.0 + MARGIN - self.tokens) / self.rate, 0.001)
@@ -73,34 +75,42 @@ class Pacer:
             self.t = now + wait
             return wait
 
+    def release(self) -> None:
+        """A request that got no answer (a transport error) is no longer in flight."""
+        with self._lock:
+            self._inflight = max(self._inflight - 1, 0)
+
     def observe(self, remaining: str | None, limit: str | None, reset: str | None) -> None:
-        """Learn from a response's rate-limit headers."""
+        """Learn from a response's rate-limit headers (every answered request comes here)."""
         try:
             r = float(remaining) if remaining is not None else None
             lim = float(limit) if limit is not None else None
             rst = float(reset) if reset is not None else None
         except ValueError:
-            return
-        if r is None:
-            return
+            r = lim = rst = None
         with self._lock:
+            self._inflight = max(self._inflight - 1, 0)
+            if r is None:
+                return
             now = self.clock()
             self._advance(now)
             self.limit = lim or self.limit
             self.reset_wall = rst
+            # other threads' requests may not be in this answer's count yet: assume they are
+            visible = r - self._inflight
             if self.limit is not None and r >= self.limit - 1:
                 self._epoch = None  # a full bucket says nothing about the refill rate
             elif self._epoch is None:
-                self._epoch, self._sent = (now, r), 0
+                self._epoch, self._sent = (now, visible), 0
             else:
                 t0, r0 = self._epoch
                 span = now - t0
                 if span >= MIN_SPAN and self._sent >= 3:
-                    estimate = (r - r0 + self._sent - 1.0) / span
+                    estimate = (visible - r0 + self._sent - 1.0) / span
                     if estimate > 0:
                         self.rate = estimate
-            if self.tokens is None or r > self.tokens + 0.5 or r < self.tokens - 1.0:
-                self.tokens = r
+            if self.tokens is None or visible > self.tokens + 0.5 or visible < self.tokens - 1.0:
+                self.tokens = visible
 
     def throttled(self) -> float:
         """A 429 came back: the model was optimistic. Returns how long to wait."""
