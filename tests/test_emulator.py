@@ -237,3 +237,11 @@ def test_serving_an_exported_file(tmp_path: Any, emulator: RunningEmulator, api:
         h = {"Authorization": f"Bearer {token(emu, http)}"}
         got = http.get("/api/v2/logs", params={"per_page": 100}, headers=h).json()
         assert sorted(e["log_id"] for e in got) == sorted(e["log_id"] for e in events)
+
+
+def test_unsupported_grant_type_is_a_400(emulator: RunningEmulator) -> None:
+    with httpx.Client(base_url=emulator.base_url) as http:
+        r = http.post(
+            "/oauth/token", json={"grant_type": "password", "client_id": emulator.client_id}
+        )
+    assert r.status_code == 400 and r.json()["error"] == "unsupported_grant_type"

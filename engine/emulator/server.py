@@ -219,7 +219,7 @@ class Handler(BaseHTTPRequestHandler):
                 "error_description": "Missing required parameter: grant_type",
             }
         if body.get("grant_type") != "client_credentials":
-            return 403, {
+            return 400, {  # auth0-facts.md section 6 (OAS example)
                 "error": "unsupported_grant_type",
                 "error_description": "Unsupported grant type: " + str(body.get("grant_type")),
             }
