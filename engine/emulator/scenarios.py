@@ -70,6 +70,15 @@ class _Gen(TrafficGenerator):
             agent=self.pick(BOT_AGENTS),
         )
 
+    def wrong_username(
+        self, at: datetime, name: str, ip: str, city: tuple[Any, ...], agent: str | None = None
+    ) -> None:
+        """An attacker's failed login with a name that is no account (``fu``)."""
+        agent = agent or self.pick(BOT_AGENTS)
+        self.event(
+            at, "fu", "Wrong email or password.", user_name=name, ip=ip, city=city, agent=agent
+        )
+
     def attackers(self, k: int) -> list[tuple[str, tuple[Any, ...]]]:
         return [
             (self.ip(ATTACK_FIRST_OCTETS), ATTACK_CITIES[i % len(ATTACK_CITIES)]) for i in range(k)
@@ -133,15 +142,8 @@ class _Gen(TrafficGenerator):
                             hostile
                             or f"{self.rng.choice(FIRST)}{self.rng.randint(1, 99999)}@mail.example"
                         )
-                        self.event(
-                            at,
-                            "fu",
-                            "Wrong email or password.",
-                            user_name=name,
-                            ip=ip,
-                            city=city,
-                            agent=hostile if hostile and (j // 9) % 2 else self.pick(BOT_AGENTS),
-                        )
+                        agent = hostile if hostile and (j // 9) % 2 else None
+                        self.wrong_username(at, name, ip, city, agent)
                     if j % 50 == 7:
                         self.event(
                             at,
@@ -172,26 +174,10 @@ class _Gen(TrafficGenerator):
                         self.wrong_password(at, u, ip, city)
                 elif kind == "compromised-admin":
                     name = hostile or f"admin{self.rng.randint(1, 999)}@example.com"
-                    self.event(
-                        at,
-                        "fu",
-                        "Wrong email or password.",
-                        user_name=name,
-                        ip=ip,
-                        city=city,
-                        agent=self.pick(BOT_AGENTS),
-                    )
+                    self.wrong_username(at, name, ip, city)
                 if kind in ("password-spray", "breached-password") and hostile:
                     # attack lists hold junk names too: an unknown, hostile user_name
-                    self.event(
-                        at,
-                        "fu",
-                        "Wrong email or password.",
-                        user_name=hostile,
-                        ip=ip,
-                        city=city,
-                        agent=self.pick(BOT_AGENTS),
-                    )
+                    self.wrong_username(at, hostile, ip, city)
             if kind in ("credential-stuffing", "password-spray") and n == 0:
                 target = uids[0]
                 self.event(
