@@ -23,6 +23,8 @@ import typer
 from engine.cli.output import safe
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.approval import ApprovalRequest, Approve
     from engine.cli.progress import Progress
     from engine.executor import RunResult
@@ -143,7 +145,7 @@ def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) 
     return values
 
 
-def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> None:
+def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
     from engine.runlog import jsonable
 
     status = result.status
@@ -208,9 +210,25 @@ class _LogPath:
         raise typer.Exit(INTERRUPTED)
 
 
-def _fail(redactor: Redactor, message: str, code: int = 2) -> None:
+def _fail(redactor: Redactor, message: str, code: int = 2) -> NoReturn:
     typer.echo(f"error: {safe(redactor.text(message), keep_newlines=True)}", err=True)
     raise typer.Exit(code)
+
+
+def _drive(
+    start: Callable[[], RunResult], tracker: _LogPath, redactor: Redactor, as_json: bool
+) -> NoReturn:
+    """Run or resume, then report: one place for errors, Ctrl-C and the exit code."""
+    from engine.errors import SoarError
+
+    try:
+        result = start()
+    except (SoarError, OSError) as exc:
+        tracker.progress.stop()
+        _fail(redactor, str(exc))
+    except KeyboardInterrupt:
+        tracker.interrupted()
+    _finish(result, as_json, redactor)
 
 
 def run_cmd(
@@ -231,7 +249,7 @@ def run_cmd(
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.cli.progress import Progress
-    from engine.errors import PlaybookError, SoarError
+    from engine.errors import PlaybookError
     from engine.executor import run_playbook
     from engine.loader import load_playbook
     from engine.registry import default_registry
@@ -248,8 +266,8 @@ def run_cmd(
         _fail(redactor, f"--logs {logs}: no such file")
     progress = Progress(redactor)
     tracker = _LogPath(progress, run_dir)
-    try:
-        result = run_playbook(
+    _drive(
+        lambda: run_playbook(
             pb,
             read_inputs(pb, inputs, inputs_file),
             registry=registry,
@@ -261,13 +279,11 @@ def run_cmd(
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
-        )
-    except (SoarError, OSError) as exc:
-        progress.stop()
-        _fail(redactor, str(exc))
-    except KeyboardInterrupt:
-        tracker.interrupted()
-    _finish(result, as_json, redactor)
+        ),
+        tracker,
+        redactor,
+        as_json,
+    )
 
 
 def resume_cmd(
@@ -282,7 +298,6 @@ def resume_cmd(
 ) -> None:
     """Continue an interrupted or approval-stopped run without repeating completed writes."""
     from engine.cli.progress import Progress
-    from engine.errors import SoarError
     from engine.registry import default_registry
     from engine.resume import resume_run
 
@@ -290,8 +305,8 @@ def resume_cmd(
     progress = Progress(redactor)
     tracker = _LogPath(progress)
     tracker.path = run_log
-    try:
-        result = resume_run(
+    _drive(
+        lambda: resume_run(
             run_log,
             registry=default_registry(),
             approve=_approval(yes, progress),
@@ -300,13 +315,11 @@ def resume_cmd(
             on_event=tracker,
             redactor=redactor,
             resend_unknown=resend_unknown,
-        )
-    except (SoarError, OSError) as exc:
-        progress.stop()
-        _fail(redactor, str(exc))
-    except KeyboardInterrupt:
-        tracker.interrupted()
-    _finish(result, as_json, redactor)
+        ),
+        tracker,
+        redactor,
+        as_json,
+    )
 
 
 def verify_cmd(
