@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from soarcli import soar
 
 from engine.actions import auth0 as actions
 from engine.actions import auth0_containment as containment
@@ -22,7 +20,6 @@ from engine.errors import ActionError, DryRunViolation, UpstreamError
 from engine.httpguard import DryRunGuard
 from engine.registry import ActionContext
 
-ROOT = Path(__file__).parent.parent
 HOSTILE = ["../../logs", "x?per_page=1000", "a#b", "auth0|x/../../user-blocks", "%2e%2e", "a b"]
 
 
@@ -129,19 +126,6 @@ def test_search_reports_its_own_stats_and_warns_past_retention(tenant: RunningEm
     assert any("1 to 30 days" in w for w in out["warnings"])
     fields = actions.search_logs(ctx, {"query": 'type:"fp"', "since": "2d", "fields": ["ip"]})
     assert fields["count"] > 0 and all(set(e) == {"ip"} for e in fields["events"])
-
-
-def soar(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env={**full, **env},
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_logs_export_cli(tenant: RunningEmulator, tmp_path: Path) -> None:

@@ -11,24 +11,11 @@ from pathlib import Path
 
 import pytest
 from localserver import RecordingServer, Route, recording_server
+from soarcli import soar
 
 from engine.secrets import encodings
 
 ROOT = Path(__file__).parent.parent
-
-
-def soar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
-    full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "engine", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env=full,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture

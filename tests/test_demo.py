@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
+
+from soarcli import soar
 
 from engine.runlog import verify
 
 
 def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine", "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = soar("demo", cwd=tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert time.monotonic() - start < 30
     err = proc.stderr

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from soarcli import soar
 
 from engine.drill import DrillError, load_drill, run_drill
 from engine.report import render
@@ -76,54 +75,28 @@ def test_drill_cli_exit_codes_and_json(tmp_path: Path) -> None:
         "expect: {outputs_equal: {suspicious_ips: []}}\n"
     )
     for drill, code in ((ROOT / "drills" / "quiet.yaml", 0), (bad, 1)):
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "engine",
-                "drill",
-                str(drill),
-                "--json",
-                "--run-dir",
-                str(tmp_path / "runs"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = soar("drill", str(drill), "--json", "--run-dir", str(tmp_path / "runs"), timeout=120)
         assert proc.returncode == code, proc.stderr
         doc = json.loads(proc.stdout)
         assert doc["passed"] is (code == 0) and doc["requests"] > 0
     failed = [c for c in doc["checks"] if not c["ok"]]
     assert failed and failed[0]["check"] == "suspicious_ips == []"
-    report = subprocess.run(
-        [sys.executable, "-m", "engine", "report", doc["run_log"]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    report = soar("report", doc["run_log"], timeout=60)
     assert report.returncode == 0 and report.stdout.startswith(
         "# Incident report: auth0-attack-triage"
     )
 
 
 def test_drill_a_playbook_against_a_scenario(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "drill",
-            str(PLAYBOOKS / "auth0-attack-triage.yaml"),
-            "--scenario",
-            "password-spray",
-            "--seed",
-            "3",
-            "--run-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    proc = soar(
+        "drill",
+        str(PLAYBOOKS / "auth0-attack-triage.yaml"),
+        "--scenario",
+        "password-spray",
+        "--seed",
+        "3",
+        "--run-dir",
+        str(tmp_path),
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -132,24 +105,17 @@ def test_drill_a_playbook_against_a_scenario(tmp_path: Path) -> None:
 
 
 def test_drill_a_scoped_playbook_with_inputs_from_the_truth(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "drill",
-            str(PLAYBOOKS / "auth0-suspicious-ip.yaml"),
-            "--scenario",
-            "password-spray",
-            "--live",
-            "-i",
-            "ip={{ truth.attacker_ips[0] }}",
-            "--json",
-            "--run-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    proc = soar(
+        "drill",
+        str(PLAYBOOKS / "auth0-suspicious-ip.yaml"),
+        "--scenario",
+        "password-spray",
+        "--live",
+        "-i",
+        "ip={{ truth.attacker_ips[0] }}",
+        "--json",
+        "--run-dir",
+        str(tmp_path),
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -165,22 +131,15 @@ def test_drill_a_scoped_playbook_with_inputs_from_the_truth(tmp_path: Path) -> N
 
 
 def test_drill_with_a_bad_input_exits_2(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "engine",
-            "drill",
-            str(PLAYBOOKS / "auth0-suspicious-ip.yaml"),
-            "--scenario",
-            "quiet",
-            "-i",
-            "nope=1",
-            "--run-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    proc = soar(
+        "drill",
+        str(PLAYBOOKS / "auth0-suspicious-ip.yaml"),
+        "--scenario",
+        "quiet",
+        "-i",
+        "nope=1",
+        "--run-dir",
+        str(tmp_path),
         timeout=120,
     )
     assert proc.returncode == 2

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from soarcli import soar
 
 from engine.redact import Redactor
 from engine.report import code, md, render
@@ -177,18 +177,8 @@ def test_soar_report_cli_writes_a_file(tmp_path: Path) -> None:
     log = tmp_path / "run-1.jsonl"
     write_log(log, dry_run=True, name="<script>x</script>")
     out = tmp_path / "incident.md"
-    proc = subprocess.run(
-        [sys.executable, "-m", "engine", "report", str(log), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = soar("report", str(log), "-o", str(out), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert out.read_text(encoding="utf-8") == render(log)
-    missing = subprocess.run(
-        [sys.executable, "-m", "engine", "report", str(tmp_path / "nope.jsonl")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    missing = soar("report", str(tmp_path / "nope.jsonl"), timeout=60)
     assert missing.returncode == 2 and "nope.jsonl" in missing.stderr
