@@ -75,3 +75,24 @@ def sample_events() -> list[dict[str, Any]]:
         {"ip": "999.1.1.1", "date": "2026-11-01T12:00:00.000Z", "user_id": "", "type": "f"},
         {"ip": None, "date": "2026-11-01T12:00:00.000Z", "user_id": None},
     ]
+
+
+@pytest.fixture
+def auth0_ctx() -> Iterator[Callable[..., ActionContext]]:
+    """An action context whose Auth0 client points at a given emulator (explicit settings)."""
+    made: list[httpx.Client] = []
+
+    def make(emu: RunningEmulator, dry_run: bool = False) -> ActionContext:
+        settings = Auth0Settings.create(
+            emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+        )
+        guard = DryRunGuard(dry_run)
+        http = httpx.Client()
+        made.append(http)
+        return ActionContext(
+            dry_run=dry_run, http=http, auth0_factory=lambda: Auth0Client(settings, guard=guard)
+        )
+
+    yield make
+    for http in made:
+        http.close()

@@ -5,19 +5,16 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from soarcli import soar
 
 from engine.actions import auth0 as actions
 from engine.actions import auth0_containment as containment
-from engine.auth0 import Auth0Client, Auth0Settings
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import ActionError, DryRunViolation, UpstreamError
-from engine.httpguard import DryRunGuard
 from engine.registry import ActionContext
 
 HOSTILE = ["../../logs", "x?per_page=1000", "a#b", "auth0|x/../../user-blocks", "%2e%2e", "a b"]
@@ -30,20 +27,10 @@ def tenant() -> Iterator[RunningEmulator]:
         yield emu
 
 
-def ctx_for(emu: RunningEmulator, dry_run: bool = False) -> ActionContext:
-    settings = Auth0Settings.create(
-        emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
-    )
-    guard = DryRunGuard(dry_run)
-    return ActionContext(
-        dry_run=dry_run,
-        http=httpx.Client(),
-        auth0_factory=lambda: Auth0Client(settings, guard=guard),
-    )
-
-
-def test_hostile_ids_stay_one_path_segment_in_every_action(tenant: RunningEmulator) -> None:
-    ctx = ctx_for(tenant)
+def test_hostile_ids_stay_one_path_segment_in_every_action(
+    tenant: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = auth0_ctx(tenant)
     calls = [
         lambda uid: actions.get_user(ctx, {"user_id": uid}),
         lambda uid: actions.user_logs(ctx, {"user_id": uid, "since": "1d"}),
@@ -72,8 +59,10 @@ def test_hostile_ids_stay_one_path_segment_in_every_action(tenant: RunningEmulat
         assert "1000" not in json.dumps(e["query"])
 
 
-def test_unknown_user_is_a_404_with_auth0s_code(tenant: RunningEmulator) -> None:
-    ctx = ctx_for(tenant)
+def test_unknown_user_is_a_404_with_auth0s_code(
+    tenant: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = auth0_ctx(tenant)
     with pytest.raises(UpstreamError) as info:
         containment.revoke_sessions(ctx, {"user_id": "auth0|nobody"})
     err = info.value
@@ -83,8 +72,10 @@ def test_unknown_user_is_a_404_with_auth0s_code(tenant: RunningEmulator) -> None
         containment._block(ctx, {"user_id": "auth0|nobody"})
 
 
-def test_user_logs_match_the_search_by_user_id(tenant: RunningEmulator) -> None:
-    ctx = ctx_for(tenant)
+def test_user_logs_match_the_search_by_user_id(
+    tenant: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = auth0_ctx(tenant)
     uid = tenant.truth["compromised_users"][0]
     out = actions.user_logs(ctx, {"user_id": uid, "since": "2d"})
     searched = actions.search_logs(ctx, {"query": f'user_id:"{uid}"', "since": "2d"})
@@ -92,8 +83,10 @@ def test_user_logs_match_the_search_by_user_id(tenant: RunningEmulator) -> None:
     assert [e["log_id"] for e in out["events"]] == [e["log_id"] for e in searched["events"]]
 
 
-def test_user_blocks_listed_by_id_and_identifier_then_cleared(tenant: RunningEmulator) -> None:
-    ctx = ctx_for(tenant)
+def test_user_blocks_listed_by_id_and_identifier_then_cleared(
+    tenant: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = auth0_ctx(tenant)
     uid, blocks = next(iter(tenant.tenant.user_blocks.items()))
     by_id = actions.list_user_blocks(ctx, {"user_id": uid})
     by_ident = actions.list_user_blocks(ctx, {"identifier": blocks[0]["identifier"]})
@@ -107,10 +100,12 @@ def test_user_blocks_listed_by_id_and_identifier_then_cleared(tenant: RunningEmu
     assert actions.list_user_blocks(ctx, {"user_id": uid})["count"] == 0
 
 
-def test_a_write_action_run_in_a_dry_run_is_refused_by_the_client(tenant: RunningEmulator) -> None:
+def test_a_write_action_run_in_a_dry_run_is_refused_by_the_client(
+    tenant: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
     """The second line of defence: even if an action's func ran in a dry run, nothing is sent."""
     before = len(tenant.tenant.writes())
-    ctx = ctx_for(tenant, dry_run=True)
+    ctx = auth0_ctx(tenant, dry_run=True)
     uid = tenant.truth["legitimate_users"][0]
     for write in (containment._block, containment.delete_user, containment.revoke_sessions):
         with pytest.raises(DryRunViolation):
@@ -118,8 +113,10 @@ def test_a_write_action_run_in_a_dry_run_is_refused_by_the_client(tenant: Runnin
     assert len(tenant.tenant.writes()) == before and not tenant.tenant.users[uid].get("blocked")
 
 
-def test_search_reports_its_own_stats_and_warns_past_retention(tenant: RunningEmulator) -> None:
-    ctx = ctx_for(tenant)
+def test_search_reports_its_own_stats_and_warns_past_retention(
+    tenant: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = auth0_ctx(tenant)
     out = actions.search_logs(ctx, {"query": 'type:"fp"', "since": "45d", "limit": 5})
     assert out["count"] == 5 and out["stats"]["requests"] >= 1
     assert set(out["stats"]) >= {"requests", "retries", "waited_s"}

@@ -16,7 +16,6 @@ from engine.auth0 import Auth0Client, Auth0Settings, quote_id
 from engine.auth0.search import search
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
-from engine.httpguard import DryRunGuard
 from engine.registry import ActionContext
 from engine.timeutil import now_utc
 
@@ -120,21 +119,11 @@ def test_dry_run_guard_refuses_writes_in_the_client(
     assert client.guard.refused == 1
 
 
-def ctx_for(emu: RunningEmulator, dry_run: bool = False) -> ActionContext:
-    settings = Auth0Settings.create(
-        emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
-    )
-    guard = DryRunGuard(dry_run)
-    return ActionContext(
-        dry_run=dry_run,
-        http=httpx.Client(),
-        auth0_factory=lambda: Auth0Client(settings, guard=guard),
-    )
-
-
-def test_writes_are_idempotent_and_say_what_changed() -> None:
+def test_writes_are_idempotent_and_say_what_changed(
+    auth0_ctx: Callable[..., ActionContext],
+) -> None:
     with start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu:
-        ctx = ctx_for(emu)
+        ctx = auth0_ctx(emu)
         uid = emu.truth["compromised_users"][0]
         block = containment._block
         assert block(ctx, {"user_id": uid})["changed"] is True
@@ -155,18 +144,18 @@ def test_writes_are_idempotent_and_say_what_changed() -> None:
         assert containment._plan_delete(ctx, {"user_id": uid}) == []  # nothing left to plan
 
 
-def test_hostile_user_ids_cannot_change_the_path() -> None:
+def test_hostile_user_ids_cannot_change_the_path(auth0_ctx: Callable[..., ActionContext]) -> None:
     with start_emulator(scenario="quiet", events=200) as emu:
-        ctx = ctx_for(emu)
+        ctx = auth0_ctx(emu)
         for hostile in ["../../logs", "x?per_page=1000", "a#b", "auth0|x/../../user-blocks"]:
             assert actions.get_user(ctx, {"user_id": hostile})["found"] is False
         paths = [e["path"] for e in emu.journal if e["method"] == "GET"]
         assert all(p.startswith("/api/v2/users/") and p.count("/") == 4 for p in paths), paths
 
 
-def test_plans_read_but_never_write() -> None:
+def test_plans_read_but_never_write(auth0_ctx: Callable[..., ActionContext]) -> None:
     with start_emulator(scenario="credential-stuffing", seed=2, events=500) as emu:
-        ctx = ctx_for(emu, dry_run=True)
+        ctx = auth0_ctx(emu, dry_run=True)
         uid = emu.truth["compromised_users"][0]
         plan = containment._plan_block(ctx, {"user_id": uid})
         assert plan == [
@@ -180,8 +169,10 @@ def test_plans_read_but_never_write() -> None:
         assert emu.tenant.writes() == []
 
 
-def test_find_logins_and_accessed_clients_match_the_truth(emulator: RunningEmulator) -> None:
-    ctx = ctx_for(emulator)
+def test_find_logins_and_accessed_clients_match_the_truth(
+    emulator: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
+    ctx = auth0_ctx(emulator)
     out = actions.find_successful_logins(
         ctx, {"ips": emulator.truth["attacker_ips"], "since": "2d"}
     )
@@ -193,13 +184,15 @@ def test_find_logins_and_accessed_clients_match_the_truth(emulator: RunningEmula
     assert clients["client_names"] == emulator.truth["accessed_clients"]
 
 
-def test_offline_file_search_matches_the_tenant(tmp_path: Any, emulator: RunningEmulator) -> None:
+def test_offline_file_search_matches_the_tenant(
+    tmp_path: Any, emulator: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
+) -> None:
     import json
 
     f = tmp_path / "logs.jsonl"
     store = emulator.tenant.logs
     f.write_text("\n".join(store.raw(i).decode() for i in range(len(store))), encoding="utf-8")
-    online = actions.search_logs(ctx_for(emulator), {"query": 'type:"fu"', "since": "2d"})
+    online = actions.search_logs(auth0_ctx(emulator), {"query": 'type:"fu"', "since": "2d"})
     ctx = ActionContext(dry_run=True, http=httpx.Client(), logs_file=f)
     offline = actions.search_logs(ctx, {"query": 'type:"fu"', "since": "2d"})
     assert [e["log_id"] for e in offline["events"]] == [e["log_id"] for e in online["events"]]

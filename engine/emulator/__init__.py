@@ -17,7 +17,7 @@ from typing import Any
 from engine.emulator.logstore import LogStore
 from engine.emulator.scenarios import generate
 from engine.emulator.server import EmulatorServer
-from engine.emulator.tenant import Tenant
+from engine.emulator.tenant import Tenant, user_record
 
 
 class RunningEmulator:
@@ -115,31 +115,9 @@ def _file_tenant(path: Path) -> tuple[LogStore, dict[str, dict[str, Any]], dict[
 def _file_user(uid: str, event: dict[str, Any]) -> dict[str, Any]:
     name = event.get("user_name")
     email = name if isinstance(name, str) and "@" in name else None
-    created = event.get("date")
-    return {
-        "user_id": uid,
-        "email": email,
-        "email_verified": False,
-        "username": None if email else name,
-        "phone_number": None,
-        "phone_verified": False,
-        "created_at": created,
-        "updated_at": created,
-        "identities": [],
-        "app_metadata": {},
-        "user_metadata": {},
-        "picture": None,
-        "name": name,
-        "nickname": None,
-        "multifactor": [],
-        "last_ip": None,
-        "last_login": None,
-        "last_password_reset": None,
-        "logins_count": 0,
-        "blocked": False,
-        "given_name": None,
-        "family_name": None,
-    }
+    return user_record(
+        uid, event.get("date"), email=email, username=None if email else name, name=name
+    )
 
 
 def _check_settings(

@@ -15,6 +15,42 @@ from typing import Any
 from engine.emulator.logstore import LogStore
 
 
+def user_record(user_id: str, created_at: str | None, **fields: Any) -> dict[str, Any]:
+    """A user in the shape ``GET /users/{id}`` returns (auth0-facts.md section 7), in Auth0's order.
+
+    Every property is present, null or empty unless ``fields`` sets it.
+    """
+    user: dict[str, Any] = {
+        "user_id": user_id,
+        "email": None,
+        "email_verified": False,
+        "username": None,
+        "phone_number": None,
+        "phone_verified": False,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "identities": [],
+        "app_metadata": {},
+        "user_metadata": {},
+        "picture": None,
+        "name": None,
+        "nickname": None,
+        "multifactor": [],
+        "last_ip": None,
+        "last_login": None,
+        "last_password_reset": None,
+        "logins_count": 0,
+        "blocked": False,
+        "given_name": None,
+        "family_name": None,
+    }
+    unknown = set(fields) - set(user)
+    if unknown:
+        raise ValueError(f"not a user property: {', '.join(sorted(unknown))}")
+    user.update(fields)
+    return user
+
+
 class TokenBucket:
     """Burst ``capacity``, refilled at ``rate`` per second (Auth0's algorithm, §5)."""
 

@@ -24,6 +24,7 @@ from engine.emulator.catalog import (
     PUBLIC_FIRST_OCTETS,
     SAPI,
 )
+from engine.emulator.tenant import user_record
 from engine.timeutil import iso_ms
 
 
@@ -60,16 +61,13 @@ class TrafficGenerator:
         uid = f"auth0|{self.hex(24)}"
         email = f"{first}.{last}{i}@example.com"
         created = iso_ms(self.now - timedelta(days=self.rng.randint(30, 900)))
-        self.users[uid] = {
-            "user_id": uid,
-            "email": email,
-            "email_verified": True,
-            "username": username or f"{first}{last}{i}",
-            "phone_number": None,
-            "phone_verified": False,
-            "created_at": created,
-            "updated_at": created,
-            "identities": [
+        self.users[uid] = user_record(
+            uid,
+            created,
+            email=email,
+            email_verified=True,
+            username=username or f"{first}{last}{i}",
+            identities=[
                 {
                     "connection": CONNECTIONS[0][0],
                     "user_id": uid.split("|")[1],
@@ -77,20 +75,12 @@ class TrafficGenerator:
                     "isSocial": False,
                 }
             ],
-            "app_metadata": {"roles": ["admin"]} if admin else {},
-            "user_metadata": {},
-            "picture": None,
-            "name": f"{first.title()} {last.title()}",
-            "nickname": first,
-            "multifactor": [],
-            "last_ip": None,
-            "last_login": None,
-            "last_password_reset": None,
-            "logins_count": 0,
-            "blocked": False,
-            "given_name": first.title(),
-            "family_name": last.title(),
-        }
+            app_metadata={"roles": ["admin"]} if admin else {},
+            name=f"{first.title()} {last.title()}",
+            nickname=first,
+            given_name=first.title(),
+            family_name=last.title(),
+        )
         self.home[uid] = [
             (self.ip(PUBLIC_FIRST_OCTETS), self.rng.choice(CITIES))
             for _ in range(self.rng.randint(1, 2))
