@@ -58,6 +58,14 @@ def emulator_cmd(
     now: str | None = typer.Option(
         None, "--now", help="Anchor time (ISO 8601) for reproducible scenarios."
     ),
+    tls: bool = typer.Option(
+        False,
+        "--tls",
+        help="Serve HTTPS with a throwaway CA; prints SSL_CERT_FILE for clients to trust it.",
+    ),
+    ca_file: Path | None = typer.Option(
+        None, "--ca-file", help="With --tls: write the CA certificate here (default a temp file)."
+    ),
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
@@ -65,6 +73,9 @@ def emulator_cmd(
     from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
 
+    if ca_file is not None and not tls:
+        typer.echo("error: --ca-file goes with --tls", err=True)
+        raise typer.Exit(2)
     try:
         emu = start_emulator(
             scenario=scenario,
@@ -81,6 +92,8 @@ def emulator_cmd(
             now=parse_time(now) if now else None,
             logs_file=logs,
             journal_path=journal,
+            tls=tls,
+            ca_file=ca_file,
         )
     except (SoarError, ValueError, OSError) as exc:
         typer.echo(f"error: {safe(exc)}", err=True)
