@@ -69,6 +69,37 @@ class LogStore:
             self._reorder(sorted(range(len(self.ids)), key=self.ids.__getitem__))
         self.dates_sorted = all(a <= b for a, b in zip(self.dates, self.dates[1:], strict=False))
         self.all_dated = all(self.dates)
+        self._code_of = code_of  # value -> code per column, for events appended later
+
+    def append(self, event: dict[str, Any]) -> None:
+        """Add an event the tenant writes while serving; its log_id must sort after every other.
+
+        Handler threads may be reading: every column grows at its end only, and the
+        log_id list last, so a reader sees either the whole event or none of it.
+        """
+        log_id = str(event["log_id"])
+        if self.ids and log_id <= self.ids[-1]:
+            raise ValueError(f"appended log_id {log_id} does not sort after {self.ids[-1]}")
+        pos = len(self._raw)
+        self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+        date = event_date(event) or ""
+        self.dates.append(date)
+        self.raw_dates.append(event.get("date") if date != event.get("date") else None)
+        if self.dates_sorted and len(self.dates) > 1 and self.dates[-2] > date:
+            self.dates_sorted = False
+        for f in _COLUMNS:
+            value = event.get(f)
+            if value is not None and not isinstance(value, str):
+                value = _OTHER
+            codes = self._code_of[f]
+            code = codes.get(value)
+            if code is None:
+                code = codes[value] = len(self.values[f])
+                self.values[f].append(value)
+            self.codes[f].append(code)
+            if f in INDEXED and isinstance(value, str):
+                self.index[f].setdefault(value, []).append(pos)
+        self.ids.append(log_id)
 
     def _reorder(self, perm: list[int]) -> None:
         """Put the events in log_id order (a file need not be): every column follows ``perm``."""

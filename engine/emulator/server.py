@@ -21,6 +21,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from engine.emulator.network import anomaly_ip, network_acls
 from engine.emulator.params import (
     CAP_MESSAGE,
     MAX_RESULTS,
@@ -31,6 +32,7 @@ from engine.emulator.params import (
     int_param,
     sort_param,
 )
+from engine.emulator.reactions import record_write
 from engine.emulator.tenant import Tenant, TokenBucket
 from engine.emulator.tls import ServerTLS
 from engine.emulator.users import user_blocks, users
@@ -152,12 +154,23 @@ class Handler(BaseHTTPRequestHandler):
             reply = answered
         except Exception:  # a bug in the emulator: the client still gets an Auth0-shaped 500
             reply = Reply(500, boom(500, "Internal Server Error"))
-        self.respond(reply.status, reply.body, {**headers, **reply.headers})
         # the journal never holds a credential: the token request's secret and a
         # password set through PATCH are dropped
         logged: Any = None if body is _BAD_BODY else body
         if isinstance(body, dict):
             logged = {k: v for k, v in body.items() if k not in ("client_secret", "password")}
+        if url.path.startswith("/api/v2/"):
+            record_write(
+                self.server.tenant,
+                method=method,
+                path=url.path,
+                query={k: v[-1] for k, v in query.items()},
+                body=logged,
+                status=reply.status,
+                response=None if isinstance(reply.body, bytes) else reply.body,
+                ip=str(self.client_address[0]),
+                user_agent=self.headers.get("User-Agent", ""),
+            )
         self.server.tenant.record(
             {
                 "ts": iso_ms(now_utc()),
@@ -168,6 +181,9 @@ class Handler(BaseHTTPRequestHandler):
                 "body": logged,
             }
         )
+        # the journal and the logs are written before the answer goes out: a client that
+        # reads either next sees this request
+        self.respond(reply.status, reply.body, {**headers, **reply.headers})
 
     def read_body(self) -> bytes:
         try:
@@ -305,6 +321,12 @@ class Handler(BaseHTTPRequestHandler):
             return 200, self.server.tenant.logs.raw(pos)
         if parts[0] == "users" and len(parts) >= 2:
             return users(self.server.tenant, method, parts[1], parts[2:], q, body)
+        if parts[0] == "network-acls" and len(parts) <= 2:
+            return network_acls(
+                self.server.tenant, method, parts[1] if len(parts) > 1 else None, q, body
+            )
+        if parts[:3] == ["anomaly", "blocks", "ips"] and len(parts) == 4:
+            return anomaly_ip(self.server.tenant, method, parts[3])
         if parts[0] == "user-blocks":
             return user_blocks(self.server.tenant, method, parts[1] if len(parts) > 1 else None, q)
         return 404, boom(404, "Not Found")
