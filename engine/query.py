@@ -162,6 +162,24 @@ class Hints:
 
 
 @dataclass(frozen=True)
+class Term:
+    """A ``field:value`` term as written (``raw``, quotes and escapes kept), for checks on values."""
+
+    field: str
+    raw: str
+    phrase: bool
+
+    def matches(self, value: str) -> bool:
+        """Whether this term alone matches ``value`` in its field."""
+        return _value_matcher(self.raw, self.phrase, self.field)[0](value)
+
+    @property
+    def exact(self) -> str | None:
+        """The one value the term matches, or None for a wildcard."""
+        return _value_matcher(self.raw, self.phrase, self.field)[1]
+
+
+@dataclass(frozen=True)
 class Query:
     """A compiled query: call it on an event (any mapping with ``get``).
 
@@ -173,6 +191,7 @@ class Query:
     predicate: Predicate
     hints: Hints
     ambiguities: tuple[str, ...] = ()
+    terms: tuple[Term, ...] = ()
 
     def __call__(self, event: Event) -> bool:
         return self.predicate(event)
@@ -213,6 +232,9 @@ def _field_test(name: str, test: Callable[[Any], bool]) -> Predicate:
 
 
 class _Compiler:
+    def __init__(self) -> None:
+        self.terms: list[Term] = []
+
     def compile(self, node: tree.Item, fieldname: str | None) -> tuple[Predicate, Hints]:
         if isinstance(node, tree.SearchField):
             if fieldname is not None:
@@ -254,6 +276,8 @@ class _Compiler:
             fields = [fieldname] if fieldname else list(DEFAULT_FIELDS)
             tests = []
             exact: str | None = None
+            if fieldname:
+                self.terms.append(Term(fieldname, node.value, phrase))
             for f in fields:
                 test, exact = _value_matcher(node.value, phrase, f)
                 if f == "date":
@@ -332,9 +356,9 @@ class _Compiler:
             raise QueryError("Invalid query: a range needs a field, e.g. date:[2018-12 TO *]")
         lo_raw, hi_raw = _unescape(str(node.low)), _unescape(str(node.high))
         inc_lo, inc_hi = node.include_low, node.include_high
-        if fieldname == "date":
-            lo = None if lo_raw == "*" else normalize_date(lo_raw)
-            hi = None if hi_raw == "*" else normalize_date(hi_raw)
+        if fieldname == "date":  # a bound may be quoted, as a value put in with | lucene is
+            lo = None if lo_raw == "*" else normalize_date(lo_raw.strip('"'))
+            hi = None if hi_raw == "*" else normalize_date(hi_raw.strip('"'))
         else:
             lo = None if lo_raw == "*" else lo_raw.strip('"')
             hi = None if hi_raw == "*" else hi_raw.strip('"')
@@ -369,15 +393,16 @@ def compile_query(q: str) -> Query:
         node = thread.parse(text)
     except (ParseError, TypeError, ValueError) as exc:
         raise QueryError(f"Invalid query '{q}': {exc}") from None
-    predicate, hints = _Compiler().compile(node, None)
-    return Query(q, predicate, hints, tuple(_ambiguities(node)))
+    compiler = _Compiler()
+    predicate, hints = compiler.compile(node, None)
+    return Query(q, predicate, hints, tuple(_ambiguities(node)), tuple(compiler.terms))
 
 
 _BOOL = (tree.AndOperation, tree.OrOperation, tree.UnknownOperation)
 _OP_NAMES = {
     tree.AndOperation: "AND",
     tree.OrOperation: "OR",
-    tree.UnknownOperation: "side by side",
+    tree.UnknownOperation: "side-by-side terms",
 }
 
 
@@ -392,7 +417,9 @@ def _ambiguities(node: tree.Item) -> list[str]:
             continue  # terms side by side and OR mean the same
         if mixed:
             ops = sorted({_OP_NAMES[type(item)], *(_OP_NAMES[m] for m in mixed)})
-            found.append(f"'{str(item).strip()}' mixes {' and '.join(ops)} without parentheses")
+            text = str(item).strip()
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            found.append(f"'{shown}' mixes {' and '.join(ops)} without parentheses")
     return found
 
 
