@@ -18,11 +18,13 @@ The date forms are those real Auth0 data comes in:
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from soarcli import soar
 
 from engine.auth0 import Auth0Client, Auth0Settings
@@ -34,7 +36,7 @@ from engine.httpguard import DryRunGuard
 from engine.logfile import iter_events
 from engine.logfile import search_file as scan
 from engine.query import Undated, compile_query, normalize_date
-from engine.timeutil import DateError, date_key, parse_time, read_date
+from engine.timeutil import DateError, date_key, iso_ms, parse_time, read_date
 
 SINCE = datetime(2023, 6, 2, 10, 0, tzinfo=UTC)
 UNTIL = datetime(2023, 6, 2, 11, 0, tzinfo=UTC)
@@ -198,3 +200,28 @@ def test_a_run_on_a_file_prints_what_it_could_not_date(export: Path, tmp_path: P
     assert json.loads(done.stdout)["outputs"]["count"] == 11
     assert "warning: 3 matching event(s) have no readable date" in done.stderr
     assert undated()[0] in done.stderr
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1970, 1, 1),
+        max_value=datetime(2100, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    ),
+    st.sampled_from(["milliseconds", "microseconds", "seconds"]),
+    st.sampled_from(["T", "t", " "]),
+)
+@settings(max_examples=300, deadline=None)
+def test_any_instant_written_any_accepted_way_is_the_same_instant(
+    when: datetime, spec: str, sep: str
+) -> None:
+    text = when.isoformat(sep=sep, timespec=spec)
+    kept = {"seconds": 0, "milliseconds": when.microsecond // 1000 * 1000}.get(
+        spec, when.microsecond
+    )
+    written = when.replace(microsecond=kept)
+    assert read_date(text) == written.astimezone(UTC)
+    assert date_key(text) == iso_ms(written)
+    assert date_key(text.replace("+00:00", "Z")) == iso_ms(written)
