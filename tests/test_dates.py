@@ -225,3 +225,22 @@ def test_any_instant_written_any_accepted_way_is_the_same_instant(
     assert read_date(text) == written.astimezone(UTC)
     assert date_key(text) == iso_ms(written)
     assert date_key(text.replace("+00:00", "Z")) == iso_ms(written)
+
+
+def test_user_logs_come_newest_first_by_instant(tmp_path: Path) -> None:
+    # log_id order is ingest order; dates written with offsets need not follow it
+    path = tmp_path / "user.jsonl"
+    dates = ["2023-06-02T12:30:00.000+02:00", "2023-06-02T10:40:00Z", "2023-06-02T10:20:00.5Z"]
+    path.write_text(
+        "".join(
+            json.dumps({"log_id": log_id(n), "type": "s", "date": d, "user_id": "auth0|1"}) + "\n"
+            for n, d in enumerate(dates)
+        )
+    )
+    with start_emulator(logs_file=path, rate_limit=(1000, 5000.0)) as emu:
+        settings = Auth0Settings.create(
+            emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+        )
+        with Auth0Client(settings, guard=DryRunGuard(False)) as client:
+            got = client.get("/users/auth0%7C1/logs", {"sort": "date:-1"})
+    assert [e["log_id"] for e in got] == [log_id(1), log_id(0), log_id(2)]
