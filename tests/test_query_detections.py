@@ -11,11 +11,19 @@ rules quote.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from engine.auth0 import Auth0Client, Auth0Settings
+from engine.auth0.search import search, search_file
+from engine.emulator import start_emulator
+from engine.httpguard import DryRunGuard
 from engine.query import compile_query
+from engine.timeutil import iso_ms
 
 
 def ev(type_: str, **fields: Any) -> dict[str, Any]:
@@ -142,3 +150,32 @@ def test_a_value_list_is_one_index_lookup_per_value() -> None:
             ["f", "fu", "fp", "pwd_leak", "limit_wc", "limit_sul", "limit_mu", "fcoa"]
         )
     }
+
+
+def test_the_emulator_and_offline_search_read_value_lists_alike(tmp_path: Path) -> None:
+    now = datetime.now(UTC)
+    codes = ["seacft", "s", "sertft", "sepft", "fu", "seacft"]
+    path = tmp_path / "tenant.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "log_id": "900" + f"{n:053d}",
+                    "type": code,
+                    "date": iso_ms(now - timedelta(minutes=10 - n)),
+                }
+            )
+            + "\n"
+            for n, code in enumerate(codes)
+        )
+    )
+    query = "type: (seacft sertft)\n"
+    since, until = now - timedelta(hours=1), now + timedelta(minutes=1)
+    offline = [e["type"] for e in search_file(path, query, since, until).events]
+    with start_emulator(logs_file=path, rate_limit=(1000, 5000.0)) as emu:
+        settings = Auth0Settings.create(
+            emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+        )
+        with Auth0Client(settings, guard=DryRunGuard(False)) as client:
+            online = [e["type"] for e in search(client, query, since, until).events]
+    assert offline == online == ["seacft", "sertft", "seacft"]
