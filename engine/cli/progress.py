@@ -134,6 +134,11 @@ class Progress:
             took = f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
             err = f": {rec['error']}" if rec.get("error") else ""
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
+            output = rec.get("output")
+            # what a search could not answer (undated events, old windows) is said, not buried
+            warnings = output.get("warnings") if isinstance(output, dict) else None
+            for warning in warnings if isinstance(warnings, list) else []:
+                self.say(f"           warning: {warning}")
         elif kind == "action.planned":
             for call in rec.get("planned") or []:
                 where = call.get("path") or call.get("url")
