@@ -101,8 +101,10 @@ def test_dry_run_writes_nothing(server: RecordingServer, tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["dry_run"] is True and doc["outputs"]["status"] == "planned"
-    assert server.writes() == [] and server.count("GET", "/lookup") == 1
-    assert "would POST" in out.stderr
+    # nothing leaves in a dry run, a GET neither (it is not a declared lookup)
+    assert server.requests == []
+    assert "would POST" in out.stderr and "would GET" in out.stderr
+    assert "dry run: nothing was written" in out.stderr
 
 
 def test_exit_2_for_bad_inputs_and_playbooks(server: RecordingServer, tmp_path: Path) -> None:
@@ -271,12 +273,13 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     text = plain.getvalue()
     assert text.splitlines() == [
         "run r1: p (DRY RUN: writes are only planned) on t",
+        "  protected users: none (SOAR_PROTECTED_USERS is not set)",
         "  > s\\x1b[2J (a, 2 items)",
         "           would POST /x/***",
         "   planned s\\x1b[2J 1.50s",
         "  approval needed for w: 22 target(s)",
         *[f"    - u{n}" for n in range(20)],
-        "    ... and 2 more (see the run log)",
+        "    ... and 2 more (all are in the run log)",
     ]
     live = io.StringIO()
     progress = Progress(Redactor([CANARY]), live, live=True)
@@ -326,8 +329,10 @@ def test_on_a_terminal_the_operator_is_shown_the_targets_and_asked(
     pb = write_pb(tmp_path, server)
     rc, screen = run_on_a_terminal(["run", str(pb), "--run-dir", str(tmp_path / "runs")], answer)
     assert rc == code, screen
-    assert "will run http.request on 1 target(s):" in screen
-    assert f"  - {server.url}/hook" in screen
+    assert "will run http.request on 1 target(s) in tenant (AUTH0_DOMAIN not set):" in screen
+    # what is approved is what is sent: method, URL and body
+    body = '{"who": "u1", "count": 1, "loud": false, "tags": []}'
+    assert f"  - POST {server.url}/hook  body {body}" in screen
     assert len(server.writes()) == writes
 
 
