@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from localserver import RecordingServer, Route, recording_server
-from soarcli import soar
+from soarcli import run_on_a_terminal, soar
 
 from engine.secrets import encodings
 
@@ -288,38 +288,6 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     shown = live.getvalue()
     assert "\x1b[2J" not in shown and CANARY not in shown
     assert shown.replace("\r\x1b[K", "").count("\x1b") == 0  # only our own line-clear sequence
-
-
-def run_on_a_terminal(args: list[str], answer: bytes, timeout: float = 30) -> tuple[int, str]:
-    """Run ``soar`` on a pseudo-terminal, answer its prompt, return (exit code, screen text)."""
-    import pty
-    import select
-    import time
-
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: soar on the terminal
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
-        os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "engine", *args], env)  # noqa: S606 -- our own interpreter, fixed args
-    screen = b""
-    answered = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-        if not answered and b"Apply these writes?" in screen:
-            os.write(fd, answer)
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), screen.decode("utf-8", "replace")
 
 
 @pytest.mark.parametrize(("answer", "code", "writes"), [(b"y\n", 0, 1), (b"n\n", 3, 0)])
