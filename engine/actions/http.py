@@ -154,6 +154,7 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
 
 
 def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    _lookup(args)  # a contradictory effect: read fails the dry run as it would the real one
     url = _url(args)
     return [
         {
