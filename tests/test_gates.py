@@ -468,3 +468,42 @@ def test_the_report_says_nothing_changed_only_when_the_log_shows_no_write(
     writer.close()
     text = render(result.run_log)
     assert "nothing was changed" not in text and "the log records 1 write(s) sent" in text
+
+
+# Auth0's answer when the application lacks read:users (auth0-facts.md section 6,
+# raster-foundry#2030): an app allowed to update users but not to read them.
+NO_READ_SCOPE = {
+    "statusCode": 403,
+    "error": "Forbidden",
+    "message": "Insufficient scope, expected any of: read:users,read:current_user,read:user_idp_tokens",
+    "errorCode": "insufficient_scope",
+}
+
+
+def test_a_user_record_the_tenant_refuses_to_show_is_refused_while_users_are_protected(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    from localserver import Route
+
+    from engine.auth0 import Auth0Client, Auth0Settings
+
+    server.routes["/api/v2/users/auth0%7Cx"] = Route(status=403, body=NO_READ_SCOPE)
+    settings = Auth0Settings.create(server.url, token="test-token-5a4b3c2d1e")
+
+    def factory(guard: Any, on_secret: Any) -> Auth0Client:
+        return Auth0Client(settings, guard=guard, on_secret=on_secret)
+
+    reg = registry()
+    result = run_playbook(
+        playbook(BLOCK, reg),
+        {"users": ["auth0|x"]},
+        registry=reg,
+        auth0_factory=factory,
+        protected_users=["boss@example.com"],
+        approve=True,
+        run_dir=tmp_path,
+    )
+    (refused,) = records(result.run_log, "action.refused")
+    assert refused["record"] == "unread" and "Insufficient scope" in refused["reason"]
+    assert result.status == "failed" and server.writes() == []
+    assert records(result.run_log, "approval.requested") == []  # nothing left to approve
