@@ -3,9 +3,13 @@
 ``run_playbook`` is the entry point; ``engine.resume.resume_run`` continues a
 stopped run through the same ``_Run``. Each step ends as one of the frozen
 outcomes of ``engine.steps``; no exception crosses a step boundary. A write
-passes three gates: guardrails (``max_targets``, protected users), approval,
-and, in a dry run, the ``DryRunGuard`` in the HTTP layer, which refuses any
-non-GET request even when an action's own ``plan`` misbehaves.
+passes three gates: guardrails (``max_targets``, protected users, checked on
+each target's resolved record), approval of its concrete calls, and, in a dry
+or offline run, the ``DryRunGuard`` in the HTTP layer, which refuses every
+request with effect even when an action's own ``plan`` misbehaves. In a dry
+or offline run a call is planned, not sent, when it writes or when its action
+says it must not leave the process then (``Action.planned_only``: every
+``http.request`` but a declared lookup).
 
 Every write call is logged as ``action.call`` and fsynced *before* it is sent,
 and its full result as ``action.result`` after, so a crash never hides a write
@@ -23,7 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.approval import ApprovalRequest, Approvals, Approve, AwaitingApproval
+from engine.approval import (
+    ApprovalRequest,
+    Approvals,
+    Approve,
+    AwaitingApproval,
+    approval_content,
+)
 from engine.calls import (
     call_keys,
     condition,
@@ -33,8 +43,8 @@ from engine.calls import (
     precompile,
     render_calls,
 )
-from engine.errors import ActionError
-from engine.guardrails import Guardrails, target_of, targets_of
+from engine.errors import ActionError, GuardrailError
+from engine.guardrails import Guardrails, refused_error, resolve_targets, target_of, targets_of
 from engine.httpguard import DryRunGuard, guarded_client
 from engine.inputs import check_inputs
 from engine.model import Playbook, Step
@@ -91,6 +101,7 @@ def run_playbook(
     on_event: Event | None = None,
     redactor: Redactor | None = None,
     from_cli: bool = False,
+    http_read_hosts: Sequence[str] | None = None,
 ) -> RunResult:
     """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
@@ -106,6 +117,9 @@ def run_playbook(
       values, ``AUTH0_CLIENT_SECRET``/``AUTH0_TOKEN`` and every secret the Auth0
       client reports are redacted from the log and from ``redactor``'s sinks.
     - ``transport``: the httpx transport under the guarded ``http.request`` client.
+    - ``protected_users``: user ids, emails or usernames no write may touch.
+    - ``http_read_hosts``: where a lookup (``effect: read``) may go in a dry or
+      offline run (default: ``SOAR_HTTP_READ_HOSTS``).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
     """
@@ -124,7 +138,9 @@ def run_playbook(
         transport=transport,
         on_event=on_event,
         redactor=redactor,
+        http_read_hosts=http_read_hosts,
     )
+    run.tenant = tenant or run.tenant
     run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor))
     run.log(
         "run.started",
@@ -133,10 +149,12 @@ def run_playbook(
         operator=operator or operator_name(),
         host=platform.node(),
         engine_version=__version__,
-        tenant=tenant or tenant_label(logs_file),
+        tenant=run.tenant,
         dry_run=dry_run,
         logs_file=str(logs_file) if logs_file else None,
         secrets=sorted(run.secrets),
+        protected_users=run.guardrails.shown,
+        http_read_hosts=sorted(run.guard.read_hosts),
     )
     return run.execute()
 
@@ -162,6 +180,7 @@ class _Run:
         on_event: Event | None,
         redactor: Redactor | None,
         replay: Replay | None = None,
+        http_read_hosts: Sequence[str] | None = None,
     ) -> None:
         self.playbook = playbook
         self.inputs = inputs
@@ -180,7 +199,8 @@ class _Run:
             self.redactor.add(secret)
         self.guardrails = Guardrails(protected_users)
         self.approve = approve
-        self.guard = DryRunGuard(self.plan_writes)  # the one guard of this run
+        self.tenant = tenant_label(logs_file)  # shown at approval; run_playbook may name it
+        self.guard = DryRunGuard(self.plan_writes, http_read_hosts)  # the one guard of this run
         self.http = guarded_client(self.guard, transport, timeout=30.0)
         self.auth0_factory = auth0_factory or default_auth0_factory
         self._auth0: Auth0Client | None = None
@@ -301,13 +321,14 @@ class _Run:
             for args in calls:  # every call checked before the first is sent
                 check_args(action, args)
             write = any(action.is_write(args) for args in calls)
-            keys = call_keys(step.id, calls) if write else []
-            if write:
-                self.gate(step, action, calls, keys)
-            results = self.run_calls(step, action, calls, keys)
+            planned = self.plan_writes and any(action.planned_only(args) for args in calls)
+            keys = call_keys(step.id, calls) if write or planned else []
+            refused = self.gate(step, action, calls, keys) if write else {}
+            results = self.run_calls(step, action, calls, keys, refused)
+            if refused:
+                raise GuardrailError(refused_error(step.id, targets_of(action, calls), refused))
             output: Any = results if each is not None else results[0]
             duration = time.monotonic() - start
-            planned = write and self.plan_writes
             outcome: StepOutcome = (
                 Planned(output, duration) if planned else Succeeded(output, duration)
             )
@@ -317,7 +338,7 @@ class _Run:
                 status=outcome.status,
                 duration_ms=round(duration * 1000, 3),
                 # writes in full, for resume; reads bounded, redacted before any cut
-                output=output if write else summarize(output, redact=self.redactor.text),
+                output=output if write or planned else summarize(output, redact=self.redactor.text),
             )
             return outcome
         except AwaitingApproval:
@@ -336,13 +357,29 @@ class _Run:
 
     def gate(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
-    ) -> None:
-        targets = targets_of(action, calls)
-        self.guardrails.check(step.id, targets, step.max_targets)
-        if self.plan_writes:
-            return
+    ) -> dict[int, str]:
+        """Guardrails, then approval of the concrete calls: the calls refused (index -> why).
+
+        Raises ``GuardrailError`` (too many targets) or ``AwaitingApproval``.
+        """
+        targets = resolve_targets(action, self.ctx, calls)
+        refused = self.guardrails.check(step.id, targets, step.max_targets)
+        for index, why in sorted(refused.items()):
+            self.log(
+                "action.refused",
+                step=step.id,
+                action=action.name,
+                **targets[index].shown(),
+                reason=why,
+            )
+        if self.plan_writes or len(refused) == len(calls):
+            return refused
         self.confirm_unknown(step, action, calls, keys)
-        self.approvals.require(step.id, action.name, targets)
+        request = approval_content(
+            step.id, action.name, targets, tenant=self.tenant, refused=refused
+        )
+        self.approvals.require(request)
+        return refused
 
     def confirm_unknown(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
@@ -359,11 +396,18 @@ class _Run:
             self.approvals.stop_unknown(step.id, action.name, unknown)
 
     def run_calls(
-        self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
+        self,
+        step: Step,
+        action: Action,
+        calls: list[dict[str, Any]],
+        keys: list[str],
+        refused: dict[int, str],
     ) -> list[Any]:
         write = bool(keys)
 
         def one(index: int) -> Any:
+            if index in refused:  # never sent nor planned
+                return {"refused": True, "reason": refused[index]}
             if write:
                 return self.write_call(step, action, calls[index], index, keys[index])
             return self.attempt(step, action, calls[index], index)

@@ -2,26 +2,40 @@
 
 A write action names the argument that holds its target (``Action.target``,
 ``user_id`` for ``auth0.block_user``). The targets of a step are that argument
-of each of its calls (one per ``for_each`` item). A step refuses, before any
-call is sent or planned, when it has more targets than its ``max_targets``
-(default 25) or when any target is a protected user.
+of each of its calls (one per ``for_each`` item). Before any call is sent or
+planned:
 
-Protected users are matched against the target *value*, exactly but without
-regard to case: list the user ids (``auth0|64f...``) your break-glass accounts
-have; an email in the list protects a target only where the target is that
-email. ``SOAR_PROTECTED_USERS`` holds them, comma-separated.
+- the step is refused when it has more write calls, or more distinct targets,
+  than its ``max_targets`` (default 25): thirty POSTs to one URL are thirty;
+- each target is resolved (``Action.resolve``: the user record, read with
+  ``GET /api/v2/users/{id}``) and refused when a protected user matches any
+  name it goes by: its user id, email, username, or a linked identity
+  (``provider|user_id``), without regard to case. A refused target is never
+  sent; the others are, and the step then fails naming the refused ones.
+
+A target whose record cannot be read (an error, or an offline run) is refused
+while any protected user is configured: soar cannot tell whether it is one
+(an entry may name a linked identity of that very account). A target the
+tenant says does not exist (404) is no account, so it cannot be a protected
+one: it is not refused (``delete_user`` then finds it gone and sends nothing;
+``block_user`` fails with "does not exist"). ``SOAR_PROTECTED_USERS`` holds
+the protected users, comma-separated.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from engine.errors import GuardrailError
-from engine.registry import Action
+from engine.calls import loggable
+from engine.errors import GuardrailError, SoarError
+from engine.registry import Action, ActionContext
 from engine.secrets import Secret
 
 PROTECTED_ENV = "SOAR_PROTECTED_USERS"
+_SHOWN = 10  # targets named in one error message
 
 
 def parse_protected(text: str | None) -> list[str]:
@@ -45,25 +59,110 @@ def targets_of(action: Action, calls: Sequence[Mapping[str, Any]]) -> list[str]:
     return [target_of(action, args) for args in calls]
 
 
+@dataclass(frozen=True)
+class Target:
+    """One write call's target as this run knows it: what is checked and shown for approval.
+
+    ``record``: ``"read"`` (resolved), ``"gone"`` (the tenant says it does not
+    exist), ``"unread"`` (``note`` says why), ``"none"`` (the action has no
+    resolver; only the target value is known).
+    """
+
+    index: int
+    value: str
+    record: str = "none"
+    names: frozenset[str] = frozenset()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+    def shown(self) -> dict[str, Any]:
+        """The loggable form: index, target, details, and why the record is missing."""
+        out: dict[str, Any] = {"index": self.index, "target": self.value, **self.details}
+        if self.record in ("gone", "unread"):
+            out["record"] = self.record
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+def resolve_targets(
+    action: Action, ctx: ActionContext, calls: Sequence[Mapping[str, Any]]
+) -> list[Target]:
+    """Each call's ``Target``; each distinct target is resolved once (reads only)."""
+    seen: dict[str, Target] = {}
+    out = []
+    for index, args in enumerate(calls):
+        value = target_of(action, args)
+        key = json.dumps(loggable(args), sort_keys=True, default=str)  # same call, same answer
+        known = seen.get(key)
+        if known is None:
+            known = seen[key] = _resolve(action, ctx, args, value)
+        out.append(Target(index, value, known.record, known.names, known.details, known.note))
+    return out
+
+
+def _resolve(action: Action, ctx: ActionContext, args: Mapping[str, Any], value: str) -> Target:
+    if action.resolve is None:
+        return Target(0, value)
+    try:
+        found = action.resolve(ctx, args)
+    except SoarError as exc:  # an upstream or connection error: said, and decided on below
+        return Target(0, value, "unread", note=f"cannot read it: {exc}")
+    if found is None:
+        return Target(0, value, "gone", note="the tenant says it does not exist")
+    return Target(0, value, "read", found.names, found.details)
+
+
 class Guardrails:
-    """The guardrails of one run: the protected users and the per-step limit check."""
+    """The guardrails of one run: the protected users and the per-step checks."""
 
     def __init__(self, protected_users: Iterable[str] = ()) -> None:
-        self.protected = {p.strip().lower() for p in protected_users if p.strip()}
+        self.shown = list(dict.fromkeys(p.strip() for p in protected_users if p.strip()))
+        self.protected = {p.lower() for p in self.shown}
 
-    def check(self, step_id: str, targets: Sequence[str], max_targets: int) -> None:
-        """Raise ``GuardrailError`` naming the refused targets and the limit."""
-        distinct = list(dict.fromkeys(targets))
-        if len(distinct) > max_targets:
-            shown = ", ".join(distinct[:10]) + (" ..." if len(distinct) > 10 else "")
-            raise GuardrailError(
-                f"step {step_id!r} refused: {len(distinct)} targets is more than its "
-                f"max_targets of {max_targets} ({shown}); narrow the selection, or raise "
-                "max_targets on the step if this many is intended"
+    def check(self, step_id: str, targets: Sequence[Target], max_targets: int) -> dict[int, str]:
+        """The calls refused (index -> why); raises ``GuardrailError`` when the step is too big."""
+        distinct = list(dict.fromkeys(t.value for t in targets))
+        if len(targets) > max_targets or len(distinct) > max_targets:
+            shown = ", ".join(distinct[:_SHOWN]) + (" ..." if len(distinct) > _SHOWN else "")
+            count = (
+                f"{len(distinct)} targets"
+                if len(distinct) > max_targets
+                else f"{len(targets)} write calls (to {len(distinct)} target(s))"
             )
-        hit = [t for t in distinct if t.lower() in self.protected]
+            raise GuardrailError(
+                f"step {step_id!r} refused: {count} is more than its max_targets of "
+                f"{max_targets} ({shown}); narrow the selection, or raise max_targets on the "
+                "step if this many is intended"
+            )
+        refused = {}
+        for target in targets:
+            why = self.refusal(target)
+            if why:
+                refused[target.index] = why
+        return refused
+
+    def refusal(self, target: Target) -> str | None:
+        """Why ``target`` may not be written to (``None``: it may)."""
+        if not self.protected:
+            return None
+        hit = sorted((target.names | {target.value.lower()}) & self.protected)
         if hit:
-            raise GuardrailError(
-                f"step {step_id!r} refused: protected user(s) {', '.join(hit)} are in "
-                f"{PROTECTED_ENV}; soar never writes to them (handle them by hand)"
+            return f"protected user (matches {', '.join(hit)} in {PROTECTED_ENV})"
+        if target.record == "unread":
+            return (
+                f"its user record could not be read ({target.note}), so soar cannot tell "
+                f"whether it is one of the protected users in {PROTECTED_ENV}"
             )
+        return None
+
+
+def refused_error(step_id: str, targets: Sequence[str], refused: Mapping[int, str]) -> str:
+    """The step's error when targets were refused: which, and why (the first few)."""
+    lines = [f"{targets[i]}: {why}" for i, why in sorted(refused.items())]
+    more = f"; ... and {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else ""
+    return (
+        f"step {step_id!r}: {len(lines)} target(s) refused and not written ("
+        + "; ".join(lines[:_SHOWN])
+        + f"{more}); soar never writes to them: handle them by hand"
+    )

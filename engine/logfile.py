@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.errors import SoarError
-from engine.query import Query, compile_query, event_date
+from engine.query import Query, Undated, compile_query, event_date
 from engine.timeutil import iso_ms
 
 
@@ -158,12 +158,17 @@ def _line_filter(query: Query) -> LineFilter | None:
 
 
 def search_file(
-    path: str | Path, q: str, since: datetime | None = None, until: datetime | None = None
+    path: str | Path,
+    q: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    undated: Undated | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The events of ``path`` that match the Auth0 log query ``q``, in file order.
 
     ``since`` (inclusive) and ``until`` (exclusive) bound the event ``date``;
-    with either given, an event without a readable date is left out.
+    with either given, a matching event whose date cannot be read is left out
+    and counted in ``undated``.
     """
     query = compile_query(q)
     lo = iso_ms(since) if since is not None else None
@@ -171,7 +176,11 @@ def search_file(
     for event in _events(Path(path), _line_filter(query)):
         if lo is not None or hi is not None:
             date = event_date(event)
-            if date is None or (lo is not None and date < lo) or (hi is not None and date >= hi):
+            if date is None:
+                if undated is not None and query(event):
+                    undated.add(event)
+                continue
+            if (lo is not None and date < lo) or (hi is not None and date >= hi):
                 continue
         if query(event):
             yield event

@@ -11,10 +11,18 @@ closures. Semantics follow auth0-facts.md §2:
 - Inside a phrase a backslash escapes the next character; ``*`` and ``?`` in a
   phrase are literal (the ``lucene`` template filter relies on this).
 - ``[a TO b]`` is inclusive, ``{a TO b}`` exclusive, mixable, ``*`` open.
-  ``date`` bounds are zero-filled partial dates (``2018-12`` -> 2018-12-01T00:00:00.000Z).
-- AND, OR, NOT (and ``-term``), parentheses, ``field:(a OR b)``. Terms side by
-  side without an operator are AND-ed (documented choice: Auth0 does not say,
-  and AND never widens a search an incident responder meant to narrow).
+  ``date`` bounds are zero-filled partial dates (``2018-12`` -> 2018-12-01T00:00:00.000Z),
+  read, like every event's ``date``, by ``engine.timeutil.read_date``; an event
+  whose date cannot be read matches no date term or range.
+- AND, OR, NOT (and ``-term``), parentheses, ``field:(a OR b)``, and a space
+  after the colon (``type: (s scoa)``). Terms side by side are OR-ed, as in
+  Lucene and Elasticsearch (Auth0's own detections write ``type: (seacft sertft)``).
+  A side-by-side sequence is read as Lucene reads a clause list: ``+x`` and the
+  operands of an AND in it are required, ``-x``/``NOT x`` excluded, the rest
+  optional, at least one of them needed when nothing is required
+  (``type:s -ip:10.0.0.1`` is "s, not from that IP"). Without side-by-side
+  terms, AND binds tighter than OR. ``Query.ambiguities`` names operator mixes
+  engines read differently (``a AND b OR c``, ``a AND b c``): add parentheses.
 - A bare term searches client_name, connection, description, ip, log_id, type, user_name.
 - Only the searchable fields are accepted; anything else is a ``QueryError``
   (the emulator answers it with Auth0's 400 ``invalid_query_string``).
@@ -25,15 +33,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from luqum import tree
+from luqum import thread, tree
 from luqum.exceptions import ParseError
-from luqum.parser import parser
 
 from engine.errors import QueryError
+from engine.timeutil import DateError, date_key, iso_ms, read_date
+from engine.timeutil import date_period as _period
 
 SEARCHABLE = frozenset(
     [
@@ -66,58 +74,64 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
 
-def normalize_date(text: str, upper: bool = False) -> str:
-    """A (partial) ISO date as ``YYYY-MM-DDTHH:MM:SS.mmmZ``; missing parts are zero-filled."""
-    m = re.fullmatch(
-        r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?)?)?)?)?Z?",
-        text.strip(),
-    )
-    if not m:
-        raise QueryError(f"Invalid date value '{text}': use YYYY-MM-DD, optionally with a time")
-    y, mo, d, h, mi, s, frac = m.groups()
-    ms = (frac or "0").ljust(3, "0")[:3]
-    result = f"{y}-{mo or '01'}-{d or '01'}T{h or '00'}:{mi or '00'}:{s or '00'}.{ms}Z"
+def normalize_date(text: str) -> str:
+    """A (partial) date bound as ``YYYY-MM-DDTHH:MM:SS.mmmZ``; missing parts are zero-filled."""
     try:
-        datetime.fromisoformat(result[:-1])
-    except ValueError:
-        raise QueryError(f"Invalid date value '{text}': not a calendar date") from None
-    return result
+        return iso_ms(read_date(text))
+    except DateError as exc:
+        raise QueryError(f"Invalid date value '{text}': {_reason(exc)}") from None
 
 
 def date_period(text: str) -> tuple[str, str]:
-    """The instants a single date term covers, at its precision: ``[start, end)``.
-
-    ``date:2018-12-10`` is the whole day, ``date:2018-12`` the month, as a date
-    term on an Elasticsearch date field rounds; a full timestamp is that millisecond.
-    """
-    start = normalize_date(text)
-    digits = len(re.sub(r"\D", "", text.split(".")[0]))
+    """The instants a single date term covers, at its precision: ``[start, end)``."""
     try:
-        when = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        if "." in text:
-            end = when + timedelta(milliseconds=1)
-        elif digits <= 4:
-            end = when.replace(year=when.year + 1)
-        elif digits <= 6:
-            end = (when.replace(day=28) + timedelta(days=4)).replace(day=1)
-        else:
-            units = {8: "days", 10: "hours", 12: "minutes", 14: "seconds"}
-            end = when + timedelta(**{units[digits]: 1})
-    except (ValueError, OverflowError):
-        raise QueryError(f"Invalid date value '{text}': not a calendar date") from None
-    return start, end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
+        lo, hi = _period(text)
+    except DateError as exc:
+        raise QueryError(f"Invalid date value '{text}': {_reason(exc)}") from None
+    return iso_ms(lo), iso_ms(hi)
+
+
+def _reason(exc: DateError) -> str:
+    if "calendar" in str(exc):
+        return "not a calendar date"
+    return "use YYYY-MM-DD, optionally with a time (2018-12-18T12:22)"
 
 
 def event_date(event: Event) -> str | None:
-    value = event.get("date")
-    if not isinstance(value, str):
-        return None
-    if len(value) == 24 and value.endswith("Z"):
-        return value
-    try:
-        return normalize_date(value.replace("+00:00", "Z"))
-    except QueryError:
-        return None
+    """The event's date as a sortable key (``timeutil.date_key``), None when it cannot be read."""
+    return date_key(event.get("date"))
+
+
+@dataclass
+class Undated:
+    """Events a date window had to leave out because their ``date`` cannot be read.
+
+    They cannot be placed in time, so no window holds them, on any path; the
+    search that met them says so (count and the first one) instead of
+    answering as if the file held nothing else.
+    """
+
+    count: int = 0
+    first: dict[str, Any] | None = None
+
+    def add(self, event: Event) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = {"log_id": event.get("log_id"), "date": _shown(event.get("date"))}
+
+    def warning(self) -> str:
+        first = self.first or {}
+        which = f"log_id {first['log_id']}" if first.get("log_id") else "an event without log_id"
+        return (
+            f"{self.count} matching event(s) have no readable date and are outside every "
+            f"window (first: {which}, date {first.get('date')}); "
+            "Auth0 writes dates such as 2023-06-02T10:58:05.996Z"
+        )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,24 @@ class Hints:
 
 
 @dataclass(frozen=True)
+class Term:
+    """A ``field:value`` term as written (``raw``, quotes and escapes kept), for checks on values."""
+
+    field: str
+    raw: str
+    phrase: bool
+
+    def matches(self, value: str) -> bool:
+        """Whether this term alone matches ``value`` in its field."""
+        return _value_matcher(self.raw, self.phrase, self.field)[0](value)
+
+    @property
+    def exact(self) -> str | None:
+        """The one value the term matches, or None for a wildcard."""
+        return _value_matcher(self.raw, self.phrase, self.field)[1]
+
+
+@dataclass(frozen=True)
 class Query:
     """A compiled query: call it on an event (any mapping with ``get``).
 
@@ -158,6 +190,8 @@ class Query:
     text: str
     predicate: Predicate
     hints: Hints
+    ambiguities: tuple[str, ...] = ()
+    terms: tuple[Term, ...] = ()
 
     def __call__(self, event: Event) -> bool:
         return self.predicate(event)
@@ -198,6 +232,9 @@ def _field_test(name: str, test: Callable[[Any], bool]) -> Predicate:
 
 
 class _Compiler:
+    def __init__(self) -> None:
+        self.terms: list[Term] = []
+
     def compile(self, node: tree.Item, fieldname: str | None) -> tuple[Predicate, Hints]:
         if isinstance(node, tree.SearchField):
             if fieldname is not None:
@@ -211,7 +248,9 @@ class _Compiler:
             return self.compile(node.expr, name)
         if isinstance(node, tree.Group | tree.FieldGroup):
             return self.compile(node.expr, fieldname)
-        if isinstance(node, tree.AndOperation | tree.UnknownOperation):
+        if isinstance(node, tree.UnknownOperation):
+            return self.clauses(node, fieldname)
+        if isinstance(node, tree.AndOperation):
             parts = [self.compile(c, fieldname) for c in node.children]
             preds = [p for p, _ in parts]
             hints = Hints()
@@ -237,6 +276,8 @@ class _Compiler:
             fields = [fieldname] if fieldname else list(DEFAULT_FIELDS)
             tests = []
             exact: str | None = None
+            if fieldname:
+                self.terms.append(Term(fieldname, node.value, phrase))
             for f in fields:
                 test, exact = _value_matcher(node.value, phrase, f)
                 if f == "date":
@@ -260,14 +301,64 @@ class _Compiler:
         kind = type(node).__name__
         raise QueryError(f"Invalid query: {kind.lower()} queries are not supported in log search")
 
+    def clauses(
+        self, node: tree.UnknownOperation, fieldname: str | None
+    ) -> tuple[Predicate, Hints]:
+        """Side-by-side terms, read as Lucene reads a clause list (default operator OR).
+
+        The ungrouped operands of AND and OR inside the sequence are clauses of
+        the same list (Lucene has no precedence): AND makes its operands
+        required, ``+x`` is required, ``-x``/``NOT x`` excluded, the rest optional.
+        """
+        must: list[tuple[Predicate, Hints]] = []
+        should: list[tuple[Predicate, Hints]] = []
+        must_not: list[Predicate] = []
+
+        def add(item: tree.Item, required: bool) -> None:
+            if isinstance(item, tree.UnknownOperation | tree.OrOperation):
+                for child in item.children:
+                    add(child, required)
+            elif isinstance(item, tree.AndOperation):
+                for child in item.children:
+                    add(child, True)
+            elif isinstance(item, tree.Not | tree.Prohibit):
+                must_not.append(self.compile(item.a, fieldname)[0])
+            elif isinstance(item, tree.Plus):
+                must.append(self.compile(item.a, fieldname))
+            else:
+                (must if required else should).append(self.compile(item, fieldname))
+
+        for child in node.children:
+            add(child, False)
+        req = [p for p, _ in must]
+        opt = [p for p, _ in should] if not must else []
+        excluded = must_not
+
+        def predicate(e: Event) -> bool:
+            return (
+                all(p(e) for p in req)
+                and (not opt or any(p(e) for p in opt))
+                and not any(p(e) for p in excluded)
+            )
+
+        hints = Hints()
+        if must:
+            for _, h in must:
+                hints = hints.both(h)
+        elif should:
+            hints = should[0][1]
+            for _, h in should[1:]:
+                hints = hints.either(h)
+        return predicate, hints
+
     def range(self, node: tree.Range, fieldname: str | None) -> tuple[Predicate, Hints]:
         if fieldname is None:
             raise QueryError("Invalid query: a range needs a field, e.g. date:[2018-12 TO *]")
         lo_raw, hi_raw = _unescape(str(node.low)), _unescape(str(node.high))
         inc_lo, inc_hi = node.include_low, node.include_high
-        if fieldname == "date":
-            lo = None if lo_raw == "*" else normalize_date(lo_raw)
-            hi = None if hi_raw == "*" else normalize_date(hi_raw)
+        if fieldname == "date":  # a bound may be quoted, as a value put in with | lucene is
+            lo = None if lo_raw == "*" else normalize_date(lo_raw.strip('"'))
+            hi = None if hi_raw == "*" else normalize_date(hi_raw.strip('"'))
         else:
             lo = None if lo_raw == "*" else lo_raw.strip('"')
             hi = None if hi_raw == "*" else hi_raw.strip('"')
@@ -297,8 +388,43 @@ def compile_query(q: str) -> Query:
     if not text:
         return Query(q, _MATCH, Hints())
     try:
-        node = parser.parse(text)
+        # luqum's module-level parser shares one PLY lexer between threads: in
+        # parallel, compiles were refused or came out wrong (and were cached so)
+        node = thread.parse(text)
     except (ParseError, TypeError, ValueError) as exc:
         raise QueryError(f"Invalid query '{q}': {exc}") from None
-    predicate, hints = _Compiler().compile(node, None)
-    return Query(q, predicate, hints)
+    compiler = _Compiler()
+    predicate, hints = compiler.compile(node, None)
+    return Query(q, predicate, hints, tuple(_ambiguities(node)), tuple(compiler.terms))
+
+
+_BOOL = (tree.AndOperation, tree.OrOperation, tree.UnknownOperation)
+_OP_NAMES = {
+    tree.AndOperation: "AND",
+    tree.OrOperation: "OR",
+    tree.UnknownOperation: "side-by-side terms",
+}
+
+
+def _ambiguities(node: tree.Item) -> list[str]:
+    """Operator mixes without parentheses, which Lucene engines read differently."""
+    found: list[str] = []
+    for item in _walk(node):
+        if not isinstance(item, _BOOL):
+            continue
+        mixed = {type(c) for c in item.children if isinstance(c, _BOOL)} - {type(item)}
+        if mixed == {tree.OrOperation} and isinstance(item, tree.UnknownOperation):
+            continue  # terms side by side and OR mean the same
+        if mixed:
+            ops = sorted({_OP_NAMES[type(item)], *(_OP_NAMES[m] for m in mixed)})
+            text = str(item).strip()
+            shown = text if len(text) <= 80 else text[:77] + "..."
+            found.append(f"'{shown}' mixes {' and '.join(ops)} without parentheses")
+    return found
+
+
+def _walk(node: tree.Item) -> list[tree.Item]:
+    out = [node]
+    for child in node.children:
+        out.extend(_walk(child))
+    return out

@@ -66,6 +66,24 @@ PlanFunc = Callable[[ActionContext, Mapping[str, Any]], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
+class Resolved:
+    """What a write's target is, as the run read it (``Action.resolve``).
+
+    ``names``: every identifier it goes by, lower-cased (a user's id, email,
+    username, linked identities), matched against the protected users;
+    ``details``: what an approver is shown (user id, email, username, name; or
+    method, URL, body), secrets already masked.
+    """
+
+    names: frozenset[str]
+    details: Mapping[str, Any]
+
+
+# None: the tenant says the target does not exist (404); raises when it cannot be read
+ResolveFunc = Callable[[ActionContext, Mapping[str, Any]], Resolved | None]
+
+
+@dataclass(frozen=True)
 class Action:
     """One registered action.
 
@@ -74,6 +92,12 @@ class Action:
     approval, for ``max_targets`` and for protected users. ``idempotent``
     writes (blocking a user) may be re-sent by ``soar resume`` when a crash hid
     whether they completed; others are reported as unknown instead.
+
+    ``resolve`` reads what one write call's target is before any write is sent
+    (the user record of ``auth0.block_user``'s ``user_id``), for protected
+    users and the approval. ``sends_when_planning`` says whether a *read* call
+    may leave the process in a dry or offline run (default: yes); ``http.request``
+    answers no unless the call is a declared lookup (``effect: read``).
     """
 
     name: str
@@ -85,6 +109,8 @@ class Action:
     plan: PlanFunc | None = None
     target: str | None = None
     idempotent: bool = False  # safe to send again when a crash hid whether it completed
+    resolve: ResolveFunc | None = None
+    sends_when_planning: Callable[[Mapping[str, Any]], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.effect not in ("read", "write"):
@@ -93,10 +119,18 @@ class Action:
             raise ValueError(f"write action {self.name} needs a plan function for dry runs")
 
     def is_write(self, args: Mapping[str, Any] | None = None) -> bool:
-        """Whether this call writes. ``http.request`` with GET is a read."""
+        """Whether this call writes. ``http.request`` with GET or HEAD is a read, unless marked
+        ``effect: write``."""
         if self.name == "http.request" and args is not None:
-            return str(args.get("method", "GET")).upper() != "GET"
+            method = str(args.get("method", "GET")).upper()
+            return method not in ("GET", "HEAD") or args.get("effect") == "write"
         return self.effect == "write"
+
+    def planned_only(self, args: Mapping[str, Any]) -> bool:
+        """Whether a dry or offline run must plan this call instead of sending it."""
+        if self.is_write(args):
+            return True
+        return self.sends_when_planning is not None and not self.sends_when_planning(args)
 
 
 class DuplicateActionError(SoarError):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.approval import writes_recorded
 from engine.cli.output import safe
 from engine.runlog import read_records, verify
 
@@ -60,6 +61,26 @@ def _ip_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
+    """One row of the Writes table: planned, done or refused, with its outcome field."""
+    return [
+        kind,
+        code(rec.get("step")),
+        md(rec.get("action")),
+        code(rec.get("target")),
+        md(rec.get(outcome)),
+    ]
+
+
+def _mode(dry: bool, written: int) -> str:
+    """The run's mode; "nothing was changed" only when the log records no write at all."""
+    if not dry:
+        return "live"
+    if written == 0:
+        return "DRY RUN: writes were only planned, nothing was changed"
+    return f"DRY RUN, yet the log records {written} write(s) sent: see Writes"
+
+
 def render(path: str | Path) -> str:
     records = read_records(Path(path))
     check = verify(path)
@@ -77,7 +98,7 @@ def render(path: str | Path) -> str:
         f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
         f"- **Tenant:** {md(started.get('tenant'))}",
         f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
-        f"- **Mode:** {'DRY RUN: writes were only planned, nothing was changed' if dry else 'live'}",
+        f"- **Mode:** {_mode(dry, writes_recorded(records))}",
         f"- **Status:** {md(end.get('status', 'incomplete'))}",
         f"- **Inputs:** {md(started.get('inputs'), 1000)}",
         "",
@@ -162,29 +183,11 @@ def render(path: str | Path) -> str:
         if r.get("type") == "action.call"
     ]
     out += ["## Writes", ""]
-    out += _table(
-        ["", "step", "action", "target", "result"],
-        [
-            [
-                "planned",
-                code(r.get("step")),
-                md(r.get("action")),
-                code(r.get("target")),
-                md(r.get("planned")),
-            ]
-            for r in planned
-        ]
-        + [
-            [
-                "done",
-                code(r.get("step")),
-                md(r.get("action")),
-                code(r.get("target")),
-                md(r.get("result")),
-            ]
-            for r in done
-        ],
-    )
+    refused = [r for r in records if r.get("type") == "action.refused"]
+    rows = [_write_row("planned", r, "planned") for r in planned]
+    rows += [_write_row("done", r, "result") for r in done]
+    rows += [_write_row("refused", r, "reason") for r in refused]
+    out += _table(["", "step", "action", "target", "result"], rows)
     final = check.final_hash or ""
     out += [
         "## Integrity",

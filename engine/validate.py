@@ -4,7 +4,8 @@ Pass 1 (``engine.schemapass``) checks the JSON Schema, each error located at
 the offending YAML node. Pass 2, here, checks meaning: actions exist,
 arguments fit their action, templates parse, references point backwards to
 declared inputs and earlier steps, ``if`` is an expression, defaults fit;
-``engine.exposure`` checks what leaves the engine (log queries, outputs).
+``engine.exposure`` checks what leaves the engine (log queries, outputs) and
+``engine.querycheck`` compiles the log queries whose text is fixed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from engine.exposure import output_secret_issues, query_issues
 from engine.inputs import type_problem
 from engine.issues import Issue, Location
 from engine.model import InputSpec
+from engine.querycheck import query_check_issues
 from engine.registry import ActionRegistry
 from engine.schemapass import phrase, place_of, schema_issues
 from engine.templating import (
@@ -204,6 +206,7 @@ class _Semantic:
                 prop = props.get(key)
                 if key == "query" or (isinstance(prop, Mapping) and prop.get("x-query")):
                     self.issues.extend(query_issues(self.src, value, path))
+                    self.issues.extend(query_check_issues(self.src, value, path))
 
     def _check_args(
         self, i: int, label: str, name: str, schema: Mapping[str, Any], args: Mapping[str, Any]

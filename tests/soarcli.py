@@ -1,4 +1,5 @@
-"""Run the ``soar`` command line as an operator would: a separate process, no stdin.
+"""Run the ``soar`` command line as an operator would: a separate process, no stdin
+(``soar``), or on a pseudo-terminal answering its prompts (``run_on_a_terminal``).
 
 The child gets this process's environment without any ``SOAR_*`` or ``AUTH0_*``
 variable, so a developer's shell settings can never point a test at a real
@@ -31,3 +32,41 @@ def soar(
         env={**clean, **(env or {})},
         stdin=subprocess.DEVNULL,
     )
+
+
+def run_on_a_terminal(
+    args: list[str],
+    answer: bytes | list[bytes],
+    timeout: float = 30,
+    env: dict[str, str] | None = None,
+) -> tuple[int, str]:
+    """Run ``soar`` on a pseudo-terminal, answer its prompts in turn, return (exit code, screen)."""
+    import pty
+    import select
+    import time
+
+    answers = [answer] if isinstance(answer, bytes) else list(answer)
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: soar on the terminal
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "engine", *args], {**clean, **(env or {})})  # noqa: S606 -- our own interpreter, fixed args
+    screen = b""
+    answered = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if answers and screen.count(b"Apply these writes?") > answered:
+            os.write(fd, answers.pop(0))
+            answered += 1
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen.decode("utf-8", "replace")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from localserver import RecordingServer, Route, recording_server
-from soarcli import soar
+from soarcli import run_on_a_terminal, soar
 
 from engine.secrets import encodings
 
@@ -101,8 +101,10 @@ def test_dry_run_writes_nothing(server: RecordingServer, tmp_path: Path) -> None
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert doc["dry_run"] is True and doc["outputs"]["status"] == "planned"
-    assert server.writes() == [] and server.count("GET", "/lookup") == 1
-    assert "would POST" in out.stderr
+    # nothing leaves in a dry run, a GET neither (it is not a declared lookup)
+    assert server.requests == []
+    assert "would POST" in out.stderr and "would GET" in out.stderr
+    assert "dry run: nothing was written" in out.stderr
 
 
 def test_exit_2_for_bad_inputs_and_playbooks(server: RecordingServer, tmp_path: Path) -> None:
@@ -271,12 +273,13 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     text = plain.getvalue()
     assert text.splitlines() == [
         "run r1: p (DRY RUN: writes are only planned) on t",
+        "  protected users: none (SOAR_PROTECTED_USERS is not set)",
         "  > s\\x1b[2J (a, 2 items)",
         "           would POST /x/***",
         "   planned s\\x1b[2J 1.50s",
         "  approval needed for w: 22 target(s)",
         *[f"    - u{n}" for n in range(20)],
-        "    ... and 2 more (see the run log)",
+        "    ... and 2 more (all are in the run log)",
     ]
     live = io.StringIO()
     progress = Progress(Redactor([CANARY]), live, live=True)
@@ -287,38 +290,6 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     assert shown.replace("\r\x1b[K", "").count("\x1b") == 0  # only our own line-clear sequence
 
 
-def run_on_a_terminal(args: list[str], answer: bytes, timeout: float = 30) -> tuple[int, str]:
-    """Run ``soar`` on a pseudo-terminal, answer its prompt, return (exit code, screen text)."""
-    import pty
-    import select
-    import time
-
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: soar on the terminal
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
-        os.chdir(ROOT)
-        os.execve(sys.executable, [sys.executable, "-m", "engine", *args], env)  # noqa: S606 -- our own interpreter, fixed args
-    screen = b""
-    answered = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-        if not answered and b"Apply these writes?" in screen:
-            os.write(fd, answer)
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), screen.decode("utf-8", "replace")
-
-
 @pytest.mark.parametrize(("answer", "code", "writes"), [(b"y\n", 0, 1), (b"n\n", 3, 0)])
 def test_on_a_terminal_the_operator_is_shown_the_targets_and_asked(
     server: RecordingServer, tmp_path: Path, answer: bytes, code: int, writes: int
@@ -326,8 +297,10 @@ def test_on_a_terminal_the_operator_is_shown_the_targets_and_asked(
     pb = write_pb(tmp_path, server)
     rc, screen = run_on_a_terminal(["run", str(pb), "--run-dir", str(tmp_path / "runs")], answer)
     assert rc == code, screen
-    assert "will run http.request on 1 target(s):" in screen
-    assert f"  - {server.url}/hook" in screen
+    assert "will run http.request on 1 target(s) in tenant (AUTH0_DOMAIN not set):" in screen
+    # what is approved is what is sent: method, URL and body
+    body = '{"who": "u1", "count": 1, "loud": false, "tags": []}'
+    assert f"  - POST {server.url}/hook  body {body}" in screen
     assert len(server.writes()) == writes
 
 

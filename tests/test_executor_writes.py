@@ -25,7 +25,7 @@ inputs:
 steps:
   - id: look
     uses: http.request
-    with: {method: GET, url: "URL/lookup"}
+    with: {method: GET, url: "URL/lookup", effect: read}
   - id: block
     uses: t.block
     for_each: "{{ inputs.users }}"
@@ -52,10 +52,12 @@ def block_playbook(server: RecordingServer, max_line: str = "") -> str:
 def test_dry_run_reads_and_only_plans_writes(server: RecordingServer, tmp_path: Path) -> None:
     reg = make_registry(server.url)
     pb = playbook(block_playbook(server), reg)
-    result = run_playbook(pb, {}, registry=reg, dry_run=True, run_dir=tmp_path)
+    result = run_playbook(
+        pb, {}, registry=reg, dry_run=True, run_dir=tmp_path, http_read_hosts=["127.0.0.1"]
+    )
     assert result.status == "succeeded" and result.dry_run
     assert server.writes() == []
-    assert server.count("GET", "/lookup") == 1  # reads run for real
+    assert server.count("GET", "/lookup") == 1  # a declared lookup to an allowed host runs
     block = result.steps["block"]
     assert isinstance(block, Planned)
     assert block.output[0] == {
@@ -93,10 +95,9 @@ steps:
         reg,
     )
     result = run_playbook(pb, {}, registry=reg, dry_run=True, run_dir=tmp_path)
-    assert server.writes() == []  # the guard refused the POST the plan tried
-    assert server.count("GET", "/users/u1") == 1
+    assert server.requests == []  # the guard refused the GET and the POST the plan tried
     sneaky = result.steps["sneaky"]
-    assert isinstance(sneaky, Failed) and "dry run: refused to send POST" in sneaky.error
+    assert isinstance(sneaky, Failed) and "dry run: refused to send GET" in sneaky.error
     assert records(result.run_log, "run.finished")[0]["writes_refused"] >= 1
 
 
@@ -158,7 +159,10 @@ def test_an_approval_callable_sees_the_blast_radius(
         return False
 
     result = run_playbook(pb, {}, registry=reg, approve=deny, run_dir=tmp_path)
-    assert asked == [ApprovalRequest("block", "t.block", ("u1", "u2", "u3"))]
+    assert [(r.step_id, r.action, r.targets) for r in asked] == [
+        ("block", "t.block", ("u1", "u2", "u3"))
+    ]
+    assert [c["target"] for c in asked[0].calls] == ["u1", "u2", "u3"]
     assert result.status == "awaiting_approval"
     assert server.writes() == []
     assert "approval.denied" in types(result.run_log)
@@ -193,7 +197,7 @@ def test_max_targets_refuses_the_step(server: RecordingServer, tmp_path: Path) -
 def test_protected_users_are_never_touched(server: RecordingServer, tmp_path: Path) -> None:
     reg = make_registry(server.url)
     pb = playbook(block_playbook(server), reg)
-    for dry in (False, True):
+    for dry in (True, False):
         result = run_playbook(
             pb,
             {"users": ["u1", "Admin|Break-Glass"]},
@@ -202,12 +206,16 @@ def test_protected_users_are_never_touched(server: RecordingServer, tmp_path: Pa
             dry_run=dry,
             protected_users=["admin|break-glass", "boss@example.com"],
             run_dir=tmp_path,
+            http_read_hosts=["127.0.0.1"],
         )
         assert result.status == "failed"
         outcome = result.steps["block"]
         assert isinstance(outcome, Failed)
-        assert "protected user(s) Admin|Break-Glass" in outcome.error
-    assert server.writes() == []
+        assert "Admin|Break-Glass: protected user (matches admin|break-glass" in outcome.error
+        refused = records(result.run_log, "action.refused")
+        assert [(r["target"], r["index"]) for r in refused] == [("Admin|Break-Glass", 1)]
+    # the other target was written (live run only); the protected one never, the run stopped
+    assert [r.path for r in server.writes()] == ["/users/u1"]
 
 
 CANARY = "canary-7f3a9e1b2c4d"
@@ -353,7 +361,14 @@ def test_an_offline_run_plans_writes_and_names_its_file(
     logs.write_text("")
     reg = make_registry(server.url)
     pb = playbook(block_playbook(server), reg)
-    result = run_playbook(pb, {}, registry=reg, logs_file=logs, run_dir=tmp_path / "runs")
+    result = run_playbook(
+        pb,
+        {},
+        registry=reg,
+        logs_file=logs,
+        run_dir=tmp_path / "runs",
+        http_read_hosts=["127.0.0.1"],
+    )
     assert result.status == "succeeded" and result.dry_run is False
     assert isinstance(result.steps["block"], Planned)
     assert server.writes() == []

@@ -151,10 +151,14 @@ def test_plan_shows_the_request_with_secrets_masked(ctx: ActionContext) -> None:
 def test_a_dry_run_guard_refuses_the_write(server: RecordingServer) -> None:
     from engine.errors import DryRunViolation
 
-    guard = DryRunGuard(True)
+    guard = DryRunGuard(True, read_hosts=["127.0.0.1"])
     with guarded_client(guard) as http:
         ctx = ActionContext(dry_run=True, http=http)
-        assert request(ctx, {"url": f"{server.url}/read"})["status"] == 200
-        with pytest.raises(DryRunViolation):
-            request(ctx, {"method": "POST", "url": f"{server.url}/w"})
-    assert server.writes() == [] and guard.refused == 1
+        lookup = {"url": f"{server.url}/read", "effect": "read"}
+        assert request(ctx, lookup)["status"] == 200
+        for args in ({"url": f"{server.url}/read"}, {"method": "POST", "url": f"{server.url}/w"}):
+            with pytest.raises(DryRunViolation):
+                request(ctx, args)  # the action itself refuses: not a lookup
+        with pytest.raises(DryRunViolation, match="is a GET with effect: read"):
+            http.get(f"{server.url}/raw")  # the guard refuses what bypasses the action
+    assert [r.path for r in server.requests] == ["/read"] and guard.refused == 1

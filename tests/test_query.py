@@ -90,7 +90,9 @@ DOC_EXAMPLES = [
         ev(type="s", ip="10.0.0.1"),
     ),
     ("fu", ev(type="fu"), ev(user_id="fu")),
-    ("type:s user_id:abc", ev(type="s", user_id="abc"), ev(type="s", user_id="x")),
+    # terms side by side are OR-ed (auth0-facts.md section 2)
+    ("type:s user_id:abc", ev(type="f", user_id="abc"), ev(type="f", user_id="x")),
+    ("type:s -ip:10.0.0.1", ev(type="s", ip="10.0.0.2"), ev(type="s", ip="10.0.0.1")),
     (
         'description:"Wrong email or password"',
         ev(description="Wrong email or password"),

@@ -2,7 +2,7 @@
 
 Random query trees (exact words and phrases, prefix and infix wildcards,
 ranges with any mix of brackets and ``*`` bounds, partial-date ranges, bare
-terms, AND / OR / NOT / implicit AND, hostile phrases quoted by ``lucene``) are
+terms, AND / OR / NOT / side by side (OR), hostile phrases quoted by ``lucene``) are
 rendered to Auth0 query text, compiled, and compared with a reference that
 evaluates the tree directly with plain Python (no luqum, no regex).
 """
@@ -137,7 +137,7 @@ def reference(node: tuple[Any, ...], e: dict[str, Any]) -> bool:
     if kind == "not":
         return not reference(node[1], e)
     a, b = reference(node[1], e), reference(node[2], e)
-    return (a or b) if kind == "or" else (a and b)
+    return (a or b) if kind in ("or", "implicit") else (a and b)
 
 
 events = st.fixed_dictionaries(
@@ -162,3 +162,57 @@ def test_compiled_predicates_agree_with_reference(
 def test_reference_dates_are_utc() -> None:
     # the reference parses "...Z" as an aware UTC instant, like Auth0's dates
     assert datetime.fromisoformat(DATES[0]).tzinfo == UTC
+
+
+# one unparenthesised clause list: (modifier, leaf), modifier "" optional, "+" required,
+# "-" or "NOT " excluded, "&" joined to the previous clause by AND (both required)
+clause_lists = st.lists(
+    st.tuples(st.sampled_from(["", "", "+", "-", "NOT ", "&"]), _leaf()), min_size=2, max_size=5
+)
+
+
+def render_clauses(clauses: list[tuple[str, tuple[Any, ...]]]) -> str:
+    out = []
+    for i, (mod, leaf) in enumerate(clauses):
+        if mod == "&":
+            out.append(("AND " if i else "") + render(leaf))
+        else:
+            out.append(mod + render(leaf))
+    return " ".join(out)
+
+
+def lucene_reference(clauses: list[tuple[str, tuple[Any, ...]]], e: dict[str, Any]) -> bool:
+    """Lucene's classic parser with default operator OR, written out plainly.
+
+    AND makes the clause before it (unless excluded) and the one after it required;
+    when nothing is required, one of the optional clauses must match; a list of
+    exclusions only matches everything else (as Elasticsearch completes it).
+    """
+    occur = []
+    for i, (mod, _) in enumerate(clauses):
+        kind = {"+": "must", "-": "not", "NOT ": "not"}.get(mod, "should")
+        if mod == "&" and i:
+            kind = "must"
+            if occur[i - 1] == "should":
+                occur[i - 1] = "must"
+        occur.append(kind)
+    hits = [reference(leaf, e) for _, leaf in clauses]
+    if any(h for h, o in zip(hits, occur, strict=True) if o == "not"):
+        return False
+    if "must" in occur:
+        return all(h for h, o in zip(hits, occur, strict=True) if o == "must")
+    should = [h for h, o in zip(hits, occur, strict=True) if o == "should"]
+    return any(should) if should else True
+
+
+@given(clause_lists, st.lists(events, min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_side_by_side_terms_are_read_as_lucene_reads_them(
+    clauses: list[tuple[str, tuple[Any, ...]]], evs: list[dict[str, Any]]
+) -> None:
+    text = render_clauses(clauses)
+    predicate = compile_query(text)
+    for e in evs:
+        assert predicate(e) == lucene_reference(clauses, e), (text, e)
+        if predicate(e):  # the index hints never exclude a match
+            assert all(e.get(f) in values for f, values in predicate.hints.eq.items()), text

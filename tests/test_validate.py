@@ -262,7 +262,7 @@ steps:
     with: {q: "ip:{{ inputs.ip | upper }}"}
   - id: leak
     uses: logs.search
-    with: {query: "x:{{ secrets.token | lucene }}"}
+    with: {query: "user_id:{{ secrets.token | lucene }}"}
 """
     issues = check_playbook_text(text, _fake_registry())
     got = [(i.severity, i.location.line, i.message) for i in issues]

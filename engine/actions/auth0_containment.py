@@ -14,7 +14,47 @@ from typing import Any
 from engine.actions.auth0 import USER_ID, fetch_user, list_user_blocks, schema_object, tenant
 from engine.auth0.client import quote_id
 from engine.errors import ActionError
-from engine.registry import Action, ActionContext, Result
+from engine.registry import Action, ActionContext, Resolved, Result
+
+_SHOWN_FIELDS = ("email", "username", "name")  # what an approver recognises a user by
+_MAX_SHOWN = 200  # characters of each: a user record's strings are the user's own
+
+
+def user_names(user: Mapping[str, Any]) -> frozenset[str]:
+    """Every identifier a user record goes by, lower-cased, for matching protected users.
+
+    The ``user_id``, ``email`` and ``username``, and each linked identity as
+    ``provider|user_id`` (its ``user_id`` may be a number) with the email and
+    username of its ``profileData``. Shapes: auth0-facts.md section 7; the
+    identity object (``connection``, ``user_id``, ``provider``, ``isSocial``,
+    ``profileData``) as in Auth0's Management API reference ("Get a user",
+    UserIdentitySchema, auth0.com/docs/api/management/v2/users/get-users-by-id).
+    """
+    names = {user.get("user_id"), user.get("email"), user.get("username")}
+    for identity in user.get("identities") or []:
+        if not isinstance(identity, Mapping):
+            continue
+        provider, uid = identity.get("provider"), identity.get("user_id")
+        if isinstance(provider, str) and isinstance(uid, str | int) and not isinstance(uid, bool):
+            names.add(f"{provider}|{uid}")
+        profile = identity.get("profileData")
+        if isinstance(profile, Mapping):
+            names |= {profile.get("email"), profile.get("username")}
+    return frozenset(n.strip().lower() for n in names if isinstance(n, str) and n.strip())
+
+
+def resolve_user(ctx: ActionContext, args: Mapping[str, Any]) -> Resolved | None:
+    """The user a write targets, read before any write (``None``: the user does not exist)."""
+    uid = args["user_id"]
+    user = fetch_user(ctx, uid)
+    if user is None:
+        return None
+    details: dict[str, Any] = {"user_id": str(user.get("user_id") or uid)}
+    for key in _SHOWN_FIELDS:
+        value = user.get(key)
+        if isinstance(value, str) and value:
+            details[key] = value[:_MAX_SHOWN]
+    return Resolved(names=user_names(user) | {str(uid).lower()}, details=details)
 
 
 def _set_blocked(blocked: bool) -> tuple[Any, Any]:
@@ -137,6 +177,7 @@ ACTIONS = [
         plan=_plan_block,
         target="user_id",
         idempotent=True,
+        resolve=resolve_user,
     ),
     Action(
         "auth0.unblock_user",
@@ -148,6 +189,7 @@ ACTIONS = [
         plan=_plan_unblock,
         target="user_id",
         idempotent=True,
+        resolve=resolve_user,
     ),
     Action(
         "auth0.delete_user",
@@ -159,6 +201,7 @@ ACTIONS = [
         plan=_plan_delete,
         target="user_id",
         idempotent=True,
+        resolve=resolve_user,
     ),
     Action(
         "auth0.revoke_sessions",
@@ -179,6 +222,7 @@ ACTIONS = [
         plan=_plan_revoke,
         target="user_id",
         idempotent=True,
+        resolve=resolve_user,
     ),
     Action(
         "auth0.clear_user_blocks",
@@ -190,5 +234,6 @@ ACTIONS = [
         plan=_plan_clear,
         target="user_id",
         idempotent=True,
+        resolve=resolve_user,
     ),
 ]

@@ -1,19 +1,28 @@
-"""``http.request``: webhooks and simple HTTP calls (a write unless the method is GET)."""
+"""``http.request``: webhooks and simple HTTP calls (a write unless the method is GET or HEAD).
+
+In a dry or offline run nothing is sent, whatever the method: many webhooks act
+on a GET. The one exception is a declared lookup (``effect: read``): a GET or
+HEAD with no body and no secret, to a host the operator allow-listed in
+``SOAR_HTTP_READ_HOSTS``. The action checks the call's shape (``_lookup``);
+the run's ``DryRunGuard`` checks the request again, host included.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from engine.errors import ActionError, UpstreamError
-from engine.httpguard import require_safe_scheme
-from engine.registry import Action, ActionContext, Result
+from engine.errors import ActionError, DryRunViolation, UpstreamError
+from engine.httpguard import LOOKUP_REQUEST, READ_HOSTS_ENV, require_safe_scheme
+from engine.registry import Action, ActionContext, Resolved, Result
 from engine.secrets import Secret
 
 MAX_BODY = 65536
+_SHOWN_BODY = 2000
 
 
 def _reveal(value: Any) -> Any:
@@ -71,7 +80,43 @@ def _cut(ctx: ActionContext, text: str, limit: int) -> str:
     return Redactor(s.reveal() for s in ctx.secrets.values()).text(text)[:limit]
 
 
+def _has_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(_has_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secret(v) for v in value)
+    return False
+
+
+def _lookup(args: Mapping[str, Any]) -> bool:
+    """Whether the call is a declared lookup (``effect: read``); raises when it cannot be one."""
+    if args.get("effect") != "read":
+        return False
+    method = str(args.get("method", "GET")).upper()
+    if method not in ("GET", "HEAD"):
+        raise ActionError(f"http.request: effect: read is for GET or HEAD, not {method}")
+    if "json" in args or any(_has_secret(args.get(k)) for k in ("url", "headers")):
+        raise ActionError(
+            "http.request: a lookup (effect: read) carries no body and no secret: it runs in "
+            "dry runs too; drop them, or make the step a write (remove effect: read)"
+        )
+    return True
+
+
+def sends_when_planning(args: Mapping[str, Any]) -> bool:
+    """A dry or offline run sends only declared lookups (``effect: read``)."""
+    return args.get("effect") == "read"
+
+
 def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    lookup = _lookup(args)
+    if ctx.dry_run and not lookup:  # the executor plans these; this is the second line
+        raise DryRunViolation(
+            "dry run: http.request is only planned, not sent (a read that must run is a GET "
+            f"with effect: read to a host in {READ_HOSTS_ENV})"
+        )
     url = _url(args)
     method = str(args.get("method", "GET")).upper()
     headers = _headers(args.get("headers") or {})
@@ -82,6 +127,7 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             headers=headers,
             json=_reveal(args["json"]) if "json" in args else None,
             timeout=float(args.get("timeout", 30)),
+            extensions={LOOKUP_REQUEST: True} if lookup else None,
         )
     except httpx.HTTPError as exc:
         host = httpx.URL(url).host
@@ -108,6 +154,7 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
 
 
 def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    _lookup(args)  # a contradictory effect: read fails the dry run as it would the real one
     url = _url(args)
     return [
         {
@@ -117,6 +164,43 @@ def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
             "body": _masked(args.get("json")),
         }
     ]
+
+
+def shown_url(value: Any) -> str:
+    """The URL as an approver sees it: a secret URL shows only its scheme and host.
+
+    A password in the URL's userinfo is masked too.
+    """
+    if isinstance(value, Secret):
+        try:
+            parsed = httpx.URL(value.reveal())
+        except (httpx.InvalidURL, TypeError):
+            return "***"
+        port = f":{parsed.port}" if parsed.port else ""
+        return f"{parsed.scheme}://{parsed.host}{port}/***"
+    text = str(value)
+    try:
+        parsed = httpx.URL(text)
+    except (httpx.InvalidURL, TypeError):
+        return text
+    if parsed.password:
+        userinfo = parsed.userinfo.decode("ascii", "replace")
+        return text.replace(f"{userinfo}@", f"{parsed.username}:***@", 1)
+    return text
+
+
+def resolve(ctx: ActionContext, args: Mapping[str, Any]) -> Resolved:
+    """What an approver is shown for one request: method, URL and body (secrets masked)."""
+    url = shown_url(args.get("url"))
+    details = {"method": str(args.get("method", "GET")).upper(), "url": url}
+    if "json" in args:
+        body = _masked(args.get("json"))
+        text = json.dumps(body, ensure_ascii=False, default=str)
+        # shown in four approval records and on a terminal: bounded, the rest is in action.call
+        details["body"] = (
+            body if len(text) <= _SHOWN_BODY else f"{text[:_SHOWN_BODY]}... ({len(text)} chars)"
+        )
+    return Resolved(names=frozenset({url.lower()}), details=details)
 
 
 ACTIONS = [
@@ -130,8 +214,12 @@ ACTIONS = [
             "required": ["url"],
             "properties": {
                 "method": {
-                    "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"],
-                    "description": "HTTP method (default GET). Anything but GET is a write: it needs approval and is only planned in a dry run.",
+                    "enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+                    "description": "HTTP method (default GET). Anything but GET or HEAD is a write: it needs approval. In a dry or offline run nothing is sent, whatever the method, unless the call is a lookup (effect: read).",
+                },
+                "effect": {
+                    "enum": ["read", "write"],
+                    "description": "read: a pure lookup (GET or HEAD, no body, no secret) that also runs in a dry or offline run, only to a host listed in SOAR_HTTP_READ_HOSTS. write: the call needs approval even as a GET (an endpoint that acts on a GET).",
                 },
                 "url": {
                     "type": "string",
@@ -169,5 +257,7 @@ ACTIONS = [
         effect="write",
         target="url",
         description="Send an HTTP request (e.g. a chat webhook); secrets in headers stay opaque.",
+        resolve=resolve,
+        sends_when_planning=sends_when_planning,
     ),
 ]

@@ -147,7 +147,7 @@ class Auth0Client:
         self._token_lock = threading.Lock()
         self.http = httpx.Client(
             base_url=settings.base_url,
-            transport=GuardedTransport(guard, transport),
+            transport=GuardedTransport(guard, transport, tenant=True),  # its GETs read the tenant
             timeout=settings.timeout,
             limits=httpx.Limits(
                 max_connections=settings.max_connections,

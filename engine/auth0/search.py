@@ -11,15 +11,15 @@ the number of requests stays close to ceil(matches / 100).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.auth0.client import tally
 from engine.errors import UpstreamError
-from engine.timeutil import iso_ms, now_utc
+from engine.timeutil import DateError, date_key, iso_ms, now_utc, read_date
 
 PER_PAGE = 100
 MAX_PAGES = 10  # Auth0 serves at most the first 1,000 results of a page search
@@ -116,8 +116,8 @@ def _search(
                 if not isinstance(event, dict):
                     raise UpstreamError("GET", "/api/v2/logs", 200, "a log event is not an object")
                 log_id = str(event.get("log_id") or event.get("_id"))
-                date = event.get("date")
-                if isinstance(date, str) and (last_date is None or date > last_date):
+                date = date_key(event.get("date"))
+                if date is not None and (last_date is None or date > last_date):
                     last_date = date  # the latest seen, even if the server ignored the sort
                 if log_id in seen:
                     continue
@@ -148,11 +148,11 @@ def _search(
 
 
 def parse_date(date: str) -> datetime | None:
+    """An event date read by the one date reader (``timeutil.read_date``), None if unreadable."""
     try:
-        dt = datetime.fromisoformat(date.replace("Z", "+00:00"))
-    except ValueError:
+        return read_date(date)
+    except DateError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def search_file(
@@ -161,24 +161,25 @@ def search_file(
     """The same search over an exported log file, with the same query engine.
 
     Oldest first and each log_id once, as online: log streams deliver at least
-    once, so an exported stream may hold an event twice.
+    once, so an exported stream may hold an event twice. Matching events whose
+    date cannot be read are outside the window: counted in ``stats["undated"]``
+    and named in a warning.
     """
     from engine.logfile import search_file as scan
+    from engine.query import Undated
 
+    undated = Undated()
     by_id: dict[str, dict[str, Any]] = {}
-    for event in _window(scan(path, query), since, until):
+    for event in scan(path, query, since, until, undated):
         by_id.setdefault(str(event.get("log_id") or event.get("_id") or id(event)), event)
-    events = sorted(by_id.values(), key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
+    events = sorted(
+        by_id.values(), key=lambda e: (date_key(e.get("date")) or "", str(e.get("log_id")))
+    )
     if limit is not None:
         events = events[:limit]
     stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
-    return SearchResult(events=events, warnings=retention_warnings(since), stats=stats)
-
-
-def _window(
-    events: Iterator[dict[str, Any]], since: datetime, until: datetime
-) -> Iterator[dict[str, Any]]:
-    for event in events:
-        date = parse_date(str(event.get("date") or ""))
-        if date is not None and since <= date < until:
-            yield event
+    warnings = retention_warnings(since)
+    if undated.count:
+        stats["undated"] = undated.count
+        warnings.append(undated.warning())
+    return SearchResult(events=events, warnings=warnings, stats=stats)

@@ -165,8 +165,10 @@ def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
         _say(f"  {uid}  {names.get(uid, '')!r}")
         _say(f"      reached: {', '.join(apps.get(uid, [])) or '-'}")
     _say(f"Management API calls in the window: {len(out.get('management_api_calls') or [])}")
+    # "nothing written" only when the tenant's own journal shows no write
+    written = "nothing written" if d["writes_sent"] == 0 else f"{d['writes_sent']} write(s) sent!"
     _say(
-        f"Would be blocked (dry run, nothing written): {', '.join(out.get('blocked_users') or []) or 'nobody'}"
+        f"Would be blocked (dry run, {written}): {', '.join(out.get('blocked_users') or []) or 'nobody'}"
     )
     _say("")
     _say("Drill score against the scenario's ground truth:")

@@ -7,7 +7,9 @@ is left incomplete, resumable). Human output goes to stderr;
 
 Environment: ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` (name
 lower-cased) in templates, an opaque value only ``http.request`` unwraps;
-``SOAR_PROTECTED_USERS`` lists user ids or emails no write may touch.
+``SOAR_PROTECTED_USERS`` lists user ids, emails or usernames no write may touch;
+``SOAR_HTTP_READ_HOSTS`` the hosts a lookup (``http.request`` with
+``effect: read``) may reach in a dry or offline run.
 """
 
 from __future__ import annotations
@@ -96,16 +98,13 @@ def _approval(yes: bool, progress: Progress) -> Approve:
 
 
 def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
-    """Show the blast radius of one write step and ask the operator."""
-    n = len(request.targets)
-    typer.echo(
-        f"\nStep {safe(request.step_id)!r} will run {safe(request.action)} on {n} target(s):",
-        err=True,
-    )
-    for t in request.targets[:MAX_SHOWN_TARGETS]:
-        typer.echo(f"  - {safe(redactor.text(t))}", err=True)
-    if n > MAX_SHOWN_TARGETS:
-        typer.echo(f"  ... and {n - MAX_SHOWN_TARGETS} more", err=True)
+    """Show the blast radius of one write step, call by call, and ask the operator."""
+    from engine.approval import approval_lines
+
+    lines = approval_lines(request.content(), MAX_SHOWN_TARGETS)
+    typer.echo("", err=True)
+    for line in lines:  # user names and URLs are data: redacted, then made terminal-safe
+        typer.echo(safe(redactor.text(line)), err=True)
     return typer.confirm("Apply these writes?", default=False, err=True)
 
 
@@ -169,6 +168,7 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
                 text = text[:2000] + f"... ({len(text)} chars; see the run log)"
             typer.echo(f"  {safe(k)}: {safe(redactor.text(text))}", err=True)
     waiting = status == "awaiting_approval"
+    written = _writes_in(result.run_log)
     if result.error and not waiting:
         typer.echo(f"error: {safe(redactor.text(result.error))}", err=True)
     typer.echo(f"status: {status}", err=True)
@@ -179,10 +179,34 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
         typer.echo(safe(redactor.text(text)), err=True)
     elif waiting:
         typer.echo(
-            f"nothing was written; approve and continue with: soar resume {safe(result.run_log)} --yes",
+            f"{_written(written, result.run_log)}; approve and continue with: soar resume "
+            f"{safe(result.run_log)} --yes",
             err=True,
         )
+    elif result.dry_run:
+        typer.echo(f"dry run: {_written(written, result.run_log)}", err=True)
     raise typer.Exit(EXIT.get(status, 1))
+
+
+def _written(count: int | None, run_log: Path) -> str:
+    """What the run log shows was written: said from its records, never from the flags."""
+    if count is None:
+        return "the run log cannot be read to tell what was written"
+    if count == 0:
+        return "nothing was written"
+    return f"{count} write(s) were sent (see: soar show {safe(run_log)})"
+
+
+def _writes_in(run_log: Path) -> int | None:
+    """The writes the run log records (``None``: it cannot be read, so nothing is claimed)."""
+    from engine.approval import writes_recorded
+    from engine.errors import RunLogError
+    from engine.runlog import read_records
+
+    try:
+        return writes_recorded(read_records(run_log))
+    except (RunLogError, OSError):
+        return None
 
 
 class _LogPath:
@@ -372,6 +396,7 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
                 f"  started   {rec.get('ts')}",
                 f"  tenant    {rec.get('tenant')}",
                 f"  mode      {mode}",
+                f"  protected {', '.join(map(str, rec.get('protected_users') or [])) or '-'}",
                 f"  inputs    {_short_json(rec.get('inputs'), 1000)}",
                 "steps:",
             ]
@@ -397,6 +422,8 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
             lines.append(f"    reused   {rec.get('action')} on {rec.get('target')}  ({step})")
         elif kind == "action.failed":
             lines.append(f"    failed   {step}  {rec.get('error')}")
+        elif kind == "action.refused":
+            lines.append(f"    refused  {rec.get('target')}  ({step}): {rec.get('reason')}")
         elif kind in ("approval.required", "approval.granted", "approval.denied"):
             by = f" by {rec.get('by')}" if rec.get("by") else ""
             lines.append(f"  {kind} for {rec.get('step')}{by}  targets {rec.get('targets')}")

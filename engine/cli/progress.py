@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from engine.approval import approval_lines
 from engine.cli.output import safe
 from engine.redact import Redactor
 
@@ -113,6 +114,12 @@ class Progress:
             mode = "DRY RUN: writes are only planned" if rec.get("dry_run") else "live"
             name = (rec.get("playbook") or {}).get("name")
             self.say(f"run {rec['run_id']}: {name} ({mode}) on {rec.get('tenant')}")
+            protected = rec.get("protected_users") or []
+            self.say(
+                f"  protected users (never written): {', '.join(map(str, protected))}"
+                if protected
+                else "  protected users: none (SOAR_PROTECTED_USERS is not set)"
+            )
         elif kind == "run.resumed":
             self.start()
             self.say(
@@ -134,6 +141,11 @@ class Progress:
             took = f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
             err = f": {rec['error']}" if rec.get("error") else ""
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
+            output = rec.get("output")
+            # what a search could not answer (undated events, old windows) is said, not buried
+            warnings = output.get("warnings") if isinstance(output, dict) else None
+            for warning in warnings if isinstance(warnings, list) else []:
+                self.say(f"           warning: {warning}")
         elif kind == "action.planned":
             for call in rec.get("planned") or []:
                 where = call.get("path") or call.get("url")
@@ -149,12 +161,16 @@ class Progress:
             targets = rec.get("targets") or []
             if rec.get("reason") == "unknown_outcome":
                 self.say(f"  outcome unknown for {rec.get('step')}: {len(targets)} write(s)")
-            else:
+                self._targets(targets)
+            else:  # the same description the prompt shows: each call with its details
                 self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
-            self._targets(targets)
+                for line in approval_lines(rec, SHOWN_TARGETS)[1:]:
+                    self.say(f"  {line}")
         elif kind == "approval.granted":
             targets = rec.get("targets") or []
             self.say(f"  approved ({rec.get('by')}): {rec.get('step')} on {len(targets)} target(s)")
+        elif kind == "action.refused":
+            self.say(f"           refused {rec.get('target')}: {rec.get('reason')}")
         elif kind == "action.failed":
             self.say(
                 f"           write {rec.get('step')}[{rec.get('index')}] failed: {rec.get('error')}"

@@ -208,8 +208,11 @@ class LogStore:
                     seen += 1
             return out
         matches = [pos for pos in self.candidates(query, False) if self.matches(query, pos)]
+        # dates sort by instant (their normalised key), not by how each one is written
+        column = self.dates if field == "date" else None
         matches.sort(
-            key=lambda p: (str(self.value(field, p) or ""), self.ids[p]), reverse=direction < 0
+            key=lambda p: (column[p] if column else str(self.value(field, p) or ""), self.ids[p]),
+            reverse=direction < 0,
         )
         return matches[skip : skip + take]
 

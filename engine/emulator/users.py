@@ -76,8 +76,13 @@ def users(
             return 400, boom(400, CAP_MESSAGE, "invalid_paging")
         sort = sort_param(q) or ("date", -1)
         positions = tenant.logs.by_user(uid)
-        if sort[0] in ("date", "log_id"):
+        logs = tenant.logs
+        if sort[0] == "log_id" or (sort[0] == "date" and logs.dates_sorted):
             positions = positions if sort[1] > 0 else positions[::-1]
+        elif sort[0] == "date":  # by instant, however each date is written
+            positions = sorted(
+                positions, key=lambda p: (logs.dates[p], logs.ids[p]), reverse=sort[1] < 0
+            )
         else:
             positions = sorted(
                 positions,
