@@ -182,6 +182,23 @@ def test_find_logins_and_accessed_clients_match_the_truth(
         ctx, {"user_ids": out["users"], "events": out["events"]}
     )
     assert clients["client_names"] == emulator.truth["accessed_clients"]
+    # the tenant logs one attacker as 2A05:D014:...:0000:...:E970 and every victim reaches
+    # one more application by silent authentication (ssa) after a code exchange (seacft)
+    assert {"s", "ssa", "seacft"} <= set(out["types"])
+    assert any(":0000:" in ip for ip in emulator.truth["attacker_ips"])
+    searched = actions.list_accessed_clients(
+        ctx, {"user_ids": out["users"], "ips": emulator.truth["attacker_ips"], "since": "2d"}
+    )
+    assert searched["client_names"] == emulator.truth["accessed_clients"]
+    later = actions.activity_after_compromise(
+        ctx, {"logins": out["events"], "ips": emulator.truth["attacker_ips"], "since": "2d"}
+    )
+    assert set(later["activity"]) == set(emulator.truth["compromised_users"])
+    for uid, ips in emulator.truth["activity_elsewhere"].items():
+        assert set(ips) <= set(later["activity"][uid]["ips"])
+        assert "sertft" in later["activity"][uid]["types"]
+    seen = {ip for a in later["activity"].values() for ip in a["ips"]}
+    assert not seen & set(emulator.truth["attacker_ips"])
 
 
 def test_offline_file_search_matches_the_tenant(
