@@ -28,6 +28,8 @@ from engine.templating import lucene
 from engine.timeutil import now_utc, parse_time
 
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits
+MAX_DEPTH = 64  # levels of nesting kept in an event (see _bound_events)
+CUT = "[cut: nested too deep]"
 # every way a user authenticates and reaches an application: a password login (s), an
 # SSO session (ssa, scoa), a token exchange (seacft, sertft, sepft, ...)
 SUCCESS_TYPES = sorted(USER_AUTH_SUCCESS)
@@ -74,20 +76,84 @@ def _search(
     default_since: str,
     limit: int | None = None,
 ) -> SearchResult:
-    """The complete search, on the tenant or (``--logs``) on the offline file."""
+    """The complete search, on the tenant or (``--logs``) on the offline file; depth bounded."""
     since, until = _window(args, default_since)
     if ctx.logs_file is not None:
         result = search_file(ctx.logs_file, query, since, until, limit=limit)
         result.stats["source"] = f"file:{ctx.logs_file}"
-        return result
+    else:
 
-    def progress(events: int, requests: int) -> None:
-        if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
-            ctx.logger.info("log search progress", events=events, requests=requests)
+        def progress(events: int, requests: int) -> None:
+            if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
+                ctx.logger.info("log search progress", events=events, requests=requests)
 
-    return search(
-        ctx.auth0(), query, since, until, limit=limit, fields=args.get("fields"), progress=progress
-    )
+        result = search(
+            ctx.auth0(),
+            query,
+            since,
+            until,
+            limit=limit,
+            fields=args.get("fields"),
+            progress=progress,
+        )
+    _bound_events(result)
+    return result
+
+
+def _bound_events(result: SearchResult) -> None:
+    """Cut what is nested deeper than ``MAX_DEPTH`` in each event, with a marker and a warning.
+
+    Event data is the attacker's: one Management API call nested 950 levels
+    deep made every later recursive walk (templates, the run log, reports)
+    fail. Auth0's own events nest under ten levels.
+    """
+    cut = 0
+    for i, event in enumerate(result.events):
+        if _too_deep(event):
+            result.events[i] = _bounded_copy(event)
+            cut += 1
+            if cut == 1:
+                where = event.get("log_id") or event.get("date") or f"event {i + 1}"
+                result.warnings.append(
+                    f"{where}: values nested deeper than {MAX_DEPTH} levels were cut "
+                    f"(replaced by {CUT!r})"
+                )
+    if cut > 1:
+        result.warnings.append(f"{cut} events in all had values nested too deep, cut the same way")
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping | list):
+            if depth >= MAX_DEPTH:
+                return True
+            children = node.values() if isinstance(node, Mapping) else node
+            stack.extend((c, depth + 1) for c in children if isinstance(c, Mapping | list))
+    return False
+
+
+def _bounded_copy(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``value`` (iterative, no recursion) with containers past ``MAX_DEPTH`` cut."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, int]] = [(value, root, 1)]
+    while stack:
+        src, dst, depth = stack.pop()
+        items = src.items() if isinstance(src, Mapping) else enumerate(src)
+        for key, child in items:
+            new: Any = child
+            if isinstance(child, Mapping | list):
+                if depth >= MAX_DEPTH:
+                    new = CUT
+                else:
+                    new = {} if isinstance(child, Mapping) else []
+                    stack.append((child, new, depth + 1))
+            if isinstance(dst, dict):
+                dst[key] = new
+            else:
+                dst.append(new)
+    return root
 
 
 def _sum_stats(results: list[SearchResult]) -> dict[str, Any]:
