@@ -9,6 +9,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from engine.errors import InputError
+from engine.eventcodes import ATTACK_INDICATORS
+from engine.executor import run_playbook
+from engine.inputs import check_inputs
+from engine.loader import load_playbook
+from engine.query import compile_query
+from engine.registry import default_registry
 from tests.soarcli import ROOT, soar
 
 EXPORT = ROOT / "tests" / "data" / "auth0" / "triage-export.jsonl"
@@ -94,3 +103,44 @@ def test_a_950_deep_management_event_does_not_stop_the_triage(tmp_path: Path) ->
         call["details"]["request"]["path"] == "/api/v2/users/x"
     )  # kept: only the deep part is cut
     assert "[cut: nested too deep]" in json.dumps(call)
+
+
+def test_the_indicator_query_covers_auth0s_attack_indicators() -> None:
+    playbook = load_playbook(ROOT / TRIAGE, default_registry())
+    step = playbook.step("indicators")
+    assert step is not None
+    match = compile_query(step.with_["query"])
+    for code in ATTACK_INDICATORS:
+        assert match({"type": code}), code
+    assert not match({"type": "s"}) and not match({"type": "sapi"})
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "playbooks").glob("*.yaml")))
+def test_every_window_input_takes_a_duration_or_an_iso_date(name: str) -> None:
+    playbook = load_playbook(ROOT / "playbooks" / name, default_registry())
+    for key in ("since", "until"):
+        if key not in playbook.inputs:
+            continue
+        specs = {key: playbook.inputs[key]}
+        for value in ("7d", "2026-11-20", "2026-11-20T12:00:00Z", "2026-11-20T12:00:00.123+01:00"):
+            assert check_inputs(specs, {key: value}, from_cli=True) == {key: value}
+        with pytest.raises(InputError):
+            check_inputs(specs, {key: "last tuesday"}, from_cli=True)
+
+
+def test_the_suspicious_ip_playbook_finds_the_logged_form_of_a_typed_address(
+    tmp_path: Path,
+) -> None:
+    # the responder types the canonical text; Auth0 logged "...:1f55:0000:e970"
+    registry = default_registry()
+    result = run_playbook(
+        load_playbook(ROOT / "playbooks" / "auth0-suspicious-ip.yaml", registry),
+        {"ip": "2601:140:9702:ee80:9049:1f55:0:e970", "since": "2026-11-20"},
+        registry=registry,
+        run_dir=tmp_path,
+        logs_file=EXPORT,
+    )
+    out = result.outputs
+    assert result.status == "succeeded" and out["compromised_users"] == [ALICE]
+    assert out["accessed_clients"] == {ALICE: ["Billing", "Customer Portal", "Support Desk"]}
+    assert out["activity_elsewhere"][ALICE]["ips"] == ["146.70.117.41"]
