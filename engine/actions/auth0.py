@@ -1,4 +1,7 @@
-"""Auth0 actions: log searches and investigations (reads), containment (writes).
+"""Auth0 read actions: the complete log search, a user's logs, a user, brute-force blocks.
+
+The search helpers here (``run_search``, ``any_of``) are shared by the
+investigations in ``auth0_logins`` and the writes in ``auth0_containment``.
 
 Every value put into a log query goes through ``lucene`` (quoted, escaped);
 every user id put into a path goes through ``quote_id``. With ``soar run
@@ -21,8 +24,6 @@ from engine.auth0.search import (
     search_file,
 )
 from engine.errors import ActionError, UpstreamError
-from engine.eventcodes import USER_AUTH_SUCCESS
-from engine.ipforms import address_key, all_variants
 from engine.registry import Action, ActionContext, Result
 from engine.templating import lucene
 from engine.timeutil import now_utc, parse_time
@@ -30,31 +31,22 @@ from engine.timeutil import now_utc, parse_time
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits
 MAX_DEPTH = 64  # levels of nesting kept in an event (see _bound_events)
 CUT = "[cut: nested too deep]"
-# every way a user authenticates and reaches an application: a password login (s), an
-# SSO session (ssa, scoa), a token exchange (seacft, sertft, sepft, ...)
-SUCCESS_TYPES = sorted(USER_AUTH_SUCCESS)
-SUCCESS_CLAUSE = " OR ".join(f"type:{lucene(t)}" for t in SUCCESS_TYPES)
 
-_SINCE = {
+SINCE = {
     "type": ["string", "null"],
     "description": "Start of the window: 30m, 24h, 7d, 2w or an ISO 8601 date/time (null: the default).",
 }
-_UNTIL = {
+UNTIL = {
     "type": ["string", "null"],
     "description": "End of the window (exclusive): a duration before now or an ISO 8601 date/time; default (or null) now.",
 }
-_IPS = {
-    "type": "array",
-    "items": {"type": ["string", "object"]},
-    "description": "IPs: strings, or ip.extract rows whose `forms` are all searched. Each address is also searched in the forms other writers produce (engine.ipforms).",
-}
 USER_ID = {"type": "string", "minLength": 1, "description": "Auth0 user id, e.g. auth0|64f..."}
-_EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
-_STATS = {
+EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
+STATS = {
     "type": "object",
     "description": "what the search took: requests, retries, throttled (429s), waited_s",
 }
-_WARNINGS = {
+WARNINGS = {
     "type": "array",
     "description": "e.g. a window older than the tenant's log retention",
 }
@@ -69,7 +61,7 @@ def _window(args: Mapping[str, Any], default_since: str) -> tuple[Any, Any]:
     return since, until
 
 
-def _search(
+def run_search(
     ctx: ActionContext,
     query: str,
     args: Mapping[str, Any],
@@ -156,12 +148,12 @@ def _bounded_copy(value: Mapping[str, Any]) -> dict[str, Any]:
     return root
 
 
-def _sum_stats(results: list[SearchResult]) -> dict[str, Any]:
+def sum_stats(results: list[SearchResult]) -> dict[str, Any]:
     keys = ("requests", "retries", "throttled", "waited_s")
     return {k: round(sum(r.stats.get(k, 0) for r in results), 3) for k in keys}
 
 
-def _any_of(field: str, values: Iterable[str]) -> list[str]:
+def any_of(field: str, values: Iterable[str]) -> list[str]:
     """``field:"a" OR field:"b"`` clauses, CHUNK values at a time, every value escaped."""
     unique = list(dict.fromkeys(v for v in values if v))
     return [
@@ -171,7 +163,7 @@ def _any_of(field: str, values: Iterable[str]) -> list[str]:
 
 
 def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    result = _search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
+    result = run_search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
     events = result.events
     if args.get("fields"):  # also for files and servers that ignore `fields`
         keep = list(args["fields"])
@@ -184,198 +176,11 @@ def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     }
 
 
-def ip_forms_of(items: Iterable[Any]) -> list[str]:
-    """Every text form to search for the given IPs (strings or ip.extract rows)."""
-    texts: list[str] = []
-    for item in items:
-        if isinstance(item, str):
-            texts.append(item)
-        elif isinstance(item, Mapping):
-            if item.get("ip"):
-                texts.append(str(item["ip"]))
-            forms = item.get("forms")
-            if isinstance(forms, list):
-                texts.extend(str(f) for f in forms if f)
-        else:
-            raise ActionError(f"an IP must be a string or an ip.extract row, not {item!r:.60}")
-    return all_variants(t for t in texts if t)
-
-
-def address_keys(items: Iterable[Any]) -> set[str]:
-    """The addresses (``engine.ipforms.address_key``) of the given IPs, whatever their form."""
-    return {k for k in (address_key(f) for f in ip_forms_of(items)) if k}
-
-
-def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    """Every successful user authentication from the IPs, whatever its type and IP form."""
-    events: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    results = []
-    forms = ip_forms_of(args.get("ips") or [])
-    for clause in _any_of("ip", forms):
-        result = _search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d")
-        results.append(result)
-        events.extend(result.events)
-        warnings.extend(result.warnings)
-    events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
-    users: list[str] = []
-    names: dict[str, str] = {}
-    first: dict[str, Any] = {}
-    types: dict[str, int] = {}
-    for e in events:
-        types[str(e.get("type"))] = types.get(str(e.get("type")), 0) + 1
-        uid = e.get("user_id")
-        if not uid:
-            continue
-        if uid not in first:
-            users.append(uid)
-            first[uid] = e.get("date")
-            names[uid] = ""
-        if not names[uid] and e.get("user_name"):
-            names[uid] = e["user_name"]
-    return {
-        "events": events,
-        "users": users,
-        "user_names": names,
-        "first_login": first,
-        "types": dict(sorted(types.items())),
-        "forms_searched": forms,
-        "count": len(events),
-        "stats": _sum_stats(results),
-        "warnings": sorted(set(warnings)),
-    }
-
-
-def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    events = args.get("events")
-    user_ids = list(args.get("user_ids") or [])
-    if events is None:
-        events = []
-        for clause in _any_of("user_id", user_ids):
-            result = _search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d")
-            events.extend(result.events)
-    only = address_keys(args["ips"]) if args.get("ips") else None
-    clients: dict[str, dict[str, dict[str, Any]]] = {uid: {} for uid in user_ids}
-    for e in events:
-        uid, cid = e.get("user_id"), e.get("client_id")
-        if not uid or not (cid or e.get("client_name")) or (user_ids and uid not in clients):
-            continue
-        if e.get("type") not in USER_AUTH_SUCCESS:
-            continue
-        if only is not None and address_key(str(e.get("ip") or "")) not in only:
-            continue
-        key = cid or e.get("client_name")
-        row = clients.setdefault(uid, {}).setdefault(
-            key,
-            {
-                "client_id": cid,
-                "client_name": e.get("client_name"),
-                "first_seen": e.get("date"),
-                "last_seen": e.get("date"),
-                "count": 0,
-                "types": [],
-            },
-        )
-        row["count"] += 1
-        if e["type"] not in row["types"]:
-            row["types"].append(e["type"])
-        _widen(row, e.get("date"))
-    ordered = {
-        uid: sorted(rows.values(), key=lambda r: str(r["client_name"]))
-        for uid, rows in clients.items()
-    }
-    names = {uid: [str(r["client_name"]) for r in rows] for uid, rows in ordered.items()}
-    return {"clients": ordered, "client_names": names}
-
-
-def _widen(row: dict[str, Any], date: Any) -> None:
-    """Move a row's first_seen/last_seen out to ``date``."""
-    if date and (row["first_seen"] is None or date < row["first_seen"]):
-        row["first_seen"] = date
-    if date and (row["last_seen"] is None or date > row["last_seen"]):
-        row["last_seen"] = date
-
-
-def activity_after_compromise(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    """Each compromised account's events from other addresses after its first compromise.
-
-    An attacker holding a session or a refresh token can go on from a new
-    address that never failed a login, so it is not among the suspicious
-    IPs. ``logins`` are the attacker's successful logins (as
-    ``find_successful_logins`` returns them): their users, the date each was
-    first reached and the addresses used. Every event of those users from
-    ``since`` is read; those at or after the user's first compromise, from an
-    address that is none of the attacker's (any form), are summarised.
-    """
-    first: dict[str, str] = {}
-    attacker: set[str] = address_keys(args.get("ips") or [])
-    for e in args.get("logins") or []:
-        if not isinstance(e, Mapping) or not e.get("user_id"):
-            continue
-        date = str(e.get("date") or "")
-        uid = str(e["user_id"])
-        if uid not in first or date < first[uid]:
-            first[uid] = date
-        key = address_key(str(e.get("ip") or ""))
-        if key:
-            attacker.add(key)
-    activity: dict[str, dict[str, Any]] = {}
-    results: list[SearchResult] = []
-    for clause in _any_of("user_id", list(first)):
-        result = _search(ctx, clause, args, "7d")
-        results.append(result)
-        for e in result.events:
-            uid = str(e.get("user_id") or "")
-            key = address_key(str(e.get("ip") or ""))
-            if uid not in first or not key or key in attacker:
-                continue
-            if str(e.get("date") or "") < first[uid]:
-                continue
-            _add_elsewhere(activity, uid, key, e)
-    out = {uid: _summary(activity.get(uid)) for uid in first}
-    return {
-        "activity": out,
-        "first_compromise": first,
-        "count": sum(v["count"] for v in out.values()),
-        "stats": _sum_stats(results),
-        "warnings": sorted({w for r in results for w in r.warnings}),
-    }
-
-
-def _add_elsewhere(
-    activity: dict[str, dict[str, Any]], uid: str, key: str, e: Mapping[str, Any]
-) -> None:
-    user = activity.setdefault(uid, {"ips": {}, "clients": {}, "types": {}, "count": 0})
-    user["count"] += 1
-    row = user["ips"].setdefault(
-        key, {"ip": e.get("ip"), "address": key, "count": 0, "first_seen": None, "last_seen": None}
-    )
-    row["count"] += 1
-    _widen(row, e.get("date"))
-    if e.get("client_name"):
-        user["clients"][str(e["client_name"])] = None
-    t = str(e.get("type"))
-    user["types"][t] = user["types"].get(t, 0) + 1
-
-
-def _summary(user: dict[str, Any] | None) -> dict[str, Any]:
-    if user is None:
-        return {"ips": [], "addresses": [], "clients": [], "types": {}, "count": 0}
-    rows = sorted(user["ips"].values(), key=lambda r: (str(r["first_seen"]), r["address"]))
-    return {
-        "ips": [r["ip"] for r in rows],
-        "addresses": rows,
-        "clients": sorted(user["clients"]),
-        "types": dict(sorted(user["types"].items())),
-        "count": user["count"],
-    }
-
-
 def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     """``GET /users/{id}/logs`` newest first until ``since``; past its 1,000 cap, the complete search."""
     by_query = f"user_id:{lucene(args['user_id'])}"
     if ctx.logs_file is not None:
-        result = _search(ctx, by_query, args, "7d")
+        result = run_search(ctx, by_query, args, "7d")
         return {"events": result.events, "count": len(result.events)}
     since, until = _window(args, "7d")
     client = ctx.auth0()
@@ -397,7 +202,7 @@ def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             events.reverse()
             return {"events": events, "count": len(events)}
     # 1,000 events and still inside the window: the log search has no such cap
-    result = _search(ctx, by_query, args, "7d")
+    result = run_search(ctx, by_query, args, "7d")
     return {"events": result.events, "count": len(result.events)}
 
 
@@ -458,8 +263,8 @@ ACTIONS = [
                     "type": "string",
                     "description": "Auth0 log search query (Lucene subset). Put values in with the lucene filter: ip:{{ inputs.ip | lucene }}.",
                 },
-                "since": _SINCE,
-                "until": _UNTIL,
+                "since": SINCE,
+                "until": UNTIL,
                 "limit": {
                     "type": "integer",
                     "minimum": 1,
@@ -476,124 +281,20 @@ ACTIONS = [
         {
             "type": "object",
             "properties": {
-                "events": _EVENTS,
+                "events": EVENTS,
                 "count": {"type": "integer", "description": "number of events"},
-                "stats": _STATS,
-                "warnings": _WARNINGS,
+                "stats": STATS,
+                "warnings": WARNINGS,
             },
         },
         "read",
         "Every log event matching a query in a window (also past Auth0's 1,000-result cap), oldest first.",
     ),
     Action(
-        "auth0.find_successful_logins",
-        find_successful_logins,
-        schema_object({"ips": _IPS, "since": _SINCE, "until": _UNTIL}, ["ips"]),
-        {
-            "type": "object",
-            "properties": {
-                "events": _EVENTS,
-                "users": {"type": "array", "description": "distinct user ids, first login first"},
-                "user_names": {
-                    "type": "object",
-                    "description": "user id -> user_name seen, verbatim",
-                },
-                "first_login": {
-                    "type": "object",
-                    "description": "user id -> date of its first successful login from these IPs",
-                },
-                "types": {"type": "object", "description": "event type -> number of events"},
-                "forms_searched": {
-                    "type": "array",
-                    "description": "every IP text searched (the forms given and their common variants)",
-                },
-                "count": {"type": "integer", "description": "number of events"},
-                "stats": _STATS,
-                "warnings": _WARNINGS,
-            },
-        },
-        "read",
-        "Successful user authentications of every type (s, ssa, scoa, token exchanges: "
-        "engine.eventcodes.USER_AUTH_SUCCESS) from the given IPs, in every form: the events, "
-        "the distinct users and their names.",
-    ),
-    Action(
-        "auth0.list_accessed_clients",
-        list_accessed_clients,
-        schema_object(
-            {
-                "user_ids": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Users to look at.",
-                },
-                "events": {
-                    "type": "array",
-                    "description": "Use these events instead of searching.",
-                },
-                "ips": {**_IPS, "description": "Count only events from these IPs (any form)."},
-                "since": _SINCE,
-                "until": _UNTIL,
-            },
-            [],
-        ),
-        {
-            "type": "object",
-            "properties": {
-                "clients": {
-                    "type": "object",
-                    "description": "user id -> [{client_id, client_name, first_seen, last_seen, count, types}]",
-                },
-                "client_names": {
-                    "type": "object",
-                    "description": "user id -> [client_name], sorted",
-                },
-            },
-        },
-        "read",
-        "Per user, the applications reached by any successful authentication (logins, SSO, "
-        "token exchanges), with first/last seen, count and types.",
-    ),
-    Action(
-        "auth0.activity_after_compromise",
-        activity_after_compromise,
-        schema_object(
-            {
-                "logins": {
-                    "type": "array",
-                    "description": "The attacker's successful logins (find_successful_logins events).",
-                },
-                "ips": {**_IPS, "description": "More attacker IPs to leave out (any form)."},
-                "since": _SINCE,
-                "until": _UNTIL,
-            },
-            ["logins"],
-        ),
-        {
-            "type": "object",
-            "properties": {
-                "activity": {
-                    "type": "object",
-                    "description": "user id -> {ips (as logged), addresses [{ip, address, count, first_seen, last_seen}], clients, types, count}: events from other addresses at or after the first compromise",
-                },
-                "first_compromise": {
-                    "type": "object",
-                    "description": "user id -> date of its first login from an attacker IP",
-                },
-                "count": {"type": "integer", "description": "number of such events"},
-                "stats": _STATS,
-                "warnings": _WARNINGS,
-            },
-        },
-        "read",
-        "Each compromised account's activity from other addresses after its first compromise "
-        "(an attacker who switches address is still seen).",
-    ),
-    Action(
         "auth0.user_logs",
         user_logs,
-        schema_object({"user_id": USER_ID, "since": _SINCE, "until": _UNTIL}, ["user_id"]),
-        {"type": "object", "properties": {"events": _EVENTS, "count": {"type": "integer"}}},
+        schema_object({"user_id": USER_ID, "since": SINCE, "until": UNTIL}, ["user_id"]),
+        {"type": "object", "properties": {"events": EVENTS, "count": {"type": "integer"}}},
         "read",
         "A user's log events in the window, oldest first (GET /users/{id}/logs; past its 1,000 cap, the complete log search).",
     ),
