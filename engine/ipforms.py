@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from engine.errors import TemplateError
@@ -25,6 +26,7 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_TEXT = 64  # the longest address text read (a zone id included)
 
 
+@lru_cache(maxsize=65536)  # a log repeats few addresses many times
 def parse_address(text: str) -> Address | None:
     """The address ``text`` writes (``[...]`` brackets allowed), or None.
 
@@ -57,6 +59,7 @@ def _unmapped(addr: Address) -> Address:
     return addr
 
 
+@lru_cache(maxsize=65536)
 def key_of(addr: Address) -> str:
     """The canonical text of a parsed address (see the module docstring)."""
     bare, zone = _split_zone(addr)

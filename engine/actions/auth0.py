@@ -115,14 +115,20 @@ def _bound_events(result: SearchResult) -> None:
 
 
 def _too_deep(value: Any) -> bool:
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, Mapping | list):
-            if depth >= MAX_DEPTH:
-                return True
-            children = node.values() if isinstance(node, Mapping) else node
-            stack.extend((c, depth + 1) for c in children if isinstance(c, Mapping | list))
+    """Whether containers nest ``MAX_DEPTH`` levels or more (level by level, no recursion)."""
+    level = [value]
+    depth = 0
+    while level:
+        if depth >= MAX_DEPTH:
+            return True
+        below = []
+        for node in level:
+            # JSON gives dicts and lists: exact types are checked, as ABCs are slow here
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+        depth += 1
     return False
 
 

@@ -92,9 +92,9 @@ class _Tally:
     def add(
         self, key: str, addr: Address, seen: Mapping[str, Mapping[str, None]], date: str | None
     ) -> None:
-        row = self.rows.setdefault(
-            key,
-            {
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = {
                 "ip": None,
                 "address": key,
                 "forms": [],
@@ -103,8 +103,7 @@ class _Tally:
                 "last_seen": None,
                 "public": is_public(addr),
                 "sources": [],
-            },
-        )
+            }
         row["count"] += 1
         forms = self.forms.setdefault(key, {})
         for form in seen["forms"]:
