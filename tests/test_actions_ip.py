@@ -28,6 +28,8 @@ def test_ip_extract_counts_dates_and_public(
     assert rows["10.0.0.8"]["public"] is False
     assert rows["2001:db8::1"]["public"] is False  # documentation range
     assert ip.extract(ctx, {"events": sample_events, "min_count": 2})["count"] == 1
+    # the unreadable ip is said, not silently dropped
+    assert out["warnings"] == ["ip '999.1.1.1' of 1 event(s) is not an IP address; not counted"]
 
 
 def test_ip_extract_from_text(ctx: ActionContext) -> None:

@@ -144,6 +144,7 @@ def _found(found: dict[str, dict[str, Any]], form: str, addr: Address, source: s
 def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     tally = _Tally()
     warnings: list[str] = []
+    unreadable: dict[str, int] = {}  # ip field values that name no address, and how often
     for event in args.get("events") or []:
         if not isinstance(event, Mapping):
             continue
@@ -157,6 +158,8 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             else:  # a proxy chain ("203.0.113.7, 10.0.0.1") is scanned like text
                 for form, addr in _scan(own):
                     _found(found, form, addr, "ip")
+                if not found and own.strip():
+                    unreadable[own[:64]] = unreadable.get(own[:64], 0) + 1
         if args.get("include_details", True):
             cut: list[str] = []
             for path, chunk in _details_strings(event.get("details"), cut):
@@ -170,6 +173,10 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
                 )
         for key, entry in found.items():
             tally.add(key, entry["addr"], entry, date)
+    for value, n in list(unreadable.items())[:MAX_WARNINGS]:
+        warnings.append(f"ip {value!r} of {n} event(s) is not an IP address; not counted")
+    if len(unreadable) > MAX_WARNINGS:
+        warnings.append(f"{len(unreadable) - MAX_WARNINGS} more ip values that are not addresses")
     text = args.get("text")
     if isinstance(text, str):
         for form, addr in _scan(text):
@@ -220,7 +227,7 @@ ACTIONS = [
                 },
                 "warnings": {
                     "type": "array",
-                    "description": "What could not be scanned, e.g. details nested deeper than 64 levels (cut; the run goes on).",
+                    "description": "What could not be read: an `ip` value that is no address (e.g. 999.1.1.1, or IPv4 with leading zeros), details nested deeper than 64 levels (cut; the run goes on).",
                 },
             },
         },
