@@ -16,6 +16,7 @@ IPv4 client ``203.0.113.9`` on a dual-stack server), and an IPv6 zone id kept
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -24,6 +25,7 @@ from engine.errors import TemplateError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 MAX_TEXT = 64  # the longest address text read (a zone id included)
+_ZONE = re.compile(r"[0-9A-Za-z_.\-]{1,32}")  # interface names and numbers (eth0, 12, en0.1)
 
 
 @lru_cache(maxsize=65536)  # a log repeats few addresses many times
@@ -44,6 +46,12 @@ def parse_address(text: str) -> Address | None:
         addr: Address = ipaddress.ip_address(raw)
     except ValueError:
         return None
+    if (
+        isinstance(addr, ipaddress.IPv6Address)
+        and addr.scope_id
+        and not _ZONE.fullmatch(addr.scope_id)
+    ):
+        return None  # Python takes any text after "%" as a zone: "fe80::1%\" OR x" is none
     return None if _unmapped(addr).is_unspecified else addr
 
 

@@ -33,6 +33,7 @@ def test_one_key_per_address(text: str, key: str) -> None:
         "010.0.0.1",
         "1.2.3",
         "x" * 99,
+        'fe80::1%" OR type:"s',  # Python would take the rest as a zone id
     ],
 )
 def test_what_names_no_address_for_sure_has_no_key(text: str) -> None:
