@@ -30,6 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from engine.errors import TemplateError
 from engine.exprbounds import bounded_filters, check_call, check_printf
+from engine.ipforms import ip_forms
 from engine.secrets import Secret
 
 MAX_SEQUENCE = 1_000_000  # longest string/list an expression may build by repetition
@@ -47,7 +48,13 @@ def lucene(value: Any) -> str:
     ``"`` and ``\\`` are backslash-escaped, and so are ``*`` and ``?`` so that no
     value can become a wildcard; the result is always one double-quoted phrase,
     whatever the value holds (``") OR type:("s``, newlines, template syntax).
+    A list gives one group of phrases, ``("a" OR "b")``, for ``field:{{ xs | lucene }}``.
     """
+    if isinstance(value, list | tuple):
+        # a list of values (e.g. every logged form of one IP): one OR-ed group, ("a" OR "b")
+        if not value:
+            raise TemplateError("lucene: cannot quote an empty list (it would match nothing)")
+        return "(" + " OR ".join(lucene(v) for v in value) + ")"
     if isinstance(value, Secret):
         raise TemplateError("a secret cannot be put into a log query")
     if value is None:
@@ -112,6 +119,7 @@ class _Environment(ImmutableSandboxedEnvironment):
 def _build_env() -> _Environment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
     env.filters["lucene"] = lucene
+    env.filters["ip_forms"] = ip_forms  # every form to search for one IP (engine.ipforms)
     env.filters.update(bounded_filters())
     return env
 

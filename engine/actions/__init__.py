@@ -7,6 +7,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.actions import auth0, auth0_containment, data, http, ip
+from engine.actions import auth0, auth0_containment, auth0_logins, data, http, ip
 
-ACTION_MODULES: list[ModuleType] = [data, ip, http, auth0, auth0_containment]
+ACTION_MODULES: list[ModuleType] = [data, ip, http, auth0, auth0_logins, auth0_containment]
