@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from engine.errors import ActionError, UpstreamError
+from engine.errors import ActionError, ConfigError, UpstreamError
 from engine.httpguard import require_safe_scheme
 from engine.registry import Action, ActionContext, Result
-from engine.secrets import Secret
+from engine.secrets import Secret, shown_url
 
 MAX_BODY = 65536
 
@@ -37,12 +37,23 @@ def _masked(value: Any) -> Any:
 
 
 def _url(args: Mapping[str, Any]) -> str:
+    """The URL to send to; a secret URL (a Slack or Teams webhook) is revealed only here."""
     url = args["url"]
-    if isinstance(url, Secret):
-        raise ActionError("http.request: put secrets in headers, not in the URL")
-    parsed = require_safe_scheme(
-        str(url), "http.request url", bool(args.get("allow_insecure_http"))
-    )
+    if not isinstance(url, Secret):
+        parsed = require_safe_scheme(
+            str(url), "http.request url", bool(args.get("allow_insecure_http"))
+        )
+        return str(parsed)
+    try:
+        parsed = require_safe_scheme(
+            url.reveal(), "http.request url", bool(args.get("allow_insecure_http"))
+        )
+    except ConfigError:
+        # the message would quote the URL: say which secret instead
+        raise ConfigError(
+            f"http.request url: secrets.{url.name} is not an https:// URL with a host "
+            "(plain http only for loopback hosts or with allow_insecure_http)"
+        ) from None
     return str(parsed)
 
 
@@ -112,7 +123,7 @@ def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "method": str(args.get("method", "GET")).upper(),
-            "url": url,
+            "url": shown_url(args["url"]) if isinstance(args["url"], Secret) else url,
             "headers": _masked(args.get("headers") or {}),
             "body": _masked(args.get("json")),
         }
@@ -135,7 +146,7 @@ ACTIONS = [
                 },
                 "url": {
                     "type": "string",
-                    "description": "https:// URL (plain http only for loopback hosts, or with allow_insecure_http).",
+                    "description": "https:// URL (plain http only for loopback hosts, or with allow_insecure_http). A URL that carries a credential (a Slack or Teams webhook) can be a secret, {{ secrets.name }}: sent, shown as its scheme and host only.",
                 },
                 "headers": {
                     "type": "object",
