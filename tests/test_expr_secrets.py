@@ -255,3 +255,17 @@ steps:
     )
     assert bad.status == "failed" and "secrets.hook_url is not an https:// URL" in str(bad.error)
     assert "planSecret42" not in _everything(bad, [])
+    # a webhook that answers an error echoing its own path shows neither in the error
+    server.routes[f"/services/{secret_path}"] = Route(
+        status=404, body={"error": f"no such hook /services/{secret_path}"}
+    )
+    echo = run_playbook(
+        playbook(source, reg),
+        {},
+        registry=reg,
+        approve=True,
+        secrets={"hook_url": f"{server.url}/services/{secret_path}"},
+        run_dir=tmp_path,
+    )
+    assert echo.status == "failed" and "404" in str(echo.error)
+    assert "planSecret42" not in _everything(echo, [])

@@ -82,8 +82,24 @@ def _cut(ctx: ActionContext, text: str, limit: int) -> str:
     return Redactor(s.reveal() for s in ctx.secrets.values()).text(text)[:limit]
 
 
+def _hide_secret_url(args: Mapping[str, Any], url: str, text: str) -> str:
+    """``text`` without the path and query of a secret URL (a webhook's credential).
+
+    The run's redaction masks the whole URL; a server echoing only its path
+    ("no such hook /services/T0/B0/x") would otherwise show the credential.
+    """
+    if not isinstance(args["url"], Secret):
+        return text
+    parsed = httpx.URL(url)
+    for part in (parsed.raw_path.decode("ascii", "replace"), parsed.path):
+        if len(part) > 1:
+            text = text.replace(part, "/***")
+    return text
+
+
 def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     url = _url(args)
+    shown_path = "/***" if isinstance(args["url"], Secret) else httpx.URL(url).path
     method = str(args.get("method", "GET")).upper()
     headers = _headers(args.get("headers") or {})
     try:
@@ -96,7 +112,8 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         )
     except httpx.HTTPError as exc:
         host = httpx.URL(url).host
-        raise UpstreamError(method, host, None, f"{type(exc).__name__}: {exc}") from None
+        message = _hide_secret_url(args, url, f"{type(exc).__name__}: {exc}")
+        raise UpstreamError(method, host, None, message) from None
     text = response.text
     body: Any = _cut(ctx, text, MAX_BODY)
     if response.headers.get("content-type", "").startswith("application/json"):
@@ -106,9 +123,9 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     if not ok and not args.get("accept_errors", False):
         raise UpstreamError(
             method,
-            httpx.URL(url).path,
+            shown_path,
             response.status_code,
-            _cut(ctx, text, 300) or response.reason_phrase,
+            _hide_secret_url(args, url, _cut(ctx, text, 300)) or response.reason_phrase,
         )
     return {
         "status": response.status_code,
