@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import secrets as pysecrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,24 +33,38 @@ _PIECES = (_OPEN, _CLOSE, "\\ue000", "\\ue001")  # the delimiters, raw or as rep
 MAX_SEAL_DEPTH = 200  # a value built around a secret deeper than this is refused, not walked
 
 
+_MARKER = re.compile(f"{_OPEN}([0-9a-f]{{16}})\\.(\\d+){_CLOSE}")
+
+
 class Scope:
-    """The placeholders of one render."""
+    """The placeholders of one render (made on first use: most renders touch no secret)."""
 
     def __init__(self) -> None:
-        self.nonce = pysecrets.token_hex(8)
+        self.nonce = ""
         self.used: list[Secret] = []
         self._index: dict[int, int] = {}
-        self._marker = re.compile(rf"{_OPEN}{self.nonce}\.(\d+){_CLOSE}")
 
     def placeholder(self, secret: Secret) -> str:
+        if not self.nonce:
+            self.nonce = pysecrets.token_hex(8)
         index = self._index.get(id(secret))
         if index is None:
             index = self._index[id(secret)] = len(self.used)
             self.used.append(secret)
         return f"{_OPEN}{self.nonce}.{index}{_CLOSE}"
 
+    def _whole(self, text: str, real: Callable[[re.Match[str]], str]) -> str:
+        """``text`` with each whole placeholder of this render replaced by ``real(match)``."""
+
+        def one(m: re.Match[str]) -> str:
+            return real(m) if m.group(1) == self.nonce else m.group(0)
+
+        return _MARKER.sub(one, text)
+
     def holds(self, text: str) -> bool:
         """Whether ``text`` carries a placeholder of this render, whole or changed."""
+        if not self.used:
+            return False
         if any(piece in text for piece in _PIECES):  # a piece of one (|list, a slice, a repr)
             return True
         lowered = text.lower()
@@ -60,7 +74,7 @@ class Scope:
         """``text`` with this render's placeholders shown as ``***`` (for error messages)."""
         if not self.used:
             return text
-        text = self._marker.sub("***", text)
+        text = self._whole(text, lambda m: "***")
         nonce = (
             rf"[{_OPEN}{_CLOSE}\\\w.]*(?:{self.nonce}|{self.nonce[::-1]})[{_OPEN}{_CLOSE}\\\w.]*"
         )
@@ -94,17 +108,17 @@ class Scope:
         names: list[str] = []
 
         def real(m: re.Match[str]) -> str:
-            secret = self.used[int(m.group(1))]
+            secret = self.used[int(m.group(2))]
             names.append(secret.name)
             return secret.reveal()
 
-        rest = self._marker.sub("", text)
+        rest = self._whole(text, lambda m: "")
         if self.holds(rest):
             raise TemplateError(
                 "a secret was changed inside the expression (a slice, filter, case change, "
                 "reversal or encoding): a secret can only be placed whole into a string"
             )
-        value = self._marker.sub(real, text)
+        value = self._whole(text, real)
         return Secret("+".join(dict.fromkeys(names)), value)
 
 
