@@ -77,6 +77,13 @@ def test_expressions_that_grow_without_bound_are_stopped_at_once(src: str) -> No
             "123",
         ),
         ("{{ ('x' * 900000)|length }}", 900000),
+        ("{% for x in [1, 2, 3] if x > 1 %}{{ x }}{% endfor %}", "23"),
+        ("{% for x in [] %}x{% else %}none{% endfor %}", "none"),
+        ("{% for x in [1, 2] %}{{ loop.last }}{{ loop.revindex }}{% endfor %}", "False2True1"),
+        (
+            "{% macro m(a) %}[{{ a }}]{% endmacro %}{% for x in range(2) %}{{ m(x) }}{% endfor %}",
+            "[0][1]",
+        ),
     ],
 )
 def test_ordinary_expressions_still_work(src: str, expected: object) -> None:
