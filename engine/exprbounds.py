@@ -101,8 +101,18 @@ def check_replace(text: str, old: Any, new: Any) -> None:
     if not (isinstance(old, str) and isinstance(new, str)):
         return
     hits = len(text) + 1 if old == "" else text.count(old)
-    if len(text) + hits * (len(new) - len(old)) > MAX_SIZE:
+    size = len(text) + hits * (len(new) - len(old))
+    if size > MAX_SIZE:
         raise _refuse("the replaced string")
+    spent(built=size)
+
+
+def check_formatted(fmt: str, args: Any) -> None:
+    """Refuse formatting whose arguments' text, with the format, would exceed ``MAX_SIZE``."""
+    size = text_size(args) + len(fmt)
+    if size > MAX_SIZE:
+        raise _refuse("the formatted string")
+    spent(built=size)
 
 
 def check_join(sep: Any, items: Any) -> None:
@@ -111,8 +121,10 @@ def check_join(sep: Any, items: Any) -> None:
         return
     if isinstance(sep, str) and len(sep) * len(items) > MAX_SIZE:
         raise _refuse("the joined string")
-    if text_size(items) > MAX_SIZE + 2 * len(items):  # less the quotes text_size counts
+    size = text_size(items) - 2 * len(items)  # less the quotes text_size counts
+    if size > MAX_SIZE:
         raise _refuse("the joined string")
+    spent(built=size)
 
 
 def check_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], lipsum: Any) -> None:
@@ -123,10 +135,11 @@ def check_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], lipsu
     if isinstance(owner, str):
         if name in _WIDTH_METHODS and args and _big(args[0]):
             raise _refuse("the width")
+        if name in _WIDTH_METHODS and args and isinstance(args[0], int):
+            spent(built=args[0])
         if name in ("format", "format_map"):
             check_format(owner)
-            if text_size([args, kwargs]) + len(owner) > MAX_SIZE:
-                raise _refuse("the formatted string")
+            check_formatted(owner, [args, kwargs])
         if name == "replace" and len(args) >= 2:
             check_replace(owner, args[0], args[1])
         if name == "join" and args:
@@ -157,8 +170,7 @@ def _bounded(func: Callable[..., Any], arg: str, *, needs: str | None = None) ->
 def _format_filter(value: Any, *args: Any, **kwargs: Any) -> str:
     if isinstance(value, str):
         check_printf(value)
-        if text_size([args, kwargs]) + len(value) > MAX_SIZE:
-            raise _refuse("the formatted string")
+        check_formatted(value, [args, kwargs])
     return do_format(value, *args, **kwargs)
 
 
@@ -182,7 +194,9 @@ def _textual(func: Callable[..., Any], name: str) -> Callable[..., Any]:
 
     @wraps(func)
     def bounded(*args: Any, **kwargs: Any) -> Any:
-        check_text(args[1] if passes is not None else args[0], f"the text of |{name}")
+        value = args[1] if passes is not None else args[0]
+        check_text(value, f"the text of |{name}")
+        spent(built=len(value) if isinstance(value, str) else text_size(value))
         return func(*args, **kwargs)
 
     return bounded
@@ -197,6 +211,8 @@ def _sum_filter(environment: Any, iterable: Any, attribute: Any = None, start: A
         total += value_of(item) if value_of is not None else item
         if isinstance(total, str | list | tuple) and len(total) > MAX_SIZE:
             raise _refuse("the sum")
+    if isinstance(total, str | list | tuple):
+        spent(built=len(total))
     return total
 
 
@@ -270,31 +286,28 @@ def check_text(value: Any, what: str) -> None:
 def join_text(parts: Iterable[Any]) -> str:
     """``a ~ b ~ c``: the parts as one string, refused before it is built if too long."""
     items = list(parts)
-    spent()
-    if sum(len(p) if isinstance(p, str) else text_size(p) for p in items) > MAX_SIZE:
+    size = sum(len(p) if isinstance(p, str) else text_size(p) for p in items)
+    if size > MAX_SIZE:
         raise _refuse("the concatenated string")
+    spent(built=size)
     return "".join(str(p) for p in items)
 
 
 def check_add(left: Any, right: Any) -> None:
     """``+`` on strings, lists or tuples: refused when the result would exceed ``MAX_SIZE``."""
-    if (
-        isinstance(left, str | list | tuple)
-        and isinstance(right, str | list | tuple)
-        and len(left) + len(right) > MAX_SIZE
-    ):
-        raise _refuse("the sum")
+    if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+        if len(left) + len(right) > MAX_SIZE:
+            raise _refuse("the sum")
+        spent(built=len(left) + len(right))
 
 
 def check_product(left: Any, right: Any) -> None:
     """``*``: sequences repeated and integers multiplied, refused above the bounds."""
     for seq, count in ((left, right), (right, left)):
-        if (
-            isinstance(seq, str | list | tuple)
-            and isinstance(count, int)
-            and len(seq) * count > MAX_SIZE
-        ):
-            raise _refuse("the repetition")
+        if isinstance(seq, str | list | tuple) and isinstance(count, int):
+            if len(seq) * count > MAX_SIZE:
+                raise _refuse("the repetition")
+            spent(built=len(seq) * max(count, 0))
     if (
         isinstance(left, int)
         and isinstance(right, int)
@@ -318,4 +331,5 @@ def bounded_concat(parts: Iterable[Any]) -> str:
         if n & 1023 == 0:
             spent()
         out.append(part)
+    spent(built=total)
     return "".join(out)

@@ -4,7 +4,10 @@ Size bounds (``engine.exprbounds``) stop an expression from building a huge
 value; they do not stop ``{% for a in x %}{% for b in x %}...`` from running
 for hours. Each render runs on a ``Budget``: a deadline (the step's
 ``timeout`` when one is nearer than ``MAX_RENDER_SECONDS``) and at most
-``MAX_ITERATIONS`` loop iterations, all loops together. Every loop iteration,
+``MAX_ITERATIONS`` loop iterations, all loops together, and at most
+``MAX_BUILT`` characters and items built, all values together (each value is
+bounded by ``engine.exprbounds``; a loop could still keep a million of them).
+Every loop iteration,
 call, operator, attribute access and output chunk of a template charges it
 (``spent``), so a render that runs long stops with an error naming the step.
 
@@ -25,6 +28,7 @@ from engine.errors import TemplateError
 
 MAX_ITERATIONS = 1_000_000  # loop iterations in one render, all loops together
 MAX_RENDER_SECONDS = 60.0  # one render, when no step timeout is nearer
+MAX_BUILT = 100_000_000  # characters and items one render may build, all values together
 
 
 @dataclass
@@ -35,6 +39,7 @@ class Budget:
     label: str | None
     seconds: float | None
     iterations: int = 0
+    built: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,19 @@ def end_budget(token: contextvars.Token[Budget | None]) -> None:
     _budget.reset(token)
 
 
-def spent(iterations: int = 0) -> None:
-    """Charge the render's budget; raise ``TemplateError`` once it is spent."""
+def spent(iterations: int = 0, built: int = 0) -> None:
+    """Charge the render's budget (loop iterations, characters or items built); raise
+    ``TemplateError`` once it is spent."""
     budget = _budget.get()
     if budget is None:
         return
     budget.iterations += iterations
+    budget.built += built
+    if budget.built > MAX_BUILT:
+        raise TemplateError(
+            f"the expression was stopped after building {MAX_BUILT:,} characters and items"
+            " in all (each value is bounded, and so is their sum; split the work into steps)"
+        )
     if budget.iterations > MAX_ITERATIONS:
         raise TemplateError(
             f"the expression was stopped after {MAX_ITERATIONS:,} loop iterations"
@@ -103,7 +115,15 @@ def spent(iterations: int = 0) -> None:
 
 
 def loop_items(items: Any) -> Iterator[Any]:
-    """The items of a ``{% for %}`` loop, each charged to the render's budget."""
-    for item in items:
-        spent(1)
+    """The items of a ``{% for %}`` loop, each charged to the render's budget.
+
+    The clock is read every 256 iterations (and by every call and operator the
+    body makes); the count is exact.
+    """
+    budget = _budget.get()
+    for n, item in enumerate(items):
+        if budget is not None:
+            budget.iterations += 1
+            if budget.iterations > MAX_ITERATIONS or n & 255 == 0:
+                spent()
         yield item

@@ -16,7 +16,7 @@ from executor_actions import make_registry, playbook
 
 from engine.errors import TemplateError
 from engine.executor import run_playbook
-from engine.exprbudget import MAX_ITERATIONS
+from engine.exprbudget import MAX_BUILT, MAX_ITERATIONS
 from engine.steps import Failed
 from engine.templating import compile_template
 
@@ -90,6 +90,17 @@ def test_ordinary_expressions_still_work(src: str, expected: object) -> None:
     assert compile_template(src).render(CTX) == expected
 
 
+def test_many_values_each_under_the_bound_are_stopped_by_their_sum() -> None:
+    keep = (
+        "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
+        "{% set ns.l = ns.l + [('x' * 999990) ~ i] %}{% endfor %}{{ ns.l|length }}"
+    )
+    start = time.perf_counter()
+    with pytest.raises(TemplateError, match=f"building {MAX_BUILT:,} characters"):
+        compile_template(keep).render(CTX)
+    assert time.perf_counter() - start < 2.0
+
+
 def test_the_loop_budget_counts_all_loops_of_a_render() -> None:
     inside = "{% for i in range(1000) %}{% for j in range(999) %}{% endfor %}{% endfor %}"
     compile_template(inside).render(CTX)  # 999,000 + 1,000 iterations: within the budget
@@ -98,8 +109,9 @@ def test_the_loop_budget_counts_all_loops_of_a_render() -> None:
         compile_template(over).render(CTX)
 
 
-# each iteration does about a millisecond of work: 10,000 of them far outlast the timeout
-SLOW = "{% for i in range(10000) %}{% set x = ('x' * 900000)|replace('x', 'y') %}{% endfor %}"
+# each iteration adds up 100,000 numbers (about a millisecond, building nothing):
+# 10,000 of them far outlast the timeout
+SLOW = "{% for i in range(10000) %}{% set x = range(100000)|sum %}{% endfor %}"
 
 
 def test_a_step_timeout_stops_a_render_that_runs_long(tmp_path: Path) -> None:
