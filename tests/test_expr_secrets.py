@@ -259,13 +259,15 @@ steps:
     server.routes[f"/services/{secret_path}"] = Route(
         status=404, body={"error": f"no such hook /services/{secret_path}"}
     )
+    asked: list[Any] = []
     echo = run_playbook(
         playbook(source, reg),
         {},
         registry=reg,
-        approve=True,
+        approve=lambda request: asked.append(request) or True,
         secrets={"hook_url": f"{server.url}/services/{secret_path}"},
         run_dir=tmp_path,
     )
     assert echo.status == "failed" and "404" in str(echo.error)
-    assert "planSecret42" not in _everything(echo, [])
+    assert "planSecret42" not in _everything(echo, []) + repr(asked)
+    assert asked  # the operator was asked, and the question showed no part of the path
