@@ -59,6 +59,8 @@ def run(emu: RunningEmulator, doc: dict[str, Any], inputs: dict[str, Any], tmp: 
         dry_run=True,
         run_dir=tmp,
         auth0_factory=client_from_emulator(emu),
+        # the retry example's health check is a lookup to this (closed) loopback port
+        http_read_hosts=["127.0.0.1:9"],
     )
     shown = json.dumps(result.outputs, default=repr) + result.run_log.read_text(encoding="utf-8")
     assert not PYTHON_OBJECT.search(shown), PYTHON_OBJECT.search(shown)
