@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.bundled import standard_playbook
 from engine.drill import client_from_emulator
 from engine.emulator import start_emulator
 from engine.executor import run_playbook
@@ -22,13 +23,14 @@ from engine.report import render
 from engine.runlog import read_records
 from engine.scoring import score
 
-PLAYBOOK = Path(__file__).resolve().parent.parent / "playbooks" / "auth0-attack-triage.yaml"
+PLAYBOOK = "auth0-attack-triage.yaml"  # a standard playbook (engine.bundled finds it)
 
 
 def run_demo(
-    run_dir: Path, say: Callable[[str], None], playbook: Path = PLAYBOOK
+    run_dir: Path, say: Callable[[str], None], playbook: Path | None = None
 ) -> dict[str, Any]:
     start = time.monotonic()
+    playbook = playbook or standard_playbook(PLAYBOOK)
     say("soar demo: starting the built-in Auth0 tenant emulator (credential-stuffing scenario)...")
     with start_emulator(scenario="credential-stuffing", seed=1) as emu:
         say(f"  tenant: {emu.base_url} with {emu.truth['events']} log events, rate limit 10/20")

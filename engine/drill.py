@@ -199,10 +199,13 @@ def check(
 
     for kind in ("recall", "precision"):
         for metric, minimum in (expect.get(kind) or {}).items():
-            got = (metrics.get(metric) or {}).get(kind)
-            add(
-                f"{kind} of {metric} >= {minimum}", got is not None and got >= minimum, f"got {got}"
+            m = metrics.get(metric) or {}
+            got = m.get(kind)
+            wrong = m.get("missed" if kind == "recall" else "extra") or []
+            detail = f"got {got}" + (
+                f"; {'missed' if kind == 'recall' else 'extra'} {wrong[:5]}" if wrong else ""
             )
+            add(f"{kind} of {metric} >= {minimum}", got is not None and got >= minimum, detail)
     if expect.get("no_legitimate_blocked", True):
         hit = (
             metrics["wrongly_blocked"]

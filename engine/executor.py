@@ -44,6 +44,7 @@ from engine.calls import (
     render_calls,
 )
 from engine.errors import ActionError, GuardrailError
+from engine.exprbudget import end_step_limit, step_limit
 from engine.guardrails import Guardrails, refused_error, resolve_targets, target_of, targets_of
 from engine.httpguard import DryRunGuard, guarded_client
 from engine.inputs import check_inputs
@@ -303,6 +304,7 @@ class _Run:
 
     def run_step(self, step: Step) -> StepOutcome:
         start = time.monotonic()
+        limit = step_limit(f"step {step.id!r}", step.timeout)  # rendering runs on its clock too
         try:
             action = self.registry.get(step.uses)
             if action is None:
@@ -354,6 +356,8 @@ class _Run:
                 error=message,
             )
             return Failed(message, duration)
+        finally:
+            end_step_limit(limit)
 
     def gate(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]

@@ -60,6 +60,18 @@ def journal_blocks(entries: Iterable[Mapping[str, Any]]) -> list[str]:
     return sorted(hit)
 
 
+def _pairs(mapping: Any, field: str | None) -> list[str]:
+    """``user -> [values]`` (or ``user -> {field: [values]}``) as ``"user -> value"`` strings."""
+    out: list[str] = []
+    if not isinstance(mapping, Mapping):
+        return out
+    for user, entry in mapping.items():
+        values = entry.get(field) if field is not None and isinstance(entry, Mapping) else entry
+        if isinstance(values, list):
+            out.extend(f"{user} -> {v}" for v in values)
+    return out
+
+
 def score(
     outputs: Mapping[str, Any], truth: Mapping[str, Any], records: Iterable[Mapping[str, Any]]
 ) -> dict[str, Any]:
@@ -72,6 +84,19 @@ def score(
     if "suspicious_ips" in outputs:
         metrics["attacker_ips"] = precision_recall(
             outputs.get("suspicious_ips") or [], truth.get("attacker_ips", [])
+        )
+    if "accessed_clients" in outputs:
+        # every (user, application) the attacker reached, SSO and token exchanges included
+        metrics["accessed_clients"] = precision_recall(
+            _pairs(outputs.get("accessed_clients"), None),
+            _pairs(truth.get("accessed_clients"), None),
+        )
+    if "activity_elsewhere" in outputs:
+        # every (user, address) the attacker went on from after switching address;
+        # only recall means something: a user's own later logins are reported too
+        found = _pairs(outputs.get("activity_elsewhere"), "ips")
+        metrics["activity_elsewhere"] = precision_recall(
+            found, _pairs(truth.get("activity_elsewhere"), None)
         )
     targets = write_targets(records)
     legit = set(truth.get("legitimate_users", []))

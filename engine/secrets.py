@@ -1,10 +1,20 @@
-"""Opaque secret values: usable by the code that needs them, invisible everywhere else."""
+"""Opaque secret values: usable by the code that needs them, invisible everywhere else.
+
+``AS_TEXT`` is how an expression sees a secret: while a template renders,
+``engine.exprsecrets`` sets it so that ``str(secret)`` gives a placeholder that
+says nothing about the value (see that module); everywhere else it is ``***``.
+"""
 
 from __future__ import annotations
 
 import base64
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
+
+AS_TEXT: ContextVar[Callable[[Secret], str] | None] = ContextVar(
+    "soar_secret_as_text", default=None
+)
 
 
 class Secret:
@@ -31,13 +41,32 @@ class Secret:
         return f"Secret({self._name!r}, '***')"
 
     def __str__(self) -> str:
-        return "***"
+        as_text = AS_TEXT.get()
+        return as_text(self) if as_text is not None else "***"
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            raise TypeError("a secret cannot be formatted with a format spec")
+        return str(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
+
+
+def shown_url(secret: Secret) -> str:
+    """A secret URL as an approval or a plan may show it: scheme and host, the rest ``***``.
+
+    A webhook URL's credential is its path (Slack, Teams); the host says where
+    a request goes, which an operator approving it needs to see.
+    """
+    parts = urllib.parse.urlsplit(secret.reveal())
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
+        return "***"
+    return f"{parts.scheme}://{host}/***"
 
 
 def encodings(value: str) -> set[str]:

@@ -10,35 +10,57 @@
 - The environment is immutable-sandboxed with strict undefined; string and
   list repetition and powers are bounded so ``'a' * 10**10`` cannot exhaust memory,
   and so are widths, padding and replacement in calls and filters (``engine.exprbounds``).
-- A ``Secret`` rendered inside a larger string turns the whole result into a
-  ``Secret`` (so ``"Bearer {{ secrets.token }}"`` stays opaque in every log).
+  Every string and list an expression builds is bounded, and so is the time a
+  render takes: loops stop at the step's ``timeout`` with an error naming the step.
+- Mapping keys win over methods: ``output.values`` is the key, not ``dict.values``.
+- A secret never enters the engine as text: while a template renders it is a
+  placeholder, and a string holding a whole placeholder becomes a ``Secret``
+  (so ``"Bearer {{ secrets.token }}"`` stays opaque in every log); see
+  ``engine.exprsecrets``.
 """
 
 from __future__ import annotations
 
-import contextvars
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine import exprsecrets
 from engine.errors import TemplateError
-from engine.exprbounds import bounded_filters, check_call, check_printf
+from engine.exprbounds import (
+    MAX_SIZE,
+    bounded_concat,
+    bounded_filters,
+    check_add,
+    check_call,
+    check_printf,
+    check_product,
+    check_text,
+    join_text,
+    text_size,
+)
+from engine.exprbudget import (
+    StepLimit,
+    current_step_limit,
+    end_budget,
+    loop_items,
+    spent,
+    start_budget,
+)
+from engine.ipforms import ip_forms
 from engine.secrets import Secret
 
-MAX_SEQUENCE = 1_000_000  # longest string/list an expression may build by repetition
 MAX_EXPONENT_BITS = 4096
 
 _WHOLE = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
-_secret_seen: contextvars.ContextVar[list[Secret] | None] = contextvars.ContextVar(
-    "soar_secret_seen", default=None
-)
 
 
 def lucene(value: Any) -> str:
@@ -47,35 +69,65 @@ def lucene(value: Any) -> str:
     ``"`` and ``\\`` are backslash-escaped, and so are ``*`` and ``?`` so that no
     value can become a wildcard; the result is always one double-quoted phrase,
     whatever the value holds (``") OR type:("s``, newlines, template syntax).
+    A list gives one group of phrases, ``("a" OR "b")``, for ``field:{{ xs | lucene }}``.
     """
-    if isinstance(value, Secret):
-        raise TemplateError("a secret cannot be put into a log query")
+    if isinstance(value, list | tuple):
+        # a list of values (e.g. every logged form of one IP): one OR-ed group, ("a" OR "b")
+        if not value:
+            raise TemplateError("lucene: cannot quote an empty list (it would match nothing)")
+        return "(" + " OR ".join(lucene(v) for v in value) + ")"
     if value is None:
         raise TemplateError("lucene: cannot quote a null value (check the expression)")
     text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    scope = exprsecrets.current()
+    if isinstance(value, Secret) or (scope is not None and scope.holds(text)):
+        raise TemplateError("a secret cannot be put into a log query")
     escaped = re.sub(r'(["\\*?])', r"\\\1", text)
     return f'"{escaped}"'
 
 
 def _finalize(value: Any) -> Any:
-    if isinstance(value, Secret):
-        seen = _secret_seen.get()
-        if seen is not None:
-            seen.append(value)
-            return value.reveal()
-        return "***"
+    # ``{{ x }}`` inside text: the output is str(x), so a container is measured first
+    check_text(value, "the text of an output")
     return value
 
 
-class _Environment(ImmutableSandboxedEnvironment):
-    """The sandbox, plus bounds on ``*`` and ``**`` and no access into secrets."""
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator with ``~`` and ``{% for %}`` routed through the bounds."""
 
-    intercepted_binops = frozenset({"*", "**", "%"})
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.join_text((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        charged = nodes.Call(nodes.EnvironmentAttribute("loop_items"), [node.iter], [], None, None)
+        guarded = nodes.For(node.target, charged, node.body, node.else_, node.test, node.recursive)
+        guarded.set_lineno(node.lineno)
+        guarded.set_environment(self.environment)
+        super().visit_For(guarded, frame)
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox, plus bounds on what expressions build and how long they run.
+
+    Mapping keys win over methods: ``steps.users.output.values`` is the
+    ``values`` key of the result, not ``dict.values`` (Jinja's default tries the
+    attribute first); a name that is not a key still finds the method.
+    """
+
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "%", "+"})
 
     def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
+        spent()
         if op == "%":
             if isinstance(left, str):
                 check_printf(left)  # '%*d' % (10**9, 1) would build a gigabyte
+                if text_size(right) + len(left) > MAX_SIZE:
+                    raise SecurityError("the formatted string is too large for an expression")
             return operator.mod(left, right)
         if op == "**":
             if (
@@ -88,30 +140,51 @@ class _Environment(ImmutableSandboxedEnvironment):
                 raise SecurityError("the power is too large for an expression")
             return operator.pow(left, right)
         if op == "*":
-            for seq, count in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, str | list | tuple)
-                    and isinstance(count, int)
-                    and len(seq) * count > MAX_SEQUENCE
-                ):
-                    raise SecurityError("the repetition is too large for an expression")
+            check_product(left, right)
             return operator.mul(left, right)
+        if op == "+":
+            check_add(left, right)
+            return operator.add(left, right)
         return super().call_binop(context, op, left, right)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         # Jinja's own signature: the double underscores keep keyword arguments free
-        check_call(__obj, args, __self.globals.get("lipsum"))
+        spent()
+        check_call(__obj, args, kwargs, __self.globals.get("lipsum"))
         return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        spent()
+        if isinstance(obj, Mapping) and isinstance(attribute, str):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass  # not a key: the method or attribute of that name, as Jinja does
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        spent()
+        return super().getitem(obj, argument)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if isinstance(obj, Secret):
             return False
         return bool(super().is_safe_attribute(obj, attr, value))
 
+    def concat(self, parts: Iterable[Any]) -> str:
+        return bounded_concat(parts)
+
+    def join_text(self, parts: Iterable[Any]) -> str:
+        return join_text(parts)
+
+    def loop_items(self, items: Any) -> Iterator[Any]:
+        return loop_items(items)
+
 
 def _build_env() -> _Environment:
     env = _Environment(undefined=StrictUndefined, autoescape=False, finalize=_finalize)
     env.filters["lucene"] = lucene
+    env.filters["ip_forms"] = ip_forms  # every form to search for one IP (engine.ipforms)
     env.filters.update(bounded_filters())
     return env
 
@@ -131,26 +204,30 @@ class Template:
     _render: Callable[[Mapping[str, Any]], Any]
     ast: nodes.Template
 
-    def render(self, context: Mapping[str, Any]) -> Any:
-        token = _secret_seen.set([])
+    def render(self, context: Mapping[str, Any], limit: StepLimit | None = None) -> Any:
+        """The value (secrets sealed, see ``engine.exprsecrets``), within the step's limit."""
+        budget = start_budget(limit)
         try:
-            value = self._render(context)
-            if isinstance(value, Undefined):
-                value._fail_with_undefined_error()
-            seen = _secret_seen.get() or []
-        except UndefinedError as exc:
-            raise TemplateError(f"in {self.source!r}: {exc}") from None
-        except SecurityError as exc:
-            raise TemplateError(f"in {self.source!r}: refused by the sandbox: {exc}") from None
-        except TemplateError:
-            raise
-        except Exception as exc:  # any other failure inside an expression
-            raise TemplateError(f"in {self.source!r}: {type(exc).__name__}: {exc}") from None
+            with exprsecrets.placeholders() as scope:
+                try:
+                    value = self._render(context)
+                    if isinstance(value, Undefined):
+                        value._fail_with_undefined_error()
+                    return scope.seal(value)
+                except UndefinedError as exc:
+                    message = f"in {self.source!r}: {exc}"
+                except SecurityError as exc:
+                    message = f"in {self.source!r}: refused by the sandbox: {exc}"
+                except TemplateError as exc:
+                    message = str(exc)
+                except RecursionError:
+                    message = f"in {self.source!r}: the expression recurses too deeply"
+                except Exception as exc:  # any other failure inside an expression
+                    message = f"in {self.source!r}: {type(exc).__name__}: {exc}"
+                # the message may quote a value: a placeholder is shown as ***, never the secret
+                raise TemplateError(scope.scrub(message)) from None
         finally:
-            _secret_seen.reset(token)
-        if seen and isinstance(value, str):
-            return Secret(seen[0].name, value)
-        return value
+            end_budget(budget)
 
     def references(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
         """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` /
@@ -260,9 +337,11 @@ class Deferred:
 
     template: Template
     context: Mapping[str, Any]
+    # the step's deadline, caught when the step made it: actions render on other threads
+    limit: StepLimit | None = field(default_factory=current_step_limit)
 
     def render(self, **extra: Any) -> Any:
-        return self.template.render({**self.context, **extra})
+        return self.template.render({**self.context, **extra}, self.limit)
 
 
 def _chain(node: nodes.Node) -> tuple[str, list[str]] | None:

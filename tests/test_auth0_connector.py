@@ -12,6 +12,7 @@ import pytest
 
 from engine.actions import auth0 as actions
 from engine.actions import auth0_containment as containment
+from engine.actions import auth0_logins as investigate
 from engine.auth0 import Auth0Client, Auth0Settings, quote_id
 from engine.auth0.search import search
 from engine.emulator import RunningEmulator, start_emulator
@@ -173,15 +174,32 @@ def test_find_logins_and_accessed_clients_match_the_truth(
     emulator: RunningEmulator, auth0_ctx: Callable[..., ActionContext]
 ) -> None:
     ctx = auth0_ctx(emulator)
-    out = actions.find_successful_logins(
+    out = investigate.find_successful_logins(
         ctx, {"ips": emulator.truth["attacker_ips"], "since": "2d"}
     )
     assert sorted(out["users"]) == emulator.truth["compromised_users"]
     assert out["user_names"] == emulator.truth["compromised_user_names"]
-    clients = actions.list_accessed_clients(
+    clients = investigate.list_accessed_clients(
         ctx, {"user_ids": out["users"], "events": out["events"]}
     )
     assert clients["client_names"] == emulator.truth["accessed_clients"]
+    # the tenant logs one attacker as 2A05:D014:...:0000:...:E970 and every victim reaches
+    # one more application by silent authentication (ssa) after a code exchange (seacft)
+    assert {"s", "ssa", "seacft"} <= set(out["types"])
+    assert any(":0000:" in ip for ip in emulator.truth["attacker_ips"])
+    searched = investigate.list_accessed_clients(
+        ctx, {"user_ids": out["users"], "ips": emulator.truth["attacker_ips"], "since": "2d"}
+    )
+    assert searched["client_names"] == emulator.truth["accessed_clients"]
+    later = investigate.activity_after_compromise(
+        ctx, {"logins": out["events"], "ips": emulator.truth["attacker_ips"], "since": "2d"}
+    )
+    assert set(later["activity"]) == set(emulator.truth["compromised_users"])
+    for uid, ips in emulator.truth["activity_elsewhere"].items():
+        assert set(ips) <= set(later["activity"][uid]["ips"])
+        assert "sertft" in later["activity"][uid]["types"]
+    seen = {ip for a in later["activity"].values() for ip in a["ips"]}
+    assert not seen & set(emulator.truth["attacker_ips"])
 
 
 def test_offline_file_search_matches_the_tenant(
@@ -198,7 +216,7 @@ def test_offline_file_search_matches_the_tenant(
     assert [e["log_id"] for e in offline["events"]] == [e["log_id"] for e in online["events"]]
     assert offline["count"] > 100 and json.dumps(offline["events"][0])
     ips = emulator.truth["attacker_ips"]
-    logins = actions.find_successful_logins(ctx, {"ips": ips, "since": "2d"})
+    logins = investigate.find_successful_logins(ctx, {"ips": ips, "since": "2d"})
     assert sorted(logins["users"]) == emulator.truth["compromised_users"]
     for user_call in (actions.get_user, actions.list_user_blocks, containment.revoke_sessions):
         with pytest.raises(ActionError, match="without --logs"):

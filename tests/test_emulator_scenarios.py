@@ -11,6 +11,7 @@ import pytest
 
 from engine.emulator.catalog import HOSTILE
 from engine.emulator.scenarios import SCENARIOS, generate
+from engine.eventcodes import USER_AUTH_SUCCESS
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 FIELDS = [
@@ -86,15 +87,26 @@ def test_ground_truth_separates_attackers_from_legitimate_traffic(
     for ip in attackers:
         assert failures[ip] > 20
     compromised = set(truth["compromised_users"])
-    # legitimate users never log in successfully from an attacker IP
+    # legitimate users never authenticate successfully from an attacker IP
     for e in evs:
-        if e["type"] == "s" and e["ip"] in attackers:
+        if e["type"] in USER_AUTH_SUCCESS and e["ip"] in attackers:
             assert e["user_id"] in compromised
     reached: dict[str, set[str]] = {}
+    by_password: dict[str, set[str]] = {}
     for e in evs:
-        if e["type"] == "s" and e["ip"] in attackers:
+        if e["type"] in USER_AUTH_SUCCESS and e["ip"] in attackers:
             reached.setdefault(e["user_id"], set()).add(e["client_name"])
+        if e["type"] == "s" and e["ip"] in attackers:
+            by_password.setdefault(e["user_id"], set()).add(e["client_name"])
     assert {u: sorted(c) for u, c in reached.items()} == truth["accessed_clients"]
+    for uid in truth["accessed_clients"]:
+        if uid not in truth["hijacked_admins"]:
+            # every victim reaches at least one application with no password, through SSO
+            assert reached[uid] - by_password[uid], uid
+    for uid, ips in truth["activity_elsewhere"].items():
+        later = {e["ip"] for e in evs if e["user_id"] == uid and e["ip"] not in attackers}
+        assert uid in compromised and set(ips) <= later and not set(ips) & attackers
+    assert bool(truth["activity_elsewhere"]) is (scenario == "credential-stuffing")
     assert set(truth["compromised_user_names"]) == compromised
     assert not compromised & set(truth["legitimate_users"])
     assert set(truth["legitimate_users"]) | compromised == set(t.users)

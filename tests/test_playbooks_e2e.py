@@ -53,7 +53,9 @@ def test_triage_dry_run_finds_everything_and_writes_nothing(tmp_path: Path) -> N
     assert result.status == "succeeded" and result.steps["block"].status == "planned"
     assert sorted(out["suspicious_ips"]) == truth["attacker_ips"]
     assert sorted(out["compromised_users"]) == truth["compromised_users"]
-    assert out["accessed_clients"] == truth["accessed_clients"]
+    assert out["accessed_clients"] == truth["accessed_clients"]  # SSO (ssa) included
+    for uid, ips in truth["activity_elsewhere"].items():  # the attacker's new address
+        assert set(ips) <= set(out["activity_elsewhere"][uid]["ips"])
     assert out["user_names"] == truth["compromised_user_names"]
     assert sorted(out["blocked_users"]) == truth["compromised_users"]
     # hostile data stays literal: the victim who signed up as "{{ 7*7 }}|<b>x</b>" is not rendered

@@ -151,3 +151,32 @@ def test_journal_blocks_reads_what_the_tenant_was_told() -> None:
         {"method": "PATCH", "path": "/api/v2/users/auth0%7Cf", "status": 200, "body": "blocked"},
     ]
     assert journal_blocks(entries) == ["auth0|a", "auth0|d"]
+
+
+def test_applications_reached_and_activity_elsewhere_are_scored_per_user() -> None:
+    truth = {
+        **TRUTH,
+        "accessed_clients": {"auth0|a": ["Billing", "Portal"], "auth0|b": ["Portal"]},
+        "activity_elsewhere": {"auth0|a": ["2a0d:5600:24:7::1f"]},
+    }
+    outputs = {
+        # the SSO application of auth0|a is missed; auth0|b's is reported
+        "accessed_clients": {"auth0|a": ["Portal"], "auth0|b": ["Portal", "Support"]},
+        "activity_elsewhere": {
+            "auth0|a": {"ips": ["2a0d:5600:24:7::1f", "198.51.100.4"]},
+            "auth0|b": {"ips": []},
+        },
+    }
+    m = {**score(outputs, truth, []), "legitimate_blocked_in_tenant": []}
+    assert m["accessed_clients"]["missed"] == ["auth0|a -> Billing"]
+    assert m["accessed_clients"]["extra"] == ["auth0|b -> Support"]
+    assert m["accessed_clients"]["recall"] == 0.6667
+    assert m["activity_elsewhere"]["recall"] == 1.0
+    checks = check(
+        {"recall": {"accessed_clients": 1.0, "activity_elsewhere": 1.0}}, outputs, m, truth
+    )
+    (bad,) = [c for c in checks if not c["ok"]]
+    assert bad["check"] == "recall of accessed_clients >= 1.0"
+    assert "auth0|a -> Billing" in bad["detail"]
+    missing = score({"activity_elsewhere": {}}, truth, [])["activity_elsewhere"]
+    assert missing["recall"] == 0.0

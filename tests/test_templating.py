@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pytest
+from executor_actions import make_registry, playbook
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import TemplateError
+from engine.executor import run_playbook
 from engine.secrets import Secret
 from engine.templating import compile_template, lucene, render_value
 
@@ -178,3 +181,37 @@ def test_deeply_nested_expressions_fail_cleanly() -> None:
     with pytest.raises(TemplateError, match="nests too deeply"):
         compile_template("{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}")
     assert compile_template("{{ " + "(" * 20 + "1" + ")" * 20 + " }}").render({}) == 1
+
+
+def test_mapping_keys_win_over_methods() -> None:
+    out = {"values": ["auth0|a"], "items": [1], "keys": 2, "get": 3, "count": 4, "copy": 5}
+    ctx = {"steps": {"users": {"output": out, "status": "succeeded"}}}
+    for name, expected in out.items():
+        assert compile_template(f"{{{{ steps.users.output.{name} }}}}").render(ctx) == expected
+    text = compile_template("{{ steps.users.output.values }}!").render(ctx)
+    assert text == "['auth0|a']!" and "built-in method" not in text
+    # a name that is not a key still finds the method, as before
+    assert compile_template("{{ steps.users.output.other is undefined }}").render(ctx) is True
+    assert compile_template("{{ inputs.values()|list }}").render({"inputs": {"a": 1}}) == [1]
+
+
+def test_steps_named_like_methods_work(tmp_path: Path) -> None:
+    reg = make_registry()
+    pb = playbook(
+        """
+playbook: 1
+name: method-names
+steps:
+  - {id: items, uses: data.set, with: {value: [1, 2]}}
+  - {id: keys, uses: data.set, with: {value: "{{ steps.items.output.value }}"}}
+  - {id: values, uses: data.unique, with: {items: "{{ steps.keys.output.value }}"}}
+  - {id: get, uses: data.set, with: {value: "{{ steps.values.output.values }}"}}
+outputs:
+  got: "{{ steps.get.output.value }}"
+  status: "{{ steps.items.status }}"
+""",
+        reg,
+    )
+    result = run_playbook(pb, {}, registry=reg, run_dir=tmp_path)
+    assert result.status == "succeeded", result.error
+    assert result.outputs == {"got": [1, 2], "status": "succeeded"}

@@ -1,4 +1,7 @@
-"""Auth0 actions: log searches and investigations (reads), containment (writes).
+"""Auth0 read actions: the complete log search, a user's logs, a user, brute-force blocks.
+
+The search helpers here (``run_search``, ``any_of``) are shared by the
+investigations in ``auth0_logins`` and the writes in ``auth0_containment``.
 
 Every value put into a log query goes through ``lucene`` (quoted, escaped);
 every user id put into a path goes through ``quote_id``. With ``soar run
@@ -26,20 +29,24 @@ from engine.templating import lucene
 from engine.timeutil import now_utc, parse_time
 
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits
-LOGIN_TYPES = ("s", "ssa", "seacft", "sertft", "sepft")  # a login or token reached a client
+MAX_DEPTH = 64  # levels of nesting kept in an event (see _bound_events)
+CUT = "[cut: nested too deep]"
 
-_SINCE = {
-    "type": "string",
-    "description": "Start of the window: 30m, 24h, 7d, 2w or an ISO 8601 date/time.",
+SINCE = {
+    "type": ["string", "null"],
+    "description": "Start of the window: 30m, 24h, 7d, 2w or an ISO 8601 date/time (null: the default).",
 }
-_UNTIL = {"type": "string", "description": "End of the window (exclusive); default now."}
+UNTIL = {
+    "type": ["string", "null"],
+    "description": "End of the window (exclusive): a duration before now or an ISO 8601 date/time; default (or null) now.",
+}
 USER_ID = {"type": "string", "minLength": 1, "description": "Auth0 user id, e.g. auth0|64f..."}
-_EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
-_STATS = {
+EVENTS = {"type": "array", "description": "Auth0 log events, oldest first."}
+STATS = {
     "type": "object",
     "description": "what the search took: requests, retries, throttled (429s), waited_s",
 }
-_WARNINGS = {
+WARNINGS = {
     "type": "array",
     "description": "e.g. a window older than the tenant's log retention",
 }
@@ -54,35 +61,105 @@ def _window(args: Mapping[str, Any], default_since: str) -> tuple[Any, Any]:
     return since, until
 
 
-def _search(
+def run_search(
     ctx: ActionContext,
     query: str,
     args: Mapping[str, Any],
     default_since: str,
     limit: int | None = None,
 ) -> SearchResult:
-    """The complete search, on the tenant or (``--logs``) on the offline file."""
+    """The complete search, on the tenant or (``--logs``) on the offline file; depth bounded."""
     since, until = _window(args, default_since)
     if ctx.logs_file is not None:
         result = search_file(ctx.logs_file, query, since, until, limit=limit)
         result.stats["source"] = f"file:{ctx.logs_file}"
-        return result
+    else:
 
-    def progress(events: int, requests: int) -> None:
-        if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
-            ctx.logger.info("log search progress", events=events, requests=requests)
+        def progress(events: int, requests: int) -> None:
+            if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
+                ctx.logger.info("log search progress", events=events, requests=requests)
 
-    return search(
-        ctx.auth0(), query, since, until, limit=limit, fields=args.get("fields"), progress=progress
-    )
+        result = search(
+            ctx.auth0(),
+            query,
+            since,
+            until,
+            limit=limit,
+            fields=args.get("fields"),
+            progress=progress,
+        )
+    _bound_events(result)
+    return result
 
 
-def _sum_stats(results: list[SearchResult]) -> dict[str, Any]:
+def _bound_events(result: SearchResult) -> None:
+    """Cut what is nested deeper than ``MAX_DEPTH`` in each event, with a marker and a warning.
+
+    Event data is the attacker's: one Management API call nested 950 levels
+    deep made every later recursive walk (templates, the run log, reports)
+    fail. Auth0's own events nest under ten levels.
+    """
+    cut = 0
+    for i, event in enumerate(result.events):
+        if _too_deep(event):
+            result.events[i] = _bounded_copy(event)
+            cut += 1
+            if cut == 1:
+                where = event.get("log_id") or event.get("date") or f"event {i + 1}"
+                result.warnings.append(
+                    f"{where}: values nested deeper than {MAX_DEPTH} levels were cut "
+                    f"(replaced by {CUT!r})"
+                )
+    if cut > 1:
+        result.warnings.append(f"{cut} events in all had values nested too deep, cut the same way")
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether containers nest ``MAX_DEPTH`` levels or more (level by level, no recursion)."""
+    level = [value]
+    depth = 0
+    while level:
+        if depth >= MAX_DEPTH:
+            return True
+        below = []
+        for node in level:
+            # JSON gives dicts and lists: exact types are checked, as ABCs are slow here
+            for child in node.values() if type(node) is dict else node:
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level = below
+        depth += 1
+    return False
+
+
+def _bounded_copy(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``value`` (iterative, no recursion) with containers past ``MAX_DEPTH`` cut."""
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any, int]] = [(value, root, 1)]
+    while stack:
+        src, dst, depth = stack.pop()
+        items = src.items() if isinstance(src, Mapping) else enumerate(src)
+        for key, child in items:
+            new: Any = child
+            if isinstance(child, Mapping | list):
+                if depth >= MAX_DEPTH:
+                    new = CUT
+                else:
+                    new = {} if isinstance(child, Mapping) else []
+                    stack.append((child, new, depth + 1))
+            if isinstance(dst, dict):
+                dst[key] = new
+            else:
+                dst.append(new)
+    return root
+
+
+def sum_stats(results: list[SearchResult]) -> dict[str, Any]:
     keys = ("requests", "retries", "throttled", "waited_s")
     return {k: round(sum(r.stats.get(k, 0) for r in results), 3) for k in keys}
 
 
-def _any_of(field: str, values: Iterable[str]) -> list[str]:
+def any_of(field: str, values: Iterable[str]) -> list[str]:
     """``field:"a" OR field:"b"`` clauses, CHUNK values at a time, every value escaped."""
     unique = list(dict.fromkeys(v for v in values if v))
     return [
@@ -92,7 +169,7 @@ def _any_of(field: str, values: Iterable[str]) -> list[str]:
 
 
 def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    result = _search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
+    result = run_search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
     events = result.events
     if args.get("fields"):  # also for files and servers that ignore `fields`
         keep = list(args["fields"])
@@ -105,79 +182,11 @@ def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     }
 
 
-def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    events: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    results = []
-    for clause in _any_of("ip", args.get("ips") or []):
-        result = _search(ctx, f'type:"s" AND ({clause})', args, "7d")
-        results.append(result)
-        events.extend(result.events)
-        warnings.extend(result.warnings)
-    events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
-    users: list[str] = []
-    names: dict[str, str] = {}
-    for e in events:
-        uid = e.get("user_id")
-        if uid and uid not in names:
-            users.append(uid)
-            names[uid] = e.get("user_name") or ""
-    return {
-        "events": events,
-        "users": users,
-        "user_names": names,
-        "count": len(events),
-        "stats": _sum_stats(results),
-        "warnings": sorted(set(warnings)),
-    }
-
-
-def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    events = args.get("events")
-    user_ids = list(args.get("user_ids") or [])
-    if events is None:
-        types = " OR ".join(f"type:{lucene(t)}" for t in LOGIN_TYPES)
-        events = []
-        for clause in _any_of("user_id", user_ids):
-            result = _search(ctx, f"({types}) AND ({clause})", args, "7d")
-            events.extend(result.events)
-    clients: dict[str, dict[str, dict[str, Any]]] = {uid: {} for uid in user_ids}
-    for e in events:
-        uid, cid = e.get("user_id"), e.get("client_id")
-        if not uid or not (cid or e.get("client_name")) or (user_ids and uid not in clients):
-            continue
-        if e.get("type") not in LOGIN_TYPES:
-            continue
-        key = cid or e.get("client_name")
-        row = clients.setdefault(uid, {}).setdefault(
-            key,
-            {
-                "client_id": cid,
-                "client_name": e.get("client_name"),
-                "first_seen": e.get("date"),
-                "last_seen": e.get("date"),
-                "count": 0,
-            },
-        )
-        row["count"] += 1
-        date = e.get("date")
-        if date and (row["first_seen"] is None or date < row["first_seen"]):
-            row["first_seen"] = date
-        if date and (row["last_seen"] is None or date > row["last_seen"]):
-            row["last_seen"] = date
-    ordered = {
-        uid: sorted(rows.values(), key=lambda r: str(r["client_name"]))
-        for uid, rows in clients.items()
-    }
-    names = {uid: [str(r["client_name"]) for r in rows] for uid, rows in ordered.items()}
-    return {"clients": ordered, "client_names": names}
-
-
 def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     """``GET /users/{id}/logs`` newest first until ``since``; past its 1,000 cap, the complete search."""
     by_query = f"user_id:{lucene(args['user_id'])}"
     if ctx.logs_file is not None:
-        result = _search(ctx, by_query, args, "7d")
+        result = run_search(ctx, by_query, args, "7d")
         return {"events": result.events, "count": len(result.events)}
     since, until = _window(args, "7d")
     client = ctx.auth0()
@@ -199,7 +208,7 @@ def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             events.reverse()
             return {"events": events, "count": len(events)}
     # 1,000 events and still inside the window: the log search has no such cap
-    result = _search(ctx, by_query, args, "7d")
+    result = run_search(ctx, by_query, args, "7d")
     return {"events": result.events, "count": len(result.events)}
 
 
@@ -260,8 +269,8 @@ ACTIONS = [
                     "type": "string",
                     "description": "Auth0 log search query (Lucene subset). Put values in with the lucene filter: ip:{{ inputs.ip | lucene }}.",
                 },
-                "since": _SINCE,
-                "until": _UNTIL,
+                "since": SINCE,
+                "until": UNTIL,
                 "limit": {
                     "type": "integer",
                     "minimum": 1,
@@ -278,87 +287,20 @@ ACTIONS = [
         {
             "type": "object",
             "properties": {
-                "events": _EVENTS,
+                "events": EVENTS,
                 "count": {"type": "integer", "description": "number of events"},
-                "stats": _STATS,
-                "warnings": _WARNINGS,
+                "stats": STATS,
+                "warnings": WARNINGS,
             },
         },
         "read",
         "Every log event matching a query in a window (also past Auth0's 1,000-result cap), oldest first.",
     ),
     Action(
-        "auth0.find_successful_logins",
-        find_successful_logins,
-        schema_object(
-            {
-                "ips": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "IPs to check.",
-                },
-                "since": _SINCE,
-                "until": _UNTIL,
-            },
-            ["ips"],
-        ),
-        {
-            "type": "object",
-            "properties": {
-                "events": _EVENTS,
-                "users": {"type": "array", "description": "distinct user ids, first login first"},
-                "user_names": {
-                    "type": "object",
-                    "description": "user id -> user_name seen, verbatim",
-                },
-                "count": {"type": "integer", "description": "number of events"},
-                "stats": _STATS,
-                "warnings": _WARNINGS,
-            },
-        },
-        "read",
-        "Successful logins (type s) from the given IPs: the events, the distinct users and their names.",
-    ),
-    Action(
-        "auth0.list_accessed_clients",
-        list_accessed_clients,
-        schema_object(
-            {
-                "user_ids": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Users to look at.",
-                },
-                "events": {
-                    "type": "array",
-                    "description": "Use these events instead of searching.",
-                },
-                "since": _SINCE,
-                "until": _UNTIL,
-            },
-            [],
-        ),
-        {
-            "type": "object",
-            "properties": {
-                "clients": {
-                    "type": "object",
-                    "description": "user id -> [{client_id, client_name, first_seen, last_seen, count}]",
-                },
-                "client_names": {
-                    "type": "object",
-                    "description": "user id -> [client_name], sorted",
-                },
-            },
-        },
-        "read",
-        "Per user, the applications reached by logins and token grants, with first/last seen and count.",
-    ),
-    Action(
         "auth0.user_logs",
         user_logs,
-        schema_object({"user_id": USER_ID, "since": _SINCE, "until": _UNTIL}, ["user_id"]),
-        {"type": "object", "properties": {"events": _EVENTS, "count": {"type": "integer"}}},
+        schema_object({"user_id": USER_ID, "since": SINCE, "until": UNTIL}, ["user_id"]),
+        {"type": "object", "properties": {"events": EVENTS, "count": {"type": "integer"}}},
         "read",
         "A user's log events in the window, oldest first (GET /users/{id}/logs; past its 1,000 cap, the complete log search).",
     ),

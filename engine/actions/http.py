@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 
-from engine.errors import ActionError, DryRunViolation, UpstreamError
+from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
 from engine.httpguard import LOOKUP_REQUEST, READ_HOSTS_ENV, require_safe_scheme
 from engine.registry import Action, ActionContext, Resolved, Result
 from engine.secrets import Secret
+from engine.secrets import shown_url as shown_secret_url
 
 MAX_BODY = 65536
 _SHOWN_BODY = 2000
@@ -46,12 +47,23 @@ def _masked(value: Any) -> Any:
 
 
 def _url(args: Mapping[str, Any]) -> str:
+    """The URL to send to; a secret URL (a Slack or Teams webhook) is revealed only here."""
     url = args["url"]
-    if isinstance(url, Secret):
-        raise ActionError("http.request: put secrets in headers, not in the URL")
-    parsed = require_safe_scheme(
-        str(url), "http.request url", bool(args.get("allow_insecure_http"))
-    )
+    if not isinstance(url, Secret):
+        parsed = require_safe_scheme(
+            str(url), "http.request url", bool(args.get("allow_insecure_http"))
+        )
+        return str(parsed)
+    try:
+        parsed = require_safe_scheme(
+            url.reveal(), "http.request url", bool(args.get("allow_insecure_http"))
+        )
+    except ConfigError:
+        # the message would quote the URL: say which secret instead
+        raise ConfigError(
+            f"http.request url: secrets.{url.name} is not an https:// URL with a host "
+            "(plain http only for loopback hosts or with allow_insecure_http)"
+        ) from None
     return str(parsed)
 
 
@@ -110,6 +122,21 @@ def sends_when_planning(args: Mapping[str, Any]) -> bool:
     return args.get("effect") == "read"
 
 
+def _hide_secret_url(args: Mapping[str, Any], url: str, text: str) -> str:
+    """``text`` without the path and query of a secret URL (a webhook's credential).
+
+    The run's redaction masks the whole URL; a server echoing only its path
+    ("no such hook /services/T0/B0/x") would otherwise show the credential.
+    """
+    if not isinstance(args["url"], Secret):
+        return text
+    parsed = httpx.URL(url)
+    for part in (parsed.raw_path.decode("ascii", "replace"), parsed.path):
+        if len(part) > 1:
+            text = text.replace(part, "/***")
+    return text
+
+
 def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     lookup = _lookup(args)
     if ctx.dry_run and not lookup:  # the executor plans these; this is the second line
@@ -118,6 +145,7 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             f"with effect: read to a host in {READ_HOSTS_ENV})"
         )
     url = _url(args)
+    shown_path = "/***" if isinstance(args["url"], Secret) else httpx.URL(url).path
     method = str(args.get("method", "GET")).upper()
     headers = _headers(args.get("headers") or {})
     try:
@@ -131,7 +159,8 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         )
     except httpx.HTTPError as exc:
         host = httpx.URL(url).host
-        raise UpstreamError(method, host, None, f"{type(exc).__name__}: {exc}") from None
+        message = _hide_secret_url(args, url, f"{type(exc).__name__}: {exc}")
+        raise UpstreamError(method, host, None, message) from None
     text = response.text
     body: Any = _cut(ctx, text, MAX_BODY)
     if response.headers.get("content-type", "").startswith("application/json"):
@@ -141,9 +170,9 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     if not ok and not args.get("accept_errors", False):
         raise UpstreamError(
             method,
-            httpx.URL(url).path,
+            shown_path,
             response.status_code,
-            _cut(ctx, text, 300) or response.reason_phrase,
+            _hide_secret_url(args, url, _cut(ctx, text, 300)) or response.reason_phrase,
         )
     return {
         "status": response.status_code,
@@ -159,7 +188,7 @@ def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "method": str(args.get("method", "GET")).upper(),
-            "url": url,
+            "url": shown_url(args["url"]) if isinstance(args["url"], Secret) else url,
             "headers": _masked(args.get("headers") or {}),
             "body": _masked(args.get("json")),
         }
@@ -172,12 +201,7 @@ def shown_url(value: Any) -> str:
     A password in the URL's userinfo is masked too.
     """
     if isinstance(value, Secret):
-        try:
-            parsed = httpx.URL(value.reveal())
-        except (httpx.InvalidURL, TypeError):
-            return "***"
-        port = f":{parsed.port}" if parsed.port else ""
-        return f"{parsed.scheme}://{parsed.host}{port}/***"
+        return shown_secret_url(value)
     text = str(value)
     try:
         parsed = httpx.URL(text)
@@ -223,7 +247,7 @@ ACTIONS = [
                 },
                 "url": {
                     "type": "string",
-                    "description": "https:// URL (plain http only for loopback hosts, or with allow_insecure_http).",
+                    "description": "https:// URL (plain http only for loopback hosts, or with allow_insecure_http). A URL that carries a credential (a Slack or Teams webhook) can be a secret, {{ secrets.name }}: sent, shown as its scheme and host only.",
                 },
                 "headers": {
                     "type": "object",

@@ -1,4 +1,18 @@
-"""``ip.extract``: IPv4 and IPv6 addresses from log events or free text, with counts."""
+"""``ip.extract``: IPv4 and IPv6 addresses from log events or free text, as they were logged.
+
+Each address is reported once, in the form it was logged (``ip``, its most
+frequent form), with every textual form seen (``forms``) so that a later
+search can cover them all (Auth0's search matches the logged text exactly;
+see ``engine.ipforms``), and with where it was found (``sources``: ``ip``, a
+``details`` path such as ``details.request.ip``, or ``text``).
+
+Only an address that stands alone is taken: never one inside a longer dotted
+number, a product/version token (``Chrome/114.0.0.0``), a word, or a CIDR
+network (``10.0.0.0/8``); and never from a user-agent value in ``details``,
+which names software, not a client. The walk over ``details`` is iterative and
+stops at ``MAX_DEPTH`` levels: a deeper value is cut, said in ``warnings``,
+and the run goes on.
+"""
 
 from __future__ import annotations
 
@@ -7,107 +21,170 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.ipforms import Address, is_public, key_of, parse_address
 from engine.registry import Action, ActionContext, Result
 
-# A candidate is never part of a longer dotted number (1.2.3.4.5), yet may end a
-# sentence ("from 8.8.8.8."). In IPv6 the dotted IPv4 tail is tried first, so
-# ::ffff:10.0.0.3 is not cut to ::ffff:10.
-_V4 = r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)"
+# An address stands alone: not after a word character, a dot or a dash, nor
+# after "name/" (a product token such as Chrome/114.0.0.0; "//" of a URL is
+# fine); not followed by a word character, a dash, ".digit" or "/digit" (CIDR).
+# A sentence may end right after one ("from 8.8.8.8."). In IPv6 the dotted
+# IPv4 tail is tried first, so ::ffff:10.0.0.3 is not cut to ::ffff:10; a zone
+# id (%eth0) is part of the address.
+_BEFORE = r"(?<![\w.\-])(?<!\w/)"
+_AFTER = r"(?![\w\-]|\.\d|/\d)"
+_V4 = rf"{_BEFORE}(?:\d{{1,3}}\.){{3}}\d{{1,3}}{_AFTER}"
 _V6 = (
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}"
-    r"(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{0,4})(?![\w:]|\.\d)"
+    rf"{_BEFORE}(?<!:)(?:[0-9A-Fa-f]{{0,4}}:){{2,7}}"
+    rf"(?:(?:\d{{1,3}}\.){{3}}\d{{1,3}}|[0-9A-Fa-f]{{0,4}})(?:%[0-9A-Za-z_.\-]{{1,32}})?"
+    rf"(?!:){_AFTER}"
 )
 _CANDIDATE = re.compile(f"{_V4}|{_V6}")
 MAX_TEXT = 10_000_000
+MAX_DEPTH = 64  # levels of details walked; Auth0's own details are under 10 deep
+MAX_WARNINGS = 20
+MAX_SOURCES = 20
+_SOFTWARE_KEYS = {"useragent", "user_agent", "user-agent", "ua"}
 
 
-def _parse(text: str) -> str | None:
-    """The normalised address in ``text``, or None (invalid, or unspecified like ``::``).
-
-    An IPv4-mapped IPv6 address (``::ffff:203.0.113.7``, as dual-stack servers
-    log IPv4 clients) is the IPv4 address: the same client counts once.
-    """
-    try:
-        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return None if addr.is_unspecified else str(addr)
-
-
-def _order(row: Mapping[str, Any]) -> tuple[int, int, int]:
-    """Most frequent first; then IPv4 before IPv6, by numeric address (10.x after 9.x)."""
-    addr = ipaddress.ip_address(row["ip"])
-    return (-row["count"], addr.version, int(addr))
-
-
-def _scan(text: str) -> Iterator[str]:
+def _scan(text: str) -> Iterator[tuple[str, Address]]:
+    """(form as written, address) for every address standing alone in ``text``."""
     for m in _CANDIDATE.finditer(text[:MAX_TEXT]):
-        ip = _parse(m.group(0))
-        if ip:
-            yield ip
+        addr = parse_address(m.group(0))
+        if addr is not None:
+            yield m.group(0), addr
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
+def _details_strings(details: Any, cut: list[str]) -> Iterator[tuple[str, str]]:
+    """(path, string) for every string in ``details``, breadth first, without recursion.
+
+    List positions are written ``[]`` so one shape gives one path. Values
+    under a user-agent key are skipped; a container deeper than ``MAX_DEPTH``
+    is not entered and its path is added to ``cut``.
+    """
+    stack: list[tuple[str, Any, int]] = [("details", details, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            yield path, value
+            continue
+        if not isinstance(value, Mapping | list):
+            continue
+        if depth >= MAX_DEPTH:
+            cut.append(path)
+            continue
+        if isinstance(value, Mapping):
+            for k, v in reversed(list(value.items())):
+                if str(k).lower() in _SOFTWARE_KEYS:
+                    continue
+                stack.append((f"{path}.{k}", v, depth + 1))
+        else:
+            for v in reversed(value):
+                stack.append((f"{path}[]", v, depth + 1))
 
 
 class _Tally:
+    """Rows keyed by address: count of events, dates, forms (with counts) and sources."""
+
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
+        self.forms: dict[str, dict[str, int]] = {}
 
-    def add(self, ip: str, date: str | None) -> None:
-        row = self.rows.setdefault(
-            ip,
-            {
-                "ip": ip,
+    def add(
+        self, key: str, addr: Address, seen: Mapping[str, Mapping[str, None]], date: str | None
+    ) -> None:
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = {
+                "ip": None,
+                "address": key,
+                "forms": [],
                 "count": 0,
                 "first_seen": None,
                 "last_seen": None,
-                "public": ipaddress.ip_address(ip).is_global,
-            },
-        )
+                "public": is_public(addr),
+                "sources": [],
+            }
         row["count"] += 1
+        forms = self.forms.setdefault(key, {})
+        for form in seen["forms"]:
+            forms[form] = forms.get(form, 0) + 1
+        for source in sorted(seen["sources"]):
+            if source not in row["sources"] and len(row["sources"]) < MAX_SOURCES:
+                row["sources"].append(source)
         if date:
             if row["first_seen"] is None or date < row["first_seen"]:
                 row["first_seen"] = date
             if row["last_seen"] is None or date > row["last_seen"]:
                 row["last_seen"] = date
 
+    def finish(self) -> list[dict[str, Any]]:
+        for key, row in self.rows.items():
+            counts = self.forms[key]
+            # most frequent first; ties keep the order first seen (dicts keep insertion order)
+            ordered = sorted(counts, key=lambda f: -counts[f])
+            row["forms"] = ordered
+            row["ip"] = ordered[0]
+            row["sources"].sort()
+        return list(self.rows.values())
+
+
+def _order(row: Mapping[str, Any]) -> tuple[int, int, int, str]:
+    """Most frequent first; then IPv4 before IPv6, by numeric address (10.x after 9.x)."""
+    addr = ipaddress.ip_address(row["address"].split("%")[0])  # a key is a parsed address
+    return (-row["count"], addr.version, int(addr), row["address"])
+
+
+def _found(found: dict[str, dict[str, Any]], form: str, addr: Address, source: str) -> None:
+    # dicts, not sets: the order forms were met in breaks ties between them
+    entry = found.setdefault(key_of(addr), {"addr": addr, "forms": {}, "sources": {}})
+    entry["forms"][form] = None
+    entry["sources"][source] = None
+
 
 def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     tally = _Tally()
+    warnings: list[str] = []
+    unreadable: dict[str, int] = {}  # ip field values that name no address, and how often
     for event in args.get("events") or []:
         if not isinstance(event, Mapping):
             continue
         date = event.get("date") if isinstance(event.get("date"), str) else None
-        found: set[str] = set()
+        found: dict[str, dict[str, Any]] = {}
         own = event.get("ip")
         if isinstance(own, str):
-            one = _parse(own)
-            # a proxy chain ("203.0.113.7, 10.0.0.1") is scanned like text
-            found.update([one] if one else _scan(own))
+            one = parse_address(own)
+            if one is not None:
+                _found(found, own, one, "ip")
+            else:  # a proxy chain ("203.0.113.7, 10.0.0.1") is scanned like text
+                for form, addr in _scan(own):
+                    _found(found, form, addr, "ip")
+                if not found and own.strip():
+                    unreadable[own[:64]] = unreadable.get(own[:64], 0) + 1
         if args.get("include_details", True):
-            for chunk in _strings(event.get("details")):
-                found.update(_scan(chunk))
-        for addr in found:
-            tally.add(addr, date)
+            cut: list[str] = []
+            for path, chunk in _details_strings(event.get("details"), cut):
+                for form, addr in _scan(chunk):
+                    _found(found, form, addr, path)
+            if cut and len(warnings) < MAX_WARNINGS:
+                where = event.get("log_id") or date or "an event"
+                warnings.append(
+                    f"{where}: details deeper than {MAX_DEPTH} levels at {cut[0]}; "
+                    "the deeper part was not scanned"
+                )
+        for key, entry in found.items():
+            tally.add(key, entry["addr"], entry, date)
+    for value, n in list(unreadable.items())[:MAX_WARNINGS]:
+        warnings.append(f"ip {value!r} of {n} event(s) is not an IP address; not counted")
+    if len(unreadable) > MAX_WARNINGS:
+        warnings.append(f"{len(unreadable) - MAX_WARNINGS} more ip values that are not addresses")
     text = args.get("text")
     if isinstance(text, str):
-        for addr in _scan(text):
-            tally.add(addr, None)
+        for form, addr in _scan(text):
+            tally.add(key_of(addr), addr, {"forms": {form: None}, "sources": {"text": None}}, None)
     min_count = int(args.get("min_count", 1))
-    rows = [r for r in tally.rows.values() if r["count"] >= min_count]
+    rows = [r for r in tally.finish() if r["count"] >= min_count]
     rows.sort(key=_order)
-    return {"ips": rows, "count": len(rows)}
+    return {"ips": rows, "count": len(rows), "warnings": warnings}
 
 
 ACTIONS = [
@@ -133,7 +210,7 @@ ACTIONS = [
                 },
                 "include_details": {
                     "type": "boolean",
-                    "description": "Also scan `details` of each event (default true).",
+                    "description": "Also scan `details` of each event (default true; user-agent values are never scanned).",
                 },
             },
         },
@@ -142,12 +219,19 @@ ACTIONS = [
             "properties": {
                 "ips": {
                     "type": "array",
-                    "description": "[{ip, count, first_seen, last_seen, public}], most frequent first, then by address (IPv4 first); an event counts once per IP; IPv4-mapped IPv6 addresses count as IPv4.",
+                    "description": "[{ip, address, forms, count, first_seen, last_seen, public, sources}], most frequent first, then by address (IPv4 first). `ip` is the address as logged (its most frequent form), `forms` every form seen (search them all: Auth0 matches the text exactly), `address` the canonical text (an IPv4-mapped IPv6 address is its IPv4 address), `sources` where it was found (`ip`, a `details` path, `text`). An event counts once per address.",
                 },
-                "count": {"type": "integer", "description": "How many distinct IPs are listed."},
+                "count": {
+                    "type": "integer",
+                    "description": "How many distinct addresses are listed.",
+                },
+                "warnings": {
+                    "type": "array",
+                    "description": "What could not be read: an `ip` value that is no address (e.g. 999.1.1.1, or IPv4 with leading zeros), details nested deeper than 64 levels (cut; the run goes on).",
+                },
             },
         },
         effect="read",
-        description="Extract IPv4/IPv6 addresses with counts, first/last seen and public/private; invalid addresses skipped.",
+        description="Extract IPv4/IPv6 addresses as logged, grouped by address with every form seen, counts, first/last seen, public/private and where each was found.",
     ),
 ]

@@ -40,7 +40,11 @@ def adhoc_expectations(outputs: set[str]) -> dict[str, Any]:
 
 
 def drill_cmd(
-    target: Path = typer.Argument(..., help="A drill file, or a playbook with --scenario."),
+    target: Path = typer.Argument(
+        ...,
+        help="A drill file, or a playbook with --scenario; a standard one by name "
+        "(credential-stuffing, drills/credential-stuffing.yaml) from any folder.",
+    ),
     scenario: str | None = typer.Option(
         None, "--scenario", help="Scenario when TARGET is a playbook."
     ),
@@ -59,6 +63,7 @@ def drill_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Rehearse a playbook against an emulated attack and score it against the truth."""
+    from engine.bundled import resolve
     from engine.cli.cmd_run import make_redactor, read_inputs
     from engine.drill import Drill, load_drill, run_drill
     from engine.errors import SoarError
@@ -69,6 +74,7 @@ def drill_cmd(
 
     try:
         if scenario:
+            target = resolve(target, "playbooks")  # a standard one when not a file here
             playbook = load_playbook(target, default_registry())
             inputs = read_inputs(playbook, pairs, None)
             if live and "block" in playbook.inputs:
@@ -85,7 +91,7 @@ def drill_cmd(
                 expect=adhoc_expectations(set(playbook.outputs)),
             )
         else:
-            drill = load_drill(target)
+            drill = load_drill(resolve(target, "drills"))
         result = run_drill(drill, run_dir)
     except (SoarError, OSError) as exc:
         typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)

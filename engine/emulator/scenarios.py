@@ -85,11 +85,16 @@ class _Gen(TrafficGenerator):
         ]
 
     def compromise(self, uid: str, ip: str, city: tuple[Any, ...], at: datetime) -> list[str]:
-        """The attacker logs in and reaches a few applications; returns their names."""
-        apps = self.rng.sample(
-            [c for c in self.clients if c[2] != "m2m" and c[1] != "Admin Dashboard"],
-            self.rng.randint(1, 3),
-        )
+        """The attacker logs in, then reaches one more application through SSO; returns their names.
+
+        Password logins (``s``) to one to three applications, the first one's
+        code exchanged for tokens (``seacft``), then silent authentication
+        (``ssa``) into an application never logged into with the password:
+        Auth0's SSO session needs no password for it.
+        """
+        eligible = [c for c in self.clients if c[2] != "m2m" and c[1] != "Admin Dashboard"]
+        apps = self.rng.sample(eligible, self.rng.randint(1, 3))
+        agent = self.pick(BOT_AGENTS)
         for n, client in enumerate(apps):
             self.event(
                 at + timedelta(seconds=30 * n + 1),
@@ -99,13 +104,54 @@ class _Gen(TrafficGenerator):
                 ip=ip,
                 city=city,
                 client=client,
-                agent=self.pick(BOT_AGENTS),
+                agent=agent,
             )
-        return sorted(c[1] for c in apps)
+        self.event(
+            at + timedelta(seconds=2),
+            "seacft",
+            "",
+            uid=uid,
+            ip=ip,
+            city=city,
+            client=apps[0],
+            agent=agent,
+            details={"code": "*" * 42 + "VM-"},
+            connection=False,
+        )
+        # chosen without the random source, so the rest of the tenant stays as it was
+        sso = next(c for c in eligible if c not in apps)
+        self.event(
+            at + timedelta(minutes=3),
+            "ssa",
+            "Successful silent authentication",
+            uid=uid,
+            ip=ip,
+            city=city,
+            client=sso,
+            agent=agent,
+        )
+        return sorted(c[1] for c in [*apps, sso])
+
+    def switch_address(self, uid: str, n: int, city: tuple[Any, ...], at: datetime) -> str:
+        """The attacker refreshes the victim's tokens from a new address that never failed a login."""
+        ip = f"2a0d:5600:24:{n + 7}::1f"  # fixed, so no legitimate home address can be it
+        self.event(
+            at + timedelta(minutes=40),
+            "sertft",
+            "",
+            uid=uid,
+            ip=ip,
+            city=city,
+            client=self.clients[0],
+            agent="python-requests/2.31.0",
+            details={"familyId": self.hex(16)},
+            connection=False,
+        )
+        return ip
 
     def attack(self, kind: str) -> dict[str, Any]:
         if kind == "quiet":
-            return {"attacker_ips": [], "compromised": {}, "admins": []}
+            return {"attacker_ips": [], "compromised": {}, "admins": [], "elsewhere": {}}
         k = {
             "credential-stuffing": 4,
             "password-spray": 3,
@@ -113,6 +159,12 @@ class _Gen(TrafficGenerator):
             "compromised-admin": 1,
         }[kind]
         ips = self.attackers(k)
+        if kind in ("credential-stuffing", "password-spray"):
+            # Auth0 logs an IP as it received it: one attacker's address in a form
+            # that is not the canonical text (see engine/ipforms.py)
+            # (the first attacker: the first victim falls to it)
+            first, city = ips[0]
+            ips[0] = (_logged_form(kind, first), city)
         per_ip = max(40, self.size // (25 * k))
         uids = [u for u in self.users if not self.users[u]["app_metadata"].get("roles")]
         compromised: dict[str, list[str]] = {}
@@ -195,9 +247,13 @@ class _Gen(TrafficGenerator):
                         "connection": CONNECTIONS[0][0],
                     }
                 ]
+        elsewhere: dict[str, list[str]] = {}
         for n, uid in enumerate(victims):
             ip, city = ips[n % len(ips)]
-            compromised[uid] = self.compromise(uid, ip, city, self.when(2, 1))
+            at = self.when(2, 1)
+            compromised[uid] = self.compromise(uid, ip, city, at)
+            if kind == "credential-stuffing" and n == 0:
+                elsewhere[uid] = [self.switch_address(uid, n, city, at)]
         if kind == "compromised-admin":
             admin = self.add_user(len(self.users), admin=True)
             admins.append(admin)
@@ -218,7 +274,12 @@ class _Gen(TrafficGenerator):
             compromised[admin] = [self.clients[4][1]]
             for n in range(8):
                 self.sapi(at + timedelta(minutes=2 + n), admin, ip, legit=False)
-        return {"attacker_ips": [ip for ip, _ in ips], "compromised": compromised, "admins": admins}
+        return {
+            "attacker_ips": [ip for ip, _ in ips],
+            "compromised": compromised,
+            "admins": admins,
+            "elsewhere": elsewhere,
+        }
 
     def finish(self, attack: dict[str, Any]) -> Tenant:
         self.rows.sort(key=lambda r: r[0])
@@ -242,9 +303,24 @@ class _Gen(TrafficGenerator):
             "compromised_user_names": names,
             "accessed_clients": {u: compromised[u] for u in sorted(compromised)},
             "hijacked_admins": sorted(attack["admins"]),
+            "activity_elsewhere": {u: attack["elsewhere"][u] for u in sorted(attack["elsewhere"])},
             "legitimate_users": sorted(u for u in self.users if u not in compromised),
         }
         return Tenant(self.stream(), self.users, truth, self.blocks)
+
+
+def _logged_form(kind: str, ipv4: str) -> str:
+    """An attacker address as a dual-stack edge may log it: not the canonical text.
+
+    Credential stuffing gets an IPv6 address with upper-case hex and a zero
+    group written out (Auth0 logged ``…:1f55:0000:e970`` in a real pwd_leak
+    event); password spraying an IPv4-mapped IPv6 address (``::ffff:a.b.c.d``).
+    Derived from the IPv4 address drawn, so the random stream is unchanged.
+    """
+    if kind == "password-spray":
+        return f"::ffff:{ipv4}"
+    a, b, c, d = (int(x) for x in ipv4.split("."))
+    return f"2A05:D014:{a:X}:{b:X}:0000:{c:X}:{d:X}:E970"
 
 
 def generate(

@@ -1,0 +1,145 @@
+"""The textual forms of one IP address: how Auth0 logged it, and what a search must cover.
+
+Auth0 logs an event's ``ip`` as it received it, and its log search matches a
+field's whole text exactly: ``ip:"2601:140:9702:ee80:9049:1f55:0:e970"`` does
+not find an event logged with ``…:1f55:0000:e970``. So an address is reported
+in the form it was logged, its forms are grouped by ``address_key`` (one
+address, one key), and a search for it covers every form seen plus the forms
+other writers commonly produce (``variants``).
+
+``address_key`` is the canonical text: RFC 5952 lower-case compressed IPv6,
+dotted IPv4 for an IPv4-mapped IPv6 address (``::ffff:203.0.113.9`` is the
+IPv4 client ``203.0.113.9`` on a dual-stack server), and an IPv6 zone id kept
+(``fe80::1%eth0``: the zone is part of a link-local address).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+from engine.errors import TemplateError
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_TEXT = 64  # the longest address text read (a zone id included)
+_ZONE = re.compile(r"[0-9A-Za-z_.\-]{1,32}")  # interface names and numbers (eth0, 12, en0.1)
+
+
+@lru_cache(maxsize=65536)  # a log repeats few addresses many times
+def parse_address(text: str) -> Address | None:
+    """The address ``text`` writes (``[...]`` brackets allowed), or None.
+
+    None for anything that is not one address, and for the unspecified
+    addresses (``::``, ``0.0.0.0``), which no client has. IPv4 with leading
+    zeros (``010.0.0.1``) is refused, as Python does: some readers take it as
+    octal, so it names no address for sure.
+    """
+    raw = text.strip()
+    if not raw or len(raw) > MAX_TEXT:
+        return None
+    if raw.startswith("[") and raw.endswith("]"):
+        raw = raw[1:-1]
+    try:
+        addr: Address = ipaddress.ip_address(raw)
+    except ValueError:
+        return None
+    if (
+        isinstance(addr, ipaddress.IPv6Address)
+        and addr.scope_id
+        and not _ZONE.fullmatch(addr.scope_id)
+    ):
+        return None  # Python takes any text after "%" as a zone: "fe80::1%\" OR x" is none
+    return None if _unmapped(addr).is_unspecified else addr
+
+
+def _split_zone(addr: Address) -> tuple[Address, str]:
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
+        return ipaddress.IPv6Address(int(addr)), f"%{addr.scope_id}"
+    return addr, ""
+
+
+def _unmapped(addr: Address) -> Address:
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+@lru_cache(maxsize=65536)
+def key_of(addr: Address) -> str:
+    """The canonical text of a parsed address (see the module docstring)."""
+    bare, zone = _split_zone(addr)
+    return str(_unmapped(bare)) + zone
+
+
+def address_key(text: str) -> str | None:
+    """The canonical text of the address ``text`` writes, or None when it writes none."""
+    addr = parse_address(text)
+    return None if addr is None else key_of(addr)
+
+
+def is_public(addr: Address) -> bool:
+    bare, _ = _split_zone(addr)
+    return bool(_unmapped(bare).is_global)
+
+
+def _v6_forms(addr: ipaddress.IPv6Address) -> list[str]:
+    groups = [f"{(int(addr) >> (112 - 16 * i)) & 0xFFFF:x}" for i in range(8)]
+    forms = [
+        addr.compressed,  # RFC 5952: what most software writes
+        addr.exploded,  # every group four digits
+        ":".join(groups),  # no "::", groups unpadded
+        ":".join(g if g != "0" else "0000" for g in groups),  # zero groups written out
+    ]
+    return forms + [f.upper() for f in forms]
+
+
+def _v4_forms(addr: ipaddress.IPv4Address) -> list[str]:
+    dotted = str(addr)
+    mapped = ipaddress.IPv6Address(f"::ffff:{dotted}")
+    hexed = mapped.compressed  # ::ffff:cb00:7109
+    return [
+        dotted,
+        f"::ffff:{dotted}",
+        f"::FFFF:{dotted}",
+        f"0:0:0:0:0:ffff:{dotted}",
+        f"0000:0000:0000:0000:0000:ffff:{dotted}",
+        hexed,
+        hexed.upper(),
+    ]
+
+
+def variants(text: str) -> list[str]:
+    """Every form to search for the address ``text`` writes: ``text`` itself first.
+
+    Then the forms writers commonly produce: compressed, exploded, without
+    ``::``, with zero groups written out, each also in upper case; for an IPv4
+    address (or an IPv4-mapped one) the dotted form and its IPv4-mapped IPv6
+    forms. A zone id stays on every form. Text that writes no address is
+    returned alone, unchanged (it is still what was asked for).
+    """
+    addr = parse_address(text)
+    if addr is None:
+        return [text]
+    bare, zone = _split_zone(addr)
+    plain = _unmapped(bare)
+    forms = _v4_forms(plain) if isinstance(plain, ipaddress.IPv4Address) else _v6_forms(plain)
+    return list(dict.fromkeys([text, *(f + zone for f in forms)]))
+
+
+def all_variants(texts: Iterable[str]) -> list[str]:
+    """The forms of every address in ``texts``, each form once, in order."""
+    out: dict[str, None] = {}
+    for text in texts:
+        for form in variants(text):
+            out.setdefault(form, None)
+    return list(out)
+
+
+def ip_forms(value: Any) -> list[str]:
+    """The ``ip_forms`` expression filter: ``{{ inputs.ip | ip_forms | lucene }}``."""
+    if not isinstance(value, str):
+        raise TemplateError(f"ip_forms: expected an IP address as text, got {type(value).__name__}")
+    return variants(value)

@@ -1,0 +1,76 @@
+"""engine.ipforms: one address, its textual forms, and the forms a search must cover."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.ipforms import address_key, all_variants, parse_address, variants
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("2601:140:9702:ee80:9049:1f55:0000:e970", "2601:140:9702:ee80:9049:1f55:0:e970"),
+        ("2001:0DB8::E970", "2001:db8::e970"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("::ffff:cb00:7109", "203.0.113.9"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("fe80::1%eth0", "fe80::1%eth0"),
+        ("203.0.113.9", "203.0.113.9"),
+    ],
+)
+def test_one_key_per_address(text: str, key: str) -> None:
+    assert address_key(text) == key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "::",
+        "0.0.0.0",  # noqa: S104 (text to parse, not a bind address)
+        "::ffff:0.0.0.0",
+        "010.0.0.1",
+        "1.2.3",
+        "x" * 99,
+        'fe80::1%" OR type:"s',  # Python would take the rest as a zone id
+    ],
+)
+def test_what_names_no_address_for_sure_has_no_key(text: str) -> None:
+    assert parse_address(text) is None and address_key(text) is None
+
+
+def test_variants_cover_what_writers_produce_and_start_with_the_text() -> None:
+    forms = variants("2601:140:9702:ee80:9049:1f55:0:e970")
+    assert forms[0] == "2601:140:9702:ee80:9049:1f55:0:e970"
+    assert "2601:140:9702:ee80:9049:1f55:0000:e970" in forms  # the pwd_leak event's form
+    assert "2601:0140:9702:ee80:9049:1f55:0000:e970" in forms
+    assert "2601:140:9702:EE80:9049:1F55:0:E970" in forms
+    assert len(forms) == len(set(forms))
+    v4 = variants("::FFFF:203.0.113.9")
+    assert v4[0] == "::FFFF:203.0.113.9"
+    assert {"203.0.113.9", "::ffff:203.0.113.9", "::ffff:cb00:7109"} <= set(v4)
+    assert all(address_key(f) == "203.0.113.9" for f in v4)
+    assert all(f.endswith("%eth0") for f in variants("fe80::1%eth0"))
+    assert variants("not an ip") == ["not an ip"]
+    assert all_variants(["203.0.113.9", "::ffff:203.0.113.9"]) == variants("203.0.113.9")
+
+
+def test_lucene_quotes_a_list_of_forms_as_one_group_the_query_engine_matches() -> None:
+    from engine.errors import TemplateError
+    from engine.query import compile_query
+    from engine.templating import compile_template, lucene
+
+    assert lucene(["a", 'b"']) == '("a" OR "b\\"")'
+    with pytest.raises(TemplateError, match="empty list"):
+        lucene([])
+    q = compile_template('type:"s" AND ip:{{ inputs.ip | ip_forms | lucene }}').render(
+        {"inputs": {"ip": "2601:140:9702:ee80:9049:1f55:0:e970"}}
+    )
+    match = compile_query(q)
+    assert match({"type": "s", "ip": "2601:140:9702:ee80:9049:1f55:0000:e970"})
+    assert match({"type": "s", "ip": "2601:140:9702:ee80:9049:1f55:0:e970"})
+    assert not match({"type": "s", "ip": "2601:140:9702:ee80:9049:1f55:0:e971"})
+    assert not match({"type": "fp", "ip": "2601:140:9702:ee80:9049:1f55:0:e970"})
+    with pytest.raises(TemplateError, match="ip_forms"):
+        compile_template("{{ 3 | ip_forms }}").render({})
