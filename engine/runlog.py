@@ -15,33 +15,38 @@ parse) makes the log "incomplete", not "unreadable": ``verify`` says so and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.errors import RunLogError
+from engine.logread import GENESIS, Parsed, canonical, parse, read_records, record_hash
+from engine.logverify import VerifyResult, verify
 from engine.redact import Redactor
 from engine.timeutil import iso_ms
 
-GENESIS = "0" * 64
 MAX_SUMMARY = 4096  # characters of JSON kept for a read step's output
 Redact = Callable[[str], str]
 
-
-def canonical(record: dict[str, Any]) -> bytes:
-    """The bytes that are hashed: the record without ``hash``, sorted keys, compact, UTF-8."""
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(record)).hexdigest()
+# the format and the check live beside this module; callers import them from here
+__all__ = [
+    "GENESIS",
+    "MAX_SUMMARY",
+    "Parsed",
+    "RunLogWriter",
+    "VerifyResult",
+    "canonical",
+    "jsonable",
+    "parse",
+    "read_records",
+    "record_hash",
+    "summarize",
+    "verify",
+]
 
 
 def jsonable(value: Any) -> Any:
@@ -175,105 +180,3 @@ class RunLogWriter:
                 self._file.flush()
                 os.fsync(self._file.fileno())
                 self._file.close()
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """The records of a log; ``torn_at`` is the byte offset of a torn last line, if any."""
-
-    records: list[dict[str, Any]]
-    torn_at: int | None = None
-
-
-def parse(path: str | Path) -> Parsed:
-    """Parse every record; raises ``RunLogError`` when a line is not a JSON object.
-
-    Only the very last line may be torn (no newline, not JSON): a crash while
-    it was written. It is reported through ``torn_at``, not as an error.
-    """
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise RunLogError(f"{path}: cannot read the run log: {exc.strerror or exc}") from None
-    records: list[dict[str, Any]] = []
-    offset = 0
-    lines = raw.split(b"\n")
-    for n, line in enumerate(lines, 1):
-        start, offset = offset, offset + len(line) + 1
-        if not line.strip():
-            continue
-        last = n == len(lines)  # only a line without its newline can be torn
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if last:
-                return Parsed(records, start)
-            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            raise RunLogError(f"{path}:{n}: not a JSON record: {why}") from None
-        if not isinstance(rec, dict):
-            raise RunLogError(f"{path}:{n}: a record must be a JSON object")
-        records.append(rec)
-    return Parsed(records)
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The complete records of a log (a torn last line left out)."""
-    return parse(path).records
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """``code``: 0 intact and complete, 1 tampered, 2 unreadable, 3 intact but incomplete."""
-
-    code: int
-    message: str
-    records: int = 0
-    final_hash: str | None = None
-    bad_seq: int | None = None
-
-
-def verify(path: str | Path, expect_hash: str | None = None) -> VerifyResult:
-    """Recompute the chain of ``path``; with ``expect_hash`` also detect a cut-off tail."""
-    try:
-        parsed = parse(path)
-    except RunLogError as exc:
-        return VerifyResult(2, str(exc))
-    records = parsed.records
-    if not records:
-        return VerifyResult(2, f"{path}: no records (not a run log, or cut before its first)")
-    prev = GENESIS
-    for i, rec in enumerate(records):
-        problem = _check(rec, i, prev)
-        if problem:
-            return VerifyResult(1, f"tampered at seq {i}: {problem}", i, bad_seq=i)
-        prev = rec["hash"]
-    n = len(records)
-    if expect_hash is not None and prev != expect_hash.strip().lower():
-        known = {r["hash"] for r in records}
-        why = (
-            "records were added after the expected final record"
-            if expect_hash.strip().lower() in known
-            else "the log does not reach the expected hash (records cut off or replaced)"
-        )
-        return VerifyResult(
-            1, f"tampered: final hash {prev} is not the expected {expect_hash}: {why}", n, prev
-        )
-    if parsed.torn_at is not None:
-        return VerifyResult(
-            3, f"intact but incomplete: {n} records, then a torn record (a crash)", n, prev
-        )
-    if records[-1].get("type") != "run.finished":
-        return VerifyResult(
-            3, f"intact but incomplete: {n} records and no final run.finished", n, prev
-        )
-    return VerifyResult(0, f"intact and complete: {n} records, final hash {prev}", n, prev)
-
-
-def _check(rec: dict[str, Any], i: int, prev: str) -> str | None:
-    if rec.get("seq") != i:
-        return f"the record in position {i} has seq {rec.get('seq')!r} (removed or reordered)"
-    if rec.get("prev_hash") != prev:
-        return "prev_hash does not match the previous record's hash (removed or reordered)"
-    if rec.get("hash") != record_hash(rec):
-        return "the record's content does not match its hash (changed)"
-    return None

@@ -1,4 +1,4 @@
-"""``soar run``, ``soar verify``, ``soar show``, ``soar resume``.
+"""``soar run``, ``soar show``, ``soar resume`` (``soar verify``: ``cmd_verify``).
 
 Exit codes of run and resume: 0 succeeded, 1 a step failed, 2 bad playbook,
 inputs or usage, 3 stopped awaiting approval, 130 interrupted (Ctrl-C: the log
@@ -322,20 +322,6 @@ def resume_cmd(
     )
 
 
-def verify_cmd(
-    run_log: Path = typer.Argument(..., help="The run log to check."),
-    expect_hash: str | None = typer.Option(
-        None, "--expect-hash", help="The final hash printed when the run ended."
-    ),
-) -> None:
-    """Recompute a run log's hash chain: 0 intact, 1 tampered, 2 unreadable, 3 incomplete."""
-    from engine.runlog import verify
-
-    result = verify(run_log, expect_hash)
-    typer.echo(f"{safe(run_log)}: {safe(result.message)}")
-    raise typer.Exit(result.code)
-
-
 def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.")) -> None:
     """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
     from engine.errors import RunLogError
@@ -412,6 +398,5 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_cmd)
-    app.command("verify")(verify_cmd)
     app.command("show")(show_cmd)
     app.command("resume")(resume_cmd)
