@@ -53,6 +53,7 @@ from engine.runstate import (
     tenant_label,
 )
 from engine.secrets import Secret
+from engine.signing import Signer
 from engine.steps import (
     Failed,
     Planned,
@@ -91,6 +92,7 @@ def run_playbook(
     on_event: Event | None = None,
     redactor: Redactor | None = None,
     from_cli: bool = False,
+    signer: Signer | None = None,
 ) -> RunResult:
     """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
@@ -108,6 +110,8 @@ def run_playbook(
     - ``transport``: the httpx transport under the guarded ``http.request`` client.
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
+    - ``signer``: signs the log (its key id in ``run.started``, a ``run.signed``
+      record at the end); without one the log is unsigned.
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
     run_id = new_run_id()
@@ -125,7 +129,8 @@ def run_playbook(
         on_event=on_event,
         redactor=redactor,
     )
-    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor))
+    path = Path(run_dir) / f"{run_id}.jsonl"
+    run.open(RunLogWriter(path, run_id, run.redactor, signer=signer))
     run.log(
         "run.started",
         playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
@@ -137,6 +142,7 @@ def run_playbook(
         dry_run=dry_run,
         logs_file=str(logs_file) if logs_file else None,
         secrets=sorted(run.secrets),
+        signing_key_id=signer.key_id if signer else None,
     )
     return run.execute()
 

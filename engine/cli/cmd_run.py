@@ -7,7 +7,8 @@ is left incomplete, resumable). Human output goes to stderr;
 
 Environment: ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` (name
 lower-cased) in templates, an opaque value only ``http.request`` unwraps;
-``SOAR_PROTECTED_USERS`` lists user ids or emails no write may touch.
+``SOAR_PROTECTED_USERS`` lists user ids or emails no write may touch;
+``SOAR_SIGNING_KEY_FILE`` / ``SOAR_SIGNING_KEY`` (or ``--signing-key``) sign the log.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
 SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix, not a secret
 MAX_SHOWN_TARGETS = 50
+SIGNING_KEY_HELP = (
+    "Sign the run log with this private key file (else SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY)."
+)
 
 
 def env_secrets() -> dict[str, str]:
@@ -246,8 +250,10 @@ def run_cmd(
         None, "--logs", help="Search this exported log file instead of a tenant (writes planned)."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
+    from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.errors import PlaybookError
     from engine.executor import run_playbook
@@ -264,6 +270,8 @@ def run_cmd(
         raise typer.Exit(2) from None
     if logs is not None and not logs.is_file():
         _fail(redactor, f"--logs {logs}: no such file")
+    signer = load_signer(signing_key, redactor)
+    say_signing(signer)
     progress = Progress(redactor)
     tracker = _LogPath(progress, run_dir)
     _drive(
@@ -279,6 +287,7 @@ def run_cmd(
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
+            signer=signer,
         ),
         tracker,
         redactor,
@@ -295,13 +304,17 @@ def resume_cmd(
         help="Send again the writes cut off in flight (outcome unknown); check them first.",
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
     """Continue an interrupted or approval-stopped run without repeating completed writes."""
+    from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.registry import default_registry
     from engine.resume import resume_run
 
     redactor = make_redactor()
+    signer = load_signer(signing_key, redactor)
+    say_signing(signer, resuming=run_log)
     progress = Progress(redactor)
     tracker = _LogPath(progress)
     tracker.path = run_log
@@ -315,6 +328,7 @@ def resume_cmd(
             on_event=tracker,
             redactor=redactor,
             resend_unknown=resend_unknown,
+            signer=signer,
         ),
         tracker,
         redactor,
@@ -386,6 +400,10 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
         elif kind in ("approval.required", "approval.granted", "approval.denied"):
             by = f" by {rec.get('by')}" if rec.get("by") else ""
             lines.append(f"  {kind} for {rec.get('step')}{by}  targets {rec.get('targets')}")
+        elif kind == "run.signed":
+            lines.append(
+                f"  -- signed records 0-{rec.get('signed_seq')} by key {rec.get('key_id')}"
+            )
         elif kind == "run.finished":
             lines.append(f"finished {rec.get('ts')}: {rec.get('status')}")
             if rec.get("error"):

@@ -1,7 +1,8 @@
-"""``soar verify``: check a run log's integrity (exit codes: docs/run-log.md)."""
+"""``soar verify``: check a run log's chain and signatures (verdicts: docs/run-log.md)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -14,11 +15,35 @@ def verify_cmd(
     expect_hash: str | None = typer.Option(
         None, "--expect-hash", help="The final hash printed when the run ended."
     ),
+    public_key: Path | None = typer.Option(
+        None,
+        "--public-key",
+        help="The signer's public key file (else SOAR_VERIFY_KEY); a signature is then required.",
+    ),
+    require_signature: bool = typer.Option(
+        False,
+        "--require-signature",
+        help="Fail (exit 2) unless a public key is given to check the signature with.",
+    ),
 ) -> None:
-    """Recompute a run log's hash chain: 0 intact, 1 tampered, 2 unreadable, 3 incomplete."""
+    """Check a run log: 0 intact and complete, 1 tampered, 2 unreadable, 3 incomplete."""
+    from engine.errors import ConfigError
     from engine.runlog import verify
+    from engine.signing import VERIFY_ENV, verifier_from
 
-    result = verify(run_log, expect_hash)
+    try:
+        verifier = verifier_from(public_key, os.environ)
+    except ConfigError as exc:
+        typer.echo(f"error: {safe(exc)}", err=True)
+        raise typer.Exit(2) from None
+    if require_signature and verifier is None:
+        typer.echo(
+            f"error: --require-signature needs the signer's public key: --public-key FILE "
+            f"or {VERIFY_ENV} (a signature can only be checked with it)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    result = verify(run_log, expect_hash, verifier)
     typer.echo(f"{safe(run_log)}: {safe(result.message)}")
     raise typer.Exit(result.code)
 
