@@ -6,6 +6,7 @@ hashing formula (docs/run-log.md), but not the operator's private key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from executor_actions import playbook
@@ -26,10 +28,12 @@ from engine.executor import RunResult, run_playbook
 from engine.logsigs import signature_fields
 from engine.redact import Redactor
 from engine.registry import default_registry
+from engine.report import render
 from engine.resume import resume_run
-from engine.runlog import RunLogWriter, verify
+from engine.runlog import RunLogWriter, read_records, verify
 from engine.signing import Signer
 
+ROOT = Path(__file__).resolve().parents[1]
 CONTAIN = """
 playbook: 1
 name: contain
@@ -322,3 +326,119 @@ def test_the_signing_key_is_masked_wherever_the_runs_redactor_is(
     assert "MC4CAQAwBQYDK2VwBCIEI" not in json.dumps(rec)  # the PKCS#8 body of any Ed25519 key
     assert redactor.text(f"x{raw}x") == "x***x"
     assert key.key_id in repr(key) and raw not in repr(key) + str(key)
+
+
+# -- keys and the command line --------------------------------------------------
+
+
+def test_keys_generate_then_sign_with_the_key_text_and_verify_with_the_printed_key(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    gen = soar("keys", "generate", "-o", str(keys))
+    assert gen.returncode == 0, gen.stderr
+    private, public = keys / "soar-signing.key", keys / "soar-signing.pub"
+    assert private.stat().st_mode & 0o777 == 0o600
+    pem = private.read_text()
+    assert pem.startswith("-----BEGIN PRIVATE KEY-----")
+    body = pem.splitlines()[1]  # the base64 of the whole PKCS#8 key
+    assert body not in gen.stdout + gen.stderr
+    printed = gen.stdout.strip()  # stdout is the public key alone
+    assert len(base64.b64decode(printed)) == 32 and "\n" not in printed
+    again = soar("keys", "generate", "-o", str(keys))
+    assert again.returncode == 2 and "never overwrites" in again.stderr
+    assert private.read_text() == pem
+
+    pb = tmp_path / "contain.yaml"
+    pb.write_text(CONTAIN.replace("URL", server.url), encoding="utf-8")
+    runs = tmp_path / "runs"
+    run = soar("run", str(pb), "--yes", "--run-dir", str(runs), env={"SOAR_SIGNING_KEY": pem})
+    assert run.returncode == 0, run.stderr
+    assert "signing: the run log is signed with key ed25519:" in run.stderr
+    log = next(runs.glob("*.jsonl"))
+    text = log.read_text()
+    for form in key_forms(pem):
+        assert form not in text and form not in run.stderr + run.stdout
+    ok = soar("verify", str(log), "--require-signature", env={"SOAR_VERIFY_KEY": printed})
+    assert ok.returncode == 0 and "signature(s) by key" in ok.stdout, ok.stdout
+    by_file = soar("verify", str(log), "--public-key", str(public))
+    assert by_file.returncode == 0
+    shown = soar("show", str(log))
+    assert shown.returncode == 0 and "-- signed records 0-" in shown.stdout
+    assert "integrity: intact and complete" in shown.stdout and "NOT checked" in shown.stdout
+    assert "signed by key ed25519:" in render(log)
+
+
+def key_forms(pem: str) -> list[str]:
+    from engine.signing import load_private
+
+    return load_private(pem, "test").secret_forms()
+
+
+def test_bad_keys_are_refused_before_the_run_without_showing_them(tmp_path: Path) -> None:
+    pb = tmp_path / "p.yaml"
+    pb.write_text(PLAIN, encoding="utf-8")
+    runs = tmp_path / "runs"
+    canary = "c2VjcmV0LWNhbmFyeS1rZXktdGV4dC0wMDQy"  # base64, but not of 32 bytes
+    bad = soar("run", str(pb), "--run-dir", str(runs), env={"SOAR_SIGNING_KEY": canary})
+    assert bad.returncode == 2 and "SOAR_SIGNING_KEY: not a private key" in bad.stderr
+    assert canary not in bad.stderr + bad.stdout
+    loose = tmp_path / "loose.key"
+    loose.write_bytes(Signer(Ed25519PrivateKey.generate()).pem())
+    loose.chmod(0o644)
+    refused = soar("run", str(pb), "--run-dir", str(runs), "--signing-key", str(loose))
+    assert refused.returncode == 2 and f"chmod 600 {loose}" in refused.stderr
+    assert not runs.exists()  # nothing ran, nothing was logged
+    both = soar(
+        "run",
+        str(pb),
+        "--run-dir",
+        str(runs),
+        env={"SOAR_SIGNING_KEY": canary, "SOAR_SIGNING_KEY_FILE": str(loose)},
+    )
+    assert both.returncode == 2 and "keep one" in both.stderr
+
+    unsigned = soar("run", str(pb), "--run-dir", str(runs))
+    assert unsigned.returncode == 0 and "the run log is UNSIGNED" in unsigned.stderr
+    log = str(next(runs.glob("*.jsonl")))
+    plain = soar("verify", log)
+    assert plain.returncode == 0 and "UNSIGNED" in plain.stdout
+    need = soar("verify", log, "--require-signature")
+    assert need.returncode == 2 and "needs the signer's public key" in need.stderr
+    wrong = soar("verify", log, "--public-key", str(loose))
+    assert wrong.returncode == 2 and "this is a private key" in wrong.stderr
+    assert "BEGIN" not in wrong.stderr
+
+
+PLAIN = """
+playbook: 1
+name: plain
+steps:
+  - id: a
+    uses: data.set
+    with: {value: 1}
+"""
+
+
+def test_a_hostile_webhook_answering_nan_cannot_make_the_log_non_standard(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    server.routes["/block"] = Route(body={"score": float("nan"), "max": float("inf")})
+    result = signed_run(tmp_path, server, None)
+    assert result.status == "succeeded"
+    assert "NaN" not in result.run_log.read_text().replace('"NaN"', "")
+    assert read_records(result.run_log)  # the strict reader accepts every line
+    assert verify(result.run_log).code == 0
+
+
+def test_signed_records_match_the_published_schema(
+    server: RecordingServer, tmp_path: Path, key: Signer
+) -> None:
+    schema = json.loads((ROOT / "schemas" / "runlog.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    log = signed_run(tmp_path, server, key).run_log
+    recs = load(log)
+    for rec in recs:
+        assert list(validator.iter_errors(rec)) == [], rec
+    assert list(validator.iter_errors({**recs[-1], "signature": 5}))
+    assert list(validator.iter_errors({**recs[0], "signing_key_id": "rsa:1"}))
