@@ -288,6 +288,7 @@ def _resume_signer(
     key = logsigs.declared_key(records)
     if key is None:
         return None
+    key = key[:80]  # from the file: bounded in messages (the check below rejects a bad one)
     if signer is None:
         raise RunLogError(
             f"{path}: the run log is signed (key {key}); resume it with its private key "

@@ -121,7 +121,8 @@ class Signer:
             serialization.NoEncryption(),
         )
         forms = [base64.b64encode(raw).decode(), raw.hex(), base64.b64encode(der).decode()]
-        forms += [line.strip() for line in self._source.splitlines() if len(line.strip()) >= 16]
+        lines = (line.strip() for line in self._source.splitlines())
+        forms += [line for line in lines if len(line) >= 16 and not line.startswith("-----")]
         return forms
 
     def pem(self) -> bytes:
