@@ -109,6 +109,8 @@ def test_a_forger_who_rebuilds_the_chain_is_caught_by_the_signature(
     text = Path(log).read_text(encoding="utf-8")
     assert "mallory" in text and "action.call" not in text and "approval." not in text
 
+    plain = soar("verify", log)  # the chain holds again: alone, it cannot tell
+    assert plain.returncode == 0 and "NOT checked" in plain.stdout, plain.stdout
     checked = soar("verify", log, "--public-key", str(pub))
     assert checked.returncode == 1, checked.stdout
     assert "signature" in checked.stdout and "does not verify" in checked.stdout
