@@ -145,8 +145,9 @@ def _signing_note(sigs: logsigs.Signatures, n: int, tail: int, expected: bool) -
     if sigs.checked:
         return f"signed: {sigs.count} signature(s) by key {sigs.key_id} verify, {covered}"
     return (
-        f"signed by key {sigs.key_id}, NOT checked (give the public key: --public-key FILE "
-        f"or SOAR_VERIFY_KEY), {covered}"
+        f"signed by key {sigs.key_id}, NOT checked: without the public key this shows only "
+        "that the records agree with each other, not who wrote them (give --public-key FILE "
+        f"or SOAR_VERIFY_KEY); {covered}"
     )
 
 
