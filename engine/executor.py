@@ -91,8 +91,8 @@ def run_playbook(
     tenant: str | None = None,
     on_event: Event | None = None,
     redactor: Redactor | None = None,
-    from_cli: bool = False,
     signer: Signer | None = None,
+    from_cli: bool = False,
 ) -> RunResult:
     """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
@@ -129,20 +129,19 @@ def run_playbook(
         on_event=on_event,
         redactor=redactor,
     )
-    path = Path(run_dir) / f"{run_id}.jsonl"
-    run.open(RunLogWriter(path, run_id, run.redactor, signer=signer))
+    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor, signer=signer))
     run.log(
         "run.started",
         playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
         inputs=values,
         operator=operator or operator_name(),
+        signing_key_id=signer.key_id if signer else None,
         host=platform.node(),
         engine_version=__version__,
         tenant=tenant or tenant_label(logs_file),
         dry_run=dry_run,
         logs_file=str(logs_file) if logs_file else None,
         secrets=sorted(run.secrets),
-        signing_key_id=signer.key_id if signer else None,
     )
     return run.execute()
 

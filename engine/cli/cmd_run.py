@@ -3,12 +3,12 @@
 Exit codes of run and resume: 0 succeeded, 1 a step failed, 2 bad playbook,
 inputs or usage, 3 stopped awaiting approval, 130 interrupted (Ctrl-C: the log
 is left incomplete, resumable). Human output goes to stderr;
-``--json`` prints exactly one JSON object on stdout.
+``--json`` prints exactly one JSON object on stdout. The log is signed with
+``--signing-key``, ``SOAR_SIGNING_KEY_FILE`` or ``SOAR_SIGNING_KEY`` (``cmd_keys``).
 
 Environment: ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` (name
 lower-cased) in templates, an opaque value only ``http.request`` unwraps;
-``SOAR_PROTECTED_USERS`` lists user ids or emails no write may touch;
-``SOAR_SIGNING_KEY_FILE`` / ``SOAR_SIGNING_KEY`` (or ``--signing-key``) sign the log.
+``SOAR_PROTECTED_USERS`` lists user ids or emails no write may touch.
 """
 
 from __future__ import annotations
