@@ -301,6 +301,8 @@ def killed_resume(server: RecordingServer, tmp_path: Path, key: Signer) -> None:
     final = verify(log, done.final_hash, key.public)
     assert (final.code, final.unsigned_tail) == (0, 0), final.message
     assert "2 signature(s)" in final.message  # the stop for approval, and the end
+    with pytest.raises(RunLogError, match="already finished"):  # run.signed is not the end
+        resume_run(log, registry=default_registry(), approve=True, signer=key)
 
 
 def test_an_unsigned_log_resumed_with_a_key_stays_unsigned(
