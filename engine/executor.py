@@ -64,6 +64,7 @@ from engine.runstate import (
     tenant_label,
 )
 from engine.secrets import Secret
+from engine.signing import Signer
 from engine.steps import (
     Failed,
     Planned,
@@ -101,6 +102,7 @@ def run_playbook(
     tenant: str | None = None,
     on_event: Event | None = None,
     redactor: Redactor | None = None,
+    signer: Signer | None = None,
     from_cli: bool = False,
     http_read_hosts: Sequence[str] | None = None,
 ) -> RunResult:
@@ -123,6 +125,8 @@ def run_playbook(
       offline run (default: ``SOAR_HTTP_READ_HOSTS``).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
+    - ``signer``: signs the log (its key id in ``run.started``, a ``run.signed``
+      record at the end); without one the log is unsigned.
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
     run_id = new_run_id()
@@ -142,12 +146,13 @@ def run_playbook(
         http_read_hosts=http_read_hosts,
     )
     run.tenant = tenant or run.tenant
-    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor))
+    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor, signer=signer))
     run.log(
         "run.started",
         playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
         inputs=values,
         operator=operator or operator_name(),
+        signing_key_id=signer.key_id if signer else None,
         host=platform.node(),
         engine_version=__version__,
         tenant=run.tenant,

@@ -35,8 +35,9 @@ from engine.executor import Auth0Factory, Event, Replay, RunResult, _Run
 from engine.loader import load_playbook
 from engine.redact import Redactor
 from engine.registry import ActionRegistry
-from engine.runlog import RunLogWriter, read_records, verify
+from engine.runlog import RunLogWriter, last_event, read_records, verify
 from engine.secrets import Secret
+from engine.signing import Signer
 
 if TYPE_CHECKING:
     import httpx
@@ -88,11 +89,14 @@ def resume_run(
     on_event: Event | None = None,
     redactor: Redactor | None = None,
     resend_unknown: bool = False,
+    signer: Signer | None = None,
 ) -> RunResult:
     """Continue the run logged in ``run_log``, appending to it; arguments as ``run_playbook``.
 
     ``resend_unknown``: send again the writes whose outcome the log does not
     know (the operator checked them by hand); idempotent writes always are.
+    ``signer``: a signed log is resumed only with its own key (its signatures
+    are checked with it first); an unsigned log stays unsigned.
 
     Raises ``RunLogError`` when the log is tampered or unreadable, the run
     already finished, or the playbook changed since the run started.
@@ -105,7 +109,7 @@ def resume_run(
     started = records[0]
     if started.get("type") != "run.started":
         raise RunLogError(f"cannot resume {path}: the first record is not run.started")
-    last = records[-1]
+    last = last_event(records)
     if last.get("type") == "run.finished" and last.get("status") != "awaiting_approval":
         raise RunLogError(
             f"{path}: the run already finished with status {last.get('status')!r}; "
@@ -143,7 +147,7 @@ def resume_run(
         replay=replay_from(records),
     )
     run.replay.resend_unknown = resend_unknown
-    run.open(RunLogWriter.reopen(path, run.redactor))
+    run.open(RunLogWriter.reopen(path, run.redactor, signer))
     run.log(
         "run.resumed",
         after_seq=last.get("seq"),

@@ -7,6 +7,9 @@ Started on 127.0.0.1 port 0 in a daemon thread. ``routes`` maps a path to a
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +85,18 @@ class RecordingServer:
     def count(self, method: str, path: str) -> int:
         with self.lock:
             return sum(1 for r in self.requests if r.method == method and r.path == path)
+
+    def kill_when_hit(self, proc: subprocess.Popen[bytes], path: str, timeout: float = 30) -> None:
+        """SIGKILL ``proc`` once a request to ``path`` has arrived: a crash in mid-request."""
+        try:
+            deadline = time.monotonic() + timeout
+            while self.hits.get(path, 0) == 0:
+                assert proc.poll() is None, f"the process ended before it reached {path}"
+                assert time.monotonic() < deadline, f"the process never reached {path}"
+                time.sleep(0.02)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @contextmanager
