@@ -40,6 +40,8 @@ from engine.inputs import check_inputs
 from engine.model import Playbook, Step
 from engine.redact import Redactor
 from engine.registry import Action, ActionContext, ActionRegistry
+from engine.replay import Continuation, describe_changes
+from engine.runlock import RunLock
 from engine.runlog import RunLogWriter, summarize
 from engine.runstate import (
     ENV_SECRETS,
@@ -47,6 +49,7 @@ from engine.runstate import (
     Event,
     Replay,
     RunResult,
+    client_identity,
     default_auth0_factory,
     new_run_id,
     operator_name,
@@ -111,6 +114,9 @@ def run_playbook(
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
     run_id = new_run_id()
+    path = Path(run_dir) / f"{run_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    who = operator or operator_name()
     run = _Run(
         playbook,
         values,
@@ -125,20 +131,24 @@ def run_playbook(
         on_event=on_event,
         redactor=redactor,
     )
-    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor))
-    run.log(
-        "run.started",
-        playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
-        inputs=values,
-        operator=operator or operator_name(),
-        host=platform.node(),
-        engine_version=__version__,
-        tenant=tenant or tenant_label(logs_file),
-        dry_run=dry_run,
-        logs_file=str(logs_file) if logs_file else None,
-        secrets=sorted(run.secrets),
-    )
-    return run.execute()
+    with RunLock.acquire(path, who):  # one writer per log, for the whole run
+        run.open(RunLogWriter(path, run_id, run.redactor))
+        identity, _ = run.tenant_identity()
+        run.log(
+            "run.started",
+            playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
+            inputs=values,
+            operator=who,
+            host=platform.node(),
+            pid=os.getpid(),
+            engine_version=__version__,
+            tenant=tenant or tenant_label(logs_file),
+            **identity,  # tenant_url, client_id: what a resume must write to again
+            dry_run=dry_run,
+            logs_file=str(logs_file) if logs_file else None,
+            secrets=sorted(run.secrets),
+        )
+        return run.execute()
 
 
 class _Run:
@@ -194,6 +204,7 @@ class _Run:
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}
+        self.continuation = Continuation(self.replay, self.log)
 
     def auth0(self) -> Auth0Client:
         """The run's one Auth0 client, built on first use (``for_each`` threads may race here)."""
@@ -201,6 +212,20 @@ class _Run:
             if self._auth0 is None:
                 self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
             return self._auth0
+
+    def tenant_identity(self) -> tuple[dict[str, str | None], str | None]:
+        """``{"tenant_url", "client_id"}`` this run's writes go to, and why they are unknown.
+
+        Builds the Auth0 client (no request is sent): its settings are what the
+        writes will use. Offline runs and runs without Auth0 settings have none.
+        """
+        if self.ctx.logs_file is not None:
+            return {"tenant_url": None, "client_id": None}, None
+        try:
+            client = self.auth0()
+        except Exception as exc:  # no usable settings: the steps that need them will say so
+            return {"tenant_url": None, "client_id": None}, self.redactor.text(describe(exc))
+        return client_identity(client)
 
     def open(self, writer: RunLogWriter) -> None:
         self.writer = writer
@@ -287,6 +312,8 @@ class _Run:
             action = self.registry.get(step.uses)
             if action is None:
                 raise ActionError(f"unknown action {step.uses!r}")
+            if step.id in self.replay.outputs:
+                return self.replayed(step, self.replay.outputs[step.id])
             if not condition(step, self.context()):
                 self.log("step.finished", step=step.id, status="skipped", duration_ms=0)
                 return Skipped()
@@ -303,6 +330,7 @@ class _Run:
             write = any(action.is_write(args) for args in calls)
             keys = call_keys(step.id, calls) if write else []
             if write:
+                self.continuation.writes.add(step.id)
                 self.gate(step, action, calls, keys)
             results = self.run_calls(step, action, calls, keys)
             output: Any = results if each is not None else results[0]
@@ -334,6 +362,20 @@ class _Run:
             )
             return Failed(message, duration)
 
+    def replayed(self, step: Step, recorded: dict[str, Any]) -> StepOutcome:
+        """A read step that fed writes already sent: its output is the one they were sent from."""
+        output = recorded.get("output")
+        status = recorded.get("status")
+        self.log(
+            "step.finished",
+            step=step.id,
+            status=status,
+            duration_ms=0,
+            replayed=True,
+            output=summarize(output, redact=self.redactor.text),
+        )
+        return Skipped() if status == "skipped" else Succeeded(output, 0.0)
+
     def gate(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
     ) -> None:
@@ -341,8 +383,20 @@ class _Run:
         self.guardrails.check(step.id, targets, step.max_targets)
         if self.plan_writes:
             return
+        found = self.continuation.record(step, action.name, calls, keys, targets, self.steps)
         self.confirm_unknown(step, action, calls, keys)
-        self.approvals.require(step.id, action.name, targets)
+        approvals = self.approvals
+        if found:
+            # what was approved earlier is not what would be sent now: ask afresh
+            approvals = Approvals(self.approve, self.log)
+            if self.approve is True:  # --yes was given before anyone saw the difference
+                raise AwaitingApproval(describe_changes(step.id, found))
+        try:
+            approvals.require(step.id, action.name, targets)
+        except AwaitingApproval as stop:
+            if found and not str(stop):
+                raise AwaitingApproval(describe_changes(step.id, found)) from None
+            raise
 
     def confirm_unknown(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]

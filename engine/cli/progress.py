@@ -116,8 +116,8 @@ class Progress:
         elif kind == "run.resumed":
             self.start()
             self.say(
-                f"resuming run {rec['run_id']} ({rec.get('completed_writes', 0)} completed "
-                "write(s) will not be sent again)"
+                f"resuming run {rec['run_id']} on {rec.get('tenant')} as {rec.get('operator')} "
+                f"({rec.get('completed_writes', 0)} completed write(s) will not be sent again)"
             )
         elif kind == "step.started":
             n = rec.get("items")
@@ -152,6 +152,13 @@ class Progress:
             else:
                 self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
             self._targets(targets)
+        elif kind == "approval.changed":
+            from engine.replay import change_lines
+
+            changes = rec.get("changes") or []
+            self.say(f"  changed since shown for approval: {rec.get('step')}, {len(changes)}:")
+            for line in change_lines(changes, SHOWN_TARGETS):
+                self.say(f"  {line}")
         elif kind == "approval.granted":
             targets = rec.get("targets") or []
             self.say(f"  approved ({rec.get('by')}): {rec.get('step')} on {len(targets)} target(s)")
