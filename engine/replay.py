@@ -52,6 +52,7 @@ def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:
     called: set[str] = set()
     last_inputs: dict[str, Mapping[str, Any]] = {}
     fed: dict[str, Mapping[str, Any]] = {}  # write step -> inputs of its first sent write
+    granted: dict[str, list[tuple[str, str]]] = {}  # write step -> the calls its grant covered
     for rec in records:
         kind = rec.get("type")
         key = rec.get("call")
@@ -59,6 +60,9 @@ def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:
         if kind == "step.inputs":
             last_inputs[step] = rec
             replay.shown[step] = [c for c in rec.get("calls") or [] if isinstance(c, dict)]
+            if step in granted and granted[step] != _calls_sig(replay.shown[step]):
+                del granted[step]  # shown again with other calls: the old grant does not cover them
+                replay.approved.pop(step, None)
         elif kind == "action.call" and isinstance(key, str):
             called.add(key)
             if step in last_inputs:
@@ -70,6 +74,7 @@ def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:
         elif kind == "approval.granted":
             targets = rec.get("targets") or []
             replay.approved.setdefault(step, set()).update(map(str, targets))
+            granted[step] = _calls_sig(replay.shown.get(step, []))
     replay.unknown = called - set(replay.done)
     replay.sent = set(replay.done) | replay.unknown
     for inputs in fed.values():
@@ -236,6 +241,10 @@ def _change(
     return {"change": kind, "index": index, "old": _brief(old), "new": _brief(new)}
 
 
+def _calls_sig(calls: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return sorted(_sig(c) for c in calls)
+
+
 def _sig(call: Mapping[str, Any]) -> tuple[str, str]:
     return str(call.get("target")), str(call.get("args_sha256"))
 
@@ -270,8 +279,8 @@ def change_lines(found: list[dict[str, Any]], limit: int = _SHOWN) -> list[str]:
         else:
             now = f"now {new.get('target')} {_short(new.get('args'))}" if new else "now none"
             lines.append(
-                f"  ~ #{c.get('index')} {old.get('target')} {_short(old.get('args'))} was sent "
-                f"(its recorded result stands; {now}, not sent)"
+                f"  ~ #{c.get('index')} {old.get('target')} {_short(old.get('args'))} was already "
+                f"sent and is not sent again ({now}: not sent)"
             )
     if len(found) > limit:
         lines.append(f"  ... and {len(found) - limit} more (see approval.changed in the run log)")

@@ -110,7 +110,9 @@ def tenant_identity(settings: Auth0Settings) -> dict[str, str | None]:
     """
     parts = urllib.parse.urlsplit(settings.base_url)
     host = (parts.hostname or "").lower()
-    url = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default else ""
+    url = f"{parts.scheme}://{host}{port}"
     client_id = settings.client_id
     if not client_id and settings.token is not None:
         client_id = token_client_id(settings.token.reveal())

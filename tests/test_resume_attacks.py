@@ -6,6 +6,7 @@ Real local servers only: two emulated Auth0 tenants, the recording HTTP server,
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from executor_actions import make_registry, playbook, records
 from localserver import RecordingServer, Route, recording_server
 from soarcli import ROOT, soar, spawn, wait_until
 
+from engine.approval import ApprovalRequest
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import RunLogError
 from engine.executor import run_playbook
@@ -298,3 +300,64 @@ def test_the_lock_names_its_holder_and_is_taken_over_when_stale(tmp_path: Path) 
     lock_path(log).write_text('{"pid": 1, "host": "gone"}', encoding="utf-8")  # left by a crash
     with RunLock.acquire(log, "bob"):
         assert json.loads(lock_path(log).read_text())["operator"] == "bob"
+
+
+def test_the_recorded_tenant_is_host_and_port_only_and_a_token_names_its_client() -> None:
+    from engine.auth0 import Auth0Settings
+    from engine.runstate import tenant_identity, token_client_id
+    from engine.secrets import Secret
+
+    # claims as in Auth0's "Access token profiles" page (auth0/docs: secure/tokens/access-tokens/
+    # access-token-profiles): the auth0 profile has azp, the rfc9068 profile client_id; both
+    # have sub "<client id>@clients" for the client-credentials grant
+    def jwt(claims: dict[str, str]) -> str:
+        body = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+        return f"eyJhbGciOiJSUzI1NiJ9.{body}.c2ln"
+
+    assert token_client_id(jwt({"azp": "K1AUPhZq8mRi0Q0pjhkfu1D7y6KjDQja"})) == (
+        "K1AUPhZq8mRi0Q0pjhkfu1D7y6KjDQja"
+    )
+    assert token_client_id(jwt({"client_id": "K1AU"})) == "K1AU"
+    assert token_client_id(jwt({"sub": "awZfdIir8YFdGZWkvCejDoUb7SjTDicx@clients"})) == (
+        "awZfdIir8YFdGZWkvCejDoUb7SjTDicx"
+    )
+    assert token_client_id(jwt({"sub": "auth0|6553da60a54af58e29493993"})) is None  # a user
+    assert token_client_id("opaque-token") is None
+    settings = Auth0Settings(
+        base_url="https://ops:hunter2@Acme.EU.auth0.com:443",
+        token=Secret("AUTH0_TOKEN", jwt({"azp": "cid-1"})),
+    )
+    assert tenant_identity(settings) == {
+        "tenant_url": "https://acme.eu.auth0.com",  # no userinfo (a credential), no default port
+        "client_id": "cid-1",
+    }
+    local = Auth0Settings(base_url="http://127.0.0.1:8765", client_id="c")
+    assert tenant_identity(local) == {"tenant_url": "http://127.0.0.1:8765", "client_id": "c"}
+
+
+def test_changed_arguments_are_asked_again_at_the_prompt(
+    server: RecordingServer, tmp_path: Path
+) -> None:
+    server.routes["/count"] = Route(body={"n": 3})
+    text = HOOK.replace("URL", server.url)
+    reg = make_registry(server.url)
+    pb = playbook(text[: text.index("  - id: slow")], reg, tmp_path)  # count, then notify
+    waiting = run_playbook(pb, {}, registry=reg, run_dir=tmp_path / "runs")
+    assert waiting.status == "awaiting_approval"  # shown: POST /hook {"failures": 3}
+    server.routes["/count"] = Route(body={"n": 4})
+    asked: list[ApprovalRequest] = []
+
+    def operator(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return True
+
+    result = resume_run(waiting.run_log, registry=reg, approve=operator)
+    assert result.status == "succeeded", result.error
+    assert len(asked) == 1  # same target, other arguments: the operator was asked again
+    change = records(waiting.run_log, "approval.changed")[-1]["changes"]
+    assert [(c["change"], (c["old"] or c["new"])["args"]["json"]) for c in change] == [
+        ("added", {"failures": 4}),
+        ("removed", {"failures": 3}),
+    ]
+    assert [r.body for r in server.writes()] == [{"failures": 4}]
+    assert records(waiting.run_log, "approval.granted")[-1]["by"] == "operator"
