@@ -312,8 +312,9 @@ class _Run:
             action = self.registry.get(step.uses)
             if action is None:
                 raise ActionError(f"unknown action {step.uses!r}")
-            if step.id in self.replay.outputs:
-                return self.replayed(step, self.replay.outputs[step.id])
+            replayed = self.continuation.replayed(step.id, self.redactor.text)
+            if replayed is not None:  # it fed writes already sent: they were sent from this
+                return replayed
             if not condition(step, self.context()):
                 self.log("step.finished", step=step.id, status="skipped", duration_ms=0)
                 return Skipped()
@@ -361,20 +362,6 @@ class _Run:
                 error=message,
             )
             return Failed(message, duration)
-
-    def replayed(self, step: Step, recorded: dict[str, Any]) -> StepOutcome:
-        """A read step that fed writes already sent: its output is the one they were sent from."""
-        output = recorded.get("output")
-        status = recorded.get("status")
-        self.log(
-            "step.finished",
-            step=step.id,
-            status=status,
-            duration_ms=0,
-            replayed=True,
-            output=summarize(output, redact=self.redactor.text),
-        )
-        return Skipped() if status == "skipped" else Succeeded(output, 0.0)
 
     def gate(
         self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
@@ -451,7 +438,8 @@ class _Run:
             self.log("action.planned", **where, target=target, planned=result["planned"])
             return result
         if key in self.replay.done:
-            self.log("action.reused", **where, target=target)
+            # the target it was sent to: the arguments may differ now, its result stands
+            self.log("action.reused", **where, target=self.replay.sent.get(key, target))
             return self.replay.done[key]
         if key in self.replay.unknown and not (action.idempotent or self.replay.resend_unknown):
             raise ActionError(

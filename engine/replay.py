@@ -36,8 +36,10 @@ from jinja2 import nodes
 from engine.calls import call_digest, loggable
 from engine.errors import TemplateError
 from engine.model import Step
+from engine.runlog import summarize
 from engine.runstate import Replay
 from engine.secrets import Secret
+from engine.steps import Skipped, StepOutcome, Succeeded
 from engine.templating import iter_templates, parse_template, template_references
 
 MAX_SNAPSHOT = 4 * 1024 * 1024  # characters of JSON of feeder outputs kept per write step
@@ -50,6 +52,7 @@ def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:
     """Completed writes (full results), writes of unknown outcome, approvals, and reads to replay."""
     replay = Replay()
     called: set[str] = set()
+    sent_to: dict[str, str] = {}
     last_inputs: dict[str, Mapping[str, Any]] = {}
     fed: dict[str, Mapping[str, Any]] = {}  # write step -> inputs of its first sent write
     granted: dict[str, list[tuple[str, str]]] = {}  # write step -> the calls its grant covered
@@ -65,6 +68,7 @@ def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:
                 replay.approved.pop(step, None)
         elif kind == "action.call" and isinstance(key, str):
             called.add(key)
+            sent_to[key] = str(rec.get("target"))
             if step in last_inputs:
                 fed.setdefault(step, last_inputs[step])
         elif kind == "action.result" and isinstance(key, str):
@@ -76,7 +80,7 @@ def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:
             replay.approved.setdefault(step, set()).update(map(str, targets))
             granted[step] = _calls_sig(replay.shown.get(step, []))
     replay.unknown = called - set(replay.done)
-    replay.sent = set(replay.done) | replay.unknown
+    replay.sent = {k: sent_to[k] for k in (*replay.done, *replay.unknown) if k in sent_to}
     for inputs in fed.values():
         outputs = inputs.get("outputs")
         for sid, recorded in (outputs if isinstance(outputs, dict) else {}).items():
@@ -124,6 +128,23 @@ class Continuation:
         if found:
             self.log("approval.changed", step=step.id, action=action, changes=found)
         return found
+
+    def replayed(self, step_id: str, redact: Callable[[str], str]) -> StepOutcome | None:
+        """The recorded outcome of a read step that fed writes already sent, logged as such."""
+        recorded = self.replay.outputs.get(step_id)
+        if recorded is None:
+            return None
+        output = recorded.get("output")
+        status = recorded.get("status")
+        self.log(
+            "step.finished",
+            step=step_id,
+            status=status,
+            duration_ms=0,
+            replayed=True,
+            output=summarize(output, redact=redact),
+        )
+        return Skipped() if status == "skipped" else Succeeded(output, 0.0)
 
 
 def feeder_ids(step: Step) -> set[str] | None:

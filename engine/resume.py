@@ -186,11 +186,15 @@ def _same_tenant(path: Path, started: Mapping[str, Any], run: _Run) -> dict[str,
     now, problem = run.tenant_identity()
     if now != was:
         where = _where(now) if problem is None else f"no tenant ({problem})"
+        fix = (
+            f"set AUTH0_DOMAIN, AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET for {was['tenant_url']}"
+            if was["tenant_url"]
+            else "unset AUTH0_DOMAIN and the AUTH0_* credentials"
+        )
         raise RunLogError(
             f"cannot resume {path}: the run was started against {_where(was)}, but the Auth0 "
             f"settings now point to {where}; a resumed run writes only where it was approved: "
-            "set AUTH0_DOMAIN and AUTH0_CLIENT_ID (and its secret) to the run's, or start a new "
-            "run for the other tenant"
+            f"{fix}, or start a new run for the other tenant"
         )
     return now
 

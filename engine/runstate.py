@@ -61,7 +61,7 @@ class Replay:
     unknown: set[str] = field(default_factory=set)
     approved: dict[str, set[str]] = field(default_factory=dict)
     shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    sent: set[str] = field(default_factory=set)
+    sent: dict[str, str] = field(default_factory=dict)  # call key -> its target as sent
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     resend_unknown: bool = False
 

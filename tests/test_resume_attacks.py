@@ -13,6 +13,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -361,3 +362,31 @@ def test_changed_arguments_are_asked_again_at_the_prompt(
     ]
     assert [r.body for r in server.writes()] == [{"failures": 4}]
     assert records(waiting.run_log, "approval.granted")[-1]["by"] == "operator"
+
+
+def test_changes_compare_sent_calls_by_index_and_the_rest_as_a_multiset() -> None:
+    from engine.replay import changes, describe_changes
+
+    def call(i: int, target: str, digest: str = "d") -> dict[str, Any]:
+        return {
+            "index": i,
+            "call": f"s:{i}",
+            "target": target,
+            "args": {"t": target},
+            "args_sha256": digest,
+        }
+
+    shown = [call(0, "u1"), call(1, "u2"), call(2, "u3")]
+    assert changes(shown, [call(0, "u1"), call(1, "u3"), call(2, "u2")], {0}) == []  # reordered
+    now = [call(0, "u9"), call(1, "u2"), call(2, "u3"), call(3, "u1", "other args")]
+    found = changes(shown, now, {0})
+    assert [(c["change"], c["index"]) for c in found] == [("sent", 0), ("added", 3)]
+    assert found[0]["old"]["target"] == "u1" and found[0]["new"]["target"] == "u9"
+    text = describe_changes("block", found)
+    assert "~ #0 u1" in text and "not sent again" in text and "+ u1" in text
+    assert text.endswith("soar resume RUNLOG --yes")
+    removed = changes(shown, [call(0, "u1")], {0})
+    assert [(c["change"], c["old"]["target"]) for c in removed] == [
+        ("removed", "u2"),
+        ("removed", "u3"),
+    ]
