@@ -181,6 +181,7 @@ def test_a_sent_webhook_is_not_posted_again_when_its_read_changes_after_sigkill(
     assert out.returncode == 0, out.stderr
     assert server.count("POST", "/hook") == 1  # sent once, never again
     assert server.count("GET", "/count") == 1  # the read that fed it was replayed from the log
+    assert "count (replayed from the log)" in out.stderr
     hooks = [r.body for r in server.writes()]
     assert hooks == [{"failures": 3}, {"failures": 3}]  # /close saw the same data as /hook
     assert [r["step"] for r in records(log, "action.reused")] == ["notify"]

@@ -296,7 +296,7 @@ def resume_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
-    """Continue an interrupted or approval-stopped run without repeating completed writes."""
+    """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
     from engine.cli.progress import Progress
     from engine.registry import default_registry
     from engine.resume import resume_run

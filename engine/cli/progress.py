@@ -132,6 +132,8 @@ class Progress:
             mark = _MARKS.get(str(rec.get("status")), str(rec.get("status")))
             ms = float(rec.get("duration_ms") or 0)
             took = f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
+            if rec.get("replayed"):  # a resume took it from the log: it fed writes already sent
+                took = "(replayed from the log)"
             err = f": {rec['error']}" if rec.get("error") else ""
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
         elif kind == "action.planned":
