@@ -50,10 +50,7 @@ class RunLock:
         """Take the lock of ``log`` or raise ``RunLogError`` naming who holds it."""
         path = lock_path(Path(log))
         for _ in range(_ATTEMPTS):
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError as exc:
-                raise RunLogError(f"{log}: cannot lock the run log: {exc.strerror}") from None
+            fd, writable = _open(path, log)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -64,10 +61,15 @@ class RunLock:
                     "one log is written by one process at a time: wait for that run to end, "
                     "then resume it if it stopped"
                 ) from None
-            if _still_named(path, fd):
+            named = _still_named(path, fd)
+            if named and writable:
                 _write_holder(fd, operator)
                 return cls(path, fd)
-            os.close(fd)  # we locked a file its holder had just deleted: try the new one
+            try:  # a stale lock file of another user (replaced by ours), or one just deleted
+                if named:
+                    _unlink(path, log)
+            finally:
+                os.close(fd)
         raise RunLogError(f"{log}: cannot lock the run log (it keeps changing); try again")
 
     def release(self) -> None:
@@ -88,6 +90,29 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _open(path: Path, log: Path) -> tuple[int, bool]:
+    """The lock file, read-write (created if need be), else read-only (another user's)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644), True
+    except PermissionError:
+        pass
+    except OSError as exc:
+        raise RunLogError(f"{log}: cannot lock the run log: {exc.strerror}") from None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
+    except OSError as exc:
+        raise RunLogError(f"{log}: cannot lock the run log: {exc.strerror}") from None
+
+
+def _unlink(path: Path, log: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RunLogError(f"{log}: cannot replace its stale lock file: {exc.strerror}") from None
 
 
 def _still_named(path: Path, fd: int) -> bool:
