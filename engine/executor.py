@@ -377,7 +377,16 @@ class _Run:
             # what was approved earlier is not what would be sent now: ask afresh
             approvals = Approvals(self.approve, self.log)
             if self.approve is True:  # --yes was given before anyone saw the difference
-                raise AwaitingApproval(describe_changes(step.id, found))
+                hint = describe_changes(step.id, found)
+                self.log(
+                    "approval.required",
+                    step=step.id,
+                    action=action.name,
+                    targets=targets,
+                    reason="changed",
+                    hint=hint,
+                )
+                raise AwaitingApproval(hint)
         try:
             approvals.require(step.id, action.name, targets)
         except AwaitingApproval as stop:

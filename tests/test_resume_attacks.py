@@ -223,6 +223,7 @@ def test_changed_targets_stop_for_a_new_approval_showing_the_difference(
     assert f"+ {server.url}/users/u9" in first.stderr
     assert f"soar resume {log} --yes" in first.stderr
     assert server.writes() == []
+    assert records(log, "approval.required")[-1]["reason"] == "changed"
     change = records(log, "approval.changed")[-1]
     assert [(c["change"], c["new"]["target"]) for c in change["changes"]] == [
         ("added", f"{server.url}/users/u9")
