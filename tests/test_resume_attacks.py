@@ -228,6 +228,8 @@ def test_changed_targets_stop_for_a_new_approval_showing_the_difference(
     assert [(c["change"], c["new"]["target"]) for c in change["changes"]] == [
         ("added", f"{server.url}/users/u9")
     ]
+    shown = soar("show", str(log)).stdout
+    assert "approval.changed for notify" in shown and f"+ {server.url}/users/u9" in shown
     second = soar("resume", str(log), "--yes")  # the operator has seen them now
     assert second.returncode == 0, second.stderr
     assert sorted(r.path for r in server.writes()) == ["/users/u1", "/users/u2", "/users/u9"]
