@@ -25,6 +25,7 @@ class Route:
     body: Any = field(default_factory=lambda: {"ok": True})
     delay: float = 0.0
     fail_first: int = 0  # answer 503 this many times first (for retries)
+    hold: threading.Event | None = None  # answer only once this is set (at most 30 s)
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class RecordingServer:
                     server.hits[path] = n + 1
                 if route.delay:
                     time.sleep(route.delay)
+                if route.hold is not None:
+                    route.hold.wait(30)
                 with server.lock:
                     server.requests.append(Seen(self.command, self.path, dict(self.headers), body))
                 status = 503 if n < route.fail_first else route.status

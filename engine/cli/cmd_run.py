@@ -330,7 +330,7 @@ def resume_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
     signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
-    """Continue an interrupted or approval-stopped run without repeating completed writes."""
+    """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.registry import default_registry
@@ -382,6 +382,8 @@ def _short_json(value: Any, limit: int) -> str:
 
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
     """The lines of ``soar show`` (the caller makes each terminal-safe)."""
+    from engine.replay import change_lines
+
     lines: list[str] = []
     for rec in records:
         kind = rec.get("type")
@@ -394,7 +396,8 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
                 f"  playbook  {pb.get('name')} ({pb.get('path')}, sha256 {pb.get('sha256')})",
                 f"  by        {rec.get('operator')} on {rec.get('host')}, soar {rec.get('engine_version')}",
                 f"  started   {rec.get('ts')}",
-                f"  tenant    {rec.get('tenant')}",
+                f"  tenant    {rec.get('tenant')} ({rec.get('tenant_url')}, client id "
+                f"{rec.get('client_id')})",
                 f"  mode      {mode}",
                 f"  protected {', '.join(map(str, rec.get('protected_users') or [])) or '-'}",
                 f"  inputs    {_short_json(rec.get('inputs'), 1000)}",
@@ -402,8 +405,13 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
             ]
         elif kind == "run.resumed":
             lines.append(
-                f"  -- resumed at {rec.get('ts')} ({rec.get('completed_writes')} completed writes reused)"
+                f"  -- resumed at {rec.get('ts')} by {rec.get('operator')} on {rec.get('host')}, "
+                f"tenant {rec.get('tenant')}, approval {rec.get('approval')} "
+                f"({rec.get('completed_writes')} completed writes reused)"
             )
+        elif kind == "approval.changed":
+            lines.append(f"  approval.changed for {rec.get('step')}:")
+            lines += change_lines(rec.get("changes") or [])
         elif kind == "step.finished":
             err = f"  {rec['error']}" if rec.get("error") else ""
             seconds = float(rec.get("duration_ms") or 0) / 1000
