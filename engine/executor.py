@@ -151,6 +151,7 @@ def run_playbook(
         redactor=redactor,
         http_read_hosts=http_read_hosts,
     )
+    run.tenant = tenant or run.tenant
     with RunLock.acquire(path, who):  # one writer per log, for the whole run
         run.open(RunLogWriter(path, run_id, run.redactor, signer=signer))
         identity, _ = run.tenant_identity()
