@@ -94,20 +94,36 @@ def render_calls(
 
 
 def call_keys(step_id: str, calls: list[dict[str, Any]]) -> list[str]:
-    """``<step>:<digest of the arguments>:<occurrence>`` per call.
+    """``<step>:<index>`` per call: a write's identity is its step and its occurrence.
 
-    A resumed run matches completed writes by this key, not by position, so a
-    re-run read step that returns the same targets in another order still
-    matches; identical calls in one step are told apart by their occurrence.
+    The index is the call's position among the step's calls (its ``for_each``
+    index; 0 without ``for_each``). It does not depend on the arguments: a
+    resumed run whose read steps found something new must not take a sent
+    write for a new one and send it again (``engine.replay`` compares the
+    arguments separately, with ``call_digest``).
     """
-    keys = []
-    seen: dict[str, int] = {}
-    for args in calls:
-        text = json.dumps(loggable(args), sort_keys=True, default=str, ensure_ascii=False)
-        digest = hashlib.sha256(f"{step_id}\0{text}".encode()).hexdigest()[:32]
-        seen[digest] = seen.get(digest, -1) + 1
-        keys.append(f"{step_id}:{digest}:{seen[digest]}")
-    return keys
+    return [f"{step_id}:{index}" for index in range(len(calls))]
+
+
+def call_digest(args: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of a call's arguments, to tell whether they changed since approved.
+
+    Secrets count by name (never by value), deferred templates by their source.
+    """
+    text = json.dumps(_fingerprint(args), sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def _fingerprint(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return {"$secret": value.name}
+    if isinstance(value, Deferred):
+        return {"$template": value.template.source}
+    if isinstance(value, Mapping):
+        return {str(k): _fingerprint(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_fingerprint(v) for v in value]
+    return value
 
 
 def loggable(args: Mapping[str, Any]) -> dict[str, Any]:

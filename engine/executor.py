@@ -51,6 +51,8 @@ from engine.inputs import check_inputs
 from engine.model import Playbook, Step
 from engine.redact import Redactor
 from engine.registry import Action, ActionContext, ActionRegistry
+from engine.replay import Continuation, describe_changes
+from engine.runlock import RunLock
 from engine.runlog import RunLogWriter, summarize
 from engine.runstate import (
     ENV_SECRETS,
@@ -58,12 +60,14 @@ from engine.runstate import (
     Event,
     Replay,
     RunResult,
+    client_identity,
     default_auth0_factory,
     new_run_id,
     operator_name,
     tenant_label,
 )
 from engine.secrets import Secret
+from engine.signing import Signer
 from engine.steps import (
     Failed,
     Planned,
@@ -101,6 +105,7 @@ def run_playbook(
     tenant: str | None = None,
     on_event: Event | None = None,
     redactor: Redactor | None = None,
+    signer: Signer | None = None,
     from_cli: bool = False,
     http_read_hosts: Sequence[str] | None = None,
 ) -> RunResult:
@@ -123,9 +128,14 @@ def run_playbook(
       offline run (default: ``SOAR_HTTP_READ_HOSTS``).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
+    - ``signer``: signs the log (its key id in ``run.started``, a ``run.signed``
+      record at the end); without one the log is unsigned.
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
     run_id = new_run_id()
+    path = Path(run_dir) / f"{run_id}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    who = operator or operator_name()
     run = _Run(
         playbook,
         values,
@@ -142,22 +152,27 @@ def run_playbook(
         http_read_hosts=http_read_hosts,
     )
     run.tenant = tenant or run.tenant
-    run.open(RunLogWriter(Path(run_dir) / f"{run_id}.jsonl", run_id, run.redactor))
-    run.log(
-        "run.started",
-        playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
-        inputs=values,
-        operator=operator or operator_name(),
-        host=platform.node(),
-        engine_version=__version__,
-        tenant=run.tenant,
-        dry_run=dry_run,
-        logs_file=str(logs_file) if logs_file else None,
-        secrets=sorted(run.secrets),
-        protected_users=run.guardrails.shown,
-        http_read_hosts=sorted(run.guard.read_hosts),
-    )
-    return run.execute()
+    with RunLock.acquire(path, who):  # one writer per log, for the whole run
+        run.open(RunLogWriter(path, run_id, run.redactor, signer=signer))
+        identity, _ = run.tenant_identity()
+        run.log(
+            "run.started",
+            playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
+            inputs=values,
+            operator=who,
+            signing_key_id=signer.key_id if signer else None,
+            host=platform.node(),
+            pid=os.getpid(),
+            engine_version=__version__,
+            tenant=run.tenant,
+            **identity,  # tenant_url, client_id: what a resume must write to again
+            dry_run=dry_run,
+            logs_file=str(logs_file) if logs_file else None,
+            secrets=sorted(run.secrets),
+            protected_users=run.guardrails.shown,
+            http_read_hosts=sorted(run.guard.read_hosts),
+        )
+        return run.execute()
 
 
 class _Run:
@@ -215,6 +230,7 @@ class _Run:
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}
+        self.continuation = Continuation(self.replay, self.log)
 
     def auth0(self) -> Auth0Client:
         """The run's one Auth0 client, built on first use (``for_each`` threads may race here)."""
@@ -222,6 +238,20 @@ class _Run:
             if self._auth0 is None:
                 self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
             return self._auth0
+
+    def tenant_identity(self) -> tuple[dict[str, str | None], str | None]:
+        """``{"tenant_url", "client_id"}`` this run's writes go to, and why they are unknown.
+
+        Builds the Auth0 client (no request is sent): its settings are what the
+        writes will use. Offline runs and runs without Auth0 settings have none.
+        """
+        if self.ctx.logs_file is not None:
+            return {"tenant_url": None, "client_id": None}, None
+        try:
+            client = self.auth0()
+        except Exception as exc:  # no usable settings: the steps that need them will say so
+            return {"tenant_url": None, "client_id": None}, self.redactor.text(describe(exc))
+        return client_identity(client)
 
     def open(self, writer: RunLogWriter) -> None:
         self.writer = writer
@@ -309,6 +339,9 @@ class _Run:
             action = self.registry.get(step.uses)
             if action is None:
                 raise ActionError(f"unknown action {step.uses!r}")
+            replayed = self.continuation.replayed(step.id, self.redactor.text)
+            if replayed is not None:  # it fed writes already sent: they were sent from this
+                return replayed
             if not condition(step, self.context()):
                 self.log("step.finished", step=step.id, status="skipped", duration_ms=0)
                 return Skipped()
@@ -325,6 +358,8 @@ class _Run:
             write = any(action.is_write(args) for args in calls)
             planned = self.plan_writes and any(action.planned_only(args) for args in calls)
             keys = call_keys(step.id, calls) if write or planned else []
+            if write:
+                self.continuation.writes.add(step.id)
             refused = self.gate(step, action, calls, keys) if write else {}
             results = self.run_calls(step, action, calls, keys, refused)
             if refused:
@@ -378,11 +413,26 @@ class _Run:
             )
         if self.plan_writes or len(refused) == len(calls):
             return refused
+        values = [t.value for t in targets]
+        found = self.continuation.record(step, action.name, calls, keys, values, self.steps)
         self.confirm_unknown(step, action, calls, keys)
         request = approval_content(
             step.id, action.name, targets, tenant=self.tenant, refused=refused
         )
-        self.approvals.require(request)
+        approvals = self.approvals
+        if found:
+            # what was approved earlier is not what would be sent now: ask afresh
+            approvals = Approvals(self.approve, self.log)
+            if self.approve is True:  # --yes was given before anyone saw the difference
+                hint = describe_changes(step.id, found)
+                self.log("approval.required", **request.content(), reason="changed", hint=hint)
+                raise AwaitingApproval(hint)
+        try:
+            approvals.require(request)
+        except AwaitingApproval as stop:
+            if found and not str(stop):
+                raise AwaitingApproval(describe_changes(step.id, found)) from None
+            raise
         return refused
 
     def confirm_unknown(
@@ -445,7 +495,8 @@ class _Run:
             self.log("action.planned", **where, target=target, planned=result["planned"])
             return result
         if key in self.replay.done:
-            self.log("action.reused", **where, target=target)
+            # the target it was sent to: the arguments may differ now, its result stands
+            self.log("action.reused", **where, target=self.replay.sent.get(key, target))
             return self.replay.done[key]
         if key in self.replay.unknown and not (action.idempotent or self.replay.resend_unknown):
             raise ActionError(

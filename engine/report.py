@@ -192,7 +192,7 @@ def render(path: str | Path) -> str:
     out += [
         "## Integrity",
         "",
-        f"- {md(check.message)}",
+        f"- {md(check.message, 1000)}",  # whole: it says what the signature proves
         f"- Final hash: {code(final)}",
         # a code span shows backslash escapes literally, so the command is not md()-escaped
         f"- Verify: {code(f'soar verify {path} --expect-hash {final}', 2000)}",

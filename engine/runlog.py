@@ -11,61 +11,89 @@ crash loses at most the record being written.
 A record cut off by a crash (a last line without its newline that does not
 parse) makes the log "incomplete", not "unreadable": ``verify`` says so and
 ``RunLogWriter.reopen`` drops that fragment before appending.
+
+Signing: a writer given a ``Signer`` closes what it wrote (a run to its end
+or its stop for approval, each resume) with a ``run.signed`` record over the
+chain head (``engine.logsigs``). Reading (strict JSON) is ``engine.logread``,
+checking chain and signatures ``engine.logverify``; both are re-exported here.
+The writer never writes non-standard JSON (``allow_nan=False``, ``jsonable``).
 """
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
+import math
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine import logsigs
 from engine.errors import RunLogError
+from engine.logread import (
+    GENESIS,
+    SIGNED,
+    Parsed,
+    canonical,
+    last_event,
+    parse,
+    read_records,
+    record_hash,
+)
+from engine.logverify import VerifyResult, verify
 from engine.redact import Redactor
+from engine.signing import Signer
 from engine.timeutil import iso_ms
 
-GENESIS = "0" * 64
 MAX_SUMMARY = 4096  # characters of JSON kept for a read step's output
 Redact = Callable[[str], str]
 
-
-def canonical(record: dict[str, Any]) -> bytes:
-    """The bytes that are hashed: the record without ``hash``, sorted keys, compact, UTF-8."""
-    body = {k: v for k, v in record.items() if k != "hash"}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(record)).hexdigest()
+# the format and the check live beside this module; callers import them from here
+__all__ = [
+    "GENESIS",
+    "MAX_SUMMARY",
+    "Parsed",
+    "RunLogWriter",
+    "VerifyResult",
+    "canonical",
+    "jsonable",
+    "last_event",
+    "parse",
+    "read_records",
+    "record_hash",
+    "summarize",
+    "verify",
+]
 
 
 def jsonable(value: Any) -> Any:
-    """A plain JSON copy of ``value`` that UTF-8 can hold (non-JSON values as ``str``).
+    """A plain, standard JSON copy of ``value`` that UTF-8 can hold (non-JSON values as ``str``).
 
-    JSON text may carry a lone surrogate (``"\\ud800"``) that UTF-8 cannot
-    encode; data from a tenant is attacker-controlled, so such a character
-    must not be able to stop the log. It is kept visible as its escape text.
+    Data from a tenant or a webhook is attacker-controlled and may carry what
+    standard JSON cannot: a lone surrogate (``"\\ud800"``, which UTF-8 cannot
+    encode) or ``NaN``/``Infinity`` (which Python's JSON parser accepts). Neither
+    may stop the log or reach it: they are kept visible as text.
     """
-    text = json.dumps(value, default=str, ensure_ascii=False)
     try:
+        text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
         text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _no_surrogates(json.loads(text))
+    except (UnicodeEncodeError, ValueError):
+        return _standard(json.loads(json.dumps(value, default=str, ensure_ascii=False)))
     return json.loads(text)
 
 
-def _no_surrogates(value: Any) -> Any:
+def _standard(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value).replace("inf", "Infinity").replace("nan", "NaN")
     if isinstance(value, dict):
-        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+        return {_standard(k): _standard(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_no_surrogates(v) for v in value]
+        return [_standard(v) for v in value]
     return value
 
 
@@ -103,54 +131,129 @@ def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None
 
 
 class RunLogWriter:
-    """Appends chained, redacted records to one run log. Thread-safe."""
+    """Appends chained, redacted records to one run log. Thread-safe.
+
+    With a ``signer``, ``sign()`` (and ``close()``, which calls it) appends a
+    ``run.signed`` record over the chain head; every text form of the key is
+    added to ``redactor`` first, so that it is masked wherever that redactor is.
+    """
 
     def __init__(
-        self, path: Path, run_id: str, redactor: Redactor, *, seq: int = 0, prev: str = GENESIS
+        self,
+        path: Path,
+        run_id: str,
+        redactor: Redactor,
+        *,
+        seq: int = 0,
+        prev: str = GENESIS,
+        signer: Signer | None = None,
+        unsigned: int = 0,
     ) -> None:
         self.path = Path(path)
         self.run_id = run_id
         self.redactor = redactor
         self.seq = seq
         self.prev = prev
+        self.signer = signer
+        self._unsigned = unsigned  # records written since the last signature
+        for form in signer.secret_forms() if signer else ():
+            redactor.add(form)
         self._lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
 
     @classmethod
-    def reopen(cls, path: Path, redactor: Redactor) -> RunLogWriter:
-        """Continue an existing log (``soar resume``), after dropping a torn last record."""
+    def reopen(cls, path: Path, redactor: Redactor, signer: Signer | None = None) -> RunLogWriter:
+        """Continue an existing log (``soar resume``), after dropping a torn last record.
+
+        A signed log is continued only with its own key, after its signatures
+        are checked with it; an unsigned one stays unsigned (``signer`` is
+        dropped: a signature would vouch for records nobody signed). A log whose
+        last record is an unsigned ``run.finished`` (the writer died while
+        signing) is signed first.
+        """
         parsed = parse(path)
         if not parsed.records:
             raise RunLogError(f"{path}: the run log has no records to continue")
+        signer = _resume_signer(path, parsed.records, signer)
         if parsed.torn_at is not None:
             with Path(path).open("r+b") as f:
                 f.truncate(parsed.torn_at)
                 f.flush()
                 os.fsync(f.fileno())
         last = parsed.records[-1]
-        return cls(path, str(last["run_id"]), redactor, seq=int(last["seq"]) + 1, prev=last["hash"])
+        unsigned = logsigs.check(parsed.records).tail(len(parsed.records))
+        writer = cls(
+            path,
+            str(last["run_id"]),
+            redactor,
+            seq=int(last["seq"]) + 1,
+            prev=last["hash"],
+            signer=signer,
+            unsigned=unsigned,
+        )
+        if last.get("type") == "run.finished":
+            writer.sign()
+        return writer
 
     def write(self, type_: str, **fields: Any) -> dict[str, Any]:
-        """Redact, chain and append one record; returns it as written."""
+        """Redact, chain and append one record; returns it as written.
+
+        With a key, a ``run.finished`` goes out in one write with its
+        ``run.signed``: no crash can leave a finished segment without its
+        signature (at most a torn last line, which ``reopen`` repairs).
+        """
         body = self.redactor.value(jsonable(fields))
         with self._lock:
-            if self._file.closed:
-                raise RunLogError(f"{self.path}: the run log is closed (the run has finished)")
-            record: dict[str, Any] = {
-                **body,
-                "seq": self.seq,
-                "ts": iso_ms(datetime.now(UTC)),
-                "run_id": self.run_id,
-                "type": type_,
-                "prev_hash": self.prev,
-            }
-            record["hash"] = record_hash(record)
-            self._file.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-            self._file.flush()
-            self.seq += 1
-            self.prev = record["hash"]
+            self._open_or_raise()
+            record = self._chain(type_, body, self.seq, self.prev)
+            records = [record]
+            if type_ == "run.finished" and self.signer is not None:
+                records.append(self._signature(self.signer, record["seq"], record["hash"]))
+            self._emit(records)
             return record
+
+    def sign(self) -> dict[str, Any] | None:
+        """Append a ``run.signed`` record covering every record so far (None: no key, or nothing new)."""
+        with self._lock:
+            if self.signer is None or self._unsigned == 0 or self._file.closed:
+                return None
+            record = self._signature(self.signer, self.seq - 1, self.prev)
+            self._emit([record])
+            return record
+
+    def _signature(self, signer: Signer, head_seq: int, head: str) -> dict[str, Any]:
+        """The ``run.signed`` record after record ``head_seq``, not redacted: a signature is not
+        secret, and masking a part of it that happens to match a short secret would break it."""
+        fields = logsigs.signature_fields(signer, self.run_id, head_seq, head)
+        return self._chain(SIGNED, fields, head_seq + 1, head)
+
+    def _chain(self, type_: str, body: dict[str, Any], seq: int, prev: str) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            **body,
+            "seq": seq,
+            "ts": iso_ms(datetime.now(UTC)),
+            "run_id": self.run_id,
+            "type": type_,
+            "prev_hash": prev,
+        }
+        record["hash"] = record_hash(record)
+        return record
+
+    def _emit(self, records: list[dict[str, Any]]) -> None:
+        """Write chained records in one ``write`` and flush; the caller holds the lock."""
+        self._open_or_raise()
+        dump = functools.partial(json.dumps, ensure_ascii=False, sort_keys=True, allow_nan=False)
+        self._file.write("".join(dump(r) + "\n" for r in records))
+        self._file.flush()
+        self.seq = records[-1]["seq"] + 1
+        self.prev = records[-1]["hash"]
+        signed = records[-1]["type"] == SIGNED
+        self._unsigned = 0 if signed else self._unsigned + len(records)
+
+    def _open_or_raise(self) -> None:
+        if self._file.closed:
+            raise RunLogError(f"{self.path}: the run log is closed (the run has finished)")
 
     def sync(self) -> None:
         """Flush and fsync: what was written survives a crash of the machine.
@@ -170,6 +273,8 @@ class RunLogWriter:
             os.close(fd)
 
     def close(self) -> None:
+        """Sign what this writer wrote (with a key), then flush, fsync and close."""
+        self.sign()
         with self._lock:
             if not self._file.closed:
                 self._file.flush()
@@ -177,103 +282,25 @@ class RunLogWriter:
                 self._file.close()
 
 
-@dataclass(frozen=True)
-class Parsed:
-    """The records of a log; ``torn_at`` is the byte offset of a torn last line, if any."""
-
-    records: list[dict[str, Any]]
-    torn_at: int | None = None
-
-
-def parse(path: str | Path) -> Parsed:
-    """Parse every record; raises ``RunLogError`` when a line is not a JSON object.
-
-    Only the very last line may be torn (no newline, not JSON): a crash while
-    it was written. It is reported through ``torn_at``, not as an error.
-    """
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise RunLogError(f"{path}: cannot read the run log: {exc.strerror or exc}") from None
-    records: list[dict[str, Any]] = []
-    offset = 0
-    lines = raw.split(b"\n")
-    for n, line in enumerate(lines, 1):
-        start, offset = offset, offset + len(line) + 1
-        if not line.strip():
-            continue
-        last = n == len(lines)  # only a line without its newline can be torn
-        try:
-            rec = json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            if last:
-                return Parsed(records, start)
-            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-            raise RunLogError(f"{path}:{n}: not a JSON record: {why}") from None
-        if not isinstance(rec, dict):
-            raise RunLogError(f"{path}:{n}: a record must be a JSON object")
-        records.append(rec)
-    return Parsed(records)
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The complete records of a log (a torn last line left out)."""
-    return parse(path).records
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """``code``: 0 intact and complete, 1 tampered, 2 unreadable, 3 intact but incomplete."""
-
-    code: int
-    message: str
-    records: int = 0
-    final_hash: str | None = None
-    bad_seq: int | None = None
-
-
-def verify(path: str | Path, expect_hash: str | None = None) -> VerifyResult:
-    """Recompute the chain of ``path``; with ``expect_hash`` also detect a cut-off tail."""
-    try:
-        parsed = parse(path)
-    except RunLogError as exc:
-        return VerifyResult(2, str(exc))
-    records = parsed.records
-    if not records:
-        return VerifyResult(2, f"{path}: no records (not a run log, or cut before its first)")
-    prev = GENESIS
-    for i, rec in enumerate(records):
-        problem = _check(rec, i, prev)
-        if problem:
-            return VerifyResult(1, f"tampered at seq {i}: {problem}", i, bad_seq=i)
-        prev = rec["hash"]
-    n = len(records)
-    if expect_hash is not None and prev != expect_hash.strip().lower():
-        known = {r["hash"] for r in records}
-        why = (
-            "records were added after the expected final record"
-            if expect_hash.strip().lower() in known
-            else "the log does not reach the expected hash (records cut off or replaced)"
+def _resume_signer(
+    path: Path, records: list[dict[str, Any]], signer: Signer | None
+) -> Signer | None:
+    key = logsigs.declared_key(records)
+    if key is None:
+        return None
+    key = key[:80]  # from the file: bounded in messages (the check below rejects a bad one)
+    if signer is None:
+        raise RunLogError(
+            f"{path}: the run log is signed (key {key}); resume it with its private key "
+            "(--signing-key FILE, SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY), or the records "
+            "it adds would be unsigned"
         )
-        return VerifyResult(
-            1, f"tampered: final hash {prev} is not the expected {expect_hash}: {why}", n, prev
+    if signer.key_id != key:
+        raise RunLogError(
+            f"{path}: the run log is signed by key {key}, not by the given key {signer.key_id}; "
+            "resume it with the key it was started with"
         )
-    if parsed.torn_at is not None:
-        return VerifyResult(
-            3, f"intact but incomplete: {n} records, then a torn record (a crash)", n, prev
-        )
-    if records[-1].get("type") != "run.finished":
-        return VerifyResult(
-            3, f"intact but incomplete: {n} records and no final run.finished", n, prev
-        )
-    return VerifyResult(0, f"intact and complete: {n} records, final hash {prev}", n, prev)
-
-
-def _check(rec: dict[str, Any], i: int, prev: str) -> str | None:
-    if rec.get("seq") != i:
-        return f"the record in position {i} has seq {rec.get('seq')!r} (removed or reordered)"
-    if rec.get("prev_hash") != prev:
-        return "prev_hash does not match the previous record's hash (removed or reordered)"
-    if rec.get("hash") != record_hash(rec):
-        return "the record's content does not match its hash (changed)"
-    return None
+    sigs = logsigs.check(records, signer.public)
+    if sigs.problem:
+        raise RunLogError(f"cannot resume {path}: tampered at seq {sigs.bad_seq}: {sigs.problem}")
+    return signer

@@ -7,6 +7,9 @@ Started on 127.0.0.1 port 0 in a daemon thread. ``routes`` maps a path to a
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +25,7 @@ class Route:
     body: Any = field(default_factory=lambda: {"ok": True})
     delay: float = 0.0
     fail_first: int = 0  # answer 503 this many times first (for retries)
+    hold: threading.Event | None = None  # answer only once this is set (at most 30 s)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class RecordingServer:
                     server.hits[path] = n + 1
                 if route.delay:
                     time.sleep(route.delay)
+                if route.hold is not None:
+                    route.hold.wait(30)
                 with server.lock:
                     server.requests.append(Seen(self.command, self.path, dict(self.headers), body))
                 status = 503 if n < route.fail_first else route.status
@@ -82,6 +88,18 @@ class RecordingServer:
     def count(self, method: str, path: str) -> int:
         with self.lock:
             return sum(1 for r in self.requests if r.method == method and r.path == path)
+
+    def kill_when_hit(self, proc: subprocess.Popen[bytes], path: str, timeout: float = 30) -> None:
+        """SIGKILL ``proc`` once a request to ``path`` has arrived: a crash in mid-request."""
+        try:
+            deadline = time.monotonic() + timeout
+            while self.hits.get(path, 0) == 0:
+                assert proc.poll() is None, f"the process ended before it reached {path}"
+                assert time.monotonic() < deadline, f"the process never reached {path}"
+                time.sleep(0.02)
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
         "recall 1.00",
         "writes sent: 0",
         "final hash:",
+        "UNSIGNED: a rehearsal",
     ):
         assert text in err
     logs = list((tmp_path / "runs").glob("*.jsonl"))

@@ -219,3 +219,67 @@ def test_summarize_redacts_before_it_cuts_through_a_secret() -> None:
     assert summarize(text)[:4096].endswith(secret[:6])  # what a cut alone would leave
     out = summarize(text, redact=Redactor([secret]).text)
     assert secret[:6] not in out and out.startswith("x" * 4090 + "***")
+
+
+def test_a_duplicate_key_that_hides_a_change_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """Python keeps the last of two keys, other readers the first: one hash, two records."""
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    records = read_records(path)
+    records[0]["operator"] = "mallory"  # what Python reads and hashes...
+    records[0]["hash"] = record_hash(records[0])
+    prev = records[0]["hash"]
+    for rec in records[1:]:
+        rec["prev_hash"] = prev
+        rec["hash"] = prev = record_hash(rec)
+    text = [json.dumps(r, ensure_ascii=False) + "\n" for r in records]
+    text[0] = text[0].replace("{", '{"operator": "alice", ', 1)  # ...and what others show
+    path.write_text("".join(text), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 2, result.message
+    assert f"{path}:1: refused: duplicate key 'operator'" in result.message
+
+
+@pytest.mark.parametrize(
+    ("bad", "why"),
+    [
+        ('"n": NaN', "NaN is not a JSON number"),
+        ('"n": Infinity', "Infinity is not a JSON number"),
+        ('"n": -Infinity', "-Infinity is not a JSON number"),
+        ('"n": 1e999', "out of range"),
+        ('"s": "\\ud800"', "lone surrogate"),
+    ],
+)
+def test_non_standard_json_is_refused_naming_the_line(tmp_path: Path, bad: str, why: str) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    text = lines(path)
+    text[2] = text[2].replace("{", "{" + bad + ", ", 1)
+    path.write_text("".join(text), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 2 and f"{path}:3: refused: " in result.message and why in result.message
+    with pytest.raises(RunLogError, match=":3: refused"):
+        read_records(path)
+    path.write_text("".join(text[:2]) + text[2].rstrip("\n"), encoding="utf-8")
+    assert verify(path).code == 2  # a last line that parses is not "torn", even without newline
+
+
+def test_a_record_nested_too_deeply_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    write_log(path)
+    text = lines(path)
+    text[1] = '{"a": ' + "[" * 200_000 + "]" * 200_000 + "}\n"
+    path.write_text("".join(text), encoding="utf-8")
+    result = verify(path)
+    assert result.code == 2 and ":2: not a run-log record: nested too deeply" in result.message
+
+
+def test_the_writer_never_writes_nan_or_infinity(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    w = RunLogWriter(path, "run-1", Redactor())
+    nums = {"nan": float("nan"), "inf": float("inf"), "neg": float("-inf"), "ok": 1.5}
+    rec = w.write("step.finished", step="a", status="succeeded", duration_ms=1, output=nums)
+    w.close()
+    assert rec["output"] == {"nan": "NaN", "inf": "Infinity", "neg": "-Infinity", "ok": 1.5}
+    assert read_records(path)[0]["output"] == rec["output"]  # the strict reader accepts it
+    assert verify(path).code == 3

@@ -117,7 +117,7 @@ def drill_cmd(
         )
         for c in result.checks:
             _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {c['detail']}")
-        _say(f"  run log           {result.run.run_log}")
+        _say(f"  run log           {result.run.run_log} (UNSIGNED: a rehearsal)")
         _say(f"  {'PASSED' if result.passed else 'FAILED'}")
     raise typer.Exit(0 if result.passed else 1)
 
@@ -183,7 +183,7 @@ def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
     _say(f"  legit users that would be blocked: {len(m['wrongly_planned'])}")
     _say(f"  requests to the tenant: {d['requests']}; writes sent: {d['writes_sent']}")
     _say("")
-    _say(f"run log:    {result.run_log}")
+    _say(f"run log:    {result.run_log} (UNSIGNED: a rehearsal; soar run signs with a key)")
     _say(f"report:     {d['report']}")
     _say(f"final hash: {result.final_hash}")
     _say(f"verify it:  soar verify {result.run_log} --expect-hash {result.final_hash}")

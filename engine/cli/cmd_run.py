@@ -1,9 +1,10 @@
-"""``soar run``, ``soar verify``, ``soar show``, ``soar resume``.
+"""``soar run``, ``soar show``, ``soar resume`` (``soar verify``: ``cmd_verify``).
 
 Exit codes of run and resume: 0 succeeded, 1 a step failed, 2 bad playbook,
 inputs or usage, 3 stopped awaiting approval, 130 interrupted (Ctrl-C: the log
 is left incomplete, resumable). Human output goes to stderr;
-``--json`` prints exactly one JSON object on stdout.
+``--json`` prints exactly one JSON object on stdout. The log is signed with
+``--signing-key``, ``SOAR_SIGNING_KEY_FILE`` or ``SOAR_SIGNING_KEY`` (``cmd_keys``).
 
 Environment: ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` (name
 lower-cased) in templates, an opaque value only ``http.request`` unwraps;
@@ -37,6 +38,9 @@ EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
 SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix, not a secret
 MAX_SHOWN_TARGETS = 50
+SIGNING_KEY_HELP = (
+    "Sign the run log with this private key file (else SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY)."
+)
 
 
 def env_secrets() -> dict[str, str]:
@@ -270,8 +274,10 @@ def run_cmd(
         None, "--logs", help="Search this exported log file instead of a tenant (writes planned)."
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
+    from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.errors import PlaybookError
     from engine.executor import run_playbook
@@ -288,6 +294,8 @@ def run_cmd(
         raise typer.Exit(2) from None
     if logs is not None and not logs.is_file():
         _fail(redactor, f"--logs {logs}: no such file")
+    signer = load_signer(signing_key, redactor)
+    say_signing(signer)
     progress = Progress(redactor)
     tracker = _LogPath(progress, run_dir)
     _drive(
@@ -303,6 +311,7 @@ def run_cmd(
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
+            signer=signer,
         ),
         tracker,
         redactor,
@@ -319,13 +328,17 @@ def resume_cmd(
         help="Send again the writes cut off in flight (outcome unknown); check them first.",
     ),
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
-    """Continue an interrupted or approval-stopped run without repeating completed writes."""
+    """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
+    from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.registry import default_registry
     from engine.resume import resume_run
 
     redactor = make_redactor()
+    signer = load_signer(signing_key, redactor)
+    say_signing(signer, resuming=run_log)
     progress = Progress(redactor)
     tracker = _LogPath(progress)
     tracker.path = run_log
@@ -339,25 +352,12 @@ def resume_cmd(
             on_event=tracker,
             redactor=redactor,
             resend_unknown=resend_unknown,
+            signer=signer,
         ),
         tracker,
         redactor,
         as_json,
     )
-
-
-def verify_cmd(
-    run_log: Path = typer.Argument(..., help="The run log to check."),
-    expect_hash: str | None = typer.Option(
-        None, "--expect-hash", help="The final hash printed when the run ended."
-    ),
-) -> None:
-    """Recompute a run log's hash chain: 0 intact, 1 tampered, 2 unreadable, 3 incomplete."""
-    from engine.runlog import verify
-
-    result = verify(run_log, expect_hash)
-    typer.echo(f"{safe(run_log)}: {safe(result.message)}")
-    raise typer.Exit(result.code)
 
 
 def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.")) -> None:
@@ -382,6 +382,8 @@ def _short_json(value: Any, limit: int) -> str:
 
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
     """The lines of ``soar show`` (the caller makes each terminal-safe)."""
+    from engine.replay import change_lines
+
     lines: list[str] = []
     for rec in records:
         kind = rec.get("type")
@@ -394,7 +396,8 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
                 f"  playbook  {pb.get('name')} ({pb.get('path')}, sha256 {pb.get('sha256')})",
                 f"  by        {rec.get('operator')} on {rec.get('host')}, soar {rec.get('engine_version')}",
                 f"  started   {rec.get('ts')}",
-                f"  tenant    {rec.get('tenant')}",
+                f"  tenant    {rec.get('tenant')} ({rec.get('tenant_url')}, client id "
+                f"{rec.get('client_id')})",
                 f"  mode      {mode}",
                 f"  protected {', '.join(map(str, rec.get('protected_users') or [])) or '-'}",
                 f"  inputs    {_short_json(rec.get('inputs'), 1000)}",
@@ -402,8 +405,13 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
             ]
         elif kind == "run.resumed":
             lines.append(
-                f"  -- resumed at {rec.get('ts')} ({rec.get('completed_writes')} completed writes reused)"
+                f"  -- resumed at {rec.get('ts')} by {rec.get('operator')} on {rec.get('host')}, "
+                f"tenant {rec.get('tenant')}, approval {rec.get('approval')} "
+                f"({rec.get('completed_writes')} completed writes reused)"
             )
+        elif kind == "approval.changed":
+            lines.append(f"  approval.changed for {rec.get('step')}:")
+            lines += change_lines(rec.get("changes") or [])
         elif kind == "step.finished":
             err = f"  {rec['error']}" if rec.get("error") else ""
             seconds = float(rec.get("duration_ms") or 0) / 1000
@@ -427,6 +435,10 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
         elif kind in ("approval.required", "approval.granted", "approval.denied"):
             by = f" by {rec.get('by')}" if rec.get("by") else ""
             lines.append(f"  {kind} for {rec.get('step')}{by}  targets {rec.get('targets')}")
+        elif kind == "run.signed":
+            lines.append(
+                f"  -- signed records 0-{rec.get('signed_seq')} by key {rec.get('key_id')}"
+            )
         elif kind == "run.finished":
             lines.append(f"finished {rec.get('ts')}: {rec.get('status')}")
             if rec.get("error"):
@@ -439,6 +451,5 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_cmd)
-    app.command("verify")(verify_cmd)
     app.command("show")(show_cmd)
     app.command("resume")(resume_cmd)

@@ -4,6 +4,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.cli import cmd_drill, cmd_emulator, cmd_logs, cmd_run, cmd_validate
+from engine.cli import (
+    cmd_drill,
+    cmd_emulator,
+    cmd_keys,
+    cmd_logs,
+    cmd_run,
+    cmd_validate,
+    cmd_verify,
+)
 
-MODULES: list[ModuleType] = [cmd_validate, cmd_run, cmd_emulator, cmd_drill, cmd_logs]
+MODULES: list[ModuleType] = [
+    cmd_validate,
+    cmd_run,
+    cmd_verify,
+    cmd_keys,
+    cmd_emulator,
+    cmd_drill,
+    cmd_logs,
+]

@@ -123,8 +123,8 @@ class Progress:
         elif kind == "run.resumed":
             self.start()
             self.say(
-                f"resuming run {rec['run_id']} ({rec.get('completed_writes', 0)} completed "
-                "write(s) will not be sent again)"
+                f"resuming run {rec['run_id']} on {rec.get('tenant')} as {rec.get('operator')} "
+                f"({rec.get('completed_writes', 0)} completed write(s) will not be sent again)"
             )
         elif kind == "step.started":
             n = rec.get("items")
@@ -139,6 +139,8 @@ class Progress:
             mark = _MARKS.get(str(rec.get("status")), str(rec.get("status")))
             ms = float(rec.get("duration_ms") or 0)
             took = f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
+            if rec.get("replayed"):  # a resume took it from the log: it fed writes already sent
+                took = "(replayed from the log)"
             err = f": {rec['error']}" if rec.get("error") else ""
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
             output = rec.get("output")
@@ -166,6 +168,13 @@ class Progress:
                 self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
                 for line in approval_lines(rec, SHOWN_TARGETS)[1:]:
                     self.say(f"  {line}")
+        elif kind == "approval.changed":
+            from engine.replay import change_lines
+
+            changes = rec.get("changes") or []
+            self.say(f"  changed since shown for approval: {rec.get('step')}, {len(changes)}:")
+            for line in change_lines(changes, SHOWN_TARGETS):
+                self.say(f"  {line}")
         elif kind == "approval.granted":
             targets = rec.get("targets") or []
             self.say(f"  approved ({rec.get('by')}): {rec.get('step')} on {len(targets)} target(s)")

@@ -1,0 +1,52 @@
+"""``soar verify``: check a run log's chain and signatures (verdicts: docs/run-log.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from engine.cli.output import safe
+
+
+def verify_cmd(
+    run_log: Path = typer.Argument(..., help="The run log to check."),
+    expect_hash: str | None = typer.Option(
+        None, "--expect-hash", help="The final hash printed when the run ended."
+    ),
+    public_key: Path | None = typer.Option(
+        None,
+        "--public-key",
+        help="The signer's public key file (else SOAR_VERIFY_KEY); a signature is then required.",
+    ),
+    require_signature: bool = typer.Option(
+        False,
+        "--require-signature",
+        help="Fail (exit 2) unless a public key is given to check the signature with.",
+    ),
+) -> None:
+    """Check a run log: 0 intact and complete, 1 tampered, 2 unreadable, 3 incomplete."""
+    from engine.errors import ConfigError
+    from engine.runlog import verify
+    from engine.signing import VERIFY_ENV, verifier_from
+
+    try:
+        verifier = verifier_from(public_key, os.environ)
+    except ConfigError as exc:
+        typer.echo(f"error: {safe(exc)}", err=True)
+        raise typer.Exit(2) from None
+    if require_signature and verifier is None:
+        typer.echo(
+            f"error: --require-signature needs the signer's public key: --public-key FILE "
+            f"or {VERIFY_ENV} (a signature can only be checked with it)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    result = verify(run_log, expect_hash, verifier)
+    typer.echo(f"{safe(run_log)}: {safe(result.message)}")
+    raise typer.Exit(result.code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("verify")(verify_cmd)
