@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.depth import bounded, dumps, walk
 from engine.errors import RunLogError
 from engine.redact import Redactor
 from engine.timeutil import iso_ms
@@ -50,8 +51,9 @@ def jsonable(value: Any) -> Any:
     JSON text may carry a lone surrogate (``"\\ud800"``) that UTF-8 cannot
     encode; data from a tenant is attacker-controlled, so such a character
     must not be able to stop the log. It is kept visible as its escape text.
+    Nesting deeper than ``engine.depth.SINK_DEPTH`` is cut with a marker.
     """
-    text = json.dumps(value, default=str, ensure_ascii=False)
+    text = dumps(value)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -60,12 +62,12 @@ def jsonable(value: Any) -> Any:
 
 
 def _no_surrogates(value: Any) -> Any:
+    return walk(value, _utf8, _utf8)
+
+
+def _utf8(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, dict):
-        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_surrogates(v) for v in value]
     return value
 
 
@@ -77,19 +79,24 @@ def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None
     noted, and mappings share the budget among their values. A string is
     passed through ``redact`` before it is cut: a cut through a secret would
     leave a prefix that no longer matches the secret, so the writer's own
-    redaction could not mask it.
+    redaction could not mask it. The value is first cut at
+    ``engine.depth.SINK_DEPTH`` levels, so the recursion here stays shallow.
     """
+    return _summarize(bounded(value), limit, redact)
+
+
+def _summarize(value: Any, limit: int, redact: Redact | None) -> Any:
     text = json.dumps(value, default=str, ensure_ascii=False)
     if len(text) <= limit:
         return json.loads(text)
     if isinstance(value, dict):
         per = max(limit // max(len(value), 1), 64)
-        return {str(k): summarize(v, per, redact) for k, v in value.items()}
+        return {str(k): _summarize(v, per, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
         kept: list[Any] = []
         used = 0
         for item in value:
-            part = summarize(item, max(limit // 4, 64), redact)
+            part = _summarize(item, max(limit // 4, 64), redact)
             size = len(json.dumps(part, ensure_ascii=False))
             if used + size > limit:
                 break
@@ -210,6 +217,8 @@ def parse(path: str | Path) -> Parsed:
                 return Parsed(records, start)
             why = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
             raise RunLogError(f"{path}:{n}: not a JSON record: {why}") from None
+        except RecursionError:  # soar writes records cut at SINK_DEPTH: this one was not
+            raise RunLogError(f"{path}:{n}: not a soar record: nested too deep to read") from None
         if not isinstance(rec, dict):
             raise RunLogError(f"{path}:{n}: a record must be a JSON object")
         records.append(rec)
