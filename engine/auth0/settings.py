@@ -61,7 +61,7 @@ class Auth0Settings:
         domain = domain.strip()
         if not domain:
             raise ConfigError("AUTH0_DOMAIN is not set: export AUTH0_DOMAIN=<tenant>.auth0.com")
-        base = _base_url(domain)
+        base = base_url(domain)
         if not token and not (client_id and client_secret):
             missing = [
                 n
@@ -108,7 +108,7 @@ class Auth0Settings:
         )
 
 
-def _base_url(domain: str) -> str:
+def base_url(domain: str) -> str:
     """``scheme://host[:port]`` of ``AUTH0_DOMAIN``, refusing what is not a tenant address.
 
     Credentials in the URL (``https://user:pass@host``) are refused, not

@@ -84,6 +84,15 @@ def make_redactor() -> Redactor:
     return redactor
 
 
+def check_domain() -> None:
+    """Refuse a malformed or credential-carrying ``AUTH0_DOMAIN`` before a run log is opened."""
+    from engine.auth0.settings import base_url
+
+    domain = os.environ.get("AUTH0_DOMAIN", "").strip()
+    if domain:
+        base_url(domain)
+
+
 def _protected() -> list[str]:
     from engine.guardrails import PROTECTED_ENV, parse_protected
 
@@ -267,6 +276,8 @@ def run_cmd(
     from engine.registry import default_registry
 
     redactor = make_redactor()
+    if logs is None:
+        check_domain()
     registry = default_registry()
     try:
         pb = load_playbook(playbook, registry)
@@ -314,6 +325,7 @@ def resume_cmd(
     from engine.resume import resume_run
 
     redactor = make_redactor()
+    check_domain()
     progress = Progress(redactor)
     tracker = _LogPath(progress)
     tracker.path = run_log
