@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_emulator import token
 
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.server import MAX_BODY
@@ -47,19 +48,6 @@ def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-def token(emu: RunningEmulator) -> str:
-    response = httpx.post(
-        f"{emu.base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": emu.audience,
-        },
-    )
-    return str(response.json()["access_token"])
-
-
 def test_credentials_are_checked_before_a_body_is_read(emu: RunningEmulator) -> None:
     # an unauthenticated client announces 100 MB and sends none of it
     with connect(emu) as sock:
@@ -77,7 +65,8 @@ def test_credentials_are_checked_before_a_body_is_read(emu: RunningEmulator) -> 
 
 
 def test_large_bodies_get_auth0s_413_before_being_read(emu: RunningEmulator) -> None:
-    bearer = token(emu)
+    with httpx.Client() as http:
+        bearer = token(emu, http)
     for path, auth in (
         ("/api/v2/users/auth0%7Cx", f"Authorization: Bearer {bearer}\r\n"),
         ("/oauth/token", ""),
