@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from engine.depth import loads
+from engine.depth import loads, walk
 from engine.errors import ActionError, UpstreamError
 from engine.httpguard import require_safe_scheme
 from engine.registry import Action, ActionContext, Result
@@ -19,13 +19,8 @@ MAX_BODY = 65536
 
 
 def _reveal(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, dict):
-        return {k: _reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_reveal(v) for v in value]
-    return value
+    """``value`` with its secrets unwrapped, for the request only (an iterative walk)."""
+    return walk(value, lambda v: v.reveal() if isinstance(v, Secret) else v)
 
 
 def _masked(value: Any) -> Any:
