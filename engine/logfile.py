@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.depth import MAX_DEPTH, bounded, loads, may_be_deep, value_end
+from engine.depth import MAX_DEPTH, bounded, loads, too_deep, value_end
 from engine.errors import SoarError
 from engine.query import Query, compile_query, event_date
 from engine.timeutil import iso_ms
@@ -164,7 +164,7 @@ def _decode_item(decoder: json.JSONDecoder, buf: str, pos: int) -> tuple[Any, in
     except RecursionError:  # too deep for the decoder: cut in the text, then decode
         end = value_end(buf, pos) or len(buf)
         return loads(buf[pos:end]), end
-    if may_be_deep(buf[pos:end]):
+    if too_deep(buf[pos:end]):
         item = bounded(item, MAX_DEPTH)
     return item, end
 
