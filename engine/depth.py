@@ -105,11 +105,10 @@ def dumps(value: Any, limit: int = SINK_DEPTH, **kwargs: Any) -> str:
     return json.dumps(bounded(value, limit), **kwargs)
 
 
-# JSON tokens that matter for nesting: whole strings (skipped at C speed) and brackets
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-
-
-_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # a whole JSON string, escapes included
+_STRINGS = re.compile(_STRING, re.DOTALL)
+# the tokens that matter for nesting: whole strings (skipped at C speed) and brackets
+_TOKENS = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
