@@ -76,7 +76,7 @@ def test_emulator_port_out_of_range() -> None:
     assert "--port" in proc.stderr and "65535" in proc.stderr
 
 
-@pytest.mark.parametrize("domain", ["xn--zz.example.com", "a..b", "https://ex ample.com"])
+@pytest.mark.parametrize("domain", ["xn--zz.example.com", "a..b"])
 def test_an_invalid_host_in_auth0_domain(domain: str, tmp_path: Path) -> None:
     env = {
         "AUTH0_DOMAIN": domain,
@@ -106,3 +106,16 @@ def test_deeply_nested_inputs_are_refused_before_the_run(playbook: Path, tmp_pat
     assert not runs.exists()  # no empty run log left behind
     ok = soar("run", str(playbook), "-i", 'ids=[["a"]]', "--json", "--run-dir", str(runs))
     assert json.loads(ok.stdout)["outputs"]["ids"] == [["a"]]
+
+
+def test_auth0_domain_hosts_are_checked_as_dns_names() -> None:
+    from engine.auth0.settings import base_url
+    from engine.errors import ConfigError
+
+    for bad in ("xn--zz.example.com", "a..b", "ex ample.com", "-acme.auth0.com", "x" * 64 + ".com"):
+        with pytest.raises(ConfigError, match="AUTH0_DOMAIN: the host is not a valid domain name"):
+            base_url(bad)
+    assert base_url("acme.eu.auth0.com") == "https://acme.eu.auth0.com"
+    assert base_url("bücher.example") == "https://xn--bcher-kva.example"
+    assert base_url("http://127.0.0.1:8765/") == "http://127.0.0.1:8765"
+    assert base_url("http://[::1]:8765") == "http://[::1]:8765"

@@ -100,11 +100,10 @@ def test_deep_sapi_events_do_not_stop_the_triage(tmp_path: Path) -> None:
     assert [c["user_id"] for c in calls] == ["auth0|admin-950", "auth0|admin-100k"]
     assert all("cut: deeper than" in json.dumps(c) for c in calls)
     log = doc["run_log"]
-    for command in (("report", log), ("show", log), ("verify", log)):
-        shown = soar(*command)
-        assert shown.returncode == 0, (command, shown.stderr)
-        assert "Traceback" not in shown.stderr
-    report = soar("report", log).stdout
+    shown = {command: soar(command, log) for command in ("report", "show", "verify")}
+    for command, done in shown.items():
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (command, done.stderr)
+    report = shown["report"].stdout
     assert "auth0\\|admin-950" in report and "auth0\\|admin-100k" in report
 
 
