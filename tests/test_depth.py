@@ -130,4 +130,4 @@ def test_a_tampered_run_log_too_deep_to_read_is_refused(tmp_path: Path) -> None:
     log.write_text('{"seq": 0, "v": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
     proc = soar("verify", str(log))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"{log}:1: not a soar record: nested too deep" in proc.stdout
+    assert f"{log}:1: " in proc.stdout and "nested too deep" in proc.stdout
