@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.depth import MAX_DEPTH, bounded, loads, too_deep, value_end
 from engine.errors import SoarError
 from engine.query import Query, Undated, compile_query, event_date
 from engine.timeutil import iso_ms
@@ -28,6 +29,10 @@ class LogFileError(SoarError):
 
 CHUNK = 1 << 20  # characters read at a time from a JSON array
 MAX_ITEM = 64 << 20  # an array item larger than this is an error, not a reason to read on
+# A JSON line longer than this is refused without being read whole (an Auth0
+# log event is a few KB; even a Management API call with its request body is
+# far below): a hostile or broken file cannot make the reader hold a huge line.
+MAX_LINE = 8 << 20
 # values a JSON encoder writes verbatim between quotes (no escapes, no "\/")
 _VERBATIM = re.compile(r"[A-Za-z0-9 ._:@|+-]+")
 LineFilter = Callable[[str], bool]
@@ -74,14 +79,21 @@ def _read(p: Path, handle: TextIO, keep: LineFilter | None) -> Iterator[dict[str
         yield from _array(p, handle)
         return
     handle.seek(0)
-    for n, line in enumerate(handle, 1):
+    n = 0
+    while line := handle.readline(MAX_LINE + 1):
+        n += 1
+        if len(line) > MAX_LINE:
+            raise LogFileError(
+                f"{p}:{n}: line longer than {MAX_LINE} characters, not read (one Auth0 log "
+                "event per line is expected; check the file is a log export)"
+            )
         stripped = line.strip()
         if not stripped:
             continue
         if keep is not None and stripped[-1] == "}" and not keep(line):
             continue
         try:
-            item = json.loads(line)
+            item = loads(line)  # nesting deeper than engine.depth.MAX_DEPTH is cut
         except json.JSONDecodeError as exc:
             raise LogFileError(
                 f"{p}:{n}: not a JSON line: {exc.msg} (expected one Auth0 log event per "
@@ -128,7 +140,7 @@ def _array(p: Path, handle: TextIO) -> Iterator[dict[str, Any]]:
         if ch != "{":
             raise LogFileError(f"{p}: item {n}: expected a JSON object (an Auth0 log event)")
         try:
-            item, end = decoder.raw_decode(buf, pos)
+            item, end = _decode_item(decoder, buf, pos)
         except json.JSONDecodeError as exc:
             if eof or len(buf) - pos > MAX_ITEM:
                 raise fail(exc.pos, exc.msg) from None
@@ -143,6 +155,18 @@ def _array(p: Path, handle: TextIO) -> Iterator[dict[str, Any]]:
         want_item = False
         if pos > CHUNK:
             buf, pos = buf[pos:], 0
+
+
+def _decode_item(decoder: json.JSONDecoder, buf: str, pos: int) -> tuple[Any, int]:
+    """One array item from ``buf[pos:]`` and where it ends, nesting cut at ``MAX_DEPTH``."""
+    try:
+        item, end = decoder.raw_decode(buf, pos)
+    except RecursionError:  # too deep for the decoder: cut in the text, then decode
+        end = value_end(buf, pos) or len(buf)
+        return loads(buf[pos:end]), end
+    if too_deep(buf[pos:end]):
+        item = bounded(item, MAX_DEPTH)
+    return item, end
 
 
 def _line_filter(query: Query) -> LineFilter | None:

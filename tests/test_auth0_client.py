@@ -333,14 +333,20 @@ def test_synthetic_checkpoint_has_the_log_id_shape() -> None:
 
 
 def test_settings_pool_and_timeout_from_the_environment() -> None:
-    env = {"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_TOKEN": "t", "SOAR_HTTP_TIMEOUT": "5"}
+    env = {
+        "AUTH0_DOMAIN": "acme.auth0.com",
+        "AUTH0_TOKEN": "tok-0123456789ab",
+        "SOAR_HTTP_TIMEOUT": "5",
+    }
     s = Auth0Settings.from_env({**env, "SOAR_HTTP_MAX_CONNECTIONS": "4"})
     assert (s.timeout, s.max_connections) == (5.0, 4)
     with pytest.raises(ConfigError, match="SOAR_HTTP_TIMEOUT"):
         Auth0Settings.from_env({**env, "SOAR_HTTP_TIMEOUT": "-1"})
     with pytest.raises(ConfigError, match="SOAR_HTTP_MAX_CONNECTIONS"):
         Auth0Settings.from_env({**env, "SOAR_HTTP_MAX_CONNECTIONS": "lots"})
-    full = Auth0Settings.from_env({"AUTH0_DOMAIN": "http://127.0.0.1:8765/", "AUTH0_TOKEN": "t"})
+    full = Auth0Settings.from_env(
+        {"AUTH0_DOMAIN": "http://127.0.0.1:8765/", "AUTH0_TOKEN": "tok-0123456789ab"}
+    )
     assert full.base_url == "http://127.0.0.1:8765"
 
 

@@ -99,13 +99,17 @@ def test_settings_errors_name_the_variable() -> None:
     with pytest.raises(ConfigError, match="AUTH0_CLIENT_SECRET not set"):
         Auth0Settings.from_env({"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_CLIENT_ID": "x"})
     with pytest.raises(ConfigError, match="plain http:// is refused"):
-        Auth0Settings.from_env({"AUTH0_DOMAIN": "http://acme.auth0.com", "AUTH0_TOKEN": "t"})
-    s = Auth0Settings.from_env({"AUTH0_DOMAIN": "acme.eu.auth0.com", "AUTH0_TOKEN": "t0ken"})
+        Auth0Settings.from_env(
+            {"AUTH0_DOMAIN": "http://acme.auth0.com", "AUTH0_TOKEN": "tok-0123456789ab"}
+        )
+    s = Auth0Settings.from_env(
+        {"AUTH0_DOMAIN": "acme.eu.auth0.com", "AUTH0_TOKEN": "tok-0123456789ab"}
+    )
     assert (
         s.base_url == "https://acme.eu.auth0.com"
         and s.audience == "https://acme.eu.auth0.com/api/v2/"
     )
-    assert "t0ken" not in repr(s)
+    assert "0123456789ab" not in repr(s)
 
 
 def test_dry_run_guard_refuses_writes_in_the_client(

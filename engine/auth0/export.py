@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from engine.auth0.client import Auth0Client
 from engine.auth0.search import retention_warnings, search
+from engine.depth import loads
 from engine.errors import UpstreamError
 
 TAKE = 100
@@ -64,7 +65,7 @@ def export(
         response = client.request("GET", "/logs", params=params)
         requests += 1
         try:
-            batch = response.json()
+            batch = loads(response.content)  # nesting cut at engine.depth.MAX_DEPTH
         except ValueError:
             batch = None
         if not isinstance(batch, list):
