@@ -75,8 +75,12 @@ def users(
         if (page + 1) * per_page > MAX_RESULTS:
             return 400, boom(400, CAP_MESSAGE, "invalid_paging")
         sort = sort_param(q) or ("date", -1)
-        positions = tenant.logs.by_user(uid)
-        if sort[0] in ("date", "log_id"):
+        logs = tenant.logs
+        positions = logs.by_user(uid)
+        if sort[0] == "date":  # ids of two prefixes: date order is not position order
+            by_date = sorted(positions, key=lambda p: (logs.dates[p], logs.ids[p]))
+            positions = by_date if sort[1] > 0 else by_date[::-1]
+        elif sort[0] == "log_id":
             positions = positions if sort[1] > 0 else positions[::-1]
         else:
             positions = sorted(
@@ -116,8 +120,9 @@ def _sessions(tenant: Tenant, uid: str) -> list[dict[str, Any]]:
     (the emulator makes no new logins, so nothing can refill it).
     """
     out: dict[str, dict[str, Any]] = {}
-    for pos in reversed(tenant.logs.by_user(uid)):
-        e = tenant.logs.get(pos)
+    logs = tenant.logs
+    for pos in sorted(logs.by_user(uid), key=lambda p: (logs.dates[p], logs.ids[p]), reverse=True):
+        e = logs.get(pos)
         if e.get("type") != "s" or e.get("client_id") in out:
             continue
         out[str(e.get("client_id"))] = {
