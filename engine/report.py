@@ -36,6 +36,18 @@ def code(value: Any, limit: int = MAX_CELL) -> str:
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
+def run_mode(started: Mapping[str, Any]) -> str:
+    """How a run met the tenant, from its ``run.started`` record (report, show, run header).
+
+    A run with ``--logs`` searched a file and sent nothing: it is never "live".
+    """
+    if started.get("logs_file"):
+        return f"offline ({started['logs_file']}): writes are only planned"
+    if started.get("dry_run"):
+        return "DRY RUN: writes are only planned"
+    return "live"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["_none_", ""]
@@ -68,7 +80,7 @@ def render(path: str | Path) -> str:
     end = finished[-1] if finished else {}
     outputs: Mapping[str, Any] = end.get("outputs") or {}
     pb = started.get("playbook", {})
-    dry = bool(started.get("dry_run"))
+    mode = run_mode(started)
     out = [
         f"# Incident report: {md(pb.get('name'))}",
         "",
@@ -77,7 +89,7 @@ def render(path: str | Path) -> str:
         f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
         f"- **Tenant:** {md(started.get('tenant'))}",
         f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
-        f"- **Mode:** {'DRY RUN: writes were only planned, nothing was changed' if dry else 'live'}",
+        f"- **Mode:** {md(mode if mode == 'live' else mode + ', nothing was changed')}",
         f"- **Status:** {md(end.get('status', 'incomplete'))}",
         f"- **Inputs:** {md(started.get('inputs'), 1000)}",
         "",
