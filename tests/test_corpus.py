@@ -275,3 +275,29 @@ def test_checkpoint_export_round_trips_every_prefix(
         wanted.values(), key=lambda e: e["log_id"]
     )
     assert stats["events"] == len(wanted)
+
+
+def test_events_without_a_log_id_stay_without_one(
+    served: dict[str, tuple[RunningEmulator, httpx.Client]], auth0_client: Any
+) -> None:
+    from engine.auth0.search import search
+
+    emu, http = served["export.jsonl"]  # its two fu events have neither _id nor log_id
+    served_fu = http.get("/api/v2/logs", params={"q": 'type:"fu"'}).json()
+    assert sorted(e["user_name"] for e in served_fu) == [
+        "guess15@mail.example",
+        "guess16@mail.example",
+    ]
+    assert all("log_id" not in e for e in served_fu)  # not the string "None"
+    assert http.get("/api/v2/logs", params={"q": "log_id:None"}).json() == []
+    assert http.get("/api/v2/logs/None").status_code == 404
+    # the complete search keeps both: an absent id is no id to merge them on
+    found = search(auth0_client(emu), 'type:"fu"', SINCE, UNTIL).events
+    assert [e["user_name"] for e in found] == ["guess15@mail.example", "guess16@mail.example"]
+    offline = search_file(DATA / "export.jsonl", 'type:"fu"', SINCE, UNTIL).events
+    assert offline == found
+    # the console's preview event: its log_id is "", matched by nothing but its fields
+    _, bridge = served["eventbridge.jsonl"]
+    assert [e["log_id"] for e in bridge.get("/api/v2/logs", params={"q": "type:sapi"}).json()] == [
+        ""
+    ]
