@@ -17,13 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
+from engine.auth0 import Auth0Client, Auth0Settings
 from engine.auth0.export import export
 from engine.auth0.search import search_file
 from engine.emulator import RunningEmulator, start_emulator
+from engine.errors import UpstreamError
+from engine.httpguard import DryRunGuard
 from engine.logfile import iter_events
+from tests.test_emulator_scenarios import FIELDS
 
 DATA = Path(__file__).parent / "data" / "auth0"
 
@@ -109,31 +112,7 @@ def test_every_file_shape_is_read_with_its_types(name: str) -> None:
 def test_api_pages_are_read_field_for_field() -> None:
     page = json.loads((DATA / "api-logs-page.json").read_text())
     assert list(iter_events(DATA / "api-logs-page.json")) == page
-    assert list(page[0]) == [  # Auth0's field order, nulls kept (auth0-facts.md section 4)
-        "_id",
-        "log_id",
-        "date",
-        "type",
-        "description",
-        "connection",
-        "connection_id",
-        "organization_id",
-        "organization_name",
-        "client_id",
-        "client_name",
-        "ip",
-        "hostname",
-        "details",
-        "user_id",
-        "user_name",
-        "user_agent",
-        "audience",
-        "scope",
-        "strategy",
-        "strategy_type",
-        "isMobile",
-        "location_info",
-    ]
+    assert list(page[0]) == FIELDS  # Auth0's field order, nulls kept (auth0-facts.md section 4)
     totals = json.loads((DATA / "api-logs-totals.json").read_text())
     assert list(iter_events(DATA / "api-logs-totals.json")) == totals["logs"]
     assert totals["logs"][2]["scope"] == ["openid", "profile", "offline_access"]
@@ -209,61 +188,53 @@ def test_every_type_is_searchable_offline(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[dict[str, tuple[RunningEmulator, httpx.Client]]]:
-    out: dict[str, tuple[RunningEmulator, httpx.Client]] = {}
+def served() -> Iterator[dict[str, tuple[RunningEmulator, Auth0Client]]]:
+    """One emulator per corpus file (``soar emulator --logs FILE``), with a client for it."""
+    out: dict[str, tuple[RunningEmulator, Auth0Client]] = {}
     try:
         for name in FILES:
             emu = start_emulator(logs_file=DATA / name, rate_limit=(1000, 5000.0))
-            http = httpx.Client(base_url=emu.base_url)
-            token = http.post(
-                "/oauth/token",
-                json={
-                    "grant_type": "client_credentials",
-                    "client_id": emu.client_id,
-                    "client_secret": emu.client_secret,
-                    "audience": emu.audience,
-                },
-            ).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
-            out[name] = (emu, http)
+            settings = Auth0Settings.create(
+                emu.base_url, client_id=emu.client_id, client_secret=emu.client_secret
+            )
+            out[name] = (emu, Auth0Client(settings, guard=DryRunGuard(False)))
         yield out
     finally:
-        for emu, http in out.values():
-            http.close()
+        for emu, client in out.values():
+            client.close()
             emu.stop()
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_every_type_is_searchable_through_the_emulator(
-    served: dict[str, tuple[RunningEmulator, httpx.Client]], name: str
+    served: dict[str, tuple[RunningEmulator, Auth0Client]], name: str
 ) -> None:
-    _, http = served[name]
+    _, client = served[name]
     for type_, count in TYPES[name].items():
-        q = {"q": f"type:{json.dumps(type_)}", "per_page": 100}
-        found = http.get("/api/v2/logs", params=q).json()
+        found = client.get("/logs", {"q": f"type:{json.dumps(type_)}", "per_page": 100})
         redelivered = 1 if (name, type_) == ("stream.jsonl", "s") else 0  # one tenant event
         assert [e["type"] for e in found] == [type_] * (count - redelivered), type_
 
 
 @pytest.mark.parametrize(("name", "query", "types"), QUERIES)
 def test_hand_worked_queries_through_the_emulator(
-    served: dict[str, tuple[RunningEmulator, httpx.Client]],
+    served: dict[str, tuple[RunningEmulator, Auth0Client]],
     name: str,
     query: str,
     types: list[str],
 ) -> None:
-    _, http = served[name]
-    found = http.get("/api/v2/logs", params={"q": query, "sort": "date:1"}).json()
+    _, client = served[name]
+    found = client.get("/logs", {"q": query, "sort": "date:1"})
     assert [e["type"] for e in found] == types
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_checkpoint_export_round_trips_every_prefix(
-    served: dict[str, tuple[RunningEmulator, httpx.Client]], name: str, auth0_client: Any
+    served: dict[str, tuple[RunningEmulator, Auth0Client]], name: str
 ) -> None:
-    emu, _ = served[name]
+    _, client = served[name]
     out = io.StringIO()
-    stats = export(auth0_client(emu), out, SINCE, UNTIL)
+    stats = export(client, out, SINCE, UNTIL)
     exported = [json.loads(line) for line in out.getvalue().splitlines()]
     # every event with an id, once each (checkpoint paging walks ids: an event without one
     # cannot be paged to, and a tenant never holds one)
@@ -278,26 +249,26 @@ def test_checkpoint_export_round_trips_every_prefix(
 
 
 def test_events_without_a_log_id_stay_without_one(
-    served: dict[str, tuple[RunningEmulator, httpx.Client]], auth0_client: Any
+    served: dict[str, tuple[RunningEmulator, Auth0Client]],
 ) -> None:
     from engine.auth0.search import search
 
-    emu, http = served["export.jsonl"]  # its two fu events have neither _id nor log_id
-    served_fu = http.get("/api/v2/logs", params={"q": 'type:"fu"'}).json()
+    _, client = served["export.jsonl"]  # its two fu events have neither _id nor log_id
+    served_fu = client.get("/logs", {"q": 'type:"fu"'})
     assert sorted(e["user_name"] for e in served_fu) == [
         "guess15@mail.example",
         "guess16@mail.example",
     ]
     assert all("log_id" not in e for e in served_fu)  # not the string "None"
-    assert http.get("/api/v2/logs", params={"q": "log_id:None"}).json() == []
-    assert http.get("/api/v2/logs/None").status_code == 404
+    assert client.get("/logs", {"q": "log_id:None"}) == []
+    with pytest.raises(UpstreamError) as missing:
+        client.get("/logs/None")
+    assert missing.value.status == 404
     # the complete search keeps both: an absent id is no id to merge them on
-    found = search(auth0_client(emu), 'type:"fu"', SINCE, UNTIL).events
+    found = search(client, 'type:"fu"', SINCE, UNTIL).events
     assert [e["user_name"] for e in found] == ["guess15@mail.example", "guess16@mail.example"]
     offline = search_file(DATA / "export.jsonl", 'type:"fu"', SINCE, UNTIL).events
     assert offline == found
     # the console's preview event: its log_id is "", matched by nothing but its fields
     _, bridge = served["eventbridge.jsonl"]
-    assert [e["log_id"] for e in bridge.get("/api/v2/logs", params={"q": "type:sapi"}).json()] == [
-        ""
-    ]
+    assert [e["log_id"] for e in bridge.get("/logs", {"q": "type:sapi"})] == [""]

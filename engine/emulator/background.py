@@ -36,6 +36,7 @@ _PROMPTS = {
     "stats": {"loginsCount": 4},
 }
 _GUARDIAN = {"authenticator": {"type": "sms"}, "remember_browser": False}
+_SPA = {"audience": API, "scope": ["openid", "profile", "email"]}  # scope as an array
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,14 @@ MIX: tuple[Kind, ...] = (
         0.002,
         description="Wrong email or password.",
         details=_ERROR,
-        fields={"audience": API, "scope": ["openid", "profile", "email"]},
+        fields=_SPA,
     ),
     Kind(
         "fsa",
         0.02,
         description="Login required",
         connection=False,
-        fields={"audience": API, "scope": ["openid", "profile", "email"]},
+        fields=_SPA,
     ),
     Kind("ss", 0.01, description="Successful signup", fields={"hostname": None}),
     Kind(

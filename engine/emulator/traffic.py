@@ -228,30 +228,21 @@ class TrafficGenerator:
             "connection": kind.connection,
             "fields": kind.fields or None,
         }
-        if kind.source == "machine":
+        if kind.source in ("machine", "backend"):  # a server's own address and agent
+            machine = kind.source == "machine"
             self.event(
                 at,
                 kind.code,
                 kind.description,
+                uid=None if machine else uid,
                 ip=backend,
-                client=self.clients[5],
+                client=self.clients[5] if machine else self.clients[0],
                 agent="Other 0.0.0 / Other 0.0.0",
                 **common,
             )
         elif kind.source == "tenant":
             email = self.users[uid]["email"]
             self.event(at, kind.code, f"To: {email}", user_name=email, **common)
-        elif kind.source == "backend":
-            self.event(
-                at,
-                kind.code,
-                kind.description,
-                uid=uid,
-                ip=backend,
-                client=self.clients[0],
-                agent="Other 0.0.0 / Other 0.0.0",
-                **common,
-            )
         elif kind.code == "fu":  # a typo in the name: no account, so no user_id
             name = self.users[uid]["email"].replace("@", "@@")
             self.event(at, "fu", kind.description, user_name=name, **self.at_home(uid), **common)
