@@ -105,3 +105,15 @@ def test_every_offline_search_action_carries_the_window_warning() -> None:
             ctx, {"ips": ["81.2.69.143"], "since": "2026-11-10"}
         )
         assert logins["users"] == [] and "the file's events run from" in logins["warnings"][0]
+
+
+def test_a_window_in_a_gap_of_the_file_is_said_too() -> None:
+    from engine.auth0.search import search_file
+    from engine.timeutil import parse_time
+
+    # eventbridge.jsonl: four events of 2026-11-05 12:12 to 14:26; nothing between 13:00 and 13:30
+    f = ROOT / "tests/data/auth0/eventbridge.jsonl"
+    gap = search_file(f, "", parse_time("2026-11-05T13:00:00Z"), parse_time("2026-11-05T13:30:00Z"))
+    assert gap.events == [] and "falls in the window" in gap.warnings[0]
+    answer = search_file(f, 'type:"fp"', parse_time("2026-11-05"), parse_time("2026-11-06"))
+    assert answer.events == [] and answer.warnings == []  # events in the window, none an fp
