@@ -55,6 +55,7 @@ _SHAPES = (
     'expected Auth0 log events (objects with "type" and "date"), log-stream items '
     '{"log_id", "data"}, EventBridge events {"detail": {"data"}}, or pages {"logs": [...]}'
 )
+_TOO_DEEP = "nested too deeply to be an Auth0 log event"
 LineFilter = Callable[[str], bool]
 
 
@@ -173,6 +174,8 @@ def _lines(p: Path, handle: TextIO, keep: LineFilter | None) -> Iterator[dict[st
                 f"{p}:{n}: not a JSON line: {exc.msg} (expected one Auth0 log event per "
                 "line, or a JSON array of events)"
             ) from None
+        except RecursionError:
+            raise LogFileError(f"{p}:{n}: {_TOO_DEEP}") from None
         yield from unwrap(item, f"{p}:{n}")
 
 
@@ -219,6 +222,8 @@ def _documents(p: Path, handle: TextIO, *, array: bool) -> Iterator[dict[str, An
             continue
         try:
             item, end = decoder.raw_decode(buf, pos)
+        except RecursionError:
+            raise fail(pos, _TOO_DEEP) from None
         except json.JSONDecodeError as exc:
             if eof or len(buf) - pos > MAX_ITEM:
                 raise fail(exc.pos, exc.msg) from None

@@ -262,3 +262,11 @@ def test_an_attacker_key_cannot_flood_the_error(tmp_path: Path) -> None:
     with pytest.raises(LogFileError) as info:
         list(iter_events(write(tmp_path, json.dumps({key: 1, **{str(i): i for i in range(50)}}))))
     assert len(str(info.value)) < 600 and "\x1b" not in str(info.value)
+
+
+@pytest.mark.parametrize("layout", ["line", "array"])
+def test_a_value_nested_past_the_parser_is_refused_not_a_crash(tmp_path: Path, layout: str) -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    text = f"{E0}\n{deep}\n" if layout == "line" else f"[{E0},\n{deep}]"
+    with pytest.raises(LogFileError, match=r"x.json:2: .*nested too deeply"):
+        list(iter_events(write(tmp_path, text, "x.json")))
