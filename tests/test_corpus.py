@@ -26,6 +26,7 @@ from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import UpstreamError
 from engine.httpguard import DryRunGuard
 from engine.logfile import iter_events
+from engine.logfile import search_file as scan
 from tests.test_emulator_scenarios import FIELDS
 
 DATA = Path(__file__).parent / "data" / "auth0"
@@ -66,6 +67,7 @@ TYPES: dict[str, dict[str, int]] = {
     ),
     "eventbridge.jsonl": dict.fromkeys(["s", "fs", "limit_wc", "sapi"], 1),
     "eventbridge-pretty.json": dict.fromkeys(["scpr", "scp"], 1),
+    "siem-rows.jsonl": dict.fromkeys(["sapi", "gd_send_pn", "pwd_leak"], 1),
     "export.jsonl": {
         **dict.fromkeys(
             [
@@ -100,7 +102,7 @@ def raw_lines(name: str) -> list[dict[str, Any]]:
 def test_the_corpus_covers_fifty_event_types() -> None:
     types = {t for counts in TYPES.values() for t in counts}
     assert len(types) == 50
-    assert sum(sum(c.values()) for c in TYPES.values()) == 62
+    assert sum(sum(c.values()) for c in TYPES.values()) == 65
 
 
 @pytest.mark.parametrize("name", FILES)
@@ -179,10 +181,23 @@ def test_hand_worked_queries_offline(name: str, query: str, types: list[str]) ->
     assert result.warnings == []
 
 
+def test_siem_rows_are_unwrapped_and_keep_the_siems_dates() -> None:
+    rows = raw_lines("siem-rows.jsonl")
+    events = list(iter_events(DATA / "siem-rows.jsonl"))
+    assert events == [r["data"] for r in rows] and all("p_row_id" not in e for e in events)
+    assert events[0]["date"] == "2026-11-06 08:09:32.149000000"  # Panther's form, kept verbatim
+    leak = scan(DATA / "siem-rows.jsonl", 'ip:"2601:140:9702:ee80:9049:1f55:0000:e970"')
+    assert [e["type"] for e in leak] == ["pwd_leak"]
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_every_type_is_searchable_offline(name: str) -> None:
     for type_, count in TYPES[name].items():
-        found = search_file(DATA / name, f"type:{json.dumps(type_)}", SINCE, UNTIL).events
+        query = f"type:{json.dumps(type_)}"
+        if name == "siem-rows.jsonl":  # SIEM-normalised dates: searched without a window
+            found = list(scan(DATA / name, query))
+        else:
+            found = search_file(DATA / name, query, SINCE, UNTIL).events
         redelivered = 1 if (name, type_) == ("stream.jsonl", "s") else 0
         assert [e["type"] for e in found] == [type_] * (count - redelivered), type_
 
