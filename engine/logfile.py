@@ -5,8 +5,8 @@ JSON documents one after another (a saved API page, a pretty-printed
 EventBridge event, ``jq .`` output). Every value must be one of:
 
 - an Auth0 log event: an object whose ``type`` is a non-empty string and
-  which has a ``date`` (a string, or null: an unreadable date is reported by
-  the searches, not refused here);
+  which has a ``date`` (whatever its value: an unreadable date is reported
+  by the searches, not refused here);
 - a log-stream item ``{"log_id", "data": <event>}`` (extra wrapper keys, as
   SIEM exports add, are ignored); a ``data`` without ``log_id`` keeps the
   wrapper's;
@@ -60,11 +60,15 @@ LineFilter = Callable[[str], bool]
 
 
 def is_log_event(value: Any) -> TypeGuard[dict[str, Any]]:
-    """Whether ``value`` is an Auth0 log event: a non-empty string ``type`` and a ``date``."""
-    if not isinstance(value, dict):
+    """Whether ``value`` is an Auth0 log event: a non-empty string ``type`` and a ``date``.
+
+    The date's value is not judged here: one that cannot be read (a number, a
+    local format) is the searches' to report, so the event is read, not refused.
+    """
+    if not isinstance(value, dict) or "date" not in value:
         return False
-    kind, date = value.get("type"), value.get("date", ...)
-    return isinstance(kind, str) and bool(kind) and (date is None or isinstance(date, str))
+    kind = value.get("type")
+    return isinstance(kind, str) and bool(kind)
 
 
 def _with_id(event: dict[str, Any], wrapper_id: Any) -> dict[str, Any]:

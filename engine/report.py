@@ -89,7 +89,7 @@ def render(path: str | Path) -> str:
         f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
         f"- **Tenant:** {md(started.get('tenant'))}",
         f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
-        f"- **Mode:** {md(mode if mode == 'live' else mode + ', nothing was changed')}",
+        f"- **Mode:** {'live' if mode == 'live' else md(mode) + ', nothing was changed'}",
         f"- **Status:** {md(end.get('status', 'incomplete'))}",
         f"- **Inputs:** {md(started.get('inputs'), 1000)}",
         "",

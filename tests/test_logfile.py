@@ -230,7 +230,7 @@ def test_every_wrapper_gives_its_events(tmp_path: Path, text: str, expected: lis
             r"x.json:1: not an Auth0 log event",
         ),
         ('{"type": "", "date": "2026-11-01"}', r"x.json:1: not an Auth0 log event"),
-        ('{"type": "s", "date": 1762000000}', r"x.json:1: not an Auth0 log event"),
+        ('{"type": "s", "when": "2026-11-01"}', r"x.json:1: not an Auth0 log event"),
         # a page with keys Auth0 does not send, or a page that lost events
         (f'{{"logs": [{E0}], "next": "x"}}', r"x.json:1: not an Auth0 log event"),
         (
@@ -270,3 +270,8 @@ def test_a_value_nested_past_the_parser_is_refused_not_a_crash(tmp_path: Path, l
     text = f"{E0}\n{deep}\n" if layout == "line" else f"[{E0},\n{deep}]"
     with pytest.raises(LogFileError, match=r"x.json:2: .*nested too deeply"):
         list(iter_events(write(tmp_path, text, "x.json")))
+
+
+def test_an_unreadable_date_is_read_for_the_searches_to_report(tmp_path: Path) -> None:
+    odd = [{"type": "s", "date": 1762000000}, {"type": "fp", "date": "02/06/2023 10:30"}]
+    assert list(iter_events(write(tmp_path, "\n".join(map(json.dumps, odd))))) == odd
