@@ -90,20 +90,20 @@ def test_a_file_that_is_not_auth0_logs_is_refused_naming_the_line(tmp_path: Path
 def test_every_offline_search_action_carries_the_window_warning() -> None:
     import httpx
 
-    from engine.actions import auth0 as actions
-    from engine.registry import ActionContext
+    from engine.registry import ActionContext, default_registry
 
+    registry = default_registry()
+    user_logs = registry["auth0.user_logs"].func
+    find_successful_logins = registry["auth0.find_successful_logins"].func
     with httpx.Client() as http:
         ctx = ActionContext(dry_run=True, http=http, logs_file=ROOT / STREAM)
         uid = "auth0|6182002f34f4dd006b05b5c7"  # ana: s (delivered twice), seacft, slo, sv
         inside = {"user_id": uid, "since": "2026-11-03", "until": "2026-11-04"}
-        assert actions.user_logs(ctx, inside)["count"] == 4
-        assert actions.user_logs(ctx, inside)["warnings"] == []
-        outside = actions.user_logs(ctx, {"user_id": uid, "since": "2026-11-10"})
+        assert user_logs(ctx, inside)["count"] == 4
+        assert user_logs(ctx, inside)["warnings"] == []
+        outside = user_logs(ctx, {"user_id": uid, "since": "2026-11-10"})
         assert outside["count"] == 0 and "falls in the window" in outside["warnings"][0]
-        logins = actions.find_successful_logins(
-            ctx, {"ips": ["81.2.69.143"], "since": "2026-11-10"}
-        )
+        logins = find_successful_logins(ctx, {"ips": ["81.2.69.143"], "since": "2026-11-10"})
         assert logins["users"] == [] and "the file's events run from" in logins["warnings"][0]
 
 
