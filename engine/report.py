@@ -38,6 +38,18 @@ def code(value: Any, limit: int = MAX_CELL) -> str:
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
+def run_mode(started: Mapping[str, Any]) -> str:
+    """How a run met the tenant, from its ``run.started`` record (report, show, run header).
+
+    A run with ``--logs`` searched a file and sent nothing: it is never "live".
+    """
+    if started.get("logs_file"):
+        return f"offline ({started['logs_file']}): writes are only planned"
+    if started.get("dry_run"):
+        return "DRY RUN: writes are only planned"
+    return "live"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["_none_", ""]
@@ -77,13 +89,14 @@ def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
     ]
 
 
-def _mode(dry: bool, written: int) -> str:
+def _mode(started: Mapping[str, Any], written: int) -> str:
     """The run's mode; "nothing was changed" only when the log records no write at all."""
-    if not dry:
-        return "live"
+    mode = run_mode(started)
+    if mode == "live":
+        return mode
     if written == 0:
-        return "DRY RUN: writes were only planned, nothing was changed"
-    return f"DRY RUN, yet the log records {written} write(s) sent: see Writes"
+        return f"{md(mode)}, nothing was changed"
+    return f"{md(mode)}, yet the log records {written} write(s) sent: see Writes"
 
 
 def render(path: str | Path) -> str:
@@ -99,7 +112,6 @@ def render(path: str | Path) -> str:
     end = finished[-1] if finished else {}
     outputs: Mapping[str, Any] = end.get("outputs") or {}
     pb = started.get("playbook", {})
-    dry = bool(started.get("dry_run"))
     out = [
         f"# Incident report: {md(pb.get('name'))}",
         "",
@@ -108,7 +120,7 @@ def render(path: str | Path) -> str:
         f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
         f"- **Tenant:** {md(started.get('tenant'))}",
         f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
-        f"- **Mode:** {_mode(dry, writes_recorded(records))}",
+        f"- **Mode:** {_mode(started, writes_recorded(records))}",
         f"- **Status:** {md(end.get('status', 'incomplete'))}",
         f"- **Inputs:** {md(started.get('inputs'), 1000)}",
         "",

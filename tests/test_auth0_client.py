@@ -386,7 +386,10 @@ def test_checkpoint_export_continues_without_a_link_and_stops_at_until() -> None
     )
     got = [json.loads(line)["log_id"] for line in out.getvalue().splitlines()]
     assert got == ids[:25] and stats["events"] == 25 and stats["mode"] == "checkpoint"
-    assert asked[1] == ids[9] and len(asked) == 3  # continued from the last id, stopped at until
+    # it started below every prefix, continued from the last id without a Link, and at
+    # `until` skipped the rest of the 900 prefix: one more request, for any later prefix
+    assert asked[0] == checkpoint(parse_time("2026-11-01T00:00:00Z"), "000")
+    assert asked[1] == ids[9] and asked[3] == "900" + "9" * 53 and len(asked) == 4
     bad, _, _, _ = make(lambda r: httpx.Response(200, json={"logs": []}))
     with pytest.raises(UpstreamError, match="expected a list"):
         export(bad, io.StringIO(), parse_time("2026-11-01"), parse_time("2026-11-02"))

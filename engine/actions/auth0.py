@@ -144,9 +144,9 @@ def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
 def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     """``GET /users/{id}/logs`` newest first until ``since``; past its 1,000 cap, the complete search."""
     by_query = f"user_id:{lucene(args['user_id'])}"
-    if ctx.logs_file is not None:
+    if ctx.logs_file is not None:  # the file's window warning, if any, goes with the answer
         result = run_search(ctx, by_query, args, "7d")
-        return {"events": result.events, "count": len(result.events)}
+        return {"events": result.events, "count": len(result.events), "warnings": result.warnings}
     since, until = _window(args, "7d")
     client = ctx.auth0()
     events: list[dict[str, Any]] = []
@@ -259,7 +259,10 @@ ACTIONS = [
         "auth0.user_logs",
         user_logs,
         schema_object({"user_id": USER_ID, "since": SINCE, "until": UNTIL}, ["user_id"]),
-        {"type": "object", "properties": {"events": EVENTS, "count": {"type": "integer"}}},
+        {
+            "type": "object",
+            "properties": {"events": EVENTS, "count": {"type": "integer"}, "warnings": WARNINGS},
+        },
         "read",
         "A user's log events in the window, oldest first (GET /users/{id}/logs; past its 1,000 cap, the complete log search).",
     ),

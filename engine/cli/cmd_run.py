@@ -409,6 +409,7 @@ def _short_json(value: Any, limit: int) -> str:
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
     """The lines of ``soar show`` (the caller makes each terminal-safe)."""
     from engine.replay import change_lines
+    from engine.report import run_mode
 
     lines: list[str] = []
     for rec in records:
@@ -416,7 +417,7 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
         step = f"{rec.get('step')}[{rec.get('index')}]"
         if kind == "run.started":
             pb = rec.get("playbook") or {}
-            mode = "dry run (writes only planned)" if rec.get("dry_run") else "live"
+            mode = run_mode(rec)
             lines += [
                 f"run {rec.get('run_id')}",
                 f"  playbook  {pb.get('name')} ({pb.get('path')}, sha256 {pb.get('sha256')})",
