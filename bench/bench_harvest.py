@@ -27,9 +27,9 @@ BURST, RATE = 10, 20.0
 
 def main(argv: list[str]) -> int:
     fail_rate = float(argv[argv.index("--fail-rate") + 1]) if "--fail-rate" in argv else 0.0
-    # successful logins and silent auth are ~64% of background traffic: size the tenant for 20,000
+    # successful logins and silent auth are ~43% of background traffic: size the tenant for 20,000
     with start_emulator(
-        scenario="quiet", seed=7, events=32_000, rate_limit=(BURST, RATE), fail_rate=fail_rate
+        scenario="quiet", seed=7, events=48_000, rate_limit=(BURST, RATE), fail_rate=fail_rate
     ) as emu:
         store = emu.tenant.logs
         ids = [i for i in range(len(store)) if store.get(i)["type"] in ("s", "ssa")][:MATCHES]

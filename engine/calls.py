@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Undefined
 from jinja2.exceptions import UndefinedError
 
+from engine.depth import walk
 from engine.errors import ActionError, TemplateError
 from engine.model import Playbook, Step
 from engine.registry import Action
@@ -137,8 +138,13 @@ def plain(value: Any) -> Any:
     """A plain JSON-like copy with every ``Secret`` shown as ``***``.
 
     Raises ``TemplateError`` for an undefined value left inside a list (a
-    ``map(attribute=...)`` over items that lack it).
+    ``map(attribute=...)`` over items that lack it). The walk is iterative and
+    depth-bounded (``engine.depth``): outputs may hold hostile event data.
     """
+    return walk(value, _plain_leaf)
+
+
+def _plain_leaf(value: Any) -> Any:
     if isinstance(value, Secret):
         return "***"
     if isinstance(value, Undefined):
@@ -146,8 +152,4 @@ def plain(value: Any) -> Any:
             value._fail_with_undefined_error()
         except UndefinedError as exc:
             raise TemplateError(str(exc)) from None
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
     return value

@@ -137,8 +137,13 @@ def guarded_client(
 
 
 def is_loopback(host: str) -> bool:
+    """Only 127.0.0.0/8, ``::1`` and the literal name ``localhost`` are loopback.
+
+    A name under ``.localhost`` is not: nothing guarantees the resolver this
+    process uses maps it to this machine, so plain http to it could leave it.
+    """
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from engine.depth import MAX_DEPTH, too_deep
 from engine.errors import InputError
 from engine.model import MISSING, InputSpec
 from engine.timeutil import is_duration, is_time
@@ -84,6 +85,8 @@ def convert_cli(spec: InputSpec, text: str) -> Any:
         if not math.isfinite(number):
             raise ValueError(f"{text!r} is not a finite number")
         return number
+    if too_deep(text):  # checked before the decoder's own recursion
+        raise ValueError(f"{spec.type} inputs may nest at most {MAX_DEPTH} levels")
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:

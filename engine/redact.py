@@ -7,10 +7,41 @@ import threading
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
+from engine.depth import walk
+from engine.errors import ConfigError
 from engine.secrets import Secret, all_encodings
 
 MASK = "***"
-MIN_SECRET = 4  # shorter values would mask ordinary text; they are refused as secrets
+# A configured secret shorter or plainer than this would mask ordinary words
+# (a secret "success" would eat every status line): it is refused at
+# configuration time by ``check_secret``. Values learnt at run time (access
+# tokens) below MIN_SECRET are not masked.
+MIN_SECRET = 12
+MIN_ONE_KIND = 24  # a secret of one kind of character only (all letters, all digits)
+MIN_DISTINCT = 6
+
+
+def _kinds(value: str) -> int:
+    return (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
+
+
+def check_secret(name: str, value: str) -> None:
+    """Refuse a configured secret too short or too plain to be masked safely.
+
+    The message names the setting, never the value.
+    """
+    long_enough = len(value) >= (MIN_SECRET if _kinds(value) > 1 else MIN_ONE_KIND)
+    if not long_enough or len(set(value)) < MIN_DISTINCT:
+        raise ConfigError(
+            f"{name} is too weak to be a secret soar can mask: use at least {MIN_SECRET} "
+            f"characters mixing letters, digits or symbols (or {MIN_ONE_KIND} of one kind), "
+            f"with {MIN_DISTINCT} different characters (set it to the real credential)"
+        )
 
 
 def escaped_forms(value: str) -> set[str]:
@@ -40,7 +71,12 @@ class Redactor:
             self.add(v)
 
     def add(self, value: str | Secret | None) -> None:
+        """Mask ``value`` from now on; a ``Secret`` (a configured one) is checked first.
+
+        Raises ``ConfigError`` for a ``Secret`` that ``check_secret`` refuses.
+        """
         if isinstance(value, Secret):
+            check_secret(value.name, value.reveal())
             value = value.reveal()
         if not value or len(value) < MIN_SECRET:
             return
@@ -61,15 +97,18 @@ class Redactor:
         return text
 
     def value(self, value: Any) -> Any:
-        """A copy of a JSON-like value with secrets masked in keys and strings; Secrets shown as ***."""
+        """A copy of a JSON-like value with secrets masked in keys and strings; Secrets shown as ***.
+
+        The walk is iterative and cuts what is nested deeper than
+        ``engine.depth.SINK_DEPTH`` (hostile data cannot exhaust the stack).
+        """
+        return walk(value, self._leaf, lambda k: self.text(str(k)))
+
+    def _leaf(self, value: Any) -> Any:
         if isinstance(value, Secret):
             return MASK
         if isinstance(value, str):
             return self.text(value)
-        if isinstance(value, dict):
-            return {self.text(str(k)): self.value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
         return value
 
     def processor(

@@ -6,7 +6,6 @@ Every string that came from data is escaped so it cannot break the Markdown
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 
 from engine.approval import writes_recorded
 from engine.cli.output import safe
+from engine.depth import dumps
+from engine.errors import RunLogError
 from engine.runlog import read_records, verify
 
 MAX_CELL = 200
@@ -22,7 +23,7 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
 
 def md(value: Any, limit: int = MAX_CELL) -> str:
     """``value`` as inert Markdown text: one line, escaped, control characters made visible."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = value if isinstance(value, str) else dumps(value)  # depth-bounded: hostile data
     text = text.replace("\r", " ").replace("\n", " ")
     if len(text) > limit:
         text = text[:limit] + f"... ({len(text)} chars)"
@@ -35,6 +36,18 @@ def code(value: Any, limit: int = MAX_CELL) -> str:
     """An identifier (id, IP, hash) in a code span: no backticks, ``|`` escaped for tables."""
     text = safe(str(value).replace("\r", " ").replace("\n", " "))[:limit]
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def run_mode(started: Mapping[str, Any]) -> str:
+    """How a run met the tenant, from its ``run.started`` record (report, show, run header).
+
+    A run with ``--logs`` searched a file and sent nothing: it is never "live".
+    """
+    if started.get("logs_file"):
+        return f"offline ({started['logs_file']}): writes are only planned"
+    if started.get("dry_run"):
+        return "DRY RUN: writes are only planned"
+    return "live"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -61,6 +74,10 @@ def _ip_counts(records: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
     """One row of the Writes table: planned, done or refused, with its outcome field."""
     return [
@@ -72,24 +89,29 @@ def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
     ]
 
 
-def _mode(dry: bool, written: int) -> str:
+def _mode(started: Mapping[str, Any], written: int) -> str:
     """The run's mode; "nothing was changed" only when the log records no write at all."""
-    if not dry:
-        return "live"
+    mode = run_mode(started)
+    if mode == "live":
+        return mode
     if written == 0:
-        return "DRY RUN: writes were only planned, nothing was changed"
-    return f"DRY RUN, yet the log records {written} write(s) sent: see Writes"
+        return f"{md(mode)}, nothing was changed"
+    return f"{md(mode)}, yet the log records {written} write(s) sent: see Writes"
 
 
 def render(path: str | Path) -> str:
+    """The report of the run log at ``path``; ``RunLogError`` when it is not a run log."""
     records = read_records(Path(path))
+    if not records:
+        raise RunLogError(f"{path}: no records (not a run log, or cut before its first record)")
+    started = next((r for r in records if r.get("type") == "run.started"), None)
+    if started is None:
+        raise RunLogError(f"{path}: not a soar run log (no run.started record)")
     check = verify(path)
-    started = next((r for r in records if r.get("type") == "run.started"), {})
     finished = [r for r in records if r.get("type") == "run.finished"]
     end = finished[-1] if finished else {}
     outputs: Mapping[str, Any] = end.get("outputs") or {}
     pb = started.get("playbook", {})
-    dry = bool(started.get("dry_run"))
     out = [
         f"# Incident report: {md(pb.get('name'))}",
         "",
@@ -98,7 +120,7 @@ def render(path: str | Path) -> str:
         f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
         f"- **Tenant:** {md(started.get('tenant'))}",
         f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
-        f"- **Mode:** {_mode(dry, writes_recorded(records))}",
+        f"- **Mode:** {_mode(started, writes_recorded(records))}",
         f"- **Status:** {md(end.get('status', 'incomplete'))}",
         f"- **Inputs:** {md(started.get('inputs'), 1000)}",
         "",
@@ -125,8 +147,8 @@ def render(path: str | Path) -> str:
             ["IP", "indicator events"], [[code(ip), str(counts.get(str(ip), "?"))] for ip in ips]
         )
     if "compromised_users" in outputs:
-        names = outputs.get("user_names") or {}
-        apps = outputs.get("accessed_clients") or {}
+        names = _mapping(outputs.get("user_names"))
+        apps = _mapping(outputs.get("accessed_clients"))
         out += ["## Compromised accounts", ""]
         out += _table(
             ["user id", "user name (as logged)", "applications reached"],
@@ -142,7 +164,9 @@ def render(path: str | Path) -> str:
         for c in calls[:200]:
             if not isinstance(c, dict):
                 continue
-            req = (c.get("details") or {}).get("request") or {}
+            details = c.get("details")
+            req = details.get("request") if isinstance(details, dict) else None
+            req = req if isinstance(req, dict) else {}
             rows.append(
                 [
                     md(c.get("date")),

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import logsigs
+from engine.depth import bounded, walk
 from engine.errors import RunLogError
 from engine.logread import (
     GENESIS,
@@ -75,8 +76,10 @@ def jsonable(value: Any) -> Any:
     Data from a tenant or a webhook is attacker-controlled and may carry what
     standard JSON cannot: a lone surrogate (``"\\ud800"``, which UTF-8 cannot
     encode) or ``NaN``/``Infinity`` (which Python's JSON parser accepts). Neither
-    may stop the log or reach it: they are kept visible as text.
+    may stop the log or reach it: they are kept visible as text. Nesting deeper
+    than ``engine.depth.SINK_DEPTH`` is cut with a marker.
     """
+    value = bounded(value)
     try:
         text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
         text.encode("utf-8")
@@ -86,14 +89,14 @@ def jsonable(value: Any) -> Any:
 
 
 def _standard(value: Any) -> Any:
+    return walk(value, _standard_leaf, _standard_leaf)
+
+
+def _standard_leaf(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value).replace("inf", "Infinity").replace("nan", "NaN")
-    if isinstance(value, dict):
-        return {_standard(k): _standard(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_standard(v) for v in value]
     return value
 
 
@@ -105,19 +108,24 @@ def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None
     noted, and mappings share the budget among their values. A string is
     passed through ``redact`` before it is cut: a cut through a secret would
     leave a prefix that no longer matches the secret, so the writer's own
-    redaction could not mask it.
+    redaction could not mask it. The value is first cut at
+    ``engine.depth.SINK_DEPTH`` levels, so the recursion here stays shallow.
     """
+    return _summarize(bounded(value), limit, redact)
+
+
+def _summarize(value: Any, limit: int, redact: Redact | None) -> Any:
     text = json.dumps(value, default=str, ensure_ascii=False)
     if len(text) <= limit:
         return json.loads(text)
     if isinstance(value, dict):
         per = max(limit // max(len(value), 1), 64)
-        return {str(k): summarize(v, per, redact) for k, v in value.items()}
+        return {str(k): _summarize(v, per, redact) for k, v in value.items()}
     if isinstance(value, list | tuple):
         kept: list[Any] = []
         used = 0
         for item in value:
-            part = summarize(item, max(limit // 4, 64), redact)
+            part = _summarize(item, max(limit // 4, 64), redact)
             size = len(json.dumps(part, ensure_ascii=False))
             if used + size > limit:
                 break

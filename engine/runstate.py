@@ -86,7 +86,8 @@ def tenant_label(logs_file: Path | None) -> str:
     if not domain:
         return "(AUTH0_DOMAIN not set)"
     host = domain.split("://", 1)[-1]
-    return host.split("/", 1)[0]
+    # never credentials given in the URL (user:pass@host): the settings refuse them
+    return host.split("/", 1)[0].rpartition("@")[2]
 
 
 def client_identity(client: Any) -> tuple[dict[str, str | None], str | None]:

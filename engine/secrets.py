@@ -8,6 +8,7 @@ says nothing about the value (see that module); everywhere else it is ``***``.
 from __future__ import annotations
 
 import base64
+import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -70,16 +71,24 @@ def shown_url(secret: Secret) -> str:
 
 
 def encodings(value: str) -> set[str]:
-    """Every form in which ``value`` may leak: plain, URL-encoded, base64 (std and url-safe).
+    """Every form in which ``value`` may leak.
 
-    Base64 of a secret embedded in a longer blob (``user:secret`` in a Basic
-    header) does not contain the secret's own base64 at a fixed offset, so the
-    three alignments of the secret inside a base64 stream are included too.
+    Plain; URL-encoded (``%2F`` and ``%2f``, with ``+`` for spaces, and as
+    JavaScript's ``encodeURIComponent`` leaves it); hex of its UTF-8 bytes
+    (lower and upper case); HTML-escaped (named entities such as ``&amp;``,
+    decimal ``&#47;`` and hex ``&#x2F;`` / ``&#x2f;``); base64 (std and
+    url-safe). Base64 of a secret embedded in a longer blob (``user:secret``
+    in a Basic header) does not contain the secret's own base64 at a fixed
+    offset, so the three alignments of the secret inside a base64 stream are
+    included too.
     """
     if not value:
         return set()
     raw = value.encode()
-    forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+    forms = {value, raw.hex(), raw.hex().upper(), *_html_forms(value)}
+    for safe in ("", "/", "!'()*"):  # quote(), quote() of a path, encodeURIComponent
+        for quoted in (urllib.parse.quote(value, safe=safe), urllib.parse.quote_plus(value, safe)):
+            forms |= {quoted, _PERCENT.sub(lambda m: m.group(0).lower(), quoted)}
     for prefix in (b"", b"\0", b"\0\0"):
         for enc in (base64.b64encode, base64.urlsafe_b64encode):
             text = enc(prefix + raw).decode()
@@ -92,6 +101,46 @@ def encodings(value: str) -> set[str]:
             if len(core) >= 8:
                 forms.add(core)
     return {f for f in forms if f}
+
+
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+# what HTML escapers encode: the five of html.escape, OWASP's "/" too, every
+# character but letters and digits, or all but letters, digits and ",.-_" (ESAPI)
+_HTML_SETS: tuple[Callable[[str], bool], ...] = (
+    lambda c: c in "&<>\"'",
+    lambda c: c in "&<>\"'/",
+    lambda c: not c.isalnum(),
+    lambda c: not (c.isalnum() or c in ",.-_"),
+)
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "/": "&#x2F;"}
+
+
+def _html_forms(value: str) -> set[str]:
+    """``value`` HTML-escaped the ways escapers do it, one style for all characters at a time."""
+    forms: set[str] = set()
+    for needs in _HTML_SETS:
+        marks = [needs(c) for c in value]
+        if not any(marks):
+            continue
+        for style in _HTML_STYLES:
+            forms.add("".join(style(c) if m else c for c, m in zip(value, marks, strict=True)))
+    return forms
+
+
+def _named(c: str, apos: str = "&#x27;") -> str:
+    return apos if c == "'" else _NAMED.get(c, f"&#x{ord(c):X};")
+
+
+# named entities where they exist (with each spelling of the apostrophe),
+# else decimal, lower-case hex or upper-case hex for every character
+_HTML_STYLES: tuple[Callable[[str], str], ...] = (
+    _named,
+    lambda c: _named(c, "&#39;"),
+    lambda c: _named(c, "&apos;"),
+    lambda c: f"&#{ord(c)};",
+    lambda c: f"&#x{ord(c):x};",
+    lambda c: f"&#x{ord(c):X};",
+)
 
 
 def all_encodings(values: Iterable[str]) -> list[str]:

@@ -114,15 +114,15 @@ def check_args(action: Action, args: Mapping[str, Any]) -> None:
 
 
 def _checkable(value: Any) -> Any:
+    """A copy to validate (an iterative, depth-bounded walk: arguments carry event data)."""
+    from engine.depth import walk
     from engine.secrets import Secret
 
-    if isinstance(value, Secret):
-        return "***"  # a string of the right type; the value itself never reaches messages
-    if isinstance(value, dict):
-        return {k: _checkable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_checkable(v) for v in value]
-    return value
+    def leaf(v: Any) -> Any:
+        # a string of the right type; the value itself never reaches messages
+        return "***" if isinstance(v, Secret) else v
+
+    return walk(value, leaf)
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -32,7 +32,14 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def is_duration(text: str) -> bool:
-    return bool(_DURATION.match(text))
+    """``text`` is a duration ``parse_duration`` and ``parse_time`` accept (not too long)."""
+    if not _DURATION.match(text):
+        return False
+    try:
+        parse_time(text)
+    except InputError:
+        return False
+    return True
 
 
 def parse_duration(value: str | int | float) -> timedelta:
@@ -40,11 +47,21 @@ def parse_duration(value: str | int | float) -> timedelta:
     if isinstance(value, bool):
         raise InputError(f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 7d, 2w)")
     if isinstance(value, int | float):
-        return timedelta(seconds=float(value))
+        try:
+            return timedelta(seconds=float(value))
+        except (OverflowError, ValueError):  # too long, or NaN
+            raise InputError(
+                f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 7d, 2w)"
+            ) from None
     m = _DURATION.match(value)
     if not m:
         raise InputError(f"not a duration: {value!r} (use e.g. 30s, 15m, 24h, 7d, 2w)")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:  # timedelta holds at most 999,999,999 days
+        raise InputError(
+            f"duration {value!r} is too long (at most about 2.7 million years)"
+        ) from None
 
 
 def now_utc() -> datetime:
@@ -62,7 +79,12 @@ def parse_time(value: str | datetime, now: datetime | None = None) -> datetime:
     now = now or now_utc()
     text = value.strip()
     if _DURATION.match(text):
-        return now - parse_duration(text)
+        try:
+            return now - parse_duration(text)
+        except OverflowError:  # before year 1
+            raise InputError(
+                f"{value!r} reaches back before the year 1 (use a shorter duration)"
+            ) from None
     try:
         parsed, given = _read(text)
     except DateError as exc:

@@ -333,14 +333,20 @@ def test_synthetic_checkpoint_has_the_log_id_shape() -> None:
 
 
 def test_settings_pool_and_timeout_from_the_environment() -> None:
-    env = {"AUTH0_DOMAIN": "acme.auth0.com", "AUTH0_TOKEN": "t", "SOAR_HTTP_TIMEOUT": "5"}
+    env = {
+        "AUTH0_DOMAIN": "acme.auth0.com",
+        "AUTH0_TOKEN": "tok-0123456789ab",
+        "SOAR_HTTP_TIMEOUT": "5",
+    }
     s = Auth0Settings.from_env({**env, "SOAR_HTTP_MAX_CONNECTIONS": "4"})
     assert (s.timeout, s.max_connections) == (5.0, 4)
     with pytest.raises(ConfigError, match="SOAR_HTTP_TIMEOUT"):
         Auth0Settings.from_env({**env, "SOAR_HTTP_TIMEOUT": "-1"})
     with pytest.raises(ConfigError, match="SOAR_HTTP_MAX_CONNECTIONS"):
         Auth0Settings.from_env({**env, "SOAR_HTTP_MAX_CONNECTIONS": "lots"})
-    full = Auth0Settings.from_env({"AUTH0_DOMAIN": "http://127.0.0.1:8765/", "AUTH0_TOKEN": "t"})
+    full = Auth0Settings.from_env(
+        {"AUTH0_DOMAIN": "http://127.0.0.1:8765/", "AUTH0_TOKEN": "tok-0123456789ab"}
+    )
     assert full.base_url == "http://127.0.0.1:8765"
 
 
@@ -380,7 +386,10 @@ def test_checkpoint_export_continues_without_a_link_and_stops_at_until() -> None
     )
     got = [json.loads(line)["log_id"] for line in out.getvalue().splitlines()]
     assert got == ids[:25] and stats["events"] == 25 and stats["mode"] == "checkpoint"
-    assert asked[1] == ids[9] and len(asked) == 3  # continued from the last id, stopped at until
+    # it started below every prefix, continued from the last id without a Link, and at
+    # `until` skipped the rest of the 900 prefix: one more request, for any later prefix
+    assert asked[0] == checkpoint(parse_time("2026-11-01T00:00:00Z"), "000")
+    assert asked[1] == ids[9] and asked[3] == "900" + "9" * 53 and len(asked) == 4
     bad, _, _, _ = make(lambda r: httpx.Response(200, json={"logs": []}))
     with pytest.raises(UpstreamError, match="expected a list"):
         export(bad, io.StringIO(), parse_time("2026-11-01"), parse_time("2026-11-02"))

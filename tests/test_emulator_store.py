@@ -54,9 +54,9 @@ def brute(q: str, sort: tuple[str, int] | None, skip: int, take: int) -> list[di
     query = compile_query(q)
     hits = [e for e in EVENTS if query(e)]
     field, direction = sort or ("log_id", -1)
-    if field in ("log_id", "date"):
+    if field == "log_id":
         hits.sort(key=lambda e: e["log_id"], reverse=direction < 0)
-    else:
+    else:  # log ids of two prefixes: date order is not log_id order
         hits.sort(key=lambda e: (str(e.get(field) or ""), e["log_id"]), reverse=direction < 0)
     return hits[skip : skip + take]
 

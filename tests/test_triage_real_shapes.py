@@ -102,7 +102,7 @@ def test_a_950_deep_management_event_does_not_stop_the_triage(tmp_path: Path) ->
     assert (
         call["details"]["request"]["path"] == "/api/v2/users/x"
     )  # kept: only the deep part is cut
-    assert "[cut: nested too deep]" in json.dumps(call)
+    assert "(cut: deeper than 64 levels)" in json.dumps(call)
 
 
 def test_the_indicator_query_covers_auth0s_attack_indicators() -> None:

@@ -23,14 +23,13 @@ from engine.auth0.search import (
     search,
     search_file,
 )
+from engine.depth import MAX_DEPTH, bounded, depth_of, marker
 from engine.errors import ActionError, UpstreamError
 from engine.registry import Action, ActionContext, Result
 from engine.templating import lucene
 from engine.timeutil import now_utc, parse_time
 
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits
-MAX_DEPTH = 64  # levels of nesting kept in an event (see _bound_events)
-CUT = "[cut: nested too deep]"
 
 SINCE = {
     "type": ["string", "null"],
@@ -101,57 +100,17 @@ def _bound_events(result: SearchResult) -> None:
     """
     cut = 0
     for i, event in enumerate(result.events):
-        if _too_deep(event):
-            result.events[i] = _bounded_copy(event)
+        if depth_of(event) > MAX_DEPTH:
+            result.events[i] = bounded(event, MAX_DEPTH)
             cut += 1
             if cut == 1:
                 where = event.get("log_id") or event.get("date") or f"event {i + 1}"
                 result.warnings.append(
                     f"{where}: values nested deeper than {MAX_DEPTH} levels were cut "
-                    f"(replaced by {CUT!r})"
+                    f"(replaced by {marker(MAX_DEPTH)!r})"
                 )
     if cut > 1:
         result.warnings.append(f"{cut} events in all had values nested too deep, cut the same way")
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether containers nest ``MAX_DEPTH`` levels or more (level by level, no recursion)."""
-    level = [value]
-    depth = 0
-    while level:
-        if depth >= MAX_DEPTH:
-            return True
-        below = []
-        for node in level:
-            # JSON gives dicts and lists: exact types are checked, as ABCs are slow here
-            for child in node.values() if type(node) is dict else node:
-                if type(child) is dict or type(child) is list:
-                    below.append(child)
-        level = below
-        depth += 1
-    return False
-
-
-def _bounded_copy(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``value`` (iterative, no recursion) with containers past ``MAX_DEPTH`` cut."""
-    root: dict[str, Any] = {}
-    stack: list[tuple[Any, Any, int]] = [(value, root, 1)]
-    while stack:
-        src, dst, depth = stack.pop()
-        items = src.items() if isinstance(src, Mapping) else enumerate(src)
-        for key, child in items:
-            new: Any = child
-            if isinstance(child, Mapping | list):
-                if depth >= MAX_DEPTH:
-                    new = CUT
-                else:
-                    new = {} if isinstance(child, Mapping) else []
-                    stack.append((child, new, depth + 1))
-            if isinstance(dst, dict):
-                dst[key] = new
-            else:
-                dst.append(new)
-    return root
 
 
 def sum_stats(results: list[SearchResult]) -> dict[str, Any]:
@@ -185,9 +144,9 @@ def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
 def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     """``GET /users/{id}/logs`` newest first until ``since``; past its 1,000 cap, the complete search."""
     by_query = f"user_id:{lucene(args['user_id'])}"
-    if ctx.logs_file is not None:
+    if ctx.logs_file is not None:  # the file's window warning, if any, goes with the answer
         result = run_search(ctx, by_query, args, "7d")
-        return {"events": result.events, "count": len(result.events)}
+        return {"events": result.events, "count": len(result.events), "warnings": result.warnings}
     since, until = _window(args, "7d")
     client = ctx.auth0()
     events: list[dict[str, Any]] = []
@@ -300,7 +259,10 @@ ACTIONS = [
         "auth0.user_logs",
         user_logs,
         schema_object({"user_id": USER_ID, "since": SINCE, "until": UNTIL}, ["user_id"]),
-        {"type": "object", "properties": {"events": EVENTS, "count": {"type": "integer"}}},
+        {
+            "type": "object",
+            "properties": {"events": EVENTS, "count": {"type": "integer"}, "warnings": WARNINGS},
+        },
         "read",
         "A user's log events in the window, oldest first (GET /users/{id}/logs; past its 1,000 cap, the complete log search).",
     ),

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from engine.depth import dumps
 from engine.errors import ActionError, TemplateError
 from engine.registry import Action, ActionContext, Result
 from engine.templating import Deferred
@@ -33,11 +33,13 @@ def _get(item: Any, key: str | None) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    """A hashable stand-in for a JSON value; ``True`` and ``1`` stay distinct."""
-    if isinstance(value, Mapping):
-        return ("map", tuple(sorted((str(k), _hashable(v)) for k, v in value.items())))
-    if isinstance(value, list | tuple):
-        return ("list", tuple(_hashable(v) for v in value))
+    """A hashable stand-in for a JSON value; ``True`` and ``1`` stay distinct.
+
+    Containers are keyed by their canonical JSON, cut at the depth limit
+    (``engine.depth``): an event's hostile nesting cannot exhaust the stack.
+    """
+    if isinstance(value, Mapping | list | tuple):
+        return ("json", dumps(value, sort_keys=True))
     if isinstance(value, bool):
         return ("bool", value)
     return value
@@ -47,7 +49,7 @@ def _label(value: Any) -> str:
     """The key of ``value`` in a JSON object: strings as they are, others as JSON."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    return dumps(value, sort_keys=True)
 
 
 def unique(ctx: ActionContext, args: Mapping[str, Any]) -> Result:

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from engine.depth import loads, walk
 from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
 from engine.httpguard import LOOKUP_REQUEST, READ_HOSTS_ENV, require_safe_scheme
 from engine.registry import Action, ActionContext, Resolved, Result
-from engine.secrets import Secret
+from engine.secrets import Secret, all_encodings
 from engine.secrets import shown_url as shown_secret_url
 
 MAX_BODY = 65536
@@ -27,13 +29,8 @@ _SHOWN_BODY = 2000
 
 
 def _reveal(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return value.reveal()
-    if isinstance(value, dict):
-        return {k: _reveal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_reveal(v) for v in value]
-    return value
+    """``value`` with its secrets unwrapped, for the request only (an iterative walk)."""
+    return walk(value, lambda v: v.reveal() if isinstance(v, Secret) else v)
 
 
 def _masked(value: Any) -> Any:
@@ -85,11 +82,13 @@ def _cut(ctx: ActionContext, text: str, limit: int) -> str:
     Redaction downstream cannot recognise the prefix of a secret that a cut
     went through (a server echoing a token back), so it is masked before.
     """
-    if len(text) <= limit:
-        return text
+    return text if len(text) <= limit else _mask(ctx, text)[:limit]
+
+
+def _mask(ctx: ActionContext, text: str) -> str:
     from engine.redact import Redactor
 
-    return Redactor(s.reveal() for s in ctx.secrets.values()).text(text)[:limit]
+    return Redactor(s.reveal() for s in ctx.secrets.values()).text(text)
 
 
 def _has_secret(value: Any) -> bool:
@@ -148,24 +147,34 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     shown_path = "/***" if isinstance(args["url"], Secret) else httpx.URL(url).path
     method = str(args.get("method", "GET")).upper()
     headers = _headers(args.get("headers") or {})
+    timeout = float(args.get("timeout", 30))
+    # read past the cap by the longest leak form of a secret, so that a secret
+    # straddling the end of what was read can be dropped whole (see below)
+    margin = max(
+        (len(f) for f in all_encodings(s.reveal() for s in ctx.secrets.values())), default=0
+    )
     try:
-        response = ctx.http.request(
+        with ctx.http.stream(
             method,
             url,
-            headers=headers,
+            headers={"Accept-Encoding": "identity", **headers},
             json=_reveal(args["json"]) if "json" in args else None,
-            timeout=float(args.get("timeout", 30)),
+            timeout=timeout,
             extensions={LOOKUP_REQUEST: True} if lookup else None,
-        )
+        ) as response:
+            text, more = _read_capped(response, MAX_BODY + margin, time.monotonic() + timeout)
     except httpx.HTTPError as exc:
         host = httpx.URL(url).host
         message = _hide_secret_url(args, url, f"{type(exc).__name__}: {exc}")
         raise UpstreamError(method, host, None, message) from None
-    text = response.text
+    if more and margin:  # the read stopped in the body, maybe in a secret: mask, drop the tail
+        masked = _mask(ctx, text)
+        text = masked[: len(masked) - margin]
+    truncated = more or len(text) > MAX_BODY
     body: Any = _cut(ctx, text, MAX_BODY)
-    if response.headers.get("content-type", "").startswith("application/json"):
+    if response.headers.get("content-type", "").startswith("application/json") and not truncated:
         with contextlib.suppress(ValueError):
-            body = response.json() if len(text) <= MAX_BODY else body
+            body = loads(text)  # nesting deeper than engine.depth.MAX_DEPTH is cut
     ok = response.status_code < 400
     if not ok and not args.get("accept_errors", False):
         raise UpstreamError(
@@ -178,8 +187,34 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         "status": response.status_code,
         "ok": ok,
         "body": body,
-        "truncated": len(text) > MAX_BODY,
+        "truncated": truncated,
     }
+
+
+def _read_capped(response: httpx.Response, limit: int, deadline: float) -> tuple[str, bool]:
+    """The first ``limit`` bytes of the body as text, and whether there was more.
+
+    The body is streamed and the connection closed after ``limit`` bytes: a
+    response of any size costs at most that much memory. Compressed bodies
+    are not asked for (``Accept-Encoding: identity``), so a small compressed
+    chunk cannot inflate into a large one. A peer that trickles the body is
+    cut off at the request's ``timeout`` in total, not per read.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            break
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout("the response did not complete within the timeout")
+    data = b"".join(chunks)
+    try:
+        text = data[:limit].decode(response.encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        text = data[:limit].decode("utf-8", errors="replace")
+    return text, size > limit
 
 
 def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:

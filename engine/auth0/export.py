@@ -1,14 +1,23 @@
 """Export a tenant's log events to JSON lines, for offline analysis and drills (``--logs``).
 
-Without a query, checkpoint paging (``from``/``take``) walks every event newer
-than a synthetic checkpoint for ``since`` (``"900" + YYYYMMDDhhmmss + 39 zeros``,
-as Elastic's integration does), following the ``Link: rel="next"`` URL until a
-page comes back empty. With a query, the complete windowed search is used.
+Without a query, checkpoint paging (``from``/``take``) walks the events by
+log_id, following the ``Link: rel="next"`` URL until a page comes back empty.
+A log_id is a 3-digit prefix, the ingest time ``YYYYMMDDhhmmss`` and 39 more
+digits, and the prefix is not always ``900`` (an EU tenant's ``800…`` ids are
+in public test data, auth0-facts.md section 1): ids sort by prefix first, and
+by time only within one prefix. So the walk starts below every prefix
+(``"000" + since``), and inside each prefix it jumps: from an id older than
+``since`` to that prefix's ``since`` checkpoint, from an id at or past
+``until`` to the end of that prefix. Every event of the window is written,
+whatever its prefix, at the cost of about one request per prefix. An id that
+does not have this layout says nothing about time: its event is kept when its
+``date`` falls in the window. With a query, the complete windowed search is used.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,14 +26,24 @@ from typing import IO, Any
 
 from engine.auth0.client import Auth0Client
 from engine.auth0.search import retention_warnings, search
+from engine.depth import loads
 from engine.errors import UpstreamError
+from engine.query import event_date
+from engine.timeutil import iso_ms
 
 TAKE = 100
 
 
-def checkpoint(since: datetime) -> str:
-    """A synthetic log_id just before ``since``: ``from`` is an exclusive lower bound."""
-    return "900" + since.astimezone(UTC).strftime("%Y%m%d%H%M%S") + "0" * 39
+_LOG_ID = re.compile(r"(\d{3})(\d{14})\d*")  # prefix, ingest time, the rest
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def checkpoint(since: datetime, prefix: str = "900") -> str:
+    """A synthetic log_id just before ``since`` in ``prefix``: ``from`` is an exclusive bound."""
+    return prefix + _stamp(since) + "0" * 39
 
 
 def _next_params(link: str | None) -> dict[str, str] | None:
@@ -58,44 +77,61 @@ def export(
             "warnings": result.warnings,
         }
     written = requests = 0
-    params: dict[str, str] = {"from": checkpoint(since), "take": str(TAKE)}
-    stop_id = checkpoint(until)
+    lo, hi = _stamp(since), _stamp(until)
+    params: dict[str, str] = {"from": checkpoint(since, "000"), "take": str(TAKE)}
     while True:
         response = client.request("GET", "/logs", params=params)
         requests += 1
         try:
-            batch = response.json()
+            batch = loads(response.content)  # nesting cut at engine.depth.MAX_DEPTH
         except ValueError:
             batch = None
-        if not isinstance(batch, list):
+        if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
             raise UpstreamError(
                 "GET", "/api/v2/logs", response.status_code, "expected a list of log events"
             )
         if not batch:
             break  # an empty page: caught up with the tenant
-        past_until = False
+        jump: str | None = None
         for event in batch:
-            if str(event.get("log_id")) >= stop_id:
-                past_until = True  # ordered by log_id: everything further is past `until`
+            log_id = event.get("log_id")
+            m = _LOG_ID.fullmatch(log_id) if isinstance(log_id, str) else None
+            if m is not None and m.group(2) < lo:
+                jump = checkpoint(since, m.group(1))  # this prefix's events before `since`
                 break
+            if m is not None and m.group(2) >= hi:
+                jump = m.group(1) + "9" * 53  # the rest of this prefix is past `until`
+                break
+            if m is None and not _dated_in(event, since, until):
+                continue
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
             written += 1
         if progress:
             progress(written, requests)
-        if past_until:
-            break
+        last = next((e["log_id"] for e in reversed(batch) if isinstance(e.get("log_id"), str)), "")
         # Follow Link rel="next" (only its from/take: the host is always the tenant's);
         # without one, continue after the last log_id seen.
-        params = _next_params(response.headers.get("link")) or {
-            "from": str(batch[-1].get("log_id")),
-            "take": str(TAKE),
-        }
+        following = (
+            {"from": jump, "take": str(TAKE)}
+            if jump
+            else _next_params(response.headers.get("link")) or {"from": last, "take": str(TAKE)}
+        )
+        if not following["from"] or following["from"] <= params["from"]:
+            raise UpstreamError(
+                "GET", "/api/v2/logs", response.status_code, "the log checkpoint did not advance"
+            )
+        params = following
     return {
         "events": written,
         "requests": requests,
         "mode": "checkpoint",
         "warnings": retention_warnings(since),
     }
+
+
+def _dated_in(event: dict[str, Any], since: datetime, until: datetime) -> bool:
+    date = event_date(event)
+    return date is not None and iso_ms(since) <= date < iso_ms(until)
 
 
 def export_to_file(

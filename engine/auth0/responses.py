@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from engine.depth import loads
 from engine.errors import UpstreamError
 
 TOKEN_PATH = "/oauth/token"  # noqa: S105 -- a URL path, not a secret
@@ -122,10 +123,14 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
 
 
 def json_any(response: httpx.Response) -> Any:
-    """The body as JSON, or None when it is empty or not JSON."""
+    """The body as JSON, or None when it is empty or not JSON.
+
+    Nesting deeper than ``engine.depth.MAX_DEPTH`` is cut: log events carry
+    what callers sent (a Management API call's request body).
+    """
     if not response.content:
         return None
     try:
-        return response.json()
+        return loads(response.content)
     except ValueError:
         return None

@@ -11,6 +11,7 @@ the number of requests stays close to ceil(matches / 100).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -115,13 +116,13 @@ def _search(
             for event in batch:
                 if not isinstance(event, dict):
                     raise UpstreamError("GET", "/api/v2/logs", 200, "a log event is not an object")
-                log_id = str(event.get("log_id") or event.get("_id"))
+                key = identity(event)
                 date = date_key(event.get("date"))
                 if date is not None and (last_date is None or date > last_date):
                     last_date = date  # the latest seen, even if the server ignored the sort
-                if log_id in seen:
+                if key in seen:
                     continue
-                seen.add(log_id)
+                seen.add(key)
                 result.events.append(event)
                 if limit is not None and len(result.events) >= limit:
                     return result
@@ -147,6 +148,18 @@ def _search(
         lower = next_lower  # strictly later each time: the loop ends once it reaches `until`
 
 
+def identity(event: Mapping[str, Any]) -> str:
+    """What makes an event itself: its log_id, or for one without, its whole content.
+
+    Events without a log id are never merged with each other (the string of a
+    missing id is not an id): only a byte-identical copy, a redelivery, is one event.
+    """
+    log_id = event.get("log_id") or event.get("_id")
+    if isinstance(log_id, str) and log_id:
+        return "id:" + log_id
+    return "content:" + json.dumps(event, sort_keys=True, ensure_ascii=False, default=str)
+
+
 def parse_date(date: str) -> datetime | None:
     """An event date read by the one date reader (``timeutil.read_date``), None if unreadable."""
     try:
@@ -161,24 +174,26 @@ def search_file(
     """The same search over an exported log file, with the same query engine.
 
     Oldest first and each log_id once, as online: log streams deliver at least
-    once, so an exported stream may hold an event twice. Matching events whose
-    date cannot be read are outside the window: counted in ``stats["undated"]``
-    and named in a warning.
+    once, so an exported stream may hold an event twice. A file has no
+    retention limit; when no event of the file falls in the window at all, the
+    warning says so with the file's own span, so an empty answer is never
+    mistaken for "all clear".
     """
     from engine.logfile import search_file as scan
+    from engine.logfile import window_warnings
     from engine.query import Undated
 
     undated = Undated()
     by_id: dict[str, dict[str, Any]] = {}
     for event in scan(path, query, since, until, undated):
-        by_id.setdefault(str(event.get("log_id") or event.get("_id") or id(event)), event)
+        by_id.setdefault(identity(event), event)
     events = sorted(
         by_id.values(), key=lambda e: (date_key(e.get("date")) or "", str(e.get("log_id")))
     )
     if limit is not None:
         events = events[:limit]
     stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
-    warnings = retention_warnings(since)
+    warnings = [] if events else window_warnings(path, since, until)
     if undated.count:
         stats["undated"] = undated.count
         warnings.append(undated.warning())

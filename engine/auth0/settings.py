@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import ConfigError
 from engine.httpguard import require_safe_scheme
+from engine.redact import check_secret
 from engine.secrets import Secret
+
+# one DNS label of an ASCII (IDNA-encoded) host name: RFC 1123
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,7 @@ class Auth0Settings:
         domain = domain.strip()
         if not domain:
             raise ConfigError("AUTH0_DOMAIN is not set: export AUTH0_DOMAIN=<tenant>.auth0.com")
-        url = domain if "://" in domain else f"https://{domain}"
-        parsed = require_safe_scheme(url, "AUTH0_DOMAIN")
-        base = f"{parsed.scheme}://{parsed.netloc.decode()}"
+        base = base_url(domain)
         if not token and not (client_id and client_secret):
             missing = [
                 n
@@ -68,6 +72,10 @@ class Auth0Settings:
                 f"{' and '.join(missing)} not set: export the Machine-to-Machine application's "
                 "credentials (or a ready AUTH0_TOKEN)"
             )
+        if client_secret:
+            check_secret("AUTH0_CLIENT_SECRET", client_secret)
+        if token:
+            check_secret("AUTH0_TOKEN", token)
         return cls(
             base_url=base,
             client_id=client_id,
@@ -98,3 +106,40 @@ class Auth0Settings:
             timeout=timeout,
             max_connections=max_connections,
         )
+
+
+def base_url(domain: str) -> str:
+    """``scheme://host[:port]`` of ``AUTH0_DOMAIN``, refusing what is not a tenant address.
+
+    Credentials in the URL (``https://user:pass@host``) are refused, not
+    dropped: they would otherwise reach the run log as the tenant label, and
+    the operator meant something else. Messages never repeat the value.
+    """
+    url = domain if "://" in domain else f"https://{domain}"
+    try:
+        parsed = require_safe_scheme(url, "AUTH0_DOMAIN")
+    except ValueError:  # the IDNA codec's errors (an invalid xn-- label) are ValueErrors
+        raise ConfigError(
+            "AUTH0_DOMAIN: the host is not a valid domain name (use the tenant's domain, "
+            "such as acme.eu.auth0.com)"
+        ) from None
+    if parsed.userinfo:
+        raise ConfigError(
+            "AUTH0_DOMAIN carries credentials (user:password@): remove them; the "
+            "client credentials go in AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET"
+        )
+    host = parsed.raw_host.decode("ascii", "replace")
+    if not _is_ip(host) and not all(_LABEL.match(p) for p in host.removesuffix(".").split(".")):
+        raise ConfigError(
+            "AUTH0_DOMAIN: the host is not a valid domain name (use the tenant's domain, "
+            "such as acme.eu.auth0.com)"
+        )
+    return f"{parsed.scheme}://{parsed.netloc.decode()}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

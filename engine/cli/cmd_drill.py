@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from engine.cli.output import safe
+from engine.cli.output import fail, json_text, safe
 
 
 def _say(text: str) -> None:
@@ -97,7 +96,7 @@ def drill_cmd(
         typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        typer.echo(json_text(result.to_json()))
     else:
         m = result.metrics
         _say(
@@ -133,10 +132,15 @@ def report_cmd(
     try:
         text = render(run_log)
     except RunLogError as exc:
-        typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)
-        raise typer.Exit(2) from None
+        fail(exc)
     if output:
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(
+                f"cannot write the report to {output}: {exc.strerror} "
+                "(choose a directory that exists and is writable)"
+            )
         _say(f"report written to {output}")
     else:
         typer.echo(text)
@@ -153,10 +157,18 @@ def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
     from engine.cli.cmd_run import make_redactor
     from engine.demo import run_demo
+    from engine.errors import SoarError
 
     make_redactor()
-
-    d = run_demo(run_dir, _say)
+    try:
+        d = run_demo(run_dir, _say)
+    except OSError as exc:
+        fail(
+            f"the demo cannot write {exc.filename or run_dir}: {exc.strerror or exc} "
+            "(give --run-dir a directory you can write)"
+        )
+    except SoarError as exc:
+        fail(exc)
     result, m = d["result"], d["metrics"]
     out = result.outputs
     names = out.get("user_names") or {}

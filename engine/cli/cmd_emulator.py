@@ -25,7 +25,7 @@ def parse_rate(text: str) -> tuple[int, float]:
 
 def emulator_cmd(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
-    port: int = typer.Option(8765, help="Port; 0 picks a free one."),
+    port: int = typer.Option(8765, min=0, max=65535, help="Port; 0 picks a free one."),
     scenario: str = typer.Option(
         "credential-stuffing",
         help="credential-stuffing, password-spray, breached-password, compromised-admin, quiet.",

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from engine.cli.output import safe
+from engine.cli.output import json_text, safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -44,12 +44,21 @@ SIGNING_KEY_HELP = (
 
 
 def env_secrets() -> dict[str, str]:
-    """``SOAR_SECRET_<NAME>`` -> ``secrets.<name>`` (lower-cased); empty values ignored."""
-    return {
-        k[len(SECRET_PREFIX) :].lower(): v
+    """``SOAR_SECRET_<NAME>`` -> ``secrets.<name>`` (lower-cased); empty values ignored.
+
+    Raises ``ConfigError`` naming a variable whose value is too weak to be
+    masked safely (``engine.redact.check_secret``).
+    """
+    from engine.redact import check_secret
+
+    found = {
+        k: v
         for k, v in os.environ.items()
         if k.startswith(SECRET_PREFIX) and len(k) > len(SECRET_PREFIX) and v
     }
+    for k, v in sorted(found.items()):
+        check_secret(k, v)
+    return {k[len(SECRET_PREFIX) :].lower(): v for k, v in found.items()}
 
 
 def make_redactor() -> Redactor:
@@ -57,9 +66,12 @@ def make_redactor() -> Redactor:
     import structlog
 
     from engine.executor import ENV_SECRETS
-    from engine.redact import Redactor
+    from engine.redact import Redactor, check_secret
 
-    redactor = Redactor([*env_secrets().values(), *(os.environ.get(k) or "" for k in ENV_SECRETS)])
+    configured = {k: os.environ[k] for k in ENV_SECRETS if os.environ.get(k)}
+    for name, value in configured.items():  # refused now, not when the client is first built
+        check_secret(name, value)
+    redactor = Redactor([*env_secrets().values(), *configured.values()])
 
     def terminal_safe(_logger: Any, _method: str, event: Any) -> Any:
         return {k: safe(v) if isinstance(v, str) else v for k, v in event.items()}
@@ -76,6 +88,15 @@ def make_redactor() -> Redactor:
         cache_logger_on_first_use=False,
     )
     return redactor
+
+
+def check_domain() -> None:
+    """Refuse a malformed or credential-carrying ``AUTH0_DOMAIN`` before a run log is opened."""
+    from engine.auth0.settings import base_url
+
+    domain = os.environ.get("AUTH0_DOMAIN", "").strip()
+    if domain:
+        base_url(domain)
 
 
 def _protected() -> list[str]:
@@ -163,7 +184,7 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
         }
         # values redacted before dumping (escaping hides a secret's plain form), text after
         doc = redactor.value(jsonable(doc))
-        typer.echo(redactor.text(json.dumps(doc, ensure_ascii=False)))
+        typer.echo(redactor.text(json_text(doc)))
     elif result.outputs:
         typer.echo("outputs:", err=True)
         for k, v in result.outputs.items():
@@ -285,6 +306,8 @@ def run_cmd(
     from engine.registry import default_registry
 
     redactor = make_redactor()
+    if logs is None:
+        check_domain()
     registry = default_registry()
     try:
         pb = load_playbook(playbook, registry)
@@ -337,6 +360,7 @@ def resume_cmd(
     from engine.resume import resume_run
 
     redactor = make_redactor()
+    check_domain()
     signer = load_signer(signing_key, redactor)
     say_signing(signer, resuming=run_log)
     progress = Progress(redactor)
@@ -376,13 +400,16 @@ def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.
 
 
 def _short_json(value: Any, limit: int) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    from engine.depth import dumps
+
+    text = dumps(value)  # depth-bounded: a record's value may be hostile data
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
 
 
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
     """The lines of ``soar show`` (the caller makes each terminal-safe)."""
     from engine.replay import change_lines
+    from engine.report import run_mode
 
     lines: list[str] = []
     for rec in records:
@@ -390,7 +417,7 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
         step = f"{rec.get('step')}[{rec.get('index')}]"
         if kind == "run.started":
             pb = rec.get("playbook") or {}
-            mode = "dry run (writes only planned)" if rec.get("dry_run") else "live"
+            mode = run_mode(rec)
             lines += [
                 f"run {rec.get('run_id')}",
                 f"  playbook  {pb.get('name')} ({pb.get('path')}, sha256 {pb.get('sha256')})",

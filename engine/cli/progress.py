@@ -19,10 +19,32 @@ from typing import Any, TextIO
 from engine.approval import approval_lines
 from engine.cli.output import safe
 from engine.redact import Redactor
+from engine.report import run_mode
 
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
+SHOWN_WARNINGS = 5
 _CLEAR = "\r\x1b[K"  # carriage return + erase line: our own escape, never from data
+
+
+def step_warnings(output: Any) -> list[str]:
+    """The ``warnings`` a step's (summarized) output carries, each once, the first few.
+
+    A search that could not see its window (an offline file outside it, a
+    window past Auth0's retention) says so here rather than looking all clear.
+    """
+    outputs = output if isinstance(output, list) else [output]
+    if isinstance(output, dict) and output.get("truncated"):  # a summarized for_each list
+        outputs = output.get("first") or []
+    found: list[str] = []
+    for out in outputs:
+        warnings = out.get("warnings") if isinstance(out, dict) else None
+        if isinstance(warnings, dict):  # a summarized list of warnings
+            warnings = warnings.get("first")
+        for w in warnings if isinstance(warnings, list) else []:
+            if isinstance(w, str) and w not in found:
+                found.append(w)
+    return found[:SHOWN_WARNINGS]
 
 
 class Progress:
@@ -111,7 +133,7 @@ class Progress:
         kind = rec.get("type")
         if kind == "run.started":
             self.start()
-            mode = "DRY RUN: writes are only planned" if rec.get("dry_run") else "live"
+            mode = run_mode(rec)
             name = (rec.get("playbook") or {}).get("name")
             self.say(f"run {rec['run_id']}: {name} ({mode}) on {rec.get('tenant')}")
             protected = rec.get("protected_users") or []
@@ -143,10 +165,7 @@ class Progress:
                 took = "(replayed from the log)"
             err = f": {rec['error']}" if rec.get("error") else ""
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
-            output = rec.get("output")
-            # what a search could not answer (undated events, old windows) is said, not buried
-            warnings = output.get("warnings") if isinstance(output, dict) else None
-            for warning in warnings if isinstance(warnings, list) else []:
+            for warning in step_warnings(rec.get("output")):
                 self.say(f"           warning: {warning}")
         elif kind == "action.planned":
             for call in rec.get("planned") or []:

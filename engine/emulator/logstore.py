@@ -6,6 +6,12 @@ lists of positions, and dates are a sorted column searched by bisection. Every
 searchable field is also a dictionary-encoded column (4 bytes per event), so a
 query is evaluated on a ``Row`` view of the columns: nothing is decoded from
 JSON except the page that is returned.
+
+Events keep their ids as they came: one without a ``log_id`` (a file can hold
+such events, a tenant never does) has none here either: it is never matched
+by a ``log_id`` query, fetched by ``GET /logs/{id}`` or reached by checkpoint
+paging, and is never taken for another id-less event. A file that holds one
+log_id twice (log streams deliver at least once) is one event in the tenant.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any
 
 from engine.query import INDEXED, SEARCHABLE, Query, event_date
 
+MAX_RUNS = 16  # more date-sorted runs than this (a shuffled file): sort the matches instead
 _OTHER = object()  # a non-string, non-null value (a list): equal to no query value
 _COLUMNS = tuple(sorted(SEARCHABLE - {"log_id", "date"}))
 
@@ -40,7 +47,8 @@ class LogStore:
         """Store ``events`` (any order; consumed once, never held as dicts all at once)."""
         rows = events
         self._raw: list[bytes] = []
-        self.ids: list[str] = []
+        self.ids: list[str] = []  # "" for an event without a log_id (sorts first)
+        self.no_id = bytearray()  # 1 where the event has no log_id at all
         self.dates: list[str] = []
         self.index: dict[str, dict[str, list[int]]] = {f: {} for f in INDEXED}
         self.codes: dict[str, array[int]] = {f: array("I") for f in _COLUMNS}
@@ -49,7 +57,9 @@ class LogStore:
         self.raw_dates: list[Any] = []
         for pos, event in enumerate(rows):
             self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
-            self.ids.append(str(event.get("log_id")))
+            log_id = event.get("log_id")
+            self.ids.append("" if log_id is None else str(log_id))
+            self.no_id.append(log_id is None)
             self.dates.append(event_date(event) or "")
             date = event.get("date")
             self.raw_dates.append(date if self.dates[-1] != date else None)
@@ -65,9 +75,10 @@ class LogStore:
                 self.codes[f].append(code)
                 if f in INDEXED and isinstance(value, str):
                     self.index[f].setdefault(value, []).append(pos)
-        if any(a > b for a, b in zip(self.ids, self.ids[1:], strict=False)):
-            self._reorder(sorted(range(len(self.ids)), key=self.ids.__getitem__))
-        self.dates_sorted = all(a <= b for a, b in zip(self.dates, self.dates[1:], strict=False))
+        if any(a > b or (a == b and b) for a, b in zip(self.ids, self.ids[1:], strict=False)):
+            self._reorder(self._unique(sorted(range(len(self.ids)), key=self.ids.__getitem__)))
+        self.runs = self._runs()
+        self.dates_sorted = len(self.runs) <= 1
         self.all_dated = all(self.dates)
         self._code_of = code_of  # value -> code per column, for events appended later
 
@@ -101,10 +112,37 @@ class LogStore:
                 self.index[f].setdefault(value, []).append(pos)
         self.ids.append(log_id)
 
+    def _runs(self) -> list[tuple[int, int]]:
+        """Spans ``[a, b)`` of positions within which dates do not decrease.
+
+        A tenant's ids sort by prefix first and by time only within a prefix,
+        so its events form one date-sorted run per prefix; a date window is
+        then a bisection in each run, and date order a merge of the runs.
+        """
+        runs: list[tuple[int, int]] = []
+        start = 0
+        for i in range(1, len(self.dates)):
+            if self.dates[i] < self.dates[i - 1]:
+                runs.append((start, i))
+                start = i
+        if self.dates:
+            runs.append((start, len(self.dates)))
+        return runs
+
+    def _unique(self, order: list[int]) -> list[int]:
+        """``order`` without the later copies of a log_id already seen (a redelivery)."""
+        kept: list[int] = []
+        for pos in order:
+            if kept and self.ids[pos] and self.ids[pos] == self.ids[kept[-1]]:
+                continue
+            kept.append(pos)
+        return kept
+
     def _reorder(self, perm: list[int]) -> None:
         """Put the events in log_id order (a file need not be): every column follows ``perm``."""
         self._raw = [self._raw[i] for i in perm]
         self.ids = [self.ids[i] for i in perm]
+        self.no_id = bytearray(self.no_id[i] for i in perm)
         self.dates = [self.dates[i] for i in perm]
         self.raw_dates = [self.raw_dates[i] for i in perm]
         for f, codes in self.codes.items():
@@ -121,7 +159,7 @@ class LogStore:
     def value(self, name: str, pos: int, default: Any = None) -> Any:
         """Field ``name`` of the event at ``pos`` (searchable fields only), without decoding."""
         if name == "log_id":
-            return self.ids[pos]
+            return None if self.no_id[pos] else self.ids[pos]
         if name == "date":
             # the normalised date, unless the event's own string differs (kept aside)
             return self.raw_dates[pos] or self.dates[pos] or None
@@ -144,6 +182,9 @@ class LogStore:
         return self._raw[pos]
 
     def position(self, log_id: str) -> int | None:
+        """Where the event with this log_id is; an empty id names no event."""
+        if not log_id:
+            return None
         pos = bisect.bisect_left(self.ids, log_id)
         return pos if pos < len(self.ids) and self.ids[pos] == log_id else None
 
@@ -151,17 +192,33 @@ class LogStore:
         """First position whose log_id is greater than ``log_id`` (checkpoint paging)."""
         return bisect.bisect_right(self.ids, log_id)
 
-    def _date_span(self, lo: str | None, hi: str | None) -> tuple[int, int]:
-        if not self.dates_sorted:
-            return 0, len(self)
-        start = bisect.bisect_left(self.dates, lo) if lo else 0
-        end = bisect.bisect_left(self.dates, hi) if hi else len(self)
-        return start, end
+    def _date_spans(self, lo: str | None, hi: str | None) -> list[tuple[int, int]]:
+        """The positions whose date is in ``[lo, hi)``: one span per run (all, past MAX_RUNS)."""
+        if len(self.runs) > MAX_RUNS:
+            return [(0, len(self))]
+        spans = []
+        for a, b in self.runs:
+            start = bisect.bisect_left(self.dates, lo, a, b) if lo else a
+            end = bisect.bisect_left(self.dates, hi, a, b) if hi else b
+            if start < end:
+                spans.append((start, end))
+        return spans
 
-    def candidates(self, query: Query, descending: bool) -> Iterator[int]:
-        """Positions that may match, in log_id order, narrowed by the query's hints."""
+    def candidates(self, query: Query, descending: bool, by_date: bool = False) -> Iterator[int]:
+        """Positions that may match, in log_id (or date) order, narrowed by the query's hints."""
+        spans = [
+            self._candidates(query, descending, a, b)
+            for a, b in self._date_spans(query.hints.date_lo, query.hints.date_hi)
+        ]
+        if by_date:
+            key: Any = lambda p: (self.dates[p], self.ids[p])  # noqa: E731
+            yield from heapq.merge(*spans, key=key, reverse=descending)
+        else:  # spans are in position order, which is log_id order
+            for span in reversed(spans) if descending else spans:
+                yield from span
+
+    def _candidates(self, query: Query, descending: bool, start: int, end: int) -> Iterator[int]:
         h = query.hints
-        start, end = self._date_span(h.date_lo, h.date_hi)
         best: list[list[int]] | None = None
         best_field = ""
         for f, values in h.eq.items():
@@ -196,10 +253,11 @@ class LogStore:
         if take <= 0:
             return []
         field, direction = sort or ("log_id", -1)
-        if field in ("log_id", "date") and (field == "log_id" or self.dates_sorted):
+        by_date = field == "date" and not self.dates_sorted
+        if field == "log_id" or (field == "date" and len(self.runs) <= MAX_RUNS):
             out: list[int] = []
             seen = 0
-            for pos in self.candidates(query, descending=direction < 0):
+            for pos in self.candidates(query, descending=direction < 0, by_date=by_date):
                 if self.matches(query, pos):
                     if seen >= skip:
                         out.append(pos)

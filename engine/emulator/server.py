@@ -21,6 +21,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from engine.depth import loads
 from engine.emulator.network import anomaly_ip, network_acls
 from engine.emulator.params import (
     CAP_MESSAGE,
@@ -41,6 +42,12 @@ from engine.query import compile_query
 from engine.timeutil import iso_ms, now_utc
 
 JSON = "application/json; charset=utf-8"
+# Auth0 (hapi) refuses larger bodies with this 413 (seen in auth0/auth0.js issue #1133:
+# "payload content length greater than maximum allowed: 1048576")
+MAX_BODY = 1 << 20
+IDLE_TIMEOUT = 10.0  # seconds a connection may stay silent before it is closed
+# never journaled as sent: credentials a client may put in a query string or body
+SECRET_KEYS = frozenset({"client_secret", "password", "access_token", "refresh_token", "id_token"})
 # the OAS pattern for `sort` and `fields` on GET /logs
 _BAD_BODY = object()  # a request body that is not valid JSON
 
@@ -58,8 +65,10 @@ class EmulatorServer(ThreadingHTTPServer):
         latency_ms: float,
         seed: int,
         tls: ServerTLS | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
         super().__init__(address, Handler)
+        self.idle_timeout = idle_timeout
         self.tls = tls
         if tls is not None:
             # the handshake runs in the connection's own thread (Handler.setup), so
@@ -103,15 +112,18 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: EmulatorServer
 
-    # a TLS client has this long to finish its handshake
-    HANDSHAKE_TIMEOUT = 10.0
+    body: Any = None  # the parsed body of the request being handled, once read
 
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):
-            self.request.settimeout(self.HANDSHAKE_TIMEOUT)
+            # a TLS client has idle_timeout to finish its handshake, in this thread
+            self.request.settimeout(self.server.idle_timeout)
             self.request.do_handshake()
-            self.request.settimeout(None)
         super().setup()
+        # every read on the connection times out: a client that sends nothing (or
+        # a slowloris trickle slower than one byte per idle_timeout) is dropped
+        # and cannot hold a thread forever
+        self.connection.settimeout(self.server.idle_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the journal records every request."""
@@ -145,26 +157,30 @@ class Handler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         headers: dict[str, str] = {}
-        body: Any = None
+        self._forget_body()  # answer() reads it only once the request may send one
         try:
-            body = self.parse_body(self.read_body())
-            self.answer(method, url.path, query, body, headers)
+            self.answer(method, url.path, query, headers)
             reply = Reply(500, boom(500, "Internal Server Error"))  # answer() always raises
         except Reply as answered:
             reply = answered
         except Exception:  # a bug in the emulator: the client still gets an Auth0-shaped 500
             reply = Reply(500, boom(500, "Internal Server Error"))
-        # the journal never holds a credential: the token request's secret and a
-        # password set through PATCH are dropped
+        if self.body is None and self._has_body():
+            # an unread body cannot be left on a kept-alive connection
+            self.close_connection = True
+            headers["Connection"] = "close"
+        # the journal never holds a credential: a token request's secret and a
+        # password set through PATCH are dropped, one sent in a query string masked
+        body = self.body
         logged: Any = None if body is _BAD_BODY else body
         if isinstance(body, dict):
-            logged = {k: v for k, v in body.items() if k not in ("client_secret", "password")}
+            logged = {k: v for k, v in body.items() if k not in SECRET_KEYS}
         if url.path.startswith("/api/v2/"):
             record_write(
                 self.server.tenant,
                 method=method,
                 path=url.path,
-                query={k: v[-1] for k, v in query.items()},
+                query={k: "***" if k in SECRET_KEYS else v[-1] for k, v in query.items()},
                 body=logged,
                 status=reply.status,
                 response=None if isinstance(reply.body, bytes) else reply.body,
@@ -176,7 +192,10 @@ class Handler(BaseHTTPRequestHandler):
                 "ts": iso_ms(now_utc()),
                 "method": method,
                 "path": url.path,
-                "query": {k: v[0] if len(v) == 1 else v for k, v in query.items()},
+                "query": {
+                    k: "***" if k in SECRET_KEYS else (v[0] if len(v) == 1 else v)
+                    for k, v in query.items()
+                },
                 "status": reply.status,
                 "body": logged,
             }
@@ -185,22 +204,53 @@ class Handler(BaseHTTPRequestHandler):
         # reads either next sees this request
         self.respond(reply.status, reply.body, {**headers, **reply.headers})
 
-    def read_body(self) -> bytes:
+    def _forget_body(self) -> None:
+        self.body = None
+
+    def _has_body(self) -> bool:
+        return bool(self.headers.get("Transfer-Encoding")) or self.headers.get(
+            "Content-Length", "0"
+        ).strip() not in ("", "0")
+
+    def read_body(self) -> Any:
+        """The parsed request body (``_BAD_BODY`` when not JSON), read at most ``MAX_BODY`` bytes.
+
+        A larger body is refused with Auth0's 413 before any of it is read.
+        """
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Reply(411, boom(411, "Length Required"), {"Connection": "close"})
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             raise Reply(400, boom(400, "Invalid Content-Length header")) from None
-        return self.rfile.read(length) if length > 0 else b""
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise Reply(
+                413,
+                boom(413, f"Payload content length greater than maximum allowed: {MAX_BODY}"),
+                {"Connection": "close"},
+            )
+        try:
+            raw = self.rfile.read(length) if length > 0 else b""
+        except TimeoutError:  # the client stopped sending mid-body
+            self.close_connection = True
+            raise Reply(408, boom(408, "Request Timeout"), {"Connection": "close"}) from None
+        self.body = self.parse_body(raw)
+        return self.body
 
     def answer(
         self,
         method: str,
         path: str,
         query: dict[str, list[str]],
-        body: Any,
         headers: dict[str, str],
     ) -> None:
-        """Raise the ``Reply`` for one request; ``headers`` gets the rate-limit headers."""
+        """Raise the ``Reply`` for one request; ``headers`` gets the rate-limit headers.
+
+        The body is read only after the credentials are checked (the token
+        request carries them in its body, read within ``MAX_BODY``).
+        """
         tenant = self.server.tenant
         if path.startswith("/api/v2/"):
             tenant.count("requests")
@@ -217,11 +267,12 @@ class Handler(BaseHTTPRequestHandler):
                     503, boom(503, "The service is temporarily unavailable, please try again")
                 )
             self.authenticate()
+            body = self.read_body()
             if body is _BAD_BODY:
                 raise Reply(400, boom(400, "Invalid request payload JSON format"))
             raise Reply(*self.route_api(method, path, query, body))
         if path == "/oauth/token" and method == "POST":
-            raise Reply(*self.token(body))
+            raise Reply(*self.token(self.read_body()))
         raise Reply(404, boom(404, "Not Found"))
 
     def parse_body(self, raw: bytes) -> Any:
@@ -231,7 +282,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if "application/x-www-form-urlencoded" in ctype:
                 return {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
-            return json.loads(raw)
+            return loads(raw)  # nesting deeper than engine.depth.MAX_DEPTH is cut
         except (ValueError, UnicodeDecodeError):
             return _BAD_BODY
 

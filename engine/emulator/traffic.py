@@ -4,15 +4,25 @@
 IPs, the applications and connections, and the rows of events. Rows are compact
 tuples; ``materialize`` builds each Auth0-shaped event (every field, in
 Auth0's order, nulls where Auth0 has nulls) once, when the log store takes it.
+Background traffic follows ``engine.emulator.background.MIX`` (two dozen of
+Auth0's event codes, with their fields).
+
+Log ids carry two prefixes, ``900`` and (one event in eight) ``800``, as a
+tenant whose events come from two clusters: ids sort by prefix first, so
+checkpoint paging walks all ``800`` ids, then all ``900`` ids (auth0-facts.md
+section 1 records an EU tenant's ``800`` ids; how Auth0 assigns prefixes is
+not documented, so the share is a choice).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
+from engine.emulator.background import MIX, Kind
 from engine.emulator.catalog import (
     AGENTS,
     CITIES,
@@ -102,8 +112,9 @@ class TrafficGenerator:
         city: tuple[Any, ...] | None = None,
         client: tuple[str, str, str] | None = None,
         agent: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: Mapping[str, Any] | None = None,
         connection: bool = True,
+        fields: Mapping[str, Any] | None = None,
     ) -> None:
         user = self.users.get(uid or "")
         name = user_name if user_name is not None else (user["email"] if user else None)
@@ -121,13 +132,18 @@ class TrafficGenerator:
                 agent or self.rng.choice(AGENTS),
                 details or {},
                 self.connections[0] if connection else None,
+                fields,
             )
         )
 
+    @staticmethod
+    def prefix(seq: int) -> str:
+        return "800" if seq % 8 == 3 else "900"
+
     def materialize(self, seq: int, row: tuple[Any, ...]) -> dict[str, Any]:
-        at, type_, description, uid, name, ip, city, client, agent, details, conn = row
-        log_id = "900" + at.strftime("%Y%m%d%H%M%S") + f"{seq:039d}"
-        return {
+        at, type_, description, uid, name, ip, city, client, agent, details, conn, fields = row
+        log_id = self.prefix(seq) + at.strftime("%Y%m%d%H%M%S") + f"{seq:039d}"
+        event = {
             "_id": log_id,
             "log_id": log_id,
             "date": iso_ms(at),
@@ -145,9 +161,9 @@ class TrafficGenerator:
             "user_id": uid,
             "user_name": name,
             "user_agent": agent,
-            # a machine token names the API and scopes it was granted (Auth0 sends both)
+            # a machine token names the API it was granted (Auth0 sends audience and scope)
             "audience": f"https://{self.domain}/api/v2/" if type_ == "seccft" else None,
-            "scope": "read:users read:logs" if type_ == "seccft" else None,
+            "scope": None,
             "strategy": conn[2] if conn else None,
             "strategy_type": conn[3] if conn else None,
             "isMobile": agent.startswith(("Mobile ", "Chrome Mobile ")),
@@ -164,93 +180,33 @@ class TrafficGenerator:
             if ip
             else None,
         }
+        if fields:
+            event.update(fields)  # only fields Auth0 has: the order stays Auth0's
+        return event
 
     def stream(self) -> Iterator[dict[str, Any]]:
-        """The events in log_id order, each built as it is taken (and its row dropped)."""
+        """The events in log_id order, each built as it is taken (and its row dropped).
+
+        Rows are in time order; ids sort by prefix first, so the ``800`` events
+        come out in a first pass and the ``900`` events in a second.
+        """
         rows = self.rows
-        for i in range(len(rows)):
-            row, rows[i] = rows[i], None
-            yield self.materialize(i + 1, row)
+        for wanted in ("800", "900"):
+            for i in range(len(rows)):
+                if rows[i] is not None and self.prefix(i + 1) == wanted:
+                    row, rows[i] = rows[i], None
+                    yield self.materialize(i + 1, row)
         rows.clear()
 
     # -- legitimate traffic ----------------------------------------------------
     def background(self, n: int) -> None:
+        """``n`` events of a healthy tenant, drawn from ``MIX`` (see engine.emulator.background)."""
         uids = list(self.users)
         human = [c for c in self.clients if c[2] != "m2m"]
         admins = [u for u in uids if self.users[u]["app_metadata"].get("roles")]
+        backend = self.ip(PUBLIC_FIRST_OCTETS)  # the web application's server
         kinds: list[tuple[float, Callable[[datetime, str], None]]] = [
-            (
-                0.42,
-                lambda at, u: self.event(
-                    at, "s", "Successful login", uid=u, **self.at_home(u), client=self.pick(human)
-                ),
-            ),
-            (
-                0.22,
-                lambda at, u: self.event(
-                    at,
-                    "ssa",
-                    "Successful silent authentication",
-                    uid=u,
-                    **self.at_home(u),
-                    client=self.pick(human),
-                ),
-            ),
-            (
-                0.05,
-                lambda at, u: self.event(
-                    at,
-                    "fp",
-                    "Wrong email or password.",
-                    uid=u,
-                    **self.at_home(u),
-                    details={"error": {"message": "Wrong email or password."}},
-                ),
-            ),
-            (
-                0.01,
-                lambda at, u: self.event(
-                    at,
-                    "fu",
-                    "Wrong email or password.",
-                    user_name=self.users[u]["email"].replace("@", "@@"),
-                    **self.at_home(u),
-                ),
-            ),
-            (
-                0.10,
-                lambda at, u: self.event(
-                    at,
-                    "slo",
-                    "User successfully logged out",
-                    uid=u,
-                    **self.at_home(u),
-                    client=self.pick(human),
-                ),
-            ),
-            (
-                0.01,
-                lambda at, u: self.event(at, "ss", "Successful signup", uid=u, **self.at_home(u)),
-            ),
-            (
-                0.12,
-                lambda at, u: self.event(
-                    at,
-                    "seccft",
-                    "Client Credentials for Access Token",
-                    ip=self.home[uids[0]][0][0],
-                    client=self.clients[5],
-                    connection=False,
-                    user_name=None,
-                    agent="node.js 20.11.0 / Other 0.0.0",
-                ),
-            ),
-            (
-                0.07,
-                lambda at, u: self.event(
-                    at, "sv", "Success Verification Email", uid=u, **self.at_home(u)
-                ),
-            ),
+            (k.weight, partial(self.emit, k, human=human, backend=backend)) for k in MIX
         ]
         if admins:
             kinds.append(
@@ -264,6 +220,42 @@ class TrafficGenerator:
             uid = self.rng.choice(uids)
             fn = self.rng.choices(kinds, weights)[0][1]
             fn(self.when(20, 0.05), uid)
+
+    def emit(self, kind: Kind, at: datetime, uid: str, human: list[Any], backend: str) -> None:
+        """One background event of ``kind`` for user ``uid``."""
+        common: dict[str, Any] = {
+            "details": kind.details,
+            "connection": kind.connection,
+            "fields": kind.fields or None,
+        }
+        if kind.source in ("machine", "backend"):  # a server's own address and agent
+            machine = kind.source == "machine"
+            self.event(
+                at,
+                kind.code,
+                kind.description,
+                uid=None if machine else uid,
+                ip=backend,
+                client=self.clients[5] if machine else self.clients[0],
+                agent="Other 0.0.0 / Other 0.0.0",
+                **common,
+            )
+        elif kind.source == "tenant":
+            email = self.users[uid]["email"]
+            self.event(at, kind.code, f"To: {email}", user_name=email, **common)
+        elif kind.code == "fu":  # a typo in the name: no account, so no user_id
+            name = self.users[uid]["email"].replace("@", "@@")
+            self.event(at, "fu", kind.description, user_name=name, **self.at_home(uid), **common)
+        else:
+            self.event(
+                at,
+                kind.code,
+                kind.description,
+                uid=uid,
+                **self.at_home(uid),
+                client=self.pick(human),
+                **common,
+            )
 
     def at_home(self, uid: str) -> dict[str, Any]:
         ip, city = self.rng.choice(self.home[uid])

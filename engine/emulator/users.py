@@ -121,8 +121,9 @@ def _sessions(tenant: Tenant, uid: str) -> list[dict[str, Any]]:
     (the emulator makes no new logins, so nothing can refill it).
     """
     out: dict[str, dict[str, Any]] = {}
-    for pos in reversed(tenant.logs.by_user(uid)):
-        e = tenant.logs.get(pos)
+    logs = tenant.logs
+    for pos in sorted(logs.by_user(uid), key=lambda p: (logs.dates[p], logs.ids[p]), reverse=True):
+        e = logs.get(pos)
         if e.get("type") != "s" or e.get("client_id") in out:
             continue
         out[str(e.get("client_id"))] = {
