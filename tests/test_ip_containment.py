@@ -7,17 +7,24 @@ from "Tenant Access Control List Limits" (10 ACLs, 20 entries per identifier).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from engine.actions import auth0_network as net
+from engine.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.reactions import containment, continue_attack
-from engine.errors import ActionError
-from engine.registry import ActionContext
+from engine.errors import ActionError, ConfigError
+from engine.executor import run_playbook
+from engine.guardrails import parse_protected_ips
+from engine.ipforms import entry, parse_network
+from engine.loader import load_playbook_text
+from engine.registry import ActionContext, default_registry
 from engine.timeutil import parse_time
 
 NOW = "2026-11-28T07:00:00.000Z"
@@ -108,11 +115,14 @@ def test_emulator_anomaly_ip_blocks(emu: RunningEmulator, api: httpx.Client) -> 
 
 def test_parse_network_folds_every_textual_form_of_one_address() -> None:
     forms = ["2001:db8::e970", "2001:0DB8:0000:0000:0000:0000:0000:E970", "2001:db8::e970%eth0"]
-    assert {net.entry(net.parse_network(f)) for f in forms} == {"2001:db8::e970"}
-    assert net.entry(net.parse_network("::ffff:203.0.113.9")) == "203.0.113.9"
-    assert net.entry(net.parse_network("203.0.113.77/24")) == "203.0.113.0/24"
+    assert {entry(parse_network(f)) for f in forms} == {"2001:db8::e970"}
+    assert entry(parse_network("::ffff:203.0.113.9")) == "203.0.113.9"
+    assert entry(parse_network("::ffff:203.0.113.9/120")) == "203.0.113.0/24"
+    assert entry(parse_network("203.0.113.77/24")) == "203.0.113.0/24"
+    with pytest.raises(ValueError, match="not an IP address"):
+        parse_network("Chrome/114.0.0.0")
     with pytest.raises(ActionError, match="not an IP address"):
-        net.parse_network("Chrome/114.0.0.0")
+        net.addresses({"ips": ["203.0.113.7", "Chrome/114.0.0.0"]})
 
 
 def test_block_ips_creates_then_extends_one_acl_idempotently(
@@ -190,9 +200,7 @@ def test_every_write_shows_in_the_tenants_logs_as_sapi(
     assert len(emu.tenant.logs) == before + 2
 
 
-def test_the_attack_continues_until_contained(
-    emu: RunningEmulator, api: httpx.Client
-) -> None:
+def test_the_attack_continues_until_contained(emu: RunningEmulator, api: httpx.Client) -> None:
     truth = emu.truth
     assert set(continue_attack(emu.tenant, truth)) == {"s"}  # nothing contained yet
     assert containment(emu.tenant, truth)["attack_stopped"] is False
@@ -212,3 +220,92 @@ def test_the_attack_continues_until_contained(
     api.post("/network-acls", json=acl(match={"ipv4_cidrs": cidrs}))
     refused = set(continue_attack(emu.tenant, truth))
     assert "acls_summary" in refused and "s" not in refused
+
+
+BLOCK_IPS = """
+playbook: 1
+name: block-addresses
+inputs:
+  ips: {type: array}
+steps:
+  - id: block
+    uses: auth0.block_ips
+    for_each: "{{ inputs.ips }}"
+    MAX
+    with: {ips: ["{{ item }}"]}
+outputs:
+  blocked: "{{ steps.block.output }}"
+"""
+
+
+def run_block_ips(
+    emu: RunningEmulator, tmp_path: Path, ips: list[str], *, max_line: str = "", **kw: Any
+) -> Any:
+    registry = default_registry()
+    pb = load_playbook_text(BLOCK_IPS.replace("MAX", max_line), registry)
+    return run_playbook(
+        pb,
+        {"ips": ips},
+        registry=registry,
+        approve=True,
+        auth0_factory=client_from_emulator(emu),
+        run_dir=tmp_path,
+        **kw,
+    )
+
+
+def test_a_protected_address_is_never_blocked(emu: RunningEmulator, tmp_path: Path) -> None:
+    nat = "198.51.100.7"
+    result = run_block_ips(
+        emu,
+        tmp_path,
+        ["203.0.113.7", "::ffff:198.51.100.7", "2001:db8::1"],
+        protected_ips=["198.51.100.0/24"],
+    )
+    assert result.status == "failed"  # the refusal fails the step, naming the address
+    assert "198.51.100.7" in (result.error or "") and "SOAR_PROTECTED_IPS" in (result.error or "")
+    blocked = [
+        c
+        for a in emu.tenant.network_acls.values()
+        for m in [a["rule"]["match"]]
+        for c in m.get("ipv4_cidrs", []) + m.get("ipv6_cidrs", [])
+    ]
+    assert sorted(blocked) == ["2001:db8::1", "203.0.113.7"] and nat not in blocked
+    records = [json.loads(x) for x in result.run_log.read_text().splitlines()]
+    started = records[0]
+    assert started["protected_ips"] == ["198.51.100.0/24"]
+    refused = [r for r in records if r["type"] == "action.refused"]
+    assert [r["target"] for r in refused] == ["198.51.100.7"]
+
+    # a network around a protected address is refused too
+    wide = run_block_ips(emu, tmp_path, ["198.51.0.0/16"], protected_ips=[nat])
+    assert wide.status == "failed" and "198.51.0.0/16" in (wide.error or "")
+
+
+def test_max_targets_counts_addresses(emu: RunningEmulator, tmp_path: Path) -> None:
+    registry = default_registry()
+    pb = load_playbook_text(
+        BLOCK_IPS.replace('for_each: "{{ inputs.ips }}"', "")
+        .replace("MAX", "max_targets: 2")
+        .replace('["{{ item }}"]', '"{{ inputs.ips }}"'),
+        registry,
+    )
+    result = run_playbook(
+        pb,
+        {"ips": ["203.0.113.1", "203.0.113.2", "203.0.113.3"]},
+        registry=registry,
+        approve=True,
+        auth0_factory=client_from_emulator(emu),
+        run_dir=tmp_path,
+    )
+    assert result.status == "failed" and "3 targets" in (result.error or "")
+    assert emu.tenant.network_acls == {} and emu.tenant.writes() == []
+
+
+def test_bad_protected_ips_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="SOAR_PROTECTED_IPS: 'office' is not an IP"):
+        parse_protected_ips("203.0.113.0/24, office")
+    assert parse_protected_ips("::ffff:203.0.113.9, 2001:DB8::/32") == [
+        "203.0.113.9/32",
+        "2001:db8::/32",
+    ]

@@ -19,13 +19,13 @@ the plan lists are exactly the calls made.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
 from engine.actions.auth0 import schema_object, tenant
 from engine.auth0.client import quote_id
 from engine.errors import ActionError, UpstreamError
+from engine.ipforms import Network, entry, parse_network
 from engine.registry import Action, ActionContext, Result
 
 # soar's own ACLs carry this description (a number is added for the 2nd, 3rd ...)
@@ -34,36 +34,12 @@ MAX_ACLS = 10
 MAX_ENTRIES = 20  # per identifier (ipv4_cidrs, ipv6_cidrs) and ACL
 SCOPES = ("authentication", "tenant")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-
-def parse_network(text: str) -> Network:
-    """An address or CIDR as Auth0's ACL reads it: ``::ffff:1.2.3.4`` is 1.2.3.4, zones dropped.
-
-    The ACL matches the connecting address, not its text: every textual form of
-    one address (zero groups, leading zeros, upper case, IPv4-mapped) is one entry.
-    """
-    raw = text.strip()
-    address, _, prefix = raw.partition("/")
-    address = address.split("%", 1)[0]  # a zone id names an interface, not an address
+def _network(text: str) -> Network:
     try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise ActionError(f"{text!r} is not an IP address or CIDR") from None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-        if prefix:
-            bits = int(prefix) - 96 if prefix.isdigit() else -1
-            prefix = str(bits) if bits >= 0 else "x"
-    try:
-        return ipaddress.ip_network(f"{ip}/{prefix}" if prefix else str(ip), strict=False)
-    except ValueError:
-        raise ActionError(f"{text!r} is not an IP address or CIDR") from None
-
-
-def entry(net: Network) -> str:
-    """The ACL's text for a network: a bare address for a single host, else the CIDR."""
-    return str(net.network_address) if net.num_addresses == 1 else str(net)
+        return parse_network(text)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
 
 
 def list_network_acls(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -103,7 +79,7 @@ def _covered(net: Network, acls: list[dict[str, Any]]) -> bool:
             for text in match.get(key) or []:
                 try:
                     have = parse_network(str(text))
-                except ActionError:
+                except ValueError:
                     continue
                 if have.version == net.version and net.subnet_of(have):  # type: ignore[arg-type]
                     return True
@@ -115,7 +91,7 @@ def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[st
     scope = args.get("scope", "authentication")
     wanted: dict[str, Network] = {}
     for text in args["ips"]:
-        net = parse_network(str(text))
+        net = _network(str(text))
         wanted.setdefault(entry(net), net)
     if ctx.logs_file is not None:  # offline: nothing to read, so the whole list is planned
         existing: list[dict[str, Any]] = []
@@ -204,13 +180,19 @@ def block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         body = response.json() if response.content else {}
         acl_ids.append(body.get("id") if isinstance(body, dict) else None)
         blocked += call["target"].split(",")
-    requested = sorted({entry(parse_network(str(t))) for t in args["ips"]})
+    requested = sorted({entry(_network(str(t))) for t in args["ips"]})
     return {
         "ips": requested,
         "newly_blocked": blocked,
         "acl_ids": [i for i in acl_ids if i],
         "changed": bool(calls),
     }
+
+
+def addresses(args: Mapping[str, Any]) -> list[str]:
+    """The targets of one call: each address or network, as the ACL will hold it."""
+    raw = args["ips"] if "ips" in args else [args["ip"]]
+    return list(dict.fromkeys(entry(_network(str(t))) for t in raw))
 
 
 def _anomaly_path(ip: str) -> str:
@@ -305,6 +287,7 @@ ACTIONS = [
         plan=_plan_block_ips,
         target="ips",
         idempotent=True,
+        addresses=addresses,
     ),
     Action(
         "auth0.unblock_ip",
@@ -320,5 +303,6 @@ ACTIONS = [
         plan=_plan_unblock_ip,
         target="ip",
         idempotent=True,
+        addresses=addresses,
     ),
 ]

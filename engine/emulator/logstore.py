@@ -94,10 +94,9 @@ class LogStore:
         pos = len(self._raw)
         self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
         date = event_date(event) or ""
+        self.no_id.append(0)
         self.dates.append(date)
         self.raw_dates.append(event.get("date") if date != event.get("date") else None)
-        if self.dates_sorted and len(self.dates) > 1 and self.dates[-2] > date:
-            self.dates_sorted = False
         for f in _COLUMNS:
             value = event.get(f)
             if value is not None and not isinstance(value, str):
@@ -110,6 +109,12 @@ class LogStore:
             self.codes[f].append(code)
             if f in INDEXED and isinstance(value, str):
                 self.index[f].setdefault(value, []).append(pos)
+        # the last date-sorted run grows, or a new one starts (a date before the last)
+        if self.runs and self.dates[self.runs[-1][1] - 1] <= date:
+            self.runs[-1] = (self.runs[-1][0], pos + 1)
+        else:
+            self.runs.append((pos, pos + 1))
+        self.dates_sorted = len(self.runs) <= 1
         self.ids.append(log_id)
 
     def _runs(self) -> list[tuple[int, int]]:
