@@ -309,3 +309,49 @@ def test_bad_protected_ips_are_a_config_error() -> None:
         "203.0.113.9/32",
         "2001:db8::/32",
     ]
+
+
+def test_the_cli_emulators_attacker_keeps_trying(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.soarcli import ROOT
+
+    truth_file = tmp_path / "truth.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "engine", "emulator", "--port", "0",
+            "--attacker-continues", "0.2", "--truth", str(truth_file),
+        ],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        env = dict(proc.stdout.readline().strip().removeprefix("export ").split("=", 1)
+                   for _ in range(3))  # fmt: skip
+        truth = json.loads(truth_file.read_text())
+        base = env["AUTH0_DOMAIN"]
+        token = httpx.post(f"{base}/oauth/token", json={
+            "grant_type": "client_credentials", "client_id": env["AUTH0_CLIENT_ID"],
+            "client_secret": env["AUTH0_CLIENT_SECRET"], "audience": f"{base}/api/v2/",
+        }).json()["access_token"]  # fmt: skip
+        api = httpx.Client(base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {token}"})
+        victim = truth["compromised_users"][0]
+
+        def attempts(kind: str) -> int:
+            q = f'type:"{kind}" AND user_id:"{victim}" AND date:[{truth["now"]} TO *]'
+            return len(api.get("/logs", params={"q": q, "per_page": 100}).json())
+
+        deadline = time.monotonic() + 10
+        while attempts("s") == 0:
+            assert time.monotonic() < deadline, "the attacker never came back"
+            time.sleep(0.1)
+        assert api.patch(f"/users/{victim}", json={"blocked": True}).is_success
+        while attempts("f") == 0:
+            assert time.monotonic() < deadline, "the blocked account was never refused"
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,6 +67,12 @@ def emulator_cmd(
     ca_file: Path | None = typer.Option(
         None, "--ca-file", help="With --tls: write the CA certificate here (default a temp file)."
     ),
+    attacker_continues: float = typer.Option(
+        0.0,
+        "--attacker-continues",
+        help="Every S seconds the scenario's attacker tries again from every attacker address "
+        "(refused once blocked, as Auth0 does); 0: off.",
+    ),
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
@@ -73,6 +80,9 @@ def emulator_cmd(
     from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
 
+    if attacker_continues < 0:
+        typer.echo("error: --attacker-continues takes seconds, 0 or more", err=True)
+        raise typer.Exit(2)
     if ca_file is not None and not tls:
         typer.echo("error: --ca-file goes with --tls", err=True)
         raise typer.Exit(2)
@@ -120,10 +130,20 @@ def emulator_cmd(
             "knows the client secret can read the emulated tenant",
             err=True,
         )
+    stop = threading.Event()
+    if attacker_continues > 0:
+        from engine.emulator.reactions import continue_attack
+
+        def attack() -> None:
+            while not stop.wait(attacker_continues):
+                continue_attack(emu.tenant, emu.truth)
+
+        threading.Thread(target=attack, name="soar-attacker", daemon=True).start()
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        stop.set()
         emu.stop()
 
 

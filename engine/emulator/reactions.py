@@ -180,6 +180,7 @@ def _attempt(tenant: Tenant, uid: str, name: str | None, ip: str, clients: list[
     client = clients[0] if clients else None
     common = {
         "ip": ip,
+        "client_id": _client_id(tenant, uid, client),
         "client_name": client,
         "user_agent": "python-requests 2.31.0 / Other 0.0.0",
         "connection": "Username-Password-Authentication",
@@ -213,6 +214,15 @@ def _attempt(tenant: Tenant, uid: str, name: str | None, ip: str, clients: list[
         return "f"
     _event(tenant, at, "s", "Successful login", user_id=uid, user_name=name, **common)
     return "s"
+
+
+def _client_id(tenant: Tenant, uid: str, name: str | None) -> str | None:
+    """The id of the application ``name`` as the account's own earlier events give it."""
+    for pos in reversed(tenant.logs.by_user(uid)):
+        if tenant.logs.value("client_name", pos) == name:
+            found = tenant.logs.value("client_id", pos)
+            return found if isinstance(found, str) else None
+    return None
 
 
 def containment(tenant: Tenant, truth: dict[str, Any]) -> dict[str, Any]:
