@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from test_emulator import token
 
 from engine.actions import auth0_network as net
 from engine.drill import client_from_emulator
@@ -38,17 +39,10 @@ def emu() -> Iterator[RunningEmulator]:
 
 @pytest.fixture
 def api(emu: RunningEmulator) -> Iterator[httpx.Client]:
-    token = httpx.post(
-        f"{emu.base_url}/oauth/token",
-        json={
-            "grant_type": "client_credentials",
-            "client_id": emu.client_id,
-            "client_secret": emu.client_secret,
-            "audience": emu.audience,
-        },
-    ).json()["access_token"]
+    with httpx.Client() as http:
+        bearer = token(emu, http)
     with httpx.Client(
-        base_url=f"{emu.base_url}/api/v2", headers={"Authorization": f"Bearer {token}"}
+        base_url=f"{emu.base_url}/api/v2", headers={"Authorization": f"Bearer {bearer}"}
     ) as client:
         yield client
 
