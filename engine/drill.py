@@ -20,9 +20,11 @@ import jsonschema
 
 from engine.auth0 import Auth0Client, Auth0Settings
 from engine.emulator import RunningEmulator, start_emulator
+from engine.emulator.reactions import containment, continue_attack
 from engine.errors import SoarError
 from engine.executor import RunResult, run_playbook
 from engine.httpguard import DryRunGuard
+from engine.ipforms import address_key
 from engine.loader import load_playbook
 from engine.registry import default_registry
 from engine.runlog import read_records
@@ -54,6 +56,7 @@ class Drill:
     rate_limit: tuple[int, float] = (10, 20.0)
     fail_rate: float = 0.0
     expect: dict[str, Any] = field(default_factory=dict)
+    protected_ips: list[str] = field(default_factory=list)
 
 
 def drill_schema() -> dict[str, Any]:
@@ -86,6 +89,7 @@ def load_drill(path: Path) -> Drill:
         rate_limit=(int(burst), float(rate)),
         fail_rate=float(faults.get("fail_rate", 0.0)),
         expect=d.get("expect") or {},
+        protected_ips=d.get("protected_ips") or [],
     )
 
 
@@ -157,6 +161,7 @@ def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
         fail_rate=drill.fail_rate,
     ) as emu:
         inputs = render_value(drill.inputs, {"truth": emu.truth})
+        protected_ips = _flat(render_value(drill.protected_ips, {"truth": emu.truth}))
         result = run_playbook(
             playbook,
             inputs,
@@ -167,14 +172,21 @@ def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
             auth0_factory=client_from_emulator(emu),
             tenant=f"emulator:{drill.scenario}:{drill.seed}",
             operator="soar drill",
+            protected_ips=protected_ips,
         )
         duration = time.monotonic() - start
+        if drill.mode == "live":
+            # the scenario goes on as Auth0 would: the attacker tries again, against the
+            # tenant as the run left it (blocked accounts and addresses are refused)
+            continue_attack(emu.tenant, emu.truth, attempts=2)
         records = read_records(result.run_log)
         metrics = score(result.outputs, emu.truth, records)
         legit = set(emu.truth.get("legitimate_users", []))
         blocked_now = {u for u in legit if (emu.tenant.users.get(u) or {}).get("blocked")}
         journaled = legit & set(journal_blocks(emu.tenant.writes()))
         metrics["legitimate_blocked_in_tenant"] = sorted(blocked_now | journaled)
+        if drill.mode == "live":
+            metrics["containment"] = containment(emu.tenant, emu.truth)
         checks = check(drill.expect, result.outputs, metrics, emu.truth)
         return DrillResult(
             drill,
@@ -186,6 +198,14 @@ def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
             emu.stats.throttled,
             duration,
         )
+
+
+def _flat(values: Any) -> list[str]:
+    """A list of strings from a rendered list whose items may be lists (``{{ truth.x }}``)."""
+    out: list[str] = []
+    for v in values if isinstance(values, list) else [values]:
+        out += [str(x) for x in v] if isinstance(v, list) else [str(v)]
+    return out
 
 
 def check(
@@ -245,19 +265,32 @@ def check(
             add(f"at least {writes['min']} write(s)", total >= writes["min"], f"got {total}")
         if "max" in writes:
             add(f"at most {writes['max']} write(s)", total <= writes["max"], f"got {total}")
-        hit = set(metrics.get("write_targets") or [])
+        hit = {address_key(t) or t for t in metrics.get("write_targets") or []}
         if "must_target" in writes:
-            want = set(map(str, truth.get(writes["must_target"]) or []))
+            want = {address_key(str(t)) or str(t) for t in truth.get(writes["must_target"]) or []}
             add(
                 f"every truth.{writes['must_target']} is blocked (or planned)",
                 want <= hit,
                 f"missing {sorted(want - hit)}",
             )
         if "must_not_target" in writes:
-            avoid = set(map(str, truth.get(writes["must_not_target"]) or []))
+            avoid = {
+                address_key(str(t)) or str(t) for t in truth.get(writes["must_not_target"]) or []
+            }
             add(
                 f"no truth.{writes['must_not_target']} is blocked (or planned)",
                 not avoid & hit,
                 f"hit {sorted(avoid & hit)}",
             )
+    if "attack_stopped" in expect:
+        c = metrics.get("containment") or {}
+        add(
+            "the attack stopped at containment"
+            if expect["attack_stopped"]
+            else "the attack went on (no containment)",
+            bool(c.get("attack_stopped")) == bool(expect["attack_stopped"]),
+            f"{c.get('attacker_logins_after_containment', '?')} attacker login(s) after "
+            f"containment at {c.get('contained_at')}; "
+            f"{c.get('time_to_containment_s')} s after the first attack event",
+        )
     return out

@@ -99,6 +99,7 @@ def run_playbook(
     logs_file: Path | None = None,
     auth0_factory: Auth0Factory | None = None,
     protected_users: Sequence[str] | None = None,
+    protected_ips: Sequence[str] | None = None,
     secrets: Mapping[str, str | Secret] | None = None,
     transport: httpx.BaseTransport | None = None,
     operator: str | None = None,
@@ -124,6 +125,7 @@ def run_playbook(
       client reports are redacted from the log and from ``redactor``'s sinks.
     - ``transport``: the httpx transport under the guarded ``http.request`` client.
     - ``protected_users``: user ids, emails or usernames no write may touch.
+    - ``protected_ips``: addresses or CIDRs no address write may block.
     - ``http_read_hosts``: where a lookup (``effect: read``) may go in a dry or
       offline run (default: ``SOAR_HTTP_READ_HOSTS``).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
@@ -145,6 +147,7 @@ def run_playbook(
         logs_file=logs_file,
         auth0_factory=auth0_factory,
         protected_users=protected_users or (),
+        protected_ips=protected_ips or (),
         secrets=secrets or {},
         transport=transport,
         on_event=on_event,
@@ -170,6 +173,7 @@ def run_playbook(
             logs_file=str(logs_file) if logs_file else None,
             secrets=sorted(run.secrets),
             protected_users=run.guardrails.shown,
+            protected_ips=run.guardrails.shown_ips,
             http_read_hosts=sorted(run.guard.read_hosts),
         )
         return run.execute()
@@ -192,6 +196,7 @@ class _Run:
         auth0_factory: Auth0Factory | None,
         protected_users: Sequence[str],
         secrets: Mapping[str, str | Secret],
+        protected_ips: Sequence[str] = (),
         transport: httpx.BaseTransport | None,
         on_event: Event | None,
         redactor: Redactor | None,
@@ -213,7 +218,7 @@ class _Run:
         }
         for secret in self.secrets.values():
             self.redactor.add(secret)
-        self.guardrails = Guardrails(protected_users)
+        self.guardrails = Guardrails(protected_users, protected_ips)
         self.approve = approve
         self.tenant = tenant_label(logs_file)  # shown at approval; run_playbook may name it
         self.guard = DryRunGuard(self.plan_writes, http_read_hosts)  # the one guard of this run

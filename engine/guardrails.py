@@ -20,6 +20,12 @@ tenant says does not exist (404) is no account, so it cannot be a protected
 one: it is not refused (``delete_user`` then finds it gone and sends nothing;
 ``block_user`` fails with "does not exist"). ``SOAR_PROTECTED_USERS`` holds
 the protected users, comma-separated.
+
+A write whose targets are addresses (``Action.addresses``: ``auth0.block_ips``)
+has one target per address or network, so ``max_targets`` counts addresses;
+its calls are matched against the protected addresses instead
+(``SOAR_PROTECTED_IPS``: addresses or CIDRs, e.g. the office NAT), and a call
+that would block any address inside (or any network around) one is refused.
 """
 
 from __future__ import annotations
@@ -30,11 +36,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.calls import loggable
-from engine.errors import GuardrailError, SoarError
+from engine.errors import ConfigError, GuardrailError, SoarError
+from engine.ipforms import Network, parse_network
 from engine.registry import Action, ActionContext
 from engine.secrets import Secret
 
 PROTECTED_ENV = "SOAR_PROTECTED_USERS"
+PROTECTED_IPS_ENV = "SOAR_PROTECTED_IPS"
 _SHOWN = 10  # targets named in one error message
 
 
@@ -43,8 +51,35 @@ def parse_protected(text: str | None) -> list[str]:
     return [p.strip() for p in (text or "").split(",") if p.strip()]
 
 
+def parse_protected_ips(text: str | None) -> list[str]:
+    """The value of ``SOAR_PROTECTED_IPS`` as networks' texts; ``ConfigError`` names a bad one."""
+    found = []
+    for part in parse_protected(text):
+        try:
+            found.append(str(parse_network(part)))
+        except ValueError:
+            raise ConfigError(
+                f"{PROTECTED_IPS_ENV}: {part[:64]!r} is not an IP address or CIDR "
+                "(list addresses or networks, comma-separated, e.g. 198.51.100.7,203.0.113.0/24)"
+            ) from None
+    return found
+
+
+def addresses_of(action: Action, args: Mapping[str, Any]) -> tuple[str, ...]:
+    """The addresses one call of an address write targets (empty for other actions)."""
+    if action.addresses is None:
+        return ()
+    try:
+        return tuple(action.addresses(args))
+    except SoarError:  # not addresses: the action itself refuses the call
+        return ()
+
+
 def target_of(action: Action, args: Mapping[str, Any]) -> str:
     """The target of one call: the ``Action.target`` argument, else the URL or action name."""
+    addresses = addresses_of(action, args)
+    if addresses:
+        return ", ".join(addresses)
     key = action.target or ("url" if "url" in args else None)
     value = args.get(key) if key else None
     if value is None:
@@ -74,6 +109,7 @@ class Target:
     names: frozenset[str] = frozenset()
     details: Mapping[str, Any] = field(default_factory=dict)
     note: str | None = None
+    addresses: tuple[str, ...] = ()  # an address write's targets (one call may hold several)
 
     def shown(self) -> dict[str, Any]:
         """The loggable form: index, target, details, and why the record is missing."""
@@ -97,7 +133,17 @@ def resolve_targets(
         known = seen.get(key)
         if known is None:
             known = seen[key] = _resolve(action, ctx, args, value)
-        out.append(Target(index, value, known.record, known.names, known.details, known.note))
+        out.append(
+            Target(
+                index,
+                value,
+                known.record,
+                known.names,
+                known.details,
+                known.note,
+                addresses_of(action, args),
+            )
+        )
     return out
 
 
@@ -116,13 +162,17 @@ def _resolve(action: Action, ctx: ActionContext, args: Mapping[str, Any], value:
 class Guardrails:
     """The guardrails of one run: the protected users and the per-step checks."""
 
-    def __init__(self, protected_users: Iterable[str] = ()) -> None:
+    def __init__(
+        self, protected_users: Iterable[str] = (), protected_ips: Iterable[str] = ()
+    ) -> None:
         self.shown = list(dict.fromkeys(p.strip() for p in protected_users if p.strip()))
         self.protected = {p.lower() for p in self.shown}
+        self.networks = [parse_network(p) for p in protected_ips]
+        self.shown_ips = [str(n) for n in self.networks]
 
     def check(self, step_id: str, targets: Sequence[Target], max_targets: int) -> dict[int, str]:
         """The calls refused (index -> why); raises ``GuardrailError`` when the step is too big."""
-        distinct = list(dict.fromkeys(t.value for t in targets))
+        distinct = list(dict.fromkeys(v for t in targets for v in t.addresses or (t.value,)))
         if len(targets) > max_targets or len(distinct) > max_targets:
             shown = ", ".join(distinct[:_SHOWN]) + (" ..." if len(distinct) > _SHOWN else "")
             count = (
@@ -144,6 +194,15 @@ class Guardrails:
 
     def refusal(self, target: Target) -> str | None:
         """Why ``target`` may not be written to (``None``: it may)."""
+        if target.addresses:
+            hit = [
+                a
+                for a in target.addresses
+                if any(_overlap(parse_network(a), n) for n in self.networks)
+            ]
+            if hit:
+                return f"protected address(es) {', '.join(hit)} (in {PROTECTED_IPS_ENV})"
+            return None
         if not self.protected:
             return None
         hit = sorted((target.names | {target.value.lower()}) & self.protected)
@@ -155,6 +214,10 @@ class Guardrails:
                 f"whether it is one of the protected users in {PROTECTED_ENV}"
             )
         return None
+
+
+def _overlap(a: Network, b: Network) -> bool:
+    return a.version == b.version and a.overlaps(b)
 
 
 def refused_error(step_id: str, targets: Sequence[str], refused: Mapping[int, str]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from engine.errors import TemplateError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TEXT = 64  # the longest address text read (a zone id included)
 _ZONE = re.compile(r"[0-9A-Za-z_.\-]{1,32}")  # interface names and numbers (eth0, 12, en0.1)
 
@@ -143,3 +144,34 @@ def ip_forms(value: Any) -> list[str]:
     if not isinstance(value, str):
         raise TemplateError(f"ip_forms: expected an IP address as text, got {type(value).__name__}")
     return variants(value)
+
+
+def parse_network(text: str) -> Network:
+    """An address or CIDR as Auth0's ACL reads it: ``::ffff:1.2.3.4`` is 1.2.3.4, zones dropped.
+
+    The ACL matches the connecting address, not its text: every textual form of
+    one address (zero groups, leading zeros, upper case, IPv4-mapped) is one entry.
+    """
+    raw = text.strip()
+    address, _, prefix = raw.partition("/")
+    address = address.split("%", 1)[0]  # a zone id names an interface, not an address
+    bad = ValueError(f"{text[:MAX_TEXT]!r} is not an IP address or CIDR")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise bad from None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:0:0/96 is IPv4: a /120 of it is an IPv4 /24
+        if prefix:
+            if not prefix.isdigit() or int(prefix) < 96:
+                raise bad
+            prefix = str(int(prefix) - 96)
+    try:
+        return ipaddress.ip_network(f"{ip}/{prefix}" if prefix else str(ip), strict=False)
+    except ValueError:
+        raise bad from None
+
+
+def entry(net: Network) -> str:
+    """The ACL's text for a network: a bare address for a single host, else the CIDR."""
+    return str(net.network_address) if net.num_addresses == 1 else str(net)

@@ -98,6 +98,11 @@ class Action:
     users and the approval. ``sends_when_planning`` says whether a *read* call
     may leave the process in a dry or offline run (default: yes); ``http.request``
     answers no unless the call is a declared lookup (``effect: read``).
+
+    ``addresses`` is set on a write whose targets are IP addresses or networks
+    (``auth0.block_ips``): it reads one call's targets (each address, so
+    ``max_targets`` counts addresses), and the guardrails match them against the
+    protected addresses, not the protected users.
     """
 
     name: str
@@ -111,6 +116,7 @@ class Action:
     idempotent: bool = False  # safe to send again when a crash hid whether it completed
     resolve: ResolveFunc | None = None
     sends_when_planning: Callable[[Mapping[str, Any]], bool] | None = None
+    addresses: Callable[[Mapping[str, Any]], list[str]] | None = None
 
     def __post_init__(self) -> None:
         if self.effect not in ("read", "write"):

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-WRITE_ACTIONS = {"auth0.block_user", "auth0.delete_user"}
+WRITE_ACTIONS = {"auth0.block_user", "auth0.delete_user", "auth0.block_ips"}
 
 
 def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str, Any]:
@@ -25,16 +25,18 @@ def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str,
 
 
 def write_targets(records: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Users a run blocked or deleted (``done``) or would have (``planned``), from its run log."""
+    """Users (and addresses) a run blocked or deleted (``done``) or would have (``planned``)."""
     done: list[str] = []
     planned: list[str] = []
     for rec in records:
         if rec.get("action") not in WRITE_ACTIONS:
             continue
+        # an address write's target lists its addresses: "a, b"
+        targets = str(rec.get("target")).split(", ")
         if rec.get("type") == "action.call":
-            done.append(str(rec.get("target")))
+            done += targets
         elif rec.get("type") == "action.planned" and rec.get("planned"):
-            planned.append(str(rec.get("target")))
+            planned += targets
     return {"done": done, "planned": planned}
 
 

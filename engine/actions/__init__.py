@@ -7,6 +7,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.actions import auth0, auth0_containment, auth0_logins, data, http, ip
+from engine.actions import auth0, auth0_containment, auth0_logins, auth0_network, data, http, ip
 
-ACTION_MODULES: list[ModuleType] = [data, ip, http, auth0, auth0_logins, auth0_containment]
+ACTION_MODULES: list[ModuleType] = [
+    data,
+    ip,
+    http,
+    auth0,
+    auth0_logins,
+    auth0_containment,
+    auth0_network,
+]

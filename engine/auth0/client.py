@@ -18,6 +18,7 @@ pacer and the counters are guarded by locks; httpx's pool is thread-safe.
 from __future__ import annotations
 
 import random
+import ssl
 import threading
 import time
 import urllib.parse
@@ -240,6 +241,16 @@ class Auth0Client:
                 extensions=extensions or {},
             )
         except httpx.TransportError as exc:  # TimeoutException is one
+            untrusted = _untrusted_certificate(exc)
+            if untrusted is not None:  # retrying cannot help: the same certificate comes back
+                raise UpstreamError(
+                    call.method,
+                    call.path,
+                    None,
+                    f"the TLS certificate of {self.settings.host} is not trusted ({untrusted})",
+                    hint="point SSL_CERT_FILE at the CA that signed it "
+                    "(for `soar emulator --tls`, the SSL_CERT_FILE it printed)",
+                ) from None
             if call.retries >= self.max_retries:
                 what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
                 raise UpstreamError(
@@ -348,3 +359,13 @@ def client_from_env(
 
 
 __all__ = ["Auth0Client", "ClientStats", "client_from_env", "quote_id", "tally"]
+
+
+def _untrusted_certificate(exc: BaseException) -> str | None:
+    """The verification message when ``exc`` comes from a certificate the client does not trust."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verify failed"
+        seen = seen.__cause__ or seen.__context__
+    return None

@@ -111,6 +111,13 @@ def drill_cmd(
             f"{': ' + ', '.join(m['write_targets']) if m['write_targets'] else ''}"
         )
         _say(f"  legit users hit   {len(wrong)}{': ' + ', '.join(wrong) if wrong else ''}")
+        c = m.get("containment")
+        if c is not None:
+            _say(
+                f"  containment       {'attack stopped' if c['attack_stopped'] else 'attack NOT stopped'}: "
+                f"{c['attacker_logins_after_containment']} attacker login(s) after it; "
+                f"{c['time_to_containment_s']} s from the first attack event to the first block"
+            )
         _say(
             f"  requests          {result.requests} ({result.throttled} throttled), {result.duration_s:.2f}s"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -58,6 +59,20 @@ def emulator_cmd(
     now: str | None = typer.Option(
         None, "--now", help="Anchor time (ISO 8601) for reproducible scenarios."
     ),
+    tls: bool = typer.Option(
+        False,
+        "--tls",
+        help="Serve HTTPS with a throwaway CA; prints SSL_CERT_FILE for clients to trust it.",
+    ),
+    ca_file: Path | None = typer.Option(
+        None, "--ca-file", help="With --tls: write the CA certificate here (default a temp file)."
+    ),
+    attacker_continues: float = typer.Option(
+        0.0,
+        "--attacker-continues",
+        help="Every S seconds the scenario's attacker tries again from every attacker address "
+        "(refused once blocked, as Auth0 does); 0: off.",
+    ),
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
@@ -65,6 +80,12 @@ def emulator_cmd(
     from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
 
+    if attacker_continues < 0:
+        typer.echo("error: --attacker-continues takes seconds, 0 or more", err=True)
+        raise typer.Exit(2)
+    if ca_file is not None and not tls:
+        typer.echo("error: --ca-file goes with --tls", err=True)
+        raise typer.Exit(2)
     try:
         emu = start_emulator(
             scenario=scenario,
@@ -81,6 +102,8 @@ def emulator_cmd(
             now=parse_time(now) if now else None,
             logs_file=logs,
             journal_path=journal,
+            tls=tls,
+            ca_file=ca_file,
         )
     except (SoarError, ValueError, OSError) as exc:
         typer.echo(f"error: {safe(exc)}", err=True)
@@ -107,10 +130,20 @@ def emulator_cmd(
             "knows the client secret can read the emulated tenant",
             err=True,
         )
+    stop = threading.Event()
+    if attacker_continues > 0:
+        from engine.emulator.reactions import continue_attack
+
+        def attack() -> None:
+            while not stop.wait(attacker_continues):
+                continue_attack(emu.tenant, emu.truth)
+
+        threading.Thread(target=attack, name="soar-attacker", daemon=True).start()
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        stop.set()
         emu.stop()
 
 

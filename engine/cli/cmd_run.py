@@ -99,6 +99,12 @@ def check_domain() -> None:
         base_url(domain)
 
 
+def _protected_ips() -> list[str]:
+    from engine.guardrails import PROTECTED_IPS_ENV, parse_protected_ips
+
+    return parse_protected_ips(os.environ.get(PROTECTED_IPS_ENV))
+
+
 def _protected() -> list[str]:
     from engine.guardrails import PROTECTED_ENV, parse_protected
 
@@ -331,6 +337,7 @@ def run_cmd(
             run_dir=run_dir,
             logs_file=logs,
             protected_users=_protected(),
+            protected_ips=_protected_ips(),
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
@@ -372,6 +379,7 @@ def resume_cmd(
             registry=default_registry(),
             approve=_approval(yes, progress),
             protected_users=_protected(),
+            protected_ips=_protected_ips(),
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
@@ -427,6 +435,7 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
                 f"{rec.get('client_id')})",
                 f"  mode      {mode}",
                 f"  protected {', '.join(map(str, rec.get('protected_users') or [])) or '-'}",
+                f"  protected addresses {', '.join(map(str, rec.get('protected_ips') or [])) or '-'}",
                 f"  inputs    {_short_json(rec.get('inputs'), 1000)}",
                 "steps:",
             ]

@@ -142,6 +142,9 @@ class Progress:
                 if protected
                 else "  protected users: none (SOAR_PROTECTED_USERS is not set)"
             )
+            addresses = rec.get("protected_ips") or []
+            if addresses:
+                self.say(f"  protected addresses (never blocked): {', '.join(map(str, addresses))}")
         elif kind == "run.resumed":
             self.start()
             self.say(

@@ -18,6 +18,7 @@ from engine.emulator.logstore import LogStore
 from engine.emulator.scenarios import generate
 from engine.emulator.server import EmulatorServer
 from engine.emulator.tenant import Tenant, user_record
+from engine.emulator.tls import create_server_tls
 
 
 class RunningEmulator:
@@ -58,13 +59,26 @@ class RunningEmulator:
     def stats(self) -> Any:
         return self.tenant.stats
 
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate a client must trust, for an emulator started with ``tls=True``."""
+        return self.server.tls.ca_file if self.server.tls else None
+
     def env(self) -> dict[str, str]:
-        """The AUTH0_* settings that point a client at this tenant."""
-        return {
-            "AUTH0_DOMAIN": self.base_url,
+        """The settings that point a client at this tenant.
+
+        Over TLS the domain is the bare ``host:port`` (the SDKs prepend ``https://``
+        themselves) and ``SSL_CERT_FILE`` names the throwaway CA to trust.
+        """
+        tls = self.server.tls
+        env = {
+            "AUTH0_DOMAIN": self.base_url.split("://", 1)[1] if tls else self.base_url,
             "AUTH0_CLIENT_ID": self.client_id,
             "AUTH0_CLIENT_SECRET": self.client_secret,
         }
+        if tls is not None:
+            env["SSL_CERT_FILE"] = str(tls.ca_file)
+        return env
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -150,11 +164,15 @@ def start_emulator(
     now: datetime | None = None,
     logs_file: Path | None = None,
     journal_path: Path | None = None,
+    tls: bool = False,
+    ca_file: Path | None = None,
 ) -> RunningEmulator:
     """Generate (or load) a tenant and serve it; returns once the server accepts requests.
 
     Raises ``ValueError`` naming the setting for an impossible one (a fail rate
     outside 0..1, a negative latency, a rate limit or token lifetime not above 0).
+    With ``tls`` it serves HTTPS with a throwaway CA, written to ``ca_file`` (or a
+    private temporary folder): see ``engine.emulator.tls``.
     """
     _check_settings(rate_limit, fail_rate, latency_ms, token_ttl)
     blocks: dict[str, list[dict[str, Any]]] = {}
@@ -180,6 +198,7 @@ def start_emulator(
         fail_rate=fail_rate,
         latency_ms=latency_ms,
         seed=seed,
+        tls=create_server_tls(host, ca_file) if tls else None,
     )
     return RunningEmulator(server, truth)
 

@@ -63,23 +63,54 @@ class LogStore:
             self.dates.append(event_date(event) or "")
             date = event.get("date")
             self.raw_dates.append(date if self.dates[-1] != date else None)
-            for f in _COLUMNS:
-                value = event.get(f)
-                if value is not None and not isinstance(value, str):
-                    value = _OTHER
-                codes = code_of[f]
-                code = codes.get(value)
-                if code is None:
-                    code = codes[value] = len(self.values[f])
-                    self.values[f].append(value)
-                self.codes[f].append(code)
-                if f in INDEXED and isinstance(value, str):
-                    self.index[f].setdefault(value, []).append(pos)
+            self._add_columns(pos, event, code_of)
         if any(a > b or (a == b and b) for a, b in zip(self.ids, self.ids[1:], strict=False)):
             self._reorder(self._unique(sorted(range(len(self.ids)), key=self.ids.__getitem__)))
         self.runs = self._runs()
         self.dates_sorted = len(self.runs) <= 1
         self.all_dated = all(self.dates)
+        self._code_of = code_of  # value -> code per column, for events appended later
+
+    def append(self, event: dict[str, Any]) -> None:
+        """Add an event the tenant writes while serving; its log_id must sort after every other.
+
+        Handler threads may be reading: every column grows at its end only, and the
+        log_id list last, so a reader sees either the whole event or none of it.
+        """
+        log_id = str(event["log_id"])
+        if self.ids and log_id <= self.ids[-1]:
+            raise ValueError(f"appended log_id {log_id} does not sort after {self.ids[-1]}")
+        pos = len(self._raw)
+        self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
+        date = event_date(event) or ""
+        self.no_id.append(0)
+        self.dates.append(date)
+        self.raw_dates.append(event.get("date") if date != event.get("date") else None)
+        self._add_columns(pos, event, self._code_of)
+        # the last date-sorted run grows, or a new one starts (a date before the last)
+        if self.runs and self.dates[self.runs[-1][1] - 1] <= date:
+            self.runs[-1] = (self.runs[-1][0], pos + 1)
+        else:
+            self.runs.append((pos, pos + 1))
+        self.dates_sorted = len(self.runs) <= 1
+        self.ids.append(log_id)
+
+    def _add_columns(
+        self, pos: int, event: dict[str, Any], code_of: dict[str, dict[Any, int]]
+    ) -> None:
+        """The event's value in every column (dictionary-encoded) and in the indexes."""
+        for f in _COLUMNS:
+            value = event.get(f)
+            if value is not None and not isinstance(value, str):
+                value = _OTHER
+            codes = code_of[f]
+            code = codes.get(value)
+            if code is None:
+                code = codes[value] = len(self.values[f])
+                self.values[f].append(value)
+            self.codes[f].append(code)
+            if f in INDEXED and isinstance(value, str):
+                self.index[f].setdefault(value, []).append(pos)
 
     def _runs(self) -> list[tuple[int, int]]:
         """Spans ``[a, b)`` of positions within which dates do not decrease.

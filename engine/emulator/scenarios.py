@@ -17,6 +17,7 @@ separates them at any size.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -305,8 +306,45 @@ class _Gen(TrafficGenerator):
             "hijacked_admins": sorted(attack["admins"]),
             "activity_elsewhere": {u: attack["elsewhere"][u] for u in sorted(attack["elsewhere"])},
             "legitimate_users": sorted(u for u in self.users if u not in compromised),
+            # the office NAT: legitimate, shared by many users; an operator protects it
+            "office_ips": attack.get("office", []),
         }
         return Tenant(self.stream(), self.users, truth, self.blocks)
+
+
+# The office's NAT: every legitimate user in the office shares this address, so it
+# has logins of many accounts and a few typos, as an attacker's address would, but
+# stays below the triage's threshold. An operator protects it (SOAR_PROTECTED_IPS);
+# blocking it would lock the whole office out. TEST-NET-2, never a generated address.
+OFFICE_NAT = "198.51.100.77"
+OFFICE_AGENT = "Chrome 134.0.0 / Windows 10.0.0"
+
+
+def _office(gen: _Gen, compromised: set[str]) -> list[str]:
+    """Legitimate logins (and a few typos) of a dozen users through the office NAT.
+
+    Drawn from a random source of its own, so the rest of the tenant stays as it was.
+    """
+    rng = random.Random(f"{gen.scenario}:{gen.seed}:office")
+    staff = [u for u in gen.users if u not in compromised][:12]
+    city = gen.home[staff[0]][0][1] if staff else None
+    for n, uid in enumerate(staff):
+        at = gen.now - timedelta(seconds=rng.uniform(600, 6 * 3600))
+        agent = OFFICE_AGENT
+        gen.event(at, "s", "Successful login", uid=uid, ip=OFFICE_NAT, city=city, agent=agent)
+        if n % 2 == 0:  # six typos in all: below any threshold an attack reaches
+            typo = at - timedelta(seconds=20)
+            gen.event(
+                typo,
+                "fp",
+                "Wrong email or password.",
+                uid=uid,
+                ip=OFFICE_NAT,
+                city=city,
+                agent=agent,
+                details={"error": {"message": "Wrong email or password."}},
+            )
+    return [OFFICE_NAT] if staff else []
 
 
 def _logged_form(kind: str, ipv4: str) -> str:
@@ -340,5 +378,6 @@ def generate(
     if scenario != "quiet":
         gen.add_user(len(gen.users), admin=True)  # the legitimate admin, for background sapi calls
     attack = gen.attack(scenario)
+    attack["office"] = _office(gen, set(attack["compromised"])) if scenario != "quiet" else []
     gen.background(size - len(gen.rows))
     return gen.finish(attack)

@@ -85,12 +85,13 @@ class TokenBucket:
 
 @dataclass
 class Stats:
-    """Counters: /api/v2 requests, 429s served, faults injected, tokens issued."""
+    """Counters: /api/v2 requests, 429s served, faults injected, tokens issued, events appended."""
 
     requests: int = 0
     throttled: int = 0
     faults: int = 0
     tokens_issued: int = 0
+    appended: int = 0  # log events the tenant wrote while serving (engine.emulator.reactions)
 
 
 @dataclass
@@ -106,6 +107,9 @@ class Tenant:
     revoked_sessions: list[str] = field(default_factory=list)
     revoked_refresh_tokens: list[str] = field(default_factory=list)
     deleted: set[str] = field(default_factory=set)
+    # Tenant ACLs by id, and the addresses Suspicious IP Throttling blocks (engine.emulator.network)
+    network_acls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ip_blocks: set[str] = field(default_factory=set)
     journal: list[dict[str, Any]] = field(default_factory=list)
     journal_path: Path | None = None
     stats: Stats = field(default_factory=Stats)

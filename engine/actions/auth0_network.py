@@ -1,0 +1,308 @@
+"""Containing an address, not only an account: the Tenant ACL and Suspicious IP Throttling.
+
+Auth0's own attack playbooks recommend blocking the attacker's addresses at the
+tenant (the Tenant Access Control List, ``/api/v2/network-acls``) and clearing
+Suspicious-IP-Throttling blocks of addresses that were wrongly caught
+(``/api/v2/anomaly/blocks/ips/{ip}``). Shapes and limits are in
+``docs/actions.md`` ("IP containment"), taken from Auth0's API reference:
+
+- a Tenant ACL is ``{description (<= 255), active, priority (1..100), rule}``;
+  ``rule`` is ``{action: {block|allow|log|redirect: true}, scope, match | not_match}``
+  with ``match.ipv4_cidrs`` / ``ipv6_cidrs`` lists (addresses or CIDRs);
+- a tenant has at most 10 ACLs, each with at most 20 entries per identifier.
+
+``auth0.block_ips`` keeps soar's blocks in ACLs of its own, recognised by
+their description, so running it again adds only what is missing (idempotent),
+and an operator's own rules are never edited. Its send is its plan: the calls
+the plan lists are exactly the calls made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.actions.auth0 import schema_object, tenant
+from engine.auth0.client import quote_id
+from engine.errors import ActionError, UpstreamError
+from engine.ipforms import Network, entry, parse_network
+from engine.registry import Action, ActionContext, Result
+
+# soar's own ACLs carry this description (a number is added for the 2nd, 3rd ...)
+SOAR_ACL = "soar: addresses blocked by incident response"
+MAX_ACLS = 10
+MAX_ENTRIES = 20  # per identifier (ipv4_cidrs, ipv6_cidrs) and ACL
+SCOPES = ("authentication", "tenant")
+
+
+def _network(text: str) -> Network:
+    try:
+        return parse_network(text)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
+
+
+def list_network_acls(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    client = tenant(ctx, "auth0.list_network_acls")
+    acls: list[dict[str, Any]] = []
+    page = 0
+    while True:
+        batch = client.get("/network-acls", params={"page": page, "per_page": 100})
+        if isinstance(batch, dict):  # {network_acls, start, limit, total} with include_totals
+            batch = batch.get("network_acls")
+        if not isinstance(batch, list):
+            raise ActionError("GET /api/v2/network-acls did not answer a list of ACLs")
+        acls += [a for a in batch if isinstance(a, dict)]
+        if len(batch) < 100:
+            return {"acls": acls, "count": len(acls)}
+        page += 1
+
+
+def _soar_acls(acls: list[dict[str, Any]], scope: str) -> list[dict[str, Any]]:
+    def ours(acl: dict[str, Any]) -> bool:
+        rule = acl.get("rule") or {}
+        return (
+            str(acl.get("description", "")).startswith(SOAR_ACL)
+            and (rule.get("action") or {}).get("block") is True
+            and rule.get("scope") == scope
+        )
+
+    return sorted((a for a in acls if ours(a)), key=lambda a: str(a.get("description")))
+
+
+def _covered(net: Network, acls: list[dict[str, Any]]) -> bool:
+    for acl in acls:
+        if not acl.get("active", True):
+            continue
+        match = (acl.get("rule") or {}).get("match") or {}
+        for key in ("ipv4_cidrs", "ipv6_cidrs"):
+            for text in match.get(key) or []:
+                try:
+                    have = parse_network(str(text))
+                except ValueError:
+                    continue
+                if have.version == net.version and net.subnet_of(have):  # type: ignore[arg-type]
+                    return True
+    return False
+
+
+def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The POST/PATCH calls that make soar's ACLs block every address not blocked yet."""
+    scope = args.get("scope", "authentication")
+    wanted: dict[str, Network] = {}
+    for text in args["ips"]:
+        net = _network(str(text))
+        wanted.setdefault(entry(net), net)
+    if ctx.logs_file is not None:  # offline: nothing to read, so the whole list is planned
+        existing: list[dict[str, Any]] = []
+    else:
+        existing = list_network_acls(ctx, {})["acls"]
+    ours = _soar_acls(existing, scope)
+    missing = [e for e, net in wanted.items() if not _covered(net, ours)]
+    if not missing:
+        return []
+    calls: list[dict[str, Any]] = []
+    taken = {a.get("priority") for a in existing}
+    for acl in ours:  # fill soar's ACLs that have room, then make new ones
+        if not missing:
+            break
+        if not acl.get("active", True):
+            continue
+        rule = dict(acl.get("rule") or {})
+        match = {k: list(v) for k, v in (rule.get("match") or {}).items()}
+        added = _add(match, missing)
+        if added:
+            rule["match"] = match
+            calls.append(
+                {
+                    "method": "PATCH",
+                    "path": f"/api/v2/network-acls/{quote_id(str(acl.get('id')))}",
+                    "body": {"rule": rule},
+                    "target": ",".join(added),
+                }
+            )
+    count = len(existing)
+    n = len(ours) + 1
+    while missing:
+        if count >= MAX_ACLS:
+            raise ActionError(
+                f"the tenant already has {count} Tenant ACLs, Auth0's maximum: "
+                f"{len(missing)} address(es) could not be blocked ({', '.join(missing[:5])}); "
+                "remove or merge an ACL, or block fewer addresses"
+            )
+        priority = next((p for p in range(1, 101) if p not in taken), None)
+        if priority is None:
+            raise ActionError("every Tenant ACL priority (1..100) is taken")
+        taken.add(priority)
+        fresh: dict[str, list[str]] = {}
+        added = _add(fresh, missing)
+        calls.append(
+            {
+                "method": "POST",
+                "path": "/api/v2/network-acls",
+                "body": {
+                    "description": SOAR_ACL if n == 1 else f"{SOAR_ACL} ({n})",
+                    "active": True,
+                    "priority": priority,
+                    "rule": {"action": {"block": True}, "scope": scope, "match": fresh},
+                },
+                "target": ",".join(added),
+            }
+        )
+        count += 1
+        n += 1
+    return calls
+
+
+def _add(match: dict[str, list[str]], missing: list[str]) -> list[str]:
+    """Move entries from ``missing`` into ``match`` while each identifier has room."""
+    added = []
+    for text in list(missing):
+        key = "ipv6_cidrs" if ":" in text else "ipv4_cidrs"
+        entries = match.setdefault(key, [])
+        if len(entries) < MAX_ENTRIES:
+            entries.append(text)
+            missing.remove(text)
+            added.append(text)
+    for key in [k for k, v in match.items() if not v]:
+        del match[key]
+    return added
+
+
+def block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    client = tenant(ctx, "auth0.block_ips")
+    calls = _plan_block_ips(ctx, args)
+    blocked: list[str] = []
+    acl_ids = []
+    for call in calls:
+        path = call["path"].removeprefix("/api/v2")
+        response = client.request(call["method"], path, json=call["body"])
+        body = response.json() if response.content else {}
+        acl_ids.append(body.get("id") if isinstance(body, dict) else None)
+        blocked += call["target"].split(",")
+    requested = sorted({entry(_network(str(t))) for t in args["ips"]})
+    return {
+        "ips": requested,
+        "newly_blocked": blocked,
+        "acl_ids": [i for i in acl_ids if i],
+        "changed": bool(calls),
+    }
+
+
+def addresses(args: Mapping[str, Any]) -> list[str]:
+    """The targets of one call: each address or network, as the ACL will hold it."""
+    raw = args["ips"] if "ips" in args else [args["ip"]]
+    return list(dict.fromkeys(entry(_network(str(t))) for t in raw))
+
+
+def _anomaly_path(ip: str) -> str:
+    return f"/anomaly/blocks/ips/{quote_id(ip)}"
+
+
+def get_ip_block(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    client = tenant(ctx, "auth0.get_ip_block")
+    try:
+        client.request("GET", _anomaly_path(args["ip"]))
+    except UpstreamError as exc:
+        if exc.status == 404:  # "IP address specified is currently not blocked"
+            return {"ip": args["ip"], "blocked": False}
+        raise
+    return {"ip": args["ip"], "blocked": True}
+
+
+def unblock_ip(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    if not get_ip_block(ctx, args)["blocked"]:
+        return {"ip": args["ip"], "blocked": False, "changed": False}
+    tenant(ctx, "auth0.unblock_ip").request("DELETE", _anomaly_path(args["ip"]))
+    return {"ip": args["ip"], "blocked": False, "changed": True}
+
+
+def _plan_unblock_ip(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if ctx.logs_file is None and not get_ip_block(ctx, args)["blocked"]:
+        return []
+    return [
+        {
+            "method": "DELETE",
+            "path": "/api/v2" + _anomaly_path(args["ip"]),
+            "body": None,
+            "target": args["ip"],
+        }
+    ]
+
+
+IP = {"type": "string", "minLength": 2, "maxLength": 64, "description": "An IPv4 or IPv6 address"}
+IPS = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 2, "maxLength": 64},
+    "minItems": 1,
+    "maxItems": MAX_ACLS * MAX_ENTRIES * 2,
+    "description": "Addresses or CIDRs to block; every textual form of one address is one entry",
+}
+
+ACTIONS = [
+    Action(
+        "auth0.list_network_acls",
+        list_network_acls,
+        schema_object({}, []),
+        {"type": "object", "properties": {"acls": {"type": "array"}, "count": {"type": "integer"}}},
+        "read",
+        "List the tenant's Tenant ACLs (GET /network-acls, every page).",
+    ),
+    Action(
+        "auth0.get_ip_block",
+        get_ip_block,
+        schema_object({"ip": IP}, ["ip"]),
+        {
+            "type": "object",
+            "properties": {"ip": {"type": "string"}, "blocked": {"type": "boolean"}},
+        },
+        "read",
+        "Whether Suspicious IP Throttling blocks an address (GET /anomaly/blocks/ips/{ip}).",
+    ),
+    Action(
+        "auth0.block_ips",
+        block_ips,
+        schema_object(
+            {
+                "ips": IPS,
+                "scope": {
+                    "enum": list(SCOPES),
+                    "description": "authentication (default): logins and tokens; tenant: every endpoint",
+                },
+            },
+            ["ips"],
+        ),
+        {
+            "type": "object",
+            "properties": {
+                "ips": {"type": "array"},
+                "newly_blocked": {"type": "array"},
+                "acl_ids": {"type": "array"},
+                "changed": {"type": "boolean"},
+            },
+        },
+        "write",
+        "Block addresses or CIDRs in a Tenant ACL of soar's own, created or extended "
+        "idempotently (max_targets counts addresses; SOAR_PROTECTED_IPS are refused).",
+        plan=_plan_block_ips,
+        target="ips",
+        idempotent=True,
+        addresses=addresses,
+    ),
+    Action(
+        "auth0.unblock_ip",
+        unblock_ip,
+        schema_object({"ip": IP}, ["ip"]),
+        {
+            "type": "object",
+            "properties": {"ip": {"type": "string"}, "changed": {"type": "boolean"}},
+        },
+        "write",
+        "Clear a Suspicious-IP-Throttling block (DELETE /anomaly/blocks/ips/{ip}); "
+        "changed is false when the address was not blocked.",
+        plan=_plan_unblock_ip,
+        target="ip",
+        idempotent=True,
+        addresses=addresses,
+    ),
+]
