@@ -426,3 +426,30 @@ def test_search_moves_past_1000_events_at_one_instant_and_says_what_it_missed() 
     assert {e["log_id"] for e in events[-300:]} <= set(ids)
     assert any("2026-11-01T00:00:02.000Z" in w for w in result.warnings)
     assert result.windows == 3 and result.stats["requests"] == result.requests + 1  # + token
+
+
+def test_max_connections_bounds_the_requests_in_flight() -> None:
+    """SOAR_HTTP_MAX_CONNECTIONS=2: six threads, at most two requests reach the server at once."""
+    import threading
+    import time
+
+    from localserver import Route, recording_server
+
+    hold = threading.Event()
+    with recording_server() as server:
+        server.routes["/api/v2/logs"] = Route(body=[], hold=hold)
+        settings = Auth0Settings.create(
+            server.url, token="tok-3x4mple-0f-a-bearer-token", max_connections=2
+        )
+        client = Auth0Client(settings, guard=DryRunGuard(False))
+        threads = [threading.Thread(target=client.get, args=("/logs",)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        in_flight = server.hits.get("/api/v2/logs", 0)
+        hold.set()
+        for t in threads:
+            t.join(10)
+        client.close()
+    assert in_flight == 2
+    assert server.hits["/api/v2/logs"] == 6

@@ -145,14 +145,18 @@ class Auth0Client:
         self._token: str | None = settings.token.reveal() if settings.token else None
         self._token_expires = float("inf") if settings.token else 0.0
         self._token_lock = threading.Lock()
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
         self.http = httpx.Client(
             base_url=settings.base_url,
-            transport=GuardedTransport(guard, transport, tenant=True),  # its GETs read the tenant
+            # the pool's limits belong to the transport: httpx ignores a Client's `limits`
+            # once a transport is given, and SOAR_HTTP_MAX_CONNECTIONS would bound nothing
+            transport=GuardedTransport(
+                guard, transport or httpx.HTTPTransport(limits=limits), tenant=True
+            ),  # its GETs read the tenant
             timeout=settings.timeout,
-            limits=httpx.Limits(
-                max_connections=settings.max_connections,
-                max_keepalive_connections=settings.max_connections,
-            ),
             headers={"User-Agent": "soar/0.1 (+incident response)"},
             follow_redirects=False,  # a redirect must not carry the bearer token elsewhere
         )
