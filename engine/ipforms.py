@@ -175,3 +175,15 @@ def parse_network(text: str) -> Network:
 def entry(net: Network) -> str:
     """The ACL's text for a network: a bare address for a single host, else the CIDR."""
     return str(net.network_address) if net.num_addresses == 1 else str(net)
+
+
+def covered_by(net: Network, texts: Iterable[Any]) -> bool:
+    """Whether ``net`` lies inside one of the networks ``texts`` write (unreadable ones skipped)."""
+    for text in texts:
+        try:
+            have = parse_network(str(text))
+        except ValueError:
+            continue
+        if have.version == net.version and net.subnet_of(have):  # type: ignore[arg-type]
+            return True
+    return False

@@ -25,7 +25,7 @@ from typing import Any
 from engine.actions.auth0 import schema_object, tenant
 from engine.auth0.client import quote_id
 from engine.errors import ActionError, UpstreamError
-from engine.ipforms import Network, entry, parse_network
+from engine.ipforms import Network, covered_by, entry, parse_network
 from engine.registry import Action, ActionContext, Result
 
 # soar's own ACLs carry this description (a number is added for the 2nd, 3rd ...)
@@ -72,27 +72,28 @@ def _soar_acls(acls: list[dict[str, Any]], scope: str) -> list[dict[str, Any]]:
 
 def _covered(net: Network, acls: list[dict[str, Any]]) -> bool:
     for acl in acls:
-        if not acl.get("active", True):
-            continue
         match = (acl.get("rule") or {}).get("match") or {}
-        for key in ("ipv4_cidrs", "ipv6_cidrs"):
-            for text in match.get(key) or []:
-                try:
-                    have = parse_network(str(text))
-                except ValueError:
-                    continue
-                if have.version == net.version and net.subnet_of(have):  # type: ignore[arg-type]
-                    return True
+        if acl.get("active", True) and covered_by(
+            net, [*(match.get("ipv4_cidrs") or []), *(match.get("ipv6_cidrs") or [])]
+        ):
+            return True
     return False
+
+
+def _wanted(args: Mapping[str, Any]) -> dict[str, Network]:
+    """Each address or network of one call as the ACL will hold it, in the order given."""
+    raw = args["ips"] if "ips" in args else [args["ip"]]
+    wanted: dict[str, Network] = {}
+    for text in raw:
+        net = _network(str(text))
+        wanted.setdefault(entry(net), net)
+    return wanted
 
 
 def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The POST/PATCH calls that make soar's ACLs block every address not blocked yet."""
     scope = args.get("scope", "authentication")
-    wanted: dict[str, Network] = {}
-    for text in args["ips"]:
-        net = _network(str(text))
-        wanted.setdefault(entry(net), net)
+    wanted = _wanted(args)
     if ctx.logs_file is not None:  # offline: nothing to read, so the whole list is planned
         existing: list[dict[str, Any]] = []
     else:
@@ -118,7 +119,7 @@ def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[st
                     "method": "PATCH",
                     "path": f"/api/v2/network-acls/{quote_id(str(acl.get('id')))}",
                     "body": {"rule": rule},
-                    "target": ",".join(added),
+                    "target": ", ".join(added),
                 }
             )
     count = len(existing)
@@ -146,7 +147,7 @@ def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[st
                     "priority": priority,
                     "rule": {"action": {"block": True}, "scope": scope, "match": fresh},
                 },
-                "target": ",".join(added),
+                "target": ", ".join(added),
             }
         )
         count += 1
@@ -179,10 +180,9 @@ def block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         response = client.request(call["method"], path, json=call["body"])
         body = response.json() if response.content else {}
         acl_ids.append(body.get("id") if isinstance(body, dict) else None)
-        blocked += call["target"].split(",")
-    requested = sorted({entry(_network(str(t))) for t in args["ips"]})
+        blocked += call["target"].split(", ")
     return {
-        "ips": requested,
+        "ips": sorted(_wanted(args)),
         "newly_blocked": blocked,
         "acl_ids": [i for i in acl_ids if i],
         "changed": bool(calls),
@@ -191,8 +191,7 @@ def block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
 
 def addresses(args: Mapping[str, Any]) -> list[str]:
     """The targets of one call: each address or network, as the ACL will hold it."""
-    raw = args["ips"] if "ips" in args else [args["ip"]]
-    return list(dict.fromkeys(entry(_network(str(t))) for t in raw))
+    return list(_wanted(args))
 
 
 def _anomaly_path(ip: str) -> str:
