@@ -25,12 +25,12 @@ that write came.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from datetime import datetime
 from typing import Any
 
 from engine.emulator.tenant import Tenant
+from engine.ipforms import covered_by, parse_network
 from engine.timeutil import iso_ms, now_utc, parse_time
 
 # Auth0's descriptions of the writes the emulator serves (the first two as in our
@@ -47,9 +47,17 @@ _DESCRIPTIONS = [
     ("DELETE", r"/api/v2/network-acls/[^/]+", "Delete a Network ACL"),
     ("DELETE", r"/api/v2/anomaly/blocks/ips/[^/]+", "Remove a blocked IP address"),
 ]
-CONTAINMENT_PATHS = re.compile(
-    r"^/api/v2/(users/[^/]+(/sessions|/refresh-tokens)?|network-acls(/[^/]+)?)$"
-)
+_USER = re.compile(r"^/api/v2/users/[^/]+$")
+_ACL = re.compile(r"^/api/v2/network-acls(/[^/]+)?$")
+
+
+def _contains(entry: dict[str, Any]) -> bool:
+    """Whether an accepted write blocks or deletes a user, or makes or changes a Tenant ACL."""
+    method, path, body = entry["method"], entry["path"], entry.get("body")
+    if _USER.match(path):
+        blocks = method == "PATCH" and isinstance(body, dict) and body.get("blocked") is True
+        return blocks or method == "DELETE"
+    return bool(_ACL.match(path)) and method in ("POST", "PATCH", "PUT")
 
 
 def _description(method: str, path: str) -> str:
@@ -144,19 +152,15 @@ def record_write(
 def acl_blocking(tenant: Tenant, ip: str) -> dict[str, Any] | None:
     """The active Tenant ACL that refuses ``ip`` at authentication, by priority, if any."""
     try:
-        address = ipaddress.ip_address(ip.split("%", 1)[0])
+        address = parse_network(ip)  # any textual form: ::ffff:1.2.3.4 is 1.2.3.4
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     for acl in sorted(tenant.network_acls.values(), key=lambda a: a["priority"]):
         rule = acl["rule"]
         if not acl.get("active") or rule.get("scope") not in ("authentication", "tenant"):
             continue
         match = rule.get("match") or {}
-        cidrs = match.get("ipv4_cidrs" if address.version == 4 else "ipv6_cidrs") or []
-        hit = any(address in ipaddress.ip_network(str(c), strict=False) for c in cidrs)
-        if hit:
+        if covered_by(address, match.get(f"ipv{address.version}_cidrs") or []):
             # the first matching rule decides: an allow rule lets the address through
             return acl if rule["action"].get("block") else None
     return None
@@ -229,13 +233,13 @@ def containment(tenant: Tenant, truth: dict[str, Any]) -> dict[str, Any]:
     """Whether the attack stopped at containment, and how long containment took.
 
     Containment is the first successful write that blocks or deletes a user or
-    adds a Tenant ACL; the attack stopped when no attacker address logged in as
+    makes or changes a Tenant ACL; the attack stopped when no attacker address logged in as
     a compromised account after it.
     """
     writes = [
         w
         for w in tenant.journal
-        if w["method"] != "GET" and 200 <= w["status"] < 300 and CONTAINMENT_PATHS.match(w["path"])
+        if w["method"] != "GET" and 200 <= w["status"] < 300 and _contains(w)
     ]
     attackers = set(truth.get("attacker_ips") or [])
     compromised = set(truth.get("compromised_users") or [])
