@@ -116,14 +116,15 @@ def call_digest(args: Mapping[str, Any]) -> str:
 
 
 def _fingerprint(value: Any) -> Any:
+    """``value`` with secrets as their names and templates as their source (iterative)."""
+    return walk(value, _fingerprint_leaf, key=str)
+
+
+def _fingerprint_leaf(value: Any) -> Any:
     if isinstance(value, Secret):
         return {"$secret": value.name}
     if isinstance(value, Deferred):
         return {"$template": value.template.source}
-    if isinstance(value, Mapping):
-        return {str(k): _fingerprint(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_fingerprint(v) for v in value]
     return value
 
 

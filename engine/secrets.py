@@ -12,6 +12,9 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from typing import Any
+
+from engine.depth import walk
 
 AS_TEXT: ContextVar[Callable[[Secret], str] | None] = ContextVar(
     "soar_secret_as_text", default=None
@@ -55,6 +58,24 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(("Secret", self._value))
+
+
+def masked(value: Any) -> Any:
+    """A copy of JSON-like ``value`` with every ``Secret`` as ``***`` (iterative, depth-bounded)."""
+    return walk(value, lambda v: "***" if isinstance(v, Secret) else v)
+
+
+def holds_secret(value: Any) -> bool:
+    """Whether JSON-like ``value`` holds a ``Secret`` anywhere (iterative, depth-bounded)."""
+    found: list[bool] = []
+
+    def leaf(v: Any) -> Any:
+        if isinstance(v, Secret):
+            found.append(True)
+        return v
+
+    walk(value, leaf)
+    return bool(found)
 
 
 def shown_url(secret: Secret) -> str:

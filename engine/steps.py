@@ -27,6 +27,7 @@ import jsonschema
 from engine.errors import ActionError, DryRunViolation, GuardrailError, SoarError
 from engine.model import RetryPolicy
 from engine.registry import Action, ActionContext
+from engine.secrets import masked
 from engine.templating import Deferred
 
 Status = Literal["succeeded", "failed", "skipped", "planned"]
@@ -105,24 +106,13 @@ def check_args(action: Action, args: Mapping[str, Any]) -> None:
     Raises ``ActionError`` naming the argument. A ``Secret`` is checked as the
     string it stands for, without revealing it.
     """
-    plain = {k: _checkable(v) for k, v in args.items() if not isinstance(v, Deferred)}
+    # a Secret as "***": a string of the right type whose value never reaches messages
+    plain = {k: masked(v) for k, v in args.items() if not isinstance(v, Deferred)}
     errors = sorted(_arg_validator(action).iter_errors(plain), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "arguments"
         raise ActionError(f"{action.name}: argument {where}: {_short(err.message)}")
-
-
-def _checkable(value: Any) -> Any:
-    """A copy to validate (an iterative, depth-bounded walk: arguments carry event data)."""
-    from engine.depth import walk
-    from engine.secrets import Secret
-
-    def leaf(v: Any) -> Any:
-        # a string of the right type; the value itself never reaches messages
-        return "***" if isinstance(v, Secret) else v
-
-    return walk(value, leaf)
 
 
 def _short(text: str, limit: int = 300) -> str:

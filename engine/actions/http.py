@@ -21,7 +21,7 @@ from engine.depth import loads, walk
 from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
 from engine.httpguard import LOOKUP_REQUEST, READ_HOSTS_ENV, require_safe_scheme
 from engine.registry import Action, ActionContext, Resolved, Result
-from engine.secrets import Secret, all_encodings
+from engine.secrets import Secret, all_encodings, holds_secret, masked
 from engine.secrets import shown_url as shown_secret_url
 
 MAX_BODY = 65536
@@ -31,16 +31,6 @@ _SHOWN_BODY = 2000
 def _reveal(value: Any) -> Any:
     """``value`` with its secrets unwrapped, for the request only (an iterative walk)."""
     return walk(value, lambda v: v.reveal() if isinstance(v, Secret) else v)
-
-
-def _masked(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return "***"
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
 
 
 def _url(args: Mapping[str, Any]) -> str:
@@ -91,16 +81,6 @@ def _mask(ctx: ActionContext, text: str) -> str:
     return Redactor(s.reveal() for s in ctx.secrets.values()).text(text)
 
 
-def _has_secret(value: Any) -> bool:
-    if isinstance(value, Secret):
-        return True
-    if isinstance(value, dict):
-        return any(_has_secret(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_secret(v) for v in value)
-    return False
-
-
 def _lookup(args: Mapping[str, Any]) -> bool:
     """Whether the call is a declared lookup (``effect: read``); raises when it cannot be one."""
     if args.get("effect") != "read":
@@ -108,7 +88,7 @@ def _lookup(args: Mapping[str, Any]) -> bool:
     method = str(args.get("method", "GET")).upper()
     if method not in ("GET", "HEAD"):
         raise ActionError(f"http.request: effect: read is for GET or HEAD, not {method}")
-    if "json" in args or any(_has_secret(args.get(k)) for k in ("url", "headers")):
+    if "json" in args or any(holds_secret(args.get(k)) for k in ("url", "headers")):
         raise ActionError(
             "http.request: a lookup (effect: read) carries no body and no secret: it runs in "
             "dry runs too; drop them, or make the step a write (remove effect: read)"
@@ -224,8 +204,8 @@ def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
         {
             "method": str(args.get("method", "GET")).upper(),
             "url": shown_url(args["url"]) if isinstance(args["url"], Secret) else url,
-            "headers": _masked(args.get("headers") or {}),
-            "body": _masked(args.get("json")),
+            "headers": masked(args.get("headers") or {}),
+            "body": masked(args.get("json")),
         }
     ]
 
@@ -253,7 +233,7 @@ def resolve(ctx: ActionContext, args: Mapping[str, Any]) -> Resolved:
     url = shown_url(args.get("url"))
     details = {"method": str(args.get("method", "GET")).upper(), "url": url}
     if "json" in args:
-        body = _masked(args.get("json"))
+        body = masked(args.get("json"))
         text = json.dumps(body, ensure_ascii=False, default=str)
         # shown in four approval records and on a terminal: bounded, the rest is in action.call
         details["body"] = (
