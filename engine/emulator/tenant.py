@@ -116,10 +116,12 @@ class Tenant:
     _tokens: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, name: str) -> None:
-        """Add one to a ``Stats`` counter (handler threads run concurrently)."""
+    def count(self, name: str) -> int:
+        """Add one to a ``Stats`` counter (handler threads run concurrently); its new value."""
         with self._lock:
-            setattr(self.stats, name, getattr(self.stats, name) + 1)
+            value: int = getattr(self.stats, name) + 1
+            setattr(self.stats, name, value)
+        return value
 
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(32)
