@@ -23,6 +23,7 @@ from engine.actions.auth0 import (
     schema_object,
     sum_stats,
 )
+from engine.actions.ip import widen
 from engine.auth0.search import SearchResult
 from engine.errors import ActionError
 from engine.eventcodes import USER_AUTH_SUCCESS
@@ -136,21 +137,13 @@ def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result
         row["count"] += 1
         if e["type"] not in row["types"]:
             row["types"].append(e["type"])
-        _widen(row, e.get("date"))
+        widen(row, e.get("date"))
     ordered = {
         uid: sorted(rows.values(), key=lambda r: str(r["client_name"]))
         for uid, rows in clients.items()
     }
     names = {uid: [str(r["client_name"]) for r in rows] for uid, rows in ordered.items()}
     return {"clients": ordered, "client_names": names}
-
-
-def _widen(row: dict[str, Any], date: Any) -> None:
-    """Move a row's first_seen/last_seen out to ``date``."""
-    if date and (row["first_seen"] is None or date < row["first_seen"]):
-        row["first_seen"] = date
-    if date and (row["last_seen"] is None or date > row["last_seen"]):
-        row["last_seen"] = date
 
 
 def activity_after_compromise(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -208,7 +201,7 @@ def _add_elsewhere(
         key, {"ip": e.get("ip"), "address": key, "count": 0, "first_seen": None, "last_seen": None}
     )
     row["count"] += 1
-    _widen(row, e.get("date"))
+    widen(row, e.get("date"))
     if e.get("client_name"):
         user["clients"][str(e["client_name"])] = None
     t = str(e.get("type"))

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.depth import MAX_DEPTH  # Auth0's own details nest under 10 levels
 from engine.ipforms import Address, is_public, key_of, parse_address
 from engine.registry import Action, ActionContext, Result
 
@@ -40,7 +41,6 @@ _V6 = (
 )
 _CANDIDATE = re.compile(f"{_V4}|{_V6}")
 MAX_TEXT = 10_000_000
-MAX_DEPTH = 64  # levels of details walked; Auth0's own details are under 10 deep
 MAX_WARNINGS = 20
 MAX_SOURCES = 20
 _SOFTWARE_KEYS = {"useragent", "user_agent", "user-agent", "ua"}
@@ -82,6 +82,14 @@ def _details_strings(details: Any, cut: list[str]) -> Iterator[tuple[str, str]]:
                 stack.append((f"{path}[]", v, depth + 1))
 
 
+def widen(row: dict[str, Any], date: Any) -> None:
+    """Move a row's ``first_seen``/``last_seen`` out to ``date`` (a no-op without one)."""
+    if date and (row["first_seen"] is None or date < row["first_seen"]):
+        row["first_seen"] = date
+    if date and (row["last_seen"] is None or date > row["last_seen"]):
+        row["last_seen"] = date
+
+
 class _Tally:
     """Rows keyed by address: count of events, dates, forms (with counts) and sources."""
 
@@ -111,11 +119,7 @@ class _Tally:
         for source in sorted(seen["sources"]):
             if source not in row["sources"] and len(row["sources"]) < MAX_SOURCES:
                 row["sources"].append(source)
-        if date:
-            if row["first_seen"] is None or date < row["first_seen"]:
-                row["first_seen"] = date
-            if row["last_seen"] is None or date > row["last_seen"]:
-                row["last_seen"] = date
+        widen(row, date)
 
     def finish(self) -> list[dict[str, Any]]:
         for key, row in self.rows.items():
