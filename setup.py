@@ -2,7 +2,7 @@
 
 They live once, at ``playbooks/`` and ``drills/`` in the repository (where the
 tests, the docs and a checkout use them). Building copies them into the wheel
-as ``engine/playbooks/`` and ``engine/drills/`` (so a drill's
+as ``engine/data/playbooks/`` and ``engine/data/drills/`` (so a drill's
 ``../playbooks/...`` still resolves), where ``engine.bundled`` finds them
 through ``importlib.resources`` when soar is installed. Everything else is in
 ``pyproject.toml``.
@@ -27,7 +27,7 @@ class BuildWithBundled(build_py):
             return
         root = Path(__file__).resolve().parent
         for folder in BUNDLED:
-            target = Path(self.build_lib) / "engine" / folder
+            target = Path(self.build_lib) / "engine" / "data" / folder
             self.mkpath(str(target))
             for source in sorted((root / folder).glob("*.yaml")):
                 self.copy_file(str(source), str(target / source.name))

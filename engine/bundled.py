@@ -1,8 +1,8 @@
 """The standard playbooks and drills that ship with soar: in a checkout, or in the package.
 
 In the repository they are ``playbooks/`` and ``drills/`` beside ``engine/``;
-an installed wheel carries the same files as ``engine/playbooks/`` and
-``engine/drills/`` (``setup.py`` copies them at build time), found through
+an installed wheel carries the same files as ``engine/data/playbooks/`` and
+``engine/data/drills/`` (``setup.py`` copies them at build time), found through
 ``importlib.resources``. ``resolve`` lets ``soar drill drills/x.yaml`` (or
 ``soar drill x``) work from any folder once soar is installed.
 """
@@ -23,7 +23,7 @@ def bundled_dir(folder: str) -> Path:
     checkout = here.parent
     if (checkout / "pyproject.toml").is_file() and (checkout / folder).is_dir():
         return checkout / folder
-    packaged = resources.files("engine").joinpath(folder)
+    packaged = resources.files("engine").joinpath("data", folder)
     if isinstance(packaged, Path) and packaged.is_dir():
         return packaged
     raise ConfigError(

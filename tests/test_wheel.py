@@ -87,7 +87,7 @@ def test_the_wheel_carries_the_repository_playbooks_and_drills(
             packaged = {
                 Path(n).name: zf.read(n)
                 for n in zf.namelist()
-                if n.startswith(f"engine/{folder}/") and n.endswith(".yaml")
+                if n.startswith(f"engine/data/{folder}/") and n.endswith(".yaml")
             }
             repo = {p.name: p.read_bytes() for p in (ROOT / folder).glob("*.yaml")}
             assert packaged == repo, f"the wheel's {folder} differ from the repository's"
