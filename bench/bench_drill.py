@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from engine.drill import load_drill, run_drill
+from engine.drills.drill import load_drill, run_drill
 
 ROOT = Path(__file__).resolve().parent.parent
 

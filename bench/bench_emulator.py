@@ -5,7 +5,7 @@
 Reports: generation + indexing time and peak RSS of the serving process; median
 and worst latency over HTTP of a page of ``type:"s" AND ip:"X"`` and of
 ``type:"fp" OR type:"fu"`` (target < 50 ms); a scan of the same events as a
-JSON-lines file with a query through ``engine.logfile.search_file``, in events
+JSON-lines file with a query through ``engine.logs.files.search_file``, in events
 per second, beside ``jq`` on the same file and query.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from engine.emulator import start_emulator
-from engine.logfile import search_file
+from engine.logs.files import search_file
 
 
 def rss_mib() -> float:

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.executor import run_playbook
-from engine.model import Playbook, Step
-from engine.registry import Action, ActionContext, ActionRegistry
-from engine.runlog import verify
-from engine.templating import compile_template, iter_templates
+from engine.actions.registry import Action, ActionContext, ActionRegistry
+from engine.audit.runlog import verify
+from engine.expr.templates import compile_template, iter_templates
+from engine.playbook.model import Playbook, Step
+from engine.run.executor import run_playbook
 
 
 def noop(ctx: ActionContext, args: Mapping[str, Any]) -> dict[str, Any]:

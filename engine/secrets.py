@@ -1,7 +1,7 @@
 """Opaque secret values: usable by the code that needs them, invisible everywhere else.
 
 ``AS_TEXT`` is how an expression sees a secret: while a template renders,
-``engine.exprsecrets`` sets it so that ``str(secret)`` gives a placeholder that
+``engine.expr.secrets`` sets it so that ``str(secret)`` gives a placeholder that
 says nothing about the value (see that module); everywhere else it is ``***``.
 """
 

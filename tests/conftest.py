@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
+from engine.actions.registry import ActionContext
 from engine.auth0 import Auth0Client, Auth0Settings
 from engine.emulator import RunningEmulator, start_emulator
 from engine.httpguard import DryRunGuard
-from engine.registry import ActionContext
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.actions import data, http
+from engine.actions.registry import Action, ActionContext, ActionRegistry
+from engine.audit.runlog import read_records
 from engine.errors import ActionError
-from engine.loader import load_playbook_text
-from engine.model import Playbook
-from engine.registry import Action, ActionContext, ActionRegistry
-from engine.runlog import read_records
+from engine.playbook.loader import load_playbook_text
+from engine.playbook.model import Playbook
 
 OBJ: dict[str, Any] = {"type": "object"}
 
@@ -152,7 +152,7 @@ def playbook(text: str, registry: ActionRegistry, tmp_path: Path | None = None) 
     if tmp_path is not None:
         path = tmp_path / "pb.yaml"
         path.write_text(text, encoding="utf-8")
-        from engine.loader import load_playbook
+        from engine.playbook.loader import load_playbook
 
         return load_playbook(path, registry)
     return load_playbook_text(text, registry, "pb.yaml")

@@ -7,9 +7,14 @@ from typing import Any
 import pytest
 
 from engine.actions import data
+from engine.actions.registry import (
+    ActionContext,
+    ActionRegistry,
+    DuplicateActionError,
+    default_registry,
+)
 from engine.errors import ActionError
-from engine.registry import ActionContext, ActionRegistry, DuplicateActionError, default_registry
-from engine.templating import Deferred, compile_template
+from engine.expr.templates import Deferred, compile_template
 
 
 def test_data_unique_and_count_by(ctx: ActionContext, sample_events: list[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine.actions import ip
-from engine.registry import ActionContext
+from engine.actions.registry import ActionContext
 
 
 def test_ip_extract_counts_dates_and_public(

@@ -13,9 +13,9 @@ from soarcli import soar
 
 from engine.actions import auth0 as actions
 from engine.actions import auth0_containment as containment
+from engine.actions.registry import ActionContext
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import ActionError, DryRunViolation, UpstreamError
-from engine.registry import ActionContext
 
 HOSTILE = ["../../logs", "x?per_page=1000", "a#b", "auth0|x/../../user-blocks", "%2e%2e", "a b"]
 

@@ -13,11 +13,11 @@ import pytest
 from engine.actions import auth0 as actions
 from engine.actions import auth0_containment as containment
 from engine.actions import auth0_logins as investigate
+from engine.actions.registry import ActionContext
 from engine.auth0 import Auth0Client, Auth0Settings, quote_id
 from engine.auth0.search import search
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
-from engine.registry import ActionContext
 from engine.timeutil import now_utc
 
 # the four most frequent codes of the emulator's background mix, ~63% of its events

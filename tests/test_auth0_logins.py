@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 from engine.actions import auth0_logins as logins
+from engine.actions.registry import ActionContext
 from engine.errors import ActionError
 from engine.eventcodes import ATTACK_INDICATORS, USER_AUTH_SUCCESS
-from engine.registry import ActionContext
 
 ATTACKER = "2001:db8:0:0:0:0:0:e970"  # logged unabbreviated; the responder types 2001:db8::e970
 

@@ -19,9 +19,9 @@ import pytest
 from soarcli import soar
 
 from engine.actions.http import MAX_BODY, request
+from engine.actions.registry import ActionContext
 from engine.httpguard import DryRunGuard, guarded_client
-from engine.logfile import MAX_LINE, LogFileError, iter_events
-from engine.registry import ActionContext
+from engine.logs.files import MAX_LINE, LogFileError, iter_events
 
 HUGE = 200 << 20
 

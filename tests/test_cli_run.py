@@ -249,8 +249,8 @@ def test_verify_cli_exit_codes(tmp_path: Path) -> None:
 def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     import io
 
+    from engine.audit.redact import Redactor
     from engine.cli.progress import Progress
-    from engine.redact import Redactor
 
     events: list[dict[str, object]] = [
         {

@@ -25,8 +25,8 @@ from engine.auth0.search import search_file
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import UpstreamError
 from engine.httpguard import DryRunGuard
-from engine.logfile import iter_events
-from engine.logfile import search_file as scan
+from engine.logs.files import iter_events
+from engine.logs.files import search_file as scan
 from tests.test_emulator_scenarios import FIELDS
 
 DATA = Path(__file__).parent / "data" / "auth0"

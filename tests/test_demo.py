@@ -7,7 +7,7 @@ from pathlib import Path
 
 from soarcli import soar
 
-from engine.runlog import verify
+from engine.audit.runlog import verify
 
 
 def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:

@@ -19,11 +19,11 @@ from localserver import Route, recording_server
 from soarcli import soar
 
 from engine.actions.http import request
+from engine.actions.registry import ActionContext
+from engine.audit.redact import Redactor
+from engine.audit.runlog import summarize
 from engine.depth import MAX_DEPTH, bounded, cut_text, depth_of, dumps, loads, marker, walk
 from engine.httpguard import DryRunGuard, guarded_client
-from engine.redact import Redactor
-from engine.registry import ActionContext
-from engine.runlog import summarize
 
 TRIAGE = "playbooks/auth0-attack-triage.yaml"
 

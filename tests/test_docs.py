@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.docsgen import render
-from engine.registry import default_registry
+from engine.actions.docs import render
+from engine.actions.registry import default_registry
 
 ROOT = Path(__file__).parent.parent
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).parent.parent
 def test_action_reference_is_current() -> None:
     committed = (ROOT / "docs" / "actions.md").read_text(encoding="utf-8")
     assert committed == render(default_registry()), (
-        "run: python -m engine.docsgen > docs/actions.md"
+        "run: python -m engine.actions.docs > docs/actions.md"
     )
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.drill import client_from_emulator, load_drill
+from engine.actions.registry import default_registry
+from engine.drills.drill import client_from_emulator, load_drill
 from engine.emulator import RunningEmulator, start_emulator
-from engine.executor import RunResult, run_playbook
-from engine.loader import load_playbook_text
-from engine.registry import default_registry
+from engine.playbook.loader import load_playbook_text
+from engine.run.executor import RunResult, run_playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.DOTALL | re.MULTILINE)

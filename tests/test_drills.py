@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from soarcli import soar
 
-from engine.drill import DrillError, load_drill, run_drill
-from engine.report import render
-from engine.runlog import verify
+from engine.audit.report import render
+from engine.audit.runlog import verify
+from engine.drills.drill import DrillError, load_drill, run_drill
 
 ROOT = Path(__file__).parent.parent
 PLAYBOOKS = ROOT / "playbooks"

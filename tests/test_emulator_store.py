@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from engine.emulator.logstore import LogStore
 from engine.emulator.scenarios import generate
-from engine.query import compile_query
+from engine.logs.query import compile_query
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 EVENTS = list(generate("credential-stuffing", seed=9, events=600, now=NOW).events)

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from executor_actions import Probe, make_registry, playbook, records, types
 
+from engine.audit.runlog import verify
 from engine.errors import InputError
-from engine.executor import run_playbook
-from engine.runlog import verify
-from engine.steps import Failed, Skipped, Succeeded
+from engine.run.executor import run_playbook
+from engine.run.outcomes import Failed, Skipped, Succeeded
 
 
 def test_steps_run_in_order_and_outputs_render(tmp_path: Path) -> None:
@@ -429,7 +429,7 @@ def test_the_auth0_client_is_built_once_per_run_and_closed_at_the_end(tmp_path: 
     from collections.abc import Mapping
     from typing import Any
 
-    from engine.registry import Action, ActionContext
+    from engine.actions.registry import Action, ActionContext
 
     class Client:
         closed = False

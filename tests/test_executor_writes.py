@@ -10,12 +10,12 @@ import pytest
 from executor_actions import make_registry, playbook, records, types
 from localserver import RecordingServer, Route, recording_server
 
-from engine.approval import ApprovalRequest
-from engine.executor import run_playbook
-from engine.redact import Redactor
-from engine.runlog import verify
+from engine.audit.redact import Redactor
+from engine.audit.runlog import verify
+from engine.run.approval import ApprovalRequest
+from engine.run.executor import run_playbook
+from engine.run.outcomes import Failed, Planned
 from engine.secrets import encodings
-from engine.steps import Failed, Planned
 
 BLOCK = """
 playbook: 1

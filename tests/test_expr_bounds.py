@@ -15,10 +15,10 @@ import pytest
 from executor_actions import make_registry, playbook
 
 from engine.errors import TemplateError
-from engine.executor import run_playbook
-from engine.exprbudget import MAX_BUILT, MAX_ITERATIONS
-from engine.steps import Failed
-from engine.templating import compile_template
+from engine.expr.budget import MAX_BUILT, MAX_ITERATIONS
+from engine.expr.templates import compile_template
+from engine.run.executor import run_playbook
+from engine.run.outcomes import Failed
 
 CTX = {"inputs": {"n": 3}, "steps": {}}
 DOUBLING = "{% set ns = namespace(a=X) %}{% for i in range(40) %}{% set ns.a = OP %}{% endfor %}"

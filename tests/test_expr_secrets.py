@@ -19,11 +19,11 @@ import pytest
 from executor_actions import make_registry, playbook
 from localserver import RecordingServer, Route, recording_server
 
-from engine.calls import plain
 from engine.errors import TemplateError
-from engine.executor import run_playbook
+from engine.expr.templates import compile_template
+from engine.run.executor import run_playbook
+from engine.run.plan import plain
 from engine.secrets import Secret, encodings
-from engine.templating import compile_template
 
 CANARY = "Zq7canaryK9x2Lw4"
 CTX = {"secrets": {"key": Secret("key", CANARY)}, "inputs": {"n": 1}}

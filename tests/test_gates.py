@@ -16,12 +16,12 @@ from executor_actions import make_registry, playbook, records
 from localserver import RecordingServer, recording_server
 
 from engine.actions import auth0, auth0_containment, data
-from engine.approval import ApprovalRequest
-from engine.drill import client_from_emulator
+from engine.actions.registry import ActionRegistry
+from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
-from engine.executor import run_playbook
-from engine.registry import ActionRegistry
-from engine.steps import Failed, Planned
+from engine.run.approval import ApprovalRequest
+from engine.run.executor import run_playbook
+from engine.run.outcomes import Failed, Planned
 
 BLOCK = """
 playbook: 1
@@ -207,8 +207,8 @@ def test_an_approval_lists_each_user_as_the_tenant_knows_it(
         denied["calls"] == [dict(c) for c in request.calls] and denied["tenant"] == "emulator:quiet"
     )
 
-    from engine.approval import approval_lines
-    from engine.cli.output import safe
+    from engine.run.approval import approval_lines
+    from engine.textsafe import safe
 
     shown = [safe(line) for line in approval_lines(request.content())]
     assert (
@@ -454,9 +454,9 @@ def test_the_cli_says_nothing_was_written_only_when_the_log_shows_none(
 def test_the_report_says_nothing_changed_only_when_the_log_shows_no_write(
     server: RecordingServer, tmp_path: Path
 ) -> None:
-    from engine.redact import Redactor
-    from engine.report import render
-    from engine.runlog import RunLogWriter
+    from engine.audit.redact import Redactor
+    from engine.audit.report import render
+    from engine.audit.runlog import RunLogWriter
 
     reg = make_registry(server.url)
     pb = playbook(TWO_WRITES.replace("URL", server.url), reg)

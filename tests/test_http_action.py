@@ -9,9 +9,9 @@ import pytest
 from localserver import RecordingServer, Route, recording_server
 
 from engine.actions.http import ACTIONS, MAX_BODY, plan, request
+from engine.actions.registry import ActionContext
 from engine.errors import ConfigError, UpstreamError
 from engine.httpguard import DryRunGuard, guarded_client
-from engine.registry import ActionContext
 from engine.secrets import Secret
 
 ACTION = ACTIONS[0]

@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 
 from engine.errors import InputError
-from engine.inputs import check_inputs
-from engine.model import InputSpec
+from engine.playbook.inputs import check_inputs
+from engine.playbook.model import InputSpec
 
 SPECS = {
     "ip": InputSpec("ip", "string", required=True, format="ip"),

@@ -17,15 +17,15 @@ import pytest
 from test_emulator import token
 
 from engine.actions import auth0_network as net
-from engine.drill import client_from_emulator
+from engine.actions.registry import ActionContext, default_registry
+from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.reactions import containment, continue_attack
 from engine.errors import ActionError, ConfigError
-from engine.executor import run_playbook
-from engine.guardrails import parse_protected_ips
 from engine.ipforms import entry, parse_network
-from engine.loader import load_playbook_text
-from engine.registry import ActionContext, default_registry
+from engine.playbook.loader import load_playbook_text
+from engine.run.executor import run_playbook
+from engine.run.guardrails import parse_protected_ips
 from engine.timeutil import parse_time
 
 NOW = "2026-11-28T07:00:00.000Z"

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from soarcli import soar
 
-from engine.cli.output import json_text, safe
 from engine.errors import ConfigError
 from engine.httpguard import is_loopback, require_safe_scheme
+from engine.textsafe import json_text, safe
 
 TRIAGE = "playbooks/auth0-attack-triage.yaml"
 

@@ -10,10 +10,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.actions.registry import ActionRegistry
 from engine.errors import PlaybookError
-from engine.loader import check_playbook, check_text, load_playbook
-from engine.registry import ActionRegistry
-from engine.yamlsrc import MAX_BYTES, load_yaml
+from engine.playbook.loader import check_playbook, check_text, load_playbook
+from engine.playbook.source import MAX_BYTES, load_yaml
 
 BOMB = b"""\
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.logfile import LogFileError, iter_events, search_file
-from engine.query import compile_query
+from engine.logs.files import LogFileError, iter_events, search_file
+from engine.logs.query import compile_query
 
 EVENTS: list[dict[str, Any]] = [
     {"log_id": "1", "date": "2026-11-01T10:00:00.000Z", "type": "fp", "ip": "203.0.113.7"},

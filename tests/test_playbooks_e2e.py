@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 
-from engine.drill import client_from_emulator
+from engine.actions.registry import default_registry
+from engine.audit.report import render
+from engine.audit.runlog import verify
+from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
-from engine.executor import RunResult, run_playbook
-from engine.loader import load_playbook
-from engine.registry import default_registry
-from engine.report import render
-from engine.runlog import verify
+from engine.playbook.loader import load_playbook
+from engine.run.executor import RunResult, run_playbook
 
 ROOT = Path(__file__).parent.parent
 PLAYBOOKS = ROOT / "playbooks"

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import QueryError
-from engine.query import compile_query, normalize_date
-from engine.templating import lucene
+from engine.expr.templates import lucene
+from engine.logs.query import compile_query, normalize_date
 
 
 def ev(**fields: Any) -> dict[str, Any]:

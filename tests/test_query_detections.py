@@ -22,7 +22,7 @@ from engine.auth0 import Auth0Client, Auth0Settings
 from engine.auth0.search import search, search_file
 from engine.emulator import start_emulator
 from engine.httpguard import DryRunGuard
-from engine.query import compile_query
+from engine.logs.query import compile_query
 from engine.timeutil import iso_ms
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.query import DEFAULT_FIELDS, compile_query
-from engine.templating import lucene
+from engine.expr.templates import lucene
+from engine.logs.query import DEFAULT_FIELDS, compile_query
 
 FIELDS = ["type", "ip", "user_name", "client_name"]
 VALUES = ["s", "fp", "fu", "1.2.3.4", "10.0.0.1", "alice", "alfred", "bob", "Alfred"]

@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 from engine.errors import QueryError
-from engine.query import compile_query
+from engine.logs.query import compile_query
 
 
 def _query(i: int) -> str:

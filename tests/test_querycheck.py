@@ -6,9 +6,9 @@ from pathlib import Path
 
 from soarcli import soar
 
-from engine.loader import check_playbook_text
-from engine.querycheck import checkable_text
-from engine.registry import default_registry
+from engine.actions.registry import default_registry
+from engine.playbook.loader import check_playbook_text
+from engine.playbook.queries import checkable_text
 
 HEAD = """\
 playbook: 1

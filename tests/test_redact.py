@@ -13,8 +13,8 @@ import pytest
 from localserver import Route, recording_server
 from soarcli import soar
 
+from engine.audit.redact import MASK, Redactor, check_secret
 from engine.errors import ConfigError
-from engine.redact import MASK, Redactor, check_secret
 from engine.secrets import Secret, encodings
 
 CANARY = "canary-S3cr3t/+=&value"

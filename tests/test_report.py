@@ -8,9 +8,9 @@ from typing import Any
 
 from soarcli import soar
 
-from engine.redact import Redactor
-from engine.report import code, md, render
-from engine.runlog import RunLogWriter
+from engine.audit.redact import Redactor
+from engine.audit.report import code, md, render
+from engine.audit.runlog import RunLogWriter
 
 HOSTILE = [
     "a | b | c",

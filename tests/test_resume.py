@@ -16,10 +16,10 @@ from executor_actions import make_registry, playbook, records
 from localserver import RecordingServer, Route, recording_server
 from soarcli import spawn, wait_until
 
+from engine.audit.runlog import read_records, verify
 from engine.errors import RunLogError
-from engine.executor import run_playbook
-from engine.resume import resume_run
-from engine.runlog import read_records, verify
+from engine.run.executor import run_playbook
+from engine.run.resume import resume_run
 
 ROOT = Path(__file__).parent.parent
 

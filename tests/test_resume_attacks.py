@@ -21,14 +21,14 @@ from executor_actions import make_registry, playbook, records
 from localserver import RecordingServer, Route, recording_server
 from soarcli import ROOT, soar, spawn, wait_until
 
-from engine.approval import ApprovalRequest
+from engine.actions.registry import default_registry
+from engine.audit.runlog import read_records, verify
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import RunLogError
-from engine.executor import run_playbook
-from engine.registry import default_registry
-from engine.resume import resume_run
-from engine.runlock import RunLock, lock_path
-from engine.runlog import read_records, verify
+from engine.run.approval import ApprovalRequest
+from engine.run.executor import run_playbook
+from engine.run.resume import resume_run
+from engine.run.runlock import RunLock, lock_path
 
 
 @pytest.fixture
@@ -309,7 +309,7 @@ def test_the_lock_names_its_holder_and_is_taken_over_when_stale(tmp_path: Path) 
 
 def test_the_recorded_tenant_is_host_and_port_only_and_a_token_names_its_client() -> None:
     from engine.auth0 import Auth0Settings
-    from engine.runstate import tenant_identity, token_client_id
+    from engine.run.state import tenant_identity, token_client_id
     from engine.secrets import Secret
 
     # claims as in Auth0's "Access token profiles" page (auth0/docs: secure/tokens/access-tokens/
@@ -369,7 +369,7 @@ def test_changed_arguments_are_asked_again_at_the_prompt(
 
 
 def test_changes_compare_sent_calls_by_index_and_the_rest_as_a_multiset() -> None:
-    from engine.replay import changes, describe_changes
+    from engine.run.replay import changes, describe_changes
 
     def call(i: int, target: str, digest: str = "d") -> dict[str, Any]:
         return {

@@ -10,9 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from engine.errors import RunLogError
-from engine.redact import Redactor
-from engine.runlog import (
+from engine.audit.redact import Redactor
+from engine.audit.runlog import (
     GENESIS,
     RunLogWriter,
     parse,
@@ -21,6 +20,7 @@ from engine.runlog import (
     summarize,
     verify,
 )
+from engine.errors import RunLogError
 
 ROOT = Path(__file__).resolve().parents[1]
 

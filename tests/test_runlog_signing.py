@@ -23,15 +23,15 @@ from executor_actions import playbook
 from localserver import RecordingServer, Route, recording_server
 from soarcli import soar
 
+from engine.actions.registry import default_registry
+from engine.audit.redact import Redactor
+from engine.audit.report import render
+from engine.audit.runlog import RunLogWriter, read_records, verify
+from engine.audit.signatures import signature_fields
+from engine.audit.signing import Signer, load_private, load_public, signer_from
 from engine.errors import ConfigError, RunLogError
-from engine.executor import RunResult, run_playbook
-from engine.logsigs import signature_fields
-from engine.redact import Redactor
-from engine.registry import default_registry
-from engine.report import render
-from engine.resume import resume_run
-from engine.runlog import RunLogWriter, read_records, verify
-from engine.signing import Signer, load_private, load_public, signer_from
+from engine.run.executor import RunResult, run_playbook
+from engine.run.resume import resume_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAIN = """

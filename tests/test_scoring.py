@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.drill import check
-from engine.scoring import journal_blocks, precision_recall, score, write_targets
+from engine.drills.drill import check
+from engine.drills.scoring import journal_blocks, precision_recall, score, write_targets
 
 TRUTH: dict[str, Any] = {
     "attacker_ips": ["203.0.113.7", "203.0.113.8"],

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import TemplateError
-from engine.executor import run_playbook
+from engine.expr.templates import compile_template, lucene, render_value
+from engine.run.executor import run_playbook
 from engine.secrets import Secret
-from engine.templating import compile_template, lucene, render_value
 
 CTX = {
     "inputs": {"ips": ["1.2.3.4", "5.6.7.8"], "n": 20, "ip": "1.2.3.4"},

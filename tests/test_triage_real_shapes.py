@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
+from engine.actions.registry import default_registry
 from engine.errors import InputError
 from engine.eventcodes import ATTACK_INDICATORS
-from engine.executor import run_playbook
-from engine.inputs import check_inputs
-from engine.loader import load_playbook
-from engine.query import compile_query
-from engine.registry import default_registry
+from engine.logs.query import compile_query
+from engine.playbook.inputs import check_inputs
+from engine.playbook.loader import load_playbook
+from engine.run.executor import run_playbook
 from tests.soarcli import ROOT, soar
 
 EXPORT = ROOT / "tests" / "data" / "auth0" / "triage-export.jsonl"

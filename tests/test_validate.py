@@ -12,10 +12,15 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.actions.registry import Action, ActionContext, ActionRegistry, default_registry
 from engine.errors import PlaybookError
-from engine.loader import check_playbook, check_playbook_text, load_playbook, load_playbook_text
-from engine.registry import Action, ActionContext, ActionRegistry, default_registry
-from engine.templating import compile_template
+from engine.expr.templates import compile_template
+from engine.playbook.loader import (
+    check_playbook,
+    check_playbook_text,
+    load_playbook,
+    load_playbook_text,
+)
 
 BROKEN = Path(__file__).parent / "broken"
 EXAMPLES = Path(__file__).parent.parent / "examples"

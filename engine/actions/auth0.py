@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.client import Auth0Client, quote_id
 from engine.auth0.search import (
     MAX_PAGES,
@@ -25,8 +26,7 @@ from engine.auth0.search import (
 )
 from engine.depth import MAX_DEPTH, bounded, depth_of, marker
 from engine.errors import ActionError, UpstreamError
-from engine.registry import Action, ActionContext, Result
-from engine.templating import lucene
+from engine.expr.templates import lucene
 from engine.timeutil import now_utc, parse_time
 
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.actions.auth0 import USER_ID, fetch_user, list_user_blocks, schema_object, tenant
+from engine.actions.registry import Action, ActionContext, Resolved, Result
 from engine.auth0.client import quote_id
 from engine.errors import ActionError
-from engine.registry import Action, ActionContext, Resolved, Result
 
 _SHOWN_FIELDS = ("email", "username", "name")  # what an approver recognises a user by
 _MAX_SHOWN = 200  # characters of each: a user record's strings are the user's own

@@ -24,12 +24,12 @@ from engine.actions.auth0 import (
     sum_stats,
 )
 from engine.actions.ip import widen
+from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.search import SearchResult
 from engine.errors import ActionError
 from engine.eventcodes import USER_AUTH_SUCCESS
+from engine.expr.templates import lucene
 from engine.ipforms import address_key, all_variants
-from engine.registry import Action, ActionContext, Result
-from engine.templating import lucene
 
 # every way a user authenticates and reaches an application: a password login (s), an
 # SSO session (ssa, scoa), a token exchange (seacft, sertft, sepft, ...)

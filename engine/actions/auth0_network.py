@@ -23,10 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.actions.auth0 import schema_object, tenant
+from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.client import quote_id
 from engine.errors import ActionError, UpstreamError
 from engine.ipforms import Network, covered_by, entry, parse_network
-from engine.registry import Action, ActionContext, Result
 
 # soar's own ACLs carry this description (a number is added for the 2nd, 3rd ...)
 SOAR_ACL = "soar: addresses blocked by incident response"

@@ -6,10 +6,10 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import dumps
 from engine.errors import ActionError, TemplateError
-from engine.registry import Action, ActionContext, Result
-from engine.templating import Deferred
+from engine.expr.templates import Deferred
 
 _ITEMS = {
     "type": "array",

@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 
+from engine.actions.registry import Action, ActionContext, Resolved, Result
 from engine.depth import loads, walk
 from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
 from engine.httpguard import LOOKUP_REQUEST, READ_HOSTS_ENV, require_safe_scheme
-from engine.registry import Action, ActionContext, Resolved, Result
 from engine.secrets import Secret, all_encodings, holds_secret, masked
 from engine.secrets import shown_url as shown_secret_url
 
@@ -76,7 +76,7 @@ def _cut(ctx: ActionContext, text: str, limit: int) -> str:
 
 
 def _mask(ctx: ActionContext, text: str) -> str:
-    from engine.redact import Redactor
+    from engine.audit.redact import Redactor
 
     return Redactor(s.reveal() for s in ctx.secrets.values()).text(text)
 

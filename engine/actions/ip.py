@@ -21,9 +21,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import MAX_DEPTH  # Auth0's own details nest under 10 levels
 from engine.ipforms import Address, is_public, key_of, parse_address
-from engine.registry import Action, ActionContext, Result
 
 # An address stands alone: not after a word character, a dot or a dash, nor
 # after "name/" (a product token such as Chrome/114.0.0.0; "//" of a URL is

@@ -28,7 +28,7 @@ from engine.auth0.client import Auth0Client
 from engine.auth0.search import retention_warnings, search
 from engine.depth import loads
 from engine.errors import UpstreamError
-from engine.query import event_date
+from engine.logs.query import event_date
 from engine.timeutil import iso_ms
 
 TAKE = 100

@@ -79,7 +79,7 @@ def search(
     """Every event matching ``query`` with ``since <= date < until``, oldest first, once each.
 
     ``query`` must already be safe: values put into it go through
-    ``engine.templating.lucene``. ``progress(events, requests)`` is called after each page.
+    ``engine.expr.templates.lucene``. ``progress(events, requests)`` is called after each page.
     """
     with tally() as used:
         result = _search(client, query, since, until, limit, fields, progress)
@@ -179,9 +179,9 @@ def search_file(
     warning says so with the file's own span, so an empty answer is never
     mistaken for "all clear".
     """
-    from engine.logfile import search_file as scan
-    from engine.logfile import window_warnings
-    from engine.query import Undated
+    from engine.logs.files import search_file as scan
+    from engine.logs.files import window_warnings
+    from engine.logs.query import Undated
 
     undated = Undated()
     by_id: dict[str, dict[str, Any]] = {}

@@ -8,9 +8,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from engine.audit.redact import check_secret
 from engine.errors import ConfigError
 from engine.httpguard import require_safe_scheme
-from engine.redact import check_secret
 from engine.secrets import Secret
 
 # one DNS label of an ASCII (IDNA-encoded) host name: RFC 1123

@@ -90,9 +90,9 @@ def _report(exc: Exception) -> int:
 
 def _error(message: str) -> None:
     """One ``error:`` line on stderr, terminal-safe, secrets of the environment masked."""
-    from engine.cli.output import safe
-    from engine.redact import Redactor
-    from engine.runstate import ENV_SECRETS
+    from engine.audit.redact import Redactor
+    from engine.run.state import ENV_SECRETS
+    from engine.textsafe import safe
 
     names = [k for k in os.environ if k.startswith("SOAR_SECRET_") or k in ENV_SECRETS]
     text = Redactor(os.environ[k] for k in names).text(message)

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from engine.cli.output import fail, json_text, safe
+from engine.cli.output import fail
+from engine.textsafe import json_text, safe
 
 
 def _say(text: str) -> None:
@@ -62,12 +63,12 @@ def drill_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
 ) -> None:
     """Rehearse a playbook against an emulated attack and score it against the truth."""
+    from engine.actions.registry import default_registry
     from engine.bundled import resolve
     from engine.cli.cmd_run import make_redactor, read_inputs
-    from engine.drill import Drill, load_drill, run_drill
+    from engine.drills.drill import Drill, load_drill, run_drill
     from engine.errors import SoarError
-    from engine.loader import load_playbook
-    from engine.registry import default_registry
+    from engine.playbook.loader import load_playbook
 
     make_redactor()  # logging to stderr, secrets masked: stdout stays the --json object
 
@@ -133,8 +134,8 @@ def report_cmd(
     output: Path | None = typer.Option(None, "-o", "--output", help="Write the Markdown here."),
 ) -> None:
     """A Markdown incident summary of a run."""
+    from engine.audit.report import render
     from engine.errors import RunLogError
-    from engine.report import render
 
     try:
         text = render(run_log)
@@ -163,7 +164,7 @@ def ip_counts(result: Any) -> dict[str, Any]:
 def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
     from engine.cli.cmd_run import make_redactor
-    from engine.demo import run_demo
+    from engine.drills.demo import run_demo
     from engine.errors import SoarError
 
     make_redactor()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.output import safe
+from engine.textsafe import safe
 
 
 def parse_rate(text: str) -> tuple[int, float]:

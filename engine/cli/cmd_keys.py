@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from engine.cli.output import safe
+from engine.textsafe import safe
 
 if TYPE_CHECKING:
-    from engine.redact import Redactor
-    from engine.signing import Signer
+    from engine.audit.redact import Redactor
+    from engine.audit.signing import Signer
 
 keys_app = typer.Typer(
     help="Signing keys for run logs.", no_args_is_help=True, rich_markup_mode=None
@@ -38,8 +38,8 @@ def generate_cmd(
     public: Path | None = typer.Option(None, "--public", help="The public key file to create."),
 ) -> None:
     """Write a new key pair (private key mode 0600; never over an existing file); print the public key."""
+    from engine.audit.signing import KEY_FILE_ENV, PRIVATE_NAME, PUBLIC_NAME, VERIFY_ENV, generate
     from engine.errors import ConfigError
-    from engine.signing import KEY_FILE_ENV, PRIVATE_NAME, PUBLIC_NAME, VERIFY_ENV, generate
 
     if out_dir is not None and (private or public):
         raise _fail("give either -o DIR or --private FILE --public FILE, not both")
@@ -71,8 +71,8 @@ def load_signer(option: Path | None, redactor: Redactor) -> Signer | None:
 
     Its key material is added to ``redactor`` before anything else can print.
     """
+    from engine.audit.signing import signer_from
     from engine.errors import ConfigError
-    from engine.signing import signer_from
 
     try:
         signer = signer_from(option, os.environ)
@@ -88,10 +88,10 @@ def say_signing(signer: Signer | None, resuming: Path | None = None) -> None:
 
     A resumed log keeps the signing it was started with (``RunLogWriter.reopen``).
     """
+    from engine.audit.runlog import read_records
+    from engine.audit.signatures import declared_key
+    from engine.audit.signing import KEY_ENV, KEY_FILE_ENV
     from engine.errors import RunLogError
-    from engine.logsigs import declared_key
-    from engine.runlog import read_records
-    from engine.signing import KEY_ENV, KEY_FILE_ENV
 
     declared = signer.key_id if signer else None
     if resuming is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.output import safe
+from engine.textsafe import safe
 
 logs_app = typer.Typer(help="Work with a tenant's logs.", no_args_is_help=True)
 

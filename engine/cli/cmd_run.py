@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from engine.cli.output import json_text, safe
+from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from engine.approval import ApprovalRequest, Approve
+    from engine.audit.redact import Redactor
     from engine.cli.progress import Progress
-    from engine.executor import RunResult
-    from engine.model import Playbook
-    from engine.redact import Redactor
+    from engine.playbook.model import Playbook
+    from engine.run.approval import ApprovalRequest, Approve
+    from engine.run.executor import RunResult
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
@@ -47,9 +47,9 @@ def env_secrets() -> dict[str, str]:
     """``SOAR_SECRET_<NAME>`` -> ``secrets.<name>`` (lower-cased); empty values ignored.
 
     Raises ``ConfigError`` naming a variable whose value is too weak to be
-    masked safely (``engine.redact.check_secret``).
+    masked safely (``engine.audit.redact.check_secret``).
     """
-    from engine.redact import check_secret
+    from engine.audit.redact import check_secret
 
     found = {
         k: v
@@ -65,8 +65,8 @@ def make_redactor() -> Redactor:
     """The redactor of this command, also wired into structlog (configured here only)."""
     import structlog
 
-    from engine.executor import ENV_SECRETS
-    from engine.redact import Redactor, check_secret
+    from engine.audit.redact import Redactor, check_secret
+    from engine.run.executor import ENV_SECRETS
 
     configured = {k: os.environ[k] for k in ENV_SECRETS if os.environ.get(k)}
     for name, value in configured.items():  # refused now, not when the client is first built
@@ -100,13 +100,13 @@ def check_domain() -> None:
 
 
 def _protected_ips() -> list[str]:
-    from engine.guardrails import PROTECTED_IPS_ENV, parse_protected_ips
+    from engine.run.guardrails import PROTECTED_IPS_ENV, parse_protected_ips
 
     return parse_protected_ips(os.environ.get(PROTECTED_IPS_ENV))
 
 
 def _protected() -> list[str]:
-    from engine.guardrails import PROTECTED_ENV, parse_protected
+    from engine.run.guardrails import PROTECTED_ENV, parse_protected
 
     return parse_protected(os.environ.get(PROTECTED_ENV))
 
@@ -130,7 +130,7 @@ def _approval(yes: bool, progress: Progress) -> Approve:
 
 def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
     """Show the blast radius of one write step, call by call, and ask the operator."""
-    from engine.approval import approval_lines
+    from engine.run.approval import approval_lines
 
     lines = approval_lines(request.content(), MAX_SHOWN_TARGETS)
     typer.echo("", err=True)
@@ -142,8 +142,8 @@ def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
 def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
     """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted)."""
     from engine.errors import InputError
-    from engine.inputs import convert_cli
-    from engine.yamlsrc import load_yaml
+    from engine.playbook.inputs import convert_cli
+    from engine.playbook.source import load_yaml
 
     values: dict[str, Any] = {}
     if inputs_file is not None:
@@ -176,7 +176,7 @@ def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) 
 
 
 def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
-    from engine.runlog import jsonable
+    from engine.audit.runlog import jsonable
 
     status = result.status
     if as_json:
@@ -230,9 +230,9 @@ def _written(count: int | None, run_log: Path) -> str:
 
 def _writes_in(run_log: Path) -> int | None:
     """The writes the run log records (``None``: it cannot be read, so nothing is claimed)."""
-    from engine.approval import writes_recorded
+    from engine.audit.runlog import read_records
     from engine.errors import RunLogError
-    from engine.runlog import read_records
+    from engine.run.approval import writes_recorded
 
     try:
         return writes_recorded(read_records(run_log))
@@ -304,12 +304,12 @@ def run_cmd(
     signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
+    from engine.actions.registry import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.errors import PlaybookError
-    from engine.executor import run_playbook
-    from engine.loader import load_playbook
-    from engine.registry import default_registry
+    from engine.playbook.loader import load_playbook
+    from engine.run.executor import run_playbook
 
     redactor = make_redactor()
     if logs is None:
@@ -361,10 +361,10 @@ def resume_cmd(
     signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
 ) -> None:
     """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
+    from engine.actions.registry import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
-    from engine.registry import default_registry
-    from engine.resume import resume_run
+    from engine.run.resume import resume_run
 
     redactor = make_redactor()
     check_domain()
@@ -394,8 +394,8 @@ def resume_cmd(
 
 def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.")) -> None:
     """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
+    from engine.audit.runlog import read_records, verify
     from engine.errors import RunLogError
-    from engine.runlog import read_records, verify
 
     try:
         records = read_records(run_log)
@@ -416,8 +416,8 @@ def _short_json(value: Any, limit: int) -> str:
 
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
     """The lines of ``soar show`` (the caller makes each terminal-safe)."""
-    from engine.replay import change_lines
-    from engine.report import run_mode
+    from engine.audit.report import run_mode
+    from engine.run.replay import change_lines
 
     lines: list[str] = []
     for rec in records:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.output import safe
+from engine.textsafe import safe
 
 
 def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -40,8 +40,8 @@ def validate_cmd(
     paths: list[Path] = typer.Argument(..., help="Playbook files or folders (*.yaml, *.yml)."),
 ) -> None:
     """Check playbooks before they run: every problem, as path:line:col."""
-    from engine.loader import check_playbook
-    from engine.registry import default_registry
+    from engine.actions.registry import default_registry
+    from engine.playbook.loader import check_playbook
 
     registry = default_registry()
     files, missing = _collect(paths)
@@ -68,7 +68,7 @@ def actions_cmd(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """List the registered actions, or show one with its input and output schemas."""
-    from engine.registry import default_registry
+    from engine.actions.registry import default_registry
 
     registry = default_registry()
     if name is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from engine.cli.output import safe
+from engine.textsafe import safe
 
 
 def verify_cmd(
@@ -27,9 +27,9 @@ def verify_cmd(
     ),
 ) -> None:
     """Check a run log: 0 intact and complete, 1 tampered, 2 unreadable, 3 incomplete."""
+    from engine.audit.runlog import verify
+    from engine.audit.signing import VERIFY_ENV, verifier_from
     from engine.errors import ConfigError
-    from engine.runlog import verify
-    from engine.signing import VERIFY_ENV, verifier_from
 
     try:
         verifier = verifier_from(public_key, os.environ)

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from engine.approval import approval_lines
-from engine.cli.output import safe
-from engine.redact import Redactor
-from engine.report import run_mode
+from engine.audit.redact import Redactor
+from engine.audit.report import run_mode
+from engine.run.approval import approval_lines
+from engine.textsafe import safe
 
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
@@ -191,7 +191,7 @@ class Progress:
                 for line in approval_lines(rec, SHOWN_TARGETS)[1:]:
                     self.say(f"  {line}")
         elif kind == "approval.changed":
-            from engine.replay import change_lines
+            from engine.run.replay import change_lines
 
             changes = rec.get("changes") or []
             self.say(f"  changed since shown for approval: {rec.get('step')}, {len(changes)}:")

@@ -98,7 +98,7 @@ def _file_tenant(path: Path) -> tuple[LogStore, dict[str, dict[str, Any]], dict[
     The file is streamed into the store (no list of a million dicts); each
     user_id seen becomes a user shaped like Auth0's, named by its first user_name.
     """
-    from engine.logfile import iter_events
+    from engine.logs.files import iter_events
 
     users: dict[str, dict[str, Any]] = {}
 

@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.query import INDEXED, SEARCHABLE, Query, event_date
+from engine.logs.query import INDEXED, SEARCHABLE, Query, event_date
 
 MAX_RUNS = 16  # more date-sorted runs than this (a shuffled file): sort the matches instead
 _OTHER = object()  # a non-string, non-null value (a list): equal to no query value

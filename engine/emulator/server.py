@@ -38,7 +38,7 @@ from engine.emulator.tenant import Tenant, TokenBucket
 from engine.emulator.tls import ServerTLS
 from engine.emulator.users import user_blocks, users
 from engine.errors import QueryError
-from engine.query import compile_query
+from engine.logs.query import compile_query
 from engine.timeutil import iso_ms, now_utc
 
 JSON = "application/json; charset=utf-8"

@@ -1,0 +1,225 @@
+"""``soar report``: a Markdown incident summary rendered from a run log.
+
+Every string that came from data is escaped so it cannot break the Markdown
+(tables, links, HTML, code spans) and carries no control characters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.audit.runlog import read_records, verify
+from engine.depth import dumps
+from engine.errors import RunLogError
+from engine.run.approval import writes_recorded
+from engine.textsafe import safe
+
+MAX_CELL = 200
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+
+
+def md(value: Any, limit: int = MAX_CELL) -> str:
+    """``value`` as inert Markdown text: one line, escaped, control characters made visible."""
+    text = value if isinstance(value, str) else dumps(value)  # depth-bounded: hostile data
+    text = text.replace("\r", " ").replace("\n", " ")
+    if len(text) > limit:
+        text = text[:limit] + f"... ({len(text)} chars)"
+    text = safe(text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return text.replace("&", "&amp;")
+
+
+def code(value: Any, limit: int = MAX_CELL) -> str:
+    """An identifier (id, IP, hash) in a code span: no backticks, ``|`` escaped for tables."""
+    text = safe(str(value).replace("\r", " ").replace("\n", " "))[:limit]
+    return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
+
+
+def run_mode(started: Mapping[str, Any]) -> str:
+    """How a run met the tenant, from its ``run.started`` record (report, show, run header).
+
+    A run with ``--logs`` searched a file and sent nothing: it is never "live".
+    """
+    if started.get("logs_file"):
+        return f"offline ({started['logs_file']}): writes are only planned"
+    if started.get("dry_run"):
+        return "DRY RUN: writes are only planned"
+    return "live"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return ["_none_", ""]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return [*lines, ""]
+
+
+def _ip_counts(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for rec in records:
+        if rec.get("type") != "step.finished" or not isinstance(rec.get("output"), dict):
+            continue
+        out = rec["output"]
+        rows = out.get("items") or out.get("ips")
+        if isinstance(rows, dict):
+            rows = rows.get("first")
+        if isinstance(rows, list):
+            for row in rows:
+                if isinstance(row, dict) and "ip" in row and "count" in row:
+                    counts.setdefault(str(row["ip"]), int(row["count"]))
+    return counts
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
+    """One row of the Writes table: planned, done or refused, with its outcome field."""
+    return [
+        kind,
+        code(rec.get("step")),
+        md(rec.get("action")),
+        code(rec.get("target")),
+        md(rec.get(outcome)),
+    ]
+
+
+def _mode(started: Mapping[str, Any], written: int) -> str:
+    """The run's mode; "nothing was changed" only when the log records no write at all."""
+    mode = run_mode(started)
+    if mode == "live":
+        return mode
+    if written == 0:
+        return f"{md(mode)}, nothing was changed"
+    return f"{md(mode)}, yet the log records {written} write(s) sent: see Writes"
+
+
+def render(path: str | Path) -> str:
+    """The report of the run log at ``path``; ``RunLogError`` when it is not a run log."""
+    records = read_records(Path(path))
+    if not records:
+        raise RunLogError(f"{path}: no records (not a run log, or cut before its first record)")
+    started = next((r for r in records if r.get("type") == "run.started"), None)
+    if started is None:
+        raise RunLogError(f"{path}: not a soar run log (no run.started record)")
+    check = verify(path)
+    finished = [r for r in records if r.get("type") == "run.finished"]
+    end = finished[-1] if finished else {}
+    outputs: Mapping[str, Any] = end.get("outputs") or {}
+    pb = started.get("playbook", {})
+    out = [
+        f"# Incident report: {md(pb.get('name'))}",
+        "",
+        f"- **Run:** {code(started.get('run_id'))}",
+        f"- **Playbook:** {md(pb.get('path'))} (sha256 {code(pb.get('sha256'))})",
+        f"- **Operator:** {md(started.get('operator'))} on {md(started.get('host'))}",
+        f"- **Tenant:** {md(started.get('tenant'))}",
+        f"- **Started:** {md(started.get('ts'))}; **finished:** {md(end.get('ts', 'not finished'))}",
+        f"- **Mode:** {_mode(started, writes_recorded(records))}",
+        f"- **Status:** {md(end.get('status', 'incomplete'))}",
+        f"- **Inputs:** {md(started.get('inputs'), 1000)}",
+        "",
+        "## Timeline",
+        "",
+    ]
+    steps = [
+        [
+            md(r.get("ts")),
+            code(r.get("step")),
+            md(r.get("status")),
+            f"{(r.get('duration_ms') or 0) / 1000:.2f}s",
+            md(r.get("error") or ""),
+        ]
+        for r in records
+        if r.get("type") == "step.finished"
+    ]
+    out += _table(["time", "step", "status", "duration", "note"], steps)
+    counts = _ip_counts(records)
+    ips = outputs.get("suspicious_ips") or []
+    if "suspicious_ips" in outputs:
+        out += ["## Suspicious IPs", ""]
+        out += _table(
+            ["IP", "indicator events"], [[code(ip), str(counts.get(str(ip), "?"))] for ip in ips]
+        )
+    if "compromised_users" in outputs:
+        names = _mapping(outputs.get("user_names"))
+        apps = _mapping(outputs.get("accessed_clients"))
+        out += ["## Compromised accounts", ""]
+        out += _table(
+            ["user id", "user name (as logged)", "applications reached"],
+            [
+                [code(u), md(names.get(u, "")), md(", ".join(map(str, apps.get(u, []))))]
+                for u in outputs.get("compromised_users") or []
+            ],
+        )
+    calls = outputs.get("management_api_calls")
+    if isinstance(calls, list):
+        out += ["## Management API calls", ""]
+        rows = []
+        for c in calls[:200]:
+            if not isinstance(c, dict):
+                continue
+            details = c.get("details")
+            req = details.get("request") if isinstance(details, dict) else None
+            req = req if isinstance(req, dict) else {}
+            rows.append(
+                [
+                    md(c.get("date")),
+                    code(c.get("user_id")),
+                    md(c.get("user_name")),
+                    code(c.get("ip")),
+                    md(c.get("description")),
+                    md(f"{req.get('method', '')} {req.get('path', '')}"),
+                ]
+            )
+        out += _table(["date", "user id", "user name", "IP", "description", "request"], rows)
+    approvals = [r for r in records if str(r.get("type", "")).startswith("approval.")]
+    if approvals:
+        out += ["## Approvals", ""]
+        out += _table(
+            ["time", "step", "event", "by", "targets"],
+            [
+                [
+                    md(r.get("ts")),
+                    code(r.get("step")),
+                    md(str(r.get("type")).removeprefix("approval.")),
+                    md(r.get("by") or r.get("reason") or ""),
+                    md(", ".join(map(str, r.get("targets") or [])), 1000),
+                ]
+                for r in approvals
+            ],
+        )
+    planned = [r for r in records if r.get("type") == "action.planned"]
+    results: dict[tuple[Any, Any], Any] = {}
+    for r in records:
+        if r.get("type") == "action.result":
+            results[(r.get("step"), r.get("index"))] = r.get("result")
+        elif r.get("type") == "action.failed":
+            results[(r.get("step"), r.get("index"))] = f"failed: {r.get('error')}"
+    done = [
+        {**r, "result": results.get((r.get("step"), r.get("index")), "no result logged")}
+        for r in records
+        if r.get("type") == "action.call"
+    ]
+    out += ["## Writes", ""]
+    refused = [r for r in records if r.get("type") == "action.refused"]
+    rows = [_write_row("planned", r, "planned") for r in planned]
+    rows += [_write_row("done", r, "result") for r in done]
+    rows += [_write_row("refused", r, "reason") for r in refused]
+    out += _table(["", "step", "action", "target", "result"], rows)
+    final = check.final_hash or ""
+    out += [
+        "## Integrity",
+        "",
+        f"- {md(check.message, 1000)}",  # whole: it says what the signature proves
+        f"- Final hash: {code(final)}",
+        # a code span shows backslash escapes literally, so the command is not md()-escaped
+        f"- Verify: {code(f'soar verify {path} --expect-hash {final}', 2000)}",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,1 @@
+"""Rehearsal: drills against the emulator, scoring against ground truth, the demo."""

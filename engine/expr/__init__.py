@@ -1,0 +1,1 @@
+"""Sandboxed expressions: the template environment, its bounds, budget and secrets."""

@@ -1,0 +1,1 @@
+"""Auth0 log events: the query language, offline files and their search."""

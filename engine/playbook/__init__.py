@@ -1,0 +1,1 @@
+"""Playbooks: safe YAML source, the schema and semantic checks, the model, inputs."""

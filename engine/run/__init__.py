@@ -1,0 +1,1 @@
+"""Running a playbook: the executor, step plans and outcomes, gates, state, resume."""

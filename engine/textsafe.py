@@ -1,0 +1,72 @@
+"""Terminal-safe output: data never puts control characters on an operator's terminal.
+
+``safe`` escapes, visibly, every character of Unicode's control (Cc), format
+(Cf: zero-width spaces and joiners, bidi embeddings, overrides and isolates,
+the BOM, invisible operators, tag characters), line/paragraph separator
+(Zl, Zp) and surrogate (Cs) categories: the ones that can move the cursor,
+reorder or hide text (a "Trojan Source" user name), or not print at all.
+The ranges are those of Unicode 14 (Python 3.11), listed so that importing
+this module costs nothing; a test checks them against ``unicodedata``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_RANGES = (
+    (0x00, 0x08),  # C0 controls, tab and newline excepted
+    (0x0B, 0x1F),
+    (0x7F, 0x9F),  # DEL and the C1 controls (CSI \x9b)
+    (0xAD, 0xAD),  # soft hyphen
+    (0x600, 0x605),
+    (0x61C, 0x61C),  # Arabic letter mark
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),  # Mongolian vowel separator
+    (0x200B, 0x200F),  # zero-width space, joiners, LRM, RLM
+    (0x2028, 0x202E),  # line/paragraph separators, bidi embeddings and overrides
+    (0x2060, 0x2064),  # word joiner, invisible operators
+    (0x2066, 0x206F),  # bidi isolates, deprecated format characters
+    (0xD800, 0xDFFF),  # lone surrogates (from JSON data) cannot be printed as UTF-8
+    (0xFEFF, 0xFEFF),  # zero-width no-break space (BOM)
+    (0xFFF9, 0xFFFB),  # interlinear annotation
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),  # language tag
+    (0xE0020, 0xE007F),  # tag characters (invisible text)
+)
+_CONTROL = re.compile(
+    "[" + "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in _RANGES) + "]"
+)
+
+
+def safe(text: object, keep_newlines: bool = False) -> str:
+    """``text`` with every control / format / bidi character shown as a visible escape (``\\x1b``)."""
+    s = str(text)
+
+    def esc(m: re.Match[str]) -> str:
+        code = ord(m.group(0))
+        if code < 0x100:
+            return f"\\x{code:02x}"
+        return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+    if not keep_newlines:
+        s = s.replace("\n", "\\n")
+    return _CONTROL.sub(esc, s)
+
+
+def json_text(doc: Any) -> str:
+    """``doc`` as one line of JSON for stdout: every non-ASCII character escaped.
+
+    ``json.dumps`` leaves C1 controls and bidi characters raw unless
+    ``ensure_ascii``; with it, the output carries nothing a terminal acts on
+    and any JSON reader gets the same text back.
+    """
+    return json.dumps(doc, ensure_ascii=True)
