@@ -6,7 +6,7 @@ from pathlib import Path
 
 from soarcli import soar
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 def test_validate_exit_codes_and_format() -> None:

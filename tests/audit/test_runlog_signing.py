@@ -33,7 +33,7 @@ from engine.errors import ConfigError, RunLogError
 from engine.run.executor import RunResult, run_playbook
 from engine.run.resume import resume_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONTAIN = """
 playbook: 1
 name: contain

@@ -22,7 +22,7 @@ from engine.audit.runlog import (
 )
 from engine.errors import RunLogError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_log(path: Path, *, finished: bool = True, redactor: Redactor | None = None) -> str:

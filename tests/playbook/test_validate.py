@@ -22,8 +22,8 @@ from engine.playbook.loader import (
     load_playbook_text,
 )
 
-BROKEN = Path(__file__).parent / "broken"
-EXAMPLES = Path(__file__).parent.parent / "examples"
+BROKEN = Path(__file__).parents[1] / "broken"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 _EXPECT = re.compile(rb"^# expect: (\d+):(\d+) (.+)$", re.MULTILINE)
 
@@ -162,7 +162,7 @@ steps:
 
 
 def test_published_schema_is_the_one_the_package_uses() -> None:
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     published = (root / "schemas" / "playbook.schema.json").read_bytes()
     packaged = (root / "engine" / "data" / "playbook.schema.json").read_bytes()
     assert published == packaged

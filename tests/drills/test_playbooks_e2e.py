@@ -15,7 +15,7 @@ from engine.emulator import RunningEmulator, start_emulator
 from engine.playbook.loader import load_playbook
 from engine.run.executor import RunResult, run_playbook
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 PLAYBOOKS = ROOT / "playbooks"
 
 

@@ -27,9 +27,9 @@ from engine.errors import UpstreamError
 from engine.httpguard import DryRunGuard
 from engine.logs.files import iter_events
 from engine.logs.files import search_file as scan
-from tests.test_emulator_scenarios import FIELDS
+from tests.emulator.test_emulator_scenarios import FIELDS
 
-DATA = Path(__file__).parent / "data" / "auth0"
+DATA = Path(__file__).parents[1] / "data" / "auth0"
 
 # file -> event types and how many of each, counted by hand from the files
 TYPES: dict[str, dict[str, int]] = {

@@ -15,7 +15,7 @@ from soarcli import run_on_a_terminal, soar
 
 from engine.secrets import encodings
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from engine.errors import RunLogError
 from engine.run.executor import run_playbook
 from engine.run.resume import resume_run
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture

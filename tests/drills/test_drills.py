@@ -12,7 +12,7 @@ from engine.audit.report import render
 from engine.audit.runlog import verify
 from engine.drills.drill import DrillError, load_drill, run_drill
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 PLAYBOOKS = ROOT / "playbooks"
 DRILLS = sorted((ROOT / "drills").glob("*.yaml"))
 
