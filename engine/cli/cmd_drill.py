@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -40,27 +40,33 @@ def adhoc_expectations(outputs: set[str]) -> dict[str, Any]:
 
 
 def drill_cmd(
-    target: Path = typer.Argument(
-        ...,
-        help="A drill file, or a playbook with --scenario; a standard one by name "
-        "(credential-stuffing, drills/credential-stuffing.yaml) from any folder.",
-    ),
-    scenario: str | None = typer.Option(
-        None, "--scenario", help="Scenario when TARGET is a playbook."
-    ),
-    seed: int = typer.Option(1, "--seed", help="Scenario seed (with --scenario)."),
-    events: int | None = typer.Option(None, "--events", help="Tenant size (with --scenario)."),
-    live: bool = typer.Option(
-        False, "--live", help="With --scenario: apply writes to the emulated tenant."
-    ),
-    pairs: list[str] = typer.Option(
-        [],
-        "-i",
-        "--input",
-        help="With --scenario: KEY=VALUE playbook input; values may use {{ truth.KEY }}.",
-    ),
-    run_dir: Path = typer.Option(Path("runs"), "--run-dir"),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="A drill file, or a playbook with --scenario; a standard one by name "
+            "(credential-stuffing, drills/credential-stuffing.yaml) from any folder."
+        ),
+    ],
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Scenario when TARGET is a playbook.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Scenario seed (with --scenario).")] = 1,
+    events: Annotated[
+        int | None, typer.Option("--events", help="Tenant size (with --scenario).")
+    ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="With --scenario: apply writes to the emulated tenant.")
+    ] = False,
+    pairs: Annotated[
+        list[str],
+        typer.Option(
+            "-i",
+            "--input",
+            help="With --scenario: KEY=VALUE playbook input; values may use {{ truth.KEY }}.",
+        ),
+    ] = [],
+    run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Rehearse a playbook against an emulated attack and score it against the truth."""
     from engine.actions.registry import default_registry
@@ -130,8 +136,10 @@ def drill_cmd(
 
 
 def report_cmd(
-    run_log: Path = typer.Argument(..., help="The run log."),
-    output: Path | None = typer.Option(None, "-o", "--output", help="Write the Markdown here."),
+    run_log: Annotated[Path, typer.Argument(help="The run log.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the Markdown here.")
+    ] = None,
 ) -> None:
     """A Markdown incident summary of a run."""
     from engine.audit.report import render
@@ -161,7 +169,7 @@ def ip_counts(result: Any) -> dict[str, Any]:
     return {r["ip"]: r["count"] for r in rows or [] if isinstance(r, dict) and "ip" in r}
 
 
-def demo_cmd(run_dir: Path = typer.Option(Path("runs"), "--run-dir")) -> None:
+def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
     from engine.cli.cmd_run import make_redactor
     from engine.drills.demo import run_demo

@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -25,54 +26,71 @@ def parse_rate(text: str) -> tuple[int, float]:
 
 
 def emulator_cmd(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
-    port: int = typer.Option(8765, min=0, max=65535, help="Port; 0 picks a free one."),
-    scenario: str = typer.Option(
-        "credential-stuffing",
-        help="credential-stuffing, password-spray, breached-password, compromised-admin, quiet.",
-    ),
-    seed: int = typer.Option(1, help="Scenario seed."),
-    events: int | None = typer.Option(None, help="Number of log events (default about 3,000)."),
-    rate_limit: str = typer.Option(
-        "10/20", "--rate-limit", help="BURST/RATE per second for /api/v2."
-    ),
-    fail_rate: float = typer.Option(
-        0.0, "--fail-rate", help="Fraction of /api/v2 requests answered 503."
-    ),
-    latency: float = typer.Option(0.0, "--latency", help="Added latency per request, ms."),
-    token_ttl: float = typer.Option(86400, "--token-ttl", help="Access token lifetime, seconds."),
-    client_id: str | None = typer.Option(
-        None, "--client-id", help="Client id (default generated)."
-    ),
-    client_secret: str | None = typer.Option(
-        None, "--client-secret", help="Client secret (default generated)."
-    ),
-    journal: Path | None = typer.Option(
-        None, "--journal", help="Append every request to this JSON-lines file."
-    ),
-    truth: Path | None = typer.Option(
-        None, "--truth", help="Write the scenario's ground truth here."
-    ),
-    logs: Path | None = typer.Option(
-        None, "--logs", help="Serve this exported log file as the tenant."
-    ),
-    now: str | None = typer.Option(
-        None, "--now", help="Anchor time (ISO 8601) for reproducible scenarios."
-    ),
-    tls: bool = typer.Option(
-        False,
-        "--tls",
-        help="Serve HTTPS with a throwaway CA; prints SSL_CERT_FILE for clients to trust it.",
-    ),
-    ca_file: Path | None = typer.Option(
-        None, "--ca-file", help="With --tls: write the CA certificate here (default a temp file)."
-    ),
-    attacker_continues: float = typer.Option(
-        0.0,
-        "--attacker-continues",
-        help="Every S seconds the scenario's attacker tries again from every attacker address "
-        "(refused once blocked, as Auth0 does); 0: off.",
-    ),
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="credential-stuffing, password-spray, breached-password, compromised-admin, quiet."
+        ),
+    ] = "credential-stuffing",
+    seed: Annotated[int, typer.Option(help="Scenario seed.")] = 1,
+    events: Annotated[
+        int | None, typer.Option(help="Number of log events (default about 3,000).")
+    ] = None,
+    rate_limit: Annotated[
+        str, typer.Option("--rate-limit", help="BURST/RATE per second for /api/v2.")
+    ] = "10/20",
+    fail_rate: Annotated[
+        float, typer.Option("--fail-rate", help="Fraction of /api/v2 requests answered 503.")
+    ] = 0.0,
+    latency: Annotated[
+        float, typer.Option("--latency", help="Added latency per request, ms.")
+    ] = 0.0,
+    token_ttl: Annotated[
+        float, typer.Option("--token-ttl", help="Access token lifetime, seconds.")
+    ] = 86400,
+    client_id: Annotated[
+        str | None, typer.Option("--client-id", help="Client id (default generated).")
+    ] = None,
+    client_secret: Annotated[
+        str | None, typer.Option("--client-secret", help="Client secret (default generated).")
+    ] = None,
+    journal: Annotated[
+        Path | None, typer.Option("--journal", help="Append every request to this JSON-lines file.")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="Write the scenario's ground truth here.")
+    ] = None,
+    logs: Annotated[
+        Path | None, typer.Option("--logs", help="Serve this exported log file as the tenant.")
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Anchor time (ISO 8601) for reproducible scenarios.")
+    ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Serve HTTPS with a throwaway CA; prints SSL_CERT_FILE for clients to trust it.",
+        ),
+    ] = False,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file", help="With --tls: write the CA certificate here (default a temp file)."
+        ),
+    ] = None,
+    attacker_continues: Annotated[
+        float,
+        typer.Option(
+            "--attacker-continues",
+            help="Every S seconds the scenario's attacker tries again from every attacker address "
+            "(refused once blocked, as Auth0 does); 0: off.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,11 +31,18 @@ def _fail(message: str) -> typer.Exit:
 
 @keys_app.command("generate")
 def generate_cmd(
-    out_dir: Path | None = typer.Option(
-        None, "-o", "--output-dir", help="Write soar-signing.key and soar-signing.pub here."
-    ),
-    private: Path | None = typer.Option(None, "--private", help="The private key file to create."),
-    public: Path | None = typer.Option(None, "--public", help="The public key file to create."),
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "-o", "--output-dir", help="Write soar-signing.key and soar-signing.pub here."
+        ),
+    ] = None,
+    private: Annotated[
+        Path | None, typer.Option("--private", help="The private key file to create.")
+    ] = None,
+    public: Annotated[
+        Path | None, typer.Option("--public", help="The public key file to create.")
+    ] = None,
 ) -> None:
     """Write a new key pair (private key mode 0600; never over an existing file); print the public key."""
     from engine.audit.signing import KEY_FILE_ENV, PRIVATE_NAME, PUBLIC_NAME, VERIFY_ENV, generate

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -13,10 +14,16 @@ logs_app = typer.Typer(help="Work with a tenant's logs.", no_args_is_help=True)
 
 @logs_app.command("export")
 def export_cmd(
-    output: Path = typer.Option(..., "-o", "--output", help="The JSON-lines file to write."),
-    since: str = typer.Option("24h", "--since", help="30m, 24h, 7d or an ISO 8601 date/time."),
-    until: str | None = typer.Option(None, "--until", help="End (exclusive); default now."),
-    query: str = typer.Option("", "--query", "-q", help="Auth0 log query; default every event."),
+    output: Annotated[Path, typer.Option("-o", "--output", help="The JSON-lines file to write.")],
+    since: Annotated[
+        str, typer.Option("--since", help="30m, 24h, 7d or an ISO 8601 date/time.")
+    ] = "24h",
+    until: Annotated[
+        str | None, typer.Option("--until", help="End (exclusive); default now.")
+    ] = None,
+    query: Annotated[
+        str, typer.Option("--query", "-q", help="Auth0 log query; default every event.")
+    ] = "",
 ) -> None:
     """Export events (checkpoint paging, or the complete search with --query) for --logs.
 

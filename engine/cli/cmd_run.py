@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -287,21 +287,31 @@ def _drive(
 
 
 def run_cmd(
-    playbook: Path = typer.Argument(..., help="The playbook to run."),
-    inputs: list[str] = typer.Option(
-        [], "-i", "--input", help="KEY=VALUE, converted to the input's declared type."
+    playbook: Annotated[Path, typer.Argument(help="The playbook to run.")],
+    inputs: Annotated[
+        list[str],
+        typer.Option("-i", "--input", help="KEY=VALUE, converted to the input's declared type."),
+    ] = [],
+    inputs_file: Annotated[
+        Path | None, typer.Option("--inputs", help="A YAML or JSON mapping of inputs.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Reads run; writes are only planned.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Approve the run's writes.")] = False,
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where the run log goes.")] = Path(
+        "runs"
     ),
-    inputs_file: Path | None = typer.Option(
-        None, "--inputs", help="A YAML or JSON mapping of inputs."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Reads run; writes are only planned."),
-    yes: bool = typer.Option(False, "--yes", help="Approve the run's writes."),
-    run_dir: Path = typer.Option(Path("runs"), "--run-dir", help="Where the run log goes."),
-    logs: Path | None = typer.Option(
-        None, "--logs", help="Search this exported log file instead of a tenant (writes planned)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
-    signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
+    logs: Annotated[
+        Path | None,
+        typer.Option(
+            "--logs", help="Search this exported log file instead of a tenant (writes planned)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    signing_key: Annotated[
+        Path | None, typer.Option("--signing-key", help=SIGNING_KEY_HELP)
+    ] = None,
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.actions.registry import default_registry
@@ -350,15 +360,19 @@ def run_cmd(
 
 
 def resume_cmd(
-    run_log: Path = typer.Argument(..., help="The run log of the run to continue."),
-    yes: bool = typer.Option(False, "--yes", help="Approve the run's writes."),
-    resend_unknown: bool = typer.Option(
-        False,
-        "--resend-unknown",
-        help="Send again the writes cut off in flight (outcome unknown); check them first.",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object on stdout."),
-    signing_key: Path | None = typer.Option(None, "--signing-key", help=SIGNING_KEY_HELP),
+    run_log: Annotated[Path, typer.Argument(help="The run log of the run to continue.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Approve the run's writes.")] = False,
+    resend_unknown: Annotated[
+        bool,
+        typer.Option(
+            "--resend-unknown",
+            help="Send again the writes cut off in flight (outcome unknown); check them first.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    signing_key: Annotated[
+        Path | None, typer.Option("--signing-key", help=SIGNING_KEY_HELP)
+    ] = None,
 ) -> None:
     """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
     from engine.actions.registry import default_registry
@@ -392,7 +406,7 @@ def resume_cmd(
     )
 
 
-def show_cmd(run_log: Path = typer.Argument(..., help="The run log to summarise.")) -> None:
+def show_cmd(run_log: Annotated[Path, typer.Argument(help="The run log to summarise.")]) -> None:
     """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
     from engine.audit.runlog import read_records, verify
     from engine.errors import RunLogError

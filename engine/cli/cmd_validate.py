@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -37,7 +38,7 @@ def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def validate_cmd(
-    paths: list[Path] = typer.Argument(..., help="Playbook files or folders (*.yaml, *.yml)."),
+    paths: Annotated[list[Path], typer.Argument(help="Playbook files or folders (*.yaml, *.yml).")],
 ) -> None:
     """Check playbooks before they run: every problem, as path:line:col."""
     from engine.actions.registry import default_registry
@@ -64,8 +65,8 @@ def validate_cmd(
 
 
 def actions_cmd(
-    name: str | None = typer.Argument(None, help="Show one action with its schemas."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    name: Annotated[str | None, typer.Argument(help="Show one action with its schemas.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the registered actions, or show one with its input and output schemas."""
     from engine.actions.registry import default_registry

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -11,20 +12,24 @@ from engine.textsafe import safe
 
 
 def verify_cmd(
-    run_log: Path = typer.Argument(..., help="The run log to check."),
-    expect_hash: str | None = typer.Option(
-        None, "--expect-hash", help="The final hash printed when the run ended."
-    ),
-    public_key: Path | None = typer.Option(
-        None,
-        "--public-key",
-        help="The signer's public key file (else SOAR_VERIFY_KEY); a signature is then required.",
-    ),
-    require_signature: bool = typer.Option(
-        False,
-        "--require-signature",
-        help="Fail (exit 2) unless a public key is given to check the signature with.",
-    ),
+    run_log: Annotated[Path, typer.Argument(help="The run log to check.")],
+    expect_hash: Annotated[
+        str | None, typer.Option("--expect-hash", help="The final hash printed when the run ended.")
+    ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The signer's public key file (else SOAR_VERIFY_KEY); a signature is then required.",
+        ),
+    ] = None,
+    require_signature: Annotated[
+        bool,
+        typer.Option(
+            "--require-signature",
+            help="Fail (exit 2) unless a public key is given to check the signature with.",
+        ),
+    ] = False,
 ) -> None:
     """Check a run log: 0 intact and complete, 1 tampered, 2 unreadable, 3 incomplete."""
     from engine.audit.runlog import verify
