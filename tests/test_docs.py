@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.actions import default_registry
 from engine.actions.docs import render
-from engine.actions.registry import default_registry
 
 ROOT = Path(__file__).parent.parent
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.drills.drill import client_from_emulator, load_drill
 from engine.emulator import RunningEmulator, start_emulator
 from engine.playbook.loader import load_playbook_text

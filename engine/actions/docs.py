@@ -10,7 +10,8 @@ import json
 import sys
 from typing import Any
 
-from engine.actions.registry import ActionRegistry, default_registry
+from engine.actions import default_registry
+from engine.actions.registry import ActionRegistry
 from engine.auth0.client import MAX_RETRIES, WAIT_BUDGET
 
 

@@ -177,14 +177,3 @@ class ActionRegistry:
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """The nearest registered names, for 'did you mean' hints."""
         return difflib.get_close_matches(name, self.names(), n=n, cutoff=0.5)
-
-
-def default_registry() -> ActionRegistry:
-    """Every built-in action, listed module by module (no discovery by scanning)."""
-    from engine.actions import ACTION_MODULES
-
-    registry = ActionRegistry()
-    for module in ACTION_MODULES:
-        for action in module.ACTIONS:
-            registry.register(action)
-    return registry

@@ -69,7 +69,7 @@ def drill_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Rehearse a playbook against an emulated attack and score it against the truth."""
-    from engine.actions.registry import default_registry
+    from engine.actions import default_registry
     from engine.bundled import resolve
     from engine.cli.cmd_run import make_redactor, read_inputs
     from engine.drills.drill import Drill, load_drill, run_drill

@@ -314,7 +314,7 @@ def run_cmd(
     ] = None,
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
-    from engine.actions.registry import default_registry
+    from engine.actions import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.errors import PlaybookError
@@ -375,7 +375,7 @@ def resume_cmd(
     ] = None,
 ) -> None:
     """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
-    from engine.actions.registry import default_registry
+    from engine.actions import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.run.resume import resume_run

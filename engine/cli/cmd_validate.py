@@ -41,7 +41,7 @@ def validate_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Playbook files or folders (*.yaml, *.yml).")],
 ) -> None:
     """Check playbooks before they run: every problem, as path:line:col."""
-    from engine.actions.registry import default_registry
+    from engine.actions import default_registry
     from engine.playbook.loader import check_playbook
 
     registry = default_registry()
@@ -69,7 +69,7 @@ def actions_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List the registered actions, or show one with its input and output schemas."""
-    from engine.actions.registry import default_registry
+    from engine.actions import default_registry
 
     registry = default_registry()
     if name is None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.audit.report import render
 from engine.audit.runlog import read_records
 from engine.bundled import standard_playbook

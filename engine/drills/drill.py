@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.audit.runlog import read_records
 from engine.auth0 import Auth0Client, Auth0Settings
 from engine.drills.scoring import journal_blocks, score

@@ -23,7 +23,7 @@ from executor_actions import playbook
 from localserver import RecordingServer, Route, recording_server
 from soarcli import soar
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.audit.redact import Redactor
 from engine.audit.report import render
 from engine.audit.runlog import RunLogWriter, read_records, verify

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.audit.report import render
 from engine.audit.runlog import verify
 from engine.drills.drill import client_from_emulator

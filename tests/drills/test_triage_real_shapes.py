@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.errors import InputError
 from engine.eventcodes import ATTACK_INDICATORS
 from engine.logs.query import compile_query

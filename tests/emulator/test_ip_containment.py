@@ -17,7 +17,8 @@ import pytest
 from test_emulator import token
 
 from engine.actions import auth0_network as net
-from engine.actions.registry import ActionContext, default_registry
+from engine.actions import default_registry
+from engine.actions.registry import ActionContext
 from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.reactions import containment, continue_attack

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from soarcli import soar
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.playbook.loader import check_playbook_text
 from engine.playbook.queries import checkable_text
 

@@ -12,7 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.actions.registry import Action, ActionContext, ActionRegistry, default_registry
+from engine.actions import default_registry
+from engine.actions.registry import Action, ActionContext, ActionRegistry
 from engine.errors import PlaybookError
 from engine.expr.templates import compile_template
 from engine.playbook.loader import (

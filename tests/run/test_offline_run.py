@@ -90,7 +90,8 @@ def test_a_file_that_is_not_auth0_logs_is_refused_naming_the_line(tmp_path: Path
 def test_every_offline_search_action_carries_the_window_warning() -> None:
     import httpx
 
-    from engine.actions.registry import ActionContext, default_registry
+    from engine.actions import default_registry
+    from engine.actions.registry import ActionContext
 
     registry = default_registry()
     user_logs = registry["auth0.user_logs"].func

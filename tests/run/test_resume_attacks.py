@@ -21,7 +21,7 @@ from executor_actions import make_registry, playbook, records
 from localserver import RecordingServer, Route, recording_server
 from soarcli import ROOT, soar, spawn, wait_until
 
-from engine.actions.registry import default_registry
+from engine.actions import default_registry
 from engine.audit.runlog import read_records, verify
 from engine.emulator import RunningEmulator, start_emulator
 from engine.errors import RunLogError
