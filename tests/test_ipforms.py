@@ -58,7 +58,8 @@ def test_variants_cover_what_writers_produce_and_start_with_the_text() -> None:
 
 def test_lucene_quotes_a_list_of_forms_as_one_group_the_query_engine_matches() -> None:
     from engine.errors import TemplateError
-    from engine.expr.templates import compile_template, lucene
+    from engine.expr.sandbox import lucene
+    from engine.expr.templates import compile_template
     from engine.logs.query import compile_query
 
     assert lucene(["a", 'b"']) == '("a" OR "b\\"")'

@@ -26,7 +26,7 @@ from engine.auth0.search import (
 )
 from engine.depth import MAX_DEPTH, bounded, depth_of, marker
 from engine.errors import ActionError, UpstreamError
-from engine.expr.templates import lucene
+from engine.expr.sandbox import lucene
 from engine.timeutil import now_utc, parse_time
 
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits

@@ -28,7 +28,7 @@ from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.search import SearchResult
 from engine.errors import ActionError
 from engine.eventcodes import USER_AUTH_SUCCESS
-from engine.expr.templates import lucene
+from engine.expr.sandbox import lucene
 from engine.ipforms import address_key, all_variants
 
 # every way a user authenticates and reaches an application: a password login (s), an

@@ -79,7 +79,7 @@ def search(
     """Every event matching ``query`` with ``since <= date < until``, oldest first, once each.
 
     ``query`` must already be safe: values put into it go through
-    ``engine.expr.templates.lucene``. ``progress(events, requests)`` is called after each page.
+    ``engine.expr.sandbox.lucene``. ``progress(events, requests)`` is called after each page.
     """
     with tally() as used:
         result = _search(client, query, since, until, limit, fields, progress)

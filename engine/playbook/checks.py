@@ -18,8 +18,8 @@ import jsonschema
 
 from engine.actions.registry import ActionRegistry
 from engine.errors import TemplateError
+from engine.expr.sandbox import ENV
 from engine.expr.templates import (
-    ENV,
     free_names,
     is_template,
     iter_templates,

@@ -23,7 +23,8 @@ from jinja2.exceptions import TemplateSyntaxError
 
 from engine.errors import QueryError, TemplateError
 from engine.eventcodes import CODES, lookup
-from engine.expr.templates import ENV, is_template, parse_template
+from engine.expr.sandbox import ENV
+from engine.expr.templates import is_template, parse_template
 from engine.issues import Issue
 from engine.logs.query import Query, compile_query
 from engine.playbook.schema import place_of

@@ -12,7 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.errors import TemplateError
-from engine.expr.templates import compile_template, lucene, render_value
+from engine.expr.sandbox import lucene
+from engine.expr.templates import compile_template, render_value
 from engine.run.executor import run_playbook
 from engine.secrets import Secret
 

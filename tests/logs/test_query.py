@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import QueryError
-from engine.expr.templates import lucene
+from engine.expr.sandbox import lucene
 from engine.logs.query import compile_query, normalize_date
 
 

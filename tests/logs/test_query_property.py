@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.expr.templates import lucene
+from engine.expr.sandbox import lucene
 from engine.logs.query import DEFAULT_FIELDS, compile_query
 
 FIELDS = ["type", "ip", "user_name", "client_name"]
