@@ -66,13 +66,12 @@ from engine.run.plan import (
     precompile,
     render_calls,
 )
-from engine.run.replay import Continuation, describe_changes
+from engine.run.replay import Continuation, Replay, describe_changes
 from engine.run.runlock import RunLock
 from engine.run.state import (
     ENV_SECRETS,
     Auth0Factory,
     Event,
-    Replay,
     RunResult,
     client_identity,
     default_auth0_factory,

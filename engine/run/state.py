@@ -43,29 +43,6 @@ class RunResult:
     error: str | None = None
 
 
-@dataclass
-class Replay:
-    """What an earlier part of this run already did (``soar resume``; see ``engine.run.replay``).
-
-    Writes are identified by call key, ``<step>:<index>`` (``calls.call_keys``).
-    ``done``: full results of completed writes; ``unknown``: writes sent
-    (``action.call``) whose outcome the log does not know; ``approved``: the
-    targets each step was approved for; ``shown``: per write step, the calls of
-    its last ``step.inputs`` record (what was last shown for approval);
-    ``outputs``: read steps to take from the log instead of running them (they
-    fed writes already sent); ``resend_unknown``: the operator checked the
-    unknown writes by hand and confirmed they may be sent again.
-    """
-
-    done: dict[str, Any] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)
-    approved: dict[str, set[str]] = field(default_factory=dict)
-    shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    sent: dict[str, str] = field(default_factory=dict)  # call key -> its target as sent
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    resend_unknown: bool = False
-
-
 def new_run_id() -> str:
     """``20261128T081500Z-3f9a1c``: sortable by start time, unique by its random tail."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + pysecrets.token_hex(3)
