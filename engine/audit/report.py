@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.audit.records import writes_recorded
 from engine.audit.runlog import read_records, verify
 from engine.depth import dumps
 from engine.errors import RunLogError
-from engine.run.approval import writes_recorded
 from engine.textsafe import safe
 
 MAX_CELL = 200
