@@ -38,7 +38,6 @@ from engine.httpguard import DryRunGuard, guarded_client
 from engine.playbook.inputs import check_inputs
 from engine.playbook.model import Playbook, Step
 from engine.run.approval import (
-    ApprovalRequest,
     Approvals,
     Approve,
     AwaitingApproval,
@@ -522,12 +521,4 @@ class _Run:
         return result
 
 
-__all__ = [
-    "ENV_SECRETS",
-    "ApprovalRequest",
-    "Auth0Factory",
-    "Event",
-    "Replay",
-    "RunResult",
-    "run_playbook",
-]
+__all__ = ["run_playbook"]
