@@ -1,7 +1,8 @@
 """Run a playbook: inputs checked, steps in order, writes approved and guarded, all logged.
 
 ``run_playbook`` is the entry point; ``engine.run.resume.resume_run`` continues a
-stopped run through the same ``_Run``. Each step ends as one of the frozen
+stopped run the same way: it builds a ``Run``, opens it on the stopped run's log
+and hands it to ``execute``. Each step ends as one of the frozen
 outcomes of ``engine.run.outcomes``; no exception crosses a step boundary. A write
 passes three gates: guardrails (``max_targets``, protected users, checked on
 each target's resolved record), approval of its concrete calls, and, in a dry
@@ -136,7 +137,7 @@ def run_playbook(
     path = Path(run_dir) / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     who = operator or operator_name()
-    run = _Run(
+    run = Run(
         playbook,
         values,
         registry=registry,
@@ -174,11 +175,16 @@ def run_playbook(
             protected_ips=run.guardrails.shown_ips,
             http_read_hosts=sorted(run.guard.read_hosts),
         )
-        return run.execute()
+        return execute(run)
 
 
-class _Run:
-    """The state of one run. Built per run, never shared between runs."""
+class Run:
+    """The state of one run: its settings, clients, run log and step results.
+
+    Built per run, never shared between runs. ``run_playbook`` and
+    ``engine.run.resume.resume_run`` build one, ``open`` it on a run log and
+    hand it to ``execute``.
+    """
 
     writer: RunLogWriter
 
@@ -257,16 +263,19 @@ class _Run:
         return client_identity(client)
 
     def open(self, writer: RunLogWriter) -> None:
+        """Attach the run log this run writes to (a new one, or a stopped run's, reopened)."""
         self.writer = writer
         self.approvals = Approvals(self.approve, self.log, self.replay.approved)
 
     def log(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Write one run-log record (redacted, chained) and show it to ``on_event``."""
         record = self.writer.write(type_, **fields)
         if self.on_event:
             self.on_event(record)
         return record
 
     def context(self) -> dict[str, Any]:
+        """The template context: inputs, the steps so far, secrets, the run."""
         return {
             "inputs": self.inputs,
             "steps": self.steps,
@@ -274,251 +283,271 @@ class _Run:
             "run": {"id": self.writer.run_id, "dry_run": self.dry_run},
         }
 
-    # -- the run -------------------------------------------------------------
-    def execute(self) -> RunResult:
-        status, error = "succeeded", None
-        precompile(self.playbook)
-        try:
-            for step in self.playbook.steps:
-                outcome = self.run_step(step)
-                self.outcomes[step.id] = outcome
-                self.steps[step.id] = {"output": outcome.output, "status": outcome.status}
-                if isinstance(outcome, Failed) and not step.continue_on_error:
-                    # with continue_on_error the failure stays the step's; the run goes on
-                    status, error = "failed", f"step {step.id!r} failed: {outcome.error}"
-                    break
-        except AwaitingApproval as stop:
-            status, error = "awaiting_approval", str(stop) or None
-        outputs: dict[str, Any] = {}
-        if status != "awaiting_approval":
-            outputs, out_error = self.render_outputs()
-            if out_error and status == "succeeded":
-                status, error = "failed", out_error
-        self.finish(status, outputs, error)
-        return RunResult(
-            run_id=self.writer.run_id,
+    def close(self) -> None:
+        """Close the run log and the run's HTTP clients."""
+        self.writer.close()
+        self.http.close()
+        if self._auth0 is not None:
+            self._auth0.close()
+
+
+def execute(run: Run) -> RunResult:
+    """Run the playbook of an opened ``run`` from its first step, render its outputs, end its log.
+
+    Steps run in order; a failed step stops the run unless it continues on
+    error; a step waiting for approval stops it with ``awaiting_approval``.
+    """
+    status, error = "succeeded", None
+    precompile(run.playbook)
+    try:
+        for step in run.playbook.steps:
+            outcome = run_step(run, step)
+            run.outcomes[step.id] = outcome
+            run.steps[step.id] = {"output": outcome.output, "status": outcome.status}
+            if isinstance(outcome, Failed) and not step.continue_on_error:
+                # with continue_on_error the failure stays the step's; the run goes on
+                status, error = "failed", f"step {step.id!r} failed: {outcome.error}"
+                break
+    except AwaitingApproval as stop:
+        status, error = "awaiting_approval", str(stop) or None
+    outputs: dict[str, Any] = {}
+    if status != "awaiting_approval":
+        outputs, out_error = _render_outputs(run)
+        if out_error and status == "succeeded":
+            status, error = "failed", out_error
+    _finish(run, status, outputs, error)
+    return RunResult(
+        run_id=run.writer.run_id,
+        status=status,
+        dry_run=run.dry_run,
+        outputs=outputs,
+        run_log=run.writer.path,
+        final_hash=run.writer.prev,
+        steps=dict(run.outcomes),
+        error=error,
+    )
+
+
+def _finish(run: Run, status: str, outputs: dict[str, Any], error: str | None) -> None:
+    try:
+        run.log(
+            "run.finished",
             status=status,
-            dry_run=self.dry_run,
-            outputs=outputs,
-            run_log=self.writer.path,
-            final_hash=self.writer.prev,
-            steps=dict(self.outcomes),
+            outputs=summarize(outputs, 65536, run.redactor.text),
             error=error,
+            records=run.writer.seq + 1,  # this record included
+            writes_sent=run.guard.writes_sent,
+            writes_refused=run.guard.refused,
         )
+    finally:
+        run.close()
 
-    def finish(self, status: str, outputs: dict[str, Any], error: str | None) -> None:
+
+def _render_outputs(run: Run) -> tuple[dict[str, Any], str | None]:
+    outputs: dict[str, Any] = {}
+    error = None
+    context = run.context()
+    for name, template in run.playbook.outputs.items():
         try:
-            self.log(
-                "run.finished",
-                status=status,
-                outputs=summarize(outputs, 65536, self.redactor.text),
-                error=error,
-                records=self.writer.seq + 1,  # this record included
-                writes_sent=self.guard.writes_sent,
-                writes_refused=self.guard.refused,
-            )
-        finally:
-            self.writer.close()
-            self.http.close()
-            if self._auth0 is not None:
-                self._auth0.close()
+            outputs[name] = plain(render_value(template, context))
+        except Exception as exc:  # an output that cannot render fails the run, not the process
+            outputs[name] = None
+            error = error or f"output {name!r}: {run.redactor.text(describe(exc))}"
+    return outputs, error
 
-    def render_outputs(self) -> tuple[dict[str, Any], str | None]:
-        outputs: dict[str, Any] = {}
-        error = None
-        context = self.context()
-        for name, template in self.playbook.outputs.items():
-            try:
-                outputs[name] = plain(render_value(template, context))
-            except Exception as exc:  # an output that cannot render fails the run, not the process
-                outputs[name] = None
-                error = error or f"output {name!r}: {self.redactor.text(describe(exc))}"
-        return outputs, error
 
-    def run_step(self, step: Step) -> StepOutcome:
-        start = time.monotonic()
-        limit = step_limit(f"step {step.id!r}", step.timeout)  # rendering runs on its clock too
-        try:
-            action = self.registry.get(step.uses)
-            if action is None:
-                raise ActionError(f"unknown action {step.uses!r}")
-            replayed = self.continuation.replayed(step.id, self.redactor.text)
-            if replayed is not None:  # it fed writes already sent: they were sent from this
-                return replayed
-            if not condition(step, self.context()):
-                self.log("step.finished", step=step.id, status="skipped", duration_ms=0)
-                return Skipped()
-            each = items(step, self.context())
-            self.log(
-                "step.started",
-                step=step.id,
-                action=action.name,
-                items=None if each is None else len(each),
-            )
-            calls = render_calls(step, action, each, self.context())
-            for args in calls:  # every call checked before the first is sent
-                check_args(action, args)
-            write = any(action.is_write(args) for args in calls)
-            planned = self.plan_writes and any(action.planned_only(args) for args in calls)
-            keys = call_keys(step.id, calls) if write or planned else []
-            if write:
-                self.continuation.writes.add(step.id)
-            refused = self.gate(step, action, calls, keys) if write else {}
-            results = self.run_calls(step, action, calls, keys, refused)
-            if refused:
-                raise GuardrailError(refused_error(step.id, targets_of(action, calls), refused))
-            output: Any = results if each is not None else results[0]
-            duration = time.monotonic() - start
-            outcome: StepOutcome = (
-                Planned(output, duration) if planned else Succeeded(output, duration)
-            )
-            self.log(
-                "step.finished",
-                step=step.id,
-                status=outcome.status,
-                duration_ms=round(duration * 1000, 3),
-                # writes in full, for resume; reads bounded, redacted before any cut
-                output=output if write or planned else summarize(output, redact=self.redactor.text),
-            )
-            return outcome
-        except AwaitingApproval:
-            raise
-        except Exception as exc:  # the step boundary: every failure becomes Failed
-            duration = time.monotonic() - start
-            message = self.redactor.text(describe(exc))
-            self.log(
-                "step.finished",
-                step=step.id,
-                status="failed",
-                duration_ms=round(duration * 1000, 3),
-                error=message,
-            )
-            return Failed(message, duration)
-        finally:
-            end_step_limit(limit)
+def run_step(run: Run, step: Step) -> StepOutcome:
+    """One step's life, top to bottom; no exception but ``AwaitingApproval`` leaves it.
 
-    def gate(
-        self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
-    ) -> dict[int, str]:
-        """Guardrails, then approval of the concrete calls: the calls refused (index -> why).
-
-        Raises ``GuardrailError`` (too many targets) or ``AwaitingApproval``.
-        """
-        targets = resolve_targets(action, self.ctx, calls)
-        refused = self.guardrails.check(step.id, targets, step.max_targets)
-        for index, why in sorted(refused.items()):
-            self.log(
-                "action.refused",
-                step=step.id,
-                action=action.name,
-                **targets[index].shown(),
-                reason=why,
-            )
-        if self.plan_writes or len(refused) == len(calls):
-            return refused
-        values = [t.value for t in targets]
-        found = self.continuation.record(step, action.name, calls, keys, values, self.steps)
-        self.confirm_unknown(step, action, calls, keys)
-        request = approval_content(
-            step.id, action.name, targets, tenant=self.tenant, refused=refused
+    Its action; a read step that fed writes already sent is replayed from the
+    log; its condition (``if``: false, skipped); its items (``for_each``);
+    each call's arguments rendered, then all checked before the first is
+    sent; a write's gates (guardrails, then approval: ``_gate``); the calls;
+    the refused targets fail the step; its outcome, logged as ``step.finished``.
+    Everything, rendering included, runs under the step's ``timeout``.
+    """
+    start = time.monotonic()
+    limit = step_limit(f"step {step.id!r}", step.timeout)  # rendering runs on its clock too
+    try:
+        action = run.registry.get(step.uses)
+        if action is None:
+            raise ActionError(f"unknown action {step.uses!r}")
+        replayed = run.continuation.replayed(step.id, run.redactor.text)
+        if replayed is not None:  # it fed writes already sent: they were sent from this
+            return replayed
+        if not condition(step, run.context()):
+            run.log("step.finished", step=step.id, status="skipped", duration_ms=0)
+            return Skipped()
+        each = items(step, run.context())
+        run.log(
+            "step.started",
+            step=step.id,
+            action=action.name,
+            items=None if each is None else len(each),
         )
-        approvals = self.approvals
-        if found:
-            # what was approved earlier is not what would be sent now: ask afresh
-            approvals = Approvals(self.approve, self.log)
-            if self.approve is True:  # --yes was given before anyone saw the difference
-                hint = describe_changes(step.id, found)
-                self.log("approval.required", **request.content(), reason="changed", hint=hint)
-                raise AwaitingApproval(hint)
-        try:
-            approvals.require(request)
-        except AwaitingApproval as stop:
-            if found and not str(stop):
-                raise AwaitingApproval(describe_changes(step.id, found)) from None
-            raise
+        calls = render_calls(step, action, each, run.context())
+        for args in calls:  # every call checked before the first is sent
+            check_args(action, args)
+        write = any(action.is_write(args) for args in calls)
+        planned = run.plan_writes and any(action.planned_only(args) for args in calls)
+        keys = call_keys(step.id, calls) if write or planned else []
+        if write:
+            run.continuation.writes.add(step.id)
+        refused = _gate(run, step, action, calls, keys) if write else {}
+        results = _run_calls(run, step, action, calls, keys, refused)
+        if refused:
+            raise GuardrailError(refused_error(step.id, targets_of(action, calls), refused))
+        output: Any = results if each is not None else results[0]
+        duration = time.monotonic() - start
+        outcome: StepOutcome = Planned(output, duration) if planned else Succeeded(output, duration)
+        run.log(
+            "step.finished",
+            step=step.id,
+            status=outcome.status,
+            duration_ms=round(duration * 1000, 3),
+            # writes in full, for resume; reads bounded, redacted before any cut
+            output=output if write or planned else summarize(output, redact=run.redactor.text),
+        )
+        return outcome
+    except AwaitingApproval:
+        raise
+    except Exception as exc:  # the step boundary: every failure becomes Failed
+        duration = time.monotonic() - start
+        message = run.redactor.text(describe(exc))
+        run.log(
+            "step.finished",
+            step=step.id,
+            status="failed",
+            duration_ms=round(duration * 1000, 3),
+            error=message,
+        )
+        return Failed(message, duration)
+    finally:
+        end_step_limit(limit)
+
+
+def _gate(
+    run: Run, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
+) -> dict[int, str]:
+    """Guardrails, then approval of the concrete calls: the calls refused (index -> why).
+
+    Raises ``GuardrailError`` (too many targets) or ``AwaitingApproval``.
+    """
+    targets = resolve_targets(action, run.ctx, calls)
+    refused = run.guardrails.check(step.id, targets, step.max_targets)
+    for index, why in sorted(refused.items()):
+        run.log(
+            "action.refused",
+            step=step.id,
+            action=action.name,
+            **targets[index].shown(),
+            reason=why,
+        )
+    if run.plan_writes or len(refused) == len(calls):
         return refused
+    values = [t.value for t in targets]
+    found = run.continuation.record(step, action.name, calls, keys, values, run.steps)
+    _confirm_unknown(run, step, action, calls, keys)
+    request = approval_content(step.id, action.name, targets, tenant=run.tenant, refused=refused)
+    approvals = run.approvals
+    if found:
+        # what was approved earlier is not what would be sent now: ask afresh
+        approvals = Approvals(run.approve, run.log)
+        if run.approve is True:  # --yes was given before anyone saw the difference
+            hint = describe_changes(step.id, found)
+            run.log("approval.required", **request.content(), reason="changed", hint=hint)
+            raise AwaitingApproval(hint)
+    try:
+        approvals.require(request)
+    except AwaitingApproval as stop:
+        if found and not str(stop):
+            raise AwaitingApproval(describe_changes(step.id, found)) from None
+        raise
+    return refused
 
-    def confirm_unknown(
-        self, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
-    ) -> None:
-        """Writes cut off in flight earlier in this run: resent only if idempotent or confirmed."""
-        if action.idempotent or self.replay.resend_unknown:
-            return
-        unknown = [
-            target_of(action, a)
-            for a, k in zip(calls, keys, strict=True)
-            if k in self.replay.unknown
-        ]
-        if unknown:
-            self.approvals.stop_unknown(step.id, action.name, unknown)
 
-    def run_calls(
-        self,
-        step: Step,
-        action: Action,
-        calls: list[dict[str, Any]],
-        keys: list[str],
-        refused: dict[int, str],
-    ) -> list[Any]:
-        write = bool(keys)
+def _confirm_unknown(
+    run: Run, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
+) -> None:
+    """Writes cut off in flight earlier in this run: resent only if idempotent or confirmed."""
+    if action.idempotent or run.replay.resend_unknown:
+        return
+    unknown = [
+        target_of(action, a) for a, k in zip(calls, keys, strict=True) if k in run.replay.unknown
+    ]
+    if unknown:
+        run.approvals.stop_unknown(step.id, action.name, unknown)
 
-        def one(index: int) -> Any:
-            if index in refused:  # never sent nor planned
-                return {"refused": True, "reason": refused[index]}
-            if write:
-                return self.write_call(step, action, calls[index], index, keys[index])
-            return self.attempt(step, action, calls[index], index)
 
-        return run_bounded(len(calls), one, max_parallel=step.max_parallel, timeout=step.timeout)
+def _run_calls(
+    run: Run,
+    step: Step,
+    action: Action,
+    calls: list[dict[str, Any]],
+    keys: list[str],
+    refused: dict[int, str],
+) -> list[Any]:
+    write = bool(keys)
 
-    def attempt(self, step: Step, action: Action, args: dict[str, Any], index: int) -> Any:
-        """One call with the step's retry policy."""
+    def one(index: int) -> Any:
+        if index in refused:  # never sent nor planned
+            return {"refused": True, "reason": refused[index]}
+        if write:
+            return _write_call(run, step, action, calls[index], index, keys[index])
+        return _attempt(run, step, action, calls[index], index)
 
-        def on_retry(n: int, message: str, wait_s: float) -> None:
-            self.log(
-                "action.retry",
-                step=step.id,
-                index=index,
-                attempt=n,
-                error=self.redactor.text(message),
-                wait_s=round(wait_s, 3),
-            )
+    return run_bounded(len(calls), one, max_parallel=step.max_parallel, timeout=step.timeout)
 
-        return call_with_retry(
-            lambda: run_action(action, self.ctx, args, plan=False), step.retry, on_retry=on_retry
+
+def _attempt(run: Run, step: Step, action: Action, args: dict[str, Any], index: int) -> Any:
+    """One call with the step's retry policy."""
+
+    def on_retry(n: int, message: str, wait_s: float) -> None:
+        run.log(
+            "action.retry",
+            step=step.id,
+            index=index,
+            attempt=n,
+            error=run.redactor.text(message),
+            wait_s=round(wait_s, 3),
         )
 
-    def write_call(
-        self, step: Step, action: Action, args: dict[str, Any], index: int, key: str
-    ) -> Any:
-        target = target_of(action, args)
-        where = {"step": step.id, "index": index, "call": key, "action": action.name}
-        if self.plan_writes:
-            result = run_action(action, self.ctx, args, plan=True)
-            self.log("action.planned", **where, target=target, planned=result["planned"])
-            return result
-        if key in self.replay.done:
-            # the target it was sent to: the arguments may differ now, its result stands
-            self.log("action.reused", **where, target=self.replay.sent.get(key, target))
-            return self.replay.done[key]
-        if key in self.replay.unknown and not (action.idempotent or self.replay.resend_unknown):
-            raise ActionError(
-                f"{action.name} on {target}: an earlier attempt of this run was sent but its "
-                "result was never logged (the run was interrupted), so whether it took effect "
-                "is unknown and soar will not send it again; check the target by hand (the "
-                "next run can skip it), or confirm with soar resume --resend-unknown"
-            )
-        self.log("action.call", **where, target=target, args=loggable(args))
-        self.writer.sync()  # on disk before the write leaves the process
-        try:
-            result = self.attempt(step, action, args, index)
-        except Exception as exc:
-            self.log("action.failed", **where, error=self.redactor.text(describe(exc)))
-            self.writer.sync()
-            raise
-        self.log("action.result", **where, result=result)
-        self.writer.sync()
+    return call_with_retry(
+        lambda: run_action(action, run.ctx, args, plan=False), step.retry, on_retry=on_retry
+    )
+
+
+def _write_call(
+    run: Run, step: Step, action: Action, args: dict[str, Any], index: int, key: str
+) -> Any:
+    target = target_of(action, args)
+    where = {"step": step.id, "index": index, "call": key, "action": action.name}
+    if run.plan_writes:
+        result = run_action(action, run.ctx, args, plan=True)
+        run.log("action.planned", **where, target=target, planned=result["planned"])
         return result
+    if key in run.replay.done:
+        # the target it was sent to: the arguments may differ now, its result stands
+        run.log("action.reused", **where, target=run.replay.sent.get(key, target))
+        return run.replay.done[key]
+    if key in run.replay.unknown and not (action.idempotent or run.replay.resend_unknown):
+        raise ActionError(
+            f"{action.name} on {target}: an earlier attempt of this run was sent but its "
+            "result was never logged (the run was interrupted), so whether it took effect "
+            "is unknown and soar will not send it again; check the target by hand (the "
+            "next run can skip it), or confirm with soar resume --resend-unknown"
+        )
+    run.log("action.call", **where, target=target, args=loggable(args))
+    run.writer.sync()  # on disk before the write leaves the process
+    try:
+        result = _attempt(run, step, action, args, index)
+    except Exception as exc:
+        run.log("action.failed", **where, error=run.redactor.text(describe(exc)))
+        run.writer.sync()
+        raise
+    run.log("action.result", **where, result=result)
+    run.writer.sync()
+    return result
 
 
-__all__ = ["run_playbook"]
+__all__ = ["Run", "execute", "run_playbook"]
