@@ -21,21 +21,19 @@ from __future__ import annotations
 
 import os
 import platform
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import __version__
-from engine.actions.registry import Action, ActionContext, ActionRegistry
+from engine.actions.registry import Action, ActionRegistry
 from engine.audit.redact import Redactor
 from engine.audit.runlog import RunLogWriter, summarize
 from engine.audit.signing import Signer
 from engine.errors import ActionError, GuardrailError
 from engine.expr.budget import end_step_limit, step_limit
 from engine.expr.templates import render_value
-from engine.httpguard import DryRunGuard, guarded_client
 from engine.playbook.inputs import check_inputs
 from engine.playbook.model import Playbook, Step
 from engine.run.approval import (
@@ -44,7 +42,7 @@ from engine.run.approval import (
     AwaitingApproval,
     approval_content,
 )
-from engine.run.guardrails import Guardrails, refused_error, resolve_targets, target_of, targets_of
+from engine.run.guardrails import refused_error, resolve_targets, target_of, targets_of
 from engine.run.outcomes import (
     Failed,
     Planned,
@@ -66,25 +64,20 @@ from engine.run.plan import (
     precompile,
     render_calls,
 )
-from engine.run.replay import Continuation, Replay, describe_changes
+from engine.run.replay import describe_changes
 from engine.run.runlock import RunLock
 from engine.run.state import (
-    ENV_SECRETS,
     Auth0Factory,
     Event,
+    Run,
     RunResult,
-    client_identity,
-    default_auth0_factory,
     new_run_id,
     operator_name,
-    tenant_label,
 )
 from engine.secrets import Secret
 
 if TYPE_CHECKING:
     import httpx
-
-    from engine.auth0 import Auth0Client
 
 
 def run_playbook(
@@ -176,119 +169,6 @@ def run_playbook(
             http_read_hosts=sorted(run.guard.read_hosts),
         )
         return execute(run)
-
-
-class Run:
-    """The state of one run: its settings, clients, run log and step results.
-
-    Built per run, never shared between runs. ``run_playbook`` and
-    ``engine.run.resume.resume_run`` build one, ``open`` it on a run log and
-    hand it to ``execute``.
-    """
-
-    writer: RunLogWriter
-
-    def __init__(
-        self,
-        playbook: Playbook,
-        inputs: dict[str, Any],
-        *,
-        registry: ActionRegistry,
-        dry_run: bool,
-        approve: Approve,
-        logs_file: Path | None,
-        auth0_factory: Auth0Factory | None,
-        protected_users: Sequence[str],
-        secrets: Mapping[str, str | Secret],
-        protected_ips: Sequence[str] = (),
-        transport: httpx.BaseTransport | None,
-        on_event: Event | None,
-        redactor: Redactor | None,
-        replay: Replay | None = None,
-        http_read_hosts: Sequence[str] | None = None,
-    ) -> None:
-        self.playbook = playbook
-        self.inputs = inputs
-        self.registry = registry
-        self.dry_run = dry_run
-        self.plan_writes = dry_run or logs_file is not None  # offline runs write nothing
-        self.on_event = on_event
-        self.replay = replay or Replay()
-        self.redactor = redactor if redactor is not None else Redactor()
-        for name in ENV_SECRETS:
-            self.redactor.add(os.environ.get(name))
-        self.secrets = {
-            name: v if isinstance(v, Secret) else Secret(name, v) for name, v in secrets.items()
-        }
-        for secret in self.secrets.values():
-            self.redactor.add(secret)
-        self.guardrails = Guardrails(protected_users, protected_ips)
-        self.approve = approve
-        self.tenant = tenant_label(logs_file)  # shown at approval; run_playbook may name it
-        self.guard = DryRunGuard(self.plan_writes, http_read_hosts)  # the one guard of this run
-        self.http = guarded_client(self.guard, transport, timeout=30.0)
-        self.auth0_factory = auth0_factory or default_auth0_factory
-        self._auth0: Auth0Client | None = None
-        self._auth0_lock = threading.Lock()
-        self.ctx = ActionContext(
-            dry_run=self.plan_writes,
-            http=self.http,
-            auth0_factory=self.auth0,
-            logs_file=logs_file,
-            secrets=self.secrets,
-        )
-        self.steps: dict[str, dict[str, Any]] = {}
-        self.outcomes: dict[str, StepOutcome] = {}
-        self.continuation = Continuation(self.replay, self.log)
-
-    def auth0(self) -> Auth0Client:
-        """The run's one Auth0 client, built on first use (``for_each`` threads may race here)."""
-        with self._auth0_lock:
-            if self._auth0 is None:
-                self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
-            return self._auth0
-
-    def tenant_identity(self) -> tuple[dict[str, str | None], str | None]:
-        """``{"tenant_url", "client_id"}`` this run's writes go to, and why they are unknown.
-
-        Builds the Auth0 client (no request is sent): its settings are what the
-        writes will use. Offline runs and runs without Auth0 settings have none.
-        """
-        if self.ctx.logs_file is not None:
-            return {"tenant_url": None, "client_id": None}, None
-        try:
-            client = self.auth0()
-        except Exception as exc:  # no usable settings: the steps that need them will say so
-            return {"tenant_url": None, "client_id": None}, self.redactor.text(describe(exc))
-        return client_identity(client)
-
-    def open(self, writer: RunLogWriter) -> None:
-        """Attach the run log this run writes to (a new one, or a stopped run's, reopened)."""
-        self.writer = writer
-        self.approvals = Approvals(self.approve, self.log, self.replay.approved)
-
-    def log(self, type_: str, **fields: Any) -> dict[str, Any]:
-        """Write one run-log record (redacted, chained) and show it to ``on_event``."""
-        record = self.writer.write(type_, **fields)
-        if self.on_event:
-            self.on_event(record)
-        return record
-
-    def context(self) -> dict[str, Any]:
-        """The template context: inputs, the steps so far, secrets, the run."""
-        return {
-            "inputs": self.inputs,
-            "steps": self.steps,
-            "secrets": self.secrets,
-            "run": {"id": self.writer.run_id, "dry_run": self.dry_run},
-        }
-
-    def close(self) -> None:
-        """Close the run log and the run's HTTP clients."""
-        self.writer.close()
-        self.http.close()
-        if self._auth0 is not None:
-            self._auth0.close()
 
 
 def execute(run: Run) -> RunResult:
@@ -550,4 +430,4 @@ def _write_call(
     return result
 
 
-__all__ = ["Run", "execute", "run_playbook"]
+__all__ = ["execute", "run_playbook"]

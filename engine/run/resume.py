@@ -40,10 +40,10 @@ from engine.audit.signing import Signer
 from engine.errors import RunLogError
 from engine.playbook.loader import load_playbook
 from engine.run.approval import Approve
-from engine.run.executor import Run, execute
+from engine.run.executor import execute
 from engine.run.replay import replay_from
 from engine.run.runlock import RunLock
-from engine.run.state import Auth0Factory, Event, RunResult, operator_name, tenant_label
+from engine.run.state import Auth0Factory, Event, Run, RunResult, operator_name, tenant_label
 from engine.secrets import Secret
 
 if TYPE_CHECKING:
