@@ -1,20 +1,12 @@
-"""Run a playbook: inputs checked, steps in order, writes approved and guarded, all logged.
+"""Run a playbook: inputs checked, the run log opened, steps in order, outputs, the log closed.
 
-``run_playbook`` is the entry point; ``engine.run.resume.resume_run`` continues a
-stopped run the same way: it builds a ``Run``, opens it on the stopped run's log
-and hands it to ``execute``. Each step ends as one of the frozen
-outcomes of ``engine.run.outcomes``; no exception crosses a step boundary. A write
-passes three gates: guardrails (``max_targets``, protected users, checked on
-each target's resolved record), approval of its concrete calls, and, in a dry
-or offline run, the ``DryRunGuard`` in the HTTP layer, which refuses every
-request with effect even when an action's own ``plan`` misbehaves. In a dry
-or offline run a call is planned, not sent, when it writes or when its action
-says it must not leave the process then (``Action.planned_only``: every
-``http.request`` but a declared lookup).
-
-Every write call is logged as ``action.call`` and fsynced *before* it is sent,
-and its full result as ``action.result`` after, so a crash never hides a write
-that completed (see docs/run-log.md). Step timeouts: ``engine.run.outcomes``.
+``run_playbook`` is the entry point: it checks the inputs, builds the run's
+state (``engine.run.state.Run``), takes the log's lock, writes ``run.started``
+and hands the run to ``execute``, which runs the steps in order
+(``engine.run.step.run_step``: one step's life, its gates and calls), renders
+the outputs and ends the log with ``run.finished``.
+``engine.run.resume.resume_run`` continues a stopped run the same way: it
+builds a ``Run``, opens it on the stopped run's log and hands it to ``execute``.
 """
 
 from __future__ import annotations

@@ -50,9 +50,9 @@ _SHOWN = 20  # changes listed in a stop message; the approval.changed record has
 
 @dataclass
 class Replay:
-    """What an earlier part of this run already did (``soar resume``; see ``engine.run.replay``).
+    """What an earlier part of this run already did (``soar resume``; built by ``replay_from``).
 
-    Writes are identified by call key, ``<step>:<index>`` (``calls.call_keys``).
+    Writes are identified by call key, ``<step>:<index>`` (``engine.run.plan.call_keys``).
     ``done``: full results of completed writes; ``unknown``: writes sent
     (``action.call``) whose outcome the log does not know; ``approved``: the
     targets each step was approved for; ``shown``: per write step, the calls of

@@ -1,7 +1,10 @@
-"""What a run is and how it ended: its id, result, tenant label, and what a resume replays.
+"""What a run is and how it ended: its state (``Run``), its result, its id and tenant.
 
-Split from ``engine.run.executor`` (which re-exports these names) so that the
-executor module holds only the running of steps.
+``Run`` holds everything one run uses and builds (the redactor, the dry-run
+guard and HTTP client, the Auth0 client on first use, the guardrails, the run
+log and the approvals, the steps' results so far); ``engine.run.executor``
+runs it and ``engine.run.step`` runs each of its steps. What a resumed run
+takes from its log is ``engine.run.replay.Replay``.
 """
 
 from __future__ import annotations

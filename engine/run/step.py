@@ -1,7 +1,20 @@
 """One step's life, top to bottom: condition, items, arguments, gates, calls, outcome, record.
 
-``run_step`` is the sequence; the helpers below it are the gates (guardrails,
-then approval) and the calls (a write logged and synced before it is sent).
+``run_step`` is the sequence; the helpers below it are the gates and the calls.
+Each step ends as one of the frozen outcomes of ``engine.run.outcomes``; no
+exception crosses a step boundary (``AwaitingApproval`` stops the run).
+
+A write passes three gates: guardrails (``max_targets``, protected users,
+checked on each target's resolved record), approval of its concrete calls,
+and, in a dry or offline run, the ``DryRunGuard`` in the HTTP layer, which
+refuses every request with effect even when an action's own ``plan``
+misbehaves. In a dry or offline run a call is planned, not sent, when it
+writes or when its action says it must not leave the process then
+(``Action.planned_only``: every ``http.request`` but a declared lookup).
+
+Every write call is logged as ``action.call`` and fsynced *before* it is sent,
+and its full result as ``action.result`` after, so a crash never hides a write
+that completed (see docs/run-log.md). Step timeouts: ``engine.run.outcomes``.
 """
 
 from __future__ import annotations
@@ -15,7 +28,13 @@ from engine.errors import ActionError, GuardrailError
 from engine.expr.budget import end_step_limit, step_limit
 from engine.playbook.model import Step
 from engine.run.approval import Approvals, AwaitingApproval, approval_content
-from engine.run.guardrails import refused_error, resolve_targets, target_of, targets_of
+from engine.run.guardrails import (
+    Target,
+    refused_error,
+    resolve_targets,
+    target_of,
+    targets_of,
+)
 from engine.run.outcomes import (
     Failed,
     Planned,
@@ -36,12 +55,11 @@ from engine.run.state import Run
 def run_step(run: Run, step: Step) -> StepOutcome:
     """One step's life, top to bottom; no exception but ``AwaitingApproval`` leaves it.
 
-    Its action; a read step that fed writes already sent is replayed from the
-    log; its condition (``if``: false, skipped); its items (``for_each``);
-    each call's arguments rendered, then all checked before the first is
-    sent; a write's gates (guardrails, then approval: ``_gate``); the calls;
-    the refused targets fail the step; its outcome, logged as ``step.finished``.
-    Everything, rendering included, runs under the step's ``timeout``.
+    Everything, rendering included, runs under the step's ``timeout``. A write
+    step's calls pass its gates before any is sent or planned: the guardrails
+    (``max_targets``, protected users and addresses), then, in a live run,
+    approval of the concrete calls. Refused calls are never sent; the others
+    are, and the step then fails naming the refused ones.
     """
     start = time.monotonic()
     limit = step_limit(f"step {step.id!r}", step.timeout)  # rendering runs on its clock too
@@ -68,47 +86,62 @@ def run_step(run: Run, step: Step) -> StepOutcome:
         write = any(action.is_write(args) for args in calls)
         planned = run.plan_writes and any(action.planned_only(args) for args in calls)
         keys = call_keys(step.id, calls) if write or planned else []
+        refused: dict[int, str] = {}
         if write:
             run.continuation.writes.add(step.id)
-        refused = _gate(run, step, action, calls, keys) if write else {}
+            targets, refused = _guardrails(run, step, action, calls)
+            if not run.plan_writes and len(refused) < len(calls):
+                _approval(run, step, action, calls, keys, targets, refused)
         results = _run_calls(run, step, action, calls, keys, refused)
         if refused:
             raise GuardrailError(refused_error(step.id, targets_of(action, calls), refused))
         output: Any = results if each is not None else results[0]
-        duration = time.monotonic() - start
-        outcome: StepOutcome = Planned(output, duration) if planned else Succeeded(output, duration)
-        run.log(
-            "step.finished",
-            step=step.id,
-            status=outcome.status,
-            duration_ms=round(duration * 1000, 3),
-            # writes in full, for resume; reads bounded, redacted before any cut
-            output=output if write or planned else summarize(output, redact=run.redactor.text),
-        )
-        return outcome
+        # writes in full, for resume; reads bounded, redacted before any cut
+        return _finished(run, step, output, start, planned=planned, full=write or planned)
     except AwaitingApproval:
         raise
     except Exception as exc:  # the step boundary: every failure becomes Failed
-        duration = time.monotonic() - start
-        message = run.redactor.text(describe(exc))
-        run.log(
-            "step.finished",
-            step=step.id,
-            status="failed",
-            duration_ms=round(duration * 1000, 3),
-            error=message,
-        )
-        return Failed(message, duration)
+        return _failed(run, step, exc, start)
     finally:
         end_step_limit(limit)
 
 
-def _gate(
-    run: Run, step: Step, action: Action, calls: list[dict[str, Any]], keys: list[str]
-) -> dict[int, str]:
-    """Guardrails, then approval of the concrete calls: the calls refused (index -> why).
+def _finished(
+    run: Run, step: Step, output: Any, start: float, *, planned: bool, full: bool
+) -> StepOutcome:
+    """The step's outcome, logged as ``step.finished``; ``full``: its output unabridged."""
+    duration = time.monotonic() - start
+    outcome: StepOutcome = Planned(output, duration) if planned else Succeeded(output, duration)
+    run.log(
+        "step.finished",
+        step=step.id,
+        status=outcome.status,
+        duration_ms=round(duration * 1000, 3),
+        output=output if full else summarize(output, redact=run.redactor.text),
+    )
+    return outcome
 
-    Raises ``GuardrailError`` (too many targets) or ``AwaitingApproval``.
+
+def _failed(run: Run, step: Step, exc: Exception, start: float) -> Failed:
+    """The step's failure as one redacted line, logged as ``step.finished``."""
+    duration = time.monotonic() - start
+    message = run.redactor.text(describe(exc))
+    run.log(
+        "step.finished",
+        step=step.id,
+        status="failed",
+        duration_ms=round(duration * 1000, 3),
+        error=message,
+    )
+    return Failed(message, duration)
+
+
+def _guardrails(
+    run: Run, step: Step, action: Action, calls: list[dict[str, Any]]
+) -> tuple[list[Target], dict[int, str]]:
+    """Each call's resolved target, and the calls refused (index -> why), logged.
+
+    Raises ``GuardrailError`` when the step has more targets than its ``max_targets``.
     """
     targets = resolve_targets(action, run.ctx, calls)
     refused = run.guardrails.check(step.id, targets, step.max_targets)
@@ -120,8 +153,24 @@ def _gate(
             **targets[index].shown(),
             reason=why,
         )
-    if run.plan_writes or len(refused) == len(calls):
-        return refused
+    return targets, refused
+
+
+def _approval(
+    run: Run,
+    step: Step,
+    action: Action,
+    calls: list[dict[str, Any]],
+    keys: list[str],
+    targets: list[Target],
+    refused: dict[int, str],
+) -> None:
+    """Return when a live write step may send its calls; else raise ``AwaitingApproval``.
+
+    Logs ``step.inputs`` first (what a resume compares with). A resumed step
+    whose calls differ from those approved earlier is asked afresh, and
+    ``--yes`` does not cover the difference: nobody has seen it yet.
+    """
     values = [t.value for t in targets]
     found = run.continuation.record(step, action.name, calls, keys, values, run.steps)
     _confirm_unknown(run, step, action, calls, keys)
@@ -140,7 +189,6 @@ def _gate(
         if found and not str(stop):
             raise AwaitingApproval(describe_changes(step.id, found)) from None
         raise
-    return refused
 
 
 def _confirm_unknown(
@@ -164,6 +212,8 @@ def _run_calls(
     keys: list[str],
     refused: dict[int, str],
 ) -> list[Any]:
+    """Each call's result, in call order: writes (they have ``keys``) one by one as
+    ``_write_call``, reads with retries; a refused call is neither sent nor planned."""
     write = bool(keys)
 
     def one(index: int) -> Any:
@@ -197,6 +247,8 @@ def _attempt(run: Run, step: Step, action: Action, args: dict[str, Any], index: 
 def _write_call(
     run: Run, step: Step, action: Action, args: dict[str, Any], index: int, key: str
 ) -> Any:
+    """One write: planned in a dry run; on resume its logged result reused, or, if it was
+    in flight when the run stopped, refused unless safe to resend; else logged, sent, logged."""
     target = target_of(action, args)
     where = {"step": step.id, "index": index, "call": key, "action": action.name}
     if run.plan_writes:
