@@ -166,6 +166,7 @@ def execute(run: Run) -> RunResult:
 
 
 def _finish(run: Run, status: str, outputs: dict[str, Any], error: str | None) -> None:
+    """Log ``run.finished`` (outputs bounded and redacted), then close the run, whatever happens."""
     try:
         run.log(
             "run.finished",
@@ -181,6 +182,7 @@ def _finish(run: Run, status: str, outputs: dict[str, Any], error: str | None) -
 
 
 def _render_outputs(run: Run) -> tuple[dict[str, Any], str | None]:
+    """The playbook's outputs, and the first one that could not render (it is ``None``)."""
     outputs: dict[str, Any] = {}
     error = None
     context = run.context()
