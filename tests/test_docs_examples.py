@@ -23,7 +23,8 @@ from engine.actions import default_registry
 from engine.drills.drill import client_from_emulator, load_drill
 from engine.emulator import RunningEmulator, start_emulator
 from engine.playbook.loader import load_playbook_text
-from engine.run.executor import RunResult, run_playbook
+from engine.run.executor import run_playbook
+from engine.run.state import RunResult
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.DOTALL | re.MULTILINE)

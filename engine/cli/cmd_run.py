@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from engine.cli.progress import Progress
     from engine.playbook.model import Playbook
     from engine.run.approval import ApprovalRequest, Approve
-    from engine.run.executor import RunResult
+    from engine.run.state import RunResult
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
@@ -66,7 +66,7 @@ def make_redactor() -> Redactor:
     import structlog
 
     from engine.audit.redact import Redactor, check_secret
-    from engine.run.executor import ENV_SECRETS
+    from engine.run.state import ENV_SECRETS
 
     configured = {k: os.environ[k] for k in ENV_SECRETS if os.environ.get(k)}
     for name, value in configured.items():  # refused now, not when the client is first built

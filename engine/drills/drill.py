@@ -30,7 +30,8 @@ from engine.httpguard import DryRunGuard
 from engine.ipforms import address_key
 from engine.playbook.loader import load_playbook
 from engine.playbook.source import load_yaml
-from engine.run.executor import RunResult, run_playbook
+from engine.run.executor import run_playbook
+from engine.run.state import RunResult
 
 
 class DrillError(SoarError):

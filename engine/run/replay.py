@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import nodes
@@ -39,13 +40,35 @@ from engine.expr.templates import iter_templates, parse_template, template_refer
 from engine.playbook.model import Step
 from engine.run.outcomes import Skipped, StepOutcome, Succeeded
 from engine.run.plan import call_digest, loggable
-from engine.run.state import Replay
 from engine.secrets import Secret
 
 MAX_SNAPSHOT = 4 * 1024 * 1024  # characters of JSON of feeder outputs kept per write step
 _REPLAYABLE = ("succeeded", "skipped")
 Log = Callable[..., Any]
 _SHOWN = 20  # changes listed in a stop message; the approval.changed record has them all
+
+
+@dataclass
+class Replay:
+    """What an earlier part of this run already did (``soar resume``; built by ``replay_from``).
+
+    Writes are identified by call key, ``<step>:<index>`` (``engine.run.plan.call_keys``).
+    ``done``: full results of completed writes; ``unknown``: writes sent
+    (``action.call``) whose outcome the log does not know; ``approved``: the
+    targets each step was approved for; ``shown``: per write step, the calls of
+    its last ``step.inputs`` record (what was last shown for approval);
+    ``outputs``: read steps to take from the log instead of running them (they
+    fed writes already sent); ``resend_unknown``: the operator checked the
+    unknown writes by hand and confirmed they may be sent again.
+    """
+
+    done: dict[str, Any] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)
+    approved: dict[str, set[str]] = field(default_factory=dict)
+    shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    sent: dict[str, str] = field(default_factory=dict)  # call key -> its target as sent
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resend_unknown: bool = False
 
 
 def replay_from(records: Iterable[Mapping[str, Any]]) -> Replay:

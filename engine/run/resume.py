@@ -40,10 +40,10 @@ from engine.audit.signing import Signer
 from engine.errors import RunLogError
 from engine.playbook.loader import load_playbook
 from engine.run.approval import Approve
-from engine.run.executor import Auth0Factory, Event, RunResult, _Run
+from engine.run.executor import execute
 from engine.run.replay import replay_from
 from engine.run.runlock import RunLock
-from engine.run.state import operator_name, tenant_label
+from engine.run.state import Auth0Factory, Event, Run, RunResult, operator_name, tenant_label
 from engine.secrets import Secret
 
 if TYPE_CHECKING:
@@ -134,15 +134,15 @@ def resume_run(
             resend_unknown=resend_unknown,
             interrupted=last.get("type") != "run.finished",
         )
-        return run.execute()
+        return execute(run)
 
 
 def _prepare(
     path: Path, records: list[dict[str, Any]], registry: ActionRegistry, **options: Any
-) -> _Run:
+) -> Run:
     """The run to continue, after checking that it can be: started, unfinished, same playbook.
 
-    ``options``: the remaining keyword arguments of ``_Run`` (approve, secrets, ...).
+    ``options``: the remaining keyword arguments of ``Run`` (approve, secrets, ...).
     """
     started = records[0]
     if started.get("type") != "run.started":
@@ -169,7 +169,7 @@ def _prepare(
             + ", ".join(f"SOAR_SECRET_{m.upper()}" for m in missing)
         )
     logs_file = Path(started["logs_file"]) if started.get("logs_file") else None
-    return _Run(
+    return Run(
         playbook,
         dict(started.get("inputs") or {}),
         registry=registry,
@@ -180,7 +180,7 @@ def _prepare(
     )
 
 
-def _same_tenant(path: Path, started: Mapping[str, Any], run: _Run) -> dict[str, str | None]:
+def _same_tenant(path: Path, started: Mapping[str, Any], run: Run) -> dict[str, str | None]:
     """The tenant and client the run was started with, or ``RunLogError`` naming both."""
     if "tenant_url" not in started or "client_id" not in started:
         raise RunLogError(

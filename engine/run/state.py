@@ -1,7 +1,10 @@
-"""What a run is and how it ended: its id, result, tenant label, and what a resume replays.
+"""What a run is and how it ended: its state (``Run``), its result, its id and tenant.
 
-Split from ``engine.run.executor`` (which re-exports these names) so that the
-executor module holds only the running of steps.
+``Run`` holds everything one run uses and builds (the redactor, the dry-run
+guard and HTTP client, the Auth0 client on first use, the guardrails, the run
+log and the approvals, the steps' results so far); ``engine.run.executor``
+runs it and ``engine.run.step`` runs each of its steps. What a resumed run
+takes from its log is ``engine.run.replay.Replay``.
 """
 
 from __future__ import annotations
@@ -11,17 +14,28 @@ import getpass
 import json
 import os
 import secrets as pysecrets
+import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.httpguard import DryRunGuard
-from engine.run.outcomes import StepOutcome
+from engine.actions.registry import ActionContext, ActionRegistry
+from engine.audit.redact import Redactor
+from engine.audit.runlog import RunLogWriter
+from engine.httpguard import DryRunGuard, guarded_client
+from engine.playbook.model import Playbook
+from engine.run.approval import Approvals, Approve
+from engine.run.guardrails import Guardrails
+from engine.run.outcomes import StepOutcome, describe
+from engine.run.replay import Continuation, Replay
+from engine.secrets import Secret
 
 if TYPE_CHECKING:
+    import httpx
+
     from engine.auth0 import Auth0Client, Auth0Settings
 
 Auth0Factory = Callable[[DryRunGuard, Callable[[str], None]], "Auth0Client"]
@@ -43,27 +57,117 @@ class RunResult:
     error: str | None = None
 
 
-@dataclass
-class Replay:
-    """What an earlier part of this run already did (``soar resume``; see ``engine.run.replay``).
+class Run:
+    """The state of one run: its settings, clients, run log and step results.
 
-    Writes are identified by call key, ``<step>:<index>`` (``calls.call_keys``).
-    ``done``: full results of completed writes; ``unknown``: writes sent
-    (``action.call``) whose outcome the log does not know; ``approved``: the
-    targets each step was approved for; ``shown``: per write step, the calls of
-    its last ``step.inputs`` record (what was last shown for approval);
-    ``outputs``: read steps to take from the log instead of running them (they
-    fed writes already sent); ``resend_unknown``: the operator checked the
-    unknown writes by hand and confirmed they may be sent again.
+    Built per run, never shared between runs. ``run_playbook`` and
+    ``engine.run.resume.resume_run`` build one, ``open`` it on a run log and
+    hand it to ``execute``.
     """
 
-    done: dict[str, Any] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)
-    approved: dict[str, set[str]] = field(default_factory=dict)
-    shown: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    sent: dict[str, str] = field(default_factory=dict)  # call key -> its target as sent
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    resend_unknown: bool = False
+    writer: RunLogWriter
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        inputs: dict[str, Any],
+        *,
+        registry: ActionRegistry,
+        dry_run: bool,
+        approve: Approve,
+        logs_file: Path | None,
+        auth0_factory: Auth0Factory | None,
+        protected_users: Sequence[str],
+        secrets: Mapping[str, str | Secret],
+        protected_ips: Sequence[str] = (),
+        transport: httpx.BaseTransport | None,
+        on_event: Event | None,
+        redactor: Redactor | None,
+        replay: Replay | None = None,
+        http_read_hosts: Sequence[str] | None = None,
+    ) -> None:
+        self.playbook = playbook
+        self.inputs = inputs
+        self.registry = registry
+        self.dry_run = dry_run
+        self.plan_writes = dry_run or logs_file is not None  # offline runs write nothing
+        self.on_event = on_event
+        self.replay = replay or Replay()
+        self.redactor = redactor if redactor is not None else Redactor()
+        for name in ENV_SECRETS:
+            self.redactor.add(os.environ.get(name))
+        self.secrets = {
+            name: v if isinstance(v, Secret) else Secret(name, v) for name, v in secrets.items()
+        }
+        for secret in self.secrets.values():
+            self.redactor.add(secret)
+        self.guardrails = Guardrails(protected_users, protected_ips)
+        self.approve = approve
+        self.tenant = tenant_label(logs_file)  # shown at approval; run_playbook may name it
+        self.guard = DryRunGuard(self.plan_writes, http_read_hosts)  # the one guard of this run
+        self.http = guarded_client(self.guard, transport, timeout=30.0)
+        self.auth0_factory = auth0_factory or default_auth0_factory
+        self._auth0: Auth0Client | None = None
+        self._auth0_lock = threading.Lock()
+        self.ctx = ActionContext(
+            dry_run=self.plan_writes,
+            http=self.http,
+            auth0_factory=self.auth0,
+            logs_file=logs_file,
+            secrets=self.secrets,
+        )
+        self.steps: dict[str, dict[str, Any]] = {}
+        self.outcomes: dict[str, StepOutcome] = {}
+        self.continuation = Continuation(self.replay, self.log)
+
+    def auth0(self) -> Auth0Client:
+        """The run's one Auth0 client, built on first use (``for_each`` threads may race here)."""
+        with self._auth0_lock:
+            if self._auth0 is None:
+                self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
+            return self._auth0
+
+    def tenant_identity(self) -> tuple[dict[str, str | None], str | None]:
+        """``{"tenant_url", "client_id"}`` this run's writes go to, and why they are unknown.
+
+        Builds the Auth0 client (no request is sent): its settings are what the
+        writes will use. Offline runs and runs without Auth0 settings have none.
+        """
+        if self.ctx.logs_file is not None:
+            return {"tenant_url": None, "client_id": None}, None
+        try:
+            client = self.auth0()
+        except Exception as exc:  # no usable settings: the steps that need them will say so
+            return {"tenant_url": None, "client_id": None}, self.redactor.text(describe(exc))
+        return client_identity(client)
+
+    def open(self, writer: RunLogWriter) -> None:
+        """Attach the run log this run writes to (a new one, or a stopped run's, reopened)."""
+        self.writer = writer
+        self.approvals = Approvals(self.approve, self.log, self.replay.approved)
+
+    def log(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Write one run-log record (redacted, chained) and show it to ``on_event``."""
+        record = self.writer.write(type_, **fields)
+        if self.on_event:
+            self.on_event(record)
+        return record
+
+    def context(self) -> dict[str, Any]:
+        """The template context: inputs, the steps so far, secrets, the run."""
+        return {
+            "inputs": self.inputs,
+            "steps": self.steps,
+            "secrets": self.secrets,
+            "run": {"id": self.writer.run_id, "dry_run": self.dry_run},
+        }
+
+    def close(self) -> None:
+        """Close the run log and the run's HTTP clients."""
+        self.writer.close()
+        self.http.close()
+        if self._auth0 is not None:
+            self._auth0.close()
 
 
 def new_run_id() -> str:

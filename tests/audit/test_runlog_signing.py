@@ -30,8 +30,9 @@ from engine.audit.runlog import RunLogWriter, read_records, verify
 from engine.audit.signatures import signature_fields
 from engine.audit.signing import Signer, load_private, load_public, signer_from
 from engine.errors import ConfigError, RunLogError
-from engine.run.executor import RunResult, run_playbook
+from engine.run.executor import run_playbook
 from engine.run.resume import resume_run
+from engine.run.state import RunResult
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAIN = """

@@ -13,7 +13,8 @@ from engine.audit.runlog import verify
 from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
 from engine.playbook.loader import load_playbook
-from engine.run.executor import RunResult, run_playbook
+from engine.run.executor import run_playbook
+from engine.run.state import RunResult
 
 ROOT = Path(__file__).parents[2]
 PLAYBOOKS = ROOT / "playbooks"
