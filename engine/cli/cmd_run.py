@@ -41,6 +41,41 @@ MAX_SHOWN_TARGETS = 50
 SIGNING_KEY_HELP = (
     "Sign the run log with this private key file (else SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY)."
 )
+# The end of `soar run --help` and `soar resume --help`: what a script can rely on. "\b"
+# keeps a paragraph as written (the help formatter would re-wrap it).
+EXIT_CODES = (
+    ("0", "succeeded (a dry run too: it wrote nothing)"),
+    ("1", "a step failed, a target was refused or an output did not render"),
+    ("2", "bad playbook, inputs, settings or usage: nothing was run"),
+    ("3", "stopped before a write, awaiting approval: soar resume RUNLOG --yes"),
+    (str(INTERRUPTED), "interrupted (Ctrl-C): the run log can be resumed"),
+)
+ENVIRONMENT = (
+    ("AUTH0_DOMAIN", "the tenant: acme.eu.auth0.com, or a full URL"),
+    ("AUTH0_CLIENT_ID", "the Machine-to-Machine application's client id"),
+    ("AUTH0_CLIENT_SECRET", "its client secret (never logged nor shown)"),
+    ("AUTH0_AUDIENCE", "token audience (default <base URL>/api/v2/)"),
+    ("AUTH0_TOKEN", "a ready Management API token instead"),
+    ("SSL_CERT_FILE", "a CA bundle to trust (from soar emulator --tls)"),
+    ("SOAR_PROTECTED_USERS", "user ids, emails or usernames no write touches"),
+    ("SOAR_PROTECTED_IPS", "addresses or CIDRs no write blocks"),
+    (f"{SECRET_PREFIX}<NAME>", "secrets.<name> in templates (only http.request)"),
+    ("SOAR_HTTP_READ_HOSTS", "hosts a lookup may reach in a dry run"),
+    ("SOAR_HTTP_TIMEOUT", "seconds per request to the tenant (default 30)"),
+    ("SOAR_HTTP_MAX_CONNECTIONS", "connections to the tenant (default 10)"),
+    ("SOAR_SIGNING_KEY_FILE", "sign the run log with this private key file"),
+    ("SOAR_SIGNING_KEY", "... or with this key itself (text)"),
+    ("SOAR_VERIFY_KEY", "the public key for soar verify"),
+    ("SOAR_DEBUG", "1: print the traceback of an internal error"),
+)
+
+
+def _table(rows: tuple[tuple[str, str], ...]) -> str:
+    width = max(len(name) for name, _ in rows) + 2
+    return "\n".join(f"  {name:<{width}}{text}" for name, text in rows)
+
+
+RUN_EPILOG = f"Exit codes:\n\n\b\n{_table(EXIT_CODES)}\n\nEnvironment:\n\n\b\n{_table(ENVIRONMENT)}"
 
 
 def env_secrets() -> dict[str, str]:
@@ -290,7 +325,12 @@ def run_cmd(
     playbook: Annotated[Path, typer.Argument(help="The playbook to run.")],
     inputs: Annotated[
         list[str],
-        typer.Option("-i", "--input", help="KEY=VALUE, converted to the input's declared type."),
+        typer.Option(
+            "-i",
+            "--input",
+            metavar="KEY=VALUE",
+            help="An input, converted to its declared type (-i block=true); repeatable.",
+        ),
     ] = [],
     inputs_file: Annotated[
         Path | None, typer.Option("--inputs", help="A YAML or JSON mapping of inputs.")
@@ -500,6 +540,6 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(run_cmd)
+    app.command("run", epilog=RUN_EPILOG)(run_cmd)
     app.command("show")(show_cmd)
-    app.command("resume")(resume_cmd)
+    app.command("resume", epilog=RUN_EPILOG)(resume_cmd)
