@@ -375,7 +375,7 @@ def run_cmd(
         _fail(redactor, f"--logs {logs}: no such file")
     signer = load_signer(signing_key, redactor)
     say_signing(signer)
-    progress = Progress(redactor)
+    progress = Progress(redactor, actions=registry)
     tracker = _LogPath(progress, run_dir)
     _drive(
         lambda: run_playbook(
@@ -424,13 +424,14 @@ def resume_cmd(
     check_domain()
     signer = load_signer(signing_key, redactor)
     say_signing(signer, resuming=run_log)
-    progress = Progress(redactor)
+    registry = default_registry()
+    progress = Progress(redactor, actions=registry)
     tracker = _LogPath(progress)
     tracker.path = run_log
     _drive(
         lambda: resume_run(
             run_log,
-            registry=default_registry(),
+            registry=registry,
             approve=_approval(yes, progress),
             protected_users=_protected(),
             protected_ips=_protected_ips(),

@@ -1,7 +1,8 @@
 """Progress of a run on stderr: a live status line on a terminal, plain lines otherwise.
 
 It is fed the run-log records (already redacted) through ``on_event`` and
-prints one permanent line per step result, planned write, retry and approval
+prints one permanent line per step result, write (live: "blocked auth0|42:
+changed" or "already so"; dry: "would block auth0|42"), retry and approval
 stop. On a terminal a status line below them shows the running step and its
 elapsed time, redrawn by a small daemon thread. Everything printed passes
 through the redactor again and ``safe`` (no control characters from data).
@@ -12,14 +13,17 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.audit.redact import Redactor
 from engine.audit.report import run_mode
 from engine.run.approval import approval_lines
 from engine.textsafe import safe
+
+if TYPE_CHECKING:
+    from engine.actions.registry import ActionRegistry
 
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
@@ -47,6 +51,42 @@ def step_warnings(output: Any) -> list[str]:
     return found[:SHOWN_WARNINGS]
 
 
+def planned_lines(rec: Mapping[str, Any], verbs: tuple[str, str] | None) -> list[str]:
+    """What a dry run would do for one ``action.planned`` record, a line per target.
+
+    "would block auth0|42" (the exact requests are in the run log and ``soar
+    show``); a plan that sends nothing (the user is blocked already) says so
+    rather than staying silent.
+    """
+    calls = [c for c in rec.get("planned") or [] if isinstance(c, Mapping)]
+    if verbs is None:  # e.g. http.request: its method and URL say what it does
+        return [f"would {c.get('method')} {c.get('path') or c.get('url')}" for c in calls]
+    if not calls:
+        return [f"would {verbs[0]} {rec.get('target')}: already so, nothing to send"]
+    # an ACL call names the addresses it adds; a user's calls (sessions, tokens) name the user
+    targets = dict.fromkeys(str(c.get("target") or rec.get("target")) for c in calls)
+    return [f"would {verbs[0]} {target}" for target in targets]
+
+
+def written_line(rec: Mapping[str, Any], target: str | None, verbs: tuple[str, str] | None) -> str:
+    """One live write's line: what was done to which target, and whether it ``changed``.
+
+    ``changed`` comes from the action's result: it compares the state it read
+    before writing (a user already blocked, an address already in an ACL).
+    """
+    result = rec.get("result")
+    result = result if isinstance(result, Mapping) else {}
+    done = f"{verbs[1]} {target}" if verbs else f"{rec.get('action')} on {target}"
+    changed = result.get("changed")
+    if changed is True:
+        return f"{done}: changed"
+    if changed is False:
+        return f"{done}: already so"
+    if "status" in result:  # an HTTP request's answer
+        return f"{done}: HTTP {result['status']}"
+    return f"{done}: done"
+
+
 class Progress:
     """Renders run-log records as progress on ``stream`` (stderr)."""
 
@@ -57,6 +97,7 @@ class Progress:
         *,
         live: bool | None = None,
         quiet: bool = False,
+        actions: ActionRegistry | None = None,
     ) -> None:
         self.redactor = redactor
         self.stream = stream if stream is not None else sys.stderr
@@ -67,6 +108,8 @@ class Progress:
         self._paused = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.actions = actions
+        self._sent: dict[str, str] = {}  # a write call's key -> its target, until its result
 
     # -- output ---------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -128,6 +171,10 @@ class Progress:
         if len(targets) > SHOWN_TARGETS:
             self.say(f"    ... and {len(targets) - SHOWN_TARGETS} more (see the run log)")
 
+    def _verbs(self, rec: dict[str, Any]) -> tuple[str, str] | None:
+        action = self.actions.get(str(rec.get("action"))) if self.actions else None
+        return action.verbs if action else None
+
     # -- records --------------------------------------------------------------
     def __call__(self, rec: dict[str, Any]) -> None:
         kind = rec.get("type")
@@ -171,9 +218,15 @@ class Progress:
             for warning in step_warnings(rec.get("output")):
                 self.say(f"           warning: {warning}")
         elif kind == "action.planned":
-            for call in rec.get("planned") or []:
-                where = call.get("path") or call.get("url")
-                self.say(f"           would {call.get('method')} {where}")
+            for line in planned_lines(rec, self._verbs(rec)):
+                self.say(f"           {line}")
+        elif kind == "action.call":  # its target, for the line its result gets
+            with self._lock:
+                self._sent[str(rec.get("call"))] = str(rec.get("target"))
+        elif kind == "action.result":
+            with self._lock:
+                target = self._sent.pop(str(rec.get("call")), None)
+            self.say(f"           {written_line(rec, target, self._verbs(rec))}")
         elif kind == "action.reused":
             self.say(f"           already done: {rec.get('action')} on {rec.get('target')}")
         elif kind == "action.retry":
