@@ -26,7 +26,7 @@ import typer
 from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     from engine.audit.redact import Redactor
     from engine.cli.progress import Progress
@@ -156,18 +156,24 @@ def _approval(yes: bool, progress: Progress) -> Approve:
     def ask(request: ApprovalRequest) -> bool:
         with progress.paused():
             try:
-                return prompt_approval(request, progress.redactor)
+                return prompt_approval(request, progress.redactor, progress.seen)
             except (typer.Abort, EOFError):  # Ctrl-D / Ctrl-C at the prompt: a "no"
                 return False
 
     return ask
 
 
-def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
-    """Show the blast radius of one write step, call by call, and ask the operator."""
+def prompt_approval(
+    request: ApprovalRequest, redactor: Redactor, seen: Mapping[str, Sequence[str]] | None = None
+) -> bool:
+    """Show the blast radius of one write step, call by call, and ask the operator.
+
+    Each user as its record says (id, email, username, name) and, where the
+    record differs, as the run's log events showed it (``seen``); the tenant.
+    """
     from engine.run.approval import approval_lines
 
-    lines = approval_lines(request.content(), MAX_SHOWN_TARGETS)
+    lines = approval_lines(request.content(), MAX_SHOWN_TARGETS, seen)
     typer.echo("", err=True)
     for line in lines:  # user names and URLs are data: redacted, then made terminal-safe
         typer.echo(safe(redactor.text(line)), err=True)

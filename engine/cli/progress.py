@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
 SHOWN_WARNINGS = 5
+_NAME_DEPTH = 6  # events sit at most a few levels down in a step's output
+_NAMES_PER_USER = 3
+_NAME_CHARS = 200
 _CLEAR = "\r\x1b[K"  # carriage return + erase line: our own escape, never from data
 
 
@@ -49,6 +52,36 @@ def step_warnings(output: Any) -> list[str]:
             if isinstance(w, str) and w not in found:
                 found.append(w)
     return found[:SHOWN_WARNINGS]
+
+
+def login_names(output: Any, found: dict[str, list[str]], depth: int = 0) -> None:
+    """Add to ``found`` (user id -> names) the login names a step's output shows.
+
+    Those of Auth0 log events (``user_id`` with ``user_name``) and of
+    ``user_names`` mappings (user id -> name, as ``auth0.find_successful_logins``
+    returns, which survive where a long list of events is cut). ``output`` is
+    the step's output as its ``step.finished`` record keeps it, so these are
+    the names the run log shows the run saw; a few per user are kept.
+    """
+    if depth > _NAME_DEPTH:
+        return
+    if isinstance(output, list):
+        for item in output:
+            login_names(item, found, depth + 1)
+        return
+    if not isinstance(output, Mapping):
+        return
+    pairs = [(output.get("user_id"), output.get("user_name"))]
+    names = output.get("user_names")
+    if isinstance(names, Mapping):
+        pairs += list(names.items())
+    for uid, name in pairs:
+        if isinstance(uid, str) and uid and isinstance(name, str) and name:
+            known = found.setdefault(uid, [])
+            if name[:_NAME_CHARS] not in known and len(known) < _NAMES_PER_USER:
+                known.append(name[:_NAME_CHARS])
+    for value in output.values():
+        login_names(value, found, depth + 1)
 
 
 def planned_lines(rec: Mapping[str, Any], verbs: tuple[str, str] | None) -> list[str]:
@@ -110,6 +143,7 @@ class Progress:
         self._ticker: threading.Thread | None = None
         self.actions = actions
         self._sent: dict[str, str] = {}  # a write call's key -> its target, until its result
+        self.seen: dict[str, list[str]] = {}  # user id -> user_names its log events showed
 
     # -- output ---------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -217,6 +251,8 @@ class Progress:
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
             for warning in step_warnings(rec.get("output")):
                 self.say(f"           warning: {warning}")
+            with self._lock:
+                login_names(rec.get("output"), self.seen)
         elif kind == "action.planned":
             for line in planned_lines(rec, self._verbs(rec)):
                 self.say(f"           {line}")
@@ -241,7 +277,7 @@ class Progress:
                 self._targets(targets)
             else:  # the same description the prompt shows: each call with its details
                 self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
-                for line in approval_lines(rec, SHOWN_TARGETS)[1:]:
+                for line in approval_lines(rec, SHOWN_TARGETS, self.seen)[1:]:
                     self.say(f"  {line}")
         elif kind == "approval.changed":
             from engine.run.replay import change_lines

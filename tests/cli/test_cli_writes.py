@@ -1,4 +1,4 @@
-"""What an operator sees of writes: one line per write, dry-run wording.
+"""What an operator sees of writes: the approval prompt, one line per write, dry-run wording.
 
 Each test drives the real ``soar run`` against one small emulated tenant of
 this module; the tests touch different users, so their order does not matter.
@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from soarcli import soar
+from soarcli import run_on_a_terminal, soar
 
 from engine.emulator import RunningEmulator, start_emulator
 
+HOSTILE_NAME = "Mallory\x1b[2J\x1b]0;owned\x07\u202eevil"  # clears the screen, retitles, reorders
 BLOCK_EACH = """
 playbook: 1
 name: block-each
@@ -55,6 +56,28 @@ def block_each(
         "run", str(path), "-i", f"users={json.dumps(users)}", mode,
         "--run-dir", str(tmp_path), env=tenant.env(),
     )  # fmt: skip
+
+
+def test_the_prompt_shows_the_tenant_and_each_user_as_the_run_saw_it_escaped(
+    tenant: RunningEmulator, tmp_path: Path
+) -> None:
+    uid = tenant.truth["compromised_users"][0]
+    record = tenant.tenant.users[uid]
+    logged = tenant.truth["compromised_user_names"][uid]  # the name its logins carry
+    # the attacker took the account over: a new email, and a name that attacks the terminal
+    record.update(email="taken-over@evil.example", name=HOSTILE_NAME)
+    args = ["run", "playbooks/auth0-attack-triage.yaml", "-i", "block=true"]
+    rc, screen = run_on_a_terminal([*args, "--run-dir", str(tmp_path)], b"n\n", env=tenant.env())
+    assert rc == 3, screen  # denied: stopped awaiting approval, nothing written
+    assert not any(tenant.tenant.users[u]["blocked"] for u in tenant.truth["compromised_users"])
+    host = tenant.base_url.removeprefix("http://")
+    assert "will run auth0.block_user on 3 target(s) in tenant " + host + ":" in screen
+    (line,) = [x for x in screen.splitlines() if x.startswith(f"  - {uid}")]
+    assert "email 'taken-over@evil.example'" in line and f"username {record['username']!r}" in line
+    assert f"seen in the logs as {logged!r}" in line  # what the responder saw in the triage
+    # every control and bidi character shown as an escape, none acted on
+    assert "name 'Mallory\\x1b[2J\\x1b]0;owned\\x07\\u202eevil'" in line
+    assert "\x1b[2J" not in screen and "\x07" not in screen and "\u202e" not in screen
 
 
 @pytest.mark.parametrize(
