@@ -1,4 +1,5 @@
-"""Every playbook the docs and examples/ show is run, and its output is what the text says.
+"""Every playbook the docs and examples/ show is run, and its output is what the text says;
+the README's tour without a tenant is run by ``sh`` as written.
 
 Each ```yaml block of ``docs/*.md`` is taken from the Markdown as written: a
 whole playbook runs as a dry run against the emulator (credential-stuffing, the
@@ -10,8 +11,13 @@ object (``<built-in method values ...>`` was the first example's output).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,8 +135,10 @@ def test_a_docs_example_runs_as_the_docs_say(
         users = out["compromised_users"]
         assert isinstance(users, list) and users
         assert set(users) <= set(truth["compromised_users"])
-    if "blocked_users" in out:
-        assert out["blocked_users"] == out["compromised_users"]
+    if "blocked_users" in out:  # a dry run blocks nobody: the blocks are planned
+        assert out["blocked_users"] == []
+    if "planned_user_blocks" in out:
+        assert out["planned_user_blocks"] == out["compromised_users"]
     if "logins_seen" in out:
         assert isinstance(out["logins_seen"], int) and out["logins_seen"] >= len(
             out["compromised_users"]
@@ -168,3 +176,47 @@ def test_an_example_gives_what_it_says(path: Path, emu: RunningEmulator, tmp_pat
         assert out["public_ips"] == ["1.1.1.1"]
     else:
         assert out == EXPECTED[path.name]
+
+
+SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def readme_block(after: str) -> str:
+    """The first ```sh block of README.md after the text ``after``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = SH_BLOCK.search(text, text.index(after))
+    assert found, f"README.md has no sh block after {after!r}"
+    return found.group(1)
+
+
+def test_the_readme_tour_without_a_tenant_runs_as_written(tmp_path: Path) -> None:
+    """The README's emulator block, run by sh as a newcomer pastes it: emulator, dry run, containment."""
+    script = readme_block("**Try every command without a tenant.**")
+    bin_dir = tmp_path / "bin"  # `soar` on PATH is this checkout's, whatever the venv's layout
+    bin_dir.mkdir()
+    (bin_dir / "soar").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m engine "$@"\n')
+    (bin_dir / "soar").chmod(0o755)
+    (tmp_path / "playbooks").symlink_to(ROOT / "playbooks")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen(
+        ["sh", "-e", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the emulator it starts in the background is in this group
+    )
+    try:
+        out, err = proc.communicate(timeout=90)  # returns once the emulator has exited too
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # a failed step left the emulator running
+    assert proc.returncode == 0, err[-3000:]
+    assert "would block auth0|" in err and "would block IP " in err  # the dry run
+    assert re.search(r"^ +blocked auth0\|\S+: changed$", err, re.MULTILINE), err[-3000:]
+    assert "soar emulator: stopped; removed emu.env" in err
+    assert not (tmp_path / "emu.env").exists() and "AUTH0_CLIENT_SECRET" not in out

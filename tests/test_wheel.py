@@ -30,6 +30,13 @@ SOURCES = (
     "playbooks",
     "drills",
 )
+# what setuptools says about metadata of ours it will stop accepting (a license table or
+# classifier instead of an SPDX expression, and any other deprecation)
+DEPRECATIONS = (
+    "SetuptoolsDeprecationWarning",
+    "License classifiers are deprecated",
+    "`project.license` as a TOML table is deprecated",
+)
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -54,10 +61,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     dist = base / "dist"
     built = _run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--no-index", "-q", "-w", str(dist), str(src)],
+         "--no-index", "-v", "-w", str(dist), str(src)],
         cwd=base,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]
+    # -v shows the build backend's own output, where setuptools prints its deprecations
+    said = built.stdout + built.stderr
+    for warning in DEPRECATIONS:
+        assert warning not in said, f"the build warns {warning!r}:\n{said[-3000:]}"
     wheel = next(dist.glob("soar-*.whl"))
     venv = base / "venv"
     made = _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=base)

@@ -178,6 +178,7 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        verbs=("block", "blocked"),
     ),
     Action(
         "auth0.unblock_user",
@@ -190,6 +191,7 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        verbs=("unblock", "unblocked"),
     ),
     Action(
         "auth0.delete_user",
@@ -202,6 +204,7 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        verbs=("delete", "deleted"),
     ),
     Action(
         "auth0.revoke_sessions",
@@ -223,6 +226,7 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        verbs=("revoke the sessions of", "revoked the sessions of"),
     ),
     Action(
         "auth0.clear_user_blocks",
@@ -235,5 +239,6 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        verbs=("clear the brute-force blocks of", "cleared the brute-force blocks of"),
     ),
 ]

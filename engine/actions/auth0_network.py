@@ -287,6 +287,7 @@ ACTIONS = [
         target="ips",
         idempotent=True,
         addresses=addresses,
+        verbs=("block IP", "blocked IP"),
     ),
     Action(
         "auth0.unblock_ip",
@@ -303,5 +304,6 @@ ACTIONS = [
         target="ip",
         idempotent=True,
         addresses=addresses,
+        verbs=("unblock IP", "unblocked IP"),
     ),
 ]

@@ -103,6 +103,10 @@ class Action:
     (``auth0.block_ips``): it reads one call's targets (each address, so
     ``max_targets`` counts addresses), and the guardrails match them against the
     protected addresses, not the protected users.
+
+    ``verbs`` says one write call to an operator: ``(present, past)``, as in
+    "would block auth0|42" in a dry run and "blocked auth0|42: changed" in a
+    live one (``("block", "blocked")``); without them the method and URL are shown.
     """
 
     name: str
@@ -117,6 +121,7 @@ class Action:
     resolve: ResolveFunc | None = None
     sends_when_planning: Callable[[Mapping[str, Any]], bool] | None = None
     addresses: Callable[[Mapping[str, Any]], list[str]] | None = None
+    verbs: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.effect not in ("read", "write"):

@@ -202,7 +202,7 @@ def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs"))
     # "nothing written" only when the tenant's own journal shows no write
     written = "nothing written" if d["writes_sent"] == 0 else f"{d['writes_sent']} write(s) sent!"
     _say(
-        f"Would be blocked (dry run, {written}): {', '.join(out.get('blocked_users') or []) or 'nobody'}"
+        f"Would be blocked (dry run, {written}): {', '.join(out.get('planned_user_blocks') or []) or 'nobody'}"
     )
     _say("")
     _say("Drill score against the scenario's ground truth:")

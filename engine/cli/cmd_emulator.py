@@ -1,12 +1,20 @@
-"""``soar emulator``: serve a local Auth0 tenant seeded with an attack scenario."""
+"""``soar emulator``: serve a local Auth0 tenant seeded with an attack scenario.
+
+The settings that point a client at it (``RunningEmulator.env()``) go, once it
+listens, to stdout as ``export KEY=value`` lines, or with ``--env-file F`` to
+``F`` (``engine.emulator.envfile``: mode 0600, atomic, removed on exit) and to
+stdout only with ``--print-env``. It serves until SIGINT (Ctrl-C) or SIGTERM
+(``kill``, a script's cleanup) and then stops cleanly with exit 0.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
-import time
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -83,6 +91,20 @@ def emulator_cmd(
             "--ca-file", help="With --tls: write the CA certificate here (default a temp file)."
         ),
     ] = None,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="Write the settings to this file (export KEY='value', mode 0600) once serving, "
+            "for a script to source; removed on exit. Stdout then stays quiet.",
+        ),
+    ] = None,
+    print_env: Annotated[
+        bool,
+        typer.Option(
+            "--print-env", help="Print the settings on stdout (the default without --env-file)."
+        ),
+    ] = False,
     attacker_continues: Annotated[
         float,
         typer.Option(
@@ -94,6 +116,7 @@ def emulator_cmd(
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
+    from engine.emulator.envfile import EnvFile, export_lines, write_env_file
     from engine.errors import SoarError
     from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
@@ -103,6 +126,9 @@ def emulator_cmd(
         raise typer.Exit(2)
     if ca_file is not None and not tls:
         typer.echo("error: --ca-file goes with --tls", err=True)
+        raise typer.Exit(2)
+    if env_file is not None and not env_file.parent.is_dir():  # said now, not after the start
+        typer.echo(f"error: --env-file {safe(env_file)}: its folder does not exist", err=True)
         raise typer.Exit(2)
     try:
         emu = start_emulator(
@@ -134,12 +160,23 @@ def emulator_cmd(
             emu.stop()
             typer.echo(f"error: cannot write --truth {safe(truth)}: {exc.strerror}", err=True)
             raise typer.Exit(2) from None
-    for key, value in emu.env().items():
-        sys.stdout.write(f"export {key}={value}\n")
-    sys.stdout.flush()
+    stop = threading.Event()
+    _stop_on_signals(stop)  # before the settings are out: a script may signal right after
+    written: EnvFile | None = None
+    if env_file is not None:
+        try:
+            written = write_env_file(env_file, emu.env())
+        except OSError as exc:
+            emu.stop()
+            typer.echo(f"error: cannot write --env-file {safe(env_file)}: {exc.strerror}", err=True)
+            raise typer.Exit(2) from None
+    if env_file is None or print_env:
+        sys.stdout.write("".join(f"{line}\n" for line in export_lines(emu.env())))
+        sys.stdout.flush()
+    where = f"; settings in {safe(env_file)} (. {safe(env_file)})" if env_file else ""
     typer.echo(
         f"soar emulator: {safe(emu.truth.get('scenario'))} ({emu.truth.get('events')} events) "
-        f"at {emu.base_url}; Ctrl-C to stop",
+        f"at {emu.base_url}{where}; Ctrl-C to stop",
         err=True,
     )
     if not is_loopback(host):
@@ -148,7 +185,6 @@ def emulator_cmd(
             "knows the client secret can read the emulated tenant",
             err=True,
         )
-    stop = threading.Event()
     if attacker_continues > 0:
         from engine.emulator.reactions import continue_attack
 
@@ -158,11 +194,24 @@ def emulator_cmd(
 
         threading.Thread(target=attack, name="soar-attacker", daemon=True).start()
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
+        stop.wait()
+    finally:
         stop.set()
+        removed = written is not None and written.remove()  # its secret dies with this tenant
         emu.stop()
+    typer.echo(
+        f"soar emulator: stopped{f'; removed {safe(env_file)}' if removed else ''}", err=True
+    )
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM end the serving loop (exit 0), not the process mid-write."""
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
 
 
 def register(app: typer.Typer) -> None:

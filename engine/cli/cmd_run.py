@@ -26,7 +26,7 @@ import typer
 from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
 
     from engine.audit.redact import Redactor
     from engine.cli.progress import Progress
@@ -41,6 +41,41 @@ MAX_SHOWN_TARGETS = 50
 SIGNING_KEY_HELP = (
     "Sign the run log with this private key file (else SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY)."
 )
+# The end of `soar run --help` and `soar resume --help`: what a script can rely on. "\b"
+# keeps a paragraph as written (the help formatter would re-wrap it).
+EXIT_CODES = (
+    ("0", "succeeded (a dry run too: it wrote nothing)"),
+    ("1", "a step failed, a target was refused or an output did not render"),
+    ("2", "bad playbook, inputs, settings or usage: nothing was run"),
+    ("3", "stopped before a write, awaiting approval: soar resume RUNLOG --yes"),
+    (str(INTERRUPTED), "interrupted (Ctrl-C): the run log can be resumed"),
+)
+ENVIRONMENT = (
+    ("AUTH0_DOMAIN", "the tenant: acme.eu.auth0.com, or a full URL"),
+    ("AUTH0_CLIENT_ID", "the Machine-to-Machine application's client id"),
+    ("AUTH0_CLIENT_SECRET", "its client secret (never logged nor shown)"),
+    ("AUTH0_AUDIENCE", "token audience (default <base URL>/api/v2/)"),
+    ("AUTH0_TOKEN", "a ready Management API token instead"),
+    ("SSL_CERT_FILE", "a CA bundle to trust (from soar emulator --tls)"),
+    ("SOAR_PROTECTED_USERS", "user ids, emails or usernames no write touches"),
+    ("SOAR_PROTECTED_IPS", "addresses or CIDRs no write blocks"),
+    (f"{SECRET_PREFIX}<NAME>", "secrets.<name> in templates (only http.request)"),
+    ("SOAR_HTTP_READ_HOSTS", "hosts a lookup may reach in a dry run"),
+    ("SOAR_HTTP_TIMEOUT", "seconds per request to the tenant (default 30)"),
+    ("SOAR_HTTP_MAX_CONNECTIONS", "connections to the tenant (default 10)"),
+    ("SOAR_SIGNING_KEY_FILE", "sign the run log with this private key file"),
+    ("SOAR_SIGNING_KEY", "... or with this key itself (text)"),
+    ("SOAR_VERIFY_KEY", "the public key for soar verify"),
+    ("SOAR_DEBUG", "1: print the traceback of an internal error"),
+)
+
+
+def _table(rows: tuple[tuple[str, str], ...]) -> str:
+    width = max(len(name) for name, _ in rows) + 2
+    return "\n".join(f"  {name:<{width}}{text}" for name, text in rows)
+
+
+RUN_EPILOG = f"Exit codes:\n\n\b\n{_table(EXIT_CODES)}\n\nEnvironment:\n\n\b\n{_table(ENVIRONMENT)}"
 
 
 def env_secrets() -> dict[str, str]:
@@ -121,18 +156,24 @@ def _approval(yes: bool, progress: Progress) -> Approve:
     def ask(request: ApprovalRequest) -> bool:
         with progress.paused():
             try:
-                return prompt_approval(request, progress.redactor)
+                return prompt_approval(request, progress.redactor, progress.seen)
             except (typer.Abort, EOFError):  # Ctrl-D / Ctrl-C at the prompt: a "no"
                 return False
 
     return ask
 
 
-def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
-    """Show the blast radius of one write step, call by call, and ask the operator."""
+def prompt_approval(
+    request: ApprovalRequest, redactor: Redactor, seen: Mapping[str, Sequence[str]] | None = None
+) -> bool:
+    """Show the blast radius of one write step, call by call, and ask the operator.
+
+    Each user as its record says (id, email, username, name) and, where the
+    record differs, as the run's log events showed it (``seen``); the tenant.
+    """
     from engine.run.approval import approval_lines
 
-    lines = approval_lines(request.content(), MAX_SHOWN_TARGETS)
+    lines = approval_lines(request.content(), MAX_SHOWN_TARGETS, seen)
     typer.echo("", err=True)
     for line in lines:  # user names and URLs are data: redacted, then made terminal-safe
         typer.echo(safe(redactor.text(line)), err=True)
@@ -290,7 +331,12 @@ def run_cmd(
     playbook: Annotated[Path, typer.Argument(help="The playbook to run.")],
     inputs: Annotated[
         list[str],
-        typer.Option("-i", "--input", help="KEY=VALUE, converted to the input's declared type."),
+        typer.Option(
+            "-i",
+            "--input",
+            metavar="KEY=VALUE",
+            help="An input, converted to its declared type (-i block=true); repeatable.",
+        ),
     ] = [],
     inputs_file: Annotated[
         Path | None, typer.Option("--inputs", help="A YAML or JSON mapping of inputs.")
@@ -335,7 +381,7 @@ def run_cmd(
         _fail(redactor, f"--logs {logs}: no such file")
     signer = load_signer(signing_key, redactor)
     say_signing(signer)
-    progress = Progress(redactor)
+    progress = Progress(redactor, actions=registry)
     tracker = _LogPath(progress, run_dir)
     _drive(
         lambda: run_playbook(
@@ -384,13 +430,14 @@ def resume_cmd(
     check_domain()
     signer = load_signer(signing_key, redactor)
     say_signing(signer, resuming=run_log)
-    progress = Progress(redactor)
+    registry = default_registry()
+    progress = Progress(redactor, actions=registry)
     tracker = _LogPath(progress)
     tracker.path = run_log
     _drive(
         lambda: resume_run(
             run_log,
-            registry=default_registry(),
+            registry=registry,
             approve=_approval(yes, progress),
             protected_users=_protected(),
             protected_ips=_protected_ips(),
@@ -500,6 +547,6 @@ def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("run")(run_cmd)
+    app.command("run", epilog=RUN_EPILOG)(run_cmd)
     app.command("show")(show_cmd)
-    app.command("resume")(resume_cmd)
+    app.command("resume", epilog=RUN_EPILOG)(resume_cmd)

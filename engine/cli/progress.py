@@ -1,7 +1,8 @@
 """Progress of a run on stderr: a live status line on a terminal, plain lines otherwise.
 
 It is fed the run-log records (already redacted) through ``on_event`` and
-prints one permanent line per step result, planned write, retry and approval
+prints one permanent line per step result, write (live: "blocked auth0|42:
+changed" or "already so"; dry: "would block auth0|42"), retry and approval
 stop. On a terminal a status line below them shows the running step and its
 elapsed time, redrawn by a small daemon thread. Everything printed passes
 through the redactor again and ``safe`` (no control characters from data).
@@ -12,18 +13,24 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from engine.audit.redact import Redactor
 from engine.audit.report import run_mode
 from engine.run.approval import approval_lines
 from engine.textsafe import safe
 
+if TYPE_CHECKING:
+    from engine.actions.registry import ActionRegistry
+
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
 SHOWN_WARNINGS = 5
+_NAME_DEPTH = 6  # events sit at most a few levels down in a step's output
+_NAMES_PER_USER = 3
+_NAME_CHARS = 200
 _CLEAR = "\r\x1b[K"  # carriage return + erase line: our own escape, never from data
 
 
@@ -47,6 +54,72 @@ def step_warnings(output: Any) -> list[str]:
     return found[:SHOWN_WARNINGS]
 
 
+def login_names(output: Any, found: dict[str, list[str]], depth: int = 0) -> None:
+    """Add to ``found`` (user id -> names) the login names a step's output shows.
+
+    Those of Auth0 log events (``user_id`` with ``user_name``) and of
+    ``user_names`` mappings (user id -> name, as ``auth0.find_successful_logins``
+    returns, which survive where a long list of events is cut). ``output`` is
+    the step's output as its ``step.finished`` record keeps it, so these are
+    the names the run log shows the run saw; a few per user are kept.
+    """
+    if depth > _NAME_DEPTH:
+        return
+    if isinstance(output, list):
+        for item in output:
+            login_names(item, found, depth + 1)
+        return
+    if not isinstance(output, Mapping):
+        return
+    pairs = [(output.get("user_id"), output.get("user_name"))]
+    names = output.get("user_names")
+    if isinstance(names, Mapping):
+        pairs += list(names.items())
+    for uid, name in pairs:
+        if isinstance(uid, str) and uid and isinstance(name, str) and name:
+            known = found.setdefault(uid, [])
+            if name[:_NAME_CHARS] not in known and len(known) < _NAMES_PER_USER:
+                known.append(name[:_NAME_CHARS])
+    for value in output.values():
+        login_names(value, found, depth + 1)
+
+
+def planned_lines(rec: Mapping[str, Any], verbs: tuple[str, str] | None) -> list[str]:
+    """What a dry run would do for one ``action.planned`` record, a line per target.
+
+    "would block auth0|42" (the exact requests are in the run log and ``soar
+    show``); a plan that sends nothing (the user is blocked already) says so
+    rather than staying silent.
+    """
+    calls = [c for c in rec.get("planned") or [] if isinstance(c, Mapping)]
+    if verbs is None:  # e.g. http.request: its method and URL say what it does
+        return [f"would {c.get('method')} {c.get('path') or c.get('url')}" for c in calls]
+    if not calls:
+        return [f"would {verbs[0]} {rec.get('target')}: already so, nothing to send"]
+    # an ACL call names the addresses it adds; a user's calls (sessions, tokens) name the user
+    targets = dict.fromkeys(str(c.get("target") or rec.get("target")) for c in calls)
+    return [f"would {verbs[0]} {target}" for target in targets]
+
+
+def written_line(rec: Mapping[str, Any], target: str | None, verbs: tuple[str, str] | None) -> str:
+    """One live write's line: what was done to which target, and whether it ``changed``.
+
+    ``changed`` comes from the action's result: it compares the state it read
+    before writing (a user already blocked, an address already in an ACL).
+    """
+    result = rec.get("result")
+    result = result if isinstance(result, Mapping) else {}
+    done = f"{verbs[1]} {target}" if verbs else f"{rec.get('action')} on {target}"
+    changed = result.get("changed")
+    if changed is True:
+        return f"{done}: changed"
+    if changed is False:
+        return f"{done}: already so"
+    if "status" in result:  # an HTTP request's answer
+        return f"{done}: HTTP {result['status']}"
+    return f"{done}: done"
+
+
 class Progress:
     """Renders run-log records as progress on ``stream`` (stderr)."""
 
@@ -57,6 +130,7 @@ class Progress:
         *,
         live: bool | None = None,
         quiet: bool = False,
+        actions: ActionRegistry | None = None,
     ) -> None:
         self.redactor = redactor
         self.stream = stream if stream is not None else sys.stderr
@@ -67,6 +141,9 @@ class Progress:
         self._paused = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self.actions = actions
+        self._sent: dict[str, str] = {}  # a write call's key -> its target, until its result
+        self.seen: dict[str, list[str]] = {}  # user id -> user_names its log events showed
 
     # -- output ---------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -128,6 +205,10 @@ class Progress:
         if len(targets) > SHOWN_TARGETS:
             self.say(f"    ... and {len(targets) - SHOWN_TARGETS} more (see the run log)")
 
+    def _verbs(self, rec: dict[str, Any]) -> tuple[str, str] | None:
+        action = self.actions.get(str(rec.get("action"))) if self.actions else None
+        return action.verbs if action else None
+
     # -- records --------------------------------------------------------------
     def __call__(self, rec: dict[str, Any]) -> None:
         kind = rec.get("type")
@@ -170,10 +251,18 @@ class Progress:
             self.say(f"  {mark:>8} {rec.get('step')} {took}{err}")
             for warning in step_warnings(rec.get("output")):
                 self.say(f"           warning: {warning}")
+            with self._lock:
+                login_names(rec.get("output"), self.seen)
         elif kind == "action.planned":
-            for call in rec.get("planned") or []:
-                where = call.get("path") or call.get("url")
-                self.say(f"           would {call.get('method')} {where}")
+            for line in planned_lines(rec, self._verbs(rec)):
+                self.say(f"           {line}")
+        elif kind == "action.call":  # its target, for the line its result gets
+            with self._lock:
+                self._sent[str(rec.get("call"))] = str(rec.get("target"))
+        elif kind == "action.result":
+            with self._lock:
+                target = self._sent.pop(str(rec.get("call")), None)
+            self.say(f"           {written_line(rec, target, self._verbs(rec))}")
         elif kind == "action.reused":
             self.say(f"           already done: {rec.get('action')} on {rec.get('target')}")
         elif kind == "action.retry":
@@ -188,7 +277,7 @@ class Progress:
                 self._targets(targets)
             else:  # the same description the prompt shows: each call with its details
                 self.say(f"  approval needed for {rec.get('step')}: {len(targets)} target(s)")
-                for line in approval_lines(rec, SHOWN_TARGETS)[1:]:
+                for line in approval_lines(rec, SHOWN_TARGETS, self.seen)[1:]:
                     self.say(f"  {line}")
         elif kind == "approval.changed":
             from engine.run.replay import change_lines

@@ -84,7 +84,7 @@ def approval_content(
     )
 
 
-def _call_line(call: Mapping[str, Any]) -> str:
+def _call_line(call: Mapping[str, Any], seen: Mapping[str, Sequence[str]] | None = None) -> str:
     if "method" in call:  # an HTTP call
         line = f"{call.get('method')} {call.get('url', call.get('target'))}"
         if "body" in call:
@@ -94,19 +94,31 @@ def _call_line(call: Mapping[str, Any]) -> str:
             )
             line += f"  body {cut}"
         return line
-    parts = [str(call.get("user_id") or call.get("target"))]
+    uid = str(call.get("user_id") or call.get("target"))
+    parts = [uid]
     parts += [f"{k} {call[k]!r}" for k in ("email", "username", "name") if call.get(k)]
+    known = {call.get(k) for k in ("email", "username")}
+    logged = [n for n in (seen or {}).get(uid, ()) if n not in known]
+    if logged:  # the login name the logs show, when the record now says otherwise
+        parts.append(f"seen in the logs as {', '.join(map(repr, logged))}")
     if call.get("note"):
         parts.append(f"({call['note']})")
     return "  ".join(parts)
 
 
-def approval_lines(content: Mapping[str, Any], limit: int = SHOWN_CALLS) -> list[str]:
+def approval_lines(
+    content: Mapping[str, Any],
+    limit: int = SHOWN_CALLS,
+    seen: Mapping[str, Sequence[str]] | None = None,
+) -> list[str]:
     """An approval as text lines: every call (the first ``limit``), then the refused ones.
 
     Takes ``ApprovalRequest.content()`` or an ``approval.*`` record (older
-    records without ``calls`` list their ``targets``). The caller makes each
-    line terminal-safe: user names and URLs are data.
+    records without ``calls`` list their ``targets``). ``seen``: user id -> the
+    ``user_name``s the run's log events showed for it, added where the user
+    record does not carry them (an attacker who took an account over may have
+    changed its email). The caller makes each line terminal-safe: user names
+    and URLs are data.
     """
     calls = content.get("calls") or [{"target": t} for t in content.get("targets") or []]
     tenant = f" in tenant {content['tenant']}" if content.get("tenant") else ""
@@ -114,13 +126,13 @@ def approval_lines(content: Mapping[str, Any], limit: int = SHOWN_CALLS) -> list
         f"step {content.get('step')!r} will run {content.get('action')} "
         f"on {len(calls)} target(s){tenant}:"
     ]
-    lines += [f"  - {_call_line(c)}" for c in calls[:limit]]
+    lines += [f"  - {_call_line(c, seen)}" for c in calls[:limit]]
     if len(calls) > limit:
         lines.append(f"  ... and {len(calls) - limit} more (all are in the run log)")
     refused = content.get("refused") or []
     if refused:
         lines.append(f"refused, never written ({len(refused)}):")
-        lines += [f"  - {_call_line(r)}: {r.get('reason')}" for r in refused[:limit]]
+        lines += [f"  - {_call_line(r, seen)}: {r.get('reason')}" for r in refused[:limit]]
     return lines
 
 

@@ -27,6 +27,8 @@ def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
         "UNSIGNED: a rehearsal",
     ):
         assert text in err
+    # who the dry run would block: its planned blocks, never "nobody" for this attack
+    assert "Would be blocked (dry run, nothing written): auth0|" in err
     logs = list((tmp_path / "runs").glob("*.jsonl"))
     assert len(logs) == 1 and verify(logs[0]).code == 0
     assert (tmp_path / "runs" / (logs[0].stem + ".md")).read_text().startswith("# Incident report")

@@ -58,7 +58,9 @@ def test_triage_dry_run_finds_everything_and_writes_nothing(tmp_path: Path) -> N
     for uid, ips in truth["activity_elsewhere"].items():  # the attacker's new address
         assert set(ips) <= set(out["activity_elsewhere"][uid]["ips"])
     assert out["user_names"] == truth["compromised_user_names"]
-    assert sorted(out["blocked_users"]) == truth["compromised_users"]
+    # a dry run's outputs say planned, never blocked
+    assert out["blocked_users"] == [] and out["blocked_ips"] == []
+    assert sorted(out["planned_user_blocks"]) == truth["compromised_users"]
     # hostile data stays literal: the victim who signed up as "{{ 7*7 }}|<b>x</b>" is not rendered
     assert "{{ 7*7 }}|<b>x</b>@example.com" in out["user_names"].values()
     report = audited(result)
@@ -92,6 +94,7 @@ def test_suspicious_ip_live(tmp_path: Path) -> None:
         assert users and set(users) <= set(emu.truth["compromised_users"])
         assert all(emu.tenant.users[u]["blocked"] for u in users)
         assert result.outputs["blocked_users"] == users
+        assert result.outputs["planned_user_blocks"] == []
     audited(result)
 
 
@@ -118,7 +121,11 @@ def test_contain_user(dry_run: bool, tmp_path: Path) -> None:
         result = run(
             emu, "auth0-contain-user", {"user_id": uid}, tmp_path, approve=True, dry_run=dry_run
         )
-        assert result.outputs == {"blocked": True, "sessions_revoked": True}
+        assert result.outputs == (
+            {"blocked": False, "sessions_revoked": False, "planned": ["block", "revoke_sessions"]}
+            if dry_run
+            else {"blocked": True, "sessions_revoked": True, "planned": []}
+        )
         if dry_run:
             assert writes(emu) == [] and emu.tenant.users[uid]["blocked"] is False
         else:

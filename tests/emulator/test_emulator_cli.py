@@ -1,14 +1,19 @@
-"""``soar emulator`` as a process: the settings lines first, a working tenant, Ctrl-C, usage errors."""
+"""``soar emulator`` as a process: the settings lines first (or a file to source), a working
+tenant, Ctrl-C and SIGTERM, usage errors."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import soarcli
 
 
 def soar(*args: str) -> subprocess.Popen[str]:
@@ -100,3 +105,85 @@ def test_impossible_settings_are_named() -> None:
         proc = soar("emulator", "--port", "0", *args)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 2 and out == "" and word in err, (args, err)
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def sourced(env_file: Path) -> dict[str, str]:
+    """What a shell has after ``. FILE``: the file is real shell, its quoting included."""
+    shown = subprocess.run(
+        ["sh", "-c", '. "$1" && env -0', "sh", str(env_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": os.environ.get("PATH", "")},
+    ).stdout
+    return dict(item.split("=", 1) for item in shown.split("\0") if item.startswith("AUTH0_"))
+
+
+def test_env_file_is_private_sourced_by_a_script_and_removed_on_sigterm(tmp_path: Path) -> None:
+    env_file, truth = tmp_path / "emu.env", tmp_path / "truth.json"
+    secret = "it's a s3cret, $HOME `x`"  # a quote, spaces, $ and backquotes: quoting matters
+    proc = soar(
+        "emulator", "--port", "0", "--events", "300", "--client-secret", secret,
+        "--truth", str(truth), "--env-file", str(env_file),
+    )  # fmt: skip
+    try:
+        wait_for(env_file, proc)
+        assert env_file.stat().st_mode & 0o777 == 0o600
+        lines = env_file.read_text(encoding="utf-8").splitlines()
+        assert [line.split("=", 1)[0] for line in lines] == [
+            "export AUTH0_DOMAIN",
+            "export AUTH0_CLIENT_ID",
+            "export AUTH0_CLIENT_SECRET",
+        ]
+        assert all(re.fullmatch(r"export \w+='.*'", line) for line in lines), lines
+        settings = sourced(env_file)
+        assert settings["AUTH0_CLIENT_SECRET"] == secret
+        assert settings["AUTH0_DOMAIN"].startswith("http://127.0.0.1:")
+        user = json.loads(truth.read_text(encoding="utf-8"))["compromised_users"][0]
+        dry = soarcli.soar(
+            "run", "playbooks/auth0-contain-user.yaml", "-i", f"user_id={user}", "--dry-run",
+            "--run-dir", str(tmp_path / "runs"), "--json", env=settings,
+        )  # fmt: skip
+        assert dry.returncode == 0, dry.stderr
+        assert json.loads(dry.stdout)["status"] == "succeeded"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert out == ""  # with --env-file the secret is not printed
+    assert not env_file.exists() and "removed" in err and "Traceback" not in err
+    assert list(tmp_path.glob(".emu.env.*")) == []  # no temporary file left behind
+
+
+def test_print_env_prints_the_settings_too_and_stops_on_sigint(tmp_path: Path) -> None:
+    env_file = tmp_path / "emu.env"
+    proc = soar(
+        "emulator", "--port", "0", "--events", "200", "--env-file", str(env_file), "--print-env"
+    )
+    try:
+        assert proc.stdout is not None
+        printed = [proc.stdout.readline().rstrip("\n") for _ in range(3)]
+        wait_for(env_file, proc)
+        # the same settings, quoted only where the shell needs it on stdout
+        assert dict(line.removeprefix("export ").split("=", 1) for line in printed) == sourced(
+            env_file
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert not env_file.exists()
+
+
+def test_env_file_in_a_missing_folder_is_refused_before_starting(tmp_path: Path) -> None:
+    proc = soar("emulator", "--port", "0", "--env-file", str(tmp_path / "nope" / "e.env"))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and out == "" and "--env-file" in err and "folder" in err
