@@ -13,6 +13,15 @@ contain a secret, a token, a request body or a query string.
 
 The client is shared by the threads of a ``for_each`` step: the token, the
 pacer and the counters are guarded by locks; httpx's pool is thread-safe.
+
+Operational log (``structlog``; the CLI configures it): every wait is one
+event, ``auth0.wait`` (``reason: pacing``, the pacer's sleep) or
+``auth0.retry`` (``reason``: ``rate_limited`` after a 429, ``server_error``,
+``connection``, ``token_expired``; with ``status``, ``attempt`` and
+``wait_s``); a request the dry-run guard or the tenant refused is
+``auth0.refused`` (``by``, ``status``, ``error_code``); a call given up is
+``auth0.failed``; a token obtained is ``auth0.token``. Each carries ``method``
+and ``path`` (never a query string, a body or a token).
 """
 
 from __future__ import annotations
@@ -41,12 +50,25 @@ from engine.auth0.responses import (
     token_error,
 )
 from engine.auth0.settings import Auth0Settings
-from engine.errors import ActionError, RateLimitError, UpstreamError
+from engine.errors import ActionError, DryRunViolation, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 
 RETRYABLE = frozenset({500, 502, 503, 504})
 MAX_RETRIES = 6  # 5xx, timeouts, connection errors: ~24 s of backoff at most
 WAIT_BUDGET = 300.0  # seconds one call may spend waiting on rate limits and backoff
+PACING = "pacing"  # the reason of a wait that is no retry: the pacer keeps under the limit
+
+
+def logger(name: str) -> Any:
+    """``structlog.get_logger(name)``, structlog imported on first use.
+
+    ``soar validate`` loads every action, hence this connector, and logs
+    nothing: importing structlog (and rich, which it pulls in) would cost every
+    such command about a tenth of a second.
+    """
+    import structlog
+
+    return structlog.get_logger(name)
 
 
 @dataclass
@@ -96,12 +118,16 @@ def tally() -> Iterator[ClientStats]:
 
 @dataclass
 class _Attempt:
-    """One logical call's retry state: retries used and seconds waited (the budget)."""
+    """One logical call's retry state: requests sent, retries used, seconds waited (the budget)."""
 
     method: str
     path: str
+    attempts: int = 0
     retries: int = 0
     waited: float = 0.0
+
+    def where(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "attempt": self.attempts}
 
 
 def quote_id(value: str) -> str:
@@ -190,6 +216,7 @@ class Auth0Client:
             token, ttl = self._fetch_token()
             self.on_secret(token)  # the redactor learns it before anything can print it
             self.stats.add(tokens=1)
+            logger(__name__).info("auth0.token", method="POST", path=TOKEN_PATH, expires_in=ttl)
             self._token = token
             # renew shortly before expiry: 10 s, or a tenth of a short lifetime
             self._token_expires = self.clock() + max(ttl - min(10.0, ttl / 10), 0.0)
@@ -216,12 +243,15 @@ class Auth0Client:
                 return parse_token(response)
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, reset_in(response, self.wall()) * random.uniform(1.0, 1.2))
+                wait = reset_in(response, self.wall()) * random.uniform(1.0, 1.2)
+                self._wait(call, wait, "rate_limited", status)
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
-                self._backoff(call)
+                self._backoff(call, "server_error", status)
                 continue
-            raise token_error(response)  # the one place a token error is raised
+            error = token_error(response)
+            logger(__name__).warning("auth0.refused", **call.where(), by="tenant", status=status)
+            raise error  # the one place a token error is raised
 
     # -- requests --------------------------------------------------------------
     def _send(
@@ -235,6 +265,7 @@ class Auth0Client:
     ) -> httpx.Response | None:
         """Send once; a transport error (timeouts included) backs off and gives None."""
         self.stats.add(requests=1)
+        call.attempts += 1
         try:
             return self.http.request(
                 call.method,
@@ -244,9 +275,17 @@ class Auth0Client:
                 headers=headers,
                 extensions=extensions or {},
             )
+        except DryRunViolation:
+            logger(__name__).warning(
+                "auth0.refused", **call.where(), by="dry_run_guard", status=None
+            )
+            raise
         except httpx.TransportError as exc:  # TimeoutException is one
             untrusted = _untrusted_certificate(exc)
             if untrusted is not None:  # retrying cannot help: the same certificate comes back
+                logger(__name__).error(
+                    "auth0.failed", **call.where(), reason="untrusted_certificate"
+                )
                 raise UpstreamError(
                     call.method,
                     call.path,
@@ -257,6 +296,9 @@ class Auth0Client:
                 ) from None
             if call.retries >= self.max_retries:
                 what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+                logger(__name__).error(
+                    "auth0.failed", **call.where(), reason="connection", error=type(exc).__name__
+                )
                 raise UpstreamError(
                     call.method,
                     call.path,
@@ -264,7 +306,7 @@ class Auth0Client:
                     f"connection {what} ({type(exc).__name__}) after {call.retries + 1} attempts",
                     hint=f"check that {self.settings.host} is reachable, or raise SOAR_HTTP_TIMEOUT",
                 ) from None
-            self._backoff(call)
+            self._backoff(call, "connection", None, error=type(exc).__name__)
             return None
 
     def request(
@@ -282,7 +324,7 @@ class Auth0Client:
         while True:
             delay = self.pacer.delay()
             while delay > 0:
-                self._wait(call, delay)
+                self._wait(call, delay, PACING)
                 delay = self.pacer.delay()
             try:
                 token = self._get_token()
@@ -306,14 +348,18 @@ class Auth0Client:
                 return response
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, self.pacer.throttled() * random.uniform(1.0, 1.2))
+                wait = self.pacer.throttled() * random.uniform(1.0, 1.2)
+                self._wait(call, wait, "rate_limited", status)
                 continue
             if status == 401 and not renewed and self.settings.client_secret is not None:
                 renewed = True  # expired or revoked: one new token, then the error stands
+                logger(__name__).info(
+                    "auth0.retry", **call.where(), reason="token_expired", status=401, wait_s=0
+                )
                 self._get_token(stale=token)
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
-                self._backoff(call)
+                self._backoff(call, "server_error", status)
                 continue
             self._fail(call, response)
 
@@ -321,14 +367,24 @@ class Auth0Client:
         """GET and decode JSON (None for an empty or non-JSON body)."""
         return json_any(self.request("GET", path, params=params))
 
-    def _backoff(self, call: _Attempt) -> None:
+    def _backoff(self, call: _Attempt, reason: str, status: int | None, **fields: Any) -> None:
         call.retries += 1
         self.stats.add(retries=1)
         delay = min(0.25 * 2 ** (call.retries - 1), 8.0) * random.uniform(0.5, 1.5)
-        self._wait(call, delay)
+        self._wait(call, delay, reason, status, **fields)
 
-    def _wait(self, call: _Attempt, seconds: float) -> None:
+    def _wait(
+        self, call: _Attempt, seconds: float, reason: str, status: int | None = None, **fields: Any
+    ) -> None:
+        """Sleep within the call's wait budget: one ``auth0.wait`` (pacing) or ``auth0.retry`` event."""
+        # attempt: for a retry the one that failed, for pacing the one about to go
+        shown = {**call.where(), "reason": reason, "wait_s": round(seconds, 3), **fields}
+        if reason == PACING:
+            shown["attempt"] += 1
         if call.waited + seconds > self.wait_budget:
+            logger(__name__).error(
+                "auth0.failed", **shown, status=status, waited_s=round(call.waited, 3)
+            )
             raise RateLimitError(
                 call.method,
                 call.path,
@@ -337,15 +393,30 @@ class Auth0Client:
                 "too_many_requests",
                 "narrow the search window, or retry later when the tenant's rate limit allows",
             )
+        if reason == PACING:
+            logger(__name__).info("auth0.wait", **shown)
+        else:
+            logger(__name__).warning("auth0.retry", **shown, status=status)
         self.sleep(seconds)
         call.waited += seconds
         self.stats.add(waited_s=seconds)
 
     def _fail(self, call: _Attempt, response: httpx.Response) -> None:
         """The one place an API error is raised."""
-        raise api_error(
+        error = api_error(
             call.method, call.path, response, static_token=self.settings.client_secret is None
         )
+        # a 404 is often an answer the caller expects (no such user), not a fault
+        log = logger(__name__)
+        (log.info if error.status == 404 else log.warning)(
+            "auth0.refused",
+            **call.where(),
+            by="tenant",
+            status=error.status,
+            error_code=error.error_code,
+            message=error.upstream_message,
+        )
+        raise error
 
 
 def client_from_env(
@@ -362,7 +433,7 @@ def client_from_env(
     return Auth0Client(settings, guard=guard, on_secret=on_secret, transport=transport)
 
 
-__all__ = ["Auth0Client", "ClientStats", "client_from_env", "quote_id", "tally"]
+__all__ = ["Auth0Client", "ClientStats", "client_from_env", "logger", "quote_id", "tally"]
 
 
 def _untrusted_certificate(exc: BaseException) -> str | None:

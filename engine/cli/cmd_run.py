@@ -62,32 +62,20 @@ def env_secrets() -> dict[str, str]:
 
 
 def make_redactor() -> Redactor:
-    """The redactor of this command, also wired into structlog (configured here only)."""
-    import structlog
+    """The operational log's redactor (``engine.cli.oplog``), once the configured secrets pass.
 
-    from engine.audit.redact import Redactor, check_secret
-    from engine.run.executor import ENV_SECRETS
+    Given to the run, it learns every token the client obtains, so the log,
+    the terminal and the run log mask the same values.
+    """
+    from engine.audit.redact import check_secret
+    from engine.cli import oplog
+    from engine.run.state import ENV_SECRETS
 
     configured = {k: os.environ[k] for k in ENV_SECRETS if os.environ.get(k)}
     for name, value in configured.items():  # refused now, not when the client is first built
         check_secret(name, value)
-    redactor = Redactor([*env_secrets().values(), *configured.values()])
-
-    def terminal_safe(_logger: Any, _method: str, event: Any) -> Any:
-        return {k: safe(v) if isinstance(v, str) else v for k, v in event.items()}
-
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,  # tracebacks become text, then get redacted
-            redactor.processor,
-            terminal_safe,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-    return redactor
+    env_secrets()  # the same check for SOAR_SECRET_*
+    return oplog.redactor()
 
 
 def check_domain() -> None:
@@ -316,6 +304,7 @@ def run_cmd(
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.actions.registry import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
+    from engine.cli.oplog import live_line
     from engine.cli.progress import Progress
     from engine.errors import PlaybookError
     from engine.playbook.loader import load_playbook
@@ -335,7 +324,7 @@ def run_cmd(
         _fail(redactor, f"--logs {logs}: no such file")
     signer = load_signer(signing_key, redactor)
     say_signing(signer)
-    progress = Progress(redactor)
+    progress = Progress(redactor, line=live_line())
     tracker = _LogPath(progress, run_dir)
     _drive(
         lambda: run_playbook(
@@ -377,6 +366,7 @@ def resume_cmd(
     """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
     from engine.actions.registry import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
+    from engine.cli.oplog import live_line
     from engine.cli.progress import Progress
     from engine.run.resume import resume_run
 
@@ -384,7 +374,7 @@ def resume_cmd(
     check_domain()
     signer = load_signer(signing_key, redactor)
     say_signing(signer, resuming=run_log)
-    progress = Progress(redactor)
+    progress = Progress(redactor, line=live_line())
     tracker = _LogPath(progress)
     tracker.path = run_log
     _drive(

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from structlog.contextvars import bound_contextvars
+
 from engine import __version__
 from engine.actions.registry import Action, ActionContext, ActionRegistry
 from engine.audit.redact import Redactor
@@ -282,7 +284,9 @@ class _Run:
         precompile(self.playbook)
         try:
             for step in self.playbook.steps:
-                outcome = self.run_step(step)
+                # every operational log event of the step carries both (outcomes copies them to threads)
+                with bound_contextvars(run_id=self.writer.run_id, step_id=step.id):
+                    outcome = self.run_step(step)
                 self.outcomes[step.id] = outcome
                 self.steps[step.id] = {"output": outcome.output, "status": outcome.status}
                 if isinstance(outcome, Failed) and not step.continue_on_error:
