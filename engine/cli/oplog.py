@@ -140,7 +140,9 @@ def configure(stream: TextIO | None = None, live: bool | None = None) -> None:
         text = redactor.text(renderer(logger, method, event))  # a form values hide (an escape)
         if fmt == "json":  # JSON escapes every control character but DEL
             return text.replace("\x7f", "\\u007f")
-        return safe(text, keep_newlines=True)  # a traceback keeps its lines
+        # console quotes (repr) a value with a control character or a newline, so data
+        # cannot forge a line; safe() escapes whatever else is left; a traceback keeps its lines
+        return safe(text, keep_newlines=True)
 
     structlog.configure(
         processors=[
@@ -151,7 +153,7 @@ def configure(stream: TextIO | None = None, live: bool | None = None) -> None:
             structlog.processors.format_exc_info,  # tracebacks become text, then get redacted
             progress,
             redactor.processor,
-            _values_safe if fmt == "console" else _ordered,
+            *([_ordered] if fmt == "json" else []),  # console orders its own
             render,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -196,19 +198,11 @@ def _logger_name(logger: Any, _method: str, event: Event) -> Event:
     return event
 
 
-def _values_safe(_logger: Any, _method: str, event: Event) -> Event:
-    """Every text value escaped (newlines too: data must not forge a second log line)."""
-    return {
-        k: safe(v, keep_newlines=k == "exception") if isinstance(v, str) else v
-        for k, v in event.items()
-    }
-
-
 FIRST = ("timestamp", "level", "event", "logger", "run_id", "step_id")
 
 
 def _ordered(_logger: Any, _method: str, event: Event) -> Event:
-    """The keys a reader looks for first, in this order (json; console orders its own)."""
+    """The keys a reader looks for first, in this order."""
     return {**{k: event[k] for k in FIRST if k in event}, **event}
 
 
