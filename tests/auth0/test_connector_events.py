@@ -1,19 +1,26 @@
-"""The connector's waits, retries, pages and refusals as events of the operational log.
+"""The connector's waits, retries and refusals as events of the operational log.
+
+Its pages: ``tests/cli/test_oplog.py`` (a run's search, an export).
 
 One real ``soar --log-format json run`` against an emulated tenant with a tiny
-rate limit (a burst of 1): the three parallel reads of the first step all go
-before any answer has told the pacer of the limit, so two of them meet a 429.
+rate limit (a burst of 1): the three parallel reads of the step all go before
+any answer has told the pacer of the limit, so two of them meet a 429.
 """
 
 from __future__ import annotations
 
+import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from soarcli import soar
 
+from engine.cli import oplog
 from engine.emulator import start_emulator
+from engine.errors import DryRunViolation, UpstreamError
 from engine.secrets import encodings
 
 SECRET = "s3cr3t|Value/with+chars="  # url-encoded in a path it reads s3cr3t%7CValue%2F...
@@ -29,11 +36,8 @@ steps:
     for_each: "{{ inputs.users }}"
     max_parallel: 3
     with: {user_id: "{{ item }}"}
-  - id: fails
-    uses: auth0.search_logs
-    with: {query: 'type:"fp"', since: 7d}
 outputs:
-  found: "{{ steps.fails.output.count }}"
+  found: "{{ steps.look.output | length }}"
 """
 
 
@@ -42,7 +46,7 @@ def log_events(stderr: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
 
 
-def test_every_page_wait_retry_and_refusal_is_one_event_with_its_fields(tmp_path: Path) -> None:
+def test_every_wait_retry_and_refusal_is_one_event_with_its_fields(tmp_path: Path) -> None:
     pb = tmp_path / "pb.yaml"
     pb.write_text(PLAYBOOK)
     with start_emulator(scenario="credential-stuffing", seed=1, rate_limit=(1, 50.0)) as emu:
@@ -63,12 +67,8 @@ def test_every_page_wait_retry_and_refusal_is_one_event_with_its_fields(tmp_path
     connector = [e for e in events if e["logger"].startswith("engine.auth0")]
     # run_id and step_id reach every event, also from the for_each worker threads
     assert connector and all(e["run_id"] == doc["run_id"] for e in connector)
-    assert {e["step_id"] for e in connector} == {"fails", "look"}
-
-    pages = [e for e in connector if e["event"] == "auth0.page"]
-    assert [(p["page"], p["requests"]) for p in pages] == [(n, n + 1) for n in range(len(pages))]
-    assert all(p["method"] == "GET" and p["path"] == "/api/v2/logs" for p in pages)
-    assert sum(p["count"] for p in pages) == pages[-1]["events"] == doc["outputs"]["found"] > 100
+    assert {e["step_id"] for e in connector} == {"look"}
+    assert doc["outputs"]["found"] == 3
 
     retries = [e for e in connector if e["event"] == "auth0.retry"]
     assert retries and all(r["step_id"] == "look" for r in retries)
@@ -89,4 +89,34 @@ def test_every_page_wait_retry_and_refusal_is_one_event_with_its_fields(tmp_path
     started = [
         (e["step_id"], e["action"], e["items"]) for e in events if e["event"] == "step.started"
     ]
-    assert started == [("look", "auth0.get_user", 3), ("fails", "auth0.search_logs", None)]
+    assert started == [("look", "auth0.get_user", 3)]
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """The CLI's pipeline, in json, on a stream of this test."""
+    stream = io.StringIO()
+    oplog.select("json", {})
+    oplog.configure(stream, live=False)
+    yield stream
+    oplog.reset()
+
+
+def test_server_errors_retried_then_refused_and_the_guard_refusal_are_events(
+    json_log: io.StringIO, auth0_client: Any
+) -> None:
+    with start_emulator(scenario="quiet", seed=1, fail_rate=1.0) as emu:
+        client = auth0_client(emu, sleep=lambda _s: None, max_retries=2)
+        with pytest.raises(UpstreamError):
+            client.get("/users/auth0%7Cx")
+        dry = auth0_client(emu, dry_run=True)
+        with pytest.raises(DryRunViolation):
+            dry.request("POST", "/users/auth0%7Cx/blocks")
+    events = log_events(json_log.getvalue())
+    retries = [(e["reason"], e["attempt"]) for e in events if e["event"] == "auth0.retry"]
+    assert retries == [("server_error", 1), ("server_error", 2)]
+    tenant, guard = [e for e in events if e["event"] == "auth0.refused"]
+    assert tenant["by"] == "tenant" and tenant["status"] >= 500 and tenant["attempt"] == 3
+    assert tenant["path"] == "/api/v2/users/auth0%7Cx" and tenant["level"] == "warning"
+    assert guard["by"] == "dry_run_guard" and guard["method"] == "POST"
+    assert guard["path"] == "/api/v2/users/auth0%7Cx/blocks"

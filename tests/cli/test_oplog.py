@@ -28,9 +28,14 @@ name: look-up
 inputs:
   user_id: {type: string, required: true}
 steps:
+  - id: fails
+    uses: auth0.search_logs
+    with: {query: 'type:"fp"', since: 7d}
   - id: look
     uses: auth0.get_user
     with: {user_id: "{{ inputs.user_id }}"}
+outputs:
+  found: "{{ steps.fails.output.count }}"
 """
 
 
@@ -63,14 +68,29 @@ def test_a_bad_log_setting_is_one_error_and_exit_2(
     assert line.startswith("error: ") and needle in line
 
 
-def test_the_console_log_masks_the_secret_in_every_form(
+def fields(line: str) -> dict[str, str]:
+    """The ``key=value`` pairs of a console log line (values here have no spaces)."""
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)
+
+
+def test_the_console_log_shows_the_search_pages_and_masks_the_secret_in_every_form(
     emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     pb = tmp_path / "pb.yaml"
     pb.write_text(PLAYBOOK)
     env = {**tenant_env(emulator), "SOAR_SECRET_API": SECRET}
-    out = soar("run", str(pb), "-i", f"user_id={SECRET}", "--run-dir", str(tmp_path), env=env)
+    args = ["-i", f"user_id={SECRET}", "--run-dir", str(tmp_path), "--json"]
+    out = soar("run", str(pb), *args, env=env)
     assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)["outputs"]["found"]
+    pages = [fields(x) for x in out.stderr.splitlines() if "] auth0.page " in x]
+    assert [(p["page"], p["requests"]) for p in pages] == [
+        (str(n), str(n + 1)) for n in range(len(pages))
+    ]
+    assert {(p["mode"], p["method"], p["path"], p["step_id"]) for p in pages} == {
+        ("search", "GET", "/api/v2/logs", "fails")
+    }
+    assert sum(int(p["count"]) for p in pages) == int(pages[-1]["events"]) == found > 100
     refused = [line for line in out.stderr.splitlines() if "auth0.refused" in line]
     assert len(refused) == 1 and "path=/api/v2/users/***" in refused[0]
     assert "run_id=" in refused[0] and "step_id=look" in refused[0] and "status=404" in refused[0]
