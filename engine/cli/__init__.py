@@ -31,7 +31,7 @@ refused requests) goes to stderr, secrets masked, never to stdout:
                              object per line, with run_id and step_id)
   SOAR_LOG_LEVEL             debug, info (default), warning or error
 It is not the audit run log (runs/<run_id>.jsonl, see soar verify).
-On a terminal, progress is a live line instead of log lines.
+On a terminal, progress (steps, pages, pacing waits) is a live line instead.
 """
 
 app = typer.Typer(

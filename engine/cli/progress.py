@@ -3,7 +3,8 @@
 ``LiveLine`` is the one progress reporter. It owns stderr's lines while work
 is in progress: on a terminal a status line below the permanent lines shows
 what runs (a step, an export), its elapsed time and the last progress event
-it was fed (a page of a log search or an export: events, requests), redrawn
+it was fed (a page of a log search or an export: events, requests; a pacing
+wait under the rate limit), redrawn
 by a small daemon thread; every permanent line, log events included, clears
 it first and redraws it after. Off a terminal nothing overwrites anything:
 the same progress events are lines of the operational log (``engine.cli.oplog``).
@@ -33,7 +34,8 @@ from engine.run.approval import approval_lines
 from engine.textsafe import safe
 
 STEP_STARTED = "step.started"
-PROGRESS_EVENTS = frozenset({PAGE_EVENT, STEP_STARTED})  # what the status line can show
+WAIT_EVENT = "auth0.wait"  # the pacer keeping under the rate limit: routine, not trouble
+PROGRESS_EVENTS = frozenset({PAGE_EVENT, STEP_STARTED, WAIT_EVENT})  # what the status line shows
 log = structlog.get_logger(__name__)
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
@@ -98,6 +100,8 @@ class LiveLine:
                 return False
             if event.get("event") == PAGE_EVENT:
                 self._detail = f": {event.get('events')} events, {event.get('requests')} requests"
+            elif event.get("event") == WAIT_EVENT:
+                self._detail = f"{self._detail.split(' (')[0]} (pacing {event.get('wait_s')}s)"
             return True
 
     def _draw(self) -> None:

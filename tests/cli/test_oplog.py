@@ -166,10 +166,13 @@ def test_on_a_terminal_progress_is_the_live_line_not_log_lines(pipeline: None) -
     page = {"method": "GET", "path": "/api/v2/logs", "count": 100, "events": 2300, "requests": 23}
     structlog.get_logger("engine.auth0.search").info("auth0.page", **page)
     structlog.get_logger("engine.auth0.client").warning("auth0.retry", status=429)
+    structlog.get_logger("engine.auth0.client").info("auth0.wait", reason="pacing", wait_s=0.05)
+    line.write("  a permanent line")  # redraws the status line below it
     shown = stream.getvalue()
-    assert "step.started" not in shown and "auth0.page" not in shown  # shown on the line
+    for event in ("step.started", "auth0.page", "auth0.wait"):
+        assert event not in shown  # shown on the live line instead
     assert "auth0.retry" in shown  # a log line, written above the live line
-    assert "  ... fails (auth0.search_logs): 2300 events, 23 requests" in shown
+    assert "  ... fails (auth0.search_logs): 2300 events, 23 requests (pacing 0.05s)" in shown
     progress({"type": "step.finished", "step": "fails", "status": "succeeded"})
     structlog.get_logger("engine.auth0.search").info("auth0.page", **page)
     assert stream.getvalue().count("auth0.page") == 1  # no step runs: the page is a log line
