@@ -382,8 +382,9 @@ class Auth0Client:
         if reason == PACING:
             shown["attempt"] += 1
         if call.waited + seconds > self.wait_budget:
+            given_up = {**shown, "reason": "wait_budget", "cause": reason}
             logger(__name__).error(
-                "auth0.failed", **shown, status=status, waited_s=round(call.waited, 3)
+                "auth0.failed", **given_up, status=status, waited_s=round(call.waited, 3)
             )
             raise RateLimitError(
                 call.method,

@@ -20,7 +20,7 @@ from soarcli import soar
 
 from engine.cli import oplog
 from engine.emulator import start_emulator
-from engine.errors import DryRunViolation, UpstreamError
+from engine.errors import DryRunViolation, RateLimitError, UpstreamError
 from engine.secrets import encodings
 
 SECRET = "s3cr3t|Value/with+chars="  # url-encoded in a path it reads s3cr3t%7CValue%2F...
@@ -109,6 +109,9 @@ def test_server_errors_retried_then_refused_and_the_guard_refusal_are_events(
         client = auth0_client(emu, sleep=lambda _s: None, max_retries=2)
         with pytest.raises(UpstreamError):
             client.get("/users/auth0%7Cx")
+        hurried = auth0_client(emu, sleep=lambda _s: None, wait_budget=0.01)
+        with pytest.raises(RateLimitError):  # its first backoff is past the budget
+            hurried.get("/users/auth0%7Cy")
         dry = auth0_client(emu, dry_run=True)
         with pytest.raises(DryRunViolation):
             dry.request("POST", "/users/auth0%7Cx/blocks")
@@ -120,3 +123,10 @@ def test_server_errors_retried_then_refused_and_the_guard_refusal_are_events(
     assert tenant["path"] == "/api/v2/users/auth0%7Cx" and tenant["level"] == "warning"
     assert guard["by"] == "dry_run_guard" and guard["method"] == "POST"
     assert guard["path"] == "/api/v2/users/auth0%7Cx/blocks"
+    (failed,) = [e for e in events if e["event"] == "auth0.failed"]
+    assert (failed["reason"], failed["cause"], failed["path"]) == (
+        "wait_budget",
+        "server_error",
+        "/api/v2/users/auth0%7Cy",
+    )
+    assert failed["attempt"] == 1 and failed["level"] == "error" and failed["status"] >= 500
