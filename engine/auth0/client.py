@@ -14,14 +14,8 @@ contain a secret, a token, a request body or a query string.
 The client is shared by the threads of a ``for_each`` step: the token, the
 pacer and the counters are guarded by locks; httpx's pool is thread-safe.
 
-Operational log (``structlog``; the CLI configures it): every wait is one
-event, ``auth0.wait`` (``reason: pacing``, the pacer's sleep) or
-``auth0.retry`` (``reason``: ``rate_limited`` after a 429, ``server_error``,
-``connection``, ``token_expired``; with ``status``, ``attempt`` and
-``wait_s``); a request the dry-run guard or the tenant refused is
-``auth0.refused`` (``by``, ``status``, ``error_code``); a call given up is
-``auth0.failed``; a token obtained is ``auth0.token``. Each carries ``method``
-and ``path`` (never a query string, a body or a token).
+Every wait, retry, refusal and give-up is one event of the operational log
+(``engine.auth0.events``).
 """
 
 from __future__ import annotations
@@ -39,6 +33,8 @@ from typing import Any
 
 import httpx
 
+from engine.auth0 import events
+from engine.auth0.events import PACING
 from engine.auth0.pacer import Pacer
 from engine.auth0.responses import (
     STATIC_BEARER_HINT,
@@ -56,19 +52,6 @@ from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 RETRYABLE = frozenset({500, 502, 503, 504})
 MAX_RETRIES = 6  # 5xx, timeouts, connection errors: ~24 s of backoff at most
 WAIT_BUDGET = 300.0  # seconds one call may spend waiting on rate limits and backoff
-PACING = "pacing"  # the reason of a wait that is no retry: the pacer keeps under the limit
-
-
-def logger(name: str) -> Any:
-    """``structlog.get_logger(name)``, structlog imported on first use.
-
-    ``soar validate`` loads every action, hence this connector, and logs
-    nothing: importing structlog (and rich, which it pulls in) would cost every
-    such command about a tenth of a second.
-    """
-    import structlog
-
-    return structlog.get_logger(name)
 
 
 @dataclass
@@ -216,7 +199,7 @@ class Auth0Client:
             token, ttl = self._fetch_token()
             self.on_secret(token)  # the redactor learns it before anything can print it
             self.stats.add(tokens=1)
-            logger(__name__).info("auth0.token", method="POST", path=TOKEN_PATH, expires_in=ttl)
+            events.token(ttl)
             self._token = token
             # renew shortly before expiry: 10 s, or a tenth of a short lifetime
             self._token_expires = self.clock() + max(ttl - min(10.0, ttl / 10), 0.0)
@@ -250,7 +233,7 @@ class Auth0Client:
                 self._backoff(call, "server_error", status)
                 continue
             error = token_error(response)
-            logger(__name__).warning("auth0.refused", **call.where(), by="tenant", status=status)
+            events.refused(call.where(), "tenant", status)
             raise error  # the one place a token error is raised
 
     # -- requests --------------------------------------------------------------
@@ -276,16 +259,12 @@ class Auth0Client:
                 extensions=extensions or {},
             )
         except DryRunViolation:
-            logger(__name__).warning(
-                "auth0.refused", **call.where(), by="dry_run_guard", status=None
-            )
+            events.refused(call.where(), "dry_run_guard", None)
             raise
         except httpx.TransportError as exc:  # TimeoutException is one
             untrusted = _untrusted_certificate(exc)
             if untrusted is not None:  # retrying cannot help: the same certificate comes back
-                logger(__name__).error(
-                    "auth0.failed", **call.where(), reason="untrusted_certificate"
-                )
+                events.failed(call.where(), "untrusted_certificate")
                 raise UpstreamError(
                     call.method,
                     call.path,
@@ -296,9 +275,7 @@ class Auth0Client:
                 ) from None
             if call.retries >= self.max_retries:
                 what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-                logger(__name__).error(
-                    "auth0.failed", **call.where(), reason="connection", error=type(exc).__name__
-                )
+                events.failed(call.where(), "connection", error=type(exc).__name__)
                 raise UpstreamError(
                     call.method,
                     call.path,
@@ -306,7 +283,7 @@ class Auth0Client:
                     f"connection {what} ({type(exc).__name__}) after {call.retries + 1} attempts",
                     hint=f"check that {self.settings.host} is reachable, or raise SOAR_HTTP_TIMEOUT",
                 ) from None
-            self._backoff(call, "connection", None, error=type(exc).__name__)
+            self._backoff(call, "connection", None)
             return None
 
     def request(
@@ -353,9 +330,7 @@ class Auth0Client:
                 continue
             if status == 401 and not renewed and self.settings.client_secret is not None:
                 renewed = True  # expired or revoked: one new token, then the error stands
-                logger(__name__).info(
-                    "auth0.retry", **call.where(), reason="token_expired", status=401, wait_s=0
-                )
+                events.renewed(call.where())
                 self._get_token(stale=token)
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
@@ -367,24 +342,20 @@ class Auth0Client:
         """GET and decode JSON (None for an empty or non-JSON body)."""
         return json_any(self.request("GET", path, params=params))
 
-    def _backoff(self, call: _Attempt, reason: str, status: int | None, **fields: Any) -> None:
+    def _backoff(self, call: _Attempt, reason: str, status: int | None) -> None:
         call.retries += 1
         self.stats.add(retries=1)
         delay = min(0.25 * 2 ** (call.retries - 1), 8.0) * random.uniform(0.5, 1.5)
-        self._wait(call, delay, reason, status, **fields)
+        self._wait(call, delay, reason, status)
 
-    def _wait(
-        self, call: _Attempt, seconds: float, reason: str, status: int | None = None, **fields: Any
-    ) -> None:
+    def _wait(self, call: _Attempt, seconds: float, reason: str, status: int | None = None) -> None:
         """Sleep within the call's wait budget: one ``auth0.wait`` (pacing) or ``auth0.retry`` event."""
-        # attempt: for a retry the one that failed, for pacing the one about to go
-        shown = {**call.where(), "reason": reason, "wait_s": round(seconds, 3), **fields}
+        where = call.where()
         if reason == PACING:
-            shown["attempt"] += 1
+            where["attempt"] += 1  # the attempt about to go; a retry's is the one that failed
         if call.waited + seconds > self.wait_budget:
-            given_up = {**shown, "reason": "wait_budget", "cause": reason}
-            logger(__name__).error(
-                "auth0.failed", **given_up, status=status, waited_s=round(call.waited, 3)
+            events.failed(
+                where, "wait_budget", cause=reason, status=status, waited_s=round(call.waited, 3)
             )
             raise RateLimitError(
                 call.method,
@@ -394,10 +365,7 @@ class Auth0Client:
                 "too_many_requests",
                 "narrow the search window, or retry later when the tenant's rate limit allows",
             )
-        if reason == PACING:
-            logger(__name__).info("auth0.wait", **shown)
-        else:
-            logger(__name__).warning("auth0.retry", **shown, status=status)
+        events.waiting(where, seconds, reason, status)
         self.sleep(seconds)
         call.waited += seconds
         self.stats.add(waited_s=seconds)
@@ -407,16 +375,8 @@ class Auth0Client:
         error = api_error(
             call.method, call.path, response, static_token=self.settings.client_secret is None
         )
-        # a 404 is often an answer the caller expects (no such user), not a fault
-        log = logger(__name__)
-        (log.info if error.status == 404 else log.warning)(
-            "auth0.refused",
-            **call.where(),
-            by="tenant",
-            status=error.status,
-            error_code=error.error_code,
-            message=error.upstream_message,
-        )
+        where, message = call.where(), error.upstream_message
+        events.refused(where, "tenant", error.status, error.error_code, message=message)
         raise error
 
 
@@ -434,7 +394,7 @@ def client_from_env(
     return Auth0Client(settings, guard=guard, on_secret=on_secret, transport=transport)
 
 
-__all__ = ["Auth0Client", "ClientStats", "client_from_env", "logger", "quote_id", "tally"]
+__all__ = ["Auth0Client", "ClientStats", "client_from_env", "quote_id", "tally"]
 
 
 def _untrusted_certificate(exc: BaseException) -> str | None:

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.auth0.client import Auth0Client
-from engine.auth0.search import LOGS_PATH, page_read, retention_warnings, search
+from engine.auth0.events import LOGS_PATH, page_read
+from engine.auth0.search import retention_warnings, search
 from engine.depth import loads
 from engine.errors import UpstreamError
 from engine.logs.query import event_date

@@ -22,15 +22,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from engine.auth0.client import logger, tally
+from engine.auth0.client import tally
+from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import UpstreamError
 from engine.timeutil import DateError, date_key, iso_ms, now_utc, read_date
 
 PER_PAGE = 100
 MAX_PAGES = 10  # Auth0 serves at most the first 1,000 results of a page search
 RETENTION = timedelta(days=30)  # the longest any plan keeps (Enterprise)
-PAGE_EVENT = "auth0.page"  # one page of log events read (a search's or an export's)
-LOGS_PATH = "/api/v2/logs"
 
 
 class _Getter(Protocol):
@@ -165,28 +164,6 @@ def _take(
         if limit is not None and len(events) >= limit:
             break
     return last_date
-
-
-def page_read(
-    mode: str,
-    count: int,
-    events: int,
-    requests: int,
-    window: int | None = None,
-    page: int | None = None,
-) -> None:
-    """One ``auth0.page`` event: ``count`` events in this page, ``events`` kept so far."""
-    logger(__name__).info(
-        PAGE_EVENT,
-        method="GET",
-        path=LOGS_PATH,
-        mode=mode,
-        window=window,
-        page=page,
-        count=count,
-        events=events,
-        requests=requests,
-    )
 
 
 def identity(event: Mapping[str, Any]) -> str:

@@ -29,12 +29,11 @@ import structlog
 
 from engine.audit.redact import Redactor
 from engine.audit.report import run_mode
-from engine.auth0.search import PAGE_EVENT
+from engine.auth0.events import PAGE_EVENT, WAIT_EVENT
 from engine.run.approval import approval_lines
 from engine.textsafe import safe
 
 STEP_STARTED = "step.started"
-WAIT_EVENT = "auth0.wait"  # the pacer keeping under the rate limit: routine, not trouble
 PROGRESS_EVENTS = frozenset({PAGE_EVENT, STEP_STARTED, WAIT_EVENT})  # what the status line shows
 log = structlog.get_logger(__name__)
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
