@@ -147,6 +147,17 @@ class LiveLine:
                 self._paused = False
 
 
+@contextmanager
+def showing(line: LiveLine, label: str) -> Iterator[LiveLine]:
+    """``label`` (terminal-safe) on the status line while the block runs; cleared after."""
+    line.start()
+    line.status(label)
+    try:
+        yield line
+    finally:
+        line.stop()
+
+
 class Progress:
     """Renders run-log records as progress on ``line`` (else a ``LiveLine`` on ``stream``)."""
 
