@@ -50,7 +50,6 @@ LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
-SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix, not a secret
 
 Event = MutableMapping[str, Any]
 
@@ -93,6 +92,7 @@ def env_redactor(environ: Mapping[str, str]) -> Redactor:
     Not checked for strength here (``soar validate`` must not fail on a weak
     secret); the commands that use them check them (``cmd_run.make_redactor``).
     """
+    from engine.cli.cmd_run import SECRET_PREFIX
     from engine.run.state import ENV_SECRETS
 
     names = [k for k in environ if k.startswith(SECRET_PREFIX) or k in ENV_SECRETS]
