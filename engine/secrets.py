@@ -16,6 +16,8 @@ from typing import Any
 
 from engine.depth import walk
 
+SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- SOAR_SECRET_<NAME> is secrets.<name>: a prefix, not a secret
+
 AS_TEXT: ContextVar[Callable[[Secret], str] | None] = ContextVar(
     "soar_secret_as_text", default=None
 )

@@ -72,21 +72,8 @@ def run_search(
     if ctx.logs_file is not None:
         result = search_file(ctx.logs_file, query, since, until, limit=limit)
         result.stats["source"] = f"file:{ctx.logs_file}"
-    else:
-
-        def progress(events: int, requests: int) -> None:
-            if requests % 10 == 0:  # every 1,000 events: a long search shows it is moving
-                ctx.logger.info("log search progress", events=events, requests=requests)
-
-        result = search(
-            ctx.auth0(),
-            query,
-            since,
-            until,
-            limit=limit,
-            fields=args.get("fields"),
-            progress=progress,
-        )
+    else:  # each page is an auth0.page event: a long search shows it is moving
+        result = search(ctx.auth0(), query, since, until, limit=limit, fields=args.get("fields"))
     _bound_events(result)
     return result
 

@@ -35,6 +35,8 @@ class ActionContext:
     builds the Auth0 client on first use so playbooks that never touch Auth0
     need no Auth0 settings. ``logs_file`` is set by ``soar run --logs``: log
     searches then read that file instead of a tenant, and writes are planned only.
+    An action logs with ``structlog.get_logger(__name__)``: the run binds
+    ``run_id`` and ``step_id`` in context variables, so its events carry them.
     """
 
     dry_run: bool
@@ -42,7 +44,6 @@ class ActionContext:
     auth0_factory: Callable[[], Auth0Client] | None = None
     logs_file: Path | None = None
     secrets: Mapping[str, Secret] = field(default_factory=dict)
-    logger: Any = field(default_factory=lambda: _default_logger())
     step_id: str = ""
     _auth0: Auth0Client | None = field(default=None, repr=False)
 
@@ -53,12 +54,6 @@ class ActionContext:
                 raise SoarError("this run has no Auth0 connection configured")
             self._auth0 = self.auth0_factory()
         return self._auth0
-
-
-def _default_logger() -> Any:
-    import structlog  # imported lazily: commands that never run actions stay fast
-
-    return structlog.get_logger("soar.action")
 
 
 ActionFunc = Callable[[ActionContext, Mapping[str, Any]], Result]

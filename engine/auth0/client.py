@@ -13,6 +13,9 @@ contain a secret, a token, a request body or a query string.
 
 The client is shared by the threads of a ``for_each`` step: the token, the
 pacer and the counters are guarded by locks; httpx's pool is thread-safe.
+
+Every wait, retry, refusal and give-up is one event of the operational log
+(``engine.auth0.events``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 
 import httpx
 
+from engine.auth0 import events
+from engine.auth0.events import PACING
 from engine.auth0.pacer import Pacer
 from engine.auth0.responses import (
     STATIC_BEARER_HINT,
@@ -41,7 +46,7 @@ from engine.auth0.responses import (
     token_error,
 )
 from engine.auth0.settings import Auth0Settings
-from engine.errors import ActionError, RateLimitError, UpstreamError
+from engine.errors import ActionError, DryRunViolation, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 
 RETRYABLE = frozenset({500, 502, 503, 504})
@@ -96,12 +101,16 @@ def tally() -> Iterator[ClientStats]:
 
 @dataclass
 class _Attempt:
-    """One logical call's retry state: retries used and seconds waited (the budget)."""
+    """One logical call's retry state: requests sent, retries used, seconds waited (the budget)."""
 
     method: str
     path: str
+    attempts: int = 0
     retries: int = 0
     waited: float = 0.0
+
+    def where(self) -> dict[str, Any]:
+        return {"method": self.method, "path": self.path, "attempt": self.attempts}
 
 
 def quote_id(value: str) -> str:
@@ -190,6 +199,7 @@ class Auth0Client:
             token, ttl = self._fetch_token()
             self.on_secret(token)  # the redactor learns it before anything can print it
             self.stats.add(tokens=1)
+            events.token(ttl)
             self._token = token
             # renew shortly before expiry: 10 s, or a tenth of a short lifetime
             self._token_expires = self.clock() + max(ttl - min(10.0, ttl / 10), 0.0)
@@ -216,12 +226,15 @@ class Auth0Client:
                 return parse_token(response)
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, reset_in(response, self.wall()) * random.uniform(1.0, 1.2))
+                wait = reset_in(response, self.wall()) * random.uniform(1.0, 1.2)
+                self._wait(call, wait, "rate_limited", status)
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
-                self._backoff(call)
+                self._backoff(call, "server_error", status)
                 continue
-            raise token_error(response)  # the one place a token error is raised
+            error = token_error(response)
+            events.refused(call.where(), "tenant", status)
+            raise error  # the one place a token error is raised
 
     # -- requests --------------------------------------------------------------
     def _send(
@@ -235,6 +248,7 @@ class Auth0Client:
     ) -> httpx.Response | None:
         """Send once; a transport error (timeouts included) backs off and gives None."""
         self.stats.add(requests=1)
+        call.attempts += 1
         try:
             return self.http.request(
                 call.method,
@@ -244,9 +258,13 @@ class Auth0Client:
                 headers=headers,
                 extensions=extensions or {},
             )
+        except DryRunViolation:
+            events.refused(call.where(), "dry_run_guard", None)
+            raise
         except httpx.TransportError as exc:  # TimeoutException is one
             untrusted = _untrusted_certificate(exc)
             if untrusted is not None:  # retrying cannot help: the same certificate comes back
+                events.failed(call.where(), "untrusted_certificate")
                 raise UpstreamError(
                     call.method,
                     call.path,
@@ -257,6 +275,7 @@ class Auth0Client:
                 ) from None
             if call.retries >= self.max_retries:
                 what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+                events.failed(call.where(), "connection", error=type(exc).__name__)
                 raise UpstreamError(
                     call.method,
                     call.path,
@@ -264,7 +283,7 @@ class Auth0Client:
                     f"connection {what} ({type(exc).__name__}) after {call.retries + 1} attempts",
                     hint=f"check that {self.settings.host} is reachable, or raise SOAR_HTTP_TIMEOUT",
                 ) from None
-            self._backoff(call)
+            self._backoff(call, "connection", None)
             return None
 
     def request(
@@ -282,7 +301,7 @@ class Auth0Client:
         while True:
             delay = self.pacer.delay()
             while delay > 0:
-                self._wait(call, delay)
+                self._wait(call, delay, PACING)
                 delay = self.pacer.delay()
             try:
                 token = self._get_token()
@@ -306,14 +325,16 @@ class Auth0Client:
                 return response
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, self.pacer.throttled() * random.uniform(1.0, 1.2))
+                wait = self.pacer.throttled() * random.uniform(1.0, 1.2)
+                self._wait(call, wait, "rate_limited", status)
                 continue
             if status == 401 and not renewed and self.settings.client_secret is not None:
                 renewed = True  # expired or revoked: one new token, then the error stands
+                events.renewed(call.where())
                 self._get_token(stale=token)
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
-                self._backoff(call)
+                self._backoff(call, "server_error", status)
                 continue
             self._fail(call, response)
 
@@ -321,14 +342,21 @@ class Auth0Client:
         """GET and decode JSON (None for an empty or non-JSON body)."""
         return json_any(self.request("GET", path, params=params))
 
-    def _backoff(self, call: _Attempt) -> None:
+    def _backoff(self, call: _Attempt, reason: str, status: int | None) -> None:
         call.retries += 1
         self.stats.add(retries=1)
         delay = min(0.25 * 2 ** (call.retries - 1), 8.0) * random.uniform(0.5, 1.5)
-        self._wait(call, delay)
+        self._wait(call, delay, reason, status)
 
-    def _wait(self, call: _Attempt, seconds: float) -> None:
+    def _wait(self, call: _Attempt, seconds: float, reason: str, status: int | None = None) -> None:
+        """Sleep within the call's wait budget: one ``auth0.wait`` (pacing) or ``auth0.retry`` event."""
+        where = call.where()
+        if reason == PACING:
+            where["attempt"] += 1  # the attempt about to go; a retry's is the one that failed
         if call.waited + seconds > self.wait_budget:
+            events.failed(
+                where, "wait_budget", cause=reason, status=status, waited_s=round(call.waited, 3)
+            )
             raise RateLimitError(
                 call.method,
                 call.path,
@@ -337,15 +365,19 @@ class Auth0Client:
                 "too_many_requests",
                 "narrow the search window, or retry later when the tenant's rate limit allows",
             )
+        events.waiting(where, seconds, reason, status)
         self.sleep(seconds)
         call.waited += seconds
         self.stats.add(waited_s=seconds)
 
     def _fail(self, call: _Attempt, response: httpx.Response) -> None:
         """The one place an API error is raised."""
-        raise api_error(
+        error = api_error(
             call.method, call.path, response, static_token=self.settings.client_secret is None
         )
+        where, message = call.where(), error.upstream_message
+        events.refused(where, "tenant", error.status, error.error_code, message=message)
+        raise error
 
 
 def client_from_env(

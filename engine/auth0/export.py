@@ -12,6 +12,8 @@ by time only within one prefix. So the walk starts below every prefix
 whatever its prefix, at the cost of about one request per prefix. An id that
 does not have this layout says nothing about time: its event is kept when its
 ``date`` falls in the window. With a query, the complete windowed search is used.
+Each page read is one ``auth0.page`` event of the operational log (``mode``
+``checkpoint`` or ``search``, ``count``, ``events`` written so far, ``requests``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from engine.auth0.client import Auth0Client
+from engine.auth0.events import LOGS_PATH, page_read
 from engine.auth0.search import retention_warnings, search
 from engine.depth import loads
 from engine.errors import UpstreamError
@@ -63,11 +65,10 @@ def export(
     since: datetime,
     until: datetime,
     query: str = "",
-    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write matching events as JSON lines; returns ``{events, requests, mode, warnings}``."""
     if query:
-        result = search(client, query, since, until, progress=progress)
+        result = search(client, query, since, until)
         for event in result.events:
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
         return {
@@ -88,9 +89,10 @@ def export(
             batch = None
         if not isinstance(batch, list) or not all(isinstance(e, dict) for e in batch):
             raise UpstreamError(
-                "GET", "/api/v2/logs", response.status_code, "expected a list of log events"
+                "GET", LOGS_PATH, response.status_code, "expected a list of log events"
             )
         if not batch:
+            page_read("checkpoint", 0, written, requests)
             break  # an empty page: caught up with the tenant
         jump: str | None = None
         for event in batch:
@@ -106,8 +108,7 @@ def export(
                 continue
             out.write(json.dumps(event, ensure_ascii=False) + "\n")
             written += 1
-        if progress:
-            progress(written, requests)
+        page_read("checkpoint", len(batch), written, requests)
         last = next((e["log_id"] for e in reversed(batch) if isinstance(e.get("log_id"), str)), "")
         # Follow Link rel="next" (only its from/take: the host is always the tenant's);
         # without one, continue after the last log_id seen.
@@ -118,7 +119,7 @@ def export(
         )
         if not following["from"] or following["from"] <= params["from"]:
             raise UpstreamError(
-                "GET", "/api/v2/logs", response.status_code, "the log checkpoint did not advance"
+                "GET", LOGS_PATH, response.status_code, "the log checkpoint did not advance"
             )
         params = following
     return {
@@ -140,10 +141,9 @@ def export_to_file(
     since: datetime,
     until: datetime,
     query: str = "",
-    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     tmp = path.with_suffix(path.suffix + ".partial")
     with tmp.open("w", encoding="utf-8") as f:
-        stats = export(client, f, since, until, query, progress)
+        stats = export(client, f, since, until, query)
     tmp.replace(path)  # a crash leaves a .partial file, never a silently short export
     return stats

@@ -7,18 +7,23 @@ and a date window moves: ``(<query>) AND date:[<lower> TO <until>}`` sorted by
 runs again from the last date seen, and log_ids already returned are dropped
 (several events can share one timestamp). A short page ends the search, so
 the number of requests stays close to ceil(matches / 100).
+
+Each page is one ``auth0.page`` event of the operational log (``mode``,
+``window``, ``page``, ``count`` in it, ``events`` so far, ``requests``): the
+progress of a long search.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from engine.auth0.client import tally
+from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import UpstreamError
 from engine.timeutil import DateError, date_key, iso_ms, now_utc, read_date
 
@@ -74,15 +79,14 @@ def search(
     *,
     limit: int | None = None,
     fields: list[str] | None = None,
-    progress: Callable[[int, int], None] | None = None,
 ) -> SearchResult:
     """Every event matching ``query`` with ``since <= date < until``, oldest first, once each.
 
     ``query`` must already be safe: values put into it go through
-    ``engine.expr.sandbox.lucene``. ``progress(events, requests)`` is called after each page.
+    ``engine.expr.sandbox.lucene``.
     """
     with tally() as used:
-        result = _search(client, query, since, until, limit, fields, progress)
+        result = _search(client, query, since, until, limit, fields)
     result.stats = used.snapshot()
     return result
 
@@ -94,7 +98,6 @@ def _search(
     until: datetime,
     limit: int | None,
     fields: list[str] | None,
-    progress: Callable[[int, int], None] | None,
 ) -> SearchResult:
     result = SearchResult(events=[], warnings=retention_warnings(since))
     seen: set[str] = set()
@@ -112,22 +115,13 @@ def _search(
             batch = client.get("/logs", {**params, "q": q, "page": page})
             result.requests += 1
             if not isinstance(batch, list):
-                raise UpstreamError("GET", "/api/v2/logs", 200, "expected a list of log events")
-            for event in batch:
-                if not isinstance(event, dict):
-                    raise UpstreamError("GET", "/api/v2/logs", 200, "a log event is not an object")
-                key = identity(event)
-                date = date_key(event.get("date"))
-                if date is not None and (last_date is None or date > last_date):
-                    last_date = date  # the latest seen, even if the server ignored the sort
-                if key in seen:
-                    continue
-                seen.add(key)
-                result.events.append(event)
-                if limit is not None and len(result.events) >= limit:
-                    return result
-            if progress:
-                progress(len(result.events), result.requests)
+                raise UpstreamError("GET", LOGS_PATH, 200, "expected a list of log events")
+            last_date = _take(batch, seen, result.events, limit, last_date)
+            page_read(
+                "search", len(batch), len(result.events), result.requests, result.windows, page
+            )
+            if limit is not None and len(result.events) >= limit:
+                return result
             if len(batch) < PER_PAGE:
                 full = False
                 break
@@ -146,6 +140,30 @@ def _search(
             )
             next_lower = lower + timedelta(milliseconds=1)
         lower = next_lower  # strictly later each time: the loop ends once it reaches `until`
+
+
+def _take(
+    batch: list[Any],
+    seen: set[str],
+    events: list[dict[str, Any]],
+    limit: int | None,
+    last_date: str | None,
+) -> str | None:
+    """Append the events of ``batch`` not ``seen`` yet (up to ``limit``); the latest date key seen."""
+    for event in batch:
+        if not isinstance(event, dict):
+            raise UpstreamError("GET", LOGS_PATH, 200, "a log event is not an object")
+        key = identity(event)
+        date = date_key(event.get("date"))
+        if date is not None and (last_date is None or date > last_date):
+            last_date = date  # the latest seen, even if the server ignored the sort
+        if key in seen:
+            continue
+        seen.add(key)
+        events.append(event)
+        if limit is not None and len(events) >= limit:
+            break
+    return last_date
 
 
 def identity(event: Mapping[str, Any]) -> str:

@@ -22,9 +22,21 @@ import typer
 
 from engine import __version__
 
+HELP = """Incident-response playbooks for Auth0: validate, run, dry-run, verify, drill.
+
+\b
+Operational log (what soar is doing: steps, Auth0 pages, waits, retries,
+refused requests) goes to stderr, secrets masked, never to stdout:
+  --log-format console|json  or SOAR_LOG_FORMAT (default console; json is one
+                             object per line, with run_id and step_id)
+  SOAR_LOG_LEVEL             debug, info (default), warning or error
+It is not the audit run log (runs/<run_id>.jsonl, see soar verify).
+On a terminal, progress (steps, pages, pacing waits) is a live line instead.
+"""
+
 app = typer.Typer(
     name="soar",
-    help="Incident-response playbooks for Auth0: validate, run, dry-run, verify, drill.",
+    help=HELP,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -46,8 +58,19 @@ def _root(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    log_format: Annotated[
+        str | None,
+        typer.Option(
+            "--log-format",
+            metavar="console|json",
+            help="The operational log on stderr: console (default) or json (SOAR_LOG_FORMAT).",
+        ),
+    ] = None,
 ) -> None:
     """Incident-response playbooks for Auth0."""
+    from engine.cli import oplog
+
+    oplog.select(log_format)  # checked before any command runs: a bad value exits 2
 
 
 def _register_commands() -> None:

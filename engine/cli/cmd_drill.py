@@ -72,6 +72,8 @@ def drill_cmd(
     from engine.actions import default_registry
     from engine.bundled import resolve
     from engine.cli.cmd_run import make_redactor, read_inputs
+    from engine.cli.oplog import live_line
+    from engine.cli.progress import showing
     from engine.drills.drill import Drill, load_drill, run_drill
     from engine.errors import SoarError
     from engine.playbook.loader import load_playbook
@@ -98,7 +100,8 @@ def drill_cmd(
             )
         else:
             drill = load_drill(resolve(target, "drills"))
-        result = run_drill(drill, run_dir)
+        with showing(live_line(), f"drill {safe(drill.name)}"):  # its pages, on a terminal
+            result = run_drill(drill, run_dir)
     except (SoarError, OSError) as exc:
         typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)
         raise typer.Exit(2) from None
@@ -172,12 +175,15 @@ def ip_counts(result: Any) -> dict[str, Any]:
 def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
     from engine.cli.cmd_run import make_redactor
+    from engine.cli.oplog import live_line
+    from engine.cli.progress import showing
     from engine.drills.demo import run_demo
     from engine.errors import SoarError
 
     make_redactor()
-    try:
-        d = run_demo(run_dir, _say)
+    try:  # on a terminal the triage's pages show on the live line, its lines above it
+        with showing(live_line(), "demo") as line:
+            d = run_demo(run_dir, lambda text: line.write(safe(text)))
     except OSError as exc:
         fail(
             f"the demo cannot write {exc.filename or run_dir}: {exc.strerror or exc} "

@@ -34,6 +34,8 @@ def export_cmd(
     from engine.auth0 import client_from_env
     from engine.auth0.export import export_to_file
     from engine.cli.cmd_run import make_redactor
+    from engine.cli.oplog import live_line
+    from engine.cli.progress import showing
     from engine.errors import InputError, SoarError
     from engine.httpguard import DryRunGuard
     from engine.timeutil import now_utc, parse_time
@@ -45,17 +47,18 @@ def export_cmd(
         end = parse_time(until, now) if until else now
         if start >= end:
             raise InputError(f"--since {since} is not before --until {until or 'now'}")
-
-        def progress(events: int, requests: int) -> None:
-            typer.echo(f"\r  {events} events, {requests} requests", err=True, nl=False)
-
-        with client_from_env(DryRunGuard(dry_run=True), on_secret=redactor.add) as client:
-            stats = export_to_file(client, output, start, end, query, progress)
+        guard = DryRunGuard(dry_run=True)
+        # each page read shows on the live line on a terminal, else is a log event
+        with (
+            showing(live_line(), f"export to {safe(output)}"),
+            client_from_env(guard, on_secret=redactor.add) as client,
+        ):
+            stats = export_to_file(client, output, start, end, query)
     except (SoarError, OSError) as exc:
-        typer.echo(f"\nerror: {safe(redactor.text(str(exc)))}", err=True)
+        typer.echo(f"error: {safe(redactor.text(str(exc)))}", err=True)
         raise typer.Exit(2) from None
     typer.echo(
-        f"\nwrote {stats['events']} events to {safe(output)} ({stats['requests']} requests, "
+        f"wrote {stats['events']} events to {safe(output)} ({stats['requests']} requests, "
         f"{stats['mode']})",
         err=True,
     )

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from engine.secrets import SECRET_PREFIX
 from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
-SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- an environment variable prefix, not a secret
 MAX_SHOWN_TARGETS = 50
 SIGNING_KEY_HELP = (
     "Sign the run log with this private key file (else SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY)."
@@ -66,6 +66,8 @@ ENVIRONMENT = (
     ("SOAR_SIGNING_KEY_FILE", "sign the run log with this private key file"),
     ("SOAR_SIGNING_KEY", "... or with this key itself (text)"),
     ("SOAR_VERIFY_KEY", "the public key for soar verify"),
+    ("SOAR_LOG_FORMAT", "the operational log on stderr: console (default) or json"),
+    ("SOAR_LOG_LEVEL", "debug, info (default), warning or error"),
     ("SOAR_DEBUG", "1: print the traceback of an internal error"),
 )
 
@@ -97,32 +99,20 @@ def env_secrets() -> dict[str, str]:
 
 
 def make_redactor() -> Redactor:
-    """The redactor of this command, also wired into structlog (configured here only)."""
-    import structlog
+    """The operational log's redactor (``engine.cli.oplog``), once the configured secrets pass.
 
-    from engine.audit.redact import Redactor, check_secret
+    Given to the run, it learns every token the client obtains, so the log,
+    the terminal and the run log mask the same values.
+    """
+    from engine.audit.redact import check_secret
+    from engine.cli import oplog
     from engine.run.state import ENV_SECRETS
 
     configured = {k: os.environ[k] for k in ENV_SECRETS if os.environ.get(k)}
     for name, value in configured.items():  # refused now, not when the client is first built
         check_secret(name, value)
-    redactor = Redactor([*env_secrets().values(), *configured.values()])
-
-    def terminal_safe(_logger: Any, _method: str, event: Any) -> Any:
-        return {k: safe(v) if isinstance(v, str) else v for k, v in event.items()}
-
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,  # tracebacks become text, then get redacted
-            redactor.processor,
-            terminal_safe,
-            structlog.dev.ConsoleRenderer(colors=False),
-        ],
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
-    )
-    return redactor
+    env_secrets()  # the same check for SOAR_SECRET_*
+    return oplog.redactor()
 
 
 def check_domain() -> None:
@@ -362,6 +352,7 @@ def run_cmd(
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.actions import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
+    from engine.cli.oplog import live_line
     from engine.cli.progress import Progress
     from engine.errors import PlaybookError
     from engine.playbook.loader import load_playbook
@@ -381,7 +372,7 @@ def run_cmd(
         _fail(redactor, f"--logs {logs}: no such file")
     signer = load_signer(signing_key, redactor)
     say_signing(signer)
-    progress = Progress(redactor, actions=registry)
+    progress = Progress(redactor, line=live_line(), actions=registry)
     tracker = _LogPath(progress, run_dir)
     _drive(
         lambda: run_playbook(
@@ -423,6 +414,7 @@ def resume_cmd(
     """Continue an interrupted or approval-stopped run (same tenant), never repeating a write."""
     from engine.actions import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
+    from engine.cli.oplog import live_line
     from engine.cli.progress import Progress
     from engine.run.resume import resume_run
 
@@ -431,7 +423,7 @@ def resume_cmd(
     signer = load_signer(signing_key, redactor)
     say_signing(signer, resuming=run_log)
     registry = default_registry()
-    progress = Progress(redactor, actions=registry)
+    progress = Progress(redactor, line=live_line(), actions=registry)
     tracker = _LogPath(progress)
     tracker.path = run_log
     _drive(

@@ -1,11 +1,20 @@
-"""Progress of a run on stderr: a live status line on a terminal, plain lines otherwise.
+"""Progress on stderr: a live status line on a terminal, structured log events otherwise.
 
-It is fed the run-log records (already redacted) through ``on_event`` and
-prints one permanent line per step result, write (live: "blocked auth0|42:
-changed" or "already so"; dry: "would block auth0|42"), retry and approval
-stop. On a terminal a status line below them shows the running step and its
-elapsed time, redrawn by a small daemon thread. Everything printed passes
-through the redactor again and ``safe`` (no control characters from data).
+``LiveLine`` is the one progress reporter. It owns stderr's lines while work
+is in progress: on a terminal a status line below the permanent lines shows
+what runs (a step, an export), its elapsed time and the last progress event
+it was fed (a page of a log search or an export: events, requests; a pacing
+wait under the rate limit), redrawn
+by a small daemon thread; every permanent line, log events included, clears
+it first and redraws it after. Off a terminal nothing overwrites anything:
+the same progress events are lines of the operational log (``engine.cli.oplog``).
+
+``Progress`` is fed the run-log records (already redacted) through
+``on_event`` and prints one permanent line per step result, write (live:
+"blocked auth0|42: changed" or "already so"; dry: "would block auth0|42"),
+retry and approval stop; a step starting sets the status line and is a
+``step.started`` log event. Everything printed passes through the redactor
+again and ``safe`` (no control characters from data).
 """
 
 from __future__ import annotations
@@ -17,20 +26,26 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+import structlog
+
 from engine.audit.redact import Redactor
 from engine.audit.report import run_mode
+from engine.auth0.events import PAGE_EVENT, WAIT_EVENT
 from engine.run.approval import approval_lines
 from engine.textsafe import safe
 
 if TYPE_CHECKING:
     from engine.actions.registry import ActionRegistry
 
+STEP_STARTED = "step.started"
+PROGRESS_EVENTS = frozenset({PAGE_EVENT, STEP_STARTED, WAIT_EVENT})  # what the status line shows
+log = structlog.get_logger(__name__)
 _MARKS = {"succeeded": "ok", "planned": "planned", "skipped": "skipped", "failed": "FAILED"}
 SHOWN_TARGETS = 20
-SHOWN_WARNINGS = 5
 _NAME_DEPTH = 6  # events sit at most a few levels down in a step's output
 _NAMES_PER_USER = 3
 _NAME_CHARS = 200
+SHOWN_WARNINGS = 5
 _CLEAR = "\r\x1b[K"  # carriage return + erase line: our own escape, never from data
 
 
@@ -52,6 +67,102 @@ def step_warnings(output: Any) -> list[str]:
             if isinstance(w, str) and w not in found:
                 found.append(w)
     return found[:SHOWN_WARNINGS]
+
+
+class LiveLine:
+    """Lines on ``stream`` (stderr), and on a terminal one status line below them (see the module doc)."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self._lock = threading.RLock()
+        self._current: tuple[str, float] | None = None  # what runs (terminal-safe), since when
+        self._detail = ""
+        self._paused = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def write(self, line: str) -> None:
+        """One permanent line (the caller made it terminal-safe)."""
+        with self._lock:
+            if self.live:
+                self.stream.write(_CLEAR)
+            self.stream.write(line + "\n")
+            self._draw()
+            self.stream.flush()
+
+    def status(self, label: str | None) -> None:
+        """What is in progress now (terminal-safe text), or ``None`` when nothing is."""
+        with self._lock:
+            self._current = None if label is None else (label, time.monotonic())
+            self._detail = ""
+
+    def feed(self, event: Mapping[str, Any]) -> bool:
+        """A log event; True when it is progress the status line now shows (it needs no line)."""
+        if not self.live or event.get("event") not in PROGRESS_EVENTS:
+            return False
+        with self._lock:
+            if self._current is None:
+                return False
+            if event.get("event") == PAGE_EVENT:
+                self._detail = f": {event.get('events')} events, {event.get('requests')} requests"
+            elif event.get("event") == WAIT_EVENT:
+                self._detail = f"{self._detail.split(' (')[0]} (pacing {event.get('wait_s')}s)"
+            return True
+
+    def _draw(self) -> None:
+        if not self.live or self._paused or self._current is None:
+            return
+        label, start = self._current
+        self.stream.write(f"{_CLEAR}  ... {label}{self._detail} {time.monotonic() - start:.1f}s")
+
+    def _tick(self, stop: threading.Event) -> None:
+        while not stop.wait(0.2):
+            with self._lock:
+                self._draw()
+                self.stream.flush()
+
+    def start(self) -> None:
+        if self.live and self._ticker is None:
+            self._stop = threading.Event()  # the one this ticker ends on
+            self._ticker = threading.Thread(
+                target=self._tick, args=(self._stop,), name="soar-progress", daemon=True
+            )
+            self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._ticker = None
+            self._current = None
+            if self.live:
+                self.stream.write(_CLEAR)
+                self.stream.flush()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hide the status line while the operator answers a prompt."""
+        with self._lock:
+            self._paused = True
+            if self.live:
+                self.stream.write(_CLEAR)
+                self.stream.flush()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused = False
+
+
+@contextmanager
+def showing(line: LiveLine, label: str) -> Iterator[LiveLine]:
+    """``label`` (terminal-safe) on the status line while the block runs; cleared after."""
+    line.start()
+    line.status(label)
+    try:
+        yield line
+    finally:
+        line.stop()
 
 
 def login_names(output: Any, found: dict[str, list[str]], depth: int = 0) -> None:
@@ -121,7 +232,7 @@ def written_line(rec: Mapping[str, Any], target: str | None, verbs: tuple[str, s
 
 
 class Progress:
-    """Renders run-log records as progress on ``stream`` (stderr)."""
+    """Renders run-log records as progress on ``line`` (else a ``LiveLine`` on ``stream``)."""
 
     def __init__(
         self,
@@ -130,73 +241,34 @@ class Progress:
         *,
         live: bool | None = None,
         quiet: bool = False,
+        line: LiveLine | None = None,
         actions: ActionRegistry | None = None,
     ) -> None:
         self.redactor = redactor
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = self.stream.isatty() if live is None else live
+        self.line = line if line is not None else LiveLine(stream, live)
         self.quiet = quiet
-        self._lock = threading.RLock()
-        self._current: tuple[str, float, str] | None = None  # step, start, detail
-        self._paused = False
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
         self.actions = actions
+        self._lock = threading.Lock()
         self._sent: dict[str, str] = {}  # a write call's key -> its target, until its result
         self.seen: dict[str, list[str]] = {}  # user id -> user_names its log events showed
 
     # -- output ---------------------------------------------------------------
     def say(self, text: str) -> None:
         """A permanent line (terminal-safe, redacted)."""
-        if self.quiet:
-            return
-        with self._lock:
-            line = safe(self.redactor.text(text))
-            if self.live:
-                self.stream.write(_CLEAR)
-            self.stream.write(line + "\n")
-            self._draw()
-            self.stream.flush()
-
-    def _draw(self) -> None:
-        if not self.live or self._paused or self._current is None:
-            return
-        step, start, detail = self._current
-        text = safe(self.redactor.text(f"  ... {step}{detail} {time.monotonic() - start:.1f}s"))
-        self.stream.write(_CLEAR + text)
-
-    def _tick(self) -> None:
-        while not self._stop.wait(0.2):
-            with self._lock:
-                self._draw()
-                self.stream.flush()
+        if not self.quiet:
+            self.line.write(safe(self.redactor.text(text)))
 
     def start(self) -> None:
-        if self.live and not self.quiet and self._ticker is None:
-            self._ticker = threading.Thread(target=self._tick, name="soar-progress", daemon=True)
-            self._ticker.start()
+        if not self.quiet:
+            self.line.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        with self._lock:
-            self._current = None
-            if self.live and not self.quiet:
-                self.stream.write(_CLEAR)
-                self.stream.flush()
+        if not self.quiet:
+            self.line.stop()
 
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Hide the status line while the operator answers a prompt."""
-        with self._lock:
-            self._paused = True
-            if self.live:
-                self.stream.write(_CLEAR)
-                self.stream.flush()
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._paused = False
+    def paused(self) -> Any:
+        """Hide the status line while the operator answers a prompt (a context manager)."""
+        return self.line.paused()
 
     def _targets(self, targets: list[Any]) -> None:
         """The blast radius, one target a line (the first ``SHOWN_TARGETS``)."""
@@ -235,13 +307,11 @@ class Progress:
         elif kind == "step.started":
             n = rec.get("items")
             detail = f" ({rec.get('action')}{'' if n is None else f', {n} items'})"
-            with self._lock:
-                self._current = (str(rec.get("step")), time.monotonic(), detail)
-            if not self.live:
-                self.say(f"  > {rec.get('step')}{detail}")
+            if not self.quiet:
+                self.line.status(safe(self.redactor.text(f"{rec.get('step')}{detail}")))
+            log.info(STEP_STARTED, step_id=rec.get("step"), action=rec.get("action"), items=n)
         elif kind == "step.finished":
-            with self._lock:
-                self._current = None
+            self.line.status(None)
             mark = _MARKS.get(str(rec.get("status")), str(rec.get("status")))
             ms = float(rec.get("duration_ms") or 0)
             took = f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"

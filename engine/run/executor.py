@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from structlog.contextvars import bound_contextvars
+
 from engine import __version__
 from engine.actions.registry import ActionRegistry
 from engine.audit.redact import Redactor
@@ -138,7 +140,9 @@ def execute(run: Run) -> RunResult:
     precompile(run.playbook)
     try:
         for step in run.playbook.steps:
-            outcome = run_step(run, step)
+            # every operational log event of the step carries both (outcomes copies them to threads)
+            with bound_contextvars(run_id=run.writer.run_id, step_id=step.id):
+                outcome = run_step(run, step)
             run.outcomes[step.id] = outcome
             run.steps[step.id] = {"output": outcome.output, "status": outcome.status}
             if isinstance(outcome, Failed) and not step.continue_on_error:

@@ -15,6 +15,7 @@ which ``soar resume`` treats as "outcome unknown".
 
 from __future__ import annotations
 
+import contextvars
 import random
 import threading
 import time
@@ -219,7 +220,11 @@ def run_bounded(
     workers = max(1, min(max_parallel, count))
     batch.running = workers
     for n in range(workers):
-        threading.Thread(target=batch.work, name=f"soar-step-{n}", daemon=True).start()
+        # each worker runs in a copy of this context: the log's run_id and step_id go along
+        work = contextvars.copy_context().run
+        threading.Thread(
+            target=work, args=(batch.work,), name=f"soar-step-{n}", daemon=True
+        ).start()
     deadline = None if timeout is None else time.monotonic() + timeout
     with batch.cond:
         while batch.running > 0:

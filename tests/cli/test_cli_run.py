@@ -274,7 +274,6 @@ def test_progress_lines_are_plain_off_a_terminal_and_safe_on_one() -> None:
     assert text.splitlines() == [
         "run r1: p (DRY RUN: writes are only planned) on t",
         "  protected users: none (SOAR_PROTECTED_USERS is not set)",
-        "  > s\\x1b[2J (a, 2 items)",
         "           would POST /x/***",
         "   planned s\\x1b[2J 1.50s",
         "  approval needed for w: 22 target(s)",
