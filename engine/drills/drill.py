@@ -24,17 +24,13 @@ from engine.auth0 import Auth0Client, Auth0Settings
 from engine.drills.scoring import journal_blocks, score
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.reactions import containment, continue_attack
-from engine.errors import SoarError
+from engine.errors import DrillError
 from engine.expr.templates import render_value
 from engine.httpguard import DryRunGuard
 from engine.ipforms import address_key
 from engine.playbook.loader import load_playbook
 from engine.playbook.source import load_yaml
 from engine.run.executor import RunResult, run_playbook
-
-
-class DrillError(SoarError):
-    """A drill file that cannot be loaded or run."""
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,9 @@ from engine.actions import data
 from engine.actions.registry import (
     ActionContext,
     ActionRegistry,
-    DuplicateActionError,
     default_registry,
 )
-from engine.errors import ActionError
+from engine.errors import ActionError, DuplicateActionError
 from engine.expr.templates import Deferred, compile_template
 
 

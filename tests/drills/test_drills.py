@@ -10,7 +10,8 @@ from soarcli import soar
 
 from engine.audit.report import render
 from engine.audit.runlog import verify
-from engine.drills.drill import DrillError, load_drill, run_drill
+from engine.drills.drill import load_drill, run_drill
+from engine.errors import DrillError
 
 ROOT = Path(__file__).parents[2]
 PLAYBOOKS = ROOT / "playbooks"
