@@ -140,38 +140,57 @@ def prompt_approval(request: ApprovalRequest, redactor: Redactor) -> bool:
 
 
 def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
-    """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted)."""
-    from engine.errors import InputError
-    from engine.playbook.inputs import convert_cli
+    """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted).
+
+    Raises ``InputError`` carrying every problem (YAML problems of the file at
+    their line, SOAR505-507 for the rest).
+    """
+    from engine.issues import Code, Issue, Location
+    from engine.playbook.inputs import convert_cli, input_issue, inputs_error
     from engine.playbook.source import load_yaml
 
     values: dict[str, Any] = {}
+    problems: list[Issue] = []
     if inputs_file is not None:
+        where = Location(f"--inputs {inputs_file}")
         # the playbook loader's YAML: safe, bounded (size, aliases, nesting), dates kept as text
         try:
             raw = inputs_file.read_bytes()
         except OSError as exc:
-            raise InputError(f"--inputs {inputs_file}: cannot read it: {exc.strerror}") from None
+            hint = "give a YAML or JSON file that exists and can be read"
+            issue = Issue(
+                "error", f"cannot read it: {exc.strerror}", where, hint, code=Code.INPUTS_FILE
+            )
+            raise inputs_error([issue]) from None
         src, issues = load_yaml(raw, str(inputs_file))
         if issues:
-            raise InputError("\n".join(i.format() for i in issues))
+            raise inputs_error(issues)
         if not isinstance(src.data, dict):
-            raise InputError(f"--inputs {inputs_file}: expected a mapping of input names")
+            hint = "e.g. since: 24h"
+            message = "expected a mapping of input names"
+            raise inputs_error([Issue("error", message, where, hint, code=Code.INPUTS_FILE)])
         values.update({str(k): v for k, v in src.data.items()})
-    problems = []
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(f"-i {pair!r}: use KEY=VALUE")
+            problems.append(
+                Issue(
+                    "error",
+                    f"{pair!r} is not KEY=VALUE",
+                    Location("-i"),
+                    "use -i KEY=VALUE",
+                    code=Code.INPUT_SYNTAX,
+                )
+            )
             continue
         spec = playbook.inputs.get(key)
         try:
             values[key] = convert_cli(spec, text) if spec is not None else text
         except ValueError as exc:
-            problems.append(f"input {key!r}: {exc}")
+            problems.append(input_issue(key, Code.INPUT_CONVERSION, str(exc)))
     if problems:
-        raise InputError("bad inputs:\n  " + "\n  ".join(problems))
+        raise inputs_error(problems)
     return values
 
 
