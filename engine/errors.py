@@ -7,6 +7,7 @@ operator wrote (a playbook, inputs, a drill) carry their problems as data: a
 list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
 
     SoarError
+    ├── UsageError           a command asked for what it cannot do (options that clash, a file)
     ├── ConfigError          a setting is missing or unsafe (AUTH0_DOMAIN, ...)
     │   └── EmulatorError    an emulator setting out of range (scenario, size, rates)
     ├── InvalidError         what the operator wrote is invalid; carries its issues
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
 
 class SoarError(Exception):
     """Base of every error soar raises on purpose."""
+
+
+class UsageError(SoarError):
+    """A command asked for what it cannot do: options that do not go together, a missing file."""
 
 
 class ConfigError(SoarError):

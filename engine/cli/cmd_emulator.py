@@ -94,46 +94,39 @@ def emulator_cmd(
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
-    from engine.errors import SoarError
+    from engine.errors import UsageError
     from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
 
     if attacker_continues < 0:
-        typer.echo("error: --attacker-continues takes seconds, 0 or more", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--attacker-continues takes seconds, 0 or more")
     if ca_file is not None and not tls:
-        typer.echo("error: --ca-file goes with --tls", err=True)
-        raise typer.Exit(2)
-    try:
-        emu = start_emulator(
-            scenario=scenario,
-            seed=seed,
-            events=events,
-            rate_limit=parse_rate(rate_limit),
-            fail_rate=fail_rate,
-            latency_ms=latency,
-            token_ttl=token_ttl,
-            host=host,
-            port=port,
-            client_id=client_id,
-            client_secret=client_secret,
-            now=parse_time(now) if now else None,
-            logs_file=logs,
-            journal_path=journal,
-            tls=tls,
-            ca_file=ca_file,
-        )
-    except (SoarError, ValueError, OSError) as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError("--ca-file goes with --tls (add --tls, or drop --ca-file)")
+    emu = start_emulator(
+        scenario=scenario,
+        seed=seed,
+        events=events,
+        rate_limit=parse_rate(rate_limit),
+        fail_rate=fail_rate,
+        latency_ms=latency,
+        token_ttl=token_ttl,
+        host=host,
+        port=port,
+        client_id=client_id,
+        client_secret=client_secret,
+        now=parse_time(now) if now else None,
+        logs_file=logs,
+        journal_path=journal,
+        tls=tls,
+        ca_file=ca_file,
+    )
     if truth is not None:
         # written before the settings are printed: a script that has read them can read it
         try:
             truth.write_text(json.dumps(emu.truth, indent=2, ensure_ascii=False), encoding="utf-8")
         except OSError as exc:
             emu.stop()
-            typer.echo(f"error: cannot write --truth {safe(truth)}: {exc.strerror}", err=True)
-            raise typer.Exit(2) from None
+            raise UsageError(f"cannot write --truth {truth}: {exc.strerror}") from None
     for key, value in emu.env().items():
         sys.stdout.write(f"export {key}={value}\n")
     sys.stdout.flush()

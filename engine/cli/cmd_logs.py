@@ -34,7 +34,7 @@ def export_cmd(
     from engine.auth0 import client_from_env
     from engine.auth0.export import export_to_file
     from engine.cli.cmd_run import make_redactor
-    from engine.errors import InputError, SoarError
+    from engine.errors import UsageError
     from engine.httpguard import DryRunGuard
     from engine.timeutil import now_utc, parse_time
 
@@ -44,18 +44,17 @@ def export_cmd(
         start = parse_time(since, now)
         end = parse_time(until, now) if until else now
         if start >= end:
-            raise InputError(f"--since {since} is not before --until {until or 'now'}")
+            raise UsageError(f"--since {since} is not before --until {until or 'now'}")
 
         def progress(events: int, requests: int) -> None:
             typer.echo(f"\r  {events} events, {requests} requests", err=True, nl=False)
 
         with client_from_env(DryRunGuard(dry_run=True), on_secret=redactor.add) as client:
             stats = export_to_file(client, output, start, end, query, progress)
-    except (SoarError, OSError) as exc:
-        typer.echo(f"\nerror: {safe(redactor.text(str(exc)))}", err=True)
-        raise typer.Exit(2) from None
+    finally:
+        typer.echo("", err=True)  # ends the progress line, before the result or the error
     typer.echo(
-        f"\nwrote {stats['events']} events to {safe(output)} ({stats['requests']} requests, "
+        f"wrote {stats['events']} events to {safe(output)} ({stats['requests']} requests, "
         f"{stats['mode']})",
         err=True,
     )

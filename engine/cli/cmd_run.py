@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from engine.cli.output import json_requested, use_redactor
 from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ def make_redactor() -> Redactor:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    use_redactor(redactor)  # whatever fails from here on is masked with it too
     return redactor
 
 
@@ -199,14 +201,7 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
 
     status = result.status
     if as_json:
-        doc = {
-            "run_id": result.run_id,
-            "status": status,
-            "dry_run": result.dry_run,
-            "outputs": result.outputs,
-            "run_log": str(result.run_log),
-            "final_hash": result.final_hash,
-        }
+        doc = result_json(result)
         # values redacted before dumping (escaping hides a secret's plain form), text after
         doc = redactor.value(jsonable(doc))
         typer.echo(redactor.text(json_text(doc)))
@@ -236,6 +231,44 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
     elif result.dry_run:
         typer.echo(f"dry run: {_written(written, result.run_log)}", err=True)
     raise typer.Exit(EXIT.get(status, 1))
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """The ``--json`` object of a run that ended (docs/errors.md): the run, and why it stopped.
+
+    ``error`` when it failed; ``awaiting`` (step, action, targets) when it stopped
+    for approval, read from the run log's last ``approval.required`` or
+    ``approval.denied`` record: what the run saw, not what the flags imply.
+    """
+    doc: dict[str, Any] = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "dry_run": result.dry_run,
+        "outputs": result.outputs,
+        "run_log": str(result.run_log),
+        "final_hash": result.final_hash,
+    }
+    if result.error:
+        doc["error"] = result.error.replace("RUNLOG", str(result.run_log))
+    if result.status == "awaiting_approval":
+        doc["awaiting"] = _awaiting(result.run_log)
+    return doc
+
+
+def _awaiting(run_log: Path) -> dict[str, Any] | None:
+    """The step, action and targets the run stopped for (None: the log cannot tell)."""
+    from engine.audit.runlog import read_records
+    from engine.errors import RunLogError
+
+    try:
+        records = read_records(run_log)
+    except (RunLogError, OSError):
+        return None
+    for rec in reversed(records):
+        if rec.get("type") in ("approval.required", "approval.denied"):
+            keys = ("step", "action", "targets", "reason")
+            return {k: rec[k] for k in keys if k in rec}
+    return None
 
 
 def _written(count: int | None, run_log: Path) -> str:
@@ -272,9 +305,12 @@ class _LogPath:
             self.path = self.run_dir / f"{rec['run_id']}.jsonl"
         self.progress(rec)
 
-    def interrupted(self) -> NoReturn:
+    def interrupted(self, as_json: bool = False) -> NoReturn:
         """Ctrl-C: the log stays incomplete (no run.finished) and can be resumed."""
         self.progress.stop()
+        if as_json:
+            run_log = str(self.path) if self.path else None
+            typer.echo(json_text({"status": "interrupted", "run_log": run_log}))
         where = safe(self.path) if self.path else "RUNLOG"
         typer.echo(
             f"\ninterrupted: the run log {where} is incomplete; writes already sent are "
@@ -284,24 +320,17 @@ class _LogPath:
         raise typer.Exit(INTERRUPTED)
 
 
-def _fail(redactor: Redactor, message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {safe(redactor.text(message), keep_newlines=True)}", err=True)
-    raise typer.Exit(code)
-
-
 def _drive(
     start: Callable[[], RunResult], tracker: _LogPath, redactor: Redactor, as_json: bool
 ) -> NoReturn:
-    """Run or resume, then report: one place for errors, Ctrl-C and the exit code."""
-    from engine.errors import SoarError
-
+    """Run or resume, then report: Ctrl-C and the exit code (errors: ``main``'s boundary)."""
     try:
         result = start()
-    except (SoarError, OSError) as exc:
-        tracker.progress.stop()
-        _fail(redactor, str(exc))
     except KeyboardInterrupt:
-        tracker.interrupted()
+        tracker.interrupted(as_json)
+    except Exception:
+        tracker.progress.stop()  # the live line ends before the boundary's error line
+        raise
     _finish(result, as_json, redactor)
 
 
@@ -336,22 +365,18 @@ def run_cmd(
     from engine.actions.registry import default_registry
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
-    from engine.errors import PlaybookError
+    from engine.errors import UsageError
     from engine.playbook.loader import load_playbook
     from engine.run.executor import run_playbook
 
+    json_requested(as_json)
     redactor = make_redactor()
     if logs is None:
         check_domain()
     registry = default_registry()
-    try:
-        pb = load_playbook(playbook, registry)
-    except PlaybookError as exc:
-        for issue in exc.issues:
-            typer.echo(safe(issue.format()), err=True)
-        raise typer.Exit(2) from None
+    pb = load_playbook(playbook, registry)
     if logs is not None and not logs.is_file():
-        _fail(redactor, f"--logs {logs}: no such file")
+        raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
     signer = load_signer(signing_key, redactor)
     say_signing(signer)
     progress = Progress(redactor)
@@ -399,6 +424,7 @@ def resume_cmd(
     from engine.cli.progress import Progress
     from engine.run.resume import resume_run
 
+    json_requested(as_json)
     redactor = make_redactor()
     check_domain()
     signer = load_signer(signing_key, redactor)
@@ -428,13 +454,8 @@ def resume_cmd(
 def show_cmd(run_log: Annotated[Path, typer.Argument(help="The run log to summarise.")]) -> None:
     """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
     from engine.audit.runlog import read_records, verify
-    from engine.errors import RunLogError
 
-    try:
-        records = read_records(run_log)
-    except RunLogError as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
-        raise typer.Exit(2) from None
+    records = read_records(run_log)
     check = verify(run_log)
     for line in show_lines(records, check.message):
         typer.echo(safe(line))
