@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from engine.playbook.model import Playbook
     from engine.run.approval import ApprovalRequest, Approve
     from engine.run.executor import RunResult
+    from engine.run.state import Auth0Factory
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
@@ -99,6 +100,20 @@ def check_domain() -> None:
     domain = os.environ.get("AUTH0_DOMAIN", "").strip()
     if domain:
         base_url(domain)
+
+
+def check_tenant(playbook: Playbook, logs: Path | None, redactor: Redactor) -> Auth0Factory | None:
+    """``AUTH0_*`` checked and the tenant reached before the run starts; the run's client factory.
+
+    Only for a playbook that uses the Auth0 connector (its ``auth0.*`` actions)
+    and no ``--logs`` file in the tenant's place: the others need no settings.
+    A ``ConfigError`` here means no run log is created (docs/errors.md).
+    """
+    if logs is not None or not any(step.uses.startswith("auth0.") for step in playbook.steps):
+        return None
+    from engine.auth0.preflight import checked_factory
+
+    return checked_factory(redactor.add)
 
 
 def _protected_ips() -> list[str]:
@@ -366,6 +381,7 @@ def run_cmd(
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.progress import Progress
     from engine.errors import UsageError
+    from engine.playbook.inputs import check_inputs
     from engine.playbook.loader import load_playbook
     from engine.run.executor import run_playbook
 
@@ -377,15 +393,18 @@ def run_cmd(
     pb = load_playbook(playbook, registry)
     if logs is not None and not logs.is_file():
         raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
+    values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
     signer = load_signer(signing_key, redactor)
+    auth0_factory = check_tenant(pb, logs, redactor)  # last: it may wait for the network
     say_signing(signer)
     progress = Progress(redactor)
     tracker = _LogPath(progress, run_dir)
     _drive(
         lambda: run_playbook(
             pb,
-            read_inputs(pb, inputs, inputs_file),
+            values,
             registry=registry,
+            auth0_factory=auth0_factory,
             dry_run=dry_run,
             approve=_approval(yes, progress),
             run_dir=run_dir,
