@@ -60,18 +60,26 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit code. The one error boundary (``output.report``)."""
-    from engine.cli.output import Reporting, report, reporting_for
+    from typer.exceptions import TyperException
+
+    from engine.cli.output import Reporting, report, report_usage, reporting_for
 
     _register_commands()
-    # what the command declares (--json, its redactor), for this call only
-    with reporting_for(Reporting()) as how:
+    args = sys.argv[1:] if argv is None else argv
+    # what the command declares (--json, its redactor), for this call only; a usage error
+    # comes before the command runs, so --json is then read from the arguments
+    with reporting_for(Reporting(as_json="--json" in args)) as how:
         try:
-            app(args=argv, prog_name="soar", standalone_mode=True)
+            code = app(args=args, prog_name="soar", standalone_mode=False)
         except SystemExit as exc:
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        except typer.Abort as exc:  # Ctrl-C or Ctrl-D that click caught first
+            return report(KeyboardInterrupt() if exc.__cause__ is None else exc.__cause__, how)
+        except TyperException as exc:  # click's usage errors: an unknown option, no argument
+            return report_usage(exc, how)
         except (Exception, KeyboardInterrupt) as exc:  # no traceback reaches the operator
             return report(exc, how)
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

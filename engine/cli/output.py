@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:
+    from typer.exceptions import TyperException
+
     from engine.audit.redact import Redactor
 
 EXIT_USAGE = 2  # a SoarError or OSError: bad playbook, inputs, settings, usage or file
@@ -95,6 +97,24 @@ def report(exc: BaseException, how: Reporting) -> int:
     )
     _emit(how, text, {"status": "failed", "error": text})
     return EXIT_BUG
+
+
+def report_usage(exc: TyperException, how: Reporting) -> int:
+    """Click's usage error (usage and ``Error: ...`` on stderr, as click prints it); its code."""
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        sys.stderr.write(f"Error: {exc.format_message()}\n")
+    if how.as_json:
+        problem = {
+            **_problem(exc.format_message()),
+            "where": "command line",
+            "hint": "see soar --help, or soar COMMAND --help",
+        }
+        sys.stdout.write(json_text({"status": "invalid", "problems": [problem]}) + "\n")
+        sys.stdout.flush()
+    return int(getattr(exc, "exit_code", EXIT_USAGE))
 
 
 def os_error_text(exc: OSError) -> str:

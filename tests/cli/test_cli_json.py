@@ -122,6 +122,14 @@ def test_drill_validate_and_actions_failures_are_one_object(tmp_path: Path) -> N
     assert action["status"] == "failed" and "auth0.block_user" in action["error"]
 
 
+def test_usage_errors_are_one_object_too() -> None:
+    proc = soar("run", "--json", "--dry-run")  # the playbook argument is missing
+    doc = one_object(proc, 2)
+    assert doc["status"] == "invalid" and doc["problems"][0]["where"] == "command line"
+    assert "Missing argument" in doc["problems"][0]["message"]
+    assert "Usage: soar run" in proc.stderr  # click's own usage text, as without --json
+
+
 def test_commands_are_registered_once(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     names = [c.name for c in app.registered_commands]
