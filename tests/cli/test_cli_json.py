@@ -7,6 +7,7 @@ for the rest, and the run's own object when a run ended.
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from soarcli import soar
 
 from engine.cli import app, main
 
+ROOT = Path(__file__).parents[2]
 WRITE = """\
 playbook: 1
 name: notify
@@ -128,6 +130,20 @@ def test_usage_errors_are_one_object_too() -> None:
     assert doc["status"] == "invalid" and doc["problems"][0]["where"] == "command line"
     assert "Missing argument" in doc["problems"][0]["message"]
     assert "Usage: soar run" in proc.stderr  # click's own usage text, as without --json
+
+
+def test_no_command_catches_and_prints_its_own_errors() -> None:
+    """What a command catches it turns into another error or handles; main prints failures."""
+    found = []
+    for path in sorted((ROOT / "engine" / "cli").glob("cmd_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ExceptHandler):
+                continue
+            for inner in ast.walk(ast.Module(body=node.body, type_ignores=[])):
+                text = ast.unparse(inner) if isinstance(inner, ast.Call) else ""
+                if text.startswith(("typer.Exit(", "fail(", "_fail(")) or "'error: " in text:
+                    found.append(f"{path.name}:{inner.lineno}: {text[:60]}")
+    assert found == []
 
 
 def test_commands_are_registered_once(capsys: pytest.CaptureFixture[str]) -> None:
