@@ -27,9 +27,7 @@ Factory = Callable[[DryRunGuard, Callable[[str], None]], Auth0Client]
 
 
 def checked_factory(
-    on_secret: Callable[[str], None],
-    env: Mapping[str, str] | None = None,
-    transport: httpx.BaseTransport | None = None,
+    on_secret: Callable[[str], None], env: Mapping[str, str] | None = None
 ) -> Factory:
     """Check ``AUTH0_*`` and reach the tenant now; the factory of the run's Auth0 client.
 
@@ -44,7 +42,6 @@ def checked_factory(
         quick,
         guard=DryRunGuard(dry_run=True, read_hosts=()),
         on_secret=on_secret,
-        transport=transport,
         max_retries=0,
     )
     with probe:
@@ -59,7 +56,7 @@ def checked_factory(
             _unreachable(settings, type(exc).__name__)
 
     def make(guard: DryRunGuard, learn: Callable[[str], None]) -> Auth0Client:
-        client = Auth0Client(settings, guard=guard, on_secret=learn, transport=transport)
+        client = Auth0Client(settings, guard=guard, on_secret=learn)
         client.adopt_token(probe)
         return client
 

@@ -132,7 +132,7 @@ def check_inputs(
                 input_issue(
                     name,
                     Code.UNKNOWN_INPUT,
-                    f"not declared by the playbook; declared inputs: {declared}",
+                    f"unknown input; the playbook declares: {declared}",
                     f"did you mean {near[0]!r}?" if near else None,
                 )
             )
@@ -153,7 +153,10 @@ def check_inputs(
         elif spec.required:
             problems.append(
                 input_issue(
-                    name, Code.MISSING_INPUT, "required, not given", f"give it with -i {name}=VALUE"
+                    name,
+                    Code.MISSING_INPUT,
+                    "required input not given",
+                    f"give it with -i {name}=VALUE",
                 )
             )
             continue
@@ -161,7 +164,7 @@ def check_inputs(
             values[name] = None
             continue
         if value is None and spec.required:
-            problems.append(input_issue(name, Code.NULL_INPUT, "required, and cannot be null"))
+            problems.append(input_issue(name, Code.NULL_INPUT, "required input given as null"))
             continue
         problem = type_problem(spec, value) if value is not None else None
         if problem:

@@ -155,4 +155,5 @@ def test_drill_with_a_bad_input_exits_2(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "unknown input 'nope'" in proc.stderr and "input 'ip' is required" in proc.stderr
+    assert "input 'nope': error SOAR501: unknown input" in proc.stderr
+    assert "input 'ip': error SOAR502: required input not given" in proc.stderr

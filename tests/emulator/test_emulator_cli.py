@@ -100,3 +100,4 @@ def test_impossible_settings_are_named() -> None:
         proc = soar("emulator", "--port", "0", *args)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 2 and out == "" and word in err, (args, err)
+        assert err.startswith("error: "), err  # one error line from the boundary

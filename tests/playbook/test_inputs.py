@@ -52,14 +52,17 @@ def test_every_problem_is_reported_at_once() -> None:
     # the problems are data: where, code, message, hint
     got = {(str(i.location), i.code): (i.message, i.hint) for i in info.value.issues}
     assert got[("input 'ipp'", "SOAR501")][1] == "did you mean 'ip'?"
-    assert got[("input 'ip'", "SOAR502")] == ("required, not given", "give it with -i ip=VALUE")
+    assert got[("input 'ip'", "SOAR502")] == (
+        "required input not given",
+        "give it with -i ip=VALUE",
+    )
     assert "'maybe' is not a boolean" in got[("input 'block'", "SOAR505")][0]
     assert "'ten' is not an integer" in got[("input 'min_failures'", "SOAR505")][0]
     assert "'medium' is not one of 'fast', 'slow'" in got[("input 'mode'", "SOAR504")][0]
     assert "'yesterday' is not a duration" in got[("input 'since'", "SOAR504")][0]
     assert len(got) == 6
     text = str(info.value)  # the message lists them as validate does
-    assert "input 'ipp': error SOAR501: not declared by the playbook" in text
+    assert "input 'ipp': error SOAR501: unknown input; the playbook declares: " in text
 
 
 def test_typed_values_from_files_are_checked_not_converted() -> None:
@@ -136,5 +139,5 @@ def test_dates_from_an_inputs_file_and_null_required_inputs() -> None:
     }
     got = check_inputs(specs, {"since": date(2026, 11, 1), "ip": "1.2.3.4"})
     assert got["since"] == "2026-11-01"
-    with pytest.raises(InputError, match="'ip': error SOAR503: required, and cannot be null"):
+    with pytest.raises(InputError, match="'ip': error SOAR503: required input given as null"):
         check_inputs(specs, {"ip": None})
