@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             code = app(args=args, prog_name="soar", standalone_mode=False)
         except SystemExit as exc:
             return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-        except typer.Abort as exc:  # Ctrl-C or Ctrl-D that click caught first
-            return report(KeyboardInterrupt() if exc.__cause__ is None else exc.__cause__, how)
+        except typer.Abort:  # Ctrl-C or Ctrl-D that click caught first: interrupted
+            return report(KeyboardInterrupt(), how)
         except TyperException as exc:  # click's usage errors: an unknown option, no argument
             return report_usage(exc, how)
         except (Exception, KeyboardInterrupt) as exc:  # no traceback reaches the operator
