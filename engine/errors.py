@@ -2,16 +2,26 @@
 
 Every error a user can meet derives from ``SoarError``; its message says what
 went wrong, where, and what to do. Nothing here carries a secret: messages are
-built from settings *names*, never their values::
+built from settings *names*, never their values. The errors of files an
+operator wrote (a playbook, inputs, a drill) carry their problems as data: a
+list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
 
     SoarError
+    ├── UsageError           a command asked for what it cannot do (options that clash, a file)
     ├── ConfigError          a setting is missing or unsafe (AUTH0_DOMAIN, ...)
-    ├── PlaybookError        a playbook cannot be loaded or is invalid (carries issues)
-    ├── InputError           run inputs do not match the playbook's declared inputs
+    │   └── EmulatorError    an emulator setting out of range (scenario, size, rates)
+    ├── InvalidError         what the operator wrote is invalid; carries its issues
+    │   ├── PlaybookError    a playbook cannot be loaded or is invalid
+    │   ├── InputError       run inputs do not match the playbook's declared inputs
+    │   └── DrillError       a drill file cannot be loaded
+    ├── DateError            a text that is not a date (YYYY-MM-DD, optionally a time)
     ├── TemplateError        an expression does not parse, fails, or breaks the sandbox
     ├── QueryError           a log query Auth0 would reject (unsearchable field, bad wildcard)
+    ├── LogFileError         a log file that cannot be read as Auth0 log events
     ├── RunLogError          a run log cannot be read or resumed
+    ├── DuplicateActionError an action name registered twice
     └── ActionError          an action failed; the executor turns it into a failed step
+        ├── StepTimeout      a step ran longer than its ``timeout``
         ├── GuardrailError   a write refused: too many targets, a protected user
         ├── DryRunViolation  a write attempted while the run is a dry run
         └── UpstreamError    an HTTP peer answered with an error (method, path, status, message)
@@ -31,20 +41,40 @@ class SoarError(Exception):
     """Base of every error soar raises on purpose."""
 
 
+class UsageError(SoarError):
+    """A command asked for what it cannot do: options that do not go together, a missing file."""
+
+
 class ConfigError(SoarError):
     """A setting is missing, malformed or unsafe; the message names the setting."""
 
 
-class PlaybookError(SoarError):
-    """A playbook could not be loaded or failed validation."""
+class EmulatorError(ConfigError):
+    """The emulator cannot start or be fed as asked (unknown scenario, a rate out of range)."""
+
+
+class InvalidError(SoarError):
+    """Something the operator wrote is invalid; ``issues`` holds every problem, as data."""
 
     def __init__(self, message: str, issues: Sequence[Issue] = ()) -> None:
         super().__init__(message)
         self.issues = list(issues)
 
 
-class InputError(SoarError):
+class PlaybookError(InvalidError):
+    """A playbook could not be loaded or failed validation."""
+
+
+class InputError(InvalidError):
     """Run inputs do not match the playbook's declared inputs."""
+
+
+class DrillError(InvalidError):
+    """A drill file that cannot be loaded or run."""
+
+
+class DateError(SoarError):
+    """A text that is not a date in ``timeutil.read_date``'s grammar; the message says why."""
 
 
 class TemplateError(SoarError):
@@ -62,12 +92,24 @@ class QueryError(SoarError):
     """A log search query that Auth0 would reject."""
 
 
+class LogFileError(SoarError):
+    """A log file that cannot be read as Auth0 log events."""
+
+
 class RunLogError(SoarError):
     """A run log that cannot be read, verified or resumed."""
 
 
+class DuplicateActionError(SoarError):
+    """An action name registered twice."""
+
+
 class ActionError(SoarError):
     """An action failed. Raised inside actions; becomes a failed step."""
+
+
+class StepTimeout(ActionError):
+    """A step ran longer than its ``timeout``."""
 
 
 class GuardrailError(ActionError):

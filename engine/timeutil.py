@@ -25,7 +25,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from engine.errors import InputError
+from engine.errors import DateError, InputError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -131,10 +131,6 @@ _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 def _month_days(year: int, month: int) -> int:
     leap = month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
     return _DAYS[month - 1] + leap
-
-
-class DateError(ValueError):
-    """A text that is not a date in ``read_date``'s grammar; the message says why."""
 
 
 def _read(text: str) -> tuple[datetime, int]:

@@ -20,8 +20,9 @@ from soarcli import soar
 
 from engine.actions.http import MAX_BODY, request
 from engine.actions.registry import ActionContext
+from engine.errors import LogFileError
 from engine.httpguard import DryRunGuard, guarded_client
-from engine.logs.files import MAX_LINE, LogFileError, iter_events
+from engine.logs.files import MAX_LINE, iter_events
 
 HUGE = 200 << 20
 

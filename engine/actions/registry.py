@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from engine.errors import SoarError
+from engine.errors import DuplicateActionError, SoarError
 
 if TYPE_CHECKING:
     import httpx
@@ -137,10 +137,6 @@ class Action:
         if self.is_write(args):
             return True
         return self.sends_when_planning is not None and not self.sends_when_planning(args)
-
-
-class DuplicateActionError(SoarError):
-    """An action name registered twice."""
 
 
 class ActionRegistry:

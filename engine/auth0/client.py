@@ -185,6 +185,16 @@ class Auth0Client:
         self.close()
 
     # -- token -----------------------------------------------------------------
+    def authenticate(self) -> None:
+        """Obtain the access token now (once; it is then reused), to fail before a run starts."""
+        self._get_token()
+
+    def adopt_token(self, other: Auth0Client) -> None:
+        """Use the token ``other`` obtained for the same settings: one token request per run."""
+        if other.settings.base_url == self.settings.base_url and other._token is not None:
+            self._token, self._token_expires = other._token, other._token_expires
+            self.on_secret(other._token)
+
     def _get_token(self, stale: str | None = None) -> str:
         """The cached token, or a new one when it expires or is ``stale`` (refused with 401).
 

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from engine.auth0.client import tally
 from engine.auth0.events import LOGS_PATH, page_read
-from engine.errors import UpstreamError
-from engine.timeutil import DateError, date_key, iso_ms, now_utc, read_date
+from engine.errors import DateError, UpstreamError
+from engine.timeutil import date_key, iso_ms, now_utc, read_date
 
 PER_PAGE = 100
 MAX_PAGES = 10  # Auth0 serves at most the first 1,000 results of a page search

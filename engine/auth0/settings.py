@@ -97,6 +97,8 @@ class Auth0Settings:
             max_connections = int(env.get("SOAR_HTTP_MAX_CONNECTIONS") or "10")
         except ValueError:
             raise ConfigError("SOAR_HTTP_MAX_CONNECTIONS must be a whole number") from None
+        for name in ("AUTH0_CLIENT_ID", "AUTH0_CLIENT_SECRET", "AUTH0_TOKEN", "AUTH0_AUDIENCE"):
+            check_pasted(name, env.get(name) or "")
         return cls.create(
             env.get("AUTH0_DOMAIN", ""),
             client_id=env.get("AUTH0_CLIENT_ID") or None,
@@ -105,6 +107,20 @@ class Auth0Settings:
             audience=env.get("AUTH0_AUDIENCE") or None,
             timeout=timeout,
             max_connections=max_connections,
+        )
+
+
+def check_pasted(name: str, value: str) -> None:
+    """Refuse a credential with whitespace in or around it (a value pasted with its newline).
+
+    Sent as is, it fails later as a refused token, half-way into an incident;
+    the message names the setting, never the value.
+    """
+    if value and (value != value.strip() or any(c.isspace() for c in value)):
+        where = "around" if value.strip() and not any(c.isspace() for c in value.strip()) else "in"
+        raise ConfigError(
+            f"{name} has whitespace or a line break {where} it (pasted with it?): "
+            f"export {name} again without it"
         )
 
 

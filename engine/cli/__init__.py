@@ -4,18 +4,18 @@ Each command group lives in its own module with a ``register(app)`` function;
 modules import what their command needs inside the command, so ``soar --help``
 stays fast.
 
-``main`` is the one error boundary: whatever a command lets escape becomes
-one line ``error: what (what to do)`` on stderr, never a traceback. A
+``main`` is the one error boundary (``engine.cli.output``): commands raise,
+and whatever escapes becomes one line ``error: what (what to do)`` on stderr,
+never a traceback, plus one JSON object on stdout under ``--json``. A
 ``SoarError`` or ``OSError`` (a setting, an input, a file) exits 2, as bad
 usage does; anything else is a bug in soar and exits 1. ``SOAR_DEBUG=1``
-shows the traceback of such a bug.
+shows the traceback of such a bug. Commands are registered once per process.
 """
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
-import traceback
 from typing import Annotated
 
 import typer
@@ -73,6 +73,7 @@ def _root(
     oplog.select(log_format)  # checked before any command runs: a bad value exits 2
 
 
+@functools.cache  # once per process: main() may be called again (tests, embedding)
 def _register_commands() -> None:
     from engine.cli import commands
 
@@ -81,50 +82,27 @@ def _register_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code."""
+    """Console entry point; returns the exit code. The one error boundary (``output.report``)."""
+    from typer.exceptions import TyperException
+
+    from engine.cli.output import Reporting, report, report_usage, reporting_for
+
     _register_commands()
-    try:
-        app(args=argv, prog_name="soar", standalone_mode=True)
-    except SystemExit as exc:
-        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
-    except Exception as exc:  # the boundary: no traceback reaches the operator
-        return _report(exc)
-    return 0
-
-
-def _report(exc: Exception) -> int:
-    """Print ``exc`` as one ``error:`` line; the exit code it deserves."""
-    from engine.errors import SoarError
-
-    if isinstance(exc, SoarError):
-        _error(str(exc))
-        return 2
-    if isinstance(exc, OSError):
-        where = f"{exc.filename}: " if exc.filename is not None else ""
-        _error(f"{where}{exc.strerror or exc} (check the path exists and can be used)")
-        return 2
-    if os.environ.get("SOAR_DEBUG") == "1":
-        traceback.print_exception(exc)
-    _error(
-        f"internal error: {type(exc).__name__}: {exc} (a bug in soar: please report it "
-        "with the command that caused it; SOAR_DEBUG=1 shows the traceback)"
-    )
-    return 1
-
-
-def _error(message: str) -> None:
-    """One ``error:`` line on stderr, terminal-safe, secrets of the environment masked."""
-    from engine.audit.redact import Redactor
-    from engine.run.state import ENV_SECRETS
-    from engine.textsafe import safe
-
-    names = [k for k in os.environ if k.startswith("SOAR_SECRET_") or k in ENV_SECRETS]
-    text = Redactor(os.environ[k] for k in names).text(message)
-    sys.stderr.write(f"error: {safe(text, keep_newlines=True)}\n")
-    sys.stderr.flush()
+    args = sys.argv[1:] if argv is None else argv
+    # what the command declares (--json, its redactor), for this call only; a usage error
+    # comes before the command runs, so --json is then read from the arguments
+    with reporting_for(Reporting(as_json="--json" in args)) as how:
+        try:
+            code = app(args=args, prog_name="soar", standalone_mode=False)
+        except SystemExit as exc:
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+        except typer.Abort:  # Ctrl-C or Ctrl-D that click caught first: interrupted
+            return report(KeyboardInterrupt(), how)
+        except TyperException as exc:  # click's usage errors: an unknown option, no argument
+            return report_usage(exc, how)
+        except (Exception, KeyboardInterrupt) as exc:  # no traceback reaches the operator
+            return report(exc, how)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from engine.cli.output import fail
+from engine.cli.output import json_requested
 from engine.textsafe import json_text, safe
 
 
@@ -75,36 +75,32 @@ def drill_cmd(
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
     from engine.drills.drill import Drill, load_drill, run_drill
-    from engine.errors import SoarError
     from engine.playbook.loader import load_playbook
 
+    json_requested(as_json)
     make_redactor()  # logging to stderr, secrets masked: stdout stays the --json object
 
-    try:
-        if scenario:
-            target = resolve(target, "playbooks")  # a standard one when not a file here
-            playbook = load_playbook(target, default_registry())
-            inputs = read_inputs(playbook, pairs, None)
-            if live and "block" in playbook.inputs:
-                # a live drill exercises the containment too, unless told otherwise
-                inputs.setdefault("block", True)
-            drill = Drill(
-                name=f"{target.stem}@{scenario}",
-                scenario=scenario,
-                playbook=target,
-                seed=seed,
-                events=events,
-                mode="live" if live else "dry-run",
-                inputs=inputs,
-                expect=adhoc_expectations(set(playbook.outputs)),
-            )
-        else:
-            drill = load_drill(resolve(target, "drills"))
-        with showing(live_line(), f"drill {safe(drill.name)}"):  # its pages, on a terminal
-            result = run_drill(drill, run_dir)
-    except (SoarError, OSError) as exc:
-        typer.echo(f"error: {safe(exc, keep_newlines=True)}", err=True)
-        raise typer.Exit(2) from None
+    if scenario:
+        target = resolve(target, "playbooks")  # a standard one when not a file here
+        playbook = load_playbook(target, default_registry())
+        inputs = read_inputs(playbook, pairs, None)
+        if live and "block" in playbook.inputs:
+            # a live drill exercises the containment too, unless told otherwise
+            inputs.setdefault("block", True)
+        drill = Drill(
+            name=f"{target.stem}@{scenario}",
+            scenario=scenario,
+            playbook=target,
+            seed=seed,
+            events=events,
+            mode="live" if live else "dry-run",
+            inputs=inputs,
+            expect=adhoc_expectations(set(playbook.outputs)),
+        )
+    else:
+        drill = load_drill(resolve(target, "drills"))
+    with showing(live_line(), f"drill {safe(drill.name)}"):  # its pages, on a terminal
+        result = run_drill(drill, run_dir)
     if as_json:
         typer.echo(json_text(result.to_json()))
     else:
@@ -146,20 +142,17 @@ def report_cmd(
 ) -> None:
     """A Markdown incident summary of a run."""
     from engine.audit.report import render
-    from engine.errors import RunLogError
+    from engine.errors import UsageError
 
-    try:
-        text = render(run_log)
-    except RunLogError as exc:
-        fail(exc)
+    text = render(run_log)
     if output:
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            fail(
+            raise UsageError(
                 f"cannot write the report to {output}: {exc.strerror} "
                 "(choose a directory that exists and is writable)"
-            )
+            ) from None
         _say(f"report written to {output}")
     else:
         typer.echo(text)
@@ -178,19 +171,17 @@ def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs"))
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
     from engine.drills.demo import run_demo
-    from engine.errors import SoarError
+    from engine.errors import UsageError
 
     make_redactor()
     try:  # on a terminal the triage's pages show on the live line, its lines above it
         with showing(live_line(), "demo") as line:
             d = run_demo(run_dir, lambda text: line.write(safe(text)))
     except OSError as exc:
-        fail(
+        raise UsageError(
             f"the demo cannot write {exc.filename or run_dir}: {exc.strerror or exc} "
             "(give --run-dir a directory you can write)"
-        )
-    except SoarError as exc:
-        fail(exc)
+        ) from None
     result, m = d["result"], d["metrics"]
     out = result.outputs
     names = out.get("user_names") or {}

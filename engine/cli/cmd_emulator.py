@@ -117,49 +117,41 @@ def emulator_cmd(
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
     from engine.emulator.envfile import EnvFile, export_lines, write_env_file
-    from engine.errors import SoarError
+    from engine.errors import UsageError
     from engine.httpguard import is_loopback
     from engine.timeutil import parse_time
 
     if attacker_continues < 0:
-        typer.echo("error: --attacker-continues takes seconds, 0 or more", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--attacker-continues takes seconds, 0 or more")
     if ca_file is not None and not tls:
-        typer.echo("error: --ca-file goes with --tls", err=True)
-        raise typer.Exit(2)
+        raise UsageError("--ca-file goes with --tls (add --tls, or drop --ca-file)")
     if env_file is not None and not env_file.parent.is_dir():  # said now, not after the start
-        typer.echo(f"error: --env-file {safe(env_file)}: its folder does not exist", err=True)
-        raise typer.Exit(2)
-    try:
-        emu = start_emulator(
-            scenario=scenario,
-            seed=seed,
-            events=events,
-            rate_limit=parse_rate(rate_limit),
-            fail_rate=fail_rate,
-            latency_ms=latency,
-            token_ttl=token_ttl,
-            host=host,
-            port=port,
-            client_id=client_id,
-            client_secret=client_secret,
-            now=parse_time(now) if now else None,
-            logs_file=logs,
-            journal_path=journal,
-            tls=tls,
-            ca_file=ca_file,
-        )
-    except (SoarError, ValueError, OSError) as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
-        raise typer.Exit(2) from None
+        raise UsageError(f"--env-file {env_file}: its folder does not exist (create it first)")
+    emu = start_emulator(
+        scenario=scenario,
+        seed=seed,
+        events=events,
+        rate_limit=parse_rate(rate_limit),
+        fail_rate=fail_rate,
+        latency_ms=latency,
+        token_ttl=token_ttl,
+        host=host,
+        port=port,
+        client_id=client_id,
+        client_secret=client_secret,
+        now=parse_time(now) if now else None,
+        logs_file=logs,
+        journal_path=journal,
+        tls=tls,
+        ca_file=ca_file,
+    )
     if truth is not None:
         # written before the settings are printed: a script that has read them can read it
         try:
             truth.write_text(json.dumps(emu.truth, indent=2, ensure_ascii=False), encoding="utf-8")
         except OSError as exc:
             emu.stop()
-            typer.echo(f"error: cannot write --truth {safe(truth)}: {exc.strerror}", err=True)
-            raise typer.Exit(2) from None
+            raise UsageError(f"cannot write --truth {truth}: {exc.strerror}") from None
     stop = threading.Event()
     _stop_on_signals(stop)  # before the settings are out: a script may signal right after
     written: EnvFile | None = None
@@ -168,8 +160,7 @@ def emulator_cmd(
             written = write_env_file(env_file, emu.env())
         except OSError as exc:
             emu.stop()
-            typer.echo(f"error: cannot write --env-file {safe(env_file)}: {exc.strerror}", err=True)
-            raise typer.Exit(2) from None
+            raise UsageError(f"cannot write --env-file {env_file}: {exc.strerror}") from None
     if env_file is None or print_env:
         sys.stdout.write("".join(f"{line}\n" for line in export_lines(emu.env())))
         sys.stdout.flush()

@@ -24,11 +24,6 @@ keys_app = typer.Typer(
 )
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {safe(message)}", err=True)
-    return typer.Exit(2)
-
-
 @keys_app.command("generate")
 def generate_cmd(
     out_dir: Annotated[
@@ -46,22 +41,19 @@ def generate_cmd(
 ) -> None:
     """Write a new key pair (private key mode 0600; never over an existing file); print the public key."""
     from engine.audit.signing import KEY_FILE_ENV, PRIVATE_NAME, PUBLIC_NAME, VERIFY_ENV, generate
-    from engine.errors import ConfigError
+    from engine.errors import UsageError
 
     if out_dir is not None and (private or public):
-        raise _fail("give either -o DIR or --private FILE --public FILE, not both")
+        raise UsageError("give either -o DIR or --private FILE --public FILE, not both")
     if out_dir is not None:
         try:
             out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
-            raise _fail(f"cannot create {out_dir}: {exc.strerror or exc}") from None
+            raise UsageError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
         private, public = out_dir / PRIVATE_NAME, out_dir / PUBLIC_NAME
     elif private is None or public is None:
-        raise _fail("say where the keys go: -o DIR, or --private FILE --public FILE")
-    try:
-        signer = generate(private, public)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise UsageError("say where the keys go: -o DIR, or --private FILE --public FILE")
+    signer = generate(private, public)
     for line in (
         f"private key: {private} (mode 0600: keep it with the operator; it signs run logs)",
         f"public key:  {public} (give it to whoever verifies)",
@@ -74,17 +66,13 @@ def generate_cmd(
 
 
 def load_signer(option: Path | None, redactor: Redactor) -> Signer | None:
-    """The run's signer from ``--signing-key`` or the environment; exit 2 on a bad key.
+    """The run's signer from ``--signing-key`` or the environment; ``ConfigError`` on a bad key.
 
     Its key material is added to ``redactor`` before anything else can print.
     """
     from engine.audit.signing import signer_from
-    from engine.errors import ConfigError
 
-    try:
-        signer = signer_from(option, os.environ)
-    except ConfigError as exc:
-        raise _fail(redactor.text(str(exc))) from None
+    signer = signer_from(option, os.environ)
     for form in signer.secret_forms() if signer else ():
         redactor.add(form)
     return signer

@@ -36,27 +36,23 @@ def export_cmd(
     from engine.cli.cmd_run import make_redactor
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
-    from engine.errors import InputError, SoarError
+    from engine.errors import UsageError
     from engine.httpguard import DryRunGuard
     from engine.timeutil import now_utc, parse_time
 
     redactor = make_redactor()
-    try:
-        now = now_utc()
-        start = parse_time(since, now)
-        end = parse_time(until, now) if until else now
-        if start >= end:
-            raise InputError(f"--since {since} is not before --until {until or 'now'}")
-        guard = DryRunGuard(dry_run=True)
-        # each page read shows on the live line on a terminal, else is a log event
-        with (
-            showing(live_line(), f"export to {safe(output)}"),
-            client_from_env(guard, on_secret=redactor.add) as client,
-        ):
-            stats = export_to_file(client, output, start, end, query)
-    except (SoarError, OSError) as exc:
-        typer.echo(f"error: {safe(redactor.text(str(exc)))}", err=True)
-        raise typer.Exit(2) from None
+    now = now_utc()
+    start = parse_time(since, now)
+    end = parse_time(until, now) if until else now
+    if start >= end:
+        raise UsageError(f"--since {since} is not before --until {until or 'now'}")
+    guard = DryRunGuard(dry_run=True)
+    # each page read shows on the live line on a terminal, else is a log event
+    with (
+        showing(live_line(), f"export to {safe(output)}"),
+        client_from_env(guard, on_secret=redactor.add) as client,
+    ):
+        stats = export_to_file(client, output, start, end, query)
     typer.echo(
         f"wrote {stats['events']} events to {safe(output)} ({stats['requests']} requests, "
         f"{stats['mode']})",

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from engine.cli.output import json_requested, use_redactor
 from engine.secrets import SECRET_PREFIX
 from engine.textsafe import json_text, safe
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from engine.cli.progress import Progress
     from engine.playbook.model import Playbook
     from engine.run.approval import ApprovalRequest, Approve
-    from engine.run.state import RunResult
+    from engine.run.state import Auth0Factory, RunResult
 
 EXIT = {"succeeded": 0, "failed": 1, "awaiting_approval": 3}
 INTERRUPTED = 130  # the shell's code for SIGINT; not a step failure (1)
@@ -112,7 +113,9 @@ def make_redactor() -> Redactor:
     for name, value in configured.items():  # refused now, not when the client is first built
         check_secret(name, value)
     env_secrets()  # the same check for SOAR_SECRET_*
-    return oplog.redactor()
+    redactor = oplog.redactor()
+    use_redactor(redactor)  # whatever fails from here on is masked with it too
+    return redactor
 
 
 def check_domain() -> None:
@@ -122,6 +125,20 @@ def check_domain() -> None:
     domain = os.environ.get("AUTH0_DOMAIN", "").strip()
     if domain:
         base_url(domain)
+
+
+def check_tenant(playbook: Playbook, logs: Path | None, redactor: Redactor) -> Auth0Factory | None:
+    """``AUTH0_*`` checked and the tenant reached before the run starts; the run's client factory.
+
+    Only for a playbook that uses the Auth0 connector (its ``auth0.*`` actions)
+    and no ``--logs`` file in the tenant's place: the others need no settings.
+    A ``ConfigError`` here means no run log is created (docs/errors.md).
+    """
+    if logs is not None or not any(step.uses.startswith("auth0.") for step in playbook.steps):
+        return None
+    from engine.auth0.preflight import checked_factory
+
+    return checked_factory(redactor.add)
 
 
 def _protected_ips() -> list[str]:
@@ -171,38 +188,57 @@ def prompt_approval(
 
 
 def read_inputs(playbook: Playbook, pairs: list[str], inputs_file: Path | None) -> dict[str, Any]:
-    """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted)."""
-    from engine.errors import InputError
-    from engine.playbook.inputs import convert_cli
+    """``--inputs FILE`` (YAML or JSON mapping) overlaid by ``-i KEY=VALUE`` (converted).
+
+    Raises ``InputError`` carrying every problem (YAML problems of the file at
+    their line, SOAR505-507 for the rest).
+    """
+    from engine.issues import Code, Issue, Location
+    from engine.playbook.inputs import convert_cli, input_issue, inputs_error
     from engine.playbook.source import load_yaml
 
     values: dict[str, Any] = {}
+    problems: list[Issue] = []
     if inputs_file is not None:
+        where = Location(f"--inputs {inputs_file}")
         # the playbook loader's YAML: safe, bounded (size, aliases, nesting), dates kept as text
         try:
             raw = inputs_file.read_bytes()
         except OSError as exc:
-            raise InputError(f"--inputs {inputs_file}: cannot read it: {exc.strerror}") from None
+            hint = "give a YAML or JSON file that exists and can be read"
+            issue = Issue(
+                "error", f"cannot read it: {exc.strerror}", where, hint, code=Code.INPUTS_FILE
+            )
+            raise inputs_error([issue]) from None
         src, issues = load_yaml(raw, str(inputs_file))
         if issues:
-            raise InputError("\n".join(i.format() for i in issues))
+            raise inputs_error(issues)
         if not isinstance(src.data, dict):
-            raise InputError(f"--inputs {inputs_file}: expected a mapping of input names")
+            hint = "e.g. since: 24h"
+            message = "expected a mapping of input names"
+            raise inputs_error([Issue("error", message, where, hint, code=Code.INPUTS_FILE)])
         values.update({str(k): v for k, v in src.data.items()})
-    problems = []
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            problems.append(f"-i {pair!r}: use KEY=VALUE")
+            problems.append(
+                Issue(
+                    "error",
+                    f"{pair!r} is not KEY=VALUE",
+                    Location("-i"),
+                    "use -i KEY=VALUE",
+                    code=Code.INPUT_SYNTAX,
+                )
+            )
             continue
         spec = playbook.inputs.get(key)
         try:
             values[key] = convert_cli(spec, text) if spec is not None else text
         except ValueError as exc:
-            problems.append(f"input {key!r}: {exc}")
+            problems.append(input_issue(key, Code.INPUT_CONVERSION, str(exc)))
     if problems:
-        raise InputError("bad inputs:\n  " + "\n  ".join(problems))
+        raise inputs_error(problems)
     return values
 
 
@@ -211,14 +247,7 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
 
     status = result.status
     if as_json:
-        doc = {
-            "run_id": result.run_id,
-            "status": status,
-            "dry_run": result.dry_run,
-            "outputs": result.outputs,
-            "run_log": str(result.run_log),
-            "final_hash": result.final_hash,
-        }
+        doc = result_json(result)
         # values redacted before dumping (escaping hides a secret's plain form), text after
         doc = redactor.value(jsonable(doc))
         typer.echo(redactor.text(json_text(doc)))
@@ -248,6 +277,44 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
     elif result.dry_run:
         typer.echo(f"dry run: {_written(written, result.run_log)}", err=True)
     raise typer.Exit(EXIT.get(status, 1))
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """The ``--json`` object of a run that ended (docs/errors.md): the run, and why it stopped.
+
+    ``error`` when it failed; ``awaiting`` (step, action, targets) when it stopped
+    for approval, read from the run log's last ``approval.required`` or
+    ``approval.denied`` record: what the run saw, not what the flags imply.
+    """
+    doc: dict[str, Any] = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "dry_run": result.dry_run,
+        "outputs": result.outputs,
+        "run_log": str(result.run_log),
+        "final_hash": result.final_hash,
+    }
+    if result.error:
+        doc["error"] = result.error.replace("RUNLOG", str(result.run_log))
+    if result.status == "awaiting_approval":
+        doc["awaiting"] = _awaiting(result.run_log)
+    return doc
+
+
+def _awaiting(run_log: Path) -> dict[str, Any] | None:
+    """The step, action and targets the run stopped for (None: the log cannot tell)."""
+    from engine.audit.runlog import read_records
+    from engine.errors import RunLogError
+
+    try:
+        records = read_records(run_log)
+    except (RunLogError, OSError):
+        return None
+    for rec in reversed(records):
+        if rec.get("type") in ("approval.required", "approval.denied"):
+            keys = ("step", "action", "targets", "reason")
+            return {k: rec[k] for k in keys if k in rec}
+    return None
 
 
 def _written(count: int | None, run_log: Path) -> str:
@@ -284,9 +351,12 @@ class _LogPath:
             self.path = self.run_dir / f"{rec['run_id']}.jsonl"
         self.progress(rec)
 
-    def interrupted(self) -> NoReturn:
+    def interrupted(self, as_json: bool = False) -> NoReturn:
         """Ctrl-C: the log stays incomplete (no run.finished) and can be resumed."""
         self.progress.stop()
+        if as_json:
+            run_log = str(self.path) if self.path else None
+            typer.echo(json_text({"status": "interrupted", "run_log": run_log}))
         where = safe(self.path) if self.path else "RUNLOG"
         typer.echo(
             f"\ninterrupted: the run log {where} is incomplete; writes already sent are "
@@ -296,24 +366,17 @@ class _LogPath:
         raise typer.Exit(INTERRUPTED)
 
 
-def _fail(redactor: Redactor, message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {safe(redactor.text(message), keep_newlines=True)}", err=True)
-    raise typer.Exit(code)
-
-
 def _drive(
     start: Callable[[], RunResult], tracker: _LogPath, redactor: Redactor, as_json: bool
 ) -> NoReturn:
-    """Run or resume, then report: one place for errors, Ctrl-C and the exit code."""
-    from engine.errors import SoarError
-
+    """Run or resume, then report: Ctrl-C and the exit code (errors: ``main``'s boundary)."""
     try:
         result = start()
-    except (SoarError, OSError) as exc:
-        tracker.progress.stop()
-        _fail(redactor, str(exc))
     except KeyboardInterrupt:
-        tracker.interrupted()
+        tracker.interrupted(as_json)
+    except Exception:
+        tracker.progress.stop()  # the live line ends before the boundary's error line
+        raise
     _finish(result, as_json, redactor)
 
 
@@ -354,31 +417,31 @@ def run_cmd(
     from engine.cli.cmd_keys import load_signer, say_signing
     from engine.cli.oplog import live_line
     from engine.cli.progress import Progress
-    from engine.errors import PlaybookError
+    from engine.errors import UsageError
+    from engine.playbook.inputs import check_inputs
     from engine.playbook.loader import load_playbook
     from engine.run.executor import run_playbook
 
+    json_requested(as_json)
     redactor = make_redactor()
     if logs is None:
         check_domain()
     registry = default_registry()
-    try:
-        pb = load_playbook(playbook, registry)
-    except PlaybookError as exc:
-        for issue in exc.issues:
-            typer.echo(safe(issue.format()), err=True)
-        raise typer.Exit(2) from None
+    pb = load_playbook(playbook, registry)
     if logs is not None and not logs.is_file():
-        _fail(redactor, f"--logs {logs}: no such file")
+        raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
+    values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
     signer = load_signer(signing_key, redactor)
+    auth0_factory = check_tenant(pb, logs, redactor)  # last: it may wait for the network
     say_signing(signer)
     progress = Progress(redactor, line=live_line(), actions=registry)
     tracker = _LogPath(progress, run_dir)
     _drive(
         lambda: run_playbook(
             pb,
-            read_inputs(pb, inputs, inputs_file),
+            values,
             registry=registry,
+            auth0_factory=auth0_factory,
             dry_run=dry_run,
             approve=_approval(yes, progress),
             run_dir=run_dir,
@@ -418,6 +481,7 @@ def resume_cmd(
     from engine.cli.progress import Progress
     from engine.run.resume import resume_run
 
+    json_requested(as_json)
     redactor = make_redactor()
     check_domain()
     signer = load_signer(signing_key, redactor)
@@ -448,13 +512,8 @@ def resume_cmd(
 def show_cmd(run_log: Annotated[Path, typer.Argument(help="The run log to summarise.")]) -> None:
     """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
     from engine.audit.runlog import read_records, verify
-    from engine.errors import RunLogError
 
-    try:
-        records = read_records(run_log)
-    except RunLogError as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
-        raise typer.Exit(2) from None
+    records = read_records(run_log)
     check = verify(run_log)
     for line in show_lines(records, check.message):
         typer.echo(safe(line))

@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from engine.textsafe import safe
+from engine.cli.output import json_requested
+from engine.textsafe import json_text, safe
 
 
 def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -39,25 +40,54 @@ def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 def validate_cmd(
     paths: Annotated[list[Path], typer.Argument(help="Playbook files or folders (*.yaml, *.yml).")],
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="One JSON object on stdout: every problem, with its code."),
+    ] = False,
 ) -> None:
-    """Check playbooks before they run: every problem, as path:line:col."""
+    """Check playbooks before they run: every problem, as path:line:col, with its SOAR code.
+
+    Exit 0 no error (warnings allowed), 1 errors found, 2 a path does not exist.
+    The codes are explained in docs/errors.md.
+    """
     from engine.actions import default_registry
+    from engine.issues import Code, Issue, Location
     from engine.playbook.loader import check_playbook
 
+    json_requested(as_json)
     registry = default_registry()
     files, missing = _collect(paths)
-    errors = warnings = 0
-    for f in files:
-        for issue in check_playbook(f, registry):
+    issues = [issue for f in files for issue in check_playbook(f, registry)]
+    errors = sum(i.severity == "error" for i in issues)
+    absent = [
+        Issue(
+            "error",
+            "no such file or folder",
+            Location(str(m)),
+            "check the path",
+            code=Code.FILE_UNREADABLE,
+        )
+        for m in missing
+    ]
+    if as_json:
+        problems = [i.to_json() for i in [*issues, *absent]]
+        status = "invalid" if errors or absent else "valid"
+        doc = {
+            "status": status,
+            "checked": len(files),
+            "errors": errors + len(absent),
+            "warnings": len(issues) - errors,
+            "problems": problems,
+        }
+        typer.echo(json_text(doc))
+    else:
+        for issue in issues:
             typer.echo(safe(issue.format()))
-            if issue.severity == "error":
-                errors += 1
-            else:
-                warnings += 1
     for m in missing:
         typer.echo(f"soar validate: {safe(m)}: no such file or folder", err=True)
     typer.echo(
-        f"{len(files)} playbook(s) checked: {errors} error(s), {warnings} warning(s)", err=True
+        f"{len(files)} playbook(s) checked: {errors} error(s), {len(issues) - errors} warning(s)",
+        err=True,
     )
     if missing:
         raise typer.Exit(2)
@@ -70,7 +100,9 @@ def actions_cmd(
 ) -> None:
     """List the registered actions, or show one with its input and output schemas."""
     from engine.actions import default_registry
+    from engine.errors import UsageError
 
+    json_requested(as_json)
     registry = default_registry()
     if name is None:
         if as_json:
@@ -89,8 +121,7 @@ def actions_cmd(
         hint = (
             f" (did you mean {', '.join(near)}?)" if near else " (run 'soar actions' for the list)"
         )
-        typer.echo(f"soar actions: unknown action {safe(name)!r}{hint}", err=True)
-        raise typer.Exit(2)
+        raise UsageError(f"unknown action {name!r}{hint}")
     doc = {
         "name": action.name,
         "effect": action.effect,

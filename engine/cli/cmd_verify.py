@@ -34,20 +34,14 @@ def verify_cmd(
     """Check a run log: 0 intact and complete, 1 tampered, 2 unreadable, 3 incomplete."""
     from engine.audit.runlog import verify
     from engine.audit.signing import VERIFY_ENV, verifier_from
-    from engine.errors import ConfigError
+    from engine.errors import UsageError
 
-    try:
-        verifier = verifier_from(public_key, os.environ)
-    except ConfigError as exc:
-        typer.echo(f"error: {safe(exc)}", err=True)
-        raise typer.Exit(2) from None
+    verifier = verifier_from(public_key, os.environ)
     if require_signature and verifier is None:
-        typer.echo(
-            f"error: --require-signature needs the signer's public key: --public-key FILE "
-            f"or {VERIFY_ENV} (a signature can only be checked with it)",
-            err=True,
+        raise UsageError(
+            f"--require-signature needs the signer's public key: --public-key FILE "
+            f"or {VERIFY_ENV} (a signature can only be checked with it)"
         )
-        raise typer.Exit(2)
     result = verify(run_log, expect_hash, verifier)
     typer.echo(f"{safe(run_log)}: {safe(result.message)}")
     raise typer.Exit(result.code)

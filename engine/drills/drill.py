@@ -24,18 +24,15 @@ from engine.auth0 import Auth0Client, Auth0Settings
 from engine.drills.scoring import journal_blocks, score
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.reactions import containment, continue_attack
-from engine.errors import SoarError
+from engine.errors import DrillError
 from engine.expr.templates import render_value
 from engine.httpguard import DryRunGuard
 from engine.ipforms import address_key
+from engine.issues import Code, Issue, Location
 from engine.playbook.loader import load_playbook
 from engine.playbook.source import load_yaml
 from engine.run.executor import run_playbook
 from engine.run.state import RunResult
-
-
-class DrillError(SoarError):
-    """A drill file that cannot be loaded or run."""
 
 
 @dataclass(frozen=True)
@@ -68,14 +65,27 @@ def drill_schema() -> dict[str, Any]:
 
 
 def load_drill(path: Path) -> Drill:
-    """The drill at ``path``, checked against the schema; every problem as ``file:line:col``."""
-    src, issues = load_yaml(path.read_bytes(), str(path))
+    """The drill at ``path``, checked against the schema.
+
+    Raises ``DrillError`` carrying every problem as an ``Issue`` at its
+    ``file:line:col`` (YAML problems as for playbooks, SOAR601-602).
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        where = Location(str(path), 1, 1)
+        hint = "check the path; a standard drill can be named: credential-stuffing"
+        message = f"cannot read the drill file: {exc.strerror}"
+        _refuse([Issue("error", message, where, hint, code=Code.DRILL_UNREADABLE)])
+    src, issues = load_yaml(raw, str(path))
     if issues:
-        raise DrillError("\n".join(i.format() for i in issues))
-    errors = list(jsonschema.Draft202012Validator(drill_schema()).iter_errors(src.data))
-    if errors:
-        lines = [f"{src.at(tuple(e.absolute_path))}: error: {e.message}" for e in errors]
-        raise DrillError("invalid drill:\n" + "\n".join(lines))
+        _refuse(issues)
+    errors = jsonschema.Draft202012Validator(drill_schema()).iter_errors(src.data)
+    found = [
+        Issue("error", e.message, src.at(tuple(e.absolute_path)), code=Code.DRILL_SCHEMA)
+        for e in errors
+    ]
+    _refuse(sorted(found, key=lambda i: i.location))
     d = src.data
     faults = d.get("faults") or {}
     burst, _, rate = str(faults.get("rate_limit", "10/20")).partition("/")
@@ -92,6 +102,13 @@ def load_drill(path: Path) -> Drill:
         expect=d.get("expect") or {},
         protected_ips=d.get("protected_ips") or [],
     )
+
+
+def _refuse(issues: list[Issue]) -> None:
+    """Raise ``DrillError`` carrying ``issues``, if there are any."""
+    if issues:
+        lines = "\n".join(i.format() for i in issues)
+        raise DrillError(f"invalid drill: {len(issues)} problem(s):\n{lines}", issues)
 
 
 @dataclass(frozen=True)

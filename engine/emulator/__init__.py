@@ -19,6 +19,7 @@ from engine.emulator.scenarios import generate
 from engine.emulator.server import EmulatorServer
 from engine.emulator.tenant import Tenant, user_record
 from engine.emulator.tls import create_server_tls
+from engine.errors import EmulatorError
 
 
 class RunningEmulator:
@@ -139,13 +140,13 @@ def _check_settings(
 ) -> None:
     burst, rate = rate_limit
     if burst < 1 or not rate > 0:
-        raise ValueError(f"rate limit {burst}/{rate}: the burst must be >= 1 and the rate > 0")
+        raise EmulatorError(f"rate limit {burst}/{rate}: the burst must be >= 1 and the rate > 0")
     if not 0.0 <= fail_rate <= 1.0:
-        raise ValueError(f"fail rate {fail_rate}: use a fraction between 0 and 1 (0.1 = 10%)")
+        raise EmulatorError(f"fail rate {fail_rate}: use a fraction between 0 and 1 (0.1 = 10%)")
     if not latency_ms >= 0:
-        raise ValueError(f"latency {latency_ms} ms: must be 0 or more")
+        raise EmulatorError(f"latency {latency_ms} ms: must be 0 or more")
     if not token_ttl > 0:
-        raise ValueError(f"token lifetime {token_ttl} s: must be more than 0")
+        raise EmulatorError(f"token lifetime {token_ttl} s: must be more than 0")
 
 
 def start_emulator(

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from engine.errors import EmulatorError
 from engine.eventcodes import ATTACK_INDICATORS, lookup
 
 Source = Literal["user", "backend", "machine", "tenant"]
@@ -151,6 +152,6 @@ MIX: tuple[Kind, ...] = (
 
 for _kind in MIX:  # the catalog is the one list of codes
     if lookup(_kind.code) is None:
-        raise ValueError(f"background code {_kind.code!r} is not in engine.eventcodes")
+        raise EmulatorError(f"background code {_kind.code!r} is not in engine.eventcodes")
     if _kind.code in ATTACK_INDICATORS and _kind.code not in ("f", "fp", "fu", "fcoa"):
-        raise ValueError(f"background code {_kind.code!r} is an attack-protection event")
+        raise EmulatorError(f"background code {_kind.code!r} is an attack-protection event")

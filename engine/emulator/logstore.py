@@ -23,6 +23,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from engine.errors import EmulatorError
 from engine.logs.query import INDEXED, SEARCHABLE, Query, event_date
 
 MAX_RUNS = 16  # more date-sorted runs than this (a shuffled file): sort the matches instead
@@ -79,7 +80,7 @@ class LogStore:
         """
         log_id = str(event["log_id"])
         if self.ids and log_id <= self.ids[-1]:
-            raise ValueError(f"appended log_id {log_id} does not sort after {self.ids[-1]}")
+            raise EmulatorError(f"appended log_id {log_id} does not sort after {self.ids[-1]}")
         pos = len(self._raw)
         self._raw.append(json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode())
         date = event_date(event) or ""

@@ -32,6 +32,7 @@ from engine.emulator.catalog import (
     HOSTILE,
 )
 from engine.emulator.traffic import TrafficGenerator
+from engine.errors import EmulatorError
 from engine.timeutil import iso_ms, now_utc
 
 SCENARIOS = (
@@ -370,9 +371,9 @@ def generate(
 ) -> Tenant:
     """A deterministic tenant for ``scenario`` (same seed and now: same tenant)."""
     if scenario not in SCENARIOS:
-        raise ValueError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+        raise EmulatorError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
     if events is not None and not 1 <= events <= MAX_EVENTS:
-        raise ValueError(f"events must be between 1 and {MAX_EVENTS:,}, not {events:,}")
+        raise EmulatorError(f"events must be between 1 and {MAX_EVENTS:,}, not {events:,}")
     size = events or DEFAULT_EVENTS
     gen = _Gen(scenario, seed, size, (now or now_utc()).replace(microsecond=0))
     if scenario != "quiet":

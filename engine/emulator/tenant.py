@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.emulator.logstore import LogStore
+from engine.errors import EmulatorError
 
 
 def user_record(user_id: str, created_at: str | None, **fields: Any) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def user_record(user_id: str, created_at: str | None, **fields: Any) -> dict[str
     }
     unknown = set(fields) - set(user)
     if unknown:
-        raise ValueError(f"not a user property: {', '.join(sorted(unknown))}")
+        raise EmulatorError(f"not a user property: {', '.join(sorted(unknown))}")
     user.update(fields)
     return user
 

@@ -38,14 +38,9 @@ from pathlib import Path
 from typing import Any, TextIO, TypeGuard
 
 from engine.depth import MAX_DEPTH, bounded, loads, too_deep, value_end
-from engine.errors import SoarError
+from engine.errors import LogFileError
 from engine.logs.query import Query, Undated, compile_query, event_date
 from engine.timeutil import iso_ms
-
-
-class LogFileError(SoarError):
-    """A log file that cannot be read as Auth0 log events."""
-
 
 CHUNK = 1 << 20  # characters read at a time from a JSON array or document
 MAX_ITEM = 64 << 20  # a value larger than this is an error, not a reason to read on

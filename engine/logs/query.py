@@ -39,8 +39,8 @@ from typing import Any
 from luqum import thread, tree
 from luqum.exceptions import ParseError
 
-from engine.errors import QueryError
-from engine.timeutil import DateError, date_key, iso_ms, read_date
+from engine.errors import DateError, QueryError
+from engine.timeutil import date_key, iso_ms, read_date
 from engine.timeutil import date_period as _period
 
 SEARCHABLE = frozenset(

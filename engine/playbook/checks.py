@@ -27,7 +27,7 @@ from engine.expr.templates import (
     template_references,
     unknown_filters_and_tests,
 )
-from engine.issues import Issue, Location
+from engine.issues import Code, Issue, Location
 from engine.playbook.inputs import type_problem
 from engine.playbook.leaks import output_secret_issues, query_issues
 from engine.playbook.model import InputSpec
@@ -72,8 +72,8 @@ class _Semantic:
             if isinstance(s, dict) and isinstance(s.get("id"), str)
         }
 
-    def error(self, loc: Location, message: str, hint: str | None = None) -> None:
-        self.issues.append(Issue("error", message, loc, hint))
+    def error(self, code: Code, loc: Location, message: str, hint: str | None = None) -> None:
+        self.issues.append(Issue("error", message, loc, hint, code=code))
 
     def run(self) -> list[Issue]:
         self._check_defaults()
@@ -85,6 +85,7 @@ class _Semantic:
             if isinstance(sid, str):
                 if sid in seen:
                     self.error(
+                        Code.DUPLICATE_STEP_ID,
                         self.src.at(("steps", i, "id")),
                         f"duplicate step id {sid!r} (first used by step {seen[sid] + 1})",
                         "step ids must be unique",
@@ -103,6 +104,7 @@ class _Semantic:
                             f"output {name!r} references nothing (a literal value)",
                             self.src.at(path),
                             "use an expression such as {{ steps.<id>.output... }}",
+                            code=Code.LITERAL_OUTPUT,
                         )
                     )
                 self._check_templates(value, path, len(self.steps), for_each=False)
@@ -120,6 +122,7 @@ class _Semantic:
                         f"input {name!r} is required and has a default, so the default is never used",
                         self.src.key_at(("inputs", name, "required")),
                         "drop 'required: true' or the default",
+                        code=Code.REQUIRED_WITH_DEFAULT,
                     )
                 )
             try:
@@ -136,6 +139,7 @@ class _Semantic:
                 continue
             if problem:
                 self.error(
+                    Code.BAD_DEFAULT,
                     self.src.at(("inputs", name, "default")),
                     f"default of input {name!r} does not fit its declaration: {problem}",
                 )
@@ -153,11 +157,15 @@ class _Semantic:
                 else "run 'soar actions' for the list"
             )
             self.error(
-                self.src.at(("steps", i, "uses")), f"unknown action {uses!r} in {label}", hint
+                Code.UNKNOWN_ACTION,
+                self.src.at(("steps", i, "uses")),
+                f"unknown action {uses!r} in {label}",
+                hint,
             )
         cond = step.get("if")
         if isinstance(cond, str) and not is_template(cond):
             self.error(
+                Code.PLAIN_IF,
                 self.src.at(("steps", i, "if")),
                 f"'if' in {label} is a plain string, so it is always true",
                 'write an expression: if: "{{ inputs.block }}"',
@@ -165,6 +173,7 @@ class _Semantic:
         for_each = step.get("for_each")
         if isinstance(for_each, str) and not is_template(for_each):
             self.error(
+                Code.PLAIN_FOR_EACH,
                 self.src.at(("steps", i, "for_each")),
                 f"'for_each' in {label} is a plain string, not a list",
                 'give a list or an expression: for_each: "{{ steps.users.output.values }}"',
@@ -176,6 +185,7 @@ class _Semantic:
                     f"'max_targets' has no effect on {label}: {action.name} only reads",
                     self.src.key_at(("steps", i, "max_targets")),
                     "max_targets bounds write steps",
+                    code=Code.MAX_TARGETS_ON_READ,
                 )
             )
         deferred: set[str] = set()
@@ -187,6 +197,7 @@ class _Semantic:
             for key in sorted(deferred & set(args)):
                 if not is_template(args[key]):
                     self.error(
+                        Code.DEFERRED_NOT_EXPRESSION,
                         self.src.at(("steps", i, "with", key)),
                         f"argument {key!r} for {action.name} in {label} must be an expression",
                         'it is evaluated per item: "{{ item.count > 5 }}"',
@@ -222,6 +233,7 @@ class _Semantic:
                         else f"{name} takes: {', '.join(props)}"
                     )
                     self.error(
+                        Code.UNKNOWN_ARGUMENT,
                         self.src.key_at(("steps", i, "with", key)),
                         f"unknown argument {key!r} for {name} in {label}",
                         hint,
@@ -229,6 +241,7 @@ class _Semantic:
         for key in schema.get("required", []):
             if key not in args:
                 self.error(
+                    Code.MISSING_ARGUMENT,
                     self.src.at(("steps", i, "with"))
                     if "with" in self.steps[i]
                     else self.src.at(("steps", i)),
@@ -252,6 +265,7 @@ class _Semantic:
             )
             what = f"argument {arg!r}{f' at {inner}' if inner else ''} for {name} in {label}"
             self.error(
+                Code.WRONG_ARGUMENT,
                 self.src.at(("steps", i, "with", *err.absolute_path)),
                 f"{what} {message}" if message.startswith("must") else f"{what}: {message}",
                 advice,
@@ -291,12 +305,16 @@ class _Semantic:
                 loc = Location(loc.path, line, loc.col if line == loc.line else 1)
             detail = str(exc).removeprefix("template does not parse: ")
             self.error(
-                loc, f"template{where} does not parse: {detail}", "check the {{ }} expression"
+                Code.TEMPLATE_SYNTAX,
+                loc,
+                f"template{where} does not parse: {detail}",
+                "check the {{ }} expression",
             )
             return
         for kind, name, known in unknown_filters_and_tests(ast):
             near = difflib.get_close_matches(name, known, n=1)
             self.error(
+                Code.UNKNOWN_FILTER,
                 loc,
                 f"unknown {kind} {name!r}{where}",
                 f"did you mean {near[0]!r}?" if near else f"see the {kind}s in the Jinja docs",
@@ -307,6 +325,7 @@ class _Semantic:
                 continue
             if name in _ITEM_NAMES and loop_step:
                 self.error(
+                    Code.ITEM_BEFORE_LOOP,
                     loc,
                     f"{name!r} is not defined in {path[-1]!r}{where}: it is evaluated once, "
                     "before the loop",
@@ -314,6 +333,7 @@ class _Semantic:
                 )
             elif name in _ITEM_NAMES:
                 self.error(
+                    Code.ITEM_OUTSIDE_LOOP,
                     loc,
                     f"{name!r} is only defined inside a for_each step{where}",
                     "add for_each: to the step, or refer to a step output",
@@ -321,6 +341,7 @@ class _Semantic:
             else:
                 near = difflib.get_close_matches(name, sorted(allowed), n=1)
                 self.error(
+                    Code.UNKNOWN_NAME,
                     loc,
                     f"unknown name {name!r}{where}",
                     f"did you mean {near[0]!r}?"
@@ -331,6 +352,7 @@ class _Semantic:
             if root == "inputs" and name not in self.inputs:
                 near = difflib.get_close_matches(name, list(self.inputs), n=1)
                 self.error(
+                    Code.UNDECLARED_INPUT,
                     loc,
                     f"input {name!r} is not declared{where}",
                     f"did you mean {near[0]!r}?" if near else "declare it under 'inputs:'",
@@ -340,6 +362,7 @@ class _Semantic:
             elif root == "run" and name not in _RUN_FIELDS:
                 near = difflib.get_close_matches(name, sorted(_RUN_FIELDS), n=1)
                 self.error(
+                    Code.UNKNOWN_RUN_FIELD,
                     loc,
                     f"run has no {name!r}{where}",
                     f"did you mean 'run.{near[0]}'?"
@@ -354,6 +377,7 @@ class _Semantic:
         if pos is None:
             near = difflib.get_close_matches(name, list(self.step_index), n=1)
             self.error(
+                Code.UNKNOWN_STEP,
                 loc,
                 f"step {name!r} does not exist{where}",
                 f"did you mean {near[0]!r}?" if near else "refer to an earlier step's id",
@@ -361,6 +385,7 @@ class _Semantic:
         elif pos >= step_pos:
             when = "this step itself" if pos == step_pos else "a later step"
             self.error(
+                Code.STEP_NOT_YET,
                 loc,
                 f"step {name!r} is {when}: its output is not available yet{where}",
                 "a step can only read the steps before it",
@@ -368,6 +393,7 @@ class _Semantic:
         elif rest and rest[0] not in _STEP_FIELDS:
             near = difflib.get_close_matches(rest[0], sorted(_STEP_FIELDS), n=1)
             self.error(
+                Code.UNKNOWN_STEP_FIELD,
                 loc,
                 f"steps.{name} has no {rest[0]!r}{where}",
                 f"did you mean 'steps.{name}.{near[0]}'?"

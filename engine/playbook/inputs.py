@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.depth import MAX_DEPTH, too_deep
 from engine.errors import InputError
+from engine.issues import Code, Issue, Location
 from engine.playbook.model import MISSING, InputSpec
 from engine.timeutil import is_duration, is_time
 
@@ -99,25 +100,42 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
 
 
+def input_issue(name: str, code: Code, message: str, hint: str | None = None) -> Issue:
+    """A problem with the run input ``name`` (it has no place in a file: ``input 'name'``)."""
+    return Issue("error", message, Location(f"input {name!r}"), hint, code=code)
+
+
+def inputs_error(issues: list[Issue]) -> InputError:
+    """One ``InputError`` carrying ``issues``; its message lists them, one per line."""
+    return InputError("bad inputs:\n  " + "\n  ".join(i.format() for i in issues), issues)
+
+
 def check_inputs(
     specs: Mapping[str, InputSpec], given: Mapping[str, Any], *, from_cli: bool = False
 ) -> dict[str, Any]:
     """Defaults applied, types converted (``from_cli``) and checked; raises ``InputError``.
 
-    Every problem is collected first and reported in one ``InputError``, one per
-    line. An optional input without a default is ``None`` (so ``{% if inputs.x %}``
-    works). With ``from_cli`` string values come from ``-i KEY=VALUE`` and are
-    converted to the declared type: booleans from true/false/yes/no/on/off/1/0,
-    numbers, and arrays or objects as JSON.
+    Every problem is collected first and reported in one ``InputError`` whose
+    ``issues`` hold them (codes SOAR501-505). An optional input without a
+    default is ``None`` (so ``{% if inputs.x %}`` works). With ``from_cli``
+    string values come from ``-i KEY=VALUE`` and are converted to the declared
+    type: booleans from true/false/yes/no/on/off/1/0, numbers, and arrays or
+    objects as JSON.
     """
-    problems: list[str] = []
+    problems: list[Issue] = []
     values: dict[str, Any] = {}
     for name in given:
         if name not in specs:
             near = difflib.get_close_matches(name, list(specs), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
             declared = ", ".join(sorted(specs)) or "none"
-            problems.append(f"unknown input {name!r}{hint}; declared inputs: {declared}")
+            problems.append(
+                input_issue(
+                    name,
+                    Code.UNKNOWN_INPUT,
+                    f"unknown input; the playbook declares: {declared}",
+                    f"did you mean {near[0]!r}?" if near else None,
+                )
+            )
     for name, spec in specs.items():
         if name in given:
             value = given[name]
@@ -125,7 +143,7 @@ def check_inputs(
                 try:
                     value = convert_cli(spec, value)
                 except ValueError as exc:
-                    problems.append(f"input {name!r}: {exc}")
+                    problems.append(input_issue(name, Code.INPUT_CONVERSION, str(exc)))
                     continue
             elif spec.type == "string" and isinstance(value, date | datetime):
                 # an --inputs YAML file read by a plain safe_load turns 2026-11-01 into a date
@@ -133,19 +151,26 @@ def check_inputs(
         elif spec.default is not MISSING:
             value = copy.deepcopy(spec.default)  # a run never changes the playbook's default
         elif spec.required:
-            problems.append(f"input {name!r} is required: give it with -i {name}=VALUE")
+            problems.append(
+                input_issue(
+                    name,
+                    Code.MISSING_INPUT,
+                    "required input not given",
+                    f"give it with -i {name}=VALUE",
+                )
+            )
             continue
         else:
             values[name] = None
             continue
         if value is None and spec.required:
-            problems.append(f"input {name!r} is required and cannot be null")
+            problems.append(input_issue(name, Code.NULL_INPUT, "required input given as null"))
             continue
         problem = type_problem(spec, value) if value is not None else None
         if problem:
-            problems.append(f"input {name!r}: {problem}")
+            problems.append(input_issue(name, Code.INPUT_MISMATCH, problem))
         else:
             values[name] = value
     if problems:
-        raise InputError("bad inputs:\n  " + "\n  ".join(problems))
+        raise inputs_error(problems)
     return values

@@ -14,7 +14,7 @@ from jinja2 import nodes
 
 from engine.errors import TemplateError
 from engine.expr.templates import is_template, iter_templates, parse_template, reads_secret
-from engine.issues import Issue
+from engine.issues import Code, Issue
 from engine.playbook.schema import place_of
 from engine.playbook.source import Path, Source
 
@@ -42,6 +42,7 @@ def query_issues(src: Source, value: Any, path: Path) -> list[Issue]:
                         f"a secret is put into a log query{where}",
                         src.at(path),
                         "log queries are logged and sent in URLs: never put a secret in one",
+                        code=Code.SECRET_IN_QUERY,
                     )
                 )
             elif not (isinstance(expr, nodes.Filter) and expr.name == "lucene"):
@@ -52,6 +53,7 @@ def query_issues(src: Source, value: Any, path: Path) -> list[Issue]:
                         src.at(path),
                         "quotes or wildcards in the value would change the query: "
                         "ip:{{ inputs.ip | lucene }}",
+                        code=Code.UNQUOTED_QUERY_VALUE,
                     )
                 )
     return issues
@@ -72,6 +74,7 @@ def output_secret_issues(src: Source, name: str, value: Any, path: Path) -> list
                     "so it will only show as ***",
                     src.at(path),
                     "remove the secret from the output",
+                    code=Code.SECRET_IN_OUTPUT,
                 )
             ]
     return []

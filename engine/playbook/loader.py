@@ -9,7 +9,7 @@ from typing import Any
 from engine.actions.registry import ActionRegistry
 from engine.errors import PlaybookError, TemplateError
 from engine.expr.templates import compile_template, is_template
-from engine.issues import Issue, Location
+from engine.issues import Code, Issue, Location
 from engine.playbook.checks import validate
 from engine.playbook.model import (
     DEFAULT_MAX_PARALLEL,
@@ -31,7 +31,13 @@ def _read(path: str | Path) -> tuple[bytes | None, list[Issue]]:
             return fh.read(MAX_BYTES + 1), []
     except OSError as exc:
         return None, [
-            Issue("error", f"cannot read the file: {exc.strerror}", Location(str(path), 1, 1))
+            Issue(
+                "error",
+                f"cannot read the file: {exc.strerror}",
+                Location(str(path), 1, 1),
+                "check the path and that the file can be read",
+                code=Code.FILE_UNREADABLE,
+            )
         ]
 
 
@@ -108,7 +114,7 @@ def _compile_templates(src: Source) -> list[Issue]:
             try:
                 compile_template(value)
             except TemplateError as exc:
-                issues.append(Issue("error", str(exc), src.at(path)))
+                issues.append(Issue("error", str(exc), src.at(path), code=Code.TEMPLATE_COMPILE))
 
     for i, step in enumerate(src.data["steps"]):
         for key in ("with", "if", "for_each"):

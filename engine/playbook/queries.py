@@ -25,7 +25,7 @@ from engine.errors import QueryError, TemplateError
 from engine.eventcodes import CODES, lookup
 from engine.expr.sandbox import ENV
 from engine.expr.templates import is_template, parse_template
-from engine.issues import Issue
+from engine.issues import Code, Issue
 from engine.logs.query import Query, compile_query
 from engine.playbook.schema import place_of
 from engine.playbook.source import Path, Source
@@ -85,6 +85,7 @@ def query_check_issues(src: Source, value: Any, path: Path) -> list[Issue]:
                 loc,
                 "Auth0 answers it with 400 invalid_query_string; see 'Log queries' in "
                 "docs/playbook-language.md",
+                code=Code.QUERY_REFUSED,
             )
         ]
     issues = [
@@ -93,18 +94,19 @@ def query_check_issues(src: Source, value: Any, path: Path) -> list[Issue]:
             f"log query{where}: {what}",
             loc,
             "Lucene engines read such mixes differently: add parentheses",
+            code=Code.QUERY_AMBIGUOUS,
         )
         for what in query.ambiguities
     ]
     issues.extend(
-        Issue("warning", f"log query{where}: {problem}", loc, hint)
-        for problem, hint in _unknown_codes(query)
+        Issue("warning", f"log query{where}: {problem}", loc, hint, code=code)
+        for code, problem, hint in _unknown_codes(query)
     )
     return issues
 
 
-def _unknown_codes(query: Query) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
+def _unknown_codes(query: Query) -> list[tuple[Code, str, str]]:
+    found: list[tuple[Code, str, str]] = []
     for term in query.terms:
         if term.field != "type" or term.raw == PLACEHOLDER:
             continue
@@ -117,10 +119,17 @@ def _unknown_codes(query: Query) -> list[tuple[str, str]]:
                     if near
                     else "see Auth0's log event type codes"
                 )
-                found.append((f"type {exact!r} is not a known Auth0 event code", hint))
+                found.append(
+                    (
+                        Code.UNKNOWN_EVENT_CODE,
+                        f"type {exact!r} is not a known Auth0 event code",
+                        hint,
+                    )
+                )
         elif not any(term.matches(code) for code in CODES):
             found.append(
                 (
+                    Code.NO_EVENT_CODE_MATCHES,
                     f"type {term.raw} matches no known Auth0 event code",
                     "see Auth0's log event type codes",
                 )

@@ -17,7 +17,7 @@ from typing import Any
 
 import jsonschema
 
-from engine.issues import Issue
+from engine.issues import Code, Issue
 from engine.playbook.source import Path, Source
 
 
@@ -54,6 +54,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
             "a playbook must be a YAML mapping",
             src.at(()),
             "start with 'playbook: 1', 'name:', 'steps:'",
+            code=Code.NOT_A_MAPPING,
         )
         return
     for err in _validator().iter_errors(src.data):
@@ -69,11 +70,20 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                         f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
                     )
                     yield Issue(
-                        "error", f"unknown key {key!r}{place}", src.key_at((*path, key)), hint
+                        "error",
+                        f"unknown key {key!r}{place}",
+                        src.key_at((*path, key)),
+                        hint,
+                        code=Code.UNKNOWN_KEY,
                     )
         elif kind == "required":
             missing = str(err.message).split("'")[1] if "'" in err.message else err.message
-            yield Issue("error", f"missing required key {missing!r}{place}", src.at(path))
+            yield Issue(
+                "error",
+                f"missing required key {missing!r}{place}",
+                src.at(path),
+                code=Code.MISSING_KEY,
+            )
         elif kind == "type":
             field, place = _field(path, place)
             yield Issue(
@@ -81,6 +91,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 f"{field}{place} must be {_types(err.validator_value)}, "
                 f"got {_json_type(err.instance)}",
                 src.at(path),
+                code=Code.WRONG_TYPE,
             )
         elif kind == "pattern" and "propertyNames" in err.relative_schema_path and path:
             yield Issue(
@@ -88,6 +99,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 f"{str(path[-1])[:-1]} name {err.instance!r} is not valid",
                 src.key_at((*path, err.instance)),
                 "use lower case letters, digits and _, starting with a letter",
+                code=Code.BAD_NAME,
             )
         elif kind == "pattern" and path and path[-1] == "id":
             yield Issue(
@@ -95,6 +107,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 f"step id {err.instance!r} is not valid",
                 src.at(path),
                 "use lower case letters, digits and _, starting with a letter",
+                code=Code.BAD_STEP_ID,
             )
         elif kind == "pattern" and path == ("name",):
             yield Issue(
@@ -102,6 +115,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 f"playbook name {err.instance!r} is not valid",
                 src.at(path),
                 "use letters, digits, _, . and -, e.g. auth0-suspicious-ip",
+                code=Code.BAD_PLAYBOOK_NAME,
             )
         elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff", "max_backoff"):
             yield Issue(
@@ -109,6 +123,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 f"{path[-1]!r}{place} is not a duration above zero: {err.instance!r}",
                 src.at(path),
                 "use seconds or e.g. 30s, 5m, 1h",
+                code=Code.BAD_DURATION,
             )
         elif kind == "const" and path == ("playbook",):
             yield Issue(
@@ -116,12 +131,15 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 f"unsupported playbook format {err.instance!r}",
                 src.at(path),
                 "this soar reads format 1: 'playbook: 1'",
+                code=Code.UNSUPPORTED_FORMAT,
             )
         else:
             field, place = _field(path, place)
             message, advice = phrase(err)
             sep = " " if message.startswith("must") else ": "
-            yield Issue("error", f"{field}{place}{sep}{message}", src.at(path), advice)
+            yield Issue(
+                "error", f"{field}{place}{sep}{message}", src.at(path), advice, code=Code.SCHEMA
+            )
 
 
 def phrase(err: jsonschema.ValidationError) -> tuple[str, str | None]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from engine.issues import Issue, Location
+from engine.issues import Code, Issue, Location
 
 MAX_BYTES = 1024 * 1024
 MAX_NODES = 100_000  # nodes visited, aliases included: bounds expansion
@@ -75,9 +75,10 @@ class _Budget(Exception):
 class _Refused(Exception):
     """A structural problem that stops building: a recursive alias, too deep a nesting."""
 
-    def __init__(self, node: yaml.Node, message: str, hint: str) -> None:
+    def __init__(self, node: yaml.Node, code: Code, message: str, hint: str) -> None:
         super().__init__(message)
         self.node = node
+        self.code = code
         self.message = message
         self.hint = hint
 
@@ -93,8 +94,8 @@ class _Builder:
     def loc(self, node: yaml.Node) -> Location:
         return Location(self.src.path, node.start_mark.line + 1, node.start_mark.column + 1)
 
-    def error(self, node: yaml.Node, message: str, hint: str | None = None) -> None:
-        self.issues.append(Issue("error", message, self.loc(node), hint))
+    def error(self, node: yaml.Node, code: Code, message: str, hint: str | None = None) -> None:
+        self.issues.append(Issue("error", message, self.loc(node), hint, code=code))
 
     def build(self, node: yaml.Node, path: Path) -> Any:
         self.visited += 1
@@ -103,11 +104,17 @@ class _Builder:
         if isinstance(node, yaml.CollectionNode):
             if id(node) in self.active:
                 raise _Refused(
-                    node, "a recursive alias (a value that contains itself)", "remove it"
+                    node,
+                    Code.RECURSIVE_ALIAS,
+                    "a recursive alias (a value that contains itself)",
+                    "remove it",
                 )
             if len(self.active) >= MAX_DEPTH:
                 raise _Refused(
-                    node, f"the document nests deeper than {MAX_DEPTH} levels", "flatten it"
+                    node,
+                    Code.TOO_DEEP,
+                    f"the document nests deeper than {MAX_DEPTH} levels",
+                    "flatten it",
                 )
             self.active.add(id(node))
             try:
@@ -122,6 +129,7 @@ class _Builder:
             tag = str(node.tag).replace("tag:yaml.org,2002:", "!!")
             self.error(
                 node,
+                Code.YAML_TAG,
                 f"the YAML tag {tag!r} is not allowed",
                 "playbooks are plain data: remove the tag",
             )
@@ -130,7 +138,12 @@ class _Builder:
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.error(key_node, "YAML merge keys (<<) are not supported", "write keys out")
+                    self.error(
+                        key_node,
+                        Code.MERGE_KEY,
+                        "YAML merge keys (<<) are not supported",
+                        "write keys out",
+                    )
                     continue
                 if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != (
                     "tag:yaml.org,2002:str"
@@ -139,17 +152,24 @@ class _Builder:
                         # YAML 1.1 reads on/off/yes/no as booleans, even as keys
                         self.error(
                             key_node,
+                            Code.BOOLEAN_KEY,
                             f"the key {key_node.value!r} is read as a boolean, not a string",
                             f"quote it: '{key_node.value}':",
                         )
                     else:
-                        self.error(key_node, "mapping keys must be strings", "quote the key")
+                        self.error(
+                            key_node,
+                            Code.NON_STRING_KEY,
+                            "mapping keys must be strings",
+                            "quote the key",
+                        )
                     continue
                 key = str(key_node.value)
                 if key in out:
                     first = self.src.keys[(*path, key)]
                     self.error(
                         key_node,
+                        Code.DUPLICATE_KEY,
                         f"duplicate key {key!r} (first at line {first.line})",
                         "a key may appear once per mapping; remove or rename one",
                     )
@@ -221,6 +241,7 @@ def _bomb(root: yaml.Node, path: str) -> Issue | None:
         f"the document expands to more than {MAX_NODES} nodes (alias bomb?)",
         where,
         "remove the repeated *aliases",
+        code=Code.ALIAS_BOMB,
     )
 
 
@@ -235,7 +256,9 @@ def load_yaml(
     src = Source(path)
     top = Location(path, 1, 1)
     if len(raw) > MAX_BYTES:
-        return src, [Issue("error", f"file is larger than {MAX_BYTES} bytes", top)]
+        return src, [
+            Issue("error", f"file is larger than {MAX_BYTES} bytes", top, code=Code.FILE_TOO_LARGE)
+        ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -246,6 +269,7 @@ def load_yaml(
                 f"file is not valid UTF-8 (byte {exc.start})",
                 Location(path, line, 1),
                 "save the file as UTF-8",
+                code=Code.NOT_UTF8,
             )
         ]
     if text.startswith("\ufeff"):
@@ -259,14 +283,20 @@ def load_yaml(
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else top
-        return src, [Issue("error", f"YAML syntax error: {exc.problem or exc}", loc)]
+        return src, [
+            Issue("error", f"YAML syntax error: {exc.problem or exc}", loc, code=Code.YAML_SYNTAX)
+        ]
     except yaml.YAMLError as exc:
-        return src, [Issue("error", f"YAML error: {exc}", top)]
+        return src, [Issue("error", f"YAML error: {exc}", top, code=Code.YAML_SYNTAX)]
     except RecursionError:
         # PyYAML composes nested collections recursively: bound what an attacker can nest
-        return src, [Issue("error", "the document nests too deeply to be read", top, "flatten it")]
+        too_deep = "the document nests too deeply to be read"
+        return src, [Issue("error", too_deep, top, "flatten it", code=Code.TOO_DEEP)]
     if node is None:
-        return src, [Issue("error", "the file is empty", top, "a playbook is a YAML mapping")]
+        empty = Issue(
+            "error", "the file is empty", top, "a playbook is a YAML mapping", code=Code.EMPTY_FILE
+        )
+        return src, [empty]
     bomb = _bomb(node, path)
     if bomb is not None:
         return src, [bomb]
@@ -280,10 +310,11 @@ def load_yaml(
                 f"the document expands to more than {MAX_NODES} nodes (alias bomb?)",
                 src.key_at(exc.path[:1]),  # the top-level key whose value blew up
                 "remove the repeated *aliases",
+                code=Code.ALIAS_BOMB,
             )
         ]
     except _Refused as exc:
-        return src, [Issue("error", exc.message, builder.loc(exc.node), exc.hint)]
+        return src, [Issue("error", exc.message, builder.loc(exc.node), exc.hint, code=exc.code)]
     except (yaml.YAMLError, ValueError) as exc:
-        return src, [Issue("error", f"YAML value error: {exc}", top)]
+        return src, [Issue("error", f"YAML value error: {exc}", top, code=Code.YAML_VALUE)]
     return src, builder.issues

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import jsonschema
 
 from engine.actions.registry import Action, ActionContext
-from engine.errors import ActionError, DryRunViolation, GuardrailError, SoarError
+from engine.errors import ActionError, DryRunViolation, GuardrailError, SoarError, StepTimeout
 from engine.expr.templates import Deferred
 from engine.playbook.model import RetryPolicy
 from engine.secrets import masked
@@ -72,10 +72,6 @@ class Failed:
 
 
 StepOutcome = Succeeded | Planned | Skipped | Failed
-
-
-class StepTimeout(ActionError):
-    """A step ran longer than its ``timeout``."""
 
 
 _validators: dict[int, tuple[Action, jsonschema.Draft202012Validator]] = {}

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from engine.actions import data, default_registry
-from engine.actions.registry import ActionContext, ActionRegistry, DuplicateActionError
-from engine.errors import ActionError
+from engine.actions.registry import ActionContext, ActionRegistry
+from engine.errors import ActionError, DuplicateActionError
 from engine.expr.templates import Deferred, compile_template
 
 

@@ -65,7 +65,11 @@ def test_every_wait_retry_and_refusal_is_one_event_with_its_fields(tmp_path: Pat
     assert out.stderr.isascii()
     events = log_events(out.stderr)
     connector = [e for e in events if e["logger"].startswith("engine.auth0")]
-    # run_id and step_id reach every event, also from the for_each worker threads
+    # the configuration check before the run (engine.auth0.preflight) gets the token: no run yet
+    before = [e for e in connector if "run_id" not in e]
+    assert [e["event"] for e in before] == ["auth0.token"]
+    connector = [e for e in connector if e not in before]
+    # run_id and step_id reach every event of the run, also from the for_each worker threads
     assert connector and all(e["run_id"] == doc["run_id"] for e in connector)
     assert {e["step_id"] for e in connector} == {"look"}
     assert doc["outputs"]["found"] == 3

@@ -102,7 +102,7 @@ def test_deeply_nested_inputs_are_refused_before_the_run(playbook: Path, tmp_pat
     deep = "[" * 5000 + "]" * 5000
     proc = soar("run", str(playbook), "-i", f"ids={deep}", "--run-dir", str(runs))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "input 'ids': array inputs may nest at most 64 levels" in proc.stderr
+    assert "input 'ids': error SOAR505: array inputs may nest at most 64 levels" in proc.stderr
     assert not runs.exists()  # no empty run log left behind
     ok = soar("run", str(playbook), "-i", 'ids=[["a"]]', "--json", "--run-dir", str(runs))
     assert json.loads(ok.stdout)["outputs"]["ids"] == [["a"]]

@@ -15,8 +15,10 @@ def test_validate_exit_codes_and_format() -> None:
     bad = soar("validate", "tests/broken/01-unknown-action.yaml", "tests/broken/08-plain-if.yaml")
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
-    assert lines[0].startswith("tests/broken/01-unknown-action.yaml:8:11: error: unknown action")
-    assert lines[1].startswith("tests/broken/08-plain-if.yaml:8:9: error: ")
+    assert lines[0].startswith(
+        "tests/broken/01-unknown-action.yaml:8:11: error SOAR201: unknown action"
+    )
+    assert lines[1].startswith("tests/broken/08-plain-if.yaml:8:9: error SOAR203: ")
     missing = soar("validate", "nope.yaml")
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
@@ -53,7 +55,7 @@ def test_validate_walks_folders_but_not_hidden_ones(tmp_path: Path) -> None:
     (tmp_path / ".hidden" / "c.yaml").write_text("broken: [")
     out = soar("validate", str(tmp_path))
     assert out.returncode == 1
-    assert out.stdout.count("error:") == 1 and "b.yaml:" in out.stdout
+    assert out.stdout.count(": error SOAR") == 1 and "b.yaml:" in out.stdout
     assert "2 playbook(s) checked: 1 error(s), 0 warning(s)" in out.stderr
 
 

@@ -10,7 +10,8 @@ from soarcli import soar
 
 from engine.audit.report import render
 from engine.audit.runlog import verify
-from engine.drills.drill import DrillError, load_drill, run_drill
+from engine.drills.drill import load_drill, run_drill
+from engine.errors import DrillError
 
 ROOT = Path(__file__).parents[2]
 PLAYBOOKS = ROOT / "playbooks"
@@ -55,6 +56,17 @@ def test_a_bad_drill_file_is_refused_with_its_location(tmp_path: Path) -> None:
     with pytest.raises(DrillError) as err:
         load_drill(bad)
     assert "bad.yaml:3:" in str(err.value) and "credential-stufing" in str(err.value)
+    # the problems are data, each with its code and place
+    [issue] = err.value.issues
+    assert (issue.code, issue.location.line) == ("SOAR602", 3)
+    assert "credential-stufing" in issue.message
+    with pytest.raises(DrillError) as err:
+        load_drill(tmp_path / "missing.yaml")
+    assert [i.code for i in err.value.issues] == ["SOAR601"]
+    bad.write_text("drill: 1\nname: [x\n")
+    with pytest.raises(DrillError) as err:
+        load_drill(bad)
+    assert [(i.code, i.location.line) for i in err.value.issues] == [("SOAR104", 3)]
 
 
 def test_truth_in_inputs_is_rendered_but_tenant_data_is_not(tmp_path: Path) -> None:
@@ -143,4 +155,5 @@ def test_drill_with_a_bad_input_exits_2(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "unknown input 'nope'" in proc.stderr and "input 'ip' is required" in proc.stderr
+    assert "input 'nope': error SOAR501: unknown input" in proc.stderr
+    assert "input 'ip': error SOAR502: required input not given" in proc.stderr

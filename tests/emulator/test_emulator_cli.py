@@ -105,6 +105,7 @@ def test_impossible_settings_are_named() -> None:
         proc = soar("emulator", "--port", "0", *args)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 2 and out == "" and word in err, (args, err)
+        assert err.startswith("error: "), err  # one error line from the boundary
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
@@ -129,7 +130,7 @@ def sourced(env_file: Path) -> dict[str, str]:
 
 def test_env_file_is_private_sourced_by_a_script_and_removed_on_sigterm(tmp_path: Path) -> None:
     env_file, truth = tmp_path / "emu.env", tmp_path / "truth.json"
-    secret = "it's a s3cret, $HOME `x`"  # a quote, spaces, $ and backquotes: quoting matters
+    secret = "it's-a-s3cret;$HOME`x`|"  # a quote, $, ; | and backquotes: quoting matters (no spaces: soar refuses a secret with whitespace)
     proc = soar(
         "emulator", "--port", "0", "--events", "300", "--client-secret", secret,
         "--truth", str(truth), "--env-file", str(env_file),

@@ -11,6 +11,7 @@ import pytest
 
 from engine.emulator.catalog import HOSTILE
 from engine.emulator.scenarios import SCENARIOS, generate
+from engine.errors import EmulatorError
 from engine.eventcodes import USER_AUTH_SUCCESS
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
@@ -150,11 +151,11 @@ def test_sizes_keep_the_truth_separable(events: int) -> None:
 
 
 def test_unknown_scenario_is_named() -> None:
-    with pytest.raises(ValueError, match=r"unknown scenario 'nope'.*credential-stuffing"):
+    with pytest.raises(EmulatorError, match=r"unknown scenario 'nope'.*credential-stuffing"):
         generate("nope")
 
 
 def test_sizes_outside_the_measured_range_are_refused() -> None:
     for events in (0, 1_000_001):
-        with pytest.raises(ValueError, match="between 1 and 1,000,000"):
+        with pytest.raises(EmulatorError, match="between 1 and 1,000,000"):
             generate("quiet", events=events)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from engine.emulator.logstore import LogStore
 from engine.emulator.scenarios import generate
+from engine.errors import EmulatorError
 from engine.logs.query import compile_query
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
@@ -98,7 +99,7 @@ def test_append_refuses_an_id_out_of_order() -> None:
     store = LogStore(iter(EVENTS[:10]))
     try:
         store.append(EVENTS[3])
-    except ValueError as exc:
+    except EmulatorError as exc:
         assert "does not sort after" in str(exc)
     else:
         raise AssertionError("an out-of-order id was appended")

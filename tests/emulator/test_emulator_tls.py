@@ -67,10 +67,11 @@ def test_soar_cli_runs_a_playbook_over_tls(tls_emu: RunningEmulator) -> None:
     assert result["status"] == "succeeded"
     assert result["outputs"]["events_count"] > 0
 
-    # without the CA the same run fails with a one-line certificate error, not a traceback
+    # without the CA the same run is refused before it starts (the tenant is checked first)
+    # with a one-line certificate error naming SSL_CERT_FILE, not a traceback
     env = {k: v for k, v in tls_emu.env().items() if k != "SSL_CERT_FILE"}
     refused = soar("run", "playbooks/auth0-account-activity.yaml", "-i", f"user_id={user}", env=env)
-    assert refused.returncode == 1
+    assert refused.returncode == 2 and "SSL_CERT_FILE" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert "certificate" in refused.stderr.lower()
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from engine.logs.files import LogFileError, iter_events, search_file
+from engine.errors import LogFileError
+from engine.logs.files import iter_events, search_file
 from engine.logs.query import compile_query
 
 EVENTS: list[dict[str, Any]] = [

@@ -49,13 +49,20 @@ def test_every_problem_is_reported_at_once() -> None:
             },
             from_cli=True,
         )
-    text = str(info.value)
-    assert "unknown input 'ipp' (did you mean 'ip'?)" in text
-    assert "input 'ip' is required" in text
-    assert "'maybe' is not a boolean" in text
-    assert "'ten' is not an integer" in text
-    assert "'medium' is not one of 'fast', 'slow'" in text
-    assert "'yesterday' is not a duration" in text
+    # the problems are data: where, code, message, hint
+    got = {(str(i.location), i.code): (i.message, i.hint) for i in info.value.issues}
+    assert got[("input 'ipp'", "SOAR501")][1] == "did you mean 'ip'?"
+    assert got[("input 'ip'", "SOAR502")] == (
+        "required input not given",
+        "give it with -i ip=VALUE",
+    )
+    assert "'maybe' is not a boolean" in got[("input 'block'", "SOAR505")][0]
+    assert "'ten' is not an integer" in got[("input 'min_failures'", "SOAR505")][0]
+    assert "'medium' is not one of 'fast', 'slow'" in got[("input 'mode'", "SOAR504")][0]
+    assert "'yesterday' is not a duration" in got[("input 'since'", "SOAR504")][0]
+    assert len(got) == 6
+    text = str(info.value)  # the message lists them as validate does
+    assert "input 'ipp': error SOAR501: unknown input; the playbook declares: " in text
 
 
 def test_typed_values_from_files_are_checked_not_converted() -> None:
@@ -99,7 +106,7 @@ def test_conversion_errors_are_clear() -> None:
     with pytest.raises(InputError) as info:
         check_inputs(specs, {"opts": "[1]", "ratio": "1e999", "at": "someday"}, from_cli=True)
     text = str(info.value)
-    assert "input 'opts': expected object, got list" in text
+    assert "input 'opts': error SOAR504: expected object, got list" in text
     assert "'1e999' is not a finite number" in text
     assert "'someday' is not a date-time" in text
     with pytest.raises(InputError, match="object inputs are given as JSON"):
@@ -108,9 +115,9 @@ def test_conversion_errors_are_clear() -> None:
 
 def test_non_finite_numbers_are_refused_everywhere() -> None:
     specs = {"ratio": InputSpec("ratio", "number"), "opts": InputSpec("opts", "array")}
-    with pytest.raises(InputError, match="'ratio': nan is not a finite number"):
+    with pytest.raises(InputError, match="'ratio': error SOAR504: nan is not a finite number"):
         check_inputs(specs, {"ratio": float("nan")})
-    with pytest.raises(InputError, match="'opts': Infinity is not a finite number"):
+    with pytest.raises(InputError, match="'opts': error SOAR505: Infinity is not a finite number"):
         check_inputs(specs, {"opts": "[1, Infinity]"}, from_cli=True)
     assert check_inputs(specs, {"ratio": 1.5, "opts": "[1]"}, from_cli=True) == {
         "ratio": 1.5,
@@ -132,5 +139,5 @@ def test_dates_from_an_inputs_file_and_null_required_inputs() -> None:
     }
     got = check_inputs(specs, {"since": date(2026, 11, 1), "ip": "1.2.3.4"})
     assert got["since"] == "2026-11-01"
-    with pytest.raises(InputError, match="'ip' is required and cannot be null"):
+    with pytest.raises(InputError, match="'ip': error SOAR503: required input given as null"):
         check_inputs(specs, {"ip": None})

@@ -94,6 +94,6 @@ def test_validate_prints_query_problems_at_their_line(tmp_path: Path) -> None:
     done = soar("validate", str(path))
     assert done.returncode == 1
     assert (
-        f"{path}:10:14: error: log query in step 's' would be refused: "
+        f"{path}:10:14: error SOAR401: log query in step 's' would be refused: "
         in done.stderr + done.stdout
     )

@@ -26,14 +26,15 @@ from engine.playbook.loader import (
 BROKEN = Path(__file__).parents[1] / "broken"
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
-_EXPECT = re.compile(rb"^# expect: (\d+):(\d+) (.+)$", re.MULTILINE)
+_EXPECT = re.compile(rb"^# expect: (\d+):(\d+) (SOAR\d{3}) (.+)$", re.MULTILINE)
 
 
-def _expectation(path: Path) -> tuple[int, int, str]:
-    """The ``# expect: LINE:COL fragment`` comment that opens every corpus file."""
+def _expectation(path: Path) -> tuple[int, int, str, str]:
+    """The ``# expect: LINE:COL CODE fragment`` comment that opens every corpus file."""
     m = _EXPECT.search(path.read_bytes())
-    assert m, f"{path.name} has no '# expect: LINE:COL message' line"
-    return int(m.group(1)), int(m.group(2)), m.group(3).decode("utf-8").strip()
+    assert m, f"{path.name} has no '# expect: LINE:COL SOARnnn message' line"
+    code, fragment = m.group(3).decode(), m.group(4).decode("utf-8").strip()
+    return int(m.group(1)), int(m.group(2)), code, fragment
 
 
 CORPUS = sorted(BROKEN.glob("*.yaml"))
@@ -45,14 +46,15 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.stem)
 def test_each_defect_is_reported_at_its_line(path: Path) -> None:
-    line, col, fragment = _expectation(path)
+    line, col, code, fragment = _expectation(path)
     issues = check_playbook(path, default_registry())
     errors = [i for i in issues if i.severity == "error"]
     assert len(errors) == 1, [i.format() for i in issues]
     err = errors[0]
     assert (err.location.line, err.location.col) == (line, col), err.format()
     assert fragment in err.message, err.format()
-    assert err.format().startswith(f"{path}:{line}:{col}: error: ")
+    assert err.code == code, err.format()  # codes are stable: CI and teams count them
+    assert err.format().startswith(f"{path}:{line}:{col}: error {code}: ")
 
 
 def test_hints_suggest_the_nearest_name() -> None:
