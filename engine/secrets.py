@@ -16,6 +16,8 @@ from typing import Any
 
 from engine.depth import walk
 
+MASK = "***"  # how every sink shows a secret (and what redaction leaves)
+
 AS_TEXT: ContextVar[Callable[[Secret], str] | None] = ContextVar(
     "soar_secret_as_text", default=None
 )
@@ -46,7 +48,7 @@ class Secret:
 
     def __str__(self) -> str:
         as_text = AS_TEXT.get()
-        return as_text(self) if as_text is not None else "***"
+        return as_text(self) if as_text is not None else MASK
 
     def __format__(self, spec: str) -> str:
         if spec:
@@ -62,7 +64,7 @@ class Secret:
 
 def masked(value: Any) -> Any:
     """A copy of JSON-like ``value`` with every ``Secret`` as ``***`` (iterative, depth-bounded)."""
-    return walk(value, lambda v: "***" if isinstance(v, Secret) else v)
+    return walk(value, lambda v: MASK if isinstance(v, Secret) else v)
 
 
 def holds_secret(value: Any) -> bool:
@@ -87,8 +89,8 @@ def shown_url(secret: Secret) -> str:
     parts = urllib.parse.urlsplit(secret.reveal())
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
-        return "***"
-    return f"{parts.scheme}://{host}/***"
+        return MASK
+    return f"{parts.scheme}://{host}/{MASK}"
 
 
 def encodings(value: str) -> set[str]:

@@ -39,6 +39,7 @@ from engine.emulator.tls import ServerTLS
 from engine.emulator.users import user_blocks, users
 from engine.errors import QueryError
 from engine.logs.query import compile_query
+from engine.secrets import MASK
 from engine.timeutil import iso_ms, now_utc
 
 JSON = "application/json; charset=utf-8"
@@ -180,7 +181,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.tenant,
                 method=method,
                 path=url.path,
-                query={k: "***" if k in SECRET_KEYS else v[-1] for k, v in query.items()},
+                query={k: MASK if k in SECRET_KEYS else v[-1] for k, v in query.items()},
                 body=logged,
                 status=reply.status,
                 response=None if isinstance(reply.body, bytes) else reply.body,
@@ -193,7 +194,7 @@ class Handler(BaseHTTPRequestHandler):
                 "method": method,
                 "path": url.path,
                 "query": {
-                    k: "***" if k in SECRET_KEYS else (v[0] if len(v) == 1 else v)
+                    k: MASK if k in SECRET_KEYS else (v[0] if len(v) == 1 else v)
                     for k, v in query.items()
                 },
                 "status": reply.status,
