@@ -178,6 +178,7 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        blocks=True,
     ),
     Action(
         "auth0.unblock_user",
@@ -202,6 +203,7 @@ ACTIONS = [
         target="user_id",
         idempotent=True,
         resolve=resolve_user,
+        blocks=True,
     ),
     Action(
         "auth0.revoke_sessions",

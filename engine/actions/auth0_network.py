@@ -287,6 +287,7 @@ ACTIONS = [
         target="ips",
         idempotent=True,
         addresses=addresses,
+        blocks=True,
     ),
     Action(
         "auth0.unblock_ip",

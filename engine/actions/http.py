@@ -96,6 +96,12 @@ def _lookup(args: Mapping[str, Any]) -> bool:
     return True
 
 
+def writes(args: Mapping[str, Any]) -> bool:
+    """A call writes unless it is a GET or HEAD; ``effect: write`` makes any call a write."""
+    method = str(args.get("method", "GET")).upper()
+    return method not in ("GET", "HEAD") or args.get("effect") == "write"
+
+
 def sends_when_planning(args: Mapping[str, Any]) -> bool:
     """A dry or offline run sends only declared lookups (``effect: read``)."""
     return args.get("effect") == "read"
@@ -298,5 +304,6 @@ ACTIONS = [
         description="Send an HTTP request (e.g. a chat webhook); secrets in headers stay opaque.",
         resolve=resolve,
         sends_when_planning=sends_when_planning,
+        writes_when=writes,
     ),
 ]

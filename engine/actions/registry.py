@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.errors import SoarError
+from engine.secrets import MASK, Secret
 
 if TYPE_CHECKING:
     import httpx
 
     from engine.auth0 import Auth0Client
-    from engine.secrets import Secret
 
 Effect = Literal["read", "write"]
 Result = dict[str, Any]
@@ -103,6 +103,13 @@ class Action:
     (``auth0.block_ips``): it reads one call's targets (each address, so
     ``max_targets`` counts addresses), and the guardrails match them against the
     protected addresses, not the protected users.
+
+    ``writes_when`` decides per call whether a call of a ``write`` action
+    writes (``http.request``: a GET or HEAD is a read unless marked
+    ``effect: write``); without it every call has the action's ``effect``.
+    ``blocks``: the write takes its targets out of an attacker's reach (block,
+    delete): drills count its targets as blocked. Nothing outside an action's
+    record checks action names: ask the record (``is_write``, ``targets``).
     """
 
     name: str
@@ -117,6 +124,8 @@ class Action:
     resolve: ResolveFunc | None = None
     sends_when_planning: Callable[[Mapping[str, Any]], bool] | None = None
     addresses: Callable[[Mapping[str, Any]], list[str]] | None = None
+    writes_when: Callable[[Mapping[str, Any]], bool] | None = None
+    blocks: bool = False  # blocks or deletes its targets (what drills score as blocked)
 
     def __post_init__(self) -> None:
         if self.effect not in ("read", "write"):
@@ -125,12 +134,38 @@ class Action:
             raise ValueError(f"write action {self.name} needs a plan function for dry runs")
 
     def is_write(self, args: Mapping[str, Any] | None = None) -> bool:
-        """Whether this call writes. ``http.request`` with GET or HEAD is a read, unless marked
-        ``effect: write``."""
-        if self.name == "http.request" and args is not None:
-            method = str(args.get("method", "GET")).upper()
-            return method not in ("GET", "HEAD") or args.get("effect") == "write"
+        """Whether a call with ``args`` writes (without ``args``: whether the action can)."""
+        if self.writes_when is not None and args is not None:
+            return self.effect == "write" and self.writes_when(args)
         return self.effect == "write"
+
+    def address_targets(self, args: Mapping[str, Any]) -> tuple[str, ...]:
+        """The addresses one call of an address write targets (empty for other actions).
+
+        Empty too when the arguments hold no address: the action itself refuses the call.
+        """
+        if self.addresses is None:
+            return ()
+        try:
+            return tuple(self.addresses(args))
+        except SoarError:
+            return ()
+
+    def targets(self, args: Mapping[str, Any]) -> list[str]:
+        """What one call writes to, as shown and logged: its addresses, else its target argument.
+
+        A secret target (a webhook URL) shows as the mask; a write without a
+        target argument is shown by its action name.
+        """
+        addresses = self.address_targets(args)
+        if addresses:
+            return list(addresses)
+        value = args.get(self.target) if self.target else None
+        if value is None:
+            return [self.name]
+        if isinstance(value, Secret):
+            return [MASK]
+        return [str(value)]
 
     def planned_only(self, args: Mapping[str, Any]) -> bool:
         """Whether a dry or offline run must plan this call instead of sending it."""

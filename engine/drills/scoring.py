@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-WRITE_ACTIONS = {"auth0.block_user", "auth0.delete_user", "auth0.block_ips"}
+from engine.actions.registry import ActionRegistry, default_registry
 
 
 def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str, Any]:
@@ -24,15 +24,23 @@ def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str,
     }
 
 
-def write_targets(records: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Users (and addresses) a run blocked or deleted (``done``) or would have (``planned``)."""
+def write_targets(
+    records: Iterable[Mapping[str, Any]], registry: ActionRegistry | None = None
+) -> dict[str, list[str]]:
+    """What a run blocked or deleted (``done``) or would have (``planned``), from its log.
+
+    A write counts when its action ``blocks`` its targets (``Action.blocks``:
+    blocking or deleting users, blocking addresses); its targets are the ones
+    the record lists (``targets``; logs without it name one ``target``).
+    """
+    registry = registry or default_registry()
     done: list[str] = []
     planned: list[str] = []
     for rec in records:
-        if rec.get("action") not in WRITE_ACTIONS:
+        action = registry.get(str(rec.get("action")))
+        if action is None or not action.blocks:
             continue
-        # an address write's target lists its addresses: "a, b"
-        targets = str(rec.get("target")).split(", ")
+        targets = [str(t) for t in rec.get("targets") or [rec.get("target")]]
         if rec.get("type") == "action.call":
             done += targets
         elif rec.get("type") == "action.planned" and rec.get("planned"):
@@ -75,7 +83,10 @@ def _pairs(mapping: Any, field: str | None) -> list[str]:
 
 
 def score(
-    outputs: Mapping[str, Any], truth: Mapping[str, Any], records: Iterable[Mapping[str, Any]]
+    outputs: Mapping[str, Any],
+    truth: Mapping[str, Any],
+    records: Iterable[Mapping[str, Any]],
+    registry: ActionRegistry | None = None,
 ) -> dict[str, Any]:
     """Metrics of one run: compromised users and attacker IPs found, legitimate users hit."""
     metrics: dict[str, Any] = {}
@@ -100,7 +111,7 @@ def score(
         metrics["activity_elsewhere"] = precision_recall(
             found, _pairs(truth.get("activity_elsewhere"), None)
         )
-    targets = write_targets(records)
+    targets = write_targets(records, registry)
     legit = set(truth.get("legitimate_users", []))
     metrics["wrongly_blocked"] = sorted({t for t in targets["done"] if t in legit})
     metrics["wrongly_planned"] = sorted({t for t in targets["planned"] if t in legit})

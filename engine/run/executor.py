@@ -493,11 +493,13 @@ class _Run:
     def write_call(
         self, step: Step, action: Action, args: dict[str, Any], index: int, key: str
     ) -> Any:
-        target = target_of(action, args)
+        target, targets = target_of(action, args), action.targets(args)
         where = {"step": step.id, "index": index, "call": key, "action": action.name}
         if self.plan_writes:
             result = run_action(action, self.ctx, args, plan=True)
-            self.log("action.planned", **where, target=target, planned=result["planned"])
+            self.log(
+                "action.planned", **where, target=target, targets=targets, planned=result["planned"]
+            )
             return result
         if key in self.replay.done:
             # the target it was sent to: the arguments may differ now, its result stands
@@ -510,7 +512,7 @@ class _Run:
                 "is unknown and soar will not send it again; check the target by hand (the "
                 "next run can skip it), or confirm with soar resume --resend-unknown"
             )
-        self.log("action.call", **where, target=target, args=loggable(args))
+        self.log("action.call", **where, target=target, targets=targets, args=loggable(args))
         self.writer.sync()  # on disk before the write leaves the process
         try:
             result = self.attempt(step, action, args, index)
