@@ -59,9 +59,7 @@ def test_targets_come_from_the_record() -> None:
     ]
     assert target_of(nets, {"ips": ["203.0.113.7", "198.51.100.1"]}) == "203.0.113.7, 198.51.100.1"
     registry = default_registry()
-    assert registry["auth0.block_ips"].address_targets({"ips": ["203.0.113.7"]}) == (
-        "203.0.113.7",
-    )
+    assert registry["auth0.block_ips"].address_targets({"ips": ["203.0.113.7"]}) == ("203.0.113.7",)
     assert registry["auth0.block_user"].address_targets({"user_id": "u"}) == ()
 
 
