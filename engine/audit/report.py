@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.audit.outputs import counted, tables
 from engine.audit.runlog import read_records, verify
 from engine.depth import dumps
 from engine.errors import RunLogError
@@ -58,26 +59,6 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _ip_counts(records: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for rec in records:
-        if rec.get("type") != "step.finished" or not isinstance(rec.get("output"), dict):
-            continue
-        out = rec["output"]
-        rows = out.get("items") or out.get("ips")
-        if isinstance(rows, dict):
-            rows = rows.get("first")
-        if isinstance(rows, list):
-            for row in rows:
-                if isinstance(row, dict) and "ip" in row and "count" in row:
-                    counts.setdefault(str(row["ip"]), int(row["count"]))
-    return counts
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
     """One row of the Writes table: planned, done or refused, with its outcome field."""
     return [
@@ -87,6 +68,33 @@ def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
         code(rec.get("target")),
         md(rec.get(outcome)),
     ]
+
+
+def _cell(value: Any, first: bool) -> str:
+    """A table cell: an item (an id, an address) in a code span, a list as its items."""
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
+        value = ", ".join(map(str, value))
+    if first and isinstance(value, str | int):
+        return code(value)
+    return md("" if value is None else value)
+
+
+def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+    """The run's outputs under their own names, each as a table (``engine.audit.outputs``)."""
+    if not outputs:
+        return []
+    lines = ["## Outputs", ""]
+    values = []
+    for table in tables(outputs, counts):
+        if table.kind == "value":
+            values.append(f"- **{md(table.name)}:** {md(table.rows[0][0])}")
+            continue
+        more = f", the first {len(table.rows)} shown" if table.total > len(table.rows) else ""
+        lines += [f"### {md(table.name)} ({table.total}{more})", ""]
+        first = table.kind in ("ids", "mapping")
+        rows = [[_cell(v, first and i == 0) for i, v in enumerate(row)] for row in table.rows]
+        lines += _table([md(h) for h in table.head], rows)
+    return lines + ([*values, ""] if values else [])
 
 
 def _mode(started: Mapping[str, Any], written: int) -> str:
@@ -139,45 +147,7 @@ def render(path: str | Path) -> str:
         if r.get("type") == "step.finished"
     ]
     out += _table(["time", "step", "status", "duration", "note"], steps)
-    counts = _ip_counts(records)
-    ips = outputs.get("suspicious_ips") or []
-    if "suspicious_ips" in outputs:
-        out += ["## Suspicious IPs", ""]
-        out += _table(
-            ["IP", "indicator events"], [[code(ip), str(counts.get(str(ip), "?"))] for ip in ips]
-        )
-    if "compromised_users" in outputs:
-        names = _mapping(outputs.get("user_names"))
-        apps = _mapping(outputs.get("accessed_clients"))
-        out += ["## Compromised accounts", ""]
-        out += _table(
-            ["user id", "user name (as logged)", "applications reached"],
-            [
-                [code(u), md(names.get(u, "")), md(", ".join(map(str, apps.get(u, []))))]
-                for u in outputs.get("compromised_users") or []
-            ],
-        )
-    calls = outputs.get("management_api_calls")
-    if isinstance(calls, list):
-        out += ["## Management API calls", ""]
-        rows = []
-        for c in calls[:200]:
-            if not isinstance(c, dict):
-                continue
-            details = c.get("details")
-            req = details.get("request") if isinstance(details, dict) else None
-            req = req if isinstance(req, dict) else {}
-            rows.append(
-                [
-                    md(c.get("date")),
-                    code(c.get("user_id")),
-                    md(c.get("user_name")),
-                    code(c.get("ip")),
-                    md(c.get("description")),
-                    md(f"{req.get('method', '')} {req.get('path', '')}"),
-                ]
-            )
-        out += _table(["date", "user id", "user name", "IP", "description", "request"], rows)
+    out += _outputs(outputs, counted(records))
     approvals = [r for r in records if str(r.get("type", "")).startswith("approval.")]
     if approvals:
         out += ["## Approvals", ""]
