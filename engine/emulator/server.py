@@ -31,6 +31,7 @@ from engine.emulator.params import (
     boom,
     fields_param,
     int_param,
+    invalid_query,
     sort_param,
 )
 from engine.emulator.reactions import record_write
@@ -418,12 +419,10 @@ class Handler(BaseHTTPRequestHandler):
             # The OAS (and the Fern SDKs generated from it, auth0-python 5+) name the
             # query `search`; Auth0 answers such a request 400 (auth0-java#842): the
             # query goes in `q`. Refusing it beats answering every log as if unfiltered.
-            return 400, boom(
-                400,
-                "Query validation error: 'Additional properties not allowed: search' "
-                "(send the log query as q)",
-                "invalid_query_string",
+            refused = invalid_query(
+                "'Additional properties not allowed: search' (send the log query as q)"
             )
+            return refused.status, refused.body
         try:
             query = compile_query(q.get("q", ""))
         except QueryError as exc:
