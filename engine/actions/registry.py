@@ -43,7 +43,6 @@ class ActionContext:
     logs_file: Path | None = None
     secrets: Mapping[str, Secret] = field(default_factory=dict)
     logger: Any = field(default_factory=lambda: _default_logger())
-    step_id: str = ""
     _auth0: Auth0Client | None = field(default=None, repr=False)
 
     def auth0(self) -> Auth0Client:
