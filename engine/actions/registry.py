@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -20,6 +21,7 @@ from engine.secrets import MASK, Secret
 
 if TYPE_CHECKING:
     import httpx
+    import jsonschema
 
     from engine.auth0 import Auth0Client
 
@@ -137,6 +139,27 @@ class Action:
         if self.writes_when is not None and args is not None:
             return self.effect == "write" and self.writes_when(args)
         return self.effect == "write"
+
+    @cached_property
+    def arg_validator(self) -> jsonschema.Draft202012Validator:
+        """The validator of this action's arguments: its input schema minus deferred properties.
+
+        A deferred property (``"x-template": "deferred"``) is a template until the
+        action renders it per item, so neither validation nor the run checks it as
+        a value. Built once per action; used by ``soar validate`` (literal
+        arguments) and by the run (every rendered call).
+        """
+        import jsonschema  # imported lazily: commands that never check arguments stay fast
+
+        props = self.input_schema.get("properties", {})
+        schema = dict(self.input_schema)
+        schema["properties"] = {
+            k: {kk: vv for kk, vv in v.items() if kk != "x-template"}
+            for k, v in props.items()
+            if v.get("x-template") != "deferred"
+        }
+        schema["required"] = [r for r in schema.get("required", []) if r in schema["properties"]]
+        return jsonschema.Draft202012Validator(schema)
 
     def address_targets(self, args: Mapping[str, Any]) -> tuple[str, ...]:
         """The addresses one call of an address write targets (empty for other actions).

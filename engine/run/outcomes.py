@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jsonschema
-
 from engine.actions.registry import Action, ActionContext
 from engine.errors import ActionError, DryRunViolation, GuardrailError, SoarError
 from engine.expr.templates import Deferred
@@ -77,29 +75,6 @@ class StepTimeout(ActionError):
     """A step ran longer than its ``timeout``."""
 
 
-_validators: dict[int, tuple[Action, jsonschema.Draft202012Validator]] = {}
-_validators_lock = threading.Lock()
-
-
-def _arg_validator(action: Action) -> jsonschema.Draft202012Validator:
-    """The input-schema validator of ``action`` minus deferred properties, built once."""
-    cached = _validators.get(id(action))
-    if cached is not None and cached[0] is action:
-        return cached[1]
-    props = action.input_schema.get("properties", {})
-    schema = dict(action.input_schema)
-    schema["properties"] = {
-        k: {kk: vv for kk, vv in v.items() if kk != "x-template"}
-        for k, v in props.items()
-        if v.get("x-template") != "deferred"
-    }
-    schema["required"] = [r for r in schema.get("required", []) if r in schema["properties"]]
-    validator = jsonschema.Draft202012Validator(schema)
-    with _validators_lock:
-        _validators[id(action)] = (action, validator)  # holding the action keeps its id unique
-    return validator
-
-
 def check_args(action: Action, args: Mapping[str, Any]) -> None:
     """Rendered arguments against the action's input schema (deferred ones excepted).
 
@@ -108,7 +83,7 @@ def check_args(action: Action, args: Mapping[str, Any]) -> None:
     """
     # a Secret as "***": a string of the right type whose value never reaches messages
     plain = {k: masked(v) for k, v in args.items() if not isinstance(v, Deferred)}
-    errors = sorted(_arg_validator(action).iter_errors(plain), key=lambda e: list(e.path))
+    errors = sorted(action.arg_validator.iter_errors(plain), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "arguments"

@@ -15,6 +15,7 @@ from typing import Any
 from engine.actions import http
 from engine.actions.registry import Action, ActionContext, ActionRegistry, default_registry
 from engine.drills.scoring import write_targets
+from engine.playbook.loader import check_playbook
 from engine.run.guardrails import target_of
 from engine.secrets import MASK, Secret
 
@@ -104,3 +105,23 @@ def test_no_module_outside_the_actions_names_an_action() -> None:
         if hit:
             found[str(path.relative_to(ENGINE))] = sorted(hit)
     assert found == {}
+
+
+def test_validate_and_the_run_check_arguments_with_the_actions_one_validator(
+    tmp_path: Path,
+) -> None:
+    registry = default_registry()
+    action = registry["data.filter"]
+    assert action.arg_validator is action.arg_validator  # built once per action
+    pb = tmp_path / "pb.yaml"
+    pb.write_text(
+        "playbook: 1\nname: x\nsteps:\n  - id: f\n    uses: data.filter\n"
+        "    with: {items: 3, where: 5}\n"
+    )
+    problems = [i.message for i in check_playbook(pb, registry)]
+    # a deferred argument is a template until each item renders it: one problem, not a
+    # type error beside it; the other arguments are checked as values
+    assert [p for p in problems if "'where'" in p] == [
+        "argument 'where' for data.filter in step 'f' must be an expression"
+    ]
+    assert any("'items'" in p and "must be" in p for p in problems)
