@@ -17,7 +17,6 @@ pacer and the counters are guarded by locks; httpx's pool is thread-safe.
 
 from __future__ import annotations
 
-import random
 import ssl
 import threading
 import time
@@ -41,6 +40,7 @@ from engine.auth0.responses import (
     token_error,
 )
 from engine.auth0.settings import Auth0Settings
+from engine.backoff import backoff, spread
 from engine.errors import ActionError, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 
@@ -216,7 +216,7 @@ class Auth0Client:
                 return parse_token(response)
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, reset_in(response, self.wall()) * random.uniform(1.0, 1.2))
+                self._wait(call, spread(reset_in(response, self.wall())))
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
                 self._backoff(call)
@@ -306,7 +306,7 @@ class Auth0Client:
                 return response
             if status == 429:
                 self.stats.add(throttled=1)
-                self._wait(call, self.pacer.throttled() * random.uniform(1.0, 1.2))
+                self._wait(call, spread(self.pacer.throttled()))
                 continue
             if status == 401 and not renewed and self.settings.client_secret is not None:
                 renewed = True  # expired or revoked: one new token, then the error stands
@@ -324,8 +324,7 @@ class Auth0Client:
     def _backoff(self, call: _Attempt) -> None:
         call.retries += 1
         self.stats.add(retries=1)
-        delay = min(0.25 * 2 ** (call.retries - 1), 8.0) * random.uniform(0.5, 1.5)
-        self._wait(call, delay)
+        self._wait(call, backoff(call.retries, 0.25, 8.0))
 
     def _wait(self, call: _Attempt, seconds: float) -> None:
         if call.waited + seconds > self.wait_budget:

@@ -15,7 +15,6 @@ which ``soar resume`` treats as "outcome unknown".
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from engine.actions.registry import Action, ActionContext
+from engine.backoff import backoff
 from engine.errors import ActionError, DryRunViolation, GuardrailError, SoarError
 from engine.expr.templates import Deferred
 from engine.playbook.model import RetryPolicy
@@ -98,12 +98,6 @@ def _not_retryable(exc: BaseException) -> bool:
     return isinstance(exc, GuardrailError | DryRunViolation)
 
 
-def backoff_wait(policy: RetryPolicy, attempt: int) -> float:
-    """Seconds before try ``attempt + 1``: ``backoff * 2**(attempt-1)``, capped, jittered 50-150%."""
-    wait = min(policy.backoff * 2.0 ** (attempt - 1), policy.max_backoff)
-    return wait * random.uniform(0.5, 1.5)
-
-
 def call_with_retry(
     fn: Callable[[], Any],
     policy: RetryPolicy,
@@ -111,7 +105,8 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[int, str, float], None] | None = None,
 ) -> Any:
-    """Run ``fn``; on failure wait (``backoff_wait``) and try again, ``policy.attempts`` in all.
+    """Run ``fn``; on failure wait (``engine.backoff.backoff``) and try again, ``policy.attempts``
+    in all.
 
     Guardrail refusals and dry-run violations are never retried: trying again
     cannot change them.
@@ -124,7 +119,7 @@ def call_with_retry(
         except Exception as exc:
             if attempt >= policy.attempts or _not_retryable(exc):
                 raise
-            wait = backoff_wait(policy, attempt)
+            wait = backoff(attempt, policy.backoff, policy.max_backoff)
             if on_retry:
                 on_retry(attempt, describe(exc), wait)
             sleep(wait)
