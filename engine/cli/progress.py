@@ -191,7 +191,7 @@ class Progress:
                 for line in approval_lines(rec, SHOWN_TARGETS)[1:]:
                     self.say(f"  {line}")
         elif kind == "approval.changed":
-            from engine.run.replay import change_lines
+            from engine.audit.show import change_lines
 
             changes = rec.get("changes") or []
             self.say(f"  changed since shown for approval: {rec.get('step')}, {len(changes)}:")
