@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.audit.outputs import counted, tables
 from engine.audit.runlog import read_records, verify
+from engine.audit.view import run_mode
 from engine.depth import dumps
 from engine.errors import RunLogError
 from engine.run.approval import writes_recorded
@@ -37,18 +38,6 @@ def code(value: Any, limit: int = MAX_CELL) -> str:
     """An identifier (id, IP, hash) in a code span: no backticks, ``|`` escaped for tables."""
     text = safe(str(value).replace("\r", " ").replace("\n", " "))[:limit]
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
-
-
-def run_mode(started: Mapping[str, Any]) -> str:
-    """How a run met the tenant, from its ``run.started`` record (report, show, run header).
-
-    A run with ``--logs`` searched a file and sent nothing: it is never "live".
-    """
-    if started.get("logs_file"):
-        return f"offline ({started['logs_file']}): writes are only planned"
-    if started.get("dry_run"):
-        return "DRY RUN: writes are only planned"
-    return "live"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.audit.report import run_mode
+from engine.audit.view import run_mode
 from engine.depth import dumps
 
 _SHOWN = 20  # changes listed in a stop message; the approval.changed record has them all

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 from engine.audit.redact import Redactor
-from engine.audit.report import run_mode
+from engine.audit.view import run_mode
 from engine.run.approval import approval_lines
 from engine.textsafe import safe
 
