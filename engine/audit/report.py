@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit.outputs import counted, tables
-from engine.audit.runlog import read_records, verify
-from engine.audit.view import run_mode
+from engine.audit.view import read_run, run_mode
 from engine.depth import dumps
-from engine.errors import RunLogError
 from engine.run.approval import writes_recorded
 from engine.textsafe import safe
 
@@ -98,15 +96,8 @@ def _mode(started: Mapping[str, Any], written: int) -> str:
 
 def render(path: str | Path) -> str:
     """The report of the run log at ``path``; ``RunLogError`` when it is not a run log."""
-    records = read_records(Path(path))
-    if not records:
-        raise RunLogError(f"{path}: no records (not a run log, or cut before its first record)")
-    started = next((r for r in records if r.get("type") == "run.started"), None)
-    if started is None:
-        raise RunLogError(f"{path}: not a soar run log (no run.started record)")
-    check = verify(path)
-    finished = [r for r in records if r.get("type") == "run.finished"]
-    end = finished[-1] if finished else {}
+    run = read_run(path)
+    records, started, end, check = run.records, run.started, run.finished, run.check
     outputs: Mapping[str, Any] = end.get("outputs") or {}
     pb = started.get("playbook", {})
     out = [

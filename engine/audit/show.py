@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from engine.audit.view import run_mode
+from engine.audit.view import read_run, run_mode
 from engine.depth import dumps
 
 _SHOWN = 20  # changes listed in a stop message; the approval.changed record has them all
@@ -14,6 +15,12 @@ _SHOWN = 20  # changes listed in a stop message; the approval.changed record has
 def _short_json(value: Any, limit: int) -> str:
     text = dumps(value)  # depth-bounded: a record's value may be hostile data
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} chars)"
+
+
+def render_lines(path: str | Path) -> list[str]:
+    """The lines of ``soar show`` for the run log at ``path`` (``RunLogError``: not a run log)."""
+    run = read_run(path)
+    return show_lines(run.records, run.check.message)
 
 
 def show_lines(records: list[dict[str, Any]], integrity: str) -> list[str]:

@@ -408,17 +408,15 @@ def resume_cmd(
 
 def show_cmd(run_log: Annotated[Path, typer.Argument(help="The run log to summarise.")]) -> None:
     """A readable summary of a run: who ran what, when, inputs, steps, writes, outputs."""
-    from engine.audit.runlog import read_records, verify
-    from engine.audit.show import show_lines
+    from engine.audit.show import render_lines
     from engine.errors import RunLogError
 
     try:
-        records = read_records(run_log)
+        lines = render_lines(run_log)
     except RunLogError as exc:
         typer.echo(f"error: {safe(exc)}", err=True)
         raise typer.Exit(2) from None
-    check = verify(run_log)
-    for line in show_lines(records, check.message):
+    for line in lines:
         typer.echo(safe(line))
 
 
