@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit.outputs import counted, tables
-from engine.audit.view import read_run, run_mode
+from engine.audit.view import read_run, run_mode, writes_recorded
 from engine.depth import dumps
-from engine.run.approval import writes_recorded
 from engine.textsafe import safe
 
 MAX_CELL = 200

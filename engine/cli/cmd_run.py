@@ -231,8 +231,8 @@ def _written(count: int | None, run_log: Path) -> str:
 def _writes_in(run_log: Path) -> int | None:
     """The writes the run log records (``None``: it cannot be read, so nothing is claimed)."""
     from engine.audit.runlog import read_records
+    from engine.audit.view import writes_recorded
     from engine.errors import RunLogError
-    from engine.run.approval import writes_recorded
 
     try:
         return writes_recorded(read_records(run_log))

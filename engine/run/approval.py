@@ -22,7 +22,7 @@ no approval: they write nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,18 +122,6 @@ def approval_lines(content: Mapping[str, Any], limit: int = SHOWN_CALLS) -> list
         lines.append(f"refused, never written ({len(refused)}):")
         lines += [f"  - {_call_line(r)}: {r.get('reason')}" for r in refused[:limit]]
     return lines
-
-
-def writes_recorded(records: Iterable[Mapping[str, Any]]) -> int:
-    """How many writes a run log shows were sent (or attempted): ``action.call`` records,
-    or the HTTP writes the guard counted, whichever is more."""
-    calls = guarded = 0
-    for rec in records:
-        if rec.get("type") == "action.call":
-            calls += 1
-        elif rec.get("type") == "run.finished" and isinstance(rec.get("writes_sent"), int):
-            guarded += rec["writes_sent"]
-    return max(calls, guarded)
 
 
 class AwaitingApproval(Exception):
