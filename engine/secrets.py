@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -68,16 +68,21 @@ def masked(value: Any) -> Any:
 
 
 def holds_secret(value: Any) -> bool:
-    """Whether JSON-like ``value`` holds a ``Secret`` anywhere (iterative, depth-bounded)."""
-    found: list[bool] = []
+    """Whether JSON-like ``value`` holds a ``Secret`` anywhere, at any depth.
 
-    def leaf(v: Any) -> Any:
-        if isinstance(v, Secret):
-            found.append(True)
-        return v
-
-    walk(value, leaf)
-    return bool(found)
+    A search, not a copy: iterative, so no nesting can crash it, and not cut at
+    a depth limit, so a secret nested deeper than a sink keeps is still found.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Secret):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def shown_url(secret: Secret) -> str:

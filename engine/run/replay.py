@@ -41,7 +41,7 @@ from engine.playbook.model import Step
 from engine.run.outcomes import Skipped, StepOutcome, Succeeded
 from engine.run.plan import call_digest, loggable
 from engine.run.state import Replay
-from engine.secrets import Secret
+from engine.secrets import holds_secret
 
 MAX_SNAPSHOT = 4 * 1024 * 1024  # characters of JSON of feeder outputs kept per write step
 _REPLAYABLE = ("succeeded", "skipped")
@@ -178,25 +178,12 @@ def snapshot(
     for sid, state in steps.items():
         if sid in writes or (ids is not None and sid not in ids):
             continue
-        if state.get("status") in _REPLAYABLE and not _holds_secret(state.get("output")):
+        if state.get("status") in _REPLAYABLE and not holds_secret(state.get("output")):
             outputs[sid] = {"status": state.get("status"), "output": state.get("output")}
     size = len(json.dumps(outputs, default=str, ensure_ascii=False))
     if size > MAX_SNAPSHOT:
         return None, f"{size} characters of JSON is more than {MAX_SNAPSHOT}: not replayable"
     return outputs, None
-
-
-def _holds_secret(value: Any) -> bool:
-    stack = [value]
-    while stack:  # iterative: a hostile output may nest deeply
-        item = stack.pop()
-        if isinstance(item, Secret):
-            return True
-        if isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
 
 
 def shown_calls(
