@@ -21,7 +21,14 @@ from engine.actions.auth0 import (
     schema_object,
     send,
 )
-from engine.actions.registry import Action, ActionContext, Resolved, Result
+from engine.actions.registry import (
+    Action,
+    ActionContext,
+    ActionFunc,
+    PlanFunc,
+    Resolved,
+    Result,
+)
 from engine.auth0.client import quote_id
 from engine.errors import ActionError
 
@@ -73,7 +80,7 @@ def _block_calls(uid: str, user: Mapping[str, Any] | None, blocked: bool) -> lis
     return [planned("PATCH", f"/users/{quote_id(uid)}", {"blocked": blocked}, uid)]
 
 
-def _set_blocked(blocked: bool) -> tuple[Any, Any]:
+def _set_blocked(blocked: bool) -> tuple[ActionFunc, PlanFunc]:
     name = "auth0.block_user" if blocked else "auth0.unblock_user"
 
     def run(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -148,76 +155,69 @@ _WRITE_OUT = {
     },
 }
 
+
+def _user_write(
+    name: str,
+    func: ActionFunc,
+    plan: PlanFunc,
+    description: str,
+    *,
+    blocks: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> Action:
+    """A write to one user (``user_id``): idempotent, its record resolved before any write."""
+    return Action(
+        name,
+        func,
+        schema_object({"user_id": USER_ID, **(options or {})}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        description,
+        plan=plan,
+        target="user_id",
+        idempotent=True,
+        resolve=resolve_user,
+        blocks=blocks,
+    )
+
+
 ACTIONS = [
-    Action(
+    _user_write(
         "auth0.block_user",
         _block,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_block,
         "Block a user (PATCH blocked: true). Idempotent: changed is false when already blocked.",
-        plan=_plan_block,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         blocks=True,
     ),
-    Action(
+    _user_write(
         "auth0.unblock_user",
         _unblock,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_unblock,
         "Unblock a user (PATCH blocked: false). Does not clear brute-force blocks.",
-        plan=_plan_unblock,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
     ),
-    Action(
+    _user_write(
         "auth0.delete_user",
         delete_user,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_delete,
         "Delete a user. Idempotent: changed is false when the user was already gone.",
-        plan=_plan_delete,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         blocks=True,
     ),
-    Action(
+    _user_write(
         "auth0.revoke_sessions",
         revoke_sessions,
-        schema_object(
-            {
-                "user_id": USER_ID,
-                "refresh_tokens": {
-                    "type": "boolean",
-                    "description": "Also revoke refresh tokens (default true).",
-                },
-            },
-            ["user_id"],
-        ),
-        _WRITE_OUT,
-        "write",
+        _plan_revoke,
         "Revoke a user's sessions and refresh tokens.",
-        plan=_plan_revoke,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
+        options={
+            "refresh_tokens": {
+                "type": "boolean",
+                "description": "Also revoke refresh tokens (default true).",
+            }
+        },
     ),
-    Action(
+    _user_write(
         "auth0.clear_user_blocks",
         clear_user_blocks,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_clear,
         "Clear brute-force protection blocks on a user.",
-        plan=_plan_clear,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
     ),
 ]
