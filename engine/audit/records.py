@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,15 @@ def last_event(records: list[dict[str, Any]]) -> dict[str, Any]:
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """The complete records of a log (a torn last line left out)."""
     return parse(path).records
+
+
+def writes_recorded(records: Iterable[Mapping[str, Any]]) -> int:
+    """How many writes a run log shows were sent (or attempted): ``action.call`` records,
+    or the HTTP writes the guard counted, whichever is more."""
+    calls = guarded = 0
+    for rec in records:
+        if rec.get("type") == "action.call":
+            calls += 1
+        elif rec.get("type") == "run.finished" and isinstance(rec.get("writes_sent"), int):
+            guarded += rec["writes_sent"]
+    return max(calls, guarded)

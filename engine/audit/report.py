@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit.outputs import counted, tables
-from engine.audit.view import read_run, run_mode, writes_recorded
+from engine.audit.records import writes_recorded
+from engine.audit.view import read_run, run_mode
 from engine.depth import dumps
 from engine.textsafe import safe
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,15 +45,3 @@ def run_mode(started: Mapping[str, Any]) -> str:
     if started.get("dry_run"):
         return "DRY RUN: writes are only planned"
     return "live"
-
-
-def writes_recorded(records: Iterable[Mapping[str, Any]]) -> int:
-    """How many writes a run log shows were sent (or attempted): ``action.call`` records,
-    or the HTTP writes the guard counted, whichever is more."""
-    calls = guarded = 0
-    for rec in records:
-        if rec.get("type") == "action.call":
-            calls += 1
-        elif rec.get("type") == "run.finished" and isinstance(rec.get("writes_sent"), int):
-            guarded += rec["writes_sent"]
-    return max(calls, guarded)

@@ -230,8 +230,8 @@ def _written(count: int | None, run_log: Path) -> str:
 
 def _writes_in(run_log: Path) -> int | None:
     """The writes the run log records (``None``: it cannot be read, so nothing is claimed)."""
+    from engine.audit.records import writes_recorded
     from engine.audit.runlog import read_records
-    from engine.audit.view import writes_recorded
     from engine.errors import RunLogError
 
     try:
