@@ -62,6 +62,13 @@ def counted(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def joined(value: Any) -> Any:
+    """A cell's value as shown: a list of plain values as its items, comma-separated."""
+    if isinstance(value, list) and all(_scalar(v) for v in value):
+        return ", ".join(map(str, value))
+    return value
+
+
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.audit.outputs import counted, tables
+from engine.audit.outputs import counted, joined, tables
 from engine.audit.records import writes_recorded
 from engine.audit.view import read_run, run_mode
 from engine.depth import dumps
@@ -59,8 +59,7 @@ def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
 
 def _cell(value: Any, first: bool) -> str:
     """A table cell: an item (an id, an address) in a code span, a list as its items."""
-    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-        value = ", ".join(map(str, value))
+    value = joined(value)
     if first and isinstance(value, str | int):
         return code(value)
     return md("" if value is None else value)

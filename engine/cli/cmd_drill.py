@@ -198,12 +198,12 @@ DEMO_TITLES = {"attacker_ips": "Suspicious IPs", "compromised_users": "Compromis
 
 def _row_text(head: list[str], row: list[Any]) -> str:
     """One table row as a line: the item, then each joined column as ``name: value``."""
+    from engine.audit.outputs import joined
     from engine.depth import dumps
 
     def text(value: Any) -> str:
-        if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
-            value = ", ".join(map(str, value)) or "-"
-        shown = value if isinstance(value, str) else dumps(value)
+        value = joined(value)
+        shown = (value or "-") if isinstance(value, str) else dumps(value)
         return shown if len(shown) <= 80 else shown[:80] + "..."
 
     return "  ".join(
