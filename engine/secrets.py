@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
 from engine.depth import walk
 
 SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- SOAR_SECRET_<NAME> is secrets.<name>: a prefix, not a secret
+MASK = "***"  # how every sink shows a secret (and what redaction leaves)
 
 AS_TEXT: ContextVar[Callable[[Secret], str] | None] = ContextVar(
     "soar_secret_as_text", default=None
@@ -48,7 +49,7 @@ class Secret:
 
     def __str__(self) -> str:
         as_text = AS_TEXT.get()
-        return as_text(self) if as_text is not None else "***"
+        return as_text(self) if as_text is not None else MASK
 
     def __format__(self, spec: str) -> str:
         if spec:
@@ -64,20 +65,25 @@ class Secret:
 
 def masked(value: Any) -> Any:
     """A copy of JSON-like ``value`` with every ``Secret`` as ``***`` (iterative, depth-bounded)."""
-    return walk(value, lambda v: "***" if isinstance(v, Secret) else v)
+    return walk(value, lambda v: MASK if isinstance(v, Secret) else v)
 
 
 def holds_secret(value: Any) -> bool:
-    """Whether JSON-like ``value`` holds a ``Secret`` anywhere (iterative, depth-bounded)."""
-    found: list[bool] = []
+    """Whether JSON-like ``value`` holds a ``Secret`` anywhere, at any depth.
 
-    def leaf(v: Any) -> Any:
-        if isinstance(v, Secret):
-            found.append(True)
-        return v
-
-    walk(value, leaf)
-    return bool(found)
+    A search, not a copy: iterative, so no nesting can crash it, and not cut at
+    a depth limit, so a secret nested deeper than a sink keeps is still found.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Secret):
+            return True
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
 
 
 def shown_url(secret: Secret) -> str:
@@ -89,8 +95,8 @@ def shown_url(secret: Secret) -> str:
     parts = urllib.parse.urlsplit(secret.reveal())
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
-        return "***"
-    return f"{parts.scheme}://{host}/***"
+        return MASK
+    return f"{parts.scheme}://{host}/{MASK}"
 
 
 def encodings(value: str) -> set[str]:

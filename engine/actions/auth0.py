@@ -12,7 +12,7 @@ writes are only planned.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.client import Auth0Client, quote_id
@@ -28,6 +28,9 @@ from engine.depth import MAX_DEPTH, bounded, depth_of, marker
 from engine.errors import ActionError, UpstreamError
 from engine.expr.sandbox import lucene
 from engine.timeutil import now_utc, parse_time
+
+if TYPE_CHECKING:
+    import httpx
 
 CHUNK = 20  # values OR-ed into one query, to stay well under URL limits
 
@@ -165,6 +168,27 @@ def tenant(ctx: ActionContext, action: str) -> Auth0Client:
             f"{action} needs a tenant; it cannot read an exported log file (run without --logs)"
         )
     return ctx.auth0()
+
+
+API = "/api/v2"  # the Management API's prefix: plans show whole paths, the client adds it
+
+
+def planned(method: str, path: str, body: Any, target: str) -> dict[str, Any]:
+    """One request of a write's plan: ``path`` under the Management API, as the journal shows it."""
+    return {"method": method, "path": API + path, "body": body, "target": target}
+
+
+def send(ctx: ActionContext, action: str, calls: list[dict[str, Any]]) -> list[httpx.Response]:
+    """Send the requests of a write's plan, exactly as planned, in order.
+
+    The one way an Auth0 write leaves an action: a live call sends what its
+    ``plan`` lists for the same state (the dry run and the approval show
+    nothing else), so a send can never differ from its plan.
+    """
+    client = tenant(ctx, action)
+    return [
+        client.request(c["method"], str(c["path"]).removeprefix(API), json=c["body"]) for c in calls
+    ]
 
 
 def fetch_user(ctx: ActionContext, user_id: str) -> dict[str, Any] | None:

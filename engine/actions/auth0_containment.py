@@ -1,7 +1,9 @@
 """Auth0 containment actions (writes): block, unblock, delete, revoke sessions, clear blocks.
 
 Each write has a ``plan`` (what it would send, computed without sending; reads
-are allowed), names its target argument (``user_id``) for approval,
+are allowed); its live call sends the requests the same function builds, for
+the state it read (``auth0.send``), so a dry run shows exactly what a live run
+sends. Each names its target argument (``user_id``) for approval,
 ``max_targets`` and protected users, and is idempotent where Auth0 allows it:
 its result says whether anything ``changed``.
 """
@@ -11,8 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.actions.auth0 import USER_ID, fetch_user, list_user_blocks, schema_object, tenant
-from engine.actions.registry import Action, ActionContext, Resolved, Result
+from engine.actions.auth0 import (
+    USER_ID,
+    fetch_user,
+    list_user_blocks,
+    planned,
+    schema_object,
+    send,
+)
+from engine.actions.registry import Action, ActionContext, ActionFunc, PlanFunc, Resolved, Result
 from engine.auth0.client import quote_id
 from engine.errors import ActionError
 
@@ -57,100 +66,73 @@ def resolve_user(ctx: ActionContext, args: Mapping[str, Any]) -> Resolved | None
     return Resolved(names=user_names(user) | {str(uid).lower()}, details=details)
 
 
-def _set_blocked(blocked: bool) -> tuple[Any, Any]:
+def _block_calls(uid: str, user: Mapping[str, Any] | None, blocked: bool) -> list[dict[str, Any]]:
+    """The PATCH that sets ``blocked``; none when ``user`` (as read; None: unknown) already is so."""
+    if user is not None and bool(user.get("blocked")) == blocked:
+        return []
+    return [planned("PATCH", f"/users/{quote_id(uid)}", {"blocked": blocked}, uid)]
+
+
+def _set_blocked(blocked: bool) -> tuple[ActionFunc, PlanFunc]:
+    name = "auth0.block_user" if blocked else "auth0.unblock_user"
+
     def run(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         uid = args["user_id"]
         user = fetch_user(ctx, uid)
         if user is None:
             raise ActionError(f"user {uid} does not exist")
-        if bool(user.get("blocked")) == blocked:
-            return {"user_id": uid, "blocked": blocked, "changed": False}
-        ctx.auth0().request("PATCH", f"/users/{quote_id(uid)}", json={"blocked": blocked})
-        return {"user_id": uid, "blocked": blocked, "changed": True}
+        calls = _block_calls(uid, user, blocked)
+        send(ctx, name, calls)
+        return {"user_id": uid, "blocked": blocked, "changed": bool(calls)}
 
     def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
         uid = args["user_id"]
-        if ctx.logs_file is None:
-            user = fetch_user(ctx, uid)
-            if user is not None and bool(user.get("blocked")) == blocked:
-                return []
-        return [
-            {
-                "method": "PATCH",
-                "path": f"/api/v2/users/{quote_id(uid)}",
-                "body": {"blocked": blocked},
-                "target": uid,
-            }
-        ]
+        user = None if ctx.logs_file is not None else fetch_user(ctx, uid)
+        return _block_calls(uid, user, blocked)
 
     return run, plan
 
 
+def _delete_calls(uid: str, exists: bool) -> list[dict[str, Any]]:
+    """The DELETE of a user; none when the user is already gone."""
+    return [planned("DELETE", f"/users/{quote_id(uid)}", None, uid)] if exists else []
+
+
 def delete_user(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     uid = args["user_id"]
-    if fetch_user(ctx, uid) is None:
-        return {"user_id": uid, "deleted": True, "changed": False}  # already gone: nothing sent
-    ctx.auth0().request("DELETE", f"/users/{quote_id(uid)}")  # 204, also if deleted meanwhile
-    return {"user_id": uid, "deleted": True, "changed": True}
+    calls = _delete_calls(uid, fetch_user(ctx, uid) is not None)
+    send(ctx, "auth0.delete_user", calls)  # 204, also if deleted meanwhile
+    return {"user_id": uid, "deleted": True, "changed": bool(calls)}
 
 
 def _plan_delete(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
     uid = args["user_id"]
-    if ctx.logs_file is None and fetch_user(ctx, uid) is None:
-        return []
-    return [
-        {"method": "DELETE", "path": f"/api/v2/users/{quote_id(uid)}", "body": None, "target": uid}
-    ]
-
-
-def revoke_sessions(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    uid = quote_id(args["user_id"])
-    client = tenant(ctx, "auth0.revoke_sessions")
-    client.request("DELETE", f"/users/{uid}/sessions")
-    done = ["sessions"]
-    if args.get("refresh_tokens", True):
-        client.request("DELETE", f"/users/{uid}/refresh-tokens")
-        done.append("refresh_tokens")
-    return {"user_id": args["user_id"], "revoked": done, "changed": True}
+    return _delete_calls(uid, ctx.logs_file is not None or fetch_user(ctx, uid) is not None)
 
 
 def _plan_revoke(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    uid = quote_id(args["user_id"])
-    calls = [
-        {
-            "method": "DELETE",
-            "path": f"/api/v2/users/{uid}/sessions",
-            "body": None,
-            "target": args["user_id"],
-        }
-    ]
-    if args.get("refresh_tokens", True):
-        calls.append(
-            {
-                "method": "DELETE",
-                "path": f"/api/v2/users/{uid}/refresh-tokens",
-                "body": None,
-                "target": args["user_id"],
-            }
-        )
-    return calls
+    """The DELETE of a user's sessions, and of its refresh tokens unless told not to."""
+    uid = args["user_id"]
+    kinds = ["sessions", "refresh-tokens"] if args.get("refresh_tokens", True) else ["sessions"]
+    return [planned("DELETE", f"/users/{quote_id(uid)}/{kind}", None, uid) for kind in kinds]
+
+
+def revoke_sessions(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
+    calls = _plan_revoke(ctx, args)
+    send(ctx, "auth0.revoke_sessions", calls)
+    done = [str(c["path"]).rsplit("/", 1)[1].replace("-", "_") for c in calls]
+    return {"user_id": args["user_id"], "revoked": done, "changed": True}
+
+
+def _plan_clear(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
+    uid = args["user_id"]
+    return [planned("DELETE", f"/user-blocks/{quote_id(uid)}", None, uid)]
 
 
 def clear_user_blocks(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     before = list_user_blocks(ctx, {"user_id": args["user_id"]})["count"]
-    ctx.auth0().request("DELETE", f"/user-blocks/{quote_id(args['user_id'])}")
+    send(ctx, "auth0.clear_user_blocks", _plan_clear(ctx, args))
     return {"user_id": args["user_id"], "cleared": before, "changed": before > 0}
-
-
-def _plan_clear(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "method": "DELETE",
-            "path": f"/api/v2/user-blocks/{quote_id(args['user_id'])}",
-            "body": None,
-            "target": args["user_id"],
-        }
-    ]
 
 
 _block, _plan_block = _set_blocked(True)
@@ -166,79 +148,76 @@ _WRITE_OUT = {
     },
 }
 
+
+def _user_write(
+    name: str,
+    func: ActionFunc,
+    plan: PlanFunc,
+    description: str,
+    *,
+    verbs: tuple[str, str],
+    blocks: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> Action:
+    """A write to one user (``user_id``): idempotent, its record resolved before any write."""
+    return Action(
+        name,
+        func,
+        schema_object({"user_id": USER_ID, **(options or {})}, ["user_id"]),
+        _WRITE_OUT,
+        "write",
+        description,
+        plan=plan,
+        target="user_id",
+        idempotent=True,
+        resolve=resolve_user,
+        verbs=verbs,
+        blocks=blocks,
+    )
+
+
 ACTIONS = [
-    Action(
+    _user_write(
         "auth0.block_user",
         _block,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_block,
         "Block a user (PATCH blocked: true). Idempotent: changed is false when already blocked.",
-        plan=_plan_block,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         verbs=("block", "blocked"),
+        blocks=True,
     ),
-    Action(
+    _user_write(
         "auth0.unblock_user",
         _unblock,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_unblock,
         "Unblock a user (PATCH blocked: false). Does not clear brute-force blocks.",
-        plan=_plan_unblock,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         verbs=("unblock", "unblocked"),
     ),
-    Action(
+    _user_write(
         "auth0.delete_user",
         delete_user,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_delete,
         "Delete a user. Idempotent: changed is false when the user was already gone.",
-        plan=_plan_delete,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         verbs=("delete", "deleted"),
+        blocks=True,
     ),
-    Action(
+    _user_write(
         "auth0.revoke_sessions",
         revoke_sessions,
-        schema_object(
-            {
-                "user_id": USER_ID,
-                "refresh_tokens": {
-                    "type": "boolean",
-                    "description": "Also revoke refresh tokens (default true).",
-                },
-            },
-            ["user_id"],
-        ),
-        _WRITE_OUT,
-        "write",
+        _plan_revoke,
         "Revoke a user's sessions and refresh tokens.",
-        plan=_plan_revoke,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         verbs=("revoke the sessions of", "revoked the sessions of"),
+        options={
+            "refresh_tokens": {
+                "type": "boolean",
+                "description": "Also revoke refresh tokens (default true).",
+            }
+        },
     ),
-    Action(
+    _user_write(
         "auth0.clear_user_blocks",
         clear_user_blocks,
-        schema_object({"user_id": USER_ID}, ["user_id"]),
-        _WRITE_OUT,
-        "write",
+        _plan_clear,
         "Clear brute-force protection blocks on a user.",
-        plan=_plan_clear,
-        target="user_id",
-        idempotent=True,
-        resolve=resolve_user,
         verbs=("clear the brute-force blocks of", "cleared the brute-force blocks of"),
     ),
 ]

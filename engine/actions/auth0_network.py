@@ -13,8 +13,9 @@ Suspicious-IP-Throttling blocks of addresses that were wrongly caught
 
 ``auth0.block_ips`` keeps soar's blocks in ACLs of its own, recognised by
 their description, so running it again adds only what is missing (idempotent),
-and an operator's own rules are never edited. Its send is its plan: the calls
-the plan lists are exactly the calls made.
+and an operator's own rules are never edited. Like every Auth0 write here, its
+send is its plan (``engine.actions.auth0.send``): the calls the plan lists are
+exactly the calls made.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from engine.actions.auth0 import schema_object, tenant
+from engine.actions.auth0 import planned, schema_object, send, tenant
 from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.client import quote_id
 from engine.errors import ActionError, UpstreamError
@@ -114,14 +115,8 @@ def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[st
         added = _add(match, missing)
         if added:
             rule["match"] = match
-            calls.append(
-                {
-                    "method": "PATCH",
-                    "path": f"/api/v2/network-acls/{quote_id(str(acl.get('id')))}",
-                    "body": {"rule": rule},
-                    "target": ", ".join(added),
-                }
-            )
+            path = f"/network-acls/{quote_id(str(acl.get('id')))}"
+            calls.append(planned("PATCH", path, {"rule": rule}, ", ".join(added)))
     count = len(existing)
     n = len(ours) + 1
     while missing:
@@ -137,19 +132,13 @@ def _plan_block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[st
         taken.add(priority)
         fresh: dict[str, list[str]] = {}
         added = _add(fresh, missing)
-        calls.append(
-            {
-                "method": "POST",
-                "path": "/api/v2/network-acls",
-                "body": {
-                    "description": SOAR_ACL if n == 1 else f"{SOAR_ACL} ({n})",
-                    "active": True,
-                    "priority": priority,
-                    "rule": {"action": {"block": True}, "scope": scope, "match": fresh},
-                },
-                "target": ", ".join(added),
-            }
-        )
+        body = {
+            "description": SOAR_ACL if n == 1 else f"{SOAR_ACL} ({n})",
+            "active": True,
+            "priority": priority,
+            "rule": {"action": {"block": True}, "scope": scope, "match": fresh},
+        }
+        calls.append(planned("POST", "/network-acls", body, ", ".join(added)))
         count += 1
         n += 1
     return calls
@@ -171,16 +160,13 @@ def _add(match: dict[str, list[str]], missing: list[str]) -> list[str]:
 
 
 def block_ips(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    client = tenant(ctx, "auth0.block_ips")
+    tenant(ctx, "auth0.block_ips")
     calls = _plan_block_ips(ctx, args)
-    blocked: list[str] = []
     acl_ids = []
-    for call in calls:
-        path = call["path"].removeprefix("/api/v2")
-        response = client.request(call["method"], path, json=call["body"])
+    for response in send(ctx, "auth0.block_ips", calls):
         body = response.json() if response.content else {}
         acl_ids.append(body.get("id") if isinstance(body, dict) else None)
-        blocked += call["target"].split(", ")
+    blocked = [text for call in calls for text in call["target"].split(", ")]
     return {
         "ips": sorted(_wanted(args)),
         "newly_blocked": blocked,
@@ -209,24 +195,20 @@ def get_ip_block(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     return {"ip": args["ip"], "blocked": True}
 
 
+def _unblock_ip_calls(ip: str, blocked: bool) -> list[dict[str, Any]]:
+    """The DELETE of an address's anomaly block; none when it is not blocked."""
+    return [planned("DELETE", _anomaly_path(ip), None, ip)] if blocked else []
+
+
 def unblock_ip(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    if not get_ip_block(ctx, args)["blocked"]:
-        return {"ip": args["ip"], "blocked": False, "changed": False}
-    tenant(ctx, "auth0.unblock_ip").request("DELETE", _anomaly_path(args["ip"]))
-    return {"ip": args["ip"], "blocked": False, "changed": True}
+    calls = _unblock_ip_calls(args["ip"], get_ip_block(ctx, args)["blocked"])
+    send(ctx, "auth0.unblock_ip", calls)
+    return {"ip": args["ip"], "blocked": False, "changed": bool(calls)}
 
 
 def _plan_unblock_ip(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    if ctx.logs_file is None and not get_ip_block(ctx, args)["blocked"]:
-        return []
-    return [
-        {
-            "method": "DELETE",
-            "path": "/api/v2" + _anomaly_path(args["ip"]),
-            "body": None,
-            "target": args["ip"],
-        }
-    ]
+    blocked = ctx.logs_file is not None or get_ip_block(ctx, args)["blocked"]
+    return _unblock_ip_calls(args["ip"], blocked)
 
 
 IP = {"type": "string", "minLength": 2, "maxLength": 64, "description": "An IPv4 or IPv6 address"}
@@ -288,6 +270,7 @@ ACTIONS = [
         idempotent=True,
         addresses=addresses,
         verbs=("block IP", "blocked IP"),
+        blocks=True,
     ),
     Action(
         "auth0.unblock_ip",

@@ -94,6 +94,8 @@ def render(registry: ActionRegistry) -> str:
             out.append(
                 f"- idempotent: {'yes: `soar resume` may send it again' if a.idempotent else 'no'}"
             )
+        if a.blocks:
+            out.append("- blocks its targets: drills count them as blocked (`writes`)")
         out += [
             "",
             "Arguments:",

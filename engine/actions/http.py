@@ -13,6 +13,7 @@ import contextlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from engine.actions.registry import Action, ActionContext, Resolved, Result
 from engine.depth import loads, walk
 from engine.errors import ActionError, ConfigError, DryRunViolation, UpstreamError
 from engine.httpguard import LOOKUP_REQUEST, READ_HOSTS_ENV, require_safe_scheme
-from engine.secrets import Secret, all_encodings, holds_secret, masked
+from engine.secrets import MASK, Secret, all_encodings, holds_secret, masked
 from engine.secrets import shown_url as shown_secret_url
 
 MAX_BODY = 65536
@@ -96,6 +97,12 @@ def _lookup(args: Mapping[str, Any]) -> bool:
     return True
 
 
+def writes(args: Mapping[str, Any]) -> bool:
+    """A call writes unless it is a GET or HEAD; ``effect: write`` makes any call a write."""
+    method = str(args.get("method", "GET")).upper()
+    return method not in ("GET", "HEAD") or args.get("effect") == "write"
+
+
 def sends_when_planning(args: Mapping[str, Any]) -> bool:
     """A dry or offline run sends only declared lookups (``effect: read``)."""
     return args.get("effect") == "read"
@@ -112,21 +119,52 @@ def _hide_secret_url(args: Mapping[str, Any], url: str, text: str) -> str:
     parsed = httpx.URL(url)
     for part in (parsed.raw_path.decode("ascii", "replace"), parsed.path):
         if len(part) > 1:
-            text = text.replace(part, "/***")
+            text = text.replace(part, f"/{MASK}")
     return text
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """One request, checked once: what a live call sends and, as ``shown``, what its plan lists.
+
+    ``url``, ``headers`` and ``body`` hold revealed secrets, for the request only.
+    """
+
+    method: str
+    url: str = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    body: Any = field(repr=False)  # the JSON body, None for none
+    lookup: bool
+    shown: dict[str, Any]
+
+
+def _prepare(args: Mapping[str, Any]) -> _Prepared:
+    """The request ``args`` describe; raises for one that cannot be sent (a dry run too)."""
+    lookup = _lookup(
+        args
+    )  # a contradictory effect: read fails the dry run as it would the real one
+    url = _url(args)
+    method = str(args.get("method", "GET")).upper()
+    shown = {
+        "method": method,
+        "url": shown_url(args["url"]) if isinstance(args["url"], Secret) else url,
+        "headers": masked(args.get("headers") or {}),
+        "body": masked(args.get("json")),
+    }
+    body = _reveal(args["json"]) if "json" in args else None
+    return _Prepared(method, url, _headers(args.get("headers") or {}), body, lookup, shown)
+
+
 def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
-    lookup = _lookup(args)
+    prepared = _prepare(args)
+    lookup, url, method = prepared.lookup, prepared.url, prepared.method
     if ctx.dry_run and not lookup:  # the executor plans these; this is the second line
         raise DryRunViolation(
             "dry run: http.request is only planned, not sent (a read that must run is a GET "
             f"with effect: read to a host in {READ_HOSTS_ENV})"
         )
-    url = _url(args)
-    shown_path = "/***" if isinstance(args["url"], Secret) else httpx.URL(url).path
-    method = str(args.get("method", "GET")).upper()
-    headers = _headers(args.get("headers") or {})
+    shown_path = f"/{MASK}" if isinstance(args["url"], Secret) else httpx.URL(url).path
+    headers = prepared.headers
     timeout = float(args.get("timeout", 30))
     # read past the cap by the longest leak form of a secret, so that a secret
     # straddling the end of what was read can be dropped whole (see below)
@@ -138,7 +176,7 @@ def request(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             method,
             url,
             headers={"Accept-Encoding": "identity", **headers},
-            json=_reveal(args["json"]) if "json" in args else None,
+            json=prepared.body,
             timeout=timeout,
             extensions={LOOKUP_REQUEST: True} if lookup else None,
         ) as response:
@@ -198,16 +236,8 @@ def _read_capped(response: httpx.Response, limit: int, deadline: float) -> tuple
 
 
 def plan(ctx: ActionContext, args: Mapping[str, Any]) -> list[dict[str, Any]]:
-    _lookup(args)  # a contradictory effect: read fails the dry run as it would the real one
-    url = _url(args)
-    return [
-        {
-            "method": str(args.get("method", "GET")).upper(),
-            "url": shown_url(args["url"]) if isinstance(args["url"], Secret) else url,
-            "headers": masked(args.get("headers") or {}),
-            "body": masked(args.get("json")),
-        }
-    ]
+    """The request a live call would send, as shown (secrets masked): built by ``_prepare``."""
+    return [_prepare(args).shown]
 
 
 def shown_url(value: Any) -> str:
@@ -224,7 +254,7 @@ def shown_url(value: Any) -> str:
         return text
     if parsed.password:
         userinfo = parsed.userinfo.decode("ascii", "replace")
-        return text.replace(f"{userinfo}@", f"{parsed.username}:***@", 1)
+        return text.replace(f"{userinfo}@", f"{parsed.username}:{MASK}@", 1)
     return text
 
 
@@ -298,5 +328,6 @@ ACTIONS = [
         description="Send an HTTP request (e.g. a chat webhook); secrets in headers stay opaque.",
         resolve=resolve,
         sends_when_planning=sends_when_planning,
+        writes_when=writes,
     ),
 ]

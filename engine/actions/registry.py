@@ -12,16 +12,18 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from engine.errors import DuplicateActionError, SoarError
+from engine.secrets import MASK, Secret
 
 if TYPE_CHECKING:
     import httpx
+    import jsonschema
 
     from engine.auth0 import Auth0Client
-    from engine.secrets import Secret
 
 Effect = Literal["read", "write"]
 Result = dict[str, Any]
@@ -44,7 +46,6 @@ class ActionContext:
     auth0_factory: Callable[[], Auth0Client] | None = None
     logs_file: Path | None = None
     secrets: Mapping[str, Secret] = field(default_factory=dict)
-    step_id: str = ""
     _auth0: Auth0Client | None = field(default=None, repr=False)
 
     def auth0(self) -> Auth0Client:
@@ -102,6 +103,12 @@ class Action:
     ``verbs`` says one write call to an operator: ``(present, past)``, as in
     "would block auth0|42" in a dry run and "blocked auth0|42: changed" in a
     live one (``("block", "blocked")``); without them the method and URL are shown.
+    ``writes_when`` decides per call whether a call of a ``write`` action
+    writes (``http.request``: a GET or HEAD is a read unless marked
+    ``effect: write``); without it every call has the action's ``effect``.
+    ``blocks``: the write takes its targets out of an attacker's reach (block,
+    delete): drills count its targets as blocked. Nothing outside an action's
+    record checks action names: ask the record (``is_write``, ``targets``).
     """
 
     name: str
@@ -117,6 +124,8 @@ class Action:
     sends_when_planning: Callable[[Mapping[str, Any]], bool] | None = None
     addresses: Callable[[Mapping[str, Any]], list[str]] | None = None
     verbs: tuple[str, str] | None = None
+    writes_when: Callable[[Mapping[str, Any]], bool] | None = None
+    blocks: bool = False  # blocks or deletes its targets (what drills score as blocked)
 
     def __post_init__(self) -> None:
         if self.effect not in ("read", "write"):
@@ -125,12 +134,59 @@ class Action:
             raise ValueError(f"write action {self.name} needs a plan function for dry runs")
 
     def is_write(self, args: Mapping[str, Any] | None = None) -> bool:
-        """Whether this call writes. ``http.request`` with GET or HEAD is a read, unless marked
-        ``effect: write``."""
-        if self.name == "http.request" and args is not None:
-            method = str(args.get("method", "GET")).upper()
-            return method not in ("GET", "HEAD") or args.get("effect") == "write"
+        """Whether a call with ``args`` writes (without ``args``: whether the action can)."""
+        if self.writes_when is not None and args is not None:
+            return self.effect == "write" and self.writes_when(args)
         return self.effect == "write"
+
+    @cached_property
+    def arg_validator(self) -> jsonschema.Draft202012Validator:
+        """The validator of this action's arguments: its input schema minus deferred properties.
+
+        A deferred property (``"x-template": "deferred"``) is a template until the
+        action renders it per item, so neither validation nor the run checks it as
+        a value. Built once per action; used by ``soar validate`` (literal
+        arguments) and by the run (every rendered call).
+        """
+        import jsonschema  # imported lazily: commands that never check arguments stay fast
+
+        props = self.input_schema.get("properties", {})
+        schema = dict(self.input_schema)
+        schema["properties"] = {
+            k: {kk: vv for kk, vv in v.items() if kk != "x-template"}
+            for k, v in props.items()
+            if v.get("x-template") != "deferred"
+        }
+        schema["required"] = [r for r in schema.get("required", []) if r in schema["properties"]]
+        return jsonschema.Draft202012Validator(schema)
+
+    def address_targets(self, args: Mapping[str, Any]) -> tuple[str, ...]:
+        """The addresses one call of an address write targets (empty for other actions).
+
+        Empty too when the arguments hold no address: the action itself refuses the call.
+        """
+        if self.addresses is None:
+            return ()
+        try:
+            return tuple(self.addresses(args))
+        except SoarError:
+            return ()
+
+    def targets(self, args: Mapping[str, Any]) -> list[str]:
+        """What one call writes to, as shown and logged: its addresses, else its target argument.
+
+        A secret target (a webhook URL) shows as the mask; a write without a
+        target argument is shown by its action name.
+        """
+        addresses = self.address_targets(args)
+        if addresses:
+            return list(addresses)
+        value = args.get(self.target) if self.target else None
+        if value is None:
+            return [self.name]
+        if isinstance(value, Secret):
+            return [MASK]
+        return [str(value)]
 
     def planned_only(self, args: Mapping[str, Any]) -> bool:
         """Whether a dry or offline run must plan this call instead of sending it."""

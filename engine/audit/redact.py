@@ -9,9 +9,8 @@ from typing import Any
 
 from engine.depth import walk
 from engine.errors import ConfigError
-from engine.secrets import Secret, all_encodings
+from engine.secrets import MASK, Secret, all_encodings
 
-MASK = "***"
 # A configured secret shorter or plainer than this would mask ordinary words
 # (a secret "success" would eat every status line): it is refused at
 # configuration time by ``check_secret``. Values learnt at run time (access

@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from engine.audit.outputs import counted, joined, tables
 from engine.audit.records import writes_recorded
-from engine.audit.runlog import read_records, verify
+from engine.audit.view import read_run, run_mode
 from engine.depth import dumps
-from engine.errors import RunLogError
 from engine.textsafe import safe
 
 MAX_CELL = 200
@@ -38,44 +38,12 @@ def code(value: Any, limit: int = MAX_CELL) -> str:
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
-def run_mode(started: Mapping[str, Any]) -> str:
-    """How a run met the tenant, from its ``run.started`` record (report, show, run header).
-
-    A run with ``--logs`` searched a file and sent nothing: it is never "live".
-    """
-    if started.get("logs_file"):
-        return f"offline ({started['logs_file']}): writes are only planned"
-    if started.get("dry_run"):
-        return "DRY RUN: writes are only planned"
-    return "live"
-
-
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["_none_", ""]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return [*lines, ""]
-
-
-def _ip_counts(records: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for rec in records:
-        if rec.get("type") != "step.finished" or not isinstance(rec.get("output"), dict):
-            continue
-        out = rec["output"]
-        rows = out.get("items") or out.get("ips")
-        if isinstance(rows, dict):
-            rows = rows.get("first")
-        if isinstance(rows, list):
-            for row in rows:
-                if isinstance(row, dict) and "ip" in row and "count" in row:
-                    counts.setdefault(str(row["ip"]), int(row["count"]))
-    return counts
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
@@ -87,6 +55,32 @@ def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
         code(rec.get("target")),
         md(rec.get(outcome)),
     ]
+
+
+def _cell(value: Any, first: bool) -> str:
+    """A table cell: an item (an id, an address) in a code span, a list as its items."""
+    value = joined(value)
+    if first and isinstance(value, str | int):
+        return code(value)
+    return md("" if value is None else value)
+
+
+def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+    """The run's outputs under their own names, each as a table (``engine.audit.outputs``)."""
+    if not outputs:
+        return []
+    lines = ["## Outputs", ""]
+    values = []
+    for table in tables(outputs, counts):
+        if table.kind == "value":
+            values.append(f"- **{md(table.name)}:** {md(table.rows[0][0])}")
+            continue
+        more = f", the first {len(table.rows)} shown" if table.total > len(table.rows) else ""
+        lines += [f"### {md(table.name)} ({table.total}{more})", ""]
+        first = table.kind in ("ids", "mapping")
+        rows = [[_cell(v, first and i == 0) for i, v in enumerate(row)] for row in table.rows]
+        lines += _table([md(h) for h in table.head], rows)
+    return lines + ([*values, ""] if values else [])
 
 
 def _mode(started: Mapping[str, Any], written: int) -> str:
@@ -101,15 +95,8 @@ def _mode(started: Mapping[str, Any], written: int) -> str:
 
 def render(path: str | Path) -> str:
     """The report of the run log at ``path``; ``RunLogError`` when it is not a run log."""
-    records = read_records(Path(path))
-    if not records:
-        raise RunLogError(f"{path}: no records (not a run log, or cut before its first record)")
-    started = next((r for r in records if r.get("type") == "run.started"), None)
-    if started is None:
-        raise RunLogError(f"{path}: not a soar run log (no run.started record)")
-    check = verify(path)
-    finished = [r for r in records if r.get("type") == "run.finished"]
-    end = finished[-1] if finished else {}
+    run = read_run(path)
+    records, started, end, check = run.records, run.started, run.finished, run.check
     outputs: Mapping[str, Any] = end.get("outputs") or {}
     pb = started.get("playbook", {})
     out = [
@@ -139,45 +126,7 @@ def render(path: str | Path) -> str:
         if r.get("type") == "step.finished"
     ]
     out += _table(["time", "step", "status", "duration", "note"], steps)
-    counts = _ip_counts(records)
-    ips = outputs.get("suspicious_ips") or []
-    if "suspicious_ips" in outputs:
-        out += ["## Suspicious IPs", ""]
-        out += _table(
-            ["IP", "indicator events"], [[code(ip), str(counts.get(str(ip), "?"))] for ip in ips]
-        )
-    if "compromised_users" in outputs:
-        names = _mapping(outputs.get("user_names"))
-        apps = _mapping(outputs.get("accessed_clients"))
-        out += ["## Compromised accounts", ""]
-        out += _table(
-            ["user id", "user name (as logged)", "applications reached"],
-            [
-                [code(u), md(names.get(u, "")), md(", ".join(map(str, apps.get(u, []))))]
-                for u in outputs.get("compromised_users") or []
-            ],
-        )
-    calls = outputs.get("management_api_calls")
-    if isinstance(calls, list):
-        out += ["## Management API calls", ""]
-        rows = []
-        for c in calls[:200]:
-            if not isinstance(c, dict):
-                continue
-            details = c.get("details")
-            req = details.get("request") if isinstance(details, dict) else None
-            req = req if isinstance(req, dict) else {}
-            rows.append(
-                [
-                    md(c.get("date")),
-                    code(c.get("user_id")),
-                    md(c.get("user_name")),
-                    code(c.get("ip")),
-                    md(c.get("description")),
-                    md(f"{req.get('method', '')} {req.get('path', '')}"),
-                ]
-            )
-        out += _table(["date", "user id", "user name", "IP", "description", "request"], rows)
+    out += _outputs(outputs, counted(records))
     approvals = [r for r in records if str(r.get("type", "")).startswith("approval.")]
     if approvals:
         out += ["## Approvals", ""]

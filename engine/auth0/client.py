@@ -20,7 +20,6 @@ Every wait, retry, refusal and give-up is one event of the operational log
 
 from __future__ import annotations
 
-import random
 import ssl
 import threading
 import time
@@ -46,6 +45,7 @@ from engine.auth0.responses import (
     token_error,
 )
 from engine.auth0.settings import Auth0Settings
+from engine.backoff import backoff, spread
 from engine.errors import ActionError, DryRunViolation, RateLimitError, UpstreamError
 from engine.httpguard import TOKEN_REQUEST, DryRunGuard, GuardedTransport
 
@@ -236,8 +236,7 @@ class Auth0Client:
                 return parse_token(response)
             if status == 429:
                 self.stats.add(throttled=1)
-                wait = reset_in(response, self.wall()) * random.uniform(1.0, 1.2)
-                self._wait(call, wait, "rate_limited", status)
+                self._wait(call, spread(reset_in(response, self.wall())), "rate_limited", status)
                 continue
             if status in RETRYABLE and call.retries < self.max_retries:
                 self._backoff(call, "server_error", status)
@@ -335,8 +334,7 @@ class Auth0Client:
                 return response
             if status == 429:
                 self.stats.add(throttled=1)
-                wait = self.pacer.throttled() * random.uniform(1.0, 1.2)
-                self._wait(call, wait, "rate_limited", status)
+                self._wait(call, spread(self.pacer.throttled()), "rate_limited", status)
                 continue
             if status == 401 and not renewed and self.settings.client_secret is not None:
                 renewed = True  # expired or revoked: one new token, then the error stands
@@ -355,8 +353,7 @@ class Auth0Client:
     def _backoff(self, call: _Attempt, reason: str, status: int | None) -> None:
         call.retries += 1
         self.stats.add(retries=1)
-        delay = min(0.25 * 2 ** (call.retries - 1), 8.0) * random.uniform(0.5, 1.5)
-        self._wait(call, delay, reason, status)
+        self._wait(call, backoff(call.retries, 0.25, 8.0), reason, status)
 
     def _wait(self, call: _Attempt, seconds: float, reason: str, status: int | None = None) -> None:
         """Sleep within the call's wait budget: one ``auth0.wait`` (pacing) or ``auth0.retry`` event."""

@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from engine.backoff import bounded
+
 MARGIN = 0.1  # tokens kept in hand against timing jitter between us and the server
 MIN_SPAN = 0.1  # seconds of history before a rate estimate is used
 
@@ -70,7 +72,7 @@ class Pacer:
             if self.reset_wall is not None and self.limit:
                 until_reset = max(self.reset_wall - self.wall(), 0.05)
                 wait = until_reset / max(self.limit - self.tokens, 1.0)
-            wait = min(max(wait, 0.02), 60.0)
+            wait = bounded(wait, 0.02)
             self.tokens = 1.0 + MARGIN  # one request may go after the wait
             self.t = now + wait
             return wait
@@ -121,4 +123,4 @@ class Pacer:
             if self.rate:
                 self.rate *= 0.9
             wait = (self.reset_wall - self.wall()) if self.reset_wall else 1.0
-            return min(max(wait, 0.05), 60.0)
+            return bounded(wait)

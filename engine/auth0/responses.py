@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from engine.backoff import bounded
 from engine.depth import loads
 from engine.errors import UpstreamError
 
@@ -113,7 +114,7 @@ def reset_in(response: httpx.Response, now: float) -> float:
             wait = 1.0
     except ValueError:
         wait = 1.0
-    return min(max(wait, 0.05), 60.0)
+    return bounded(wait)
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:

@@ -21,22 +21,40 @@ def _metric(m: dict[str, Any] | None) -> str:
     return f"recall {m['recall']:.2f}, precision {m['precision']:.2f} ({len(m['found'])} found, {len(m['expected'])} expected)"
 
 
-def adhoc_expectations(outputs: set[str]) -> dict[str, Any]:
-    """What ``soar drill PLAYBOOK --scenario S`` expects, from the outputs the playbook declares.
+def adhoc_expectations(answers: dict[str, str]) -> dict[str, Any]:
+    """What ``soar drill PLAYBOOK --scenario S`` expects, from the truth keys its outputs answer.
 
     Whatever it names as compromised must be compromised (precision 1.0) and no
-    legitimate user may be blocked; a tenant-wide triage (one that outputs
-    ``suspicious_ips``) must also find every attacker IP and compromised user
+    legitimate user may be blocked; a tenant-wide triage (one that answers
+    ``attacker_ips``) must also find every attacker IP and compromised user
     (recall 1.0). A playbook scoped to one IP or user is not expected to find all.
     """
     expect: dict[str, Any] = {"no_legitimate_blocked": True}
-    if "compromised_users" in outputs:
+    if "compromised_users" in answers:
         expect["precision"] = {"compromised_users": 1.0}
-    if "suspicious_ips" in outputs:
+    if "attacker_ips" in answers:
         expect["recall"] = {"attacker_ips": 1.0}
-        if "compromised_users" in outputs:
+        if "compromised_users" in answers:
             expect["recall"]["compromised_users"] = 1.0
     return expect
+
+
+def adhoc_answers(outputs: set[str], standard: dict[str, str], given: list[str]) -> dict[str, str]:
+    """The truth keys a playbook's outputs answer: same-name outputs, the standard drills'
+    answers for that playbook, then ``--answer TRUTH=OUTPUT`` (a bad one: ``ConfigError``)."""
+    from engine.drills.scoring import METRICS, same_name_answers
+    from engine.errors import ConfigError
+
+    answers = {**same_name_answers(outputs), **standard}
+    for pair in given:
+        key, sep, spec = pair.partition("=")
+        if not sep or key not in METRICS or spec.partition(".")[0] not in outputs:
+            raise ConfigError(
+                f"--answer {pair!r}: give TRUTH=OUTPUT with TRUTH one of {', '.join(METRICS)} "
+                f"and OUTPUT one of the playbook's outputs ({', '.join(sorted(outputs))})"
+            )
+        answers[key] = spec
+    return {k: v for k, v in answers.items() if v.partition(".")[0] in outputs}
 
 
 def drill_cmd(
@@ -65,6 +83,16 @@ def drill_cmd(
             help="With --scenario: KEY=VALUE playbook input; values may use {{ truth.KEY }}.",
         ),
     ] = [],
+    answer: Annotated[
+        list[str],
+        typer.Option(
+            "--answer",
+            metavar="TRUTH=OUTPUT",
+            help="With --scenario: the output that answers a truth key (attacker_ips=suspicious_ips); "
+            "outputs named after a truth key, and those the standard drills of the playbook name, "
+            "answer without it.",
+        ),
+    ] = [],
     run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
@@ -74,7 +102,7 @@ def drill_cmd(
     from engine.cli.cmd_run import make_redactor, read_inputs
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
-    from engine.drills.drill import Drill, load_drill, run_drill
+    from engine.drills.drill import Drill, load_drill, run_drill, standard_answers
     from engine.playbook.loader import load_playbook
 
     json_requested(as_json)
@@ -87,6 +115,7 @@ def drill_cmd(
         if live and "block" in playbook.inputs:
             # a live drill exercises the containment too, unless told otherwise
             inputs.setdefault("block", True)
+        answers = adhoc_answers(set(playbook.outputs), standard_answers(target), answer)
         drill = Drill(
             name=f"{target.stem}@{scenario}",
             scenario=scenario,
@@ -95,7 +124,8 @@ def drill_cmd(
             events=events,
             mode="live" if live else "dry-run",
             inputs=inputs,
-            expect=adhoc_expectations(set(playbook.outputs)),
+            expect=adhoc_expectations(answers),
+            answers=answers,
         )
     else:
         drill = load_drill(resolve(target, "drills"))
@@ -158,15 +188,28 @@ def report_cmd(
         typer.echo(text)
 
 
-def ip_counts(result: Any) -> dict[str, Any]:
-    """IP -> indicator events, from the ``ip.extract`` step of the attack triage."""
-    step = result.steps.get("ips")
-    rows = (step.output or {}).get("ips") if step is not None else None
-    return {r["ip"]: r["count"] for r in rows or [] if isinstance(r, dict) and "ip" in r}
+# what the demo shows first: the outputs answering these truth keys, under these titles
+DEMO_TITLES = {"attacker_ips": "Suspicious IPs", "compromised_users": "Compromised accounts"}
+
+
+def _row_text(head: list[str], row: list[Any]) -> str:
+    """One table row as a line: the item, then each joined column as ``name: value``."""
+    from engine.audit.outputs import joined
+    from engine.depth import dumps
+
+    def text(value: Any) -> str:
+        value = joined(value)
+        shown = (value or "-") if isinstance(value, str) else dumps(value)
+        return shown if len(shown) <= 80 else shown[:80] + "..."
+
+    return "  ".join(
+        [str(row[0]), *(f"{h}: {text(v)}" for h, v in zip(head[1:], row[1:], strict=True))]
+    )
 
 
 def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs")) -> None:
     """The main job, offline: emulated attack, dry-run triage, summary, score, report."""
+    from engine.audit.outputs import tables
     from engine.cli.cmd_run import make_redactor
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
@@ -183,24 +226,21 @@ def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs"))
             "(give --run-dir a directory you can write)"
         ) from None
     result, m = d["result"], d["metrics"]
-    out = result.outputs
-    names = out.get("user_names") or {}
-    apps = out.get("accessed_clients") or {}
+    shown = {t.name: t for t in tables(result.outputs, d["counts"])}
     _say("")
-    _say(f"Suspicious IPs ({len(out.get('suspicious_ips') or [])}):")
-    counts = ip_counts(result)
-    for ip in out.get("suspicious_ips") or []:
-        _say(f"  {ip:<40} {counts.get(ip, '?')} indicator events")
-    _say(f"Compromised accounts ({len(out.get('compromised_users') or [])}):")
-    for uid in out.get("compromised_users") or []:
-        _say(f"  {uid}  {names.get(uid, '')!r}")
-        _say(f"      reached: {', '.join(apps.get(uid, [])) or '-'}")
-    _say(f"Management API calls in the window: {len(out.get('management_api_calls') or [])}")
+    for key, title in DEMO_TITLES.items():
+        table = shown.pop(d["answers"].get(key, "").partition(".")[0], None)
+        if table is None:
+            continue
+        _say(f"{title} ({table.total}):")
+        for row in table.rows:
+            _say(f"  {_row_text(table.head, row)}")
+    others = ", ".join(f"{t.name} ({t.total})" for t in shown.values() if t.kind != "value")
+    _say(f"Other outputs: {others or '-'} (see the report)")
     # "nothing written" only when the tenant's own journal shows no write
     written = "nothing written" if d["writes_sent"] == 0 else f"{d['writes_sent']} write(s) sent!"
-    _say(
-        f"Would be blocked (dry run, {written}): {', '.join(out.get('planned_user_blocks') or []) or 'nobody'}"
-    )
+    planned = ", ".join(m["write_targets"]) or "nobody"
+    _say(f"Would be blocked (dry run, {written}): {planned}")
     _say("")
     _say("Drill score against the scenario's ground truth:")
     _say(f"  compromised users {_metric(m.get('compromised_users'))}")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import structlog
 
 from engine.audit.redact import Redactor
-from engine.audit.report import run_mode
+from engine.audit.view import run_mode
 from engine.auth0.events import PAGE_EVENT, WAIT_EVENT
 from engine.run.approval import approval_lines
 from engine.textsafe import safe
@@ -350,7 +350,7 @@ class Progress:
                 for line in approval_lines(rec, SHOWN_TARGETS, self.seen)[1:]:
                     self.say(f"  {line}")
         elif kind == "approval.changed":
-            from engine.run.replay import change_lines
+            from engine.audit.show import change_lines
 
             changes = rec.get("changes") or []
             self.say(f"  changed since shown for approval: {rec.get('step')}, {len(changes)}:")

@@ -3,7 +3,9 @@
 Starts the emulator with the credential-stuffing scenario, runs the attack
 triage as a dry run with ``block=true`` (so the summary shows who would be
 blocked), scores it against the scenario's truth, and writes the run log and
-the Markdown report under ``runs/``.
+the Markdown report under ``runs/``. What its outputs answer (``suspicious_ips``
+answers the truth's ``attacker_ips``) is what the standard drills of the
+playbook declare (``engine.drills.drill.standard_answers``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.actions import default_registry
+from engine.audit.outputs import counted
 from engine.audit.report import render
 from engine.audit.runlog import read_records
 from engine.bundled import standard_playbook
-from engine.drills.drill import client_from_emulator
-from engine.drills.scoring import score
+from engine.drills.drill import client_from_emulator, standard_answers
+from engine.drills.scoring import same_name_answers, score
 from engine.emulator import start_emulator
 from engine.playbook.loader import load_playbook
 from engine.run.executor import run_playbook
@@ -47,13 +50,17 @@ def run_demo(
             tenant=f"emulator:{emu.base_url}",
             operator="soar demo",
         )
-        metrics = score(result.outputs, emu.truth, read_records(result.run_log))
+        answers = {**same_name_answers(result.outputs), **standard_answers(playbook)}
+        records = read_records(result.run_log)
+        metrics = score(result.outputs, emu.truth, records, answers)
         requests, writes = emu.stats.requests, len(emu.tenant.writes())
     report = result.run_log.with_suffix(".md")
     report.write_text(render(result.run_log), encoding="utf-8")
     return {
         "result": result,
         "metrics": metrics,
+        "answers": answers,
+        "counts": counted(records),
         "requests": requests,
         "writes_sent": writes,
         "report": report,

@@ -21,10 +21,11 @@ import jsonschema
 from engine.actions import default_registry
 from engine.audit.runlog import read_records
 from engine.auth0 import Auth0Client, Auth0Settings
-from engine.drills.scoring import journal_blocks, score
+from engine.bundled import bundled_dir
+from engine.drills.scoring import journal_blocks, same_name_answers, score
 from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.reactions import containment, continue_attack
-from engine.errors import DrillError
+from engine.errors import DrillError, SoarError
 from engine.expr.templates import render_value
 from engine.httpguard import DryRunGuard
 from engine.ipforms import address_key
@@ -41,7 +42,9 @@ class Drill:
 
     ``playbook`` is resolved against the drill file's folder; ``mode`` is
     ``dry-run`` (writes planned) or ``live`` (writes approved and sent to the
-    emulated tenant).
+    emulated tenant). ``answers`` maps a truth key to the output that answers
+    it (``suspicious_ips`` answers ``attacker_ips``), beside the outputs named
+    after a truth key (``engine.drills.scoring.same_name_answers``).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Drill:
     fail_rate: float = 0.0
     expect: dict[str, Any] = field(default_factory=dict)
     protected_ips: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
 
 
 def drill_schema() -> dict[str, Any]:
@@ -101,6 +105,7 @@ def load_drill(path: Path) -> Drill:
         fail_rate=float(faults.get("fail_rate", 0.0)),
         expect=d.get("expect") or {},
         protected_ips=d.get("protected_ips") or [],
+        answers=d.get("answers") or {},
     )
 
 
@@ -109,6 +114,24 @@ def _refuse(issues: list[Issue]) -> None:
     if issues:
         lines = "\n".join(i.format() for i in issues)
         raise DrillError(f"invalid drill: {len(issues)} problem(s):\n{lines}", issues)
+
+
+def standard_answers(playbook: Path) -> dict[str, str]:
+    """The answers the standard drills of ``playbook`` (same file name) declare.
+
+    What ``soar drill PLAYBOOK --scenario S`` and ``soar demo`` score a
+    standard playbook by, without a drill file of their own.
+    """
+    found: dict[str, str] = {}
+    try:
+        folder = bundled_dir("drills")
+    except SoarError:  # not installed with its drills: only same-name outputs are scored
+        return found
+    for path in sorted(folder.glob("*.yaml")):
+        drill = load_drill(path)
+        if drill.playbook.name == playbook.name:
+            found.update(drill.answers)
+    return found
 
 
 @dataclass(frozen=True)
@@ -198,7 +221,8 @@ def run_drill(drill: Drill, run_dir: Path = Path("runs")) -> DrillResult:
             # tenant as the run left it (blocked accounts and addresses are refused)
             continue_attack(emu.tenant, emu.truth, attempts=2)
         records = read_records(result.run_log)
-        metrics = score(result.outputs, emu.truth, records)
+        answers = {**same_name_answers(result.outputs), **drill.answers}
+        metrics = score(result.outputs, emu.truth, records, answers)
         legit = set(emu.truth.get("legitimate_users", []))
         blocked_now = {u for u in legit if (emu.tenant.users.get(u) or {}).get("blocked")}
         journaled = legit & set(journal_blocks(emu.tenant.writes()))

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
-WRITE_ACTIONS = {"auth0.block_user", "auth0.delete_user", "auth0.block_ips"}
+from engine.actions import default_registry
+from engine.actions.registry import ActionRegistry
 
 
 def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str, Any]:
@@ -24,15 +25,23 @@ def precision_recall(found: Iterable[str], expected: Iterable[str]) -> dict[str,
     }
 
 
-def write_targets(records: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Users (and addresses) a run blocked or deleted (``done``) or would have (``planned``)."""
+def write_targets(
+    records: Iterable[Mapping[str, Any]], registry: ActionRegistry | None = None
+) -> dict[str, list[str]]:
+    """What a run blocked or deleted (``done``) or would have (``planned``), from its log.
+
+    A write counts when its action ``blocks`` its targets (``Action.blocks``:
+    blocking or deleting users, blocking addresses); its targets are the ones
+    the record lists (``targets``; logs without it name one ``target``).
+    """
+    registry = registry or default_registry()
     done: list[str] = []
     planned: list[str] = []
     for rec in records:
-        if rec.get("action") not in WRITE_ACTIONS:
+        action = registry.get(str(rec.get("action")))
+        if action is None or not action.blocks:
             continue
-        # an address write's target lists its addresses: "a, b"
-        targets = str(rec.get("target")).split(", ")
+        targets = [str(t) for t in rec.get("targets") or [rec.get("target")]]
         if rec.get("type") == "action.call":
             done += targets
         elif rec.get("type") == "action.planned" and rec.get("planned"):
@@ -74,33 +83,57 @@ def _pairs(mapping: Any, field: str | None) -> list[str]:
     return out
 
 
+# the truth keys a run can be scored on: each answered by a list of ids (SETS) or
+# by a mapping user -> list (PAIRS, scored per (user, value))
+SETS = ("compromised_users", "attacker_ips")
+PAIRS = ("accessed_clients", "activity_elsewhere")
+METRICS = SETS + PAIRS
+
+
+def same_name_answers(outputs: Iterable[str]) -> dict[str, str]:
+    """The default answers: each output named after a truth key answers that key."""
+    names = set(outputs)
+    return {key: key for key in METRICS if key in names}
+
+
+def answer(outputs: Mapping[str, Any], spec: str) -> tuple[bool, Any, str | None]:
+    """What ``spec`` (``OUTPUT`` or ``OUTPUT.FIELD``) reads from ``outputs``.
+
+    Whether the output exists, its value, and the field to take from each entry
+    of a mapping (``activity_elsewhere.ips``: each user's ``ips``).
+    """
+    name, _, field = spec.partition(".")
+    return name in outputs, outputs.get(name), field or None
+
+
 def score(
-    outputs: Mapping[str, Any], truth: Mapping[str, Any], records: Iterable[Mapping[str, Any]]
+    outputs: Mapping[str, Any],
+    truth: Mapping[str, Any],
+    records: Iterable[Mapping[str, Any]],
+    answers: Mapping[str, str] | None = None,
+    registry: ActionRegistry | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one run: compromised users and attacker IPs found, legitimate users hit."""
+    """Metrics of one run: what it found against the truth, and what its writes hit.
+
+    ``answers`` maps a truth key (``METRICS``) to the output that answers it
+    (a drill's ``answers``; default ``same_name_answers``); a key whose output
+    the run does not have is not scored. The writes come from the run log
+    (``write_targets``), whatever the playbook calls its outputs.
+    """
     metrics: dict[str, Any] = {}
-    if "compromised_users" in outputs:
-        metrics["compromised_users"] = precision_recall(
-            outputs.get("compromised_users") or [], truth.get("compromised_users", [])
-        )
-    if "suspicious_ips" in outputs:
-        metrics["attacker_ips"] = precision_recall(
-            outputs.get("suspicious_ips") or [], truth.get("attacker_ips", [])
-        )
-    if "accessed_clients" in outputs:
-        # every (user, application) the attacker reached, SSO and token exchanges included
-        metrics["accessed_clients"] = precision_recall(
-            _pairs(outputs.get("accessed_clients"), None),
-            _pairs(truth.get("accessed_clients"), None),
-        )
-    if "activity_elsewhere" in outputs:
-        # every (user, address) the attacker went on from after switching address;
-        # only recall means something: a user's own later logins are reported too
-        found = _pairs(outputs.get("activity_elsewhere"), "ips")
-        metrics["activity_elsewhere"] = precision_recall(
-            found, _pairs(truth.get("activity_elsewhere"), None)
-        )
-    targets = write_targets(records)
+    answers = answers if answers is not None else same_name_answers(outputs)
+    for key in METRICS:  # in this order, whatever order the drill lists them in
+        present, value, field = answer(outputs, answers.get(key, ""))
+        if not present:
+            continue
+        if key in SETS:
+            metrics[key] = precision_recall(value or [], truth.get(key, []))
+        else:
+            # every (user, application) the attacker reached, SSO and token exchanges
+            # included; every (user, address) it went on from: for activity_elsewhere only
+            # recall means something (a user's own later logins are reported too)
+            metrics[key] = precision_recall(_pairs(value, field), _pairs(truth.get(key), None))
+    targets = write_targets(records, registry)
     legit = set(truth.get("legitimate_users", []))
     metrics["wrongly_blocked"] = sorted({t for t in targets["done"] if t in legit})
     metrics["wrongly_planned"] = sorted({t for t in targets["planned"] if t in legit})

@@ -69,7 +69,6 @@ class LogStore:
             self._reorder(self._unique(sorted(range(len(self.ids)), key=self.ids.__getitem__)))
         self.runs = self._runs()
         self.dates_sorted = len(self.runs) <= 1
-        self.all_dated = all(self.dates)
         self._code_of = code_of  # value -> code per column, for events appended later
 
     def append(self, event: dict[str, Any]) -> None:

@@ -61,7 +61,8 @@ class Reply(Exception):
         self.headers = headers or {}
 
 
-def _invalid(detail: str) -> Reply:
+def invalid_query(detail: str) -> Reply:
+    """Auth0's 400 for a query parameter it refuses: ``Query validation error: <detail>``."""
     return Reply(400, boom(400, f"Query validation error: {detail}", "invalid_query_string"))
 
 
@@ -72,32 +73,13 @@ def int_param(q: Query, name: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise Reply(
-            400,
-            boom(
-                400,
-                f"Query validation error: 'Expected type integer but found type string' on property {name}.",
-                "invalid_query_string",
-            ),
+        raise invalid_query(
+            f"'Expected type integer but found type string' on property {name}."
         ) from None
     if value > hi:
-        raise Reply(
-            400,
-            boom(
-                400,
-                f"Query validation error: 'Value {value} is greater than maximum {hi}' on property {name}.",
-                "invalid_query_string",
-            ),
-        )
+        raise invalid_query(f"'Value {value} is greater than maximum {hi}' on property {name}.")
     if value < lo:
-        raise Reply(
-            400,
-            boom(
-                400,
-                f"Query validation error: 'Value {value} is less than minimum {lo}' on property {name}.",
-                "invalid_query_string",
-            ),
-        )
+        raise invalid_query(f"'Value {value} is less than minimum {lo}' on property {name}.")
     return value
 
 
@@ -106,14 +88,7 @@ def bool_param(q: Query, name: str, default: bool) -> bool:
     if raw is None or raw == "":
         return default
     if raw not in ("true", "false"):
-        raise Reply(
-            400,
-            boom(
-                400,
-                f"Query validation error: 'Expected type boolean but found type string' on property {name}.",
-                "invalid_query_string",
-            ),
-        )
+        raise invalid_query(f"'Expected type boolean but found type string' on property {name}.")
     return raw == "true"
 
 
@@ -123,14 +98,7 @@ def sort_param(q: Query) -> tuple[str, int] | None:
         return None
     fieldname, _, direction = raw.partition(":")
     if fieldname not in LOG_FIELDS or direction not in ("1", "-1"):
-        raise Reply(
-            400,
-            boom(
-                400,
-                f"Query validation error: 'String does not match pattern' on property sort ({raw}).",
-                "invalid_query_string",
-            ),
-        )
+        raise invalid_query(f"'String does not match pattern' on property sort ({raw}).")
     return fieldname, int(direction)
 
 
@@ -138,12 +106,5 @@ def fields_param(q: Query) -> list[str]:
     fields = [f for f in q.get("fields", "").split(",") if f]
     bad = [f for f in fields if f not in LOG_FIELDS and f not in ("log_id", "_id")]
     if bad:
-        raise Reply(
-            400,
-            boom(
-                400,
-                f"Query validation error: 'String does not match pattern' on property fields ({bad[0]}).",
-                "invalid_query_string",
-            ),
-        )
+        raise invalid_query(f"'String does not match pattern' on property fields ({bad[0]}).")
     return fields

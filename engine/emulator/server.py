@@ -31,6 +31,7 @@ from engine.emulator.params import (
     boom,
     fields_param,
     int_param,
+    invalid_query,
     sort_param,
 )
 from engine.emulator.reactions import record_write
@@ -39,6 +40,7 @@ from engine.emulator.tls import ServerTLS
 from engine.emulator.users import user_blocks, users
 from engine.errors import QueryError
 from engine.logs.query import compile_query
+from engine.secrets import MASK
 from engine.timeutil import iso_ms, now_utc
 
 JSON = "application/json; charset=utf-8"
@@ -180,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.tenant,
                 method=method,
                 path=url.path,
-                query={k: "***" if k in SECRET_KEYS else v[-1] for k, v in query.items()},
+                query={k: MASK if k in SECRET_KEYS else v[-1] for k, v in query.items()},
                 body=logged,
                 status=reply.status,
                 response=None if isinstance(reply.body, bytes) else reply.body,
@@ -193,7 +195,7 @@ class Handler(BaseHTTPRequestHandler):
                 "method": method,
                 "path": url.path,
                 "query": {
-                    k: "***" if k in SECRET_KEYS else (v[0] if len(v) == 1 else v)
+                    k: MASK if k in SECRET_KEYS else (v[0] if len(v) == 1 else v)
                     for k, v in query.items()
                 },
                 "status": reply.status,
@@ -417,12 +419,10 @@ class Handler(BaseHTTPRequestHandler):
             # The OAS (and the Fern SDKs generated from it, auth0-python 5+) name the
             # query `search`; Auth0 answers such a request 400 (auth0-java#842): the
             # query goes in `q`. Refusing it beats answering every log as if unfiltered.
-            return 400, boom(
-                400,
-                "Query validation error: 'Additional properties not allowed: search' "
-                "(send the log query as q)",
-                "invalid_query_string",
+            refused = invalid_query(
+                "'Additional properties not allowed: search' (send the log query as q)"
             )
+            return refused.status, refused.body
         try:
             query = compile_query(q.get("q", ""))
         except QueryError as exc:

@@ -91,7 +91,6 @@ class Stats:
     requests: int = 0
     throttled: int = 0
     faults: int = 0
-    tokens_issued: int = 0
     appended: int = 0  # log events the tenant wrote while serving (engine.emulator.reactions)
 
 
@@ -128,7 +127,6 @@ class Tenant:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = time.time() + self.token_ttl
-            self.stats.tokens_issued += 1
         return token
 
     def token_state(self, token: str) -> str:

@@ -19,6 +19,7 @@ from engine.emulator.params import (
     bool_param,
     boom,
     int_param,
+    invalid_query,
     sort_param,
 )
 from engine.emulator.tenant import Tenant
@@ -148,11 +149,8 @@ def user_blocks(tenant: Tenant, method: str, uid: str | None, q: Query) -> tuple
     if uid is None:
         ident = q.get("identifier")
         if not ident:
-            return 400, boom(
-                400,
-                "Query validation error: 'Missing required property: identifier'.",
-                "invalid_query_string",
-            )
+            refused = invalid_query("'Missing required property: identifier'.")
+            return refused.status, refused.body
         user = tenant.find_user(ident)
         uid = user["user_id"] if user else None
     elif uid not in tenant.users:

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from engine.errors import TemplateError
-from engine.secrets import AS_TEXT, Secret
+from engine.secrets import AS_TEXT, MASK, Secret
 
 _OPEN, _CLOSE = "\ue000", "\ue001"  # private-use characters: no real text carries them
 _PIECES = (_OPEN, _CLOSE, "\\ue000", "\\ue001")  # the delimiters, raw or as repr() shows them
@@ -74,11 +74,11 @@ class Scope:
         """``text`` with this render's placeholders shown as ``***`` (for error messages)."""
         if not self.used:
             return text
-        text = self._whole(text, lambda m: "***")
+        text = self._whole(text, lambda m: MASK)
         nonce = (
             rf"[{_OPEN}{_CLOSE}\\\w.]*(?:{self.nonce}|{self.nonce[::-1]})[{_OPEN}{_CLOSE}\\\w.]*"
         )
-        text = re.sub(nonce, "***", text, flags=re.IGNORECASE)
+        text = re.sub(nonce, MASK, text, flags=re.IGNORECASE)
         for piece in _PIECES:
             text = text.replace(piece, "")
         return text

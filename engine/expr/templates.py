@@ -80,11 +80,6 @@ class Template:
         finally:
             end_budget(budget)
 
-    def references(self) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-        """``(root, name, rest)`` for each ``inputs.x`` / ``steps.x...`` / ``secrets.x`` /
-        ``run.x`` used."""
-        yield from _references(self.ast)
-
 
 @lru_cache(maxsize=4096)
 def compile_template(source: str) -> Template:

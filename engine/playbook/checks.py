@@ -14,9 +14,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
-
-from engine.actions.registry import ActionRegistry
+from engine.actions.registry import Action, ActionRegistry
 from engine.errors import TemplateError
 from engine.expr.sandbox import ENV
 from engine.expr.templates import (
@@ -47,11 +45,6 @@ def validate(src: Source, registry: ActionRegistry) -> list[Issue]:
     if isinstance(src.data, dict):
         issues.extend(_Semantic(src, registry).run())
     return sorted(issues, key=lambda i: (i.location.line, i.location.col))
-
-
-def _arg_validator(schema: Mapping[str, Any]) -> jsonschema.Draft202012Validator:
-    """A validator for an action's input schema (the registry's schemas are trusted)."""
-    return jsonschema.Draft202012Validator(schema)
 
 
 class _Semantic:
@@ -193,7 +186,7 @@ class _Semantic:
         if action is not None and isinstance(args, dict):
             props = action.input_schema.get("properties", {})
             deferred = {k for k, v in props.items() if v.get("x-template") == "deferred"}
-            self._check_args(i, label, action.name, action.input_schema, args)
+            self._check_args(i, label, action, args)
             for key in sorted(deferred & set(args)):
                 if not is_template(args[key]):
                     self.error(
@@ -219,9 +212,8 @@ class _Semantic:
                     self.issues.extend(query_issues(self.src, value, path))
                     self.issues.extend(query_check_issues(self.src, value, path))
 
-    def _check_args(
-        self, i: int, label: str, name: str, schema: Mapping[str, Any], args: Mapping[str, Any]
-    ) -> None:
+    def _check_args(self, i: int, label: str, action: Action, args: Mapping[str, Any]) -> None:
+        name, schema = action.name, action.input_schema
         props: Mapping[str, Any] = schema.get("properties", {})
         if schema.get("additionalProperties") is False:
             for key in args:
@@ -254,7 +246,7 @@ class _Semantic:
             k: v for k, v in args.items() if k in props and not any(True for _ in iter_templates(v))
         }
         reported: set[str] = set()
-        for err in _arg_validator(schema).iter_errors(literal):
+        for err in action.arg_validator.iter_errors(literal):
             arg = str(err.absolute_path[0]) if err.absolute_path else ""
             if arg not in literal or arg in reported:
                 continue  # required / unknown arguments are reported above

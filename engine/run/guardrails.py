@@ -1,8 +1,8 @@
 """Guardrails on writes: the blast radius, ``max_targets`` and protected users.
 
-A write action names the argument that holds its target (``Action.target``,
-``user_id`` for ``auth0.block_user``). The targets of a step are that argument
-of each of its calls (one per ``for_each`` item). Before any call is sent or
+A write action says what one call targets (``Action.targets``: its
+``target`` argument, ``user_id`` for ``auth0.block_user``, or its addresses).
+The targets of a step are those of each of its calls (one per ``for_each`` item). Before any call is sent or
 planned:
 
 - the step is refused when it has more write calls, or more distinct targets,
@@ -39,7 +39,6 @@ from engine.actions.registry import Action, ActionContext
 from engine.errors import ConfigError, GuardrailError, SoarError
 from engine.ipforms import Network, parse_network
 from engine.run.plan import loggable
-from engine.secrets import Secret
 
 PROTECTED_ENV = "SOAR_PROTECTED_USERS"
 PROTECTED_IPS_ENV = "SOAR_PROTECTED_IPS"
@@ -65,28 +64,9 @@ def parse_protected_ips(text: str | None) -> list[str]:
     return found
 
 
-def addresses_of(action: Action, args: Mapping[str, Any]) -> tuple[str, ...]:
-    """The addresses one call of an address write targets (empty for other actions)."""
-    if action.addresses is None:
-        return ()
-    try:
-        return tuple(action.addresses(args))
-    except SoarError:  # not addresses: the action itself refuses the call
-        return ()
-
-
 def target_of(action: Action, args: Mapping[str, Any]) -> str:
-    """The target of one call: the ``Action.target`` argument, else the URL or action name."""
-    addresses = addresses_of(action, args)
-    if addresses:
-        return ", ".join(addresses)
-    key = action.target or ("url" if "url" in args else None)
-    value = args.get(key) if key else None
-    if value is None:
-        return action.name
-    if isinstance(value, Secret):
-        return "***"
-    return str(value)
+    """The target of one call as shown and logged: ``Action.targets``, comma-separated."""
+    return ", ".join(action.targets(args))
 
 
 def targets_of(action: Action, calls: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -141,7 +121,7 @@ def resolve_targets(
                 known.names,
                 known.details,
                 known.note,
-                addresses_of(action, args),
+                action.address_targets(args),
             )
         )
     return out

@@ -16,16 +16,14 @@ which ``soar resume`` treats as "outcome unknown".
 from __future__ import annotations
 
 import contextvars
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jsonschema
-
 from engine.actions.registry import Action, ActionContext
+from engine.backoff import backoff
 from engine.errors import ActionError, DryRunViolation, GuardrailError, SoarError, StepTimeout
 from engine.expr.templates import Deferred
 from engine.playbook.model import RetryPolicy
@@ -74,29 +72,6 @@ class Failed:
 StepOutcome = Succeeded | Planned | Skipped | Failed
 
 
-_validators: dict[int, tuple[Action, jsonschema.Draft202012Validator]] = {}
-_validators_lock = threading.Lock()
-
-
-def _arg_validator(action: Action) -> jsonschema.Draft202012Validator:
-    """The input-schema validator of ``action`` minus deferred properties, built once."""
-    cached = _validators.get(id(action))
-    if cached is not None and cached[0] is action:
-        return cached[1]
-    props = action.input_schema.get("properties", {})
-    schema = dict(action.input_schema)
-    schema["properties"] = {
-        k: {kk: vv for kk, vv in v.items() if kk != "x-template"}
-        for k, v in props.items()
-        if v.get("x-template") != "deferred"
-    }
-    schema["required"] = [r for r in schema.get("required", []) if r in schema["properties"]]
-    validator = jsonschema.Draft202012Validator(schema)
-    with _validators_lock:
-        _validators[id(action)] = (action, validator)  # holding the action keeps its id unique
-    return validator
-
-
 def check_args(action: Action, args: Mapping[str, Any]) -> None:
     """Rendered arguments against the action's input schema (deferred ones excepted).
 
@@ -105,7 +80,7 @@ def check_args(action: Action, args: Mapping[str, Any]) -> None:
     """
     # a Secret as "***": a string of the right type whose value never reaches messages
     plain = {k: masked(v) for k, v in args.items() if not isinstance(v, Deferred)}
-    errors = sorted(_arg_validator(action).iter_errors(plain), key=lambda e: list(e.path))
+    errors = sorted(action.arg_validator.iter_errors(plain), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path) or "arguments"
@@ -120,12 +95,6 @@ def _not_retryable(exc: BaseException) -> bool:
     return isinstance(exc, GuardrailError | DryRunViolation)
 
 
-def backoff_wait(policy: RetryPolicy, attempt: int) -> float:
-    """Seconds before try ``attempt + 1``: ``backoff * 2**(attempt-1)``, capped, jittered 50-150%."""
-    wait = min(policy.backoff * 2.0 ** (attempt - 1), policy.max_backoff)
-    return wait * random.uniform(0.5, 1.5)
-
-
 def call_with_retry(
     fn: Callable[[], Any],
     policy: RetryPolicy,
@@ -133,7 +102,8 @@ def call_with_retry(
     sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[int, str, float], None] | None = None,
 ) -> Any:
-    """Run ``fn``; on failure wait (``backoff_wait``) and try again, ``policy.attempts`` in all.
+    """Run ``fn``; on failure wait (``engine.backoff.backoff``) and try again, ``policy.attempts``
+    in all.
 
     Guardrail refusals and dry-run violations are never retried: trying again
     cannot change them.
@@ -146,7 +116,7 @@ def call_with_retry(
         except Exception as exc:
             if attempt >= policy.attempts or _not_retryable(exc):
                 raise
-            wait = backoff_wait(policy, attempt)
+            wait = backoff(attempt, policy.backoff, policy.max_backoff)
             if on_retry:
                 on_retry(attempt, describe(exc), wait)
             sleep(wait)

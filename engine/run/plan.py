@@ -27,7 +27,7 @@ from engine.expr.templates import (
     render_value,
 )
 from engine.playbook.model import Playbook, Step
-from engine.secrets import Secret
+from engine.secrets import MASK, Secret
 
 
 def precompile(playbook: Playbook) -> None:
@@ -153,7 +153,7 @@ def plain(value: Any) -> Any:
 
 def _plain_leaf(value: Any) -> Any:
     if isinstance(value, Secret):
-        return "***"
+        return MASK
     if isinstance(value, Undefined):
         try:
             value._fail_with_undefined_error()

@@ -35,17 +35,17 @@ from typing import Any
 from jinja2 import nodes
 
 from engine.audit.runlog import summarize
+from engine.audit.show import change_lines
 from engine.errors import TemplateError
 from engine.expr.templates import iter_templates, parse_template, template_references
 from engine.playbook.model import Step
 from engine.run.outcomes import Skipped, StepOutcome, Succeeded
 from engine.run.plan import call_digest, loggable
-from engine.secrets import Secret
+from engine.secrets import holds_secret
 
 MAX_SNAPSHOT = 4 * 1024 * 1024  # characters of JSON of feeder outputs kept per write step
 _REPLAYABLE = ("succeeded", "skipped")
 Log = Callable[..., Any]
-_SHOWN = 20  # changes listed in a stop message; the approval.changed record has them all
 
 
 @dataclass
@@ -201,25 +201,12 @@ def snapshot(
     for sid, state in steps.items():
         if sid in writes or (ids is not None and sid not in ids):
             continue
-        if state.get("status") in _REPLAYABLE and not _holds_secret(state.get("output")):
+        if state.get("status") in _REPLAYABLE and not holds_secret(state.get("output")):
             outputs[sid] = {"status": state.get("status"), "output": state.get("output")}
     size = len(json.dumps(outputs, default=str, ensure_ascii=False))
     if size > MAX_SNAPSHOT:
         return None, f"{size} characters of JSON is more than {MAX_SNAPSHOT}: not replayable"
     return outputs, None
-
-
-def _holds_secret(value: Any) -> bool:
-    stack = [value]
-    while stack:  # iterative: a hostile output may nest deeply
-        item = stack.pop()
-        if isinstance(item, Secret):
-            return True
-        if isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
 
 
 def shown_calls(
@@ -309,28 +296,3 @@ def describe_changes(step_id: str, found: list[dict[str, Any]]) -> str:
         "check them, then approve the new ones with: soar resume RUNLOG --yes",
     ]
     return "\n".join(lines)
-
-
-def change_lines(found: list[dict[str, Any]], limit: int = _SHOWN) -> list[str]:
-    """One line per change (the first ``limit``): ``+`` added, ``-`` removed, ``~`` sent."""
-    lines = []
-    for c in found[:limit]:
-        old, new = c.get("old") or {}, c.get("new") or {}
-        if c.get("change") == "added":
-            lines.append(f"  + {new.get('target')}  {_short(new.get('args'))}")
-        elif c.get("change") == "removed":
-            lines.append(f"  - {old.get('target')}  (no longer selected: not sent)")
-        else:
-            now = f"now {new.get('target')} {_short(new.get('args'))}" if new else "now none"
-            lines.append(
-                f"  ~ #{c.get('index')} {old.get('target')} {_short(old.get('args'))} was already "
-                f"sent and is not sent again ({now}: not sent)"
-            )
-    if len(found) > limit:
-        lines.append(f"  ... and {len(found) - limit} more (see approval.changed in the run log)")
-    return lines
-
-
-def _short(value: Any, limit: int = 160) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + "..."

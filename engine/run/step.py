@@ -249,11 +249,13 @@ def _write_call(
 ) -> Any:
     """One write: planned in a dry run; on resume its logged result reused, or, if it was
     in flight when the run stopped, refused unless safe to resend; else logged, sent, logged."""
-    target = target_of(action, args)
+    target, targets = target_of(action, args), action.targets(args)
     where = {"step": step.id, "index": index, "call": key, "action": action.name}
     if run.plan_writes:
         result = run_action(action, run.ctx, args, plan=True)
-        run.log("action.planned", **where, target=target, planned=result["planned"])
+        run.log(
+            "action.planned", **where, target=target, targets=targets, planned=result["planned"]
+        )
         return result
     if key in run.replay.done:
         # the target it was sent to: the arguments may differ now, its result stands
@@ -266,7 +268,7 @@ def _write_call(
             "is unknown and soar will not send it again; check the target by hand (the "
             "next run can skip it), or confirm with soar resume --resend-unknown"
         )
-    run.log("action.call", **where, target=target, args=loggable(args))
+    run.log("action.call", **where, target=target, targets=targets, args=loggable(args))
     run.writer.sync()  # on disk before the write leaves the process
     try:
         result = _attempt(run, step, action, args, index)

@@ -13,9 +13,9 @@ import pytest
 from localserver import Route, recording_server
 from soarcli import soar
 
-from engine.audit.redact import MASK, Redactor, check_secret
+from engine.audit.redact import Redactor, check_secret
 from engine.errors import ConfigError
-from engine.secrets import Secret, encodings
+from engine.secrets import MASK, Secret, encodings
 
 CANARY = "canary-S3cr3t/+=&value"
 

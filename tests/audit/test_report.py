@@ -117,7 +117,9 @@ def test_report_tells_who_what_when_and_how_to_verify(tmp_path: Path) -> None:
     assert "DRY RUN" in report
     assert "| `ips` | succeeded | 1.25s |" in report
     assert "| `203.0.113.7` | 412 |" in report  # the IP with its indicator count
-    assert "| `auth0\\|victim` | Jane Doe | Jane Doe, Payroll |" in report
+    # each output under its own name; mappings keyed by a list's items are its columns
+    assert "| compromised\\_users | accessed\\_clients | user\\_names |" in report
+    assert "| `auth0\\|victim` | Jane Doe, Payroll | Jane Doe |" in report
     assert "| planned | `block` | auth0.block\\_user | `auth0\\|victim` |" in report
     assert "intact" in report and f"Final hash: `{final}`" in report
     assert f"`soar verify {log} --expect-hash {final}`" in report
@@ -136,6 +138,25 @@ def test_live_report_lists_done_writes_with_their_result(tmp_path: Path) -> None
     assert "| `block` | granted | --yes | auth0\\|victim |" in report
 
 
+def test_the_report_shows_any_playbooks_outputs_under_their_own_names(tmp_path: Path) -> None:
+    log = RunLogWriter(tmp_path / "run-2.jsonl", "run-2", Redactor())
+    log.write("run.started", playbook={"name": "activity"}, inputs={}, tenant="t", dry_run=False)
+    outputs = {
+        "events_count": 26,
+        "ips": ["198.51.100.9", "203.0.113.7"],
+        "clients": {"198.51.100.9": ["Portal"]},
+        "calls": [{"log_id": "90", "type": "sapi", "date": "2026-11-28T07:00:00.000Z"}],
+    }
+    log.write("run.finished", status="succeeded", outputs=outputs, records=2)
+    log.close()
+    report = render(tmp_path / "run-2.jsonl")
+    assert "### ips (2)" in report and "| ips | clients |" in report
+    assert "| `198.51.100.9` | Portal |" in report and "| `203.0.113.7` |  |" in report
+    assert "| date | type | log\\_id |" in report  # an event's date and type first
+    assert "- **events\\_count:** 26" in report
+    assert "### clients" not in report  # shown in the table of the addresses it is keyed by
+
+
 def test_a_tampered_log_is_reported_as_such(tmp_path: Path) -> None:
     log = tmp_path / "run-1.jsonl"
     write_log(log, dry_run=True, name="Jane")
@@ -150,7 +171,7 @@ def test_hostile_strings_cannot_break_the_markdown(tmp_path: Path) -> None:
         report = render(log)
         assert "<script>" not in report and "\x1b" not in report and "\x07" not in report
         assert "](" not in report.replace("\\](", "").replace("\\]\\(", "")
-        for header, columns in (("| user id", 3), ("| date", 6)):
+        for header, columns in (("| compromised\\_users", 3), ("| date", 6)):
             rows = table_rows(report, header)
             assert len(rows) == 1, (name, rows)  # no forged row
             assert len(_CELL.findall(rows[0])) == columns + 1, (name, rows[0])
@@ -160,7 +181,7 @@ def test_hostile_strings_cannot_break_the_markdown(tmp_path: Path) -> None:
         # what a reader sees is the data, one line, control characters made visible
         visible = name.replace("\r", " ").replace("\n", " ")
         visible = visible.replace("\x1b", "\\x1b").replace("\x07", "\\x07")
-        user_row = table_rows(report, "| user id")[0]
+        user_row = table_rows(report, "| compromised\\_users")[0]
         assert visible in unescape(user_row), (name, user_row)
 
 

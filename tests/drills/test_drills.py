@@ -10,7 +10,7 @@ from soarcli import soar
 
 from engine.audit.report import render
 from engine.audit.runlog import verify
-from engine.drills.drill import load_drill, run_drill
+from engine.drills.drill import load_drill, run_drill, standard_answers
 from engine.errors import DrillError
 
 ROOT = Path(__file__).parents[2]
@@ -67,6 +67,26 @@ def test_a_bad_drill_file_is_refused_with_its_location(tmp_path: Path) -> None:
     with pytest.raises(DrillError) as err:
         load_drill(bad)
     assert [(i.code, i.location.line) for i in err.value.issues] == [("SOAR104", 3)]
+
+
+def test_a_drill_declares_which_output_answers_which_truth_key(tmp_path: Path) -> None:
+    triage = PLAYBOOKS / "auth0-attack-triage.yaml"
+    assert standard_answers(triage) == {
+        "attacker_ips": "suspicious_ips",
+        "activity_elsewhere": "activity_elsewhere.ips",
+    }
+    assert standard_answers(PLAYBOOKS / "auth0-contain-user.yaml") == {}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "drill: 1\nname: x\nscenario: quiet\nplaybook: p.yaml\n"
+        "answers: {attackers: suspicious_ips}\n"
+    )
+    with pytest.raises(DrillError, match=r"bad\.yaml:5:.*attackers"):
+        load_drill(bad)
+    proc = soar(
+        "drill", str(triage), "--scenario", "quiet", "--answer", "attacker_ips=nope", timeout=60
+    )
+    assert proc.returncode == 2 and "--answer 'attacker_ips=nope'" in proc.stderr
 
 
 def test_truth_in_inputs_is_rendered_but_tenant_data_is_not(tmp_path: Path) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from engine.drills.drill import check
-from engine.drills.scoring import journal_blocks, precision_recall, score, write_targets
+from engine.drills.scoring import (
+    answer,
+    journal_blocks,
+    precision_recall,
+    same_name_answers,
+    score,
+    write_targets,
+)
 
 TRUTH: dict[str, Any] = {
     "attacker_ips": ["203.0.113.7", "203.0.113.8"],
@@ -13,6 +20,8 @@ TRUTH: dict[str, Any] = {
     "hijacked_admins": ["auth0|admin"],
     "legitimate_users": ["auth0|l1", "auth0|l2"],
 }
+# what the attack triage's outputs answer (its drills say so); the other keys: same-name outputs
+TRIAGE = {"attacker_ips": "suspicious_ips", "compromised_users": "compromised_users"}
 
 
 def planned(target: str, action: str = "auth0.block_user") -> dict[str, Any]:
@@ -46,7 +55,7 @@ def test_write_targets_separates_done_and_planned_and_ignores_reads() -> None:
 
 def test_score_a_perfect_run() -> None:
     outputs = {"suspicious_ips": TRUTH["attacker_ips"], "compromised_users": ["auth0|b", "auth0|a"]}
-    m = score(outputs, TRUTH, [planned("auth0|a"), planned("auth0|b")])
+    m = score(outputs, TRUTH, [planned("auth0|a"), planned("auth0|b")], TRIAGE)
     assert m["compromised_users"]["recall"] == m["attacker_ips"]["recall"] == 1.0
     assert m["compromised_users"]["precision"] == m["attacker_ips"]["precision"] == 1.0
     assert m["wrongly_blocked"] == m["wrongly_planned"] == []
@@ -56,7 +65,7 @@ def test_score_a_perfect_run() -> None:
 
 def test_score_counts_legitimate_users_hit() -> None:
     outputs = {"suspicious_ips": ["203.0.113.7", "192.0.2.1"], "compromised_users": ["auth0|l1"]}
-    m = score(outputs, TRUTH, [called("auth0|l1"), planned("auth0|l2"), called("auth0|a")])
+    m = score(outputs, TRUTH, [called("auth0|l1"), planned("auth0|l2"), called("auth0|a")], TRIAGE)
     assert m["attacker_ips"]["recall"] == 0.5 and m["attacker_ips"]["precision"] == 0.5
     assert m["compromised_users"]["recall"] == 0.0
     assert m["wrongly_blocked"] == ["auth0|l1"] and m["wrongly_planned"] == ["auth0|l2"]
@@ -68,7 +77,7 @@ def test_score_of_a_playbook_without_those_outputs() -> None:
 
 
 def metrics_of(outputs: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
-    m = score(outputs, TRUTH, records)
+    m = score(outputs, TRUTH, records, TRIAGE)
     m["legitimate_blocked_in_tenant"] = []
     return m
 
@@ -167,7 +176,11 @@ def test_applications_reached_and_activity_elsewhere_are_scored_per_user() -> No
             "auth0|b": {"ips": []},
         },
     }
-    m = {**score(outputs, truth, []), "legitimate_blocked_in_tenant": []}
+    answers = {
+        "accessed_clients": "accessed_clients",
+        "activity_elsewhere": "activity_elsewhere.ips",
+    }
+    m = {**score(outputs, truth, [], answers), "legitimate_blocked_in_tenant": []}
     assert m["accessed_clients"]["missed"] == ["auth0|a -> Billing"]
     assert m["accessed_clients"]["extra"] == ["auth0|b -> Support"]
     assert m["accessed_clients"]["recall"] == 0.6667
@@ -178,5 +191,17 @@ def test_applications_reached_and_activity_elsewhere_are_scored_per_user() -> No
     (bad,) = [c for c in checks if not c["ok"]]
     assert bad["check"] == "recall of accessed_clients >= 1.0"
     assert "auth0|a -> Billing" in bad["detail"]
-    missing = score({"activity_elsewhere": {}}, truth, [])["activity_elsewhere"]
+    missing = score({"activity_elsewhere": {}}, truth, [], answers)["activity_elsewhere"]
     assert missing["recall"] == 0.0
+
+
+def test_the_drill_says_which_output_answers_which_truth_key() -> None:
+    outputs = {"found_ips": ["203.0.113.7"], "compromised_users": ["auth0|a"]}
+    # by default only an output named after a truth key answers it
+    assert same_name_answers(outputs) == {"compromised_users": "compromised_users"}
+    m = score(outputs, TRUTH, [])
+    assert "attacker_ips" not in m and m["compromised_users"]["recall"] == 0.5
+    m = score(outputs, TRUTH, [], {"attacker_ips": "found_ips"})
+    assert m["attacker_ips"]["recall"] == 0.5 and "compromised_users" not in m
+    assert answer({"a": {"u": {"ips": [1]}}}, "a.ips") == (True, {"u": {"ips": [1]}}, "ips")
+    assert answer({}, "a")[0] is False
