@@ -17,8 +17,9 @@ closures. Semantics follow auth0-facts.md §2:
 - AND, OR, NOT (and ``-term``), parentheses, ``field:(a OR b)``, and a space
   after the colon (``type: (s scoa)``). Terms side by side are OR-ed, as in
   Lucene and Elasticsearch (Auth0's own detections write ``type: (seacft sertft)``).
-  A side-by-side sequence is read as Lucene reads a clause list: ``+x`` and the
-  operands of an AND in it are required, ``-x``/``NOT x`` excluded, the rest
+  A side-by-side sequence, with the AND and OR operands around it, is read as
+  Lucene reads one clause list: ``+x`` and the clauses on each side of an AND are
+  required (``-a AND a +b``: a and b), ``-x``/``NOT x`` excluded, the rest
   optional, at least one of them needed when nothing is required
   (``type:s -ip:10.0.0.1`` is "s, not from that IP"). Without side-by-side
   terms, AND binds tighter than OR. ``Query.ambiguities`` names operator mixes
@@ -30,6 +31,7 @@ closures. Semantics follow auth0-facts.md §2:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -248,7 +250,9 @@ class _Compiler:
             return self.compile(node.expr, name)
         if isinstance(node, tree.Group | tree.FieldGroup):
             return self.compile(node.expr, fieldname)
-        if isinstance(node, tree.UnknownOperation):
+        if isinstance(node, tree.UnknownOperation) or (
+            isinstance(node, tree.AndOperation | tree.OrOperation) and _holds_side_by_side(node)
+        ):
             return self.clauses(node, fieldname)
         if isinstance(node, tree.AndOperation):
             parts = [self.compile(c, fieldname) for c in node.children]
@@ -301,35 +305,23 @@ class _Compiler:
         kind = type(node).__name__
         raise QueryError(f"Invalid query: {kind.lower()} queries are not supported in log search")
 
-    def clauses(
-        self, node: tree.UnknownOperation, fieldname: str | None
-    ) -> tuple[Predicate, Hints]:
+    def clauses(self, node: tree.Item, fieldname: str | None) -> tuple[Predicate, Hints]:
         """Side-by-side terms, read as Lucene reads a clause list (default operator OR).
 
-        The ungrouped operands of AND and OR inside the sequence are clauses of
-        the same list (Lucene has no precedence): AND makes its operands
-        required, ``+x`` is required, ``-x``/``NOT x`` excluded, the rest optional.
+        The ungrouped operands of AND and OR around and inside the sequence are
+        clauses of the same list (Lucene has no precedence, whatever tree luqum
+        builds: ``-a AND a +b`` is three clauses): AND makes the clauses on both
+        sides of it required, ``+x`` is required, ``-x``/``NOT x`` excluded, the
+        rest optional.
         """
         must: list[tuple[Predicate, Hints]] = []
         should: list[tuple[Predicate, Hints]] = []
         must_not: list[Predicate] = []
-
-        def add(item: tree.Item, required: bool) -> None:
-            if isinstance(item, tree.UnknownOperation | tree.OrOperation):
-                for child in item.children:
-                    add(child, required)
-            elif isinstance(item, tree.AndOperation):
-                for child in item.children:
-                    add(child, True)
-            elif isinstance(item, tree.Not | tree.Prohibit):
-                must_not.append(self.compile(item.a, fieldname)[0])
-            elif isinstance(item, tree.Plus):
-                must.append(self.compile(item.a, fieldname))
+        for occur, item in _clause_list(node):
+            if occur == "not":
+                must_not.append(self.compile(item, fieldname)[0])
             else:
-                (must if required else should).append(self.compile(item, fieldname))
-
-        for child in node.children:
-            add(child, False)
+                (must if occur == "must" else should).append(self.compile(item, fieldname))
         req = [p for p, _ in must]
         opt = [p for p, _ in should] if not must else []
         excluded = must_not
@@ -379,6 +371,33 @@ class _Compiler:
                 date_hi=(hi + "\x00" if inc_hi else hi) if hi else None,
             )
         return _field_test(fieldname, test), hints
+
+
+def _clause_list(node: tree.Item) -> list[list[Any]]:
+    """``node`` as Lucene's flat clause list: ``[occur, item]``, occur must, should or not."""
+    if isinstance(node, tree.Not | tree.Prohibit):
+        return [["not", node.a]]
+    if isinstance(node, tree.Plus):
+        return [["must", node.a]]
+    if isinstance(node, tree.UnknownOperation | tree.OrOperation):
+        return [c for child in node.children for c in _clause_list(child)]
+    if isinstance(node, tree.AndOperation):
+        parts = [_clause_list(child) for child in node.children]
+        for left, right in itertools.pairwise(parts):  # AND joins its neighbours
+            for clause in (left[-1], right[0]):
+                if clause[0] == "should":
+                    clause[0] = "must"
+        return [c for part in parts for c in part]
+    return [["should", node]]
+
+
+def _holds_side_by_side(node: tree.Item) -> bool:
+    """Whether an ungrouped sequence of side-by-side terms is among ``node``'s operands."""
+    if isinstance(node, tree.UnknownOperation):
+        return True
+    if isinstance(node, tree.AndOperation | tree.OrOperation):
+        return any(_holds_side_by_side(child) for child in node.children)
+    return False
 
 
 @lru_cache(maxsize=512)

@@ -216,3 +216,13 @@ def test_side_by_side_terms_are_read_as_lucene_reads_them(
         assert predicate(e) == lucene_reference(clauses, e), (text, e)
         if predicate(e):  # the index hints never exclude a match
             assert all(e.get(f) in values for f, values in predicate.hints.eq.items()), text
+
+
+def test_an_and_beside_side_by_side_terms_joins_only_its_neighbours() -> None:
+    """luqum builds ``AND(-a, (a +b))``; Lucene reads one list: -a, AND a, +b (found by the test above)."""
+    q = compile_query('-type:"s" AND type:"s" +user_name:{* TO *}')
+    assert not q({"type": None, "user_name": "s"})  # type:"s" is required by the AND
+    assert not q({"type": "s", "user_name": "s"})  # and excluded by -type:"s": nothing matches
+    q = compile_query('type:"f" ip:"1.2.3.4" AND user_name:"x"')  # ip and user_name required
+    assert q({"type": "s", "ip": "1.2.3.4", "user_name": "x"})
+    assert not q({"type": "f", "ip": "9.9.9.9", "user_name": "x"})
