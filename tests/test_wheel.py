@@ -26,6 +26,7 @@ SOURCES = (
     "setup.py",
     "MANIFEST.in",
     "README.md",
+    "LICENSE",
     "engine",
     "playbooks",
     "drills",
@@ -102,6 +103,12 @@ def test_the_wheel_carries_the_repository_playbooks_and_drills(
             }
             repo = {p.name: p.read_bytes() for p in (ROOT / folder).glob("*.yaml")}
             assert packaged == repo, f"the wheel's {folder} differ from the repository's"
+        # the license the metadata declares travels with it (PEP 639: License-File)
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        text = zf.read(meta).decode()
+        assert "License-Expression: Apache-2.0" in text and "License-File: LICENSE" in text
+        (licence,) = [n for n in zf.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert zf.read(licence) == (ROOT / "LICENSE").read_bytes()
 
 
 def test_the_installed_engine_is_the_wheel(installed: tuple[Path, Path], tmp_path: Path) -> None:
