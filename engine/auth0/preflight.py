@@ -22,6 +22,7 @@ from engine.errors import ConfigError, UpstreamError
 from engine.httpguard import DryRunGuard
 
 CHECK_TIMEOUT = 5.0  # seconds: an operator waits this long at most to hear the tenant is away
+RATE_LIMIT_WAIT = 1.0  # seconds the check waits out a 429 before saying the tenant is limiting it
 
 Factory = Callable[[DryRunGuard, Callable[[str], None]], Auth0Client]
 
@@ -43,6 +44,7 @@ def checked_factory(
         guard=DryRunGuard(dry_run=True, read_hosts=()),
         on_secret=on_secret,
         max_retries=0,
+        wait_budget=RATE_LIMIT_WAIT,  # a 429 does not hold the operator for the 300 s a call may
     )
     with probe:
         try:
@@ -67,6 +69,12 @@ def _refuse(settings: Auth0Settings, exc: UpstreamError) -> None:
     if exc.status is None:  # no answer: refused, timed out, or a certificate not trusted
         why = f"{exc.upstream_message} ({exc.hint})" if exc.hint else exc.upstream_message
         _unreachable(settings, why)
+    if exc.status == 429:  # the credentials are not the problem: the tenant's rate limit is
+        raise ConfigError(
+            f"the tenant {settings.host} is rate-limiting this application's token requests "
+            "(HTTP 429): wait a minute, or stop what else uses these credentials, and run "
+            "again; nothing was run"
+        )
     if exc.status < 500:  # refused credentials, audience or grant: the hint names them
         raise ConfigError(f"the tenant {settings.host} refused the run's credentials: {exc}")
 

@@ -91,3 +91,18 @@ def test_credentials_with_whitespace_are_refused(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"^{name} has whitespace") as info:
         Auth0Settings.from_env(env)
     assert "x" * 20 not in str(info.value)
+
+
+def test_a_rate_limited_token_request_is_not_called_bad_credentials(tmp_path: Path) -> None:
+    from localserver import Route, recording_server
+
+    with recording_server() as server:
+        server.routes["/oauth/token"] = Route(status=429, body={"error": "too_many_requests"})
+        env = {
+            "AUTH0_DOMAIN": server.url,
+            "AUTH0_CLIENT_ID": "client-id-1234",
+            "AUTH0_CLIENT_SECRET": "a-long-enough-client-secret-value",
+        }
+        error = refused_before_the_run(tmp_path, env, "rate-limiting", "HTTP 429")
+        assert "refused the run's credentials" not in error
+        assert server.count("POST", "/oauth/token") == 1  # the check does not hammer it
