@@ -45,16 +45,10 @@ def export_cmd(
     from engine.cli.cmd_run import make_redactor
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
-    from engine.errors import UsageError
     from engine.httpguard import DryRunGuard
-    from engine.timeutil import now_utc, parse_time
 
     redactor = make_redactor()
-    now = now_utc()
-    start = parse_time(since, now)
-    end = parse_time(until, now) if until else now
-    if start >= end:
-        raise UsageError(f"--since {since} is not before --until {until or 'now'}")
+    start, end = _tenant_window(since, until)
     guard = DryRunGuard(dry_run=True)
     # each page read shows on the live line on a terminal, else is a log event
     with (
@@ -145,10 +139,13 @@ def search_cmd(
     picked = parse_fields(fields) if fields is not None else None
     if picked is not None and not picked:
         raise UsageError("--fields names no field (give a,b or details.request.ip)")
-    start, end = _window(since, until, "24h" if tenant else None)
+    start: datetime | None
+    end: datetime | None
     if tenant:
+        start, end = _tenant_window(since, until)
         found = _tenant_search(q, start, end, limit)
     else:
+        start, end = _window(since, until, None)
         found = _file_search(Path(source), q, start, end, limit)
     for warning in found.warnings:
         typer.echo(f"warning: {safe(warning)}", err=True)
@@ -177,6 +174,13 @@ def _window(
     return start, end
 
 
+def _tenant_window(since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    """A tenant's search window: ``since`` (default 24h) to ``until`` (default now)."""
+    start, end = _window(since, until, "24h")
+    assert start is not None and end is not None  # a default since; until then defaults to now
+    return start, end
+
+
 def _shown(start: datetime | None, end: datetime | None) -> str:
     from engine.timeutil import iso_ms
 
@@ -197,9 +201,7 @@ def _file_search(
     return search_file(path, q, start, end, limit=limit)
 
 
-def _tenant_search(
-    q: str, start: datetime | None, end: datetime | None, limit: int | None
-) -> SearchResult:
+def _tenant_search(q: str, start: datetime, end: datetime, limit: int | None) -> SearchResult:
     from engine.auth0 import client_from_env
     from engine.auth0.search import search
     from engine.cli.cmd_run import make_redactor
@@ -207,7 +209,6 @@ def _tenant_search(
     from engine.cli.progress import showing
     from engine.httpguard import DryRunGuard
 
-    assert start is not None and end is not None  # --tenant: since defaults to 24h, until to now
     redactor = make_redactor()
     # a search can never write: the guard refuses every non-GET request but the token's
     with (

@@ -176,6 +176,8 @@ def test_bad_query_file_line_and_usage_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in query.stderr + line.stderr
     both = soar("logs", "search", "--tenant", TRIAGE, "type:s")
     assert both.returncode == 2 and "not both" in both.stderr
+    window = soar("logs", "search", "--tenant", "type:s", "--since", "1h", "--until", "2h")
+    assert window.returncode == 2 and "--since 1h is not before --until 2h" in window.stderr
     fmt = soar("logs", "search", TRIAGE, "type:s", "--format", "xml")
     assert fmt.returncode == 2 and "table, json, jsonl, csv" in fmt.stderr
 
