@@ -124,6 +124,7 @@ def search_cmd(
         int | None, typer.Option("--limit", min=1, help="Stop after N events (the oldest N).")
     ] = None,
 ) -> None:
+    """``soar logs search``: one query over a FILE or the tenant (help: ``SEARCH_HELP``)."""
     from engine.errors import UsageError
     from engine.logs.formats import FORMATS, parse_fields, render
     from engine.logs.query import compile_query
