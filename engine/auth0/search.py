@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -187,7 +187,12 @@ def parse_date(date: str) -> datetime | None:
 
 
 def search_file(
-    path: Path, query: str, since: datetime, until: datetime, *, limit: int | None = None
+    path: Path,
+    query: str,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    limit: int | None = None,
 ) -> SearchResult:
     """The same search over an exported log file, with the same query engine.
 
@@ -195,24 +200,38 @@ def search_file(
     once, so an exported stream may hold an event twice. A file has no
     retention limit; when no event of the file falls in the window at all, the
     warning says so with the file's own span, so an empty answer is never
-    mistaken for "all clear".
+    mistaken for "all clear". ``since`` and ``until`` None: that side is open
+    (both None: the whole file, events with unreadable dates last).
     """
+    from engine.logs.files import profile, window_warnings
     from engine.logs.files import search_file as scan
-    from engine.logs.files import window_warnings
     from engine.logs.query import Undated
 
     undated = Undated()
     by_id: dict[str, dict[str, Any]] = {}
     for event in scan(path, query, since, until, undated):
         by_id.setdefault(identity(event), event)
-    events = sorted(
-        by_id.values(), key=lambda e: (date_key(e.get("date")) or "", str(e.get("log_id")))
-    )
+    events = sorted(by_id.values(), key=_file_order)
     if limit is not None:
         events = events[:limit]
     stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
-    warnings = [] if events else window_warnings(path, since, until)
+    warnings: list[str] = []
+    if not events and (since is not None or until is not None):
+        warnings = window_warnings(path, since or _EARLIEST, until or _LATEST)
+    elif not events and profile(path).events == 0:
+        warnings = [f"{path} holds no log events"]
     if undated.count:
         stats["undated"] = undated.count
         warnings.append(undated.warning())
     return SearchResult(events=events, warnings=warnings, stats=stats)
+
+
+# the bounds a window open on one side is checked with (``window_warnings``)
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _file_order(event: Mapping[str, Any]) -> tuple[bool, str, str]:
+    """Oldest first, ties by log_id; an event whose date cannot be read comes last."""
+    date = date_key(event.get("date"))
+    return (date is None, date or "", str(event.get("log_id")))

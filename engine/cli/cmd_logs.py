@@ -1,13 +1,22 @@
-"""``soar logs export``: a tenant's log events to a JSON-lines file."""
+"""``soar logs export``, ``search`` and ``stats``: a tenant's or a file's log events, ad hoc.
+
+``search`` and ``stats`` exit 0 when events were found, 1 when none matched
+(as grep), 2 on bad usage, a bad file, query or setting (the boundary in
+``engine.cli.main`` prints those).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from engine.textsafe import safe
+
+if TYPE_CHECKING:
+    from engine.auth0.search import SearchResult
 
 logs_app = typer.Typer(help="Work with a tenant's logs.", no_args_is_help=True)
 
@@ -36,16 +45,10 @@ def export_cmd(
     from engine.cli.cmd_run import make_redactor
     from engine.cli.oplog import live_line
     from engine.cli.progress import showing
-    from engine.errors import UsageError
     from engine.httpguard import DryRunGuard
-    from engine.timeutil import now_utc, parse_time
 
     redactor = make_redactor()
-    now = now_utc()
-    start = parse_time(since, now)
-    end = parse_time(until, now) if until else now
-    if start >= end:
-        raise UsageError(f"--since {since} is not before --until {until or 'now'}")
+    start, end = _tenant_window(since, until)
     guard = DryRunGuard(dry_run=True)
     # each page read shows on the live line on a terminal, else is a log event
     with (
@@ -60,6 +63,229 @@ def export_cmd(
     )
     for warning in stats.get("warnings", []):
         typer.echo(f"warning: {safe(warning)}", err=True)
+
+
+SEARCH_HELP = """Search a log file, or the tenant, with an Auth0 log query: hunting without a playbook.
+
+\b
+  soar logs search export.jsonl 'type:"s" AND ip:"203.0.113.7"'
+  soar logs search export.jsonl 'type:(fp fu)' --count
+  soar logs search --tenant 'user_id:"auth0|123"' --since 7d --format jsonl
+  soar logs search export.jsonl 'type:sapi' --fields date,ip,details.request.path --format csv
+
+QUERY is Auth0's log search syntax (whole values, case-sensitive; '' is every
+event). A FILE is any shape soar reads (JSON lines, an array, stream items,
+EventBridge events, API pages); without --since it is searched whole. With
+--tenant the complete search runs against AUTH0_DOMAIN (AUTH0_CLIENT_ID,
+AUTH0_CLIENT_SECRET or AUTH0_TOKEN), read-only, --since default 24h.
+Events come oldest first, each log_id once; --limit N keeps the oldest N.
+Output is on stdout, messages on stderr. Every format is terminal-safe; in
+CSV a cell starting with = + - @, a tab or CR gets a leading ' so that no
+spreadsheet runs it as a formula.
+Exit 0 found, 1 no event matched, 2 bad usage, file, query or settings.
+"""
+
+
+@logs_app.command("search", help=SEARCH_HELP)
+def search_cmd(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE", help="The log file (with --tenant: the QUERY).", show_default=False
+        ),
+    ],
+    query: Annotated[
+        str | None, typer.Argument(metavar="QUERY", help="An Auth0 log query.", show_default=False)
+    ] = None,
+    tenant: Annotated[
+        bool, typer.Option("--tenant", help="Search the tenant of AUTH0_DOMAIN instead of a FILE.")
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="30m, 24h, 7d or an ISO date; a FILE: whole, --tenant: 24h."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", help="End (exclusive); default now (a FILE without --since: its end)."
+        ),
+    ] = None,
+    fields: Annotated[
+        str | None,
+        typer.Option("--fields", help="Comma-separated dotted paths (details.request.ip)."),
+    ] = None,
+    count: Annotated[
+        bool, typer.Option("--count", help="Print only the number of events.")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="table|json|jsonl|csv", help="The output format.")
+    ] = "table",
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Stop after N events (the oldest N).")
+    ] = None,
+) -> None:
+    """``soar logs search``: one query over a FILE or the tenant (help: ``SEARCH_HELP``)."""
+    from engine.errors import UsageError
+    from engine.logs.formats import FORMATS, parse_fields, render
+    from engine.logs.query import compile_query
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format {safe(fmt)}: use one of {', '.join(FORMATS)}")
+    if tenant and query is not None:
+        raise UsageError("give a FILE or --tenant, not both (soar logs search --tenant QUERY)")
+    if not tenant and query is None:
+        raise UsageError("give a FILE and a QUERY, or --tenant QUERY")
+    q = source if tenant else query or ""
+    compile_query(q)  # what Auth0 would refuse is refused before anything is read
+    picked = parse_fields(fields) if fields is not None else None
+    if picked is not None and not picked:
+        raise UsageError("--fields names no field (give a,b or details.request.ip)")
+    start: datetime | None
+    end: datetime | None
+    if tenant:
+        start, end = _tenant_window(since, until)
+        found = _tenant_search(q, start, end, limit)
+    else:
+        start, end = _window(since, until, None)
+        found = _file_search(Path(source), q, start, end, limit)
+    for warning in found.warnings:
+        typer.echo(f"warning: {safe(warning)}", err=True)
+    if count:
+        typer.echo(str(len(found.events)))
+    elif found.events or fmt in ("json", "csv"):  # an empty answer is still valid JSON, CSV
+        typer.echo(render(found.events, fmt, picked), nl=False)
+    if not found.events:
+        typer.echo(f"no event matched {safe(q) or 'every event'!r} {_shown(start, end)}", err=True)
+        raise typer.Exit(1)
+
+
+def _window(
+    since: str | None, until: str | None, default_since: str | None
+) -> tuple[datetime | None, datetime | None]:
+    """The search window: ``since`` (or its default) to ``until``; None where it is open."""
+    from engine.errors import UsageError
+    from engine.timeutil import now_utc, parse_time
+
+    now = now_utc()
+    first = since or default_since
+    start = parse_time(first, now) if first else None
+    end = parse_time(until, now) if until else (now if start is not None else None)
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--since {first} is not before --until {until or 'now'}")
+    return start, end
+
+
+def _tenant_window(since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    """A tenant's search window: ``since`` (default 24h) to ``until`` (default now)."""
+    start, end = _window(since, until, "24h")
+    assert start is not None and end is not None  # a default since; until then defaults to now
+    return start, end
+
+
+def _shown(start: datetime | None, end: datetime | None) -> str:
+    from engine.timeutil import iso_ms
+
+    if start is None and end is None:
+        return "in the whole file"
+    lo = iso_ms(start) if start else "the first event"
+    return f"from {lo} to {iso_ms(end) if end else 'the last event'}"
+
+
+def _file_search(
+    path: Path, q: str, start: datetime | None, end: datetime | None, limit: int | None
+) -> SearchResult:
+    from engine.auth0.search import search_file
+    from engine.errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"{safe(path)}: no such file (give an exported log file, or --tenant)")
+    return search_file(path, q, start, end, limit=limit)
+
+
+def _tenant_search(q: str, start: datetime, end: datetime, limit: int | None) -> SearchResult:
+    from engine.auth0 import client_from_env
+    from engine.auth0.search import search
+    from engine.cli.cmd_run import make_redactor
+    from engine.cli.oplog import live_line
+    from engine.cli.progress import showing
+    from engine.httpguard import DryRunGuard
+
+    redactor = make_redactor()
+    # a search can never write: the guard refuses every non-GET request but the token's
+    with (
+        showing(live_line(), f"search {safe(q)}"),
+        client_from_env(DryRunGuard(dry_run=True), on_secret=redactor.add) as client,
+    ):
+        return search(client, q, start, end, limit=limit)
+
+
+@logs_app.command("stats")
+def stats_cmd(
+    file: Annotated[Path, typer.Argument(help="A log file (any shape soar reads).")],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="30m, 24h, 7d or an ISO date; default the whole file."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="End (exclusive); default the file's end.")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many IPs and users to list.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """What a log file holds: events, time span, event types, top IPs and users.
+
+    An address counts once whatever form it was logged in; a user is its
+    user_id, with the user_name seen most often. Exit 0 printed, 1 no event
+    in the window, 2 a bad file or option.
+    """
+    from engine.cli.output import json_requested
+    from engine.logs.stats import stats_of
+    from engine.textsafe import json_text
+
+    json_requested(as_json)
+    start, end = _window(since, until, None)
+    found = _file_search(file, "", start, end, None)
+    summary = stats_of(found.events).as_dict(top)
+    if as_json:
+        doc = {"file": str(file), "since": _iso(start), "until": _iso(end), **summary}
+        typer.echo(json_text({**doc, "warnings": found.warnings}))
+    else:
+        typer.echo("\n".join(_stats_lines(file, summary)))
+    for warning in found.warnings:
+        typer.echo(f"warning: {safe(warning)}", err=True)
+    if not found.events:
+        typer.echo(f"no event matched {_shown(start, end)}", err=True)
+        raise typer.Exit(1)
+
+
+def _iso(at: datetime | None) -> str | None:
+    from engine.timeutil import iso_ms
+
+    return iso_ms(at) if at else None
+
+
+def _stats_lines(file: Path, summary: dict[str, Any]) -> list[str]:
+    """The stats as aligned, terminal-safe lines."""
+    lines = [
+        f"file:    {safe(file)}",
+        f"events:  {summary['events']}",
+        f"span:    {summary['first'] or '-'} to {summary['last'] or '-'}",
+    ]
+    if summary["undated"]:
+        lines.append(f"undated: {summary['undated']} (their date cannot be read)")
+    lines.append("event types:")
+    width = max([len(safe(t["type"])) for t in summary["types"]] + [4])
+    lines += [
+        f"  {t['count']:>7}  {safe(t['type']).ljust(width)}  {t['meaning']}"
+        for t in summary["types"]
+    ]
+    lines.append("top IPs:")
+    lines += [f"  {i['count']:>7}  {safe(i['ip'])}" for i in summary["ips"]]
+    lines.append("top users:")
+    for u in summary["users"]:
+        name = f"  ({safe(u['user_name'])})" if u["user_name"] else ""
+        lines.append(f"  {u['count']:>7}  {safe(u['user_id'])}{name}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

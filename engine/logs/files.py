@@ -156,7 +156,7 @@ def _read(p: Path, handle: TextIO, keep: LineFilter | None) -> Iterator[dict[str
             head = handle.readline(MAX_ITEM)
         handle.seek(0)
         try:
-            json.loads(head)
+            loads(head)  # depth-bounded: a first event nested 3,000 levels deep is still one line
         except json.JSONDecodeError:  # a pretty-printed object: not one value a line
             yield from _documents(p, handle, array=False)
             return
