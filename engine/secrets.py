@@ -16,7 +16,6 @@ from typing import Any
 
 from engine.depth import walk
 
-SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- SOAR_SECRET_<NAME> is secrets.<name>: a prefix, not a secret
 MASK = "***"  # how every sink shows a secret (and what redaction leaves)
 
 AS_TEXT: ContextVar[Callable[[Secret], str] | None] = ContextVar(

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from engine.cli.environ import SECRET_PREFIX
 from engine.cli.output import json_requested, use_redactor
-from engine.secrets import SECRET_PREFIX
 from engine.textsafe import json_text, safe
 
 if TYPE_CHECKING:

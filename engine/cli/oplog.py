@@ -86,19 +86,6 @@ def log_level(environ: Mapping[str, str]) -> int:
     return LEVELS[value.lower()]
 
 
-def env_redactor(environ: Mapping[str, str]) -> Redactor:
-    """A redactor of the secrets the environment holds (``SOAR_SECRET_*``, ``AUTH0_*`` ones).
-
-    Not checked for strength here (``soar validate`` must not fail on a weak
-    secret); the commands that use them check them (``cmd_run.make_redactor``).
-    """
-    from engine.run.state import ENV_SECRETS
-    from engine.secrets import SECRET_PREFIX
-
-    names = [k for k in environ if k.startswith(SECRET_PREFIX) or k in ENV_SECRETS]
-    return Redactor(environ[k] for k in names if environ[k])
-
-
 def select(option: str | None = None, environ: Mapping[str, str] | None = None) -> None:
     """Check and keep the format and level (``--log-format``, ``SOAR_LOG_FORMAT``, ``SOAR_LOG_LEVEL``); ``ConfigError`` if bad."""
     global _chosen
@@ -114,6 +101,7 @@ def configure(stream: TextIO | None = None, live: bool | None = None) -> None:
     """
     import structlog
 
+    from engine.cli.environ import env_redactor
     from engine.cli.progress import LiveLine
 
     global _setup

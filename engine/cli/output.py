@@ -130,19 +130,13 @@ def _problem(message: str) -> dict[str, Any]:
 
 
 def _emit(how: Reporting, message: str, doc: dict[str, Any]) -> None:
-    redactor = how.redactor or _environment_redactor()
+    from engine.cli.environ import env_redactor
+
+    # a failure before the command built its own: the environment's secrets, masked
+    redactor = how.redactor or env_redactor(os.environ)
     if how.as_json:
         # values redacted before dumping (escaping hides a secret's plain form), text after
         sys.stdout.write(redactor.text(json_text(redactor.value(doc))) + "\n")
         sys.stdout.flush()
     sys.stderr.write(f"error: {safe(redactor.text(message), keep_newlines=True)}\n")
     sys.stderr.flush()
-
-
-def _environment_redactor() -> Redactor:
-    """Masks the secrets of the environment: a failure before the command built its own."""
-    from engine.audit.redact import Redactor
-    from engine.run.state import ENV_SECRETS
-
-    names = [k for k in os.environ if k.startswith("SOAR_SECRET_") or k in ENV_SECRETS]
-    return Redactor(os.environ[k] for k in names)
