@@ -31,7 +31,6 @@ closures. Semantics follow auth0-facts.md §2:
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from luqum import thread, tree
 from luqum.exceptions import ParseError
 
 from engine.errors import DateError, QueryError
+from engine.logs.clauses import ambiguities, clause_list, holds_side_by_side
 from engine.timeutil import date_key, iso_ms, read_date
 from engine.timeutil import date_period as _period
 
@@ -251,7 +251,7 @@ class _Compiler:
         if isinstance(node, tree.Group | tree.FieldGroup):
             return self.compile(node.expr, fieldname)
         if isinstance(node, tree.UnknownOperation) or (
-            isinstance(node, tree.AndOperation | tree.OrOperation) and _holds_side_by_side(node)
+            isinstance(node, tree.AndOperation | tree.OrOperation) and holds_side_by_side(node)
         ):
             return self.clauses(node, fieldname)
         if isinstance(node, tree.AndOperation):
@@ -317,7 +317,7 @@ class _Compiler:
         must: list[tuple[Predicate, Hints]] = []
         should: list[tuple[Predicate, Hints]] = []
         must_not: list[Predicate] = []
-        for occur, item in _clause_list(node):
+        for occur, item in clause_list(node):
             if occur == "not":
                 must_not.append(self.compile(item, fieldname)[0])
             else:
@@ -373,33 +373,6 @@ class _Compiler:
         return _field_test(fieldname, test), hints
 
 
-def _clause_list(node: tree.Item) -> list[list[Any]]:
-    """``node`` as Lucene's flat clause list: ``[occur, item]``, occur must, should or not."""
-    if isinstance(node, tree.Not | tree.Prohibit):
-        return [["not", node.a]]
-    if isinstance(node, tree.Plus):
-        return [["must", node.a]]
-    if isinstance(node, tree.UnknownOperation | tree.OrOperation):
-        return [c for child in node.children for c in _clause_list(child)]
-    if isinstance(node, tree.AndOperation):
-        parts = [_clause_list(child) for child in node.children]
-        for left, right in itertools.pairwise(parts):  # AND joins its neighbours
-            for clause in (left[-1], right[0]):
-                if clause[0] == "should":
-                    clause[0] = "must"
-        return [c for part in parts for c in part]
-    return [["should", node]]
-
-
-def _holds_side_by_side(node: tree.Item) -> bool:
-    """Whether an ungrouped sequence of side-by-side terms is among ``node``'s operands."""
-    if isinstance(node, tree.UnknownOperation):
-        return True
-    if isinstance(node, tree.AndOperation | tree.OrOperation):
-        return any(_holds_side_by_side(child) for child in node.children)
-    return False
-
-
 @lru_cache(maxsize=512)
 def compile_query(q: str) -> Query:
     """Parse and compile ``q``; an empty query matches everything. Raises ``QueryError``."""
@@ -414,36 +387,4 @@ def compile_query(q: str) -> Query:
         raise QueryError(f"Invalid query '{q}': {exc}") from None
     compiler = _Compiler()
     predicate, hints = compiler.compile(node, None)
-    return Query(q, predicate, hints, tuple(_ambiguities(node)), tuple(compiler.terms))
-
-
-_BOOL = (tree.AndOperation, tree.OrOperation, tree.UnknownOperation)
-_OP_NAMES = {
-    tree.AndOperation: "AND",
-    tree.OrOperation: "OR",
-    tree.UnknownOperation: "side-by-side terms",
-}
-
-
-def _ambiguities(node: tree.Item) -> list[str]:
-    """Operator mixes without parentheses, which Lucene engines read differently."""
-    found: list[str] = []
-    for item in _walk(node):
-        if not isinstance(item, _BOOL):
-            continue
-        mixed = {type(c) for c in item.children if isinstance(c, _BOOL)} - {type(item)}
-        if mixed == {tree.OrOperation} and isinstance(item, tree.UnknownOperation):
-            continue  # terms side by side and OR mean the same
-        if mixed:
-            ops = sorted({_OP_NAMES[type(item)], *(_OP_NAMES[m] for m in mixed)})
-            text = str(item).strip()
-            shown = text if len(text) <= 80 else text[:77] + "..."
-            found.append(f"'{shown}' mixes {' and '.join(ops)} without parentheses")
-    return found
-
-
-def _walk(node: tree.Item) -> list[tree.Item]:
-    out = [node]
-    for child in node.children:
-        out.extend(_walk(child))
-    return out
+    return Query(q, predicate, hints, tuple(ambiguities(node)), tuple(compiler.terms))
