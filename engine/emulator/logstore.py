@@ -24,10 +24,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from engine.errors import EmulatorError
-from engine.logs.query import INDEXED, SEARCHABLE, Query, event_date
+from engine.logs.query import INDEXED, SEARCHABLE, Query, event_date, field_text
 
 MAX_RUNS = 16  # more date-sorted runs than this (a shuffled file): sort the matches instead
-_OTHER = object()  # a non-string, non-null value (a list): equal to no query value
 _COLUMNS = tuple(sorted(SEARCHABLE - {"log_id", "date"}))
 
 
@@ -100,9 +99,7 @@ class LogStore:
     ) -> None:
         """The event's value in every column (dictionary-encoded) and in the indexes."""
         for f in _COLUMNS:
-            value = event.get(f)
-            if value is not None and not isinstance(value, str):
-                value = _OTHER
+            value = field_text(event.get(f))  # what a query reads: a number as its JSON text
             codes = code_of[f]
             code = codes.get(value)
             if code is None:

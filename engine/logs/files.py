@@ -50,6 +50,9 @@ MAX_ITEM = 64 << 20  # a value larger than this is an error, not a reason to rea
 MAX_LINE = 8 << 20
 # values a JSON encoder writes verbatim between quotes (no escapes, no "\/")
 _VERBATIM = re.compile(r"[A-Za-z0-9 ._:@|+-]+")
+# values that are also the text of a non-string JSON value (``field_text``), which a
+# line may spell otherwise (1e5 for 100000.0) and never between quotes
+_JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|-?Infinity|NaN|true|false")
 _PAGE_KEYS = frozenset({"start", "limit", "length", "total", "logs"})
 _SHAPES = (
     'expected Auth0 log events (objects with "type" and "date"), log-stream items '
@@ -333,7 +336,7 @@ def _line_filter(query: Query) -> LineFilter | None:
     needles = [
         [json.dumps(v) for v in values]
         for values in query.hints.eq.values()
-        if values and all(_VERBATIM.fullmatch(v) for v in values)
+        if values and all(_VERBATIM.fullmatch(v) and not _JSON_SCALAR.fullmatch(v) for v in values)
     ]
     if not needles:
         return None

@@ -18,7 +18,8 @@ import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from engine.depth import bounded, dumps
+from engine.depth import bounded
+from engine.logs.query import field_text
 from engine.textsafe import json_text, safe
 
 Format = Literal["table", "json", "jsonl", "csv"]
@@ -45,12 +46,8 @@ def pick(event: Mapping[str, Any], path: str) -> Any:
 
 
 def text_of(value: Any) -> str:
-    """A value as one cell's text: strings as they are, None empty, the rest compact JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return dumps(value, separators=(",", ":"))
+    """A value as one cell's text: the text a query reads (``field_text``), None empty."""
+    return field_text(value) or ""
 
 
 def _cut(text: str, width: int) -> str:

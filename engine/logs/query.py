@@ -27,6 +27,15 @@ closures. Semantics follow auth0-facts.md §2:
 - A bare term searches client_name, connection, description, ip, log_id, type, user_name.
 - Only the searchable fields are accepted; anything else is a ``QueryError``
   (the emulator answers it with Auth0's 400 ``invalid_query_string``).
+
+A field's value, as every term and range reads it, is ``field_text``: a string
+as it is; null or an absent key is no value (it matches no term, and
+``NOT``/``-`` of a term holds); any other JSON value (number, boolean, list,
+object) is its compact JSON text, exactly as DuckDB gives a JSON value in a
+VARCHAR column: ``123``, ``true``, ``[1,2]``, ``{"a":"é"}``. So ``ip:123``
+matches ``"ip": 123``, and the SQL evaluator (``engine.logs.sql``) means the
+same as this one. ``date`` is read apart: by ``engine.timeutil.date_key`` of
+the value itself, so only a string can be a date.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any
 from luqum import thread, tree
 from luqum.exceptions import ParseError
 
+from engine.depth import dumps
 from engine.errors import DateError, QueryError
 from engine.logs.clauses import ambiguities, clause_list, holds_side_by_side
 from engine.timeutil import date_key, iso_ms, read_date
@@ -70,6 +80,26 @@ INDEXED = ("type", "ip", "user_id")
 Event = Mapping[str, Any]
 Predicate = Callable[[Event], bool]
 _MATCH: Callable[[Event], bool] = lambda _e: True  # noqa: E731
+
+
+# inside compact JSON every backslash starts an escape: pairs are kept, \u00XX control
+# escapes are written with capitals as DuckDB writes them (json.dumps writes \u001f)
+_ESCAPES = re.compile(r"\\(\\|u00[01][0-9a-f])")
+
+
+def field_text(value: Any) -> str | None:
+    """A field's value as a query reads it: str as is, None as None, else compact JSON.
+
+    The compact JSON is DuckDB's text of the same JSON value in a VARCHAR
+    column (``engine.logs.sql``): no spaces, non-ASCII as is, control
+    characters as ``\\u00XX`` with capital hex digits, keys in their order.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    text = dumps(value, separators=(",", ":"))
+    if "\\u00" not in text:
+        return text
+    return _ESCAPES.sub(lambda m: "\\" + m[1][0] + m[1][1:].upper(), text)
 
 
 def _unescape(text: str) -> str:
@@ -199,22 +229,30 @@ class Query:
         return self.predicate(event)
 
 
-def _value_matcher(
-    raw: str, phrase: bool, fieldname: str
-) -> tuple[Callable[[Any], bool], str | None]:
-    """A test on one field value, and the exact value when the term is not a wildcard."""
+@dataclass(frozen=True)
+class Pattern:
+    """What a term's value matches: the ``exact`` value, or a wildcard.
+
+    A wildcard has its literal ``parts`` (unescaped) around each ``*``; a lone
+    ``*`` has none and matches any value but the empty string.
+    """
+
+    exact: str | None
+    parts: tuple[str, ...] = ()
+
+
+def value_pattern(raw: str, phrase: bool, fieldname: str) -> Pattern:
+    """The pattern of a term's ``raw`` text (quotes and escapes kept); refused ones raise."""
     if phrase:
-        exact = _unescape(raw[1:-1])
-        return (lambda v: v == exact), exact
+        return Pattern(_unescape(raw[1:-1]))
     if "?" in raw.replace("\\?", ""):
         raise QueryError(
             f"Invalid query '{fieldname}:{raw}': the wildcard ? is not supported, use *"
         )
     if "*" not in raw.replace("\\*", ""):
-        exact = _unescape(raw)
-        return (lambda v: v == exact), exact
+        return Pattern(_unescape(raw))
     if raw == "*":
-        return (lambda v: v is not None and v != ""), None
+        return Pattern(None)
     parts = re.split(r"(?<!\\)\*", raw)
     literal = sum(len(_unescape(p)) for p in parts)
     is_prefix = len(parts) == 2 and parts[1] == "" and parts[0] != ""
@@ -223,14 +261,27 @@ def _value_matcher(
             f"Invalid wildcard query '{fieldname}:{raw}': wildcards other than a prefix need "
             "at least 3 literal characters"
         )
-    pattern = re.compile(".*".join(re.escape(_unescape(p)) for p in parts), re.DOTALL)
-    return (lambda v: isinstance(v, str) and pattern.fullmatch(v) is not None), None
+    return Pattern(None, tuple(_unescape(p) for p in parts))
+
+
+def _value_matcher(
+    raw: str, phrase: bool, fieldname: str
+) -> tuple[Callable[[Any], bool], str | None]:
+    """A test on one field value, and the exact value when the term is not a wildcard."""
+    pattern = value_pattern(raw, phrase, fieldname)
+    exact = pattern.exact
+    if exact is not None:
+        return (lambda v: v == exact), exact
+    if not pattern.parts:
+        return (lambda v: v is not None and v != ""), None
+    regex = re.compile(".*".join(map(re.escape, pattern.parts)), re.DOTALL)
+    return (lambda v: isinstance(v, str) and regex.fullmatch(v) is not None), None
 
 
 def _field_test(name: str, test: Callable[[Any], bool]) -> Predicate:
     if name == "date":
         return lambda e: test(event_date(e))
-    return lambda e: test(e.get(name))
+    return lambda e: test(field_text(e.get(name)))
 
 
 class _Compiler:
@@ -346,14 +397,8 @@ class _Compiler:
     def range(self, node: tree.Range, fieldname: str | None) -> tuple[Predicate, Hints]:
         if fieldname is None:
             raise QueryError("Invalid query: a range needs a field, e.g. date:[2018-12 TO *]")
-        lo_raw, hi_raw = _unescape(str(node.low)), _unescape(str(node.high))
+        lo, hi = range_bounds(node, fieldname)
         inc_lo, inc_hi = node.include_low, node.include_high
-        if fieldname == "date":  # a bound may be quoted, as a value put in with | lucene is
-            lo = None if lo_raw == "*" else normalize_date(lo_raw.strip('"'))
-            hi = None if hi_raw == "*" else normalize_date(hi_raw.strip('"'))
-        else:
-            lo = None if lo_raw == "*" else lo_raw.strip('"')
-            hi = None if hi_raw == "*" else hi_raw.strip('"')
 
         def test(v: Any) -> bool:
             if not isinstance(v, str):
@@ -373,18 +418,40 @@ class _Compiler:
         return _field_test(fieldname, test), hints
 
 
-@lru_cache(maxsize=512)
-def compile_query(q: str) -> Query:
-    """Parse and compile ``q``; an empty query matches everything. Raises ``QueryError``."""
+def range_bounds(node: tree.Range, fieldname: str) -> tuple[str | None, str | None]:
+    """A range's low and high bound, None where open (``*``); ``date`` bounds normalised."""
+    lo_raw, hi_raw = _unescape(str(node.low)), _unescape(str(node.high))
+    if fieldname == "date":  # a bound may be quoted, as a value put in with | lucene is
+        lo = None if lo_raw == "*" else normalize_date(lo_raw.strip('"'))
+        hi = None if hi_raw == "*" else normalize_date(hi_raw.strip('"'))
+    else:
+        lo = None if lo_raw == "*" else lo_raw.strip('"')
+        hi = None if hi_raw == "*" else hi_raw.strip('"')
+    return lo, hi
+
+
+def parse_query(q: str) -> tree.Item | None:
+    """luqum's tree of ``q``, None for an empty query. Raises ``QueryError``.
+
+    Only the syntax is checked here; ``compile_query`` checks the rest.
+    """
     text = q.strip()
     if not text:
-        return Query(q, _MATCH, Hints())
+        return None
     try:
         # luqum's module-level parser shares one PLY lexer between threads: in
         # parallel, compiles were refused or came out wrong (and were cached so)
-        node = thread.parse(text)
+        return thread.parse(text)
     except (ParseError, TypeError, ValueError) as exc:
         raise QueryError(f"Invalid query '{q}': {exc}") from None
+
+
+@lru_cache(maxsize=512)
+def compile_query(q: str) -> Query:
+    """Parse and compile ``q``; an empty query matches everything. Raises ``QueryError``."""
+    node = parse_query(q)
+    if node is None:
+        return Query(q, _MATCH, Hints())
     compiler = _Compiler()
     predicate, hints = compiler.compile(node, None)
     return Query(q, predicate, hints, tuple(ambiguities(node)), tuple(compiler.terms))

@@ -103,3 +103,16 @@ def test_append_refuses_an_id_out_of_order() -> None:
         assert "does not sort after" in str(exc)
     else:
         raise AssertionError("an out-of-order id was appended")
+
+
+def test_a_non_string_value_is_found_by_its_json_text_through_the_index() -> None:
+    date = "2026-11-01T00:00:00.000Z"
+    events = [
+        {"log_id": "1", "date": date, "type": "s", "ip": 123, "client_name": ["a", 1]},
+        {"log_id": "2", "date": date, "type": "s", "ip": "1.2.3.4", "client_name": "x"},
+    ]
+    store = LogStore(iter(events))
+    for q, want in [("ip:123", ["1"]), ('client_name:"[\\"a\\",1]"', ["1"]), ("ip:*", ["1", "2"])]:
+        query = compile_query(q)
+        hits = [p for p in store.candidates(query, False) if store.matches(query, p)]
+        assert [store.get(p)["log_id"] for p in hits] == want, q

@@ -5,7 +5,9 @@ The property test against a reference evaluator is in test_query_property.py.
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,8 @@ from hypothesis import strategies as st
 
 from engine.errors import QueryError
 from engine.expr.sandbox import lucene
-from engine.logs.query import compile_query, normalize_date
+from engine.logs.files import search_file
+from engine.logs.query import compile_query, field_text, normalize_date
 
 
 def ev(**fields: Any) -> dict[str, Any]:
@@ -216,3 +219,47 @@ def test_impossible_dates_are_query_errors() -> None:
             compile_query(query)
     with pytest.raises(QueryError, match="Invalid date"):
         compile_query("date:[2018-12-32 TO *]")
+
+
+NON_STRINGS = [
+    ("ip:123", {"ip": 123}),
+    ("user_id:true", {"user_id": True}),
+    ("strategy:1.5", {"strategy": 1.5}),
+    ('description:"[1,2]"', {"description": [1, 2]}),
+    ('description:"{\\"a\\":\\"é\\",\\"b\\":null}"', {"description": {"a": "é", "b": None}}),
+    (
+        "user_name:" + lucene('["tab\\t\\\\u0001","\\u001F"]'),
+        {"user_name": ["tab\t\\u0001", "\x1f"]},
+    ),
+    ("connection:*", {"connection": []}),
+    ("ip:[100 TO 200]", {"ip": 1000}),  # text order, as every range over a field
+]
+
+
+@pytest.mark.parametrize(("query", "event"), NON_STRINGS)
+def test_a_non_string_value_is_read_as_its_compact_json_text(
+    query: str, event: dict[str, Any]
+) -> None:
+    assert compile_query(query)(ev(**event)) is True
+    assert compile_query(f"NOT {query}")(ev(**event)) is False
+
+
+def test_field_text_is_the_value_a_query_reads() -> None:
+    assert field_text("x") == "x"
+    assert field_text(None) is None
+    assert field_text({"k": [True, 2, "é\n\x01"]}) == '{"k":[true,2,"é\\n\\u0001"]}'
+    assert field_text(["\\u001f", "\x1f"]) == '["\\\\u001f","\\u001F"]'  # a backslash stays one
+    # null and absent are no value: no term matches, NOT holds; only a string is a date
+    assert compile_query("ip:*")(ev(ip=None)) is False
+    assert compile_query("NOT ip:null")(ev(ip=None)) is True
+    assert compile_query("date:2023")(ev(date=2023)) is False
+    assert compile_query("date:2023")(ev(date="2023")) is True
+
+
+def test_a_file_search_finds_a_number_its_query_names(tmp_path: Path) -> None:
+    # the raw-line prefilter must not drop a line whose value is a bare number
+    path = tmp_path / "e.jsonl"
+    lines = [{"type": "s", "date": "2026-11-01T00:00:00.000Z", "ip": ip} for ip in (123, "1.2.3.4")]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    assert [e["ip"] for e in search_file(path, "ip:123")] == [123]
+    assert [e["ip"] for e in search_file(path, "ip:1e2 OR ip:100.0")] == []
