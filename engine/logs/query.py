@@ -102,6 +102,10 @@ def field_text(value: Any) -> str | None:
     return _ESCAPES.sub(lambda m: "\\" + m[1][0] + m[1][1:].upper(), text)
 
 
+# a word's characters: an escaped one (a backslash and the next), or any other
+_WORD = re.compile(r"\\(.)|(.)", re.DOTALL)
+
+
 def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text, flags=re.DOTALL)
 
@@ -245,23 +249,27 @@ def value_pattern(raw: str, phrase: bool, fieldname: str) -> Pattern:
     """The pattern of a term's ``raw`` text (quotes and escapes kept); refused ones raise."""
     if phrase:
         return Pattern(_unescape(raw[1:-1]))
-    if "?" in raw.replace("\\?", ""):
-        raise QueryError(
-            f"Invalid query '{fieldname}:{raw}': the wildcard ? is not supported, use *"
-        )
-    if "*" not in raw.replace("\\*", ""):
-        return Pattern(_unescape(raw))
+    parts = [""]  # the literal text around each unescaped *
+    for escaped, char in _WORD.findall(raw):
+        if char == "?":
+            raise QueryError(
+                f"Invalid query '{fieldname}:{raw}': the wildcard ? is not supported, use *"
+            )
+        if char == "*":
+            parts.append("")
+        else:
+            parts[-1] += escaped or char
+    if len(parts) == 1:
+        return Pattern(parts[0])
     if raw == "*":
         return Pattern(None)
-    parts = re.split(r"(?<!\\)\*", raw)
-    literal = sum(len(_unescape(p)) for p in parts)
     is_prefix = len(parts) == 2 and parts[1] == "" and parts[0] != ""
-    if not is_prefix and literal < 3:
+    if not is_prefix and sum(map(len, parts)) < 3:
         raise QueryError(
             f"Invalid wildcard query '{fieldname}:{raw}': wildcards other than a prefix need "
             "at least 3 literal characters"
         )
-    return Pattern(None, tuple(_unescape(p) for p in parts))
+    return Pattern(None, tuple(parts))
 
 
 def _value_matcher(

@@ -263,3 +263,13 @@ def test_a_file_search_finds_a_number_its_query_names(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
     assert [e["ip"] for e in search_file(path, "ip:123")] == [123]
     assert [e["ip"] for e in search_file(path, "ip:1e2 OR ip:100.0")] == []
+
+
+def test_an_escaped_backslash_before_a_star_leaves_the_star_a_wildcard() -> None:
+    q = compile_query(r"user_name:a\\*")  # a backslash, then the wildcard: Lucene's reading
+    assert q(ev(user_name="a\\bc")) is True
+    assert q(ev(user_name="a\\*")) is True
+    assert q(ev(user_name="abc")) is False
+    assert compile_query(r"user_name:a\*")(ev(user_name="a*")) is True  # an escaped star
+    with pytest.raises(QueryError, match="wildcard"):
+        compile_query(r"user_name:\\?")
