@@ -1,0 +1,250 @@
+"""Auth0 log queries as SQL over a DuckDB table of events: two evaluators, one meaning.
+
+``load_ndjson`` makes the table from a JSON-lines file, one plain event a line:
+one VARCHAR column per searchable field (``engine.logs.query.SEARCHABLE``)
+plus ``_id``, each holding the value as ``engine.logs.query.field_text``
+reads it (DuckDB's own text of a JSON value), and ``date_key``, the event's
+``engine.timeutil.date_key``. The ``rowid`` is the event's index in the file.
+
+``where_sql`` translates a query into a boolean expression over those columns
+with the same meaning as ``engine.logs.query.compile_query``'s predicate, and
+refuses what it refuses with the same ``QueryError`` (the query is compiled
+first, by the same parser and checks). Every value from the query is a bound
+``?`` parameter; the SQL text holds only column names and operators.
+
+- ``field:value`` is ``=``; a wildcard is ``LIKE`` with ``\\`` as escape (``%``,
+  ``_`` and ``\\`` of the value escaped); ``field:*`` is any value but ``''``.
+- A range compares VARCHARs, which DuckDB orders by UTF-8 bytes, the order of
+  Python's ``str`` (code points); date terms and ranges compare ``date_key``.
+- Every leaf is false, never NULL, on a missing value (``c IS NOT NULL AND ...``),
+  so NOT, AND and OR never meet SQL's three-valued logic.
+- Side-by-side clause lists are read as ``engine.logs.clauses.clause_list`` reads them.
+
+``date_key`` costs nothing per row in Python for Auth0's own form (checked in
+SQL: ``timeutil.AUTH0_FORM`` and a calendar day); the other dates are keyed in
+Python once per distinct value. A bare year (``2023``) is a date as a string
+and not as a JSON number, which a VARCHAR column cannot tell apart: only a
+file holding such a value is read a second time, for the type of ``date``.
+
+Where DuckDB's text of a value and ``field_text`` could still differ (found
+by checking both, not promised by either): a number beyond a double's range
+(``1E400``: DuckDB keeps the text, Python reads ``Infinity``), an object with
+a key twice (DuckDB keeps both), and nesting deeper than ``engine.depth``
+cuts. A line holding ``null`` loads as an event with no fields.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from luqum import tree
+
+from engine.errors import LogFileError, QueryError
+from engine.logs.clauses import clause_list, holds_side_by_side
+from engine.logs.files import MAX_LINE
+from engine.logs.query import (
+    DEFAULT_FIELDS,
+    SEARCHABLE,
+    Pattern,
+    compile_query,
+    date_period,
+    parse_query,
+    range_bounds,
+    value_pattern,
+)
+from engine.timeutil import AUTH0_FORM, date_key
+
+COLUMNS = (*sorted(SEARCHABLE), "_id")  # VARCHAR, then date_key
+Sql = tuple[str, list[Any]]  # an expression and its parameters, in order
+_AUTH0_PARSE = "%Y-%m-%dT%H:%M:%S.%gZ"  # try_strptime's check of the calendar day
+_YEAR = re.compile(r"[0-9]{4}")  # a date's text that a JSON number also has (2023)
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
+    """Create ``table`` from the JSON-lines file at ``path``; its row count.
+
+    Each non-blank line must hold one JSON object, an Auth0 event; the table's
+    ``rowid`` is the event's index among them. Raises ``LogFileError``.
+    """
+    con.execute("SET preserve_insertion_order=true")
+    columns = ", ".join(ident(c) for c in COLUMNS)
+    name = ident(table)
+    try:
+        created = con.execute(
+            f"CREATE TABLE {name} AS SELECT {columns}, "
+            "CASE WHEN regexp_full_match(date, ?) AND try_strptime(date, ?) IS NOT NULL "
+            "THEN date END AS date_key "
+            "FROM read_json(?, format='newline_delimited', records=true, columns=?, "
+            "maximum_object_size=?)",
+            [
+                AUTH0_FORM.pattern,
+                _AUTH0_PARSE,
+                str(path),
+                dict.fromkeys(COLUMNS, "VARCHAR"),
+                MAX_LINE,
+            ],
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise LogFileError(f"{path}: not read as Auth0 log events: {_first_line(exc)}") from None
+    _fix_date_keys(con, path, table)
+    return int(created[0]) if created else 0
+
+
+def _first_line(exc: duckdb.Error) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _fix_date_keys(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
+    """``date_key`` of the dates not in Auth0's own form, computed once per distinct value."""
+    name = ident(table)
+    rows = con.execute(
+        f"SELECT DISTINCT date FROM {name} WHERE date_key IS NULL AND date IS NOT NULL"
+    ).fetchall()
+    keys = {text: key for (text,) in rows if (key := date_key(text)) is not None}
+    if not keys:
+        return
+    con.execute(
+        f"UPDATE {name} SET date_key = k.key FROM (SELECT unnest(?::VARCHAR[]) AS date, "
+        f"unnest(?::VARCHAR[]) AS key) k WHERE {name}.date = k.date AND {name}.date_key IS NULL",
+        [list(keys), list(keys.values())],
+    )
+    if any(_YEAR.fullmatch(text) for text in keys):
+        _unset_numbers(con, path, table)
+
+
+def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
+    """No ``date_key`` where ``date`` was a JSON number (2023): only a string is a date.
+
+    The VARCHAR column cannot tell ``2023`` from ``"2023"``, so the file is read
+    again for the type of ``date`` alone; this happens only for files that hold
+    a bare year as a date.
+    """
+    name, kinds = ident(table), ident(f"{table}_date_kinds")
+    con.execute(
+        f"CREATE TEMP TABLE {kinds} AS SELECT json_type(date) AS kind "
+        "FROM read_json(?, format='newline_delimited', records=true, columns={'date': 'JSON'}, "
+        "maximum_object_size=?)",
+        [str(path), MAX_LINE],
+    )
+    try:
+        con.execute(
+            f"UPDATE {name} SET date_key = NULL FROM {kinds} k "
+            f"WHERE {name}.rowid = k.rowid AND k.kind <> 'VARCHAR' AND {name}.date_key IS NOT NULL"
+        )
+    finally:
+        con.execute(f"DROP TABLE {kinds}")
+
+
+def where_sql(q: str) -> tuple[str, list[Any]]:
+    """A SQL boolean expression meaning what ``compile_query(q)`` means, and its parameters.
+
+    Raises ``QueryError`` for exactly the queries ``compile_query`` refuses.
+    """
+    text, params = _where(q)
+    return text, list(params)
+
+
+@lru_cache(maxsize=512)
+def _where(q: str) -> tuple[str, tuple[Any, ...]]:
+    compile_query(q)  # every check, and every message, of the Python evaluator
+    node = parse_query(q)
+    if node is None:
+        return "TRUE", ()
+    text, params = _expr(node, None)
+    return text, tuple(params)
+
+
+def _expr(node: tree.Item, field: str | None) -> Sql:
+    """The SQL of ``node``, read case by case as ``compile_query`` reads it."""
+    if isinstance(node, tree.SearchField):
+        return _expr(node.expr, node.name)
+    if isinstance(node, tree.Group | tree.FieldGroup):
+        return _expr(node.expr, field)
+    if isinstance(node, tree.UnknownOperation) or (
+        isinstance(node, tree.AndOperation | tree.OrOperation) and holds_side_by_side(node)
+    ):
+        return _clauses(node, field)
+    if isinstance(node, tree.AndOperation):
+        return _join("AND", [_expr(c, field) for c in node.children])
+    if isinstance(node, tree.OrOperation):
+        return _join("OR", [_expr(c, field) for c in node.children])
+    if isinstance(node, tree.Not | tree.Prohibit):
+        return _not(_expr(node.a, field))
+    if isinstance(node, tree.Plus):
+        return _expr(node.a, field)
+    if isinstance(node, tree.Range):
+        return _range(node, field)
+    if isinstance(node, tree.Word | tree.Phrase):
+        return _term(node, field)
+    # compile_query refused it already; kept so no node is ever read as something else
+    raise QueryError(f"Invalid query: {type(node).__name__.lower()} queries are not supported")
+
+
+def _clauses(node: tree.Item, field: str | None) -> Sql:
+    """A Lucene clause list: every required one, one optional one if none is, no excluded one."""
+    must: list[Sql] = []
+    should: list[Sql] = []
+    must_not: list[Sql] = []
+    for occur, item in clause_list(node):
+        {"must": must, "should": should, "not": must_not}[occur].append(_expr(item, field))
+    parts = list(must)
+    if should and not must:
+        parts.append(_join("OR", should))
+    if must_not:
+        parts.append(_not(_join("OR", must_not)))
+    return _join("AND", parts)
+
+
+def _term(node: tree.Word | tree.Phrase, field: str | None) -> Sql:
+    phrase = isinstance(node, tree.Phrase)
+    if field == "date":  # compile_query allows only an exact date here
+        lo, hi = date_period(value_pattern(node.value, phrase, field).exact or "")
+        return "(date_key IS NOT NULL AND date_key >= ? AND date_key < ?)", [lo, hi]
+    fields = [field] if field else DEFAULT_FIELDS
+    return _join("OR", [_match(f, value_pattern(node.value, phrase, f)) for f in fields])
+
+
+def _match(field: str, pattern: Pattern) -> Sql:
+    col = ident(field)
+    if pattern.exact is not None:
+        return f"({col} IS NOT NULL AND {col} = ?)", [pattern.exact]
+    if not pattern.parts:
+        return f"({col} IS NOT NULL AND {col} <> '')", []
+    like = "%".join(re.sub(r"([\\%_])", r"\\\1", p) for p in pattern.parts)
+    return f"({col} IS NOT NULL AND {col} LIKE ? ESCAPE '\\')", [like]
+
+
+def _range(node: tree.Range, field: str | None) -> Sql:
+    if field is None:  # compile_query refused it already
+        raise QueryError("Invalid query: a range needs a field, e.g. date:[2018-12 TO *]")
+    lo, hi = range_bounds(node, field)
+    col = "date_key" if field == "date" else ident(field)
+    conds, params = [f"{col} IS NOT NULL"], []
+    if lo is not None:
+        conds.append(f"{col} {'>=' if node.include_low else '>'} ?")
+        params.append(lo)
+    if hi is not None:
+        conds.append(f"{col} {'<=' if node.include_high else '<'} ?")
+        params.append(hi)
+    return "(" + " AND ".join(conds) + ")", params
+
+
+def _join(op: str, parts: list[Sql]) -> Sql:
+    if not parts:
+        return ("TRUE" if op == "AND" else "FALSE"), []
+    if len(parts) == 1:
+        return parts[0]
+    return "(" + f" {op} ".join(t for t, _ in parts) + ")", [p for _, ps in parts for p in ps]
+
+
+def _not(part: Sql) -> Sql:
+    return f"(NOT {part[0]})", part[1]

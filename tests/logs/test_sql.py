@@ -1,0 +1,559 @@
+"""The SQL evaluator (engine.logs.sql over DuckDB) means what the Python predicate means.
+
+Events are written with ``json.dumps`` to a JSON-lines file and loaded by the
+real loader (``load_ndjson``); the Python side reads the same lines back with
+``json.loads``. Every check compares the rowids SQL selects with the indexes
+of the events ``compile_query`` matches.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import test_dates
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.errors import LogFileError, QueryError
+from engine.expr.sandbox import lucene
+from engine.logs.files import iter_events
+from engine.logs.query import SEARCHABLE, compile_query, field_text
+from engine.logs.sql import COLUMNS, load_ndjson, where_sql
+from engine.timeutil import date_key
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "auth0"
+_tables = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def con() -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect() as c:
+        yield c
+
+
+def load(con: duckdb.DuckDBPyConnection, folder: Path, events: list[Any]) -> tuple[str, list[Any]]:
+    """A table of ``events`` loaded from a file, and the events as that file reads back."""
+    path = folder / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    table = f"t{next(_tables)}"
+    assert load_ndjson(con, path, table) == len(events)
+    return table, [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def sql_rows(con: duckdb.DuckDBPyConnection, table: str, q: str) -> list[int]:
+    where, params = where_sql(q)
+    rows = con.execute(f"SELECT rowid FROM {table} WHERE {where} ORDER BY rowid", params)  # noqa: S608
+    return [r[0] for r in rows.fetchall()]
+
+
+def python_rows(events: list[Any], q: str) -> list[int]:
+    query = compile_query(q)
+    return [i for i, e in enumerate(events) if query(e)]
+
+
+# -- the table ---------------------------------------------------------------------------
+
+HOSTILE_VALUES: list[Any] = [
+    "plain",
+    "",
+    "é日本😀",
+    'q"uo\\te',
+    "tab\tnew\nline\x01\x1f\x7f\u2028",
+    0,
+    -1,
+    123,
+    2**70,
+    1.5,
+    1e16,
+    1e-7,
+    100000.0,
+    True,
+    False,
+    [],
+    {},
+    [1, "a", None, True],
+    {"a": {"b": [1.5, "é"]}, "c": 'x"y\\z\x00\x1f/'},
+    ["\\u001f", "\x1f"],
+]
+
+
+def test_each_column_holds_the_text_a_query_reads(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    events = [{"description": v, "ip": None} for v in HOSTILE_VALUES] + [{"type": "s"}]
+    table, back = load(con, tmp_path, events)
+    rows = con.execute(f"SELECT description, ip, type FROM {table} ORDER BY rowid").fetchall()  # noqa: S608
+    assert [r[0] for r in rows] == [field_text(e.get("description")) for e in back]
+    assert [r[1] for r in rows] == [None] * len(rows)  # null and absent: no value
+    assert rows[-1] == (None, None, "s")
+
+
+def test_the_table_has_a_varchar_column_per_searchable_field(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    table, _ = load(con, tmp_path, [{"_id": "x", "log_id": "y"}])
+    described = con.execute(f"DESCRIBE {table}").fetchall()
+    assert [(r[0], r[1]) for r in described] == [
+        *((c, "VARCHAR") for c in sorted(SEARCHABLE)),
+        ("_id", "VARCHAR"),
+        ("date_key", "VARCHAR"),
+    ]
+    assert set(COLUMNS) == SEARCHABLE | {"_id"}
+
+
+def test_rowid_is_the_events_index_among_the_lines(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = tmp_path / "gaps.jsonl"
+    path.write_text('{"log_id": "0"}\n\n   \n{"log_id": "1"}\n{"log_id": "2"}', encoding="utf-8")
+    assert load_ndjson(con, path, "gaps") == 3
+    assert con.execute("SELECT rowid, log_id FROM gaps").fetchall() == [
+        (0, "0"),
+        (1, "1"),
+        (2, "2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [('{"type": "s"}\n{"type": \n', "Malformed JSON"), ('{"type": "s"}\n[1]\n', "line 2")],
+)
+def test_a_line_that_is_no_event_is_a_log_file_error(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, body: str, said: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(LogFileError, match=re.escape(str(path)) + ".*" + said):
+        load_ndjson(con, path, "bad")
+
+
+def fixture_dates() -> list[Any]:
+    found = {e.get("date") for f in sorted(DATA.glob("*.json*")) for e in iter_events(f)}
+    return sorted(found, key=repr)
+
+
+def dates_test_cases() -> list[Any]:
+    marks = [
+        m
+        for fn in (
+            test_dates.test_the_forms_auth0_data_comes_in,
+            test_dates.test_what_is_not_a_date_is_refused_everywhere,
+        )
+        for m in fn.pytestmark
+    ]
+    texts = [c[0] if isinstance(c, tuple) else c for m in marks for c in m.args[1]]
+    return [d for d, _ in test_dates.DATES] + texts
+
+
+ODD_DATES: list[Any] = [
+    "2026",  # a year as a string is a date, as a number it is not
+    2026,
+    "0000-01-01T00:00:00.000Z",
+    "0000-02-29T00:00:00.000Z",
+    "1900-02-29T00:00:00.000Z",
+    "2000-02-29T00:00:00.000Z",
+    "2026-01-00T00:00:00.000Z",
+    "٢٠٢٦-11-06T06:00:00.000Z",  # digits Python's \d reads and DuckDB's does not
+    " 2026-11-06 ",
+    None,
+    True,
+    ["2026-11-06"],
+    {"date": "2026-11-06"},
+]
+
+
+def test_date_key_is_timeutils_for_every_form(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    dates = fixture_dates() + dates_test_cases() + ODD_DATES
+    assert len(dates) > 40 and 1685700000 in dates
+    table, back = load(con, tmp_path, [{"date": d} for d in dates])
+    got = [r[0] for r in con.execute(f"SELECT date_key FROM {table} ORDER BY rowid").fetchall()]  # noqa: S608
+    assert got == [date_key(e.get("date")) for e in back]
+    assert got[dates.index("2026")] == "2026-01-01T00:00:00.000Z"
+    assert got[dates.index(2026)] is None
+
+
+# -- the translator, point by point -------------------------------------------------------
+
+POINTS: list[tuple[str, list[dict[str, Any]], str, list[int]]] = [
+    # (what, events, query, the rowids both must give)
+    ("whole value", [{"type": "s"}, {"type": "ss"}, {"type": "s "}], "type:s", [0]),
+    ("case-sensitive", [{"user_name": "Bob"}, {"user_name": "bob"}], "user_name:bob", [1]),
+    (
+        "a phrase",
+        [{"description": "Wrong email"}, {"description": "Wrong"}],
+        'description:"Wrong email"',
+        [0],
+    ),
+    (
+        "phrase escapes",
+        [{"user_name": 'a"b\\c'}, {"user_name": "abc"}],
+        r'user_name:"a\"b\\c"',
+        [0],
+    ),
+    ("word escapes", [{"ip": "a:b*"}, {"ip": "a:bc"}], r"ip:a\:b\*", [0]),
+    ("a phrase's * is literal", [{"user_name": "j*"}, {"user_name": "jo"}], 'user_name:"j*"', [0]),
+    (
+        "prefix",
+        [{"user_name": "alice"}, {"user_name": "bob"}, {"user_name": "a"}],
+        "user_name:a*",
+        [0, 2],
+    ),
+    (
+        "infix",
+        [{"user_name": "xlicex"}, {"user_name": "lic"}, {"user_name": "li"}],
+        "user_name:*lic*",
+        [0, 1],
+    ),
+    (
+        "% and _ are literal",
+        [{"user_name": "a%b_c"}, {"user_name": "aXbYc"}],
+        r"user_name:a%b_*",
+        [0],
+    ),
+    ("\\ is literal", [{"user_name": "a\\bcd"}, {"user_name": "abcd"}], r"user_name:a\\b*", [0]),
+    ("wildcards cross lines", [{"description": "x\nyzw"}], "description:*yzw", [0]),
+    (
+        "field:* is any value but empty",
+        [{"ip": ""}, {"ip": None}, {}, {"ip": "1"}, {"ip": 0}],
+        "ip:*",
+        [3, 4],
+    ),
+    ("inclusive", [{"ip": "a"}, {"ip": "b"}, {"ip": "c"}], "ip:[a TO b]", [0, 1]),
+    ("exclusive", [{"ip": "a"}, {"ip": "b"}, {"ip": "c"}], "ip:{a TO c}", [1]),
+    ("mixed", [{"ip": "a"}, {"ip": "b"}, {"ip": "c"}], "ip:{a TO c]", [1, 2]),
+    ("open", [{"ip": "a"}, {"ip": "b"}, {}], "ip:[b TO *]", [1]),
+    (
+        "text order of non-ASCII",
+        [{"ip": "z"}, {"ip": "é"}, {"ip": "\uffff"}, {"ip": "😀"}],
+        "ip:{z TO *]",
+        [1, 2, 3],
+    ),
+    (
+        "a date term is its period",
+        [{"date": "2026-11-06T23:59:59.999Z"}, {"date": "2026-11-07T00:00:00.000Z"}],
+        "date:2026-11-06",
+        [0],
+    ),
+    (
+        "a date range",
+        [{"date": "2026-11-06T06:00:00+01:00"}, {"date": "2026-11-06T05:00:00Z"}],
+        "date:[2026-11-06T05:00 TO *}",
+        [0, 1],
+    ),
+    ("an unreadable date", [{"date": "soon"}, {"date": 2026}, {}], "date:[* TO *]", []),
+    ("NOT of a missing field", [{"ip": "1"}, {}, {"ip": None}], "NOT ip:1", [1, 2]),
+    ("-x of a missing field", [{"ip": "1"}, {}], "type:* OR -ip:1", [1]),
+    (
+        "AND binds tighter than OR",
+        [{"type": "s"}, {"type": "f", "ip": "1"}, {"type": "f"}],
+        "type:s OR type:f AND ip:1",
+        [0, 1],
+    ),
+    ("side by side is OR", [{"type": "s"}, {"type": "f"}, {"type": "x"}], "type:(s f)", [0, 1]),
+    (
+        "a clause list",
+        [{"type": "s", "ip": "1"}, {"type": "s"}, {"type": "f"}],
+        "type:s -ip:1",
+        [1],
+    ),
+    ("AND joins its neighbours", [{"type": "a"}, {"type": "b"}], "-type:a AND type:a +type:b", []),
+    ("+x is required", [{"type": "s", "ip": "1"}, {"type": "s"}], "+type:s +ip:1 type:f", [0]),
+    (
+        "a group",
+        [{"type": "s", "ip": "1"}, {"type": "f", "ip": "2"}],
+        "(type:s OR type:f) AND NOT (ip:2)",
+        [0],
+    ),
+    ("bare terms", [{"client_name": "App"}, {"hostname": "App"}, {"log_id": "App"}], "App", [0, 2]),
+    ("a non-string value", [{"ip": 123}, {"ip": "123"}, {"ip": [1]}], "ip:123", [0, 1]),
+    ("empty query", [{}, {"type": "s"}], "", [0, 1]),
+]
+
+
+@pytest.mark.parametrize(
+    ("events", "query", "want"), [p[1:] for p in POINTS], ids=[p[0] for p in POINTS]
+)
+def test_each_point_means_the_same_in_sql(
+    con: duckdb.DuckDBPyConnection,
+    tmp_path: Path,
+    events: list[dict[str, Any]],
+    query: str,
+    want: list[int],
+) -> None:
+    table, back = load(con, tmp_path, events)
+    assert python_rows(back, query) == want
+    assert sql_rows(con, table, query) == want
+
+
+REFUSED = [
+    "type:s?",
+    "type:*a",
+    "user_name:*ab*",
+    "details.x:1",
+    "type:(ip:1)",
+    "date:2026-*",
+    "date:2018-13",
+    "date:[2018-02-30 TO *]",
+    "[a TO b]",
+    "type:s~2",
+    "type:s^2",
+    "type:/re/",
+    "type:(s",
+]
+
+
+@pytest.mark.parametrize("query", REFUSED)
+def test_what_compile_query_refuses_where_sql_refuses_alike(query: str) -> None:
+    with pytest.raises(QueryError) as python:
+        compile_query(query)
+    with pytest.raises(QueryError) as sql:
+        where_sql(query)
+    assert str(sql.value) == str(python.value)
+
+
+ATTACKS = ["x' OR '1'='1", 'a"b', "--", "; DROP TABLE attack; --", "%", "_", "\\", "\\'", "%_\\"]
+SHAPES = [
+    lambda v: f"user_name:{lucene(v)}",
+    lambda v: f"user_name:{lucene(v)} OR -user_name:[{lucene(v)} TO {lucene(v)}]",
+    lambda v: "user_name:" + re.sub(r"([\\+\-!():^\[\]\"{}~*?|&/ ;'%_])", r"\\\1", v) + "*",
+]
+
+
+def test_every_query_value_is_a_bound_parameter(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    table, back = load(con, tmp_path, [{"user_name": v} for v in ATTACKS] + [{"user_name": "ok"}])
+    for shape in SHAPES:
+        harmless, _ = where_sql(shape("zzz"))
+        for n, value in enumerate(ATTACKS):
+            where, params = where_sql(shape(value))
+            assert where == harmless, shape(value)  # the value never reaches the SQL text
+            assert params, shape(value)
+            assert n in sql_rows(con, table, shape(value)), shape(value)
+            assert sql_rows(con, table, shape(value)) == python_rows(back, shape(value))
+    assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (len(back),)  # noqa: S608
+
+
+# -- the real-shaped corpus ---------------------------------------------------------------
+
+REALISTIC = [
+    'type:"s" AND ip:"198.51.100.23"',
+    'type:"s" AND ip:"2001:db8::1"',
+    'type:"f" OR type:"fu" OR type:"fp" OR type:"fcoa" OR type:"pwd_leak" '
+    'OR type:"signup_pwd_leak" OR type:"reset_pwd_leak" OR type:"limit_wc" '
+    'OR type:"limit_sul" OR type:"limit_mu" OR description:"missing username parameter"',
+    'type:"sapi"',
+    'user_id:"auth0|6543a1b2c3d4e5f6a7b8c9d0"',
+    '(type:"s" OR type:"ssa") AND (user_id:"auth0|1" OR user_id:*github*)',
+    "type: (seacft sertft) -client_name:*Portal*",
+    "date:[2026-11-02 TO 2026-11-03} AND NOT type:f*",
+    "user_name:*example.com",
+    "connection:* AND NOT strategy_type:*",
+]
+
+
+def test_both_evaluators_agree_on_the_real_shaped_corpus(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    events = [e for f in sorted(DATA.glob("*.json*")) for e in iter_events(f)]
+    ids = sorted({e["user_id"] for e in events if isinstance(e.get("user_id"), str)})
+    ips = sorted({e["ip"] for e in events if isinstance(e.get("ip"), str)})
+    queries = [
+        *REALISTIC,
+        *(f"user_id:{lucene(u)}" for u in ids),
+        *(f'type:"s" AND ip:{lucene(ip)}' for ip in ips),
+    ]
+    table, back = load(con, tmp_path, events)
+    matched = 0
+    for q in queries:
+        want = python_rows(back, q)
+        assert sql_rows(con, table, q) == want, q
+        matched += bool(want)
+    assert matched > len(queries) // 2  # the queries are not vacuous
+
+
+def test_the_cli_start_up_and_the_python_evaluator_do_not_import_duckdb() -> None:
+    code = (
+        "import sys, engine.cli, engine.logs.query, engine.logs.files; "
+        "engine.logs.query.compile_query('type:s'); "
+        "print(sorted(m for m in sys.modules if 'duckdb' in m or m == 'engine.logs.sql'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- the property ------------------------------------------------------------------------
+
+FIELDS = ["type", "ip", "user_name"]  # few, so that queries and events meet often
+# one pool of strings for events and queries: LIKE's and SQL's specials, quotes, escapes
+POOL = [
+    "",
+    "a",
+    "ab",
+    "abc",
+    "A",
+    "é",
+    "1",
+    "123",
+    "true",
+    "%a_",
+    "%a_x",
+    "aXbYc",
+    "a\\b",
+    'q"',
+    "-- ;'",
+]
+ALPHABET = "ab1 *?\"\\%_'-;é\n"
+TEXTS = st.one_of(st.sampled_from([*POOL, "[1,2]", '{"a":1}']), st.text(ALPHABET, max_size=4))
+VALUES = st.one_of(
+    st.sampled_from(POOL),
+    st.sampled_from(POOL),
+    TEXTS,
+    st.none(),
+    st.integers(-3, 200),
+    st.booleans(),
+    st.sampled_from([1.5, 100000.0, 1e16]),
+    st.lists(st.one_of(st.integers(0, 2), st.sampled_from(["a", "é", None])), max_size=2),
+    st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from([1, "é", True]), max_size=2),
+)
+EVENT_DATES = st.sampled_from(
+    [
+        "2026-11-06T06:00:00.000Z",
+        "2026-11-06T06:00:00.001Z",
+        "2026-11-07T00:00:00.000Z",
+        "2026-11-06T07:00:00+01:00",
+        "2026-11-06t06:00:00.5z",
+        "2026-11-06 06:00:00Z",
+        "2026-11-06",
+        "2026-11",
+        "2026",
+        "2026-02-30T00:00:00.000Z",
+        "yesterday",
+        "",
+        2026,
+        None,
+        ["2026-11-06"],
+    ]
+)
+EVENTS = st.lists(
+    st.fixed_dictionaries(
+        {}, optional={**dict.fromkeys([*FIELDS, "description"], VALUES), "date": EVENT_DATES}
+    ),
+    min_size=1,
+    max_size=6,
+)
+SPECIAL = re.compile(r"""([\\+\-!():^\[\]"{}~*?|&/ ;'%_<>=])""")
+
+
+def word(text: str) -> str:
+    """``text`` as one query word, every special character escaped."""
+    return SPECIAL.sub(r"\\\1", text)
+
+
+def wildcards(text: str) -> list[str]:
+    """Wildcard words around ``text``: prefixes, suffixes, infixes."""
+    w = [word(text[:k]) + "*" for k in range(1, len(text) + 1)]
+    w += ["*" + word(text[k:]) for k in range(len(text))]
+    return [*w, "*" + word(text[1:-1]) + "*", word(text[:1]) + "*" + word(text[2:])]
+
+
+DATE_BOUNDS = st.sampled_from(
+    ["*", "2026-11", "2026-11-06", "2026-11-06T06:00", '"2026-11-06T06:00:00.001Z"']
+)
+
+
+Query = Callable[[list[str]], str]  # a query, once given the strings the events hold
+
+
+def _pick(make: Callable[[str], str]) -> st.SearchStrategy[Query]:
+    """A leaf made of one of the events' strings (by index, so strategies stay static)."""
+    return st.integers(0, 99).map(lambda k: lambda held: make(held[k % len(held)]))
+
+
+def _fixed(texts: st.SearchStrategy[str]) -> st.SearchStrategy[Query]:
+    return texts.map(lambda text: lambda _held: text)
+
+
+FIELD = st.sampled_from([*FIELDS, "description"])
+BRACKET = st.tuples(st.sampled_from("[{"), st.sampled_from("]}"))
+BOUND = st.one_of(_fixed(st.just("*")), _pick(lucene), _pick(word))
+LEAF: st.SearchStrategy[Query] = st.one_of(
+    st.tuples(FIELD, st.one_of(_pick(lucene), _fixed(TEXTS.map(lucene)))).map(
+        lambda t: lambda held: f"{t[0]}:{t[1](held)}"
+    ),
+    st.tuples(FIELD, _pick(word)).map(lambda t: lambda held: f"{t[0]}:{t[1](held)}"),
+    st.tuples(FIELD, st.integers(0, 99), st.integers(0, 99)).map(
+        lambda t: lambda held: f"{t[0]}:" + (w := wildcards(held[t[1] % len(held)]))[t[2] % len(w)]
+    ),
+    _fixed(
+        st.tuples(FIELD, st.sampled_from(["*", "a?", "*a", "ab*c"])).map(":".join)
+        | st.tuples(FIELD, st.text(ALPHABET, min_size=1, max_size=4)).map(":".join)
+        | st.tuples(BRACKET, DATE_BOUNDS, DATE_BOUNDS).map(
+            lambda t: f"date:{t[0][0]}{t[1]} TO {t[2]}{t[0][1]}"
+        )
+        | st.sampled_from(
+            ["date:2026-11-06", "date:2026", 'date:"2026-11-06T06:00"', "date:2026-11-06T06"]
+        )
+    ),
+    st.tuples(FIELD, BRACKET, BOUND, BOUND).map(
+        lambda t: lambda held: f"{t[0]}:{t[1][0]}{t[2](held)} TO {t[3](held)}{t[1][1]}"
+    ),
+    _pick(lucene),
+    _fixed(FIELD.map(lambda f: f + ":*")),
+    st.tuples(FIELD, st.lists(_pick(word), min_size=1, max_size=3)).map(
+        lambda t: lambda held: f"{t[0]}:({' '.join(w(held) for w in t[1])})"
+    ),
+)
+QUERIES = st.recursive(
+    LEAF,
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" AND ", " OR ", " "]), inner).map(
+            lambda t: lambda held: t[0](held) + t[1] + t[2](held)
+        ),
+        st.tuples(st.sampled_from(["NOT ", "-", "+"]), inner).map(
+            lambda t: lambda held: t[0] + t[1](held)
+        ),
+        inner.map(lambda q: lambda held: f"({q(held)})"),
+        st.lists(st.tuples(st.sampled_from(["", "", "+", "-"]), inner), min_size=2, max_size=3).map(
+            lambda qs: lambda held: " ".join(occur + q(held) for occur, q in qs)
+        ),
+        st.tuples(FIELD, inner).map(lambda t: lambda held: f"{t[0]}:({t[1](held)})"),
+    ),
+    max_leaves=5,
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("property")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=EVENTS, queries=st.lists(QUERIES, min_size=1, max_size=4))
+def test_sql_selects_what_the_python_predicate_matches(
+    con: duckdb.DuckDBPyConnection, folder: Path, events: list[Any], queries: list[Query]
+) -> None:
+    held = sorted({v for e in events for v in e.values() if isinstance(v, str) and v}) or POOL[1:]
+    table, back = load(con, folder, events)
+    try:
+        for q in (make(held) for make in queries):
+            try:
+                want = python_rows(back, q)
+            except QueryError:
+                with pytest.raises(QueryError):
+                    where_sql(q)
+                continue
+            assert sql_rows(con, table, q) == want, q
+    finally:
+        con.execute(f"DROP TABLE {table}")
