@@ -21,7 +21,7 @@ first, by the same parser and checks). Every value from the query is a bound
 - Side-by-side clause lists are read as ``engine.logs.clauses.clause_list`` reads them.
 
 ``date_key`` costs nothing per row in Python for Auth0's own form (checked in
-SQL: ``timeutil.AUTH0_FORM`` and a calendar day); the other dates are keyed in
+SQL: the pattern of ``engine.timeutil`` and a calendar day); the other dates are keyed in
 Python once per distinct value. A bare year (``2023``) is a date as a string
 and not as a JSON number, which a VARCHAR column cannot tell apart: only a
 file holding such a value is read a second time, for the type of ``date``.
