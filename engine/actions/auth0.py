@@ -22,7 +22,7 @@ from engine.auth0.search import (
     SearchResult,
     parse_date,
     search,
-    search_file,
+    search_events,
 )
 from engine.depth import MAX_DEPTH, bounded, depth_of, marker
 from engine.errors import ActionError, UpstreamError
@@ -73,34 +73,41 @@ def run_search(
     """The complete search, on the tenant or (``--logs``) on the offline file; depth bounded."""
     since, until = _window(args, default_since)
     if ctx.logs_file is not None:
-        result = search_file(ctx.logs_file, query, since, until, limit=limit)
+        result = search_events(ctx.events(), ctx.logs_file, query, since, until, limit=limit)
         result.stats["source"] = f"file:{ctx.logs_file}"
-    else:  # each page is an auth0.page event: a long search shows it is moving
-        result = search(ctx.auth0(), query, since, until, limit=limit, fields=args.get("fields"))
-    _bound_events(result)
+        return result  # read back depth-bounded (engine.depth.loads), as the file reader reads
+    # each page is an auth0.page event: a long search shows it is moving; each goes to the
+    # run's store as it arrives, and the answer is an event set there
+    pages = ctx.events().pages(prepare=bound_events)
+    result = search(
+        ctx.auth0(), query, since, until, limit=limit, fields=args.get("fields"), kept=pages
+    )
+    result.warnings.extend(pages.warnings)
     return result
 
 
-def _bound_events(result: SearchResult) -> None:
+def bound_events(events: list[dict[str, Any]]) -> list[str]:
     """Cut what is nested deeper than ``MAX_DEPTH`` in each event, with a marker and a warning.
 
     Event data is the attacker's: one Management API call nested 950 levels
     deep made every later recursive walk (templates, the run log, reports)
     fail. Auth0's own events nest under ten levels.
     """
+    warnings: list[str] = []
     cut = 0
-    for i, event in enumerate(result.events):
+    for i, event in enumerate(events):
         if depth_of(event) > MAX_DEPTH:
-            result.events[i] = bounded(event, MAX_DEPTH)
+            events[i] = bounded(event, MAX_DEPTH)
             cut += 1
             if cut == 1:
                 where = event.get("log_id") or event.get("date") or f"event {i + 1}"
-                result.warnings.append(
+                warnings.append(
                     f"{where}: values nested deeper than {MAX_DEPTH} levels were cut "
                     f"(replaced by {marker(MAX_DEPTH)!r})"
                 )
     if cut > 1:
-        result.warnings.append(f"{cut} events in all had values nested too deep, cut the same way")
+        warnings.append(f"{cut} events in all had values nested too deep, cut the same way")
+    return warnings
 
 
 def sum_stats(results: list[SearchResult]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from engine.actions.auth0 import (
     schema_object,
     sum_stats,
 )
+from engine.actions.events import fields_of, joined
 from engine.actions.ip import widen
 from engine.actions.registry import Action, ActionContext, Result
 from engine.auth0.search import SearchResult
@@ -66,21 +67,19 @@ def address_keys(items: Iterable[Any]) -> set[str]:
 
 def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     """Every successful user authentication from the IPs, whatever its type and IP form."""
-    events: list[dict[str, Any]] = []
     warnings: list[str] = []
     results = []
     forms = ip_forms_of(args.get("ips") or [])
     for clause in any_of("ip", forms):
         result = run_search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d")
         results.append(result)
-        events.extend(result.events)
         warnings.extend(result.warnings)
-    events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
+    events = joined([r.events for r in results])
     users: list[str] = []
     names: dict[str, str] = {}
     first: dict[str, Any] = {}
     types: dict[str, int] = {}
-    for e in events:
+    for e in fields_of(events, "type", "user_id", "user_name", "date"):
         types[str(e.get("type"))] = types.get(str(e.get("type")), 0) + 1
         uid = e.get("user_id")
         if not uid:
@@ -108,13 +107,15 @@ def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result
     events = args.get("events")
     user_ids = list(args.get("user_ids") or [])
     if events is None:
-        events = []
-        for clause in any_of("user_id", user_ids):
-            result = run_search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d")
-            events.extend(result.events)
+        events = joined(
+            [
+                run_search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d").events
+                for clause in any_of("user_id", user_ids)
+            ]
+        )
     only = address_keys(args["ips"]) if args.get("ips") else None
     clients: dict[str, dict[str, dict[str, Any]]] = {uid: {} for uid in user_ids}
-    for e in events:
+    for e in fields_of(events, "user_id", "client_id", "client_name", "type", "ip", "date"):
         uid, cid = e.get("user_id"), e.get("client_id")
         if not uid or not (cid or e.get("client_name")) or (user_ids and uid not in clients):
             continue
@@ -159,7 +160,7 @@ def activity_after_compromise(ctx: ActionContext, args: Mapping[str, Any]) -> Re
     """
     first: dict[str, str] = {}
     attacker: set[str] = address_keys(args.get("ips") or [])
-    for e in args.get("logins") or []:
+    for e in fields_of(args.get("logins") or [], "user_id", "date", "ip"):
         if not isinstance(e, Mapping) or not e.get("user_id"):
             continue
         date = str(e.get("date") or "")
@@ -174,7 +175,7 @@ def activity_after_compromise(ctx: ActionContext, args: Mapping[str, Any]) -> Re
     for clause in any_of("user_id", list(first)):
         result = run_search(ctx, clause, args, "7d")
         results.append(result)
-        for e in result.events:
+        for e in fields_of(result.events, "user_id", "ip", "date", "client_name", "type"):
             uid = str(e.get("user_id") or "")
             key = address_key(str(e.get("ip") or ""))
             if uid not in first or not key or key in attacker:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from engine.actions.events import fields_of
 from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import dumps
 from engine.errors import ActionError, TemplateError
 from engine.expr.templates import Deferred
+from engine.logs.query import SEARCHABLE
 
 _ITEMS = {
     "type": "array",
@@ -52,10 +54,18 @@ def _label(value: Any) -> str:
     return dumps(value, sort_keys=True)
 
 
+def _items(args: Mapping[str, Any]) -> Iterable[Any]:
+    """The items to read ``key`` of: an event set gives that one column, without its events."""
+    key = args.get("key")
+    if isinstance(key, str) and key in SEARCHABLE:
+        return fields_of(args["items"], key)
+    return args["items"]  # type: ignore[no-any-return]
+
+
 def unique(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     seen: set[Any] = set()
     values: list[Any] = []
-    for item in args["items"]:
+    for item in _items(args):
         value = _get(item, args.get("key"))
         if value is None or value == "":
             continue
@@ -86,7 +96,7 @@ def count_by(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     ``counts`` is keyed by its text (numbers, booleans, lists as JSON: ``1`` -> ``"1"``)."""
     counts: Counter[Any] = Counter()
     first: dict[Any, Any] = {}
-    for item in args["items"]:
+    for item in _items(args):
         value = _get(item, args["key"])
         if value is None:
             continue

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import jsonschema
 
     from engine.auth0 import Auth0Client
+    from engine.logs.store import EventStore
 
 Effect = Literal["read", "write"]
 Result = dict[str, Any]
@@ -37,6 +38,8 @@ class ActionContext:
     builds the Auth0 client on first use so playbooks that never touch Auth0
     need no Auth0 settings. ``logs_file`` is set by ``soar run --logs``: log
     searches then read that file instead of a tenant, and writes are planned only.
+    ``events()`` is the run's event store (``engine.logs.store``), opened on
+    first use: log searches answer with event sets held there.
     An action logs with ``structlog.get_logger(__name__)``: the run binds
     ``run_id`` and ``step_id`` in context variables, so its events carry them.
     """
@@ -46,7 +49,9 @@ class ActionContext:
     auth0_factory: Callable[[], Auth0Client] | None = None
     logs_file: Path | None = None
     secrets: Mapping[str, Secret] = field(default_factory=dict)
+    events_factory: Callable[[], EventStore] | None = None
     _auth0: Auth0Client | None = field(default=None, repr=False)
+    _events: EventStore | None = field(default=None, repr=False)
 
     def auth0(self) -> Auth0Client:
         """The run's Auth0 client, created on first use from the environment settings."""
@@ -55,6 +60,35 @@ class ActionContext:
                 raise SoarError("this run has no Auth0 connection configured")
             self._auth0 = self.auth0_factory()
         return self._auth0
+
+    def events(self) -> EventStore:
+        """The run's event store, opened on first use (a store of its own without a factory)."""
+        if self._events is None:
+            if self.events_factory is None:
+                from engine.logs.store import EventStore
+
+                self._events = EventStore()
+            else:
+                self._events = self.events_factory()
+        return self._events
+
+
+def _is_array(checker: Any, instance: Any) -> bool:
+    """JSON arrays are lists, and event sets: a search's events kept in the run's DuckDB."""
+    from engine.logs.eventset import EventSet
+
+    return isinstance(instance, list | EventSet)
+
+
+@lru_cache(maxsize=1)
+def _validator_class() -> Any:
+    """Draft 2020-12, its ``array`` type taking event sets too (``_is_array``)."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        base, type_checker=base.TYPE_CHECKER.redefine("array", _is_array)
+    )
 
 
 ActionFunc = Callable[[ActionContext, Mapping[str, Any]], Result]
@@ -148,7 +182,6 @@ class Action:
         a value. Built once per action; used by ``soar validate`` (literal
         arguments) and by the run (every rendered call).
         """
-        import jsonschema  # imported lazily: commands that never check arguments stay fast
 
         props = self.input_schema.get("properties", {})
         schema = dict(self.input_schema)
@@ -158,7 +191,8 @@ class Action:
             if v.get("x-template") != "deferred"
         }
         schema["required"] = [r for r in schema.get("required", []) if r in schema["properties"]]
-        return jsonschema.Draft202012Validator(schema)
+        validator: jsonschema.Draft202012Validator = _validator_class()(schema)
+        return validator
 
     def address_targets(self, args: Mapping[str, Any]) -> tuple[str, ...]:
         """The addresses one call of an address write targets (empty for other actions).

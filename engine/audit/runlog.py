@@ -45,7 +45,7 @@ from engine.audit.records import (
 from engine.audit.redact import Redactor
 from engine.audit.signing import Signer
 from engine.audit.verify import VerifyResult, verify
-from engine.depth import bounded, walk
+from engine.depth import walk
 from engine.errors import RunLogError
 from engine.timeutil import iso_ms
 
@@ -79,7 +79,7 @@ def jsonable(value: Any) -> Any:
     may stop the log or reach it: they are kept visible as text. Nesting deeper
     than ``engine.depth.SINK_DEPTH`` is cut with a marker.
     """
-    value = bounded(value)
+    value = walk(value, summary_leaf)
     try:
         text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
         text.encode("utf-8")
@@ -111,7 +111,13 @@ def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None
     redaction could not mask it. The value is first cut at
     ``engine.depth.SINK_DEPTH`` levels, so the recursion here stays shallow.
     """
-    return _summarize(bounded(value), limit, redact)
+    return _summarize(walk(value, summary_leaf), limit, redact)
+
+
+def summary_leaf(value: Any) -> Any:
+    """A value the log keeps by its summary (an event set's ``log_summary``), else itself."""
+    summary = getattr(value, "log_summary", None)
+    return summary() if callable(summary) else value
 
 
 def _summarize(value: Any, limit: int, redact: Redact | None) -> Any:

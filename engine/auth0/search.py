@@ -15,17 +15,20 @@ progress of a long search.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.auth0.client import tally
 from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import DateError, UpstreamError
+from engine.logs.eventset import identity
 from engine.timeutil import date_key, iso_ms, now_utc, read_date
+
+if TYPE_CHECKING:
+    from engine.logs.store import EventStore
 
 PER_PAGE = 100
 MAX_PAGES = 10  # Auth0 serves at most the first 1,000 results of a page search
@@ -40,12 +43,15 @@ class _Getter(Protocol):
 class SearchResult:
     """The events (oldest first, each once) and what it took.
 
+    ``events`` is a list for a tenant's pages and an ``EventSet`` (a
+    ``Sequence`` of events kept in the run's DuckDB) for a file.
+
     ``requests``: pages asked for; ``windows``: date windows searched;
     ``stats``: ``{requests, retries, throttled, waited_s}`` as sent on the wire
     (retries and token requests included), for this search only.
     """
 
-    events: list[dict[str, Any]]
+    events: Sequence[dict[str, Any]]
     requests: int = 0
     windows: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -71,6 +77,40 @@ def retention_warnings(since: datetime, now: datetime | None = None) -> list[str
     return []
 
 
+class Kept(Protocol):
+    """Where a search keeps the events it reads, each identity once (``identity``)."""
+
+    def add(self, batch: list[dict[str, Any]], room: int | None) -> int:
+        """Keep the events of ``batch`` not kept yet, at most ``room``; how many are kept in all."""
+        ...
+
+    def events(self) -> Sequence[dict[str, Any]]:
+        """What was kept, in the order it came."""
+        ...
+
+
+class InMemory:
+    """The events in a list, identities in a set: for exports and the command line."""
+
+    def __init__(self) -> None:
+        self.kept: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+
+    def add(self, batch: list[dict[str, Any]], room: int | None) -> int:
+        for event in batch:
+            if room is not None and room <= 0:
+                break
+            key = identity(event)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.kept.append(event)
+                room = None if room is None else room - 1
+        return len(self.kept)
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.kept
+
+
 def search(
     client: _Getter,
     query: str,
@@ -79,14 +119,19 @@ def search(
     *,
     limit: int | None = None,
     fields: list[str] | None = None,
+    kept: Kept | None = None,
 ) -> SearchResult:
     """Every event matching ``query`` with ``since <= date < until``, oldest first, once each.
 
     ``query`` must already be safe: values put into it go through
-    ``engine.expr.sandbox.lucene``.
+    ``engine.expr.sandbox.lucene``. ``kept``: where each page's new events go
+    as it arrives (a run's event store, ``engine.logs.store.PageSink``);
+    ``result.events`` is then what it holds. By default, a list.
     """
+    kept = kept if kept is not None else InMemory()
     with tally() as used:
-        result = _search(client, query, since, until, limit, fields)
+        result = _search(client, query, since, until, limit, fields, kept)
+    result.events = kept.events()
     result.stats = used.snapshot()
     return result
 
@@ -98,9 +143,10 @@ def _search(
     until: datetime,
     limit: int | None,
     fields: list[str] | None,
+    kept: Kept,
 ) -> SearchResult:
     result = SearchResult(events=[], warnings=retention_warnings(since))
-    seen: set[str] = set()
+    count = 0  # events kept so far
     lower = since
     params: dict[str, Any] = {"per_page": PER_PAGE, "sort": "date:1"}
     if fields:
@@ -116,11 +162,10 @@ def _search(
             result.requests += 1
             if not isinstance(batch, list):
                 raise UpstreamError("GET", LOGS_PATH, 200, "expected a list of log events")
-            last_date = _take(batch, seen, result.events, limit, last_date)
-            page_read(
-                "search", len(batch), len(result.events), result.requests, result.windows, page
-            )
-            if limit is not None and len(result.events) >= limit:
+            last_date = _latest(batch, last_date)
+            count = kept.add(batch, None if limit is None else limit - count)
+            page_read("search", len(batch), count, result.requests, result.windows, page)
+            if limit is not None and count >= limit:
                 return result
             if len(batch) < PER_PAGE:
                 full = False
@@ -142,40 +187,15 @@ def _search(
         lower = next_lower  # strictly later each time: the loop ends once it reaches `until`
 
 
-def _take(
-    batch: list[Any],
-    seen: set[str],
-    events: list[dict[str, Any]],
-    limit: int | None,
-    last_date: str | None,
-) -> str | None:
-    """Append the events of ``batch`` not ``seen`` yet (up to ``limit``); the latest date key seen."""
+def _latest(batch: list[Any], last_date: str | None) -> str | None:
+    """The latest date key in ``batch`` or before (every item checked to be an event object)."""
     for event in batch:
         if not isinstance(event, dict):
             raise UpstreamError("GET", LOGS_PATH, 200, "a log event is not an object")
-        key = identity(event)
         date = date_key(event.get("date"))
         if date is not None and (last_date is None or date > last_date):
             last_date = date  # the latest seen, even if the server ignored the sort
-        if key in seen:
-            continue
-        seen.add(key)
-        events.append(event)
-        if limit is not None and len(events) >= limit:
-            break
     return last_date
-
-
-def identity(event: Mapping[str, Any]) -> str:
-    """What makes an event itself: its log_id, or for one without, its whole content.
-
-    Events without a log id are never merged with each other (the string of a
-    missing id is not an id): only a byte-identical copy, a redelivery, is one event.
-    """
-    log_id = event.get("log_id") or event.get("_id")
-    if isinstance(log_id, str) and log_id:
-        return "id:" + log_id
-    return "content:" + json.dumps(event, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def parse_date(date: str) -> datetime | None:
@@ -194,7 +214,10 @@ def search_file(
     *,
     limit: int | None = None,
 ) -> SearchResult:
-    """The same search over an exported log file, with the same query engine.
+    """The same search over an exported log file, with the Python evaluator, event by event.
+
+    Runs answer from the event store (``search_events``); this is the reference
+    its answers are checked against, event for event (tests/logs/test_store.py).
 
     Oldest first and each log_id once, as online: log streams deliver at least
     once, so an exported stream may hold an event twice. A file has no
@@ -220,6 +243,33 @@ def search_file(
         warnings = window_warnings(path, since or _EARLIEST, until or _LATEST)
     elif not events and profile(path).events == 0:
         warnings = [f"{path} holds no log events"]
+    if undated.count:
+        stats["undated"] = undated.count
+        warnings.append(undated.warning())
+    return SearchResult(events=events, warnings=warnings, stats=stats)
+
+
+def search_events(
+    store: EventStore,
+    path: Path,
+    query: str,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    limit: int | None = None,
+) -> SearchResult:
+    """``search_file``'s answer, from the run's event store: an ``EventSet``, same events, same order."""
+    from engine.logs.query import Undated
+
+    undated = Undated()
+    events = store.select(path, query, since, until, limit=limit, undated=undated)
+    stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
+    warnings: list[str] = list(store.warnings)
+    store.warnings.clear()  # said once, with the search that met it
+    if not events and (since is not None or until is not None):
+        warnings += store.window_warnings(path, since or _EARLIEST, until or _LATEST)
+    elif not events and store.source(path).profile.events == 0:
+        warnings.append(f"{path} holds no log events")
     if undated.count:
         stats["undated"] = undated.count
         warnings.append(undated.warning())

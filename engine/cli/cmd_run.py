@@ -67,6 +67,8 @@ ENVIRONMENT = (
     ("SOAR_SIGNING_KEY_FILE", "sign the run log with this private key file"),
     ("SOAR_SIGNING_KEY", "... or with this key itself (text)"),
     ("SOAR_VERIFY_KEY", "the public key for soar verify"),
+    ("SOAR_CACHE_DIR", "where read --logs files are cached (default .soar-cache)"),
+    ("SOAR_DUCKDB_MEMORY", "memory the event store holds before it spills (512MB)"),
     ("SOAR_LOG_FORMAT", "the operational log on stderr: console (default) or json"),
     ("SOAR_LOG_LEVEL", "debug, info (default), warning or error"),
     ("SOAR_DEBUG", "1: print the traceback of an internal error"),
@@ -407,6 +409,12 @@ def run_cmd(
             "--logs", help="Search this exported log file instead of a tenant (writes planned)."
         ),
     ] = None,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache", help="Read the --logs file afresh; neither use nor write .soar-cache/."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     signing_key: Annotated[
         Path | None, typer.Option("--signing-key", help=SIGNING_KEY_HELP)
@@ -446,6 +454,7 @@ def run_cmd(
             approve=_approval(yes, progress),
             run_dir=run_dir,
             logs_file=logs,
+            cache=not no_cache,
             protected_users=_protected(),
             protected_ips=_protected_ips(),
             secrets=env_secrets(),

@@ -310,8 +310,24 @@ def profile(path: str | Path) -> Profile:
 
 def window_warnings(path: str | Path, since: datetime, until: datetime) -> list[str]:
     """Why a window over ``path`` can find nothing, if no event of the file falls in it."""
-    prof = profile(path)
     lo, hi = iso_ms(since), iso_ms(until)
+    return window_message(
+        path,
+        profile(path),
+        lo,
+        hi,
+        lambda: any(lo <= (event_date(e) or "") < hi for e in iter_events(path)),
+    )
+
+
+def window_message(
+    path: str | Path, prof: Profile, lo: str, hi: str, inside: bool | Callable[[], bool]
+) -> list[str]:
+    """Why the window ``[lo, hi)`` over a file of profile ``prof`` finds nothing, if it does.
+
+    ``inside``: whether any event falls in the window (or how to find out: only
+    asked when the window lies within the file's span, where a gap may hold none).
+    """
     if prof.events == 0:
         return [f"{path} holds no log events"]
     if prof.first is None or prof.last is None:
@@ -325,8 +341,7 @@ def window_warnings(path: str | Path, since: datetime, until: datetime) -> list[
     )
     if prof.last < lo or prof.first >= hi:
         return [f"{said}; set since/until inside that span (e.g. -i since={prof.first[:10]})"]
-    # a window inside the span may still fall in a gap: counted, only for an empty answer
-    if not any(lo <= (event_date(e) or "") < hi for e in iter_events(path)):
+    if not (inside() if callable(inside) else inside):
         return [f"{said}, none of them inside this window"]
     return []
 

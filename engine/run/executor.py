@@ -60,6 +60,7 @@ def run_playbook(
     signer: Signer | None = None,
     from_cli: bool = False,
     http_read_hosts: Sequence[str] | None = None,
+    cache: bool = True,
 ) -> RunResult:
     """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
@@ -79,6 +80,8 @@ def run_playbook(
     - ``protected_ips``: addresses or CIDRs no address write may block.
     - ``http_read_hosts``: where a lookup (``effect: read``) may go in a dry or
       offline run (default: ``SOAR_HTTP_READ_HOSTS``).
+    - ``cache``: whether a ``logs_file`` is read from and kept in the cache
+      (``engine.logs.cache``; ``soar run --no-cache`` turns it off).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
     - ``signer``: signs the log (its key id in ``run.started``, a ``run.signed``
@@ -104,6 +107,7 @@ def run_playbook(
         on_event=on_event,
         redactor=redactor,
         http_read_hosts=http_read_hosts,
+        cache=cache,
     )
     run.tenant = tenant or run.tenant
     with RunLock.acquire(path, who):  # one writer per log, for the whole run

@@ -26,6 +26,7 @@ from engine.expr.templates import (
     iter_templates,
     render_value,
 )
+from engine.logs.eventset import EventSet
 from engine.playbook.model import Playbook, Step
 from engine.secrets import MASK, Secret
 
@@ -142,7 +143,7 @@ def loggable(args: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def plain(value: Any) -> Any:
-    """A plain JSON-like copy with every ``Secret`` shown as ``***``.
+    """A plain JSON-like copy with every ``Secret`` shown as ``***``, event sets as lists.
 
     Raises ``TemplateError`` for an undefined value left inside a list (a
     ``map(attribute=...)`` over items that lack it). The walk is iterative and
@@ -154,6 +155,8 @@ def plain(value: Any) -> Any:
 def _plain_leaf(value: Any) -> Any:
     if isinstance(value, Secret):
         return MASK
+    if isinstance(value, EventSet):  # an output is a value: its events, read back
+        return list(value)
     if isinstance(value, Undefined):
         try:
             value._fail_with_undefined_error()

@@ -19,8 +19,9 @@ On resume (``replay_from``):
   that shows the difference (``changes``, ``describe_changes``).
 
 Feeder outputs are not recorded when they hold a ``Secret`` (the log never
-holds its value, so replaying it would send ``***``) or when they exceed
-``MAX_SNAPSHOT``; those steps run again on resume, and the comparison of the
+holds its value, so replaying it would send ``***``), an event set (the log
+keeps its summary, not its events) or when they exceed ``MAX_SNAPSHOT``;
+those steps run again on resume, and the comparison of the
 arguments still stops the run if what it would send changed.
 """
 
@@ -38,6 +39,7 @@ from engine.audit.runlog import summarize
 from engine.audit.show import change_lines
 from engine.errors import TemplateError
 from engine.expr.templates import iter_templates, parse_template, template_references
+from engine.logs.eventset import EventSet
 from engine.playbook.model import Step
 from engine.run.outcomes import Skipped, StepOutcome, Succeeded
 from engine.run.plan import call_digest, loggable
@@ -201,12 +203,26 @@ def snapshot(
     for sid, state in steps.items():
         if sid in writes or (ids is not None and sid not in ids):
             continue
-        if state.get("status") in _REPLAYABLE and not holds_secret(state.get("output")):
+        output = state.get("output")
+        if (
+            state.get("status") in _REPLAYABLE
+            and not holds_secret(output)
+            and not _holds_set(output)
+        ):
             outputs[sid] = {"status": state.get("status"), "output": state.get("output")}
     size = len(json.dumps(outputs, default=str, ensure_ascii=False))
     if size > MAX_SNAPSHOT:
         return None, f"{size} characters of JSON is more than {MAX_SNAPSHOT}: not replayable"
     return outputs, None
+
+
+def _holds_set(output: Any) -> bool:
+    """Whether a step output holds an event set: such a read runs again on resume.
+
+    The log keeps a set's count, span, digest and first events, not the events;
+    the read that made it is run again (a file's, from the cache).
+    """
+    return isinstance(output, Mapping) and any(isinstance(v, EventSet) for v in output.values())
 
 
 def shown_calls(

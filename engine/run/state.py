@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import httpx
 
     from engine.auth0 import Auth0Client, Auth0Settings
+    from engine.logs.store import EventStore
 
 Auth0Factory = Callable[[DryRunGuard, Callable[[str], None]], "Auth0Client"]
 Event = Callable[[dict[str, Any]], None]
@@ -85,6 +86,7 @@ class Run:
         redactor: Redactor | None,
         replay: Replay | None = None,
         http_read_hosts: Sequence[str] | None = None,
+        cache: bool = True,
     ) -> None:
         self.playbook = playbook
         self.inputs = inputs
@@ -109,12 +111,15 @@ class Run:
         self.auth0_factory = auth0_factory or default_auth0_factory
         self._auth0: Auth0Client | None = None
         self._auth0_lock = threading.Lock()
+        self.cache = cache
+        self._events: EventStore | None = None
         self.ctx = ActionContext(
             dry_run=self.plan_writes,
             http=self.http,
             auth0_factory=self.auth0,
             logs_file=logs_file,
             secrets=self.secrets,
+            events_factory=self.event_store,
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}
@@ -126,6 +131,17 @@ class Run:
             if self._auth0 is None:
                 self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
             return self._auth0
+
+    def event_store(self) -> EventStore:
+        """The run's one event store, opened on first use; it spills to ``<run log>.events/``."""
+        from engine.logs.cache import cache_dir
+        from engine.logs.store import EventStore
+
+        with self._auth0_lock:
+            if self._events is None:
+                workdir = self.writer.path.with_suffix(".events")
+                self._events = EventStore(workdir, cache_dir(self.cache), keep=False)
+            return self._events
 
     def tenant_identity(self) -> tuple[dict[str, str | None], str | None]:
         """``{"tenant_url", "client_id"}`` this run's writes go to, and why they are unknown.
@@ -168,6 +184,8 @@ class Run:
         self.http.close()
         if self._auth0 is not None:
             self._auth0.close()
+        if self._events is not None:
+            self._events.close()
 
 
 def new_run_id() -> str:

@@ -1,0 +1,170 @@
+"""The cache of read log files: a second run over the same export starts from its columns.
+
+An entry is a folder of the cache (``.soar-cache/`` in the working
+directory, ``SOAR_CACHE_DIR`` to move it, ``--no-cache`` to do without)
+named by the file's size, modification time and a digest of its content,
+holding:
+
+- ``events.parquet``: the source table (``engine.logs.sql``), in file order,
+  so Parquet's row number is the event's rid;
+- ``events.jsonl``: the normalised events, when the file was not plain JSON
+  lines (``engine.logs.store.normalize``); otherwise events are read back from
+  the file itself, which the key vouches for;
+- ``meta.json``, written last: the key, the profile and the line index.
+
+The digest covers the first and last MiB and 32 blocks of 64 KiB spread over
+the file: an edit that keeps the size and the modification time, and falls
+outside all of them, would go unseen; ``soar logs index FILE --no-cache``
+or deleting the folder starts afresh. Entries are written under temporary
+names and renamed, so concurrent runs never read half an entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import LogFileError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from engine.logs.files import Profile
+    from engine.logs.lines import LineIndex
+
+FORMAT = 1  # bump when the table's columns or their meaning change
+DEFAULT_DIR = ".soar-cache"
+_EDGE = 1 << 20
+_SAMPLES = 32
+_SAMPLE = 64 << 10
+
+
+def cache_dir(enabled: bool = True) -> Path | None:
+    """The cache folder to use: ``SOAR_CACHE_DIR``, else ``.soar-cache`` here; None when off."""
+    if not enabled:
+        return None
+    return Path(os.environ.get("SOAR_CACHE_DIR") or DEFAULT_DIR)
+
+
+def content_digest(path: Path, size: int) -> str:
+    """BLAKE2b of the size and sampled blocks of the file (see the module docstring)."""
+    h = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with path.open("rb") as handle:
+        if size <= 2 * _EDGE + _SAMPLES * _SAMPLE:
+            h.update(handle.read())
+            return h.hexdigest()
+        h.update(handle.read(_EDGE))
+        step = (size - 2 * _EDGE) // _SAMPLES
+        for i in range(_SAMPLES):
+            handle.seek(_EDGE + i * step)
+            h.update(handle.read(_SAMPLE))
+        handle.seek(size - _EDGE)
+        h.update(handle.read(_EDGE))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One file's folder in the cache."""
+
+    folder: Path
+    key: dict[str, Any]
+
+    @property
+    def parquet(self) -> Path:
+        return self.folder / "events.parquet"
+
+    @property
+    def normalized(self) -> Path:
+        return self.folder / "events.jsonl"
+
+    @property
+    def meta_path(self) -> Path:
+        return self.folder / "meta.json"
+
+    def meta(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.meta_path.read_text(encoding="utf-8"))
+        return data
+
+    def valid(self) -> bool:
+        """Whether the entry is whole and made from this very file content."""
+        try:
+            meta = self.meta()
+        except (OSError, ValueError):
+            return False
+        if meta.get("key") != self.key or not self.parquet.is_file():
+            return False
+        if not {"raw", "rows", "profile", "unique", "index"} <= set(meta):
+            return False  # a half-written or foreign meta.json: built again
+        return meta.get("raw") == "source" or self.normalized.is_file()
+
+    def write(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        raw: Path,
+        rows: int,
+        profile: Profile,
+        unique: bool,
+    ) -> None:
+        """Write the entry from ``table``; raises ``OSError`` when the cache cannot be written."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".events.{os.getpid()}.parquet"
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM {table} ORDER BY rowid) TO '{sql_literal(tmp)}' "
+                "(FORMAT parquet, COMPRESSION snappy)"
+            )
+        except Exception as exc:  # duckdb.IOException and kin: disk full, no permission
+            tmp.unlink(missing_ok=True)
+            raise OSError(f"cannot write {tmp}: {exc}") from None
+        os.replace(tmp, self.parquet)
+        meta = {
+            "key": self.key,
+            "raw": "source" if raw != self.normalized else "normalized",
+            "rows": rows,
+            "profile": asdict(profile),
+            "unique": unique,
+            "index": None,  # added by the first read-back (``add_index``)
+        }
+        self._write_meta(meta)
+
+    def add_index(self, index: LineIndex) -> None:
+        """Keep the line index of the entry's events (built on a first read-back); best effort."""
+        try:
+            meta = self.meta()
+            meta["index"] = index.to_json()
+            self._write_meta(meta)
+        except (OSError, ValueError):
+            pass  # the next run builds it again: slower, never wrong
+
+    def _write_meta(self, meta: dict[str, Any]) -> None:
+        tmp_meta = self.folder / f".meta.{os.getpid()}.{id(meta)}.json"
+        tmp_meta.write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(tmp_meta, self.meta_path)
+
+
+def cache_entry(root: Path, path: Path, st: os.stat_result) -> CacheEntry:
+    """The entry of ``path`` (as it is now: size, mtime, content) under ``root``."""
+    try:
+        digest = content_digest(path, st.st_size)
+    except OSError as exc:
+        raise LogFileError(f"{path}: cannot read: {exc.strerror}") from None
+    key = {"format": FORMAT, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "digest": digest}
+    name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    return CacheEntry(root / name, key)
+
+
+def clear(entry: CacheEntry) -> None:
+    """Remove an entry (``soar logs index --no-cache`` rebuilds it)."""
+    shutil.rmtree(entry.folder, ignore_errors=True)
+
+
+def sql_literal(path: Path) -> str:
+    """A path inside a SQL string literal (DuckDB's table functions take no parameters here)."""
+    return str(path).replace("'", "''")

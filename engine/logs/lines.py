@@ -1,0 +1,188 @@
+"""The raw text of the n-th event of a JSON-lines file, without holding the file.
+
+An event set keeps columns, not events: the event itself is read back from
+the file when an expression, an output or the run log needs it. DuckDB's
+JSON-lines reader numbers the values of a file in order, skipping blank and
+whitespace-only lines; ``LineIndex`` numbers them the same way and records,
+about every ``BLOCK`` bytes, where a block starts and how many values came before
+it, so reading value ``n`` costs one block read, whatever the file's size.
+
+The index is built in one pass at C speed (``bytes.count`` per block; a block
+that may hold a blank line is counted line by line) and is small enough to
+keep in the cache beside the columns (two numbers per MiB).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from engine.errors import LogFileError
+
+BLOCK = 1 << 20  # bytes read at a time; an index entry each
+_BOM = b"\xef\xbb\xbf"
+
+
+def _nonblank_count(chunk: bytes) -> int:
+    return sum(1 for line in chunk.split(b"\n") if line.strip())
+
+
+@dataclass
+class LineIndex:
+    """Where each ``BLOCK`` of a JSON-lines file starts and how many values precede it."""
+
+    path: Path
+    size: int
+    starts: list[int] = field(default_factory=list)  # byte offset of each block
+    before: list[int] = field(default_factory=list)  # values before each block
+    tail_newline: bool = True  # whether the file ends with a newline (or is empty)
+    exact: bool = False  # every line is a value (no blank line): counted by newlines alone
+
+    @classmethod
+    def build(cls, path: Path, values: int | None = None, block: int = BLOCK) -> LineIndex:
+        """The index of ``path``; ``values``: how many DuckDB read, when known.
+
+        The fast pass counts newlines only, which is exact when no line is
+        blank: then the file has as many newlines as values (one fewer when its
+        last line has none). When ``values`` is not given or the counts differ,
+        every line is looked at.
+        """
+        if values is not None:
+            index = cls._newlines(path, block)
+            if index.values == (values if index.tail_newline else values - 1):
+                index.before[-1] = values  # a last line without a newline is a value too
+                index.exact = True
+                return index
+        return cls._scan(path, block)
+
+    @classmethod
+    def _newlines(cls, path: Path, block: int) -> LineIndex:
+        """Lines counted by newlines alone: an entry at the first line starting in each block."""
+        handle = _open(path)
+        index = cls(path, 0, [0], [0])
+        lines = offset = 0
+        last = b"\n"
+        with handle:
+            while data := handle.read(block):
+                if offset:
+                    first = data.find(b"\n")
+                    if first >= 0:
+                        index.starts.append(offset + first + 1)
+                        index.before.append(lines + 1)
+                lines += data.count(b"\n")
+                offset += len(data)
+                last = data[-1:]
+        index.tail_newline = last == b"\n"
+        index.starts.append(offset)
+        index.before.append(lines)
+        index.size = offset
+        return index
+
+    @classmethod
+    def _scan(cls, path: Path, block: int) -> LineIndex:
+        """Lines counted one by one, blank ones left out: an entry at each ``block``'s first."""
+        handle = _open(path)
+        index = cls(path, 0)
+        values = offset = 0
+        carry = b""
+        with handle:
+            while True:
+                data = handle.read(block)
+                if not data and not carry:
+                    break
+                chunk = carry + data
+                if data:  # cut after the last newline: the rest starts the next block
+                    cut = chunk.rfind(b"\n") + 1
+                    if cut == 0:  # no newline yet: one long line, read on
+                        carry = chunk
+                        continue
+                    chunk, carry = chunk[:cut], chunk[cut:]
+                else:  # the last line, without a newline
+                    carry = b""
+                    index.tail_newline = False
+                index.starts.append(offset)
+                index.before.append(values)
+                values += _nonblank_count(chunk.removeprefix(_BOM) if offset == 0 else chunk)
+                offset += len(chunk)
+        index.starts.append(offset)  # the end; ``before`` of it: the values of the whole file
+        index.before.append(values)
+        index.size = offset
+        return index
+
+    @property
+    def values(self) -> int:
+        return self.before[-1] if self.before else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "starts": self.starts,
+            "before": self.before,
+            "exact": self.exact,
+        }
+
+    @classmethod
+    def from_json(cls, path: Path, data: dict[str, Any]) -> LineIndex:
+        index = cls(path, int(data["size"]), list(data["starts"]), list(data["before"]))
+        index.exact = bool(data.get("exact"))
+        return index
+
+    def read(self, rids: Iterable[int]) -> dict[int, str]:
+        """The text of each value numbered in ``rids`` (0-based, file order)."""
+        wanted = sorted(set(rids))
+        found: dict[int, str] = {}
+        if not wanted:
+            return found
+        if wanted[0] < 0 or wanted[-1] >= self.values:
+            raise LogFileError(
+                f"{self.path}: has no event number {wanted[-1]} (changed since read?)"
+            )
+        handle = _open(self.path)
+        with handle:
+            if handle.seek(0, 2) != self.size:
+                raise LogFileError(
+                    f"{self.path}: changed while the run read it (its size is not the one indexed)"
+                )
+            i = 0
+            while i < len(wanted):
+                block = bisect.bisect_right(self.before, wanted[i]) - 1
+                lo, hi = self.starts[block], self.starts[block + 1]
+                handle.seek(lo)
+                chunk = handle.read(hi - lo)
+                first = self.before[block]
+                local: list[int] = []
+                while i < len(wanted) and wanted[i] < self.before[block + 1]:
+                    local.append(wanted[i] - first)
+                    i += 1
+                for k, text in zip(local, self._lines(chunk, local), strict=True):
+                    found[first + k] = text
+        return found
+
+    def _lines(self, chunk: bytes, local: list[int]) -> list[str]:
+        """Lines ``local`` (ascending, counted among non-blank lines) of a block."""
+        if not self.exact:  # a BOM can only open the first block
+            lines = [line for line in chunk.removeprefix(_BOM).split(b"\n") if line.strip()]
+            return [_text(lines[k]) for k in local]
+        out: list[str] = []
+        pos = line = 0
+        for k in local:  # hop from newline to newline: no line but the wanted is copied
+            while line < k:
+                pos = chunk.index(b"\n", pos) + 1
+                line += 1
+            end = chunk.find(b"\n", pos)
+            out.append(_text(chunk[pos : end if end >= 0 else len(chunk)]))
+        return out
+
+
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise LogFileError(f"{path}: cannot open: {exc.strerror}") from None
+
+
+def _text(line: bytes) -> str:
+    return line.removeprefix(_BOM).decode("utf-8").rstrip("\r")

@@ -1,0 +1,343 @@
+"""A run's log events in DuckDB: each file read once, every search a query on it.
+
+``EventStore`` holds one DuckDB connection per run (in memory, spilling to
+its work folder past ``memory_limit``). A log file becomes a *source*: a
+table of the searchable fields of every event (``engine.logs.sql``), its
+``rid`` being the event's place in a JSON-lines file from which the event
+itself is read back when needed (``engine.logs.lines``). Two ways in:
+
+- the fast path, for a JSON-lines file of plain Auth0 events: DuckDB reads
+  it in parallel (``sql.load_ndjson``), and a check over the table sends any
+  file it cannot take as it is (a wrapper, a page, an odd ``type``, a
+  missing ``date`` or id) down the other;
+- every other shape, and anything the fast path refuses, goes through the
+  exact reader (``engine.logs.files``), which names a bad line as it always
+  did, into a normalised JSON-lines file (one plain event a line, id-less
+  byte-identical copies dropped), which DuckDB then reads as on the fast path.
+
+A search is ``EventStore.select``: an ``EventSet`` of the matching events,
+oldest first and each identity once, as ``engine.auth0.search.search_file``
+answers. With a cache folder (``engine.logs.cache``) a source is written as
+Parquet once and read from there by later runs over the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from engine.errors import LogFileError
+from engine.logs.cache import CacheEntry, cache_entry, sql_literal
+from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
+from engine.logs.files import Profile, iter_events, window_message
+from engine.logs.lines import LineIndex
+from engine.logs.query import Undated, compile_query
+from engine.logs.sql import load_ndjson, where_sql
+from engine.timeutil import iso_ms
+
+MEMORY_LIMIT = os.environ.get("SOAR_DUCKDB_MEMORY", "512MB")
+# an Auth0 event type is a short lower-case code (s, fp, sapi, limit_wc, gd_auth_succeed)
+_TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
+
+
+class EventStore:
+    """A run's DuckDB connection and the sources read into it. Not shared between runs."""
+
+    def __init__(
+        self, workdir: Path | None = None, cache_dir: Path | None = None, *, keep: bool = False
+    ) -> None:
+        """``workdir``: where DuckDB spills and normalised files go (a temporary folder if
+        None), removed at ``close`` unless ``keep``; ``cache_dir``: the cache, None for none."""
+        self.workdir = Path(tempfile.mkdtemp(prefix="soar-events-")) if workdir is None else workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._keep = keep
+        if not keep:  # also when the store is dropped without close (a context in a test)
+            weakref.finalize(self, shutil.rmtree, self.workdir, True)
+        self.cache_dir = cache_dir
+        # no progress bar: DuckDB would draw it on the terminal of a command's output
+        self.con = duckdb.connect(config={"preserve_insertion_order": True})
+        self.con.execute("SET enable_progress_bar = false")
+        self.con.execute(f"SET memory_limit = '{_size(MEMORY_LIMIT)}'")
+        self.con.execute("SET temp_directory = ?", [str(self.workdir / "spill")])
+        self.lock = threading.RLock()  # one connection: steps may run calls in threads
+        self._sources: dict[str, Source] = {}
+        self.warnings: list[str] = []  # said once by whoever reports the run's searches
+        self._names = 0
+
+    def new_name(self, prefix: str) -> str:
+        with self.lock:
+            self._names += 1
+            return f"{prefix}_{self._names}"
+
+    def close(self) -> None:
+        with self.lock:
+            self.con.close()
+        if not self._keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def source(self, path: Path) -> Source:
+        """The source of ``path``, read (or taken from the cache) on first use."""
+        key = str(path.resolve())
+        with self.lock:
+            known = self._sources.get(key)
+            if known is None:
+                known = self._sources[key] = self._open(path)
+            return known
+
+    def _open(self, path: Path) -> Source:
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise LogFileError(f"{path}: cannot open: {exc.strerror}") from None
+        entry = cache_entry(self.cache_dir, path, st) if self.cache_dir else None
+        if entry is not None and entry.valid():
+            return self._from_cache(path, entry)
+        if entry is not None:
+            try:
+                entry.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # the run goes on without a cache, and says so
+                self.warnings.append(f"the cache of {path} was not written ({exc})")
+                entry = None
+        table = self.new_name("file")
+        raw, rows = self._load(path, table, entry)
+        profile = self.profile_of(table)
+        name = self.view(f"SELECT rowid AS rid, * FROM {table}")
+        source = Source(str(path), name, raw, rows, profile, unique=self._unique(table))
+        if entry is not None:
+            try:
+                entry.write(self.con, table, raw, rows, profile, source.unique)
+            except OSError as exc:  # the run goes on without a cache, and says so
+                self.warnings.append(f"the cache of {path} was not written ({exc})")
+            else:
+                source.on_index = entry.add_index
+        return source
+
+    def _from_cache(self, path: Path, entry: CacheEntry) -> Source:
+        meta = entry.meta()
+        raw = path if meta["raw"] == "source" else entry.normalized
+        name = self.view(
+            "SELECT file_row_number AS rid, * "
+            f"FROM read_parquet('{sql_literal(entry.parquet)}', file_row_number = true)",
+        )
+        source = Source(
+            str(path),
+            name,
+            raw,
+            int(meta["rows"]),
+            Profile(**meta["profile"]),
+            unique=bool(meta["unique"]),
+            cached=True,
+        )
+        if meta.get("index"):
+            source.known_index = LineIndex.from_json(raw, meta["index"])
+        else:
+            source.on_index = entry.add_index
+        return source
+
+    def view(self, select: str) -> str:
+        name = self.new_name("src")
+        self.con.execute(f"CREATE TEMP VIEW {name} AS {select}")
+        return name
+
+    def _load(self, path: Path, table: str, entry: CacheEntry | None) -> tuple[Path, int]:
+        """Read ``path`` into ``table``; the JSON-lines file its rids number (it or a normal form).
+
+        The fast path is kept only when each row is a plain event. DuckDB's
+        reader takes one value per non-blank line or refuses the file, so a rid
+        is the number of the event's line among the non-blank ones.
+        """
+        if _looks_like_lines(path):
+            try:
+                rows = load_ndjson(self.con, path, table)
+            except LogFileError:
+                rows = -1  # not JSON lines DuckDB can read: the exact reader names what is wrong
+            if rows >= 0 and self._plain(table):
+                return path, rows
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        normalized = entry.normalized if entry is not None else self.workdir / f"{table}.jsonl"
+        normalize(path, normalized)
+        return normalized, load_ndjson(self.con, normalized, table)
+
+    def _plain(self, table: str) -> bool:
+        """Whether every row is a plain event the exact reader would take as it is."""
+        bad = self.con.execute(
+            f"SELECT count(*) FROM {table} WHERE type IS NULL "
+            f"OR NOT regexp_full_match(type, '{_TYPE_CODE}') OR date IS NULL OR {IDENTITY_TEXT} IS NULL"
+        ).fetchone()
+        return bad is not None and bad[0] == 0
+
+    def _unique(self, table: str) -> bool:
+        """Whether no two events share a log id: then a search need not drop redeliveries."""
+        row = self.con.execute(
+            f"SELECT count({IDENTITY_TEXT}) = count(DISTINCT {IDENTITY_TEXT}) FROM {table}"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def profile_of(self, name: str) -> Profile:
+        row = self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE date_key IS NULL), min(date_key), "
+            f"max(date_key) FROM {name}"
+        ).fetchone()
+        assert row is not None
+        return Profile(int(row[0]), int(row[1]), row[2], row[3])
+
+    def select(
+        self,
+        path: Path,
+        q: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        limit: int | None = None,
+        undated: Undated | None = None,
+    ) -> EventSet:
+        """The events of ``path`` matching ``q`` in ``[since, until)``, as ``search_file`` orders them."""
+        compile_query(q)  # the same QueryError as the Python evaluator, before any SQL
+        source = self.source(path)
+        where, params = where_sql(q)
+        window = where
+        wparams = list(params)
+        if since is not None:
+            window += " AND date_key >= ?"
+            wparams.append(iso_ms(since))
+        if until is not None:
+            window += " AND date_key < ?"
+            wparams.append(iso_ms(until))
+        with self.lock:
+            if undated is not None and (since is not None or until is not None):
+                self._undated(source, where, params, undated)
+            return EventSet.create(self, source, f"({window})", wparams, limit)
+
+    def _undated(self, source: Source, where: str, params: list[Any], undated: Undated) -> None:
+        row = self.con.execute(
+            f"SELECT count(*), arg_min(log_id, rid), arg_min(date, rid) FROM {source.name} "
+            f"WHERE ({where}) AND date_key IS NULL",
+            params,
+        ).fetchone()
+        if row is None or not row[0]:
+            return
+        if undated.first is None:
+            undated.add({"log_id": row[1], "date": row[2]})
+            undated.count += int(row[0]) - 1
+        else:
+            undated.count += int(row[0])
+
+    def pages(self, prepare: Callable[[list[dict[str, Any]]], list[str]] | None = None) -> PageSink:
+        """Where a tenant search's pages go (``engine.auth0.search.search(kept=...)``)."""
+        return PageSink(self, prepare)
+
+    def window_warnings(self, path: Path, since: datetime, until: datetime) -> list[str]:
+        """Why a window over ``path`` can find nothing (``files.window_message``), if it cannot."""
+        source = self.source(path)
+        lo, hi = iso_ms(since), iso_ms(until)
+        with self.lock:
+            row = self.con.execute(
+                f"SELECT count(*) FROM {source.name} WHERE date_key >= ? AND date_key < ?", [lo, hi]
+            ).fetchone()
+        return window_message(path, source.profile, lo, hi, bool(row and row[0]))
+
+
+def normalize(path: Path, out: Path) -> None:
+    """Write the events of ``path`` (any shape ``files`` reads) as one plain event a line.
+
+    Written to a temporary name and renamed, so a reader never sees half a file;
+    an id-less event identical to one before it is a redelivery and written once.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    seen: set[str] = set()  # the contents of id-less events (events with an id: in SQL)
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            for event in iter_events(path):
+                key = identity(event)
+                if key.startswith("content:"):
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class PageSink:
+    """A tenant search's pages, written to the run's store as they arrive (``search.Kept``).
+
+    Each page's events are checked against a key of the identities kept so
+    far (``INSERT OR IGNORE ... RETURNING`` on a primary key: a redelivered or
+    re-read event is dropped), appended to a JSON-lines file of the run, and
+    read into a source by ``events``: an ``EventSet`` in the order they came.
+    """
+
+    def __init__(
+        self, store: EventStore, prepare: Callable[[list[dict[str, Any]]], list[str]] | None = None
+    ) -> None:
+        """``prepare``: called on each page before it is kept (it may cut values), its warnings kept."""
+        self.store = store
+        self.prepare = prepare
+        self.warnings: list[str] = []
+        self.name = store.new_name("pages")
+        self.path = store.workdir / f"{self.name}.jsonl"
+        self.kept = 0
+        with store.lock:
+            store.con.execute(f"CREATE TEMP TABLE {self.name}_keys (ident VARCHAR PRIMARY KEY)")
+        self._file = self.path.open("w", encoding="utf-8")
+
+    def add(self, batch: list[dict[str, Any]], room: int | None) -> int:
+        if self.prepare is not None:
+            self.warnings += [w for w in self.prepare(batch) if w not in self.warnings]
+        keys = [identity(e) for e in batch]
+        with self.store.lock:
+            new = {
+                r[0]
+                for r in self.store.con.execute(
+                    f"INSERT OR IGNORE INTO {self.name}_keys SELECT unnest(?) RETURNING ident",
+                    [keys],
+                ).fetchall()
+            }
+        for key, event in zip(keys, batch, strict=True):
+            if key in new and (room is None or room > 0):
+                new.discard(key)  # a page may hold one event twice
+                self._file.write(json.dumps(event, ensure_ascii=False) + "\n")
+                self.kept += 1
+                room = None if room is None else room - 1
+        return self.kept
+
+    def events(self) -> EventSet:
+        self._file.close()
+        table = self.name
+        with self.store.lock:
+            rows = load_ndjson(self.store.con, self.path, table)
+            profile = self.store.profile_of(table)
+            name = self.store.view(f"SELECT rowid AS rid, * FROM {table}")
+            source = Source("tenant", name, self.path, rows, profile, unique=True)
+            return EventSet.create(self.store, source, "TRUE", [], None, order="rid")
+
+
+def _looks_like_lines(path: Path) -> bool:
+    """Whether the file starts with an object, as JSON lines do (DuckDB tries; the rest is checked)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise LogFileError(f"{path}: cannot open: {exc.strerror}") from None
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def _size(text: str) -> str:
+    """A DuckDB memory size from the environment, checked (it is put into a SET statement)."""
+    import re
+
+    if not re.fullmatch(r"\d{1,6}\s?(KB|MB|GB|KiB|MiB|GiB)", text.strip(), flags=re.IGNORECASE):
+        raise LogFileError(f"SOAR_DUCKDB_MEMORY={text!r}: expected a size such as 512MB or 2GB")
+    return text.strip()

@@ -1,0 +1,70 @@
+"""``soar logs index`` and ``--no-cache``: the cache as an operator meets it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from tests.soarcli import ROOT, soar
+
+EXPORT = ROOT / "tests" / "data" / "auth0" / "triage-export.jsonl"
+TRIAGE = ROOT / "playbooks" / "auth0-attack-triage.yaml"
+
+
+def test_index_builds_the_cache_the_next_search_uses(tmp_path: Path) -> None:
+    f = tmp_path / "export.jsonl"
+    shutil.copy(EXPORT, f)
+    first = soar("logs", "index", str(f), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    events = sum(1 for line in EXPORT.read_text().splitlines() if line.strip())
+    assert f"{events} events" in first.stdout and "indexed in" in first.stdout
+    entries = [p for p in (tmp_path / ".soar-cache").iterdir()]
+    assert len(entries) == 1 and (entries[0] / "events.parquet").is_file()
+    meta = json.loads((entries[0] / "meta.json").read_text())
+    assert meta["rows"] == events and meta["index"] is not None  # the first read-back is free
+    again = soar("logs", "index", str(f), cwd=tmp_path)
+    assert "already in the cache" in again.stdout
+    rebuilt = soar("logs", "index", str(f), "--rebuild", cwd=tmp_path)
+    assert "indexed in" in rebuilt.stdout
+    counted = soar("logs", "search", str(f), 'type:"s"', "--count", cwd=tmp_path)
+    uncached = soar("logs", "search", str(f), 'type:"s"', "--count", "--no-cache", cwd=tmp_path)
+    assert counted.stdout == uncached.stdout and int(counted.stdout) > 0
+
+
+def test_no_cache_writes_nothing_and_a_run_gives_the_same_answers(tmp_path: Path) -> None:
+    args = ["run", str(TRIAGE), "--logs", str(EXPORT), "-i", "since=2026-11-01", "--json"]
+    args += ["--run-dir", str(tmp_path / "runs")]
+    plain = soar(*args, "--no-cache", cwd=tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert not (tmp_path / ".soar-cache").exists()
+    cached = [soar(*args, cwd=tmp_path) for _ in range(2)]
+    assert (tmp_path / ".soar-cache").is_dir()
+    outputs = [json.loads(p.stdout)["outputs"] for p in (plain, *cached)]
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0]["compromised_users"]  # the export holds an attack: a real answer
+    assert not list((tmp_path / "runs").glob("*.events"))  # the run's work folder is gone
+
+
+def test_the_cache_folder_comes_from_soar_cache_dir(tmp_path: Path) -> None:
+    where = tmp_path / "elsewhere"
+    done = soar("logs", "stats", str(EXPORT), env={"SOAR_CACHE_DIR": str(where)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert any(where.iterdir()) and not (tmp_path / ".soar-cache").exists()
+
+
+def test_soar_help_and_validate_do_not_import_duckdb() -> None:
+    code = (
+        "import sys\n"
+        "from engine.cli import main\n"
+        "sys.argv = ['soar', 'validate', 'playbooks/auth0-attack-triage.yaml']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('duckdb' in sys.modules)\n"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
