@@ -14,7 +14,7 @@ from typing import Any
 from engine.logs.eventset import EventSet
 
 # the order find_successful_logins has always given: by the date as logged, then log id
-LOGGED_ORDER = "coalesce(e.date, 'None'), coalesce(e.log_id, 'None')"
+LOGGED_ORDER = "coalesce(date, 'None'), coalesce(log_id, 'None')"
 
 
 def fields_of(events: Iterable[Any], *names: str) -> Iterable[Any]:
@@ -31,12 +31,18 @@ def fields_of(events: Iterable[Any], *names: str) -> Iterable[Any]:
 def joined(parts: Sequence[Sequence[Mapping[str, Any]]]) -> Sequence[Mapping[str, Any]]:
     """The events of several searches as one, by date as logged then log id.
 
-    Sets of one source stay a set (a union in SQL); anything else is a sorted list.
+    Sets stay a set: of one source, a union in SQL; of several (a tenant's searches, each
+    its own pages), their events gathered into one more set. Lists give a sorted list.
     """
     if parts and all(isinstance(p, EventSet) for p in parts):
         sets = [p for p in parts if isinstance(p, EventSet)]
         if len({s.source.name for s in sets}) == 1:
             return sets[0].union(sets[1:], LOGGED_ORDER)
+        gathered = sets[0].store.pages()
+        for s in sets:
+            gathered.add(list(s), None)
+        together: EventSet = gathered.events(order=LOGGED_ORDER)
+        return together
     events = [e for part in parts for e in part]
     events.sort(key=lambda e: (str(e.get("date")), str(e.get("log_id"))))
     return events

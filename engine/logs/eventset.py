@@ -27,7 +27,8 @@ from engine.logs.lines import LineIndex
 # a file search's order (``search_file``): by date (unreadable last), log id, place in the file
 SEARCH_ORDER = "date_key IS NULL, coalesce(date_key, ''), coalesce(log_id, 'None'), rid"
 BATCH = 2048  # events read back from the file at a time when iterating
-SUMMARY_EVENTS = 5  # events the run log keeps of a set
+SUMMARY_EVENTS = 5  # events the run log keeps of a set, by SUMMARY_FIELDS
+SUMMARY_FIELDS = ("log_id", "date", "type", "ip", "user_id", "user_name", "client_name")
 
 
 class Store(Protocol):
@@ -37,6 +38,9 @@ class Store(Protocol):
     lock: threading.RLock
 
     def new_name(self, prefix: str) -> str: ...
+
+    def pages(self) -> Any:  # a PageSink: events written into the store, a new source
+        ...
 
 
 @dataclass
@@ -101,7 +105,7 @@ class EventSet(Sequence[dict[str, Any]]):
             store.con.execute(
                 f"CREATE TEMP TABLE {name} AS SELECT rid, pos FROM ("
                 f"SELECT rid, row_number() OVER (ORDER BY {order}) - 1 AS pos FROM ("
-                f"SELECT rid, date_key, log_id FROM {source.name} WHERE {where} {once}) "
+                f"SELECT rid, date_key, date, log_id FROM {source.name} WHERE {where} {once}) "
                 f"{keep}) ORDER BY pos",
                 params,
             )
@@ -166,7 +170,9 @@ class EventSet(Sequence[dict[str, Any]]):
         return self._digest
 
     def log_summary(self) -> dict[str, Any]:
-        """What the run log keeps of the set: count, span, digest and the first events."""
+        """What the run log keeps of the set: count, span, digest and its first events, each
+        by the fields a responder reads first (``SUMMARY_FIELDS``), so that some fit the
+        log's budget for a step's output (``engine.audit.runlog.summarize``)."""
         first, last = self.span
         return {
             "event_set": {
@@ -174,9 +180,17 @@ class EventSet(Sequence[dict[str, Any]]):
                 "first_date": first,
                 "last_date": last,
                 "digest": self.digest,
-                "first": self.events(0, SUMMARY_EVENTS),
+                "first": self.dicts_at(0, SUMMARY_EVENTS, SUMMARY_FIELDS),
             }
         }
+
+    def dicts_at(self, start: int, stop: int, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """Events ``start`` to ``stop`` by the given columns only (absent ones left out)."""
+        cols = ", ".join(f'"{c}"' for c in columns)
+        rows = self.query(
+            f"SELECT {cols} FROM {{events}} WHERE pos >= ? AND pos < ? ORDER BY pos", [start, stop]
+        )
+        return [{c: v for c, v in zip(columns, row, strict=True) if v is not None} for row in rows]
 
     # -- the events themselves, read back as needed ----------------------------------------
 

@@ -313,7 +313,8 @@ class PageSink:
                 room = None if room is None else room - 1
         return self.kept
 
-    def events(self) -> EventSet:
+    def events(self, order: str = "rid") -> EventSet:
+        """The events kept, as a set: in the order they came, or in ``order`` (SQL)."""
         self._file.close()
         table = self.name
         with self.store.lock:
@@ -321,7 +322,7 @@ class PageSink:
             profile = self.store.profile_of(table)
             name = self.store.view(f"SELECT rowid AS rid, * FROM {table}")
             source = Source("tenant", name, self.path, rows, profile, unique=True)
-            return EventSet.create(self.store, source, "TRUE", [], None, order="rid")
+            return EventSet.create(self.store, source, "TRUE", [], None, order=order)
 
 
 def _looks_like_lines(path: Path) -> bool:

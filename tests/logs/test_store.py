@@ -148,7 +148,10 @@ def test_an_event_set_is_a_sequence_read_back_as_needed(store: EventStore) -> No
     assert found.span == (events[0]["date"], events[-1]["date"])
     summary = found.log_summary()["event_set"]
     assert summary["count"] == len(events)
-    assert summary["first"] == events[:5]
+    fields = ("log_id", "date", "type", "ip", "user_id", "user_name", "client_name")
+    assert summary["first"] == [
+        {k: e[k] for k in fields if e.get(k) is not None} for e in events[:5]
+    ]
     # the digest is of the log ids in order: another order or set gives another digest
     assert summary["digest"] == store.select(path, "").digest
     assert summary["digest"] != store.select(path, "NOT type:sapi").digest
