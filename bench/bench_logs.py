@@ -534,7 +534,7 @@ def run_all(tools: Tools, ex: Export, scratch: Path) -> list[Row]:
 def outputs(sample: Sample, who: str) -> tuple[dict[str, Any] | None, str | None]:
     """The JSON answers a process printed, or why there are none."""
     if sample.returncode != 0:
-        return None, f"{who} exited {sample.returncode}: {_tail(sample.stderr or sample.stdout)}"
+        return None, f"{who} exited {sample.returncode}: {_said(sample)}"
     try:
         out = json.loads(sample.stdout)
     except ValueError:
@@ -547,7 +547,7 @@ def outputs(sample: Sample, who: str) -> tuple[dict[str, Any] | None, str | None
 def count_of(sample: Sample, who: str) -> tuple[int | None, str | None]:
     """The number a counting process printed (``soar logs search`` exits 1 on no match)."""
     if sample.returncode not in (0, 1):
-        return None, f"{who} exited {sample.returncode}: {_tail(sample.stderr or sample.stdout)}"
+        return None, f"{who} exited {sample.returncode}: {_said(sample)}"
     text = sample.stdout.strip()
     if text.startswith("{"):
         value = json.loads(text).get("count")
@@ -555,6 +555,17 @@ def count_of(sample: Sample, who: str) -> tuple[int | None, str | None]:
     if not text.isdigit():
         return None, f"{who} printed no count: {_tail(sample.stdout or sample.stderr)}"
     return int(text), None
+
+
+def _said(sample: Sample) -> str:
+    """Why a process failed: the error of its ``--json`` object, else the end of its stderr."""
+    try:
+        said = json.loads(sample.stdout)
+    except ValueError:
+        said = None
+    if isinstance(said, dict) and (said.get("error") or said.get("problems")):
+        return _tail(f"{said.get('status', '')}: {said.get('error') or said.get('problems')}")
+    return _tail(sample.stderr or sample.stdout)
 
 
 def _tail(text: str, n: int = 300) -> str:

@@ -41,10 +41,14 @@ from engine.eventcodes import ATTACK_INDICATORS, USER_AUTH_SUCCESS
 INDICATOR_TYPES = ATTACK_INDICATORS
 INDICATOR_DESCRIPTION = "missing username parameter"
 # the columns each work reads; the file is a parameter, never spliced into the SQL
-LOAD_EVENTS = """CREATE TEMP TABLE ev AS SELECT * FROM read_json(?, format='newline_delimited', columns={
-    'date': 'VARCHAR', 'log_id': 'VARCHAR', 'type': 'VARCHAR', 'description': 'VARCHAR',
-    'ip': 'VARCHAR', 'user_id': 'VARCHAR', 'user_name': 'VARCHAR', 'client_id': 'VARCHAR',
-    'client_name': 'VARCHAR'}) WHERE date >= ? AND date < ?"""
+LOAD_EVENTS = """CREATE TEMP TABLE ev AS
+    SELECT date, log_id, type, ip, user_id, user_name, client_id, client_name,
+           type IN $indicators OR description = $description AS indicator
+    FROM read_json($file, format='newline_delimited', columns={
+        'date': 'VARCHAR', 'log_id': 'VARCHAR', 'type': 'VARCHAR', 'description': 'VARCHAR',
+        'ip': 'VARCHAR', 'user_id': 'VARCHAR', 'user_name': 'VARCHAR', 'client_id': 'VARCHAR',
+        'client_name': 'VARCHAR'})
+    WHERE date >= $since AND date < $until"""
 COUNT_LOGINS = """SELECT count(*) FROM read_json(?, format='newline_delimited',
     columns={'type': 'VARCHAR', 'ip': 'VARCHAR'}) WHERE type = 's' AND ip = ?"""
 COUNT_TYPES = """SELECT count(*) FROM read_json(?, format='newline_delimited',
@@ -74,7 +78,16 @@ def triage(
     con: duckdb.DuckDBPyConnection, path: str, since: str, until: str, min_failures: int
 ) -> dict[str, Any]:
     """The attack triage's answers (see the module docstring)."""
-    con.execute(LOAD_EVENTS, [path, since, until])
+    con.execute(
+        LOAD_EVENTS,
+        {
+            "file": path,
+            "since": since,
+            "until": until,
+            "indicators": list(INDICATOR_TYPES),
+            "description": INDICATOR_DESCRIPTION,
+        },
+    )
     texts = [
         r[0] for r in con.execute("SELECT DISTINCT ip FROM ev WHERE ip IS NOT NULL").fetchall()
     ]
@@ -83,20 +96,19 @@ def triage(
         "CREATE TEMP TABLE addr AS SELECT unnest(?) AS ip, unnest(?) AS key",
         [[t for t, _ in keyed], [k for _, k in keyed]],
     )
-    con.execute("CREATE TEMP TABLE kev AS SELECT ev.*, addr.key FROM ev JOIN addr USING (ip)")
     con.execute(
         """CREATE TEMP TABLE suspicious AS
         WITH forms AS (
-            SELECT key, ip, count(*) AS n, min(date || log_id) AS seen FROM kev
-            WHERE type IN ? OR description = ? GROUP BY key, ip
+            SELECT ip, count(*) AS n, min(date || log_id) AS seen FROM ev
+            WHERE indicator GROUP BY ip
         )
         SELECT key, sum(n) AS n, first(ip ORDER BY n DESC, seen) AS ip
-        FROM forms GROUP BY key HAVING sum(n) >= ?""",
-        [list(INDICATOR_TYPES), INDICATOR_DESCRIPTION, min_failures],
+        FROM forms JOIN addr USING (ip) GROUP BY key HAVING sum(n) >= ?""",
+        [min_failures],
     )
     con.execute(
-        """CREATE TEMP TABLE logins AS SELECT * FROM kev
-        WHERE type IN ? AND key IN (SELECT key FROM suspicious)""",
+        """CREATE TEMP TABLE logins AS SELECT ev.*, addr.key FROM ev JOIN addr USING (ip)
+        WHERE ev.type IN ? AND addr.key IN (SELECT key FROM suspicious)""",
         [sorted(USER_AUTH_SUCCESS)],
     )
     con.execute(
@@ -118,12 +130,12 @@ def triage(
     ).fetchall()
     elsewhere = con.execute(
         """SELECT user_id, list(ip ORDER BY seen, key) FROM (
-            SELECT kev.user_id, kev.key, first(kev.ip ORDER BY kev.date, kev.log_id) AS ip,
-                   min(kev.date) AS seen
-            FROM kev JOIN users USING (user_id)
-            WHERE kev.date >= users.first
-              AND kev.key NOT IN (SELECT key FROM suspicious UNION SELECT key FROM logins)
-            GROUP BY kev.user_id, kev.key
+            SELECT ev.user_id, addr.key, first(ev.ip ORDER BY ev.date, ev.log_id) AS ip,
+                   min(ev.date) AS seen
+            FROM ev JOIN users USING (user_id) JOIN addr USING (ip)
+            WHERE ev.date >= users.first
+              AND addr.key NOT IN (SELECT key FROM suspicious UNION SELECT key FROM logins)
+            GROUP BY ev.user_id, addr.key
         ) GROUP BY user_id"""
     ).fetchall()
     suspicious = con.execute("SELECT ip FROM suspicious ORDER BY n DESC, key").fetchall()

@@ -110,6 +110,11 @@ def test_the_answers_agree_and_a_wrong_expectation_is_a_mismatch(ex: Any, tmp_pa
     assert bench.check_triage(failed, None, duck, None, ex.truth) == [
         "soar run exited 2: error: no such file"
     ]
+    said = json.dumps({"status": "failed", "error": "step 'logins' failed"})
+    failed = bench.Sample(0.1, 0, 1, said, "progress lines")
+    assert bench.check_triage(soar, failed, duck, None, ex.truth) == [
+        "soar run (cache warm) exited 1: failed: step 'logins' failed"
+    ]
 
 
 def test_counts_are_checked_against_duckdb_jq_and_the_generator(ex: Any, tmp_path: Path) -> None:
