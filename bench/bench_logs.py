@@ -232,7 +232,7 @@ def run_process(argv: Sequence[str], cwd: Path, timeout: float = 3600) -> Sample
         stderr = err.read().decode("utf-8", "replace")
         if not report.exists():  # killed, or the command could not be started
             if proc.returncode != -signal.SIGKILL:
-                raise RuntimeError(f"could not run {argv[0]}: {_tail(stderr)}")
+                raise RuntimeError(f"could not run {argv[0]}: {tail(stderr)}")
             return Sample(timeout, 0, -signal.SIGKILL, stdout, stderr)
         seconds, rss, code = report.read_text(encoding="utf-8").split()
         return Sample(float(seconds), int(rss) * 1024, int(code), stdout, stderr)  # KiB on Linux
@@ -538,7 +538,7 @@ def outputs(sample: Sample, who: str) -> tuple[dict[str, Any] | None, str | None
     try:
         out = json.loads(sample.stdout)
     except ValueError:
-        return None, f"{who} printed no JSON object: {_tail(sample.stdout)}"
+        return None, f"{who} printed no JSON object: {tail(sample.stdout)}"
     if not isinstance(out, dict):
         return None, f"{who} printed {type(out).__name__}, not a JSON object"
     return out, None
@@ -553,7 +553,7 @@ def count_of(sample: Sample, who: str) -> tuple[int | None, str | None]:
         value = json.loads(text).get("count")
         text = str(value)
     if not text.isdigit():
-        return None, f"{who} printed no count: {_tail(sample.stdout or sample.stderr)}"
+        return None, f"{who} printed no count: {tail(sample.stdout or sample.stderr)}"
     return int(text), None
 
 
@@ -564,11 +564,11 @@ def _said(sample: Sample) -> str:
     except ValueError:
         said = None
     if isinstance(said, dict) and (said.get("error") or said.get("problems")):
-        return _tail(f"{said.get('status', '')}: {said.get('error') or said.get('problems')}")
-    return _tail(sample.stderr or sample.stdout)
+        return tail(f"{said.get('status', '')}: {said.get('error') or said.get('problems')}")
+    return tail(sample.stderr or sample.stdout)
 
 
-def _tail(text: str, n: int = 300) -> str:
+def tail(text: str, n: int = 300) -> str:
     text = text.strip()
     return text if len(text) <= n else "..." + text[-n:]
 
@@ -694,7 +694,7 @@ def check(rows: Iterable[Row], ex: Export) -> list[str]:
 
 # -- output ----------------------------------------------------------------------
 
-HEADER = ["work", "soar", "DuckDB SQL", "jq", "soar/DuckDB", "target", "met?"]
+HEADER = ["work", "soar", "DuckDB SQL", "jq", "soar/DuckDB ratio", "target", "met?"]
 
 
 def table(rows: Iterable[Row]) -> str:
