@@ -43,228 +43,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from engine.emulator.scenarios import MAX_EVENTS, generate
+from logs_answers import check_count, check_triage
+from logs_export import FAILURE_TYPES, Export, export
+from timed import MB, Measured, measure, run_process
+
+from engine.emulator.scenarios import MAX_EVENTS
 from engine.eventcodes import ATTACK_INDICATORS, USER_AUTH_SUCCESS
-from engine.timeutil import iso_ms
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "playbooks" / "auth0-attack-triage.yaml"
 DUCKDB = Path(__file__).resolve().parent / "logs_duckdb.py"
-SCENARIO = "credential-stuffing"
-# a fixed "now": the same size and seed give the same bytes, so the cache key is honest
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-BATCH = 10_000  # events encoded per write
-FAILURE_TYPES = ("fp", "fu")
 MIN_FAILURES = 20  # the triage playbook's default min_failures, for jq's triage
-MB = 10**6
-
-
-# -- the export ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Export:
-    """A generated export, its ground truth and what the bench asks of it."""
-
-    path: Path
-    events: int
-    truth: dict[str, Any]  # attacker_ips, compromised_users, accessed_clients (sorted)
-    since: str  # the triage window, as Auth0 writes dates
-    until: str
-    login_ip: str  # an attacker address with password logins (type "s")
-    counts: dict[str, int]  # the generator's own counts of the two searches
-
-
-def export(data: Path, events: int, seed: int = 1) -> Export:
-    """The export of ``events`` events for ``seed`` in ``data``, generated if not there yet."""
-    name = f"{SCENARIO}-{events}-seed{seed}"
-    path, meta = data / f"{name}.jsonl", data / f"{name}.meta.json"
-    if meta.exists() and path.exists():
-        known = json.loads(meta.read_text(encoding="utf-8"))
-        if known.get("bytes") == path.stat().st_size:
-            return _from_meta(path, known)
-    data.mkdir(parents=True, exist_ok=True)
-    known = write_export(path, events, seed)
-    partial = meta.with_suffix(".tmp")
-    partial.write_text(json.dumps(known, indent=1), encoding="utf-8")
-    os.replace(partial, meta)  # written last: a meta file means a complete export
-    return _from_meta(path, known)
-
-
-def _from_meta(path: Path, meta: dict[str, Any]) -> Export:
-    return Export(
-        path,
-        meta["events"],
-        meta["truth"],
-        meta["since"],
-        meta["until"],
-        meta["login_ip"],
-        meta["counts"],
-    )
-
-
-def write_export(
-    path: Path, events: int, seed: int, per_tenant: int = MAX_EVENTS
-) -> dict[str, Any]:
-    """Write the export to ``path`` (atomically) and return its meta data (truth, window, counts).
-
-    One tenant per ``per_tenant`` events (at most the generator's ``MAX_EVENTS``),
-    tenant k of seed ``seed + k`` and ``k`` days older than tenant 0, the oldest first.
-    """
-    copies = math.ceil(events / per_tenant)
-    sizes = [events // copies + (1 if k < events % copies else 0) for k in range(copies)]
-    truth: dict[str, Any] = {"attacker_ips": [], "compromised_users": [], "accessed_clients": {}}
-    logins: dict[str, int] = {}
-    failures = 0
-    partial = path.with_suffix(".tmp")
-    with partial.open("w", encoding="utf-8") as out:
-        for age in reversed(range(copies)):  # oldest first: the file stays in date order
-            tenant = generate(
-                SCENARIO, seed=seed + age, events=sizes[age], now=NOW - timedelta(days=age)
-            )
-            attackers = set(tenant.truth["attacker_ips"])
-            for batch in _batches(tenant.events):
-                for e in batch:
-                    if e["type"] == "s" and e["ip"] in attackers:
-                        logins[e["ip"]] = logins.get(e["ip"], 0) + 1
-                    elif e["type"] in FAILURE_TYPES:
-                        failures += 1
-                out.write("".join(json.dumps(e) + "\n" for e in batch))
-            truth["attacker_ips"] += tenant.truth["attacker_ips"]
-            truth["compromised_users"] += tenant.truth["compromised_users"]
-            truth["accessed_clients"].update(tenant.truth["accessed_clients"])
-    os.replace(partial, path)
-    login_ip = min(logins, key=lambda ip: (-logins[ip], ip))
-    return {
-        "scenario": SCENARIO,
-        "seeds": list(range(seed, seed + copies)),
-        "events": events,
-        "bytes": path.stat().st_size,
-        "truth": {
-            "attacker_ips": sorted(truth["attacker_ips"]),
-            "compromised_users": sorted(truth["compromised_users"]),
-            "accessed_clients": {
-                u: sorted(apps) for u, apps in sorted(truth["accessed_clients"].items())
-            },
-        },
-        # every generated event lies within 24 hours before its tenant's now
-        "since": iso_ms(NOW - timedelta(days=copies)),
-        "until": iso_ms(NOW + timedelta(minutes=1)),
-        "login_ip": login_ip,
-        "counts": {"logins_from": logins[login_ip], "failures": failures},
-    }
-
-
-def _batches(events: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    while batch := list(islice(events, BATCH)):
-        yield batch
-
-
-# -- running a process -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One run of a process: wall seconds, peak RSS in bytes, exit code and output."""
-
-    seconds: float
-    rss: int
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-# Started by run_process: runs the command and reports its wall time, peak RSS and exit code.
-# A process's peak RSS counts the memory of the process that started it (exec keeps the
-# high-water mark of the memory it replaces), so the command is started from this small
-# interpreter (about 8 MB) and not from the bench, which holds a generated tenant.
-SPAWN = """
-import os, sys, time
-start = time.monotonic()
-pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-seconds = time.monotonic() - start
-with open(sys.argv[1], "w") as f:
-    f.write(f"{seconds} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
-"""
-
-
-def run_process(argv: Sequence[str], cwd: Path, timeout: float = 3600) -> Sample:
-    """Run ``argv`` as a whole process in ``cwd``: its wall time and peak RSS (``os.wait4``).
-
-    The peak is the largest of the process and of the children it waited for
-    (a shell pipeline's jq); about 8 MB is the floor (see ``SPAWN``). Output
-    goes to files, so a large one cannot block it. After ``timeout`` seconds
-    its process group is killed and its exit code is -9.
-    """
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-run-") as tmp,
-        tempfile.TemporaryFile() as out,
-        tempfile.TemporaryFile() as err,
-    ):
-        report = Path(tmp) / "usage"
-        spawner = [sys.executable, "-I", "-S", "-c", SPAWN, str(report), *argv]
-        proc = subprocess.Popen(spawner, cwd=cwd, stdout=out, stderr=err, start_new_session=True)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        out.seek(0)
-        err.seek(0)
-        stdout = out.read().decode("utf-8", "replace")
-        stderr = err.read().decode("utf-8", "replace")
-        if not report.exists():  # killed, or the command could not be started
-            if proc.returncode != -signal.SIGKILL:
-                raise RuntimeError(f"could not run {argv[0]}: {tail(stderr)}")
-            return Sample(timeout, 0, -signal.SIGKILL, stdout, stderr)
-        seconds, rss, code = report.read_text(encoding="utf-8").split()
-        return Sample(float(seconds), int(rss) * 1024, int(code), stdout, stderr)  # KiB on Linux
-
-
-@dataclass
-class Measured:
-    """Repeated runs of one work by one tool: median seconds, largest peak RSS, last output."""
-
-    samples: list[Sample] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return statistics.median(s.seconds for s in self.samples)
-
-    @property
-    def rss(self) -> int:
-        return max(s.rss for s in self.samples)
-
-    @property
-    def last(self) -> Sample:
-        return self.samples[-1]
-
-    def cell(self) -> str:
-        return f"{self.seconds:.2f} s, {self.rss / MB:,.0f} MB"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seconds": round(self.seconds, 4),
-            "rss_mb": round(self.rss / MB, 1),
-            "runs": len(self.samples),
-        }
 
 
 # -- the works -------------------------------------------------------------------
@@ -438,16 +236,6 @@ def jq_triage_argv(tools: Tools, ex: Export) -> list[str]:
     ]
 
 
-def measure(
-    argv: Sequence[str],
-    repeat: int,
-    timeout: float,
-    cwd: Callable[[], Path],
-) -> Measured:
-    """``repeat`` runs of ``argv``, each in the folder ``cwd()`` gives at that moment."""
-    return Measured([run_process(argv, cwd(), timeout) for _ in range(repeat)])
-
-
 def run_triage(tools: Tools, ex: Export, scratch: Path) -> dict[str, Measured]:
     """soar's triage with no cache, then cached (and --no-cache where offered), repeated."""
     runs: dict[str, Measured] = {"triage": Measured(), "cached": Measured()}
@@ -529,142 +317,6 @@ def run_all(tools: Tools, ex: Export, scratch: Path) -> list[Row]:
 
 
 # -- answers ---------------------------------------------------------------------
-
-
-def outputs(sample: Sample, who: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The JSON answers a process printed, or why there are none."""
-    if sample.returncode != 0:
-        return None, f"{who} exited {sample.returncode}: {_said(sample)}"
-    try:
-        out = json.loads(sample.stdout)
-    except ValueError:
-        return None, f"{who} printed no JSON object: {tail(sample.stdout)}"
-    if not isinstance(out, dict):
-        return None, f"{who} printed {type(out).__name__}, not a JSON object"
-    return out, None
-
-
-def count_of(sample: Sample, who: str) -> tuple[int | None, str | None]:
-    """The number a counting process printed (``soar logs search`` exits 1 on no match)."""
-    if sample.returncode not in (0, 1):
-        return None, f"{who} exited {sample.returncode}: {_said(sample)}"
-    text = sample.stdout.strip()
-    if text.startswith("{"):
-        value = json.loads(text).get("count")
-        text = str(value)
-    if not text.isdigit():
-        return None, f"{who} printed no count: {tail(sample.stdout or sample.stderr)}"
-    return int(text), None
-
-
-def _said(sample: Sample) -> str:
-    """Why a process failed: the error of its ``--json`` object, else the end of its stderr."""
-    try:
-        said = json.loads(sample.stdout)
-    except ValueError:
-        said = None
-    if isinstance(said, dict) and (said.get("error") or said.get("problems")):
-        return tail(f"{said.get('status', '')}: {said.get('error') or said.get('problems')}")
-    return tail(sample.stderr or sample.stdout)
-
-
-def tail(text: str, n: int = 300) -> str:
-    text = text.strip()
-    return text if len(text) <= n else "..." + text[-n:]
-
-
-def triage_answers(out: dict[str, Any]) -> dict[str, Any]:
-    """The compared answers of a triage, order-free: sorted IPs and users, sorted app names."""
-    clients = out.get("accessed_clients") or {}
-    return {
-        "suspicious_ips": sorted(out.get("suspicious_ips") or []),
-        "compromised_users": sorted(out.get("compromised_users") or []),
-        "accessed_clients": {u: sorted(clients[u]) for u in sorted(clients)},
-    }
-
-
-def soar_details(out: dict[str, Any]) -> dict[str, Any]:
-    """soar's further triage answers, in the form logs_duckdb.py prints them."""
-    activity = out.get("activity_elsewhere") or {}
-    return {
-        "user_names": out.get("user_names"),
-        "activity_elsewhere": {u: sorted(activity[u]["ips"]) for u in sorted(activity)},
-        "management_api_calls": len(out.get("management_api_calls") or []),
-    }
-
-
-def duckdb_details(out: dict[str, Any]) -> dict[str, Any]:
-    activity = out.get("activity_elsewhere") or {}
-    return {
-        "user_names": out.get("user_names"),
-        "activity_elsewhere": {u: sorted(activity[u]) for u in sorted(activity)},
-        "management_api_calls": out.get("management_api_calls"),
-    }
-
-
-def differences(what: str, answers: dict[str, Any]) -> list[str]:
-    """One line per answer on which the sources (name -> value) do not all agree."""
-    first, *others = answers
-    problems = []
-    for other in others:
-        for key in answers[first]:
-            mine, theirs = answers[first][key], answers[other].get(key)
-            if mine != theirs:
-                problems.append(
-                    f"{what}: {key}: {first} {_short(mine)} but {other} {_short(theirs)}"
-                )
-    return problems
-
-
-def _short(value: Any, n: int = 400) -> str:
-    text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= n else text[:n] + "..."
-
-
-def check_triage(
-    soar: Sample, cached: Sample | None, duckdb: Sample, jq: Sample | None, truth: dict[str, Any]
-) -> list[str]:
-    """Mismatches between soar's triage answers and DuckDB SQL's, jq's and the truth."""
-    problems = []
-    got, problem = outputs(soar, "soar run")
-    duck, duck_problem = outputs(duckdb, "DuckDB SQL")
-    problems += [p for p in (problem, duck_problem) if p]
-    if got is None:
-        return problems
-    expected = {**truth, "suspicious_ips": truth["attacker_ips"]}
-    runs = {"soar": triage_answers(got.get("outputs") or {}), "truth": triage_answers(expected)}
-    if duck is not None:
-        runs["DuckDB SQL"] = triage_answers(duck)
-        problems += differences(
-            "triage",
-            {"soar": soar_details(got.get("outputs") or {}), "DuckDB SQL": duckdb_details(duck)},
-        )
-    if cached is not None:
-        again, problem = outputs(cached, "soar run (cache warm)")
-        if again is None:
-            problems.append(str(problem))
-        else:
-            runs["soar (cache warm)"] = triage_answers(again.get("outputs") or {})
-    if jq is not None:
-        theirs, problem = outputs(jq, "jq")
-        if theirs is None:
-            problems.append(str(problem))
-        else:
-            runs["jq"] = triage_answers(theirs)
-    return problems + differences("triage", runs)
-
-
-def check_count(what: str, expected: int, counts: dict[str, Sample]) -> list[str]:
-    """Mismatches between the counts the processes printed and the generator's."""
-    problems = []
-    found = {"the generator": {"count": expected}}
-    for who, sample in counts.items():
-        n, problem = count_of(sample, who)
-        if problem:
-            problems.append(f"{what}: {problem}")
-        else:
-            found[who] = {"count": n}
-    return problems + differences(what, found)
 
 
 def check(rows: Iterable[Row], ex: Export) -> list[str]:

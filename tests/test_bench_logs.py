@@ -8,11 +8,10 @@ SQL's, jq's and the truth, and a wrong expectation is reported as a mismatch.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -24,23 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SOAR = Path(sys.executable).parent / "soar"
 
 
-def load(name: str) -> ModuleType:
-    """A bench script as a module (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load("bench_logs")
-reference = load("logs_duckdb")
+sys.path.insert(0, str(ROOT / "bench"))  # the bench scripts import each other by name
+bench = importlib.import_module("bench_logs")
+answers = importlib.import_module("logs_answers")
+exports = importlib.import_module("logs_export")
+reference = importlib.import_module("logs_duckdb")
+timed = importlib.import_module("timed")
 
 
 @pytest.fixture(scope="module")
 def ex(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return bench.export(tmp_path_factory.mktemp("data"), 3000, seed=4)
+    return exports.export(tmp_path_factory.mktemp("data"), 3000, seed=4)
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -57,22 +50,22 @@ def test_the_export_is_made_once_and_its_counts_and_truth_are_the_files(ex: Any)
     assert ex.counts["logins_from"] > 0 and ex.login_ip in ex.truth["attacker_ips"]
     assert all(ex.since <= e["date"] < ex.until for e in events)
     before = ex.path.stat().st_mtime_ns
-    again = bench.export(ex.path.parent, 3000, seed=4)  # from the cache: not written again
+    again = exports.export(ex.path.parent, 3000, seed=4)  # from the cache: not written again
     assert again == ex and ex.path.stat().st_mtime_ns == before
 
 
 def test_an_export_of_several_tenants_keeps_log_ids_apart_and_adds_up_truths(
     tmp_path: Path,
 ) -> None:
-    meta = bench.write_export(tmp_path / "two.jsonl", 2000, seed=5, per_tenant=1000)
+    meta = exports.write_export(tmp_path / "two.jsonl", 2000, seed=5, per_tenant=1000)
     events = lines(tmp_path / "two.jsonl")
     ids = [e["log_id"] for e in events]
     assert len(events) == 2000 and len(set(ids)) == 2000
     older, newer = events[:1000], events[1000:]  # the older tenant first, a day apart
     assert max(e["date"] for e in older) < min(e["date"] for e in newer)
-    one = bench.generate("credential-stuffing", seed=5, events=1000, now=bench.NOW)
-    two = bench.generate(
-        "credential-stuffing", seed=6, events=1000, now=bench.NOW - bench.timedelta(days=1)
+    one = exports.generate("credential-stuffing", seed=5, events=1000, now=exports.NOW)
+    two = exports.generate(
+        "credential-stuffing", seed=6, events=1000, now=exports.NOW - exports.timedelta(days=1)
     )
     users = set(one.truth["compromised_users"]) | set(two.truth["compromised_users"])
     assert meta["truth"]["compromised_users"] == sorted(users) and len(users) > 3
@@ -80,22 +73,22 @@ def test_an_export_of_several_tenants_keeps_log_ids_apart_and_adds_up_truths(
 
 
 def test_a_process_peak_rss_is_its_own_not_the_bench_s(tmp_path: Path) -> None:
-    big = bench.run_process([sys.executable, "-c", "x = bytearray(150_000_000)"], tmp_path)
-    small = bench.run_process(["true"], tmp_path)
+    big = timed.run_process([sys.executable, "-c", "x = bytearray(150_000_000)"], tmp_path)
+    small = timed.run_process(["true"], tmp_path)
     assert big.returncode == small.returncode == 0
-    assert big.rss >= 150 * bench.MB
-    assert small.rss < 20 * bench.MB  # this pytest process holds far more
-    assert bench.run_process(["sh", "-c", "exit 3"], tmp_path).returncode == 3
+    assert big.rss >= 150 * timed.MB
+    assert small.rss < 20 * timed.MB  # this pytest process holds far more
+    assert timed.run_process(["sh", "-c", "exit 3"], tmp_path).returncode == 3
 
 
 def test_the_answers_agree_and_a_wrong_expectation_is_a_mismatch(ex: Any, tmp_path: Path) -> None:
     tools = bench.Tools(SOAR, repeat=1)
-    soar = bench.run_process(bench.soar_triage_argv(tools, ex), tmp_path)
-    duck = bench.run_process(
+    soar = timed.run_process(bench.soar_triage_argv(tools, ex), tmp_path)
+    duck = timed.run_process(
         bench.duckdb_argv(tools, ex, "triage", "--since", ex.since, "--until", ex.until), tmp_path
     )
-    jq = bench.run_process(bench.jq_triage_argv(tools, ex), tmp_path) if tools.jq else None
-    assert bench.check_triage(soar, soar, duck, jq, ex.truth) == []
+    jq = timed.run_process(bench.jq_triage_argv(tools, ex), tmp_path) if tools.jq else None
+    assert answers.check_triage(soar, soar, duck, jq, ex.truth) == []
 
     victim = ex.truth["compromised_users"][0]
     wrong = {
@@ -103,16 +96,16 @@ def test_the_answers_agree_and_a_wrong_expectation_is_a_mismatch(ex: Any, tmp_pa
         "compromised_users": ex.truth["compromised_users"][1:],
         "accessed_clients": {**ex.truth["accessed_clients"], victim: ["Nothing"]},
     }
-    problems = bench.check_triage(soar, None, duck, None, wrong)
+    problems = answers.check_triage(soar, None, duck, None, wrong)
     assert any("compromised_users" in p and victim in p for p in problems)
     assert any("accessed_clients" in p and "Nothing" in p for p in problems)
-    failed = bench.Sample(0.1, 0, 2, "", "error: no such file")
-    assert bench.check_triage(failed, None, duck, None, ex.truth) == [
+    failed = timed.Sample(0.1, 0, 2, "", "error: no such file")
+    assert answers.check_triage(failed, None, duck, None, ex.truth) == [
         "soar run exited 2: error: no such file"
     ]
     said = json.dumps({"status": "failed", "error": "step 'logins' failed"})
-    failed = bench.Sample(0.1, 0, 1, said, "progress lines")
-    assert bench.check_triage(soar, failed, duck, None, ex.truth) == [
+    failed = timed.Sample(0.1, 0, 1, said, "progress lines")
+    assert answers.check_triage(soar, failed, duck, None, ex.truth) == [
         "soar run (cache warm) exited 1: failed: step 'logins' failed"
     ]
 
@@ -121,29 +114,29 @@ def test_counts_are_checked_against_duckdb_jq_and_the_generator(ex: Any, tmp_pat
     tools = bench.Tools(SOAR, repeat=1)
     query = f'type:"s" AND ip:"{ex.login_ip}"'
     counts = {
-        "soar": bench.run_process(bench.soar_count_argv(tools, ex, query), tmp_path),
-        "DuckDB SQL": bench.run_process(
+        "soar": timed.run_process(bench.soar_count_argv(tools, ex, query), tmp_path),
+        "DuckDB SQL": timed.run_process(
             bench.duckdb_argv(tools, ex, "logins-from", ex.login_ip), tmp_path
         ),
     }
     if tools.jq:
-        counts["jq"] = bench.run_process(
+        counts["jq"] = timed.run_process(
             bench.jq_count_argv(
                 tools, ex, '.type == "s" and .ip == $ip', "--arg", "ip", ex.login_ip
             ),
             tmp_path,
         )
     expected = ex.counts["logins_from"]
-    assert bench.check_count(query, expected, counts) == []
-    wrong = bench.check_count(query, expected + 1, counts)
+    assert answers.check_count(query, expected, counts) == []
+    wrong = answers.check_count(query, expected + 1, counts)
     assert wrong == [
         f"{query}: count: the generator {expected + 1} but {who} {expected}" for who in counts
     ]
 
 
 def test_a_missed_target_is_shown_and_a_met_one_is_not() -> None:
-    fast = bench.Measured([bench.Sample(0.2, 100 * bench.MB, 0, "", "")])
-    slow = bench.Measured([bench.Sample(2.0, 100 * bench.MB, 0, "", "")])
+    fast = timed.Measured([timed.Sample(0.2, 100 * timed.MB, 0, "", "")])
+    slow = timed.Measured([timed.Sample(2.0, 100 * timed.MB, 0, "", "")])
     goal = bench.targets(1_000_000)["triage"]
     assert bench.Row("triage", "t", fast, fast, target=goal).met is True
     assert bench.Row("triage", "t", slow, fast, target=goal).cells()[4:] == [
