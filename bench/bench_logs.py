@@ -37,6 +37,10 @@ users' names, activity from other addresses and Management API calls DuckDB
 SQL's, and each count DuckDB's, jq's and the generator's. A mismatch is printed
 loudly and the exit code is 1; a missed target is reported, and is an error
 only with ``--check``.
+
+Beside it: ``logs_export.py`` (the export), ``timed.py`` (the process runner;
+about 8 MB of a process's peak RSS is the small interpreter that starts it),
+``logs_answers.py`` (the checks) and ``logs_duckdb.py`` (the reference).
 """
 
 from __future__ import annotations
@@ -361,10 +365,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--events", type=int, default=1_000_000, help="events in the export")
     ap.add_argument("--quick", action="store_true", help="a 100,000-event smoke run")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="the scenario's seed (the first tenant's)")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each work (the median counts)")
     ap.add_argument("--data", type=Path, default=ROOT / "bench" / ".data", help="the export cache")
-    ap.add_argument("--soar", type=Path, default=ROOT / ".venv" / "bin" / "soar")
+    ap.add_argument(
+        "--soar",
+        type=Path,
+        default=ROOT / ".venv" / "bin" / "soar",
+        help="the soar to measure (default: this tree's .venv/bin/soar)",
+    )
     ap.add_argument("--timeout", type=float, default=3600, help="seconds one process may take")
     ap.add_argument("--json", action="store_true", help="print the rows as one JSON object")
     ap.add_argument("--check", action="store_true", help="exit 1 when a target is missed too")
