@@ -418,12 +418,20 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         if not problems:
             print("answers agree: soar's, DuckDB SQL's, jq's and the generator's truth")
-    for problem in problems:
-        print(f"MISMATCH: {problem}", file=sys.stderr)
+    code, said = verdict(problems, missed, args.check)
+    for line in said:
+        print(line, file=sys.stderr)
+    return code
+
+
+def verdict(problems: list[str], missed: list[str], check: bool) -> tuple[int, list[str]]:
+    """The exit code and what stderr says: 1 on a mismatch, or on a missed target with --check."""
     if problems:
-        print(f"ANSWERS DIFFER ({len(problems)} mismatches): see above", file=sys.stderr)
-        return 1
-    return 1 if args.check and missed else 0
+        lines = [f"MISMATCH: {p}" for p in problems]
+        return 1, [*lines, f"ANSWERS DIFFER ({len(problems)} mismatches): see above"]
+    if check and missed:
+        return 1, [f"targets missed (--check): {'; '.join(missed)}"]
+    return 0, []
 
 
 if __name__ == "__main__":

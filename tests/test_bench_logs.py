@@ -147,6 +147,13 @@ def test_a_missed_target_is_shown_and_a_met_one_is_not() -> None:
     assert bench.targets(10_000_000)["triage"].text() == "<= 1,500 MB"
 
 
+def test_a_mismatch_fails_the_bench_and_a_missed_target_only_with_check() -> None:
+    assert bench.verdict([], ["triage"], check=False) == (0, [])
+    assert bench.verdict([], ["triage"], check=True) == (1, ["targets missed (--check): triage"])
+    code, said = bench.verdict(["triage: x"], [], check=False)
+    assert code == 1 and said[0] == "MISMATCH: triage: x" and "ANSWERS DIFFER" in said[-1]
+
+
 def test_the_duckdb_reference_asks_what_the_playbook_asks() -> None:
     playbook = yaml.safe_load((ROOT / "playbooks" / "auth0-attack-triage.yaml").read_text())
     query = playbook["steps"][0]["with"]["query"]
