@@ -145,6 +145,9 @@ def test_a_missed_target_is_shown_and_a_met_one_is_not() -> None:
         "**no**",
     ]
     assert bench.targets(10_000_000)["triage"].text() == "<= 1,500 MB"
+    at = timed.Measured([timed.Sample(0.15, 0, 0, "", "")])
+    assert bench.targets(1_000_000)["help"].text() == "< 0.15 s"  # "stays under 0.15 s"
+    assert bench.Row("help", "h", at, target=bench.targets(1_000_000)["help"]).met is False
 
 
 def test_a_mismatch_fails_the_bench_and_a_missed_target_only_with_check() -> None:
