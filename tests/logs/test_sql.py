@@ -20,9 +20,12 @@ from typing import Any
 import duckdb
 import pytest
 import test_dates
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.actions.auth0 import any_of
+from engine.actions.auth0_logins import SUCCESS_CLAUSE, ip_forms_of
 from engine.errors import LogFileError, QueryError
 from engine.expr.sandbox import lucene
 from engine.logs.files import iter_events
@@ -348,19 +351,24 @@ def test_every_query_value_is_a_bound_parameter(
 # -- the real-shaped corpus ---------------------------------------------------------------
 
 REALISTIC = [
-    'type:"s" AND ip:"198.51.100.23"',
-    'type:"s" AND ip:"2001:db8::1"',
-    'type:"f" OR type:"fu" OR type:"fp" OR type:"fcoa" OR type:"pwd_leak" '
-    'OR type:"signup_pwd_leak" OR type:"reset_pwd_leak" OR type:"limit_wc" '
-    'OR type:"limit_sul" OR type:"limit_mu" OR description:"missing username parameter"',
-    'type:"sapi"',
-    'user_id:"auth0|6543a1b2c3d4e5f6a7b8c9d0"',
     '(type:"s" OR type:"ssa") AND (user_id:"auth0|1" OR user_id:*github*)',
     "type: (seacft sertft) -client_name:*Portal*",
     "date:[2026-11-02 TO 2026-11-03} AND NOT type:f*",
     "user_name:*example.com",
     "connection:* AND NOT strategy_type:*",
 ]
+LUCENE_VALUE = re.compile(r"\{\{\s*[\w.]+\s*\|\s*lucene\s*\}\}")
+
+
+def playbook_queries() -> list[str]:
+    """Every ``query`` of the standard playbooks, as written (``| lucene`` values left in)."""
+    found: list[str] = []
+    for path in sorted((DATA.parents[2] / "playbooks").glob("*.yaml")):
+        for step in yaml.safe_load(path.read_text(encoding="utf-8"))["steps"]:
+            query = (step.get("with") or {}).get("query")
+            if isinstance(query, str):
+                found.append(query)
+    return found
 
 
 def test_both_evaluators_agree_on_the_real_shaped_corpus(
@@ -369,10 +377,14 @@ def test_both_evaluators_agree_on_the_real_shaped_corpus(
     events = [e for f in sorted(DATA.glob("*.json*")) for e in iter_events(f)]
     ids = sorted({e["user_id"] for e in events if isinstance(e.get("user_id"), str)})
     ips = sorted({e["ip"] for e in events if isinstance(e.get("ip"), str)})
+    written = playbook_queries()
+    assert any("pwd_leak" in q for q in written) and any(LUCENE_VALUE.search(q) for q in written)
     queries = [
         *REALISTIC,
-        *(f"user_id:{lucene(u)}" for u in ids),
-        *(f'type:"s" AND ip:{lucene(ip)}' for ip in ips),
+        *(q for q in written if "{{" not in q),
+        *(LUCENE_VALUE.sub(lucene(v), q) for q in written if "{{" in q for v in ids + ips),
+        *(f"user_id:{lucene(u)}" for u in ids),  # auth0.user_logs
+        *(f"({SUCCESS_CLAUSE}) AND ({c})" for c in any_of("ip", ip_forms_of(ips))),
     ]
     table, back = load(con, tmp_path, events)
     matched = 0
