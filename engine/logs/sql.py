@@ -77,6 +77,15 @@ _UTC_KEY = (
 )
 
 
+def file_arg(path: Path) -> str:
+    """``path`` as DuckDB's readers take it: absolute, its glob characters literal.
+
+    DuckDB globs every path it reads (``b*.jsonl`` would read ``bx.jsonl`` too);
+    ``[*]``, ``[?]`` and ``[[]`` match only the character itself.
+    """
+    return re.sub(r"([*?\[])", r"[\1]", str(Path(path).resolve()))
+
+
 def ident(name: str) -> str:
     """``name`` as a quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -102,7 +111,7 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
                 AUTH0_FORM.pattern,
                 _AUTH0_PARSE,
                 _UTC_FORM,
-                str(path),
+                file_arg(path),
                 dict.fromkeys(COLUMNS, "VARCHAR"),
                 MAX_LINE,
             ],
@@ -147,7 +156,7 @@ def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> No
         f"CREATE TEMP TABLE {kinds} AS SELECT json_type(date) AS kind "
         "FROM read_json(?, format='newline_delimited', records=true, columns={'date': 'JSON'}, "
         "maximum_object_size=?)",
-        [str(path), MAX_LINE],
+        [file_arg(path), MAX_LINE],
     )
     try:
         con.execute(

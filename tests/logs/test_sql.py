@@ -126,6 +126,23 @@ def test_rowid_is_the_events_index_among_the_lines(
     ]
 
 
+@pytest.mark.parametrize("name", ["b*.jsonl", "b?.jsonl", "[b].jsonl", "b{x,y}.jsonl"])
+def test_a_file_name_is_never_a_glob(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, name: str
+) -> None:
+    for other in ("bx.jsonl", "b.jsonl", "bxy.jsonl"):  # what a glob of each name would take
+        (tmp_path / other).write_text('{"log_id": "other"}\n', encoding="utf-8")
+    (tmp_path / name).write_text('{"log_id": "this"}\n', encoding="utf-8")
+    table = f"t{next(_tables)}"
+    assert load_ndjson(con, tmp_path / name, table) == 1
+    assert con.execute(f"SELECT log_id FROM {table}").fetchall() == [("this",)]  # noqa: S608
+
+
+def test_a_missing_file_is_a_log_file_error(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    with pytest.raises(LogFileError, match=r"gone\.jsonl"):
+        load_ndjson(con, tmp_path / "gone.jsonl", "gone")
+
+
 @pytest.mark.parametrize(
     ("body", "said"),
     [('{"type": "s"}\n{"type": \n', "Malformed JSON"), ('{"type": "s"}\n[1]\n', "line 2")],
