@@ -31,7 +31,9 @@ Where DuckDB's text of a value and ``field_text`` could still differ (found
 by checking both, not promised by either): a number beyond a double's range
 (``1E400``: DuckDB keeps the text, Python reads ``Infinity``), an object with
 a key twice (DuckDB keeps both), and nesting deeper than ``engine.depth``
-cuts. A line holding ``null`` loads as an event with no fields.
+cuts. An event with a top-level key twice is refused (``LogFileError``, the line
+named), where Python would keep the last; a line holding ``null`` loads as an
+event with no fields.
 """
 
 from __future__ import annotations

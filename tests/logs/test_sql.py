@@ -145,7 +145,11 @@ def test_a_missing_file_is_a_log_file_error(con: duckdb.DuckDBPyConnection, tmp_
 
 @pytest.mark.parametrize(
     ("body", "said"),
-    [('{"type": "s"}\n{"type": \n', "Malformed JSON"), ('{"type": "s"}\n[1]\n', "line 2")],
+    [
+        ('{"type": "s"}\n{"type": \n', "Malformed JSON"),
+        ('{"type": "s"}\n[1]\n', "line 2"),
+        ('{"type": "s", "type": "f"}\n', "duplicate key"),
+    ],
 )
 def test_a_line_that_is_no_event_is_a_log_file_error(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, body: str, said: str
