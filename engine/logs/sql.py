@@ -21,8 +21,9 @@ first, by the same parser and checks). Every value from the query is a bound
 - Side-by-side clause lists are read as ``engine.logs.clauses.clause_list`` reads them.
 
 ``date_key`` costs nothing per row in Python for Auth0's own form (checked in
-SQL: the pattern of ``engine.timeutil`` and a calendar day); the other dates are keyed in
-Python once per distinct value. A bare year (``2023``) is a date as a string
+SQL: the pattern of ``engine.timeutil`` and a calendar day) and for RFC 3339 in
+UTC with any fraction (Go's RFC3339Nano); the other dates are keyed in Python
+once per distinct value. A bare year (``2023``) is a date as a string
 and not as a JSON number, which a VARCHAR column cannot tell apart: only a
 file holding such a value is read a second time, for the type of ``date``.
 
@@ -30,7 +31,9 @@ Where DuckDB's text of a value and ``field_text`` could still differ (found
 by checking both, not promised by either): a number beyond a double's range
 (``1E400``: DuckDB keeps the text, Python reads ``Infinity``), an object with
 a key twice (DuckDB keeps both), and nesting deeper than ``engine.depth``
-cuts. A line holding ``null`` loads as an event with no fields.
+cuts. An event with a top-level key twice is refused (``LogFileError``, the line
+named), where Python would keep the last; a line holding ``null`` loads as an
+event with no fields.
 """
 
 from __future__ import annotations
@@ -62,6 +65,27 @@ COLUMNS = (*sorted(SEARCHABLE), "_id")  # VARCHAR, then date_key
 Sql = tuple[str, list[Any]]  # an expression and its parameters, in order
 _AUTH0_PARSE = "%Y-%m-%dT%H:%M:%S.%gZ"  # try_strptime's check of the calendar day
 _YEAR = re.compile(r"[0-9]{4}")  # a date's text that a JSON number also has (2023)
+# RFC 3339 in UTC with 0 to 9 fraction digits, as Go (RFC3339Nano) and other tools
+# write dates; keyed in SQL as timeutil.date_key keys it (a year from 1000, so the
+# key's four digits are the text's). Other forms are keyed in Python.
+_UTC_FORM = (
+    r"[1-9][0-9]{3}-(0[1-9]|1[0-2])-([0-2][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"[0-5][0-9](\.[0-9]{1,9})?([Zz]|[+-]00:?00)?"
+)
+_UTC_KEY = (
+    "regexp_full_match(date, ?) AND try_strptime(left(date, 10), '%Y-%m-%d') IS NOT NULL "
+    "THEN left(date, 10) || 'T' || substr(date, 12, 8) || '.' "
+    "|| rpad(left(regexp_extract(date, '\\.([0-9]+)', 1), 3), 3, '0') || 'Z'"
+)
+
+
+def file_arg(path: Path) -> str:
+    """``path`` as DuckDB's readers take it: absolute, its glob characters literal.
+
+    DuckDB globs every path it reads (``b*.jsonl`` would read ``bx.jsonl`` too);
+    ``[*]``, ``[?]`` and ``[[]`` match only the character itself.
+    """
+    return re.sub(r"([*?\[])", r"[\1]", str(Path(path).resolve()))
 
 
 def ident(name: str) -> str:
@@ -82,13 +106,14 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
         created = con.execute(
             f"CREATE TABLE {name} AS SELECT {columns}, "
             "CASE WHEN regexp_full_match(date, ?) AND try_strptime(date, ?) IS NOT NULL "
-            "THEN date END AS date_key "
+            f"THEN date WHEN {_UTC_KEY} END AS date_key "
             "FROM read_json(?, format='newline_delimited', records=true, columns=?, "
             "maximum_object_size=?)",
             [
                 AUTH0_FORM.pattern,
                 _AUTH0_PARSE,
-                str(path),
+                _UTC_FORM,
+                file_arg(path),
                 dict.fromkeys(COLUMNS, "VARCHAR"),
                 MAX_LINE,
             ],
@@ -133,7 +158,7 @@ def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> No
         f"CREATE TEMP TABLE {kinds} AS SELECT json_type(date) AS kind "
         "FROM read_json(?, format='newline_delimited', records=true, columns={'date': 'JSON'}, "
         "maximum_object_size=?)",
-        [str(path), MAX_LINE],
+        [file_arg(path), MAX_LINE],
     )
     try:
         con.execute(

@@ -20,9 +20,12 @@ from typing import Any
 import duckdb
 import pytest
 import test_dates
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.actions.auth0 import any_of
+from engine.actions.auth0_logins import SUCCESS_CLAUSE, ip_forms_of
 from engine.errors import LogFileError, QueryError
 from engine.expr.sandbox import lucene
 from engine.logs.files import iter_events
@@ -123,9 +126,30 @@ def test_rowid_is_the_events_index_among_the_lines(
     ]
 
 
+@pytest.mark.parametrize("name", ["b*.jsonl", "b?.jsonl", "[b].jsonl", "b{x,y}.jsonl"])
+def test_a_file_name_is_never_a_glob(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, name: str
+) -> None:
+    for other in ("bx.jsonl", "b.jsonl", "bxy.jsonl"):  # what a glob of each name would take
+        (tmp_path / other).write_text('{"log_id": "other"}\n', encoding="utf-8")
+    (tmp_path / name).write_text('{"log_id": "this"}\n', encoding="utf-8")
+    table = f"t{next(_tables)}"
+    assert load_ndjson(con, tmp_path / name, table) == 1
+    assert con.execute(f"SELECT log_id FROM {table}").fetchall() == [("this",)]  # noqa: S608
+
+
+def test_a_missing_file_is_a_log_file_error(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    with pytest.raises(LogFileError, match=r"gone\.jsonl"):
+        load_ndjson(con, tmp_path / "gone.jsonl", "gone")
+
+
 @pytest.mark.parametrize(
     ("body", "said"),
-    [('{"type": "s"}\n{"type": \n', "Malformed JSON"), ('{"type": "s"}\n[1]\n', "line 2")],
+    [
+        ('{"type": "s"}\n{"type": \n', "Malformed JSON"),
+        ('{"type": "s"}\n[1]\n', "line 2"),
+        ('{"type": "s", "type": "f"}\n', "duplicate key"),
+    ],
 )
 def test_a_line_that_is_no_event_is_a_log_file_error(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, body: str, said: str
@@ -164,6 +188,15 @@ ODD_DATES: list[Any] = [
     "2026-01-00T00:00:00.000Z",
     "٢٠٢٦-11-06T06:00:00.000Z",  # digits Python's \d reads and DuckDB's does not
     " 2026-11-06 ",
+    "2026-11-06T06:00:00.99Z",  # Go's RFC3339Nano, keyed in SQL
+    "2026-11-06 06:00:00.123456789z",
+    "2026-11-06T06:00:00-00:00",
+    "2026-11-06T06:00:00+0000",
+    "2026-11-06T06:00:00.1234567890Z",
+    "2026-11-06T24:00:00Z",
+    "2026-02-29T00:00:00Z",
+    "2024-02-29T00:00:00Z",
+    "0999-01-01T00:00:00Z",
     None,
     True,
     ["2026-11-06"],
@@ -348,19 +381,24 @@ def test_every_query_value_is_a_bound_parameter(
 # -- the real-shaped corpus ---------------------------------------------------------------
 
 REALISTIC = [
-    'type:"s" AND ip:"198.51.100.23"',
-    'type:"s" AND ip:"2001:db8::1"',
-    'type:"f" OR type:"fu" OR type:"fp" OR type:"fcoa" OR type:"pwd_leak" '
-    'OR type:"signup_pwd_leak" OR type:"reset_pwd_leak" OR type:"limit_wc" '
-    'OR type:"limit_sul" OR type:"limit_mu" OR description:"missing username parameter"',
-    'type:"sapi"',
-    'user_id:"auth0|6543a1b2c3d4e5f6a7b8c9d0"',
     '(type:"s" OR type:"ssa") AND (user_id:"auth0|1" OR user_id:*github*)',
     "type: (seacft sertft) -client_name:*Portal*",
     "date:[2026-11-02 TO 2026-11-03} AND NOT type:f*",
     "user_name:*example.com",
     "connection:* AND NOT strategy_type:*",
 ]
+LUCENE_VALUE = re.compile(r"\{\{\s*[\w.]+\s*\|\s*lucene\s*\}\}")
+
+
+def playbook_queries() -> list[str]:
+    """Every ``query`` of the standard playbooks, as written (``| lucene`` values left in)."""
+    found: list[str] = []
+    for path in sorted((DATA.parents[2] / "playbooks").glob("*.yaml")):
+        for step in yaml.safe_load(path.read_text(encoding="utf-8"))["steps"]:
+            query = (step.get("with") or {}).get("query")
+            if isinstance(query, str):
+                found.append(query)
+    return found
 
 
 def test_both_evaluators_agree_on_the_real_shaped_corpus(
@@ -369,10 +407,14 @@ def test_both_evaluators_agree_on_the_real_shaped_corpus(
     events = [e for f in sorted(DATA.glob("*.json*")) for e in iter_events(f)]
     ids = sorted({e["user_id"] for e in events if isinstance(e.get("user_id"), str)})
     ips = sorted({e["ip"] for e in events if isinstance(e.get("ip"), str)})
+    written = playbook_queries()
+    assert any("pwd_leak" in q for q in written) and any(LUCENE_VALUE.search(q) for q in written)
     queries = [
         *REALISTIC,
-        *(f"user_id:{lucene(u)}" for u in ids),
-        *(f'type:"s" AND ip:{lucene(ip)}' for ip in ips),
+        *(q for q in written if "{{" not in q),
+        *(LUCENE_VALUE.sub(lucene(v), q) for q in written if "{{" in q for v in ids + ips),
+        *(f"user_id:{lucene(u)}" for u in ids),  # auth0.user_logs
+        *(f"({SUCCESS_CLAUSE}) AND ({c})" for c in any_of("ip", ip_forms_of(ips))),
     ]
     table, back = load(con, tmp_path, events)
     matched = 0
@@ -434,6 +476,8 @@ EVENT_DATES = st.sampled_from(
         "2026-11-07T00:00:00.000Z",
         "2026-11-06T07:00:00+01:00",
         "2026-11-06t06:00:00.5z",
+        "2026-11-06T06:00:00.0009Z",
+        "2026-11-06T05:59:59.99999-00:00",
         "2026-11-06 06:00:00Z",
         "2026-11-06",
         "2026-11",
