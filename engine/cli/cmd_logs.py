@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -147,21 +148,23 @@ def search_cmd(
         raise UsageError("--fields names no field (give a,b or details.request.ip)")
     start: datetime | None
     end: datetime | None
-    if tenant:
-        start, end = _tenant_window(since, until)
-        found = _tenant_search(q, start, end, limit)
-    else:
-        start, end = _window(since, until, None)
-        found = _file_search(Path(source), q, start, end, limit, not no_cache)
-    for warning in found.warnings:
-        typer.echo(f"warning: {safe(warning)}", err=True)
-    if count:
-        typer.echo(str(len(found.events)))
-    elif found.events or fmt in ("json", "csv"):  # an empty answer is still valid JSON, CSV
-        typer.echo(render(found.events, fmt, picked), nl=False)
-    if not found.events:
-        typer.echo(f"no event matched {safe(q) or 'every event'!r} {_shown(start, end)}", err=True)
-        raise typer.Exit(1)
+    with ExitStack() as stack:
+        if tenant:
+            start, end = _tenant_window(since, until)
+            found = _tenant_search(q, start, end, limit)
+        else:
+            start, end = _window(since, until, None)
+            found = _file_search(stack, Path(source), q, start, end, limit, not no_cache)
+        for warning in found.warnings:
+            typer.echo(f"warning: {safe(warning)}", err=True)
+        if count:
+            typer.echo(str(len(found.events)))
+        elif found.events or fmt in ("json", "csv"):  # an empty answer is still valid JSON, CSV
+            typer.echo(render(found.events, fmt, picked), nl=False)
+        if not found.events:
+            shown = f"{safe(q) or 'every event'!r} {_shown(start, end)}"
+            typer.echo(f"no event matched {shown}", err=True)
+            raise typer.Exit(1)
 
 
 def _window(
@@ -197,6 +200,7 @@ def _shown(start: datetime | None, end: datetime | None) -> str:
 
 
 def _file_search(
+    stack: ExitStack,
     path: Path,
     q: str,
     start: datetime | None,
@@ -204,10 +208,21 @@ def _file_search(
     limit: int | None,
     cache: bool,
 ) -> SearchResult:
-    """The search of a FILE, in an event store of this command's (DuckDB, the cache)."""
+    """The search of a FILE, in an event store of this command's (DuckDB, the cache).
+
+    The store stays open until ``stack`` closes: the cache is written meanwhile,
+    and a warning about it is said then, after the answer.
+    """
     from engine.auth0.search import search_events
 
-    return search_events(_store(path, cache), path, q, start, end, limit=limit)
+    store = stack.enter_context(_store(path, cache))
+    stack.callback(_say_late, store)
+    return search_events(store, path, q, start, end, limit=limit)
+
+
+def _say_late(store: EventStore) -> None:
+    for warning in store.flush():
+        typer.echo(f"warning: {safe(warning)}", err=True)
 
 
 def _store(path: Path, cache: bool) -> EventStore:
@@ -266,18 +281,19 @@ def stats_cmd(
 
     json_requested(as_json)
     start, end = _window(since, until, None)
-    found = _file_search(file, "", start, end, None, not no_cache)
-    summary = stats_of(found.events).as_dict(top)
-    if as_json:
-        doc = {"file": str(file), "since": _iso(start), "until": _iso(end), **summary}
-        typer.echo(json_text({**doc, "warnings": found.warnings}))
-    else:
-        typer.echo("\n".join(_stats_lines(file, summary)))
-    for warning in found.warnings:
-        typer.echo(f"warning: {safe(warning)}", err=True)
-    if not found.events:
-        typer.echo(f"no event matched {_shown(start, end)}", err=True)
-        raise typer.Exit(1)
+    with ExitStack() as stack:
+        found = _file_search(stack, file, "", start, end, None, not no_cache)
+        summary = stats_of(found.events).as_dict(top)
+        if as_json:
+            doc = {"file": str(file), "since": _iso(start), "until": _iso(end), **summary}
+            typer.echo(json_text({**doc, "warnings": found.warnings}))
+        else:
+            typer.echo("\n".join(_stats_lines(file, summary)))
+        for warning in found.warnings:
+            typer.echo(f"warning: {safe(warning)}", err=True)
+        if not found.events:
+            typer.echo(f"no event matched {_shown(start, end)}", err=True)
+            raise typer.Exit(1)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -335,11 +351,11 @@ def index_cmd(
     entry = cache_entry(root, file, file.stat()) if file.is_file() else None
     if entry is not None and rebuild:
         clear(entry)
-    store = _store(file, True)
-    source = store.source(file)
-    source.index  # noqa: B018 -- built now, kept in the cache: the first read-back is free
-    for warning in store.warnings:
-        typer.echo(f"warning: {safe(warning)}", err=True)
+    with _store(file, True) as store:
+        source = store.source(file)
+        source.index  # noqa: B018 -- built now, kept in the cache: the first read-back is free
+        for warning in store.flush():
+            typer.echo(f"warning: {safe(warning)}", err=True)
     prof = source.profile
     how = (
         "already in the cache"

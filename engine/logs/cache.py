@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +35,12 @@ from engine.errors import LogFileError
 if TYPE_CHECKING:
     import duckdb
 
-    from engine.logs.files import Profile
+    from engine.logs.eventset import Source
     from engine.logs.lines import LineIndex
 
 FORMAT = 1  # bump when the table's columns or their meaning change
 DEFAULT_DIR = ".soar-cache"
+_meta_lock = threading.Lock()  # a meta.json is written by a cache writer and by add_index
 _EDGE = 1 << 20
 _SAMPLES = 32
 _SAMPLE = 64 << 10
@@ -103,45 +105,45 @@ class CacheEntry:
             return False  # a half-written or foreign meta.json: built again
         return meta.get("raw") == "source" or self.normalized.is_file()
 
-    def write(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        table: str,
-        raw: Path,
-        rows: int,
-        profile: Profile,
-        unique: bool,
-    ) -> None:
-        """Write the entry from ``table``; raises ``OSError`` when the cache cannot be written."""
+    def write(self, con: duckdb.DuckDBPyConnection, table: str, source: Source) -> None:
+        """Write the entry of ``source`` from ``table`` (in file order: a scan keeps it).
+
+        Raises ``OSError`` when the cache cannot be written. ``con`` may be a
+        cursor of its own: a run writes its cache while its steps go on.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".events.{os.getpid()}.parquet"
+        tmp = self.folder / f".events.{os.getpid()}.{threading.get_ident()}.parquet"
         try:
             con.execute(
-                f"COPY (SELECT * FROM {table} ORDER BY rowid) TO '{sql_literal(tmp)}' "
-                "(FORMAT parquet, COMPRESSION snappy)"
+                f"COPY {table} TO '{sql_literal(tmp)}' (FORMAT parquet, COMPRESSION snappy)"
             )
         except Exception as exc:  # duckdb.IOException and kin: disk full, no permission
             tmp.unlink(missing_ok=True)
             raise OSError(f"cannot write {tmp}: {exc}") from None
         os.replace(tmp, self.parquet)
-        meta = {
-            "key": self.key,
-            "raw": "source" if raw != self.normalized else "normalized",
-            "rows": rows,
-            "profile": asdict(profile),
-            "unique": unique,
-            "index": None,  # added by the first read-back (``add_index``)
-        }
-        self._write_meta(meta)
+        with _meta_lock:
+            index = source.known_index
+            self._write_meta(
+                {
+                    "key": self.key,
+                    "raw": "source" if source.raw != self.normalized else "normalized",
+                    "rows": source.rows,
+                    "profile": asdict(source.profile),
+                    "unique": source.unique,
+                    # else added by the first read-back (``add_index``)
+                    "index": index.to_json() if index is not None else None,
+                }
+            )
 
     def add_index(self, index: LineIndex) -> None:
         """Keep the line index of the entry's events (built on a first read-back); best effort."""
-        try:
-            meta = self.meta()
-            meta["index"] = index.to_json()
-            self._write_meta(meta)
-        except (OSError, ValueError):
-            pass  # the next run builds it again: slower, never wrong
+        with _meta_lock:
+            try:
+                meta = self.meta()
+                meta["index"] = index.to_json()
+                self._write_meta(meta)
+            except (OSError, ValueError):
+                pass  # not written yet (its writer adds it) or gone: never wrong, only slower
 
     def _write_meta(self, meta: dict[str, Any]) -> None:
         tmp_meta = self.folder / f".meta.{os.getpid()}.{id(meta)}.json"

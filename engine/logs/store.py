@@ -72,6 +72,7 @@ class EventStore:
         self.lock = threading.RLock()  # one connection: steps may run calls in threads
         self._sources: dict[str, Source] = {}
         self.warnings: list[str] = []  # said once by whoever reports the run's searches
+        self._writers: list[threading.Thread] = []
         self._names = 0
 
     def new_name(self, prefix: str) -> str:
@@ -79,7 +80,15 @@ class EventStore:
             self._names += 1
             return f"{prefix}_{self._names}"
 
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
+        """Finish writing the cache, then let the connection and the work folder go."""
+        self.flush()
         with self.lock:
             self.con.close()
         if not self._keep:
@@ -114,13 +123,32 @@ class EventStore:
         name = self.view(f"SELECT rowid AS rid, * FROM {table}")
         source = Source(str(path), name, raw, rows, profile, unique=self._unique(table))
         if entry is not None:
-            try:
-                entry.write(self.con, table, raw, rows, profile, source.unique)
-            except OSError as exc:  # the run goes on without a cache, and says so
-                self.warnings.append(f"the cache of {path} was not written ({exc})")
-            else:
-                source.on_index = entry.add_index
+            source.on_index = entry.add_index
+            writer = threading.Thread(
+                target=self._write, args=(entry, table, source), name="soar-cache", daemon=True
+            )
+            self._writers.append(writer)
+            writer.start()  # on its own cursor: the steps go on meanwhile
         return source
+
+    def _write(self, entry: CacheEntry, table: str, source: Source) -> None:
+        try:
+            with self.con.cursor() as cursor:
+                entry.write(cursor, table, source)
+        except (OSError, duckdb.Error) as exc:  # the run goes on without a cache, and says so
+            said = f"the cache of {source.label} was not written ({exc})"
+            self.warnings.append(said)
+            import structlog  # the operational log: a run may have ended its searches by now
+
+            structlog.get_logger(__name__).warning("cache.not_written", reason=said)
+
+    def flush(self) -> list[str]:
+        """Wait for the cache writers; the warnings not said yet (said once)."""
+        for writer in self._writers:
+            writer.join()
+        self._writers.clear()
+        said, self.warnings = self.warnings, []
+        return said
 
     def _from_cache(self, path: Path, entry: CacheEntry) -> Source:
         meta = entry.meta()
