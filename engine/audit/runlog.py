@@ -26,7 +26,7 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from engine.audit.records import (
 from engine.audit.redact import Redactor
 from engine.audit.signing import Signer
 from engine.audit.verify import VerifyResult, verify
-from engine.depth import walk
+from engine.depth import SINK_DEPTH, too_deep, walk
 from engine.errors import RunLogError
 from engine.timeutil import iso_ms
 
@@ -79,6 +79,14 @@ def jsonable(value: Any) -> Any:
     may stop the log or reach it: they are kept visible as text. Nesting deeper
     than ``engine.depth.SINK_DEPTH`` is cut with a marker.
     """
+    text = shallow_text(value, allow_nan=False)
+    if text is not None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return json.loads(text)
     value = walk(value, summary_leaf)
     try:
         text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
@@ -86,6 +94,30 @@ def jsonable(value: Any) -> Any:
     except (UnicodeEncodeError, ValueError):
         return _standard(json.loads(json.dumps(value, default=str, ensure_ascii=False)))
     return json.loads(text)
+
+
+def shallow_text(value: Any, **kwargs: Any) -> str | None:
+    """The JSON text of ``value`` at C speed, when nothing in it is nested deeper than
+    ``SINK_DEPTH`` (the cut would change it); None when it is, or cannot be encoded.
+
+    The same text the walk and then ``json.dumps`` give (event sets by their
+    summary, other mappings as dicts, other values as ``str``), for the values
+    that need no cut: most, and the largest.
+    """
+    try:
+        text = json.dumps(value, default=_log_default, ensure_ascii=False, **kwargs)
+    except (RecursionError, ValueError):
+        return None
+    return None if too_deep(text, SINK_DEPTH) else text
+
+
+def _log_default(value: Any) -> Any:
+    summary = getattr(value, "log_summary", None)
+    if callable(summary):
+        return summary()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
 
 
 def _standard(value: Any) -> Any:
@@ -108,10 +140,14 @@ def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None
     noted, and mappings share the budget among their values. A string is
     passed through ``redact`` before it is cut: a cut through a secret would
     leave a prefix that no longer matches the secret, so the writer's own
-    redaction could not mask it. The value is first cut at
-    ``engine.depth.SINK_DEPTH`` levels, so the recursion here stays shallow.
+    redaction could not mask it. A value nested deeper than
+    ``engine.depth.SINK_DEPTH`` levels is first cut there, so the recursion
+    here stays shallow.
     """
-    return _summarize(walk(value, summary_leaf), limit, redact)
+    text = shallow_text(value)
+    if text is None:
+        return _summarize(walk(value, summary_leaf), limit, redact)
+    return _summarize(value, limit, redact, text)
 
 
 def summary_leaf(value: Any) -> Any:
@@ -120,8 +156,11 @@ def summary_leaf(value: Any) -> Any:
     return summary() if callable(summary) else value
 
 
-def _summarize(value: Any, limit: int, redact: Redact | None) -> Any:
-    text = json.dumps(value, default=str, ensure_ascii=False)
+def _summarize(value: Any, limit: int, redact: Redact | None, text: str | None = None) -> Any:
+    value = summary_leaf(value)
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        value = dict(value)
+    text = text if text is not None else json.dumps(value, default=_log_default, ensure_ascii=False)
     if len(text) <= limit:
         return json.loads(text)
     if isinstance(value, dict):
