@@ -137,6 +137,14 @@ def test_a_file_name_is_never_a_glob(
     assert con.execute(f"SELECT log_id FROM {table}").fetchall() == [("this",)]  # noqa: S608
 
 
+def test_a_table_that_exists_is_not_blamed_on_the_file(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    table, _ = load(con, tmp_path, [{"type": "s"}])
+    with pytest.raises(duckdb.CatalogException):
+        load_ndjson(con, tmp_path / "events.jsonl", table)
+
+
 def test_a_missing_file_is_a_log_file_error(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     with pytest.raises(LogFileError, match=r"gone\.jsonl"):
         load_ndjson(con, tmp_path / "gone.jsonl", "gone")
