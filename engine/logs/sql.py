@@ -32,8 +32,9 @@ by checking both, not promised by either): a number beyond a double's range
 (``1E400``: DuckDB keeps the text, Python reads ``Infinity``), an object with
 a key twice (DuckDB keeps both), and nesting deeper than ``engine.depth``
 cuts. An event with a top-level key twice is refused (``LogFileError``, the line
-named), where Python would keep the last; a line holding ``null`` loads as an
-event with no fields.
+named), where Python would keep the last, and so is a lone surrogate escape
+(``"\\ud800"``), which Python's ``json`` reads; a line holding ``null`` loads
+as an event with no fields.
 """
 
 from __future__ import annotations
