@@ -33,9 +33,9 @@ from engine.emulator import start_emulator
 from engine.emulator.logstore import LogStore
 from engine.errors import DateError, InputError, QueryError
 from engine.httpguard import DryRunGuard
-from engine.logs.files import iter_events
+from engine.logs.files import Undated, iter_events
 from engine.logs.files import search_file as scan
-from engine.logs.query import Undated, compile_query, normalize_date
+from engine.logs.query import compile_query, normalize_date
 from engine.timeutil import date_key, iso_ms, parse_time, read_date
 
 SINCE = datetime(2023, 6, 2, 10, 0, tzinfo=UTC)

@@ -226,9 +226,8 @@ def search_file(
     mistaken for "all clear". ``since`` and ``until`` None: that side is open
     (both None: the whole file, events with unreadable dates last).
     """
-    from engine.logs.files import profile, window_warnings
+    from engine.logs.files import Undated, profile, window_warnings
     from engine.logs.files import search_file as scan
-    from engine.logs.query import Undated
 
     undated = Undated()
     by_id: dict[str, dict[str, Any]] = {}

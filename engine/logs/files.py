@@ -39,7 +39,7 @@ from typing import Any, TextIO, TypeGuard
 
 from engine.depth import MAX_DEPTH, bounded, loads, too_deep, value_end
 from engine.errors import LogFileError
-from engine.logs.query import Query, Undated, compile_query, event_date
+from engine.logs.query import Event, Query, compile_query, event_date
 from engine.timeutil import iso_ms
 
 CHUNK = 1 << 20  # characters read at a time from a JSON array or document
@@ -59,6 +59,38 @@ _SHAPES = (
     '{"log_id", "data"}, EventBridge events {"detail": {"data"}}, or pages {"logs": [...]}'
 )
 LineFilter = Callable[[str], bool]
+
+
+@dataclass
+class Undated:
+    """Events a date window had to leave out because their ``date`` cannot be read.
+
+    They cannot be placed in time, so no window holds them, on any path; the
+    search that met them says so (count and the first one) instead of
+    answering as if the file held nothing else.
+    """
+
+    count: int = 0
+    first: dict[str, Any] | None = None
+
+    def add(self, event: Event) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = {"log_id": event.get("log_id"), "date": _shown(event.get("date"))}
+
+    def warning(self) -> str:
+        first = self.first or {}
+        which = f"log_id {first['log_id']}" if first.get("log_id") else "an event without log_id"
+        return (
+            f"{self.count} matching event(s) have no readable date and are outside every "
+            f"window (first: {which}, date {first.get('date')}); "
+            "Auth0 writes dates such as 2023-06-02T10:58:05.996Z"
+        )
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def is_log_event(value: Any) -> TypeGuard[dict[str, Any]]:

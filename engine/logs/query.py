@@ -138,38 +138,6 @@ def event_date(event: Event) -> str | None:
     return date_key(event.get("date"))
 
 
-@dataclass
-class Undated:
-    """Events a date window had to leave out because their ``date`` cannot be read.
-
-    They cannot be placed in time, so no window holds them, on any path; the
-    search that met them says so (count and the first one) instead of
-    answering as if the file held nothing else.
-    """
-
-    count: int = 0
-    first: dict[str, Any] | None = None
-
-    def add(self, event: Event) -> None:
-        self.count += 1
-        if self.first is None:
-            self.first = {"log_id": event.get("log_id"), "date": _shown(event.get("date"))}
-
-    def warning(self) -> str:
-        first = self.first or {}
-        which = f"log_id {first['log_id']}" if first.get("log_id") else "an event without log_id"
-        return (
-            f"{self.count} matching event(s) have no readable date and are outside every "
-            f"window (first: {which}, date {first.get('date')}); "
-            "Auth0 writes dates such as 2023-06-02T10:58:05.996Z"
-        )
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 @dataclass(frozen=True)
 class Hints:
     """What any match must satisfy, for index use: exact values per field, date bounds."""

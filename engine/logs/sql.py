@@ -32,8 +32,9 @@ by checking both, not promised by either): a number beyond a double's range
 (``1E400``: DuckDB keeps the text, Python reads ``Infinity``), an object with
 a key twice (DuckDB keeps both), and nesting deeper than ``engine.depth``
 cuts. An event with a top-level key twice is refused (``LogFileError``, the line
-named), where Python would keep the last; a line holding ``null`` loads as an
-event with no fields.
+named), where Python would keep the last, and so is a lone surrogate escape
+(``"\\ud800"``), which Python's ``json`` reads; a line holding ``null`` loads
+as an event with no fields.
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
     """Create ``table`` from the JSON-lines file at ``path``; its row count.
 
     Each non-blank line must hold one JSON object, an Auth0 event; the table's
-    ``rowid`` is the event's index among them. Raises ``LogFileError``.
+    ``rowid`` is the event's index among them (the connection is set to
+    ``preserve_insertion_order``). Raises ``LogFileError`` for a file that
+    cannot be read so, naming DuckDB's reason (and line); a ``table`` that
+    exists already is DuckDB's own ``CatalogException``.
     """
     con.execute("SET preserve_insertion_order=true")
     columns = ", ".join(ident(c) for c in COLUMNS)
@@ -118,7 +122,7 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
                 MAX_LINE,
             ],
         ).fetchone()
-    except duckdb.Error as exc:
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # the file, not the SQL
         raise LogFileError(f"{path}: not read as Auth0 log events: {_first_line(exc)}") from None
     _fix_date_keys(con, path, table)
     return int(created[0]) if created else 0
