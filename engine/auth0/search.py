@@ -258,7 +258,7 @@ def search_events(
     limit: int | None = None,
 ) -> SearchResult:
     """``search_file``'s answer, from the run's event store: an ``EventSet``, same events, same order."""
-    from engine.logs.query import Undated
+    from engine.logs.files import Undated
 
     undated = Undated()
     events = store.select(path, query, since, until, limit=limit, undated=undated)

@@ -39,9 +39,9 @@ import duckdb
 from engine.errors import LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
-from engine.logs.files import Profile, iter_events, window_message
+from engine.logs.files import Profile, Undated, iter_events, window_message
 from engine.logs.lines import LineIndex
-from engine.logs.query import Undated, compile_query
+from engine.logs.query import compile_query
 from engine.logs.sql import load_ndjson, where_sql
 from engine.timeutil import iso_ms
 
