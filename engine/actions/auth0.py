@@ -73,8 +73,11 @@ def run_search(
     """The complete search, on the tenant or (``--logs``) on the offline file; depth bounded."""
     since, until = _window(args, default_since)
     if ctx.logs_file is not None:
-        result = search_events(ctx.events(), ctx.logs_file, query, since, until, limit=limit)
-        result.stats["source"] = f"file:{ctx.logs_file}"
+        store = ctx.events()
+        result = search_events(store, ctx.logs_file, query, since, until, limit=limit)
+        # the run log says where the answer came from: the file, or its columns in the cache
+        cached = " (its columns from the cache)" if store.source(ctx.logs_file).cached else ""
+        result.stats["source"] = f"file:{ctx.logs_file}{cached}"
         return result  # read back depth-bounded (engine.depth.loads), as the file reader reads
     # each page is an auth0.page event: a long search shows it is moving; each goes to the
     # run's store as it arrives, and the answer is an event set there

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol, overload
 
 from engine.depth import loads
+from engine.errors import LogFileError
 from engine.logs.files import Profile
 from engine.logs.lines import LineIndex
+from engine.logs.query import field_text
 
 # a file search's order (``search_file``): by date (unreadable last), log id, place in the file
 SEARCH_ORDER = "date_key IS NULL, coalesce(date_key, ''), coalesce(log_id, 'None'), rid"
@@ -195,20 +197,36 @@ class EventSet(Sequence[dict[str, Any]]):
     # -- the events themselves, read back as needed ----------------------------------------
 
     def events(self, start: int, stop: int) -> list[dict[str, Any]]:
-        """Events ``start`` to ``stop`` (positions), read from the file."""
+        """Events ``start`` to ``stop`` (positions), read from the file.
+
+        Each event read back must be the one its columns describe (the same log
+        id and type): a file changed since it was read or cached is refused, not
+        answered from two versions of itself.
+        """
         start, stop = max(start, 0), min(stop, self._count)
         if start >= stop:
             return []
         with self.store.lock:
-            rids = [
-                int(r[0])
-                for r in self.store.con.execute(
-                    f"SELECT rid FROM {self.table} WHERE pos >= ? AND pos < ? ORDER BY pos",
-                    [start, stop],
-                ).fetchall()
-            ]
-        texts = self.source.index.read(rids)
-        return [loads(texts[rid]) for rid in rids]
+            rows = self.store.con.execute(
+                f"SELECT s.rid, e.log_id, e.type FROM {self.table} s JOIN {self.source.name} e "
+                "USING (rid) WHERE s.pos >= ? AND s.pos < ? ORDER BY s.pos",
+                [start, stop],
+            ).fetchall()
+        texts = self.source.index.read(int(r[0]) for r in rows)
+        events = []
+        for rid, log_id, kind in rows:
+            event = loads(texts[int(rid)])
+            if not isinstance(event, dict) or (
+                field_text(event.get("log_id")),
+                field_text(event.get("type")),
+            ) != (log_id, kind):
+                raise LogFileError(
+                    f"{self.source.raw}: event {int(rid) + 1} is not the one read before "
+                    "(the file changed since it was read or cached): run again, or with "
+                    "--no-cache, or rebuild the cache with soar logs index FILE --rebuild"
+                )
+            events.append(event)
+        return events
 
     def __len__(self) -> int:
         return self._count

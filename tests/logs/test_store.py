@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from engine.auth0.search import search_events, search_file
 from engine.errors import LogFileError
 from engine.logs.eventset import EventSet
+from engine.logs.files import iter_events
 from engine.logs.lines import LineIndex
 from engine.logs.store import EventStore
 
@@ -209,3 +211,37 @@ def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> 
             wanted = rng.sample(range(len(values)), 20)
             texts = index.read(wanted)
             assert {k: json.loads(t)["n"] for k, t in texts.items()} == {k: k for k in wanted}
+
+
+def test_a_file_changed_behind_its_cache_is_refused_not_mixed(tmp_path: Path) -> None:
+    from engine.logs.cache import _EDGE, _SAMPLE, _SAMPLES
+
+    base = list(iter_events(DATA / "triage-export.jsonl"))  # plain events: read back from f
+    lines = []
+    while sum(map(len, lines)) < 24 << 20:  # large enough for the digest to sample it
+        n = len(lines)
+        lines.append(json.dumps({**base[n % len(base)], "log_id": f"{n:056d}"}) + "\n")
+    f = tmp_path / "export.jsonl"
+    f.write_text("".join(lines))
+    cache = tmp_path / "cache"
+    with EventStore(tmp_path / "w1", cache) as first:
+        assert first.select(f, "")[0]["log_id"]  # read back once: the index is cached too
+    # swap two lines inside a gap between the sampled blocks: same size, same samples
+    size = f.stat().st_size
+    step = (size - 2 * _EDGE) // _SAMPLES
+    offset, i = 0, 0
+    while offset < _EDGE + _SAMPLE:
+        offset += len(lines[i])
+        i += 1
+    assert offset + len(lines[i]) + len(lines[i + 1]) < _EDGE + step
+    lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    st = f.stat()
+    f.write_text("".join(lines))
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # and the same modification time
+    with EventStore(tmp_path / "w2", cache) as second:
+        found = second.select(f, "")
+        assert second.source(f).cached  # the key cannot see this edit: the read-back does
+        with pytest.raises(LogFileError, match="changed since it was read or cached"):
+            list(found)
+    with EventStore(tmp_path / "w3", None) as fresh:  # --no-cache reads the file as it is
+        assert len(fresh.select(f, "")) == len(lines)
