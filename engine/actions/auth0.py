@@ -27,6 +27,8 @@ from engine.auth0.search import (
 from engine.depth import MAX_DEPTH, bounded, depth_of, marker
 from engine.errors import ActionError, UpstreamError
 from engine.expr.sandbox import lucene
+from engine.logs.eventset import EventSet
+from engine.logs.query import SEARCHABLE
 from engine.timeutil import now_utc, parse_time
 
 if TYPE_CHECKING:
@@ -132,7 +134,10 @@ def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     events = result.events
     if args.get("fields"):  # also for files and servers that ignore `fields`
         keep = list(args["fields"])
-        events = [{k: e.get(k) for k in keep} for e in events]
+        if isinstance(events, EventSet) and set(keep) <= SEARCHABLE:
+            events = events.dicts(*keep)  # from the columns: no event read back
+        else:
+            events = [{k: e.get(k) for k in keep} for e in events]
     return {
         "events": events,
         "count": len(events),

@@ -120,3 +120,13 @@ def test_a_page_sink_drops_redeliveries_by_key(store: EventStore) -> None:
     events = sink.events()
     assert [e.get("log_id") for e in events] == ["1", "2", None, None]
     assert events[0] == a and events[3] == {**anon, "ip": "1.2.3.4"}
+
+
+def test_search_logs_fields_come_from_the_columns_as_from_the_events(tmp_path: Path) -> None:
+    with httpx.Client() as http:
+        ctx = ActionContext(dry_run=True, http=http, logs_file=DATA / "export.jsonl")
+        args = {"since": "2000-01-01", "query": "", "fields": ["date", "ip", "user_name"]}
+        got = call(ctx, "auth0.search_logs", **args)
+        whole = call(ctx, "auth0.search_logs", **{**args, "fields": None})["events"]
+        assert got["events"] == [{k: e.get(k) for k in args["fields"]} for e in whole]
+        assert got["count"] == len(whole) > 0
