@@ -68,7 +68,7 @@ ENVIRONMENT = (
     ("SOAR_SIGNING_KEY", "... or with this key itself (text)"),
     ("SOAR_VERIFY_KEY", "the public key for soar verify"),
     ("SOAR_CACHE_DIR", "where read --logs files are cached (default .soar-cache)"),
-    ("SOAR_DUCKDB_MEMORY", "memory the event store holds before it spills (512MB)"),
+    ("SOAR_DUCKDB_MEMORY", "memory the event store holds before it spills (400MB)"),
     ("SOAR_LOG_FORMAT", "the operational log on stderr: console (default) or json"),
     ("SOAR_LOG_LEVEL", "debug, info (default), warning or error"),
     ("SOAR_DEBUG", "1: print the traceback of an internal error"),

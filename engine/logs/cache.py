@@ -5,8 +5,8 @@ directory, ``SOAR_CACHE_DIR`` to move it, ``--no-cache`` to do without)
 named by the file's size, modification time and a digest of its content,
 holding:
 
-- ``events.parquet``: the source table (``engine.logs.sql``), in file order,
-  so Parquet's row number is the event's rid;
+- ``events.parquet``: the source table (``engine.logs.sql``) and each event's
+  ``rid``, its place in the file;
 - ``events.jsonl``: the normalised events, when the file was not plain JSON
   lines (``engine.logs.store.normalize``); otherwise events are read back from
   the file itself, which the key vouches for;
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from engine.logs.eventset import Source
     from engine.logs.lines import LineIndex
 
-FORMAT = 1  # bump when the table's columns or their meaning change
+FORMAT = 2  # bump when the table's columns or their meaning change (2: rid a column)
 DEFAULT_DIR = ".soar-cache"
 _meta_lock = threading.Lock()  # a meta.json is written by a cache writer and by add_index
 _EDGE = 1 << 20
@@ -106,16 +106,19 @@ class CacheEntry:
         return meta.get("raw") == "source" or self.normalized.is_file()
 
     def write(self, con: duckdb.DuckDBPyConnection, table: str, source: Source) -> None:
-        """Write the entry of ``source`` from ``table`` (in file order: a scan keeps it).
+        """Write the entry of ``source`` from ``table``, each row with its ``rid``.
 
         Raises ``OSError`` when the cache cannot be written. ``con`` may be a
-        cursor of its own: a run writes its cache while its steps go on.
+        cursor of its own: a run writes its cache while its steps go on. The
+        rows are written in any order (in parallel, a second sooner on a million
+        events than in file order): the ``rid`` column keeps each one's place.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.folder / f".events.{os.getpid()}.{threading.get_ident()}.parquet"
         try:
             con.execute(
-                f"COPY {table} TO '{sql_literal(tmp)}' (FORMAT parquet, COMPRESSION snappy)"
+                f"COPY (SELECT rowid AS rid, * FROM {table}) TO '{sql_literal(tmp)}' "
+                "(FORMAT parquet, COMPRESSION snappy)"
             )
         except Exception as exc:  # duckdb.IOException and kin: disk full, no permission
             tmp.unlink(missing_ok=True)

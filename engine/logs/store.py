@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -36,7 +37,7 @@ from typing import Any
 
 import duckdb
 
-from engine.errors import LogFileError
+from engine.errors import ConfigError, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
@@ -45,7 +46,7 @@ from engine.logs.query import compile_query
 from engine.logs.sql import load_ndjson, where_sql
 from engine.timeutil import iso_ms
 
-MEMORY_LIMIT = os.environ.get("SOAR_DUCKDB_MEMORY", "512MB")
+MEMORY_LIMIT = "400MB"  # SOAR_DUCKDB_MEMORY: a million events' columns spill a little past it
 # an Auth0 event type is a short lower-case code (s, fp, sapi, limit_wc, gd_auth_succeed)
 _TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
 
@@ -67,9 +68,13 @@ class EventStore:
         # no progress bar: DuckDB would draw it on the terminal of a command's output
         self.con = duckdb.connect(config={"preserve_insertion_order": True})
         self.con.execute("SET enable_progress_bar = false")
-        self.con.execute(f"SET memory_limit = '{_size(MEMORY_LIMIT)}'")
+        limit = os.environ.get("SOAR_DUCKDB_MEMORY") or MEMORY_LIMIT
+        self.con.execute(f"SET memory_limit = '{_size(limit)}'")
         self.con.execute("SET temp_directory = ?", [str(self.workdir / "spill")])
         self.lock = threading.RLock()  # one connection: steps may run calls in threads
+        # held by a load (rowids in file order need preserve_insertion_order) and by a
+        # cache writer (which turns it off for the database while it writes)
+        self.loading = threading.Lock()
         self._sources: dict[str, Source] = {}
         self.warnings: list[str] = []  # said once by whoever reports the run's searches
         self._writers: list[threading.Thread] = []
@@ -133,8 +138,13 @@ class EventStore:
 
     def _write(self, entry: CacheEntry, table: str, source: Source) -> None:
         try:
-            with self.con.cursor() as cursor:
-                entry.write(cursor, table, source)
+            # unordered, so in parallel; the setting is the database's: no load meanwhile
+            with self.loading, self.con.cursor() as cursor:
+                cursor.execute("SET preserve_insertion_order = false")
+                try:
+                    entry.write(cursor, table, source)
+                finally:
+                    cursor.execute("SET preserve_insertion_order = true")
         except (OSError, duckdb.Error) as exc:  # the run goes on without a cache, and says so
             said = f"the cache of {source.label} was not written ({exc})"
             self.warnings.append(said)
@@ -153,10 +163,7 @@ class EventStore:
     def _from_cache(self, path: Path, entry: CacheEntry) -> Source:
         meta = entry.meta()
         raw = path if meta["raw"] == "source" else entry.normalized
-        name = self.view(
-            "SELECT file_row_number AS rid, * "
-            f"FROM read_parquet('{sql_literal(entry.parquet)}', file_row_number = true)",
-        )
+        name = self.view(f"SELECT * FROM read_parquet('{sql_literal(entry.parquet)}')")
         source = Source(
             str(path),
             name,
@@ -186,7 +193,8 @@ class EventStore:
         """
         if _looks_like_lines(path):
             try:
-                rows = load_ndjson(self.con, path, table)
+                with self.loading:
+                    rows = load_ndjson(self.con, path, table)
             except LogFileError:
                 rows = -1  # not JSON lines DuckDB can read: the exact reader names what is wrong
             if rows >= 0 and self._plain(table):
@@ -194,7 +202,8 @@ class EventStore:
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
         normalized = entry.normalized if entry is not None else self.workdir / f"{table}.jsonl"
         normalize(path, normalized)
-        return normalized, load_ndjson(self.con, normalized, table)
+        with self.loading:
+            return normalized, load_ndjson(self.con, normalized, table)
 
     def _plain(self, table: str) -> bool:
         """Whether every row is a plain event the exact reader would take as it is."""
@@ -346,7 +355,8 @@ class PageSink:
         self._file.close()
         table = self.name
         with self.store.lock:
-            rows = load_ndjson(self.store.con, self.path, table)
+            with self.store.loading:
+                rows = load_ndjson(self.store.con, self.path, table)
             profile = self.store.profile_of(table)
             name = self.store.view(f"SELECT rowid AS rid, * FROM {table}")
             source = Source("tenant", name, self.path, rows, profile, unique=True)
@@ -365,8 +375,6 @@ def _looks_like_lines(path: Path) -> bool:
 
 def _size(text: str) -> str:
     """A DuckDB memory size from the environment, checked (it is put into a SET statement)."""
-    import re
-
     if not re.fullmatch(r"\d{1,6}\s?(KB|MB|GB|KiB|MiB|GiB)", text.strip(), flags=re.IGNORECASE):
-        raise LogFileError(f"SOAR_DUCKDB_MEMORY={text!r}: expected a size such as 512MB or 2GB")
+        raise ConfigError(f"SOAR_DUCKDB_MEMORY={text!r}: expected a size such as 400MB or 2GB")
     return text.strip()

@@ -68,3 +68,11 @@ def test_soar_help_and_validate_do_not_import_duckdb() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
+
+
+def test_a_bad_memory_size_is_refused_with_what_to_write(tmp_path: Path) -> None:
+    done = soar("logs", "stats", str(EXPORT), env={"SOAR_DUCKDB_MEMORY": "1GB; DROP"}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "SOAR_DUCKDB_MEMORY" in done.stderr and "400MB or 2GB" in done.stderr
+    ok = soar("logs", "stats", str(EXPORT), env={"SOAR_DUCKDB_MEMORY": "200MB"}, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
