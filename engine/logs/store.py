@@ -54,16 +54,13 @@ _TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
 class EventStore:
     """A run's DuckDB connection and the sources read into it. Not shared between runs."""
 
-    def __init__(
-        self, workdir: Path | None = None, cache_dir: Path | None = None, *, keep: bool = False
-    ) -> None:
+    def __init__(self, workdir: Path | None = None, cache_dir: Path | None = None) -> None:
         """``workdir``: where DuckDB spills and normalised files go (a temporary folder if
-        None), removed at ``close`` unless ``keep``; ``cache_dir``: the cache, None for none."""
+        None), removed at ``close``; ``cache_dir``: the cache, None for none."""
         self.workdir = Path(tempfile.mkdtemp(prefix="soar-events-")) if workdir is None else workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._keep = keep
-        if not keep:  # also when the store is dropped without close (a context in a test)
-            weakref.finalize(self, shutil.rmtree, self.workdir, True)
+        # removed also when the store is dropped without close (a context in a test)
+        weakref.finalize(self, shutil.rmtree, self.workdir, True)
         self.cache_dir = cache_dir
         # no progress bar: DuckDB would draw it on the terminal of a command's output
         self.con = duckdb.connect(config={"preserve_insertion_order": True})
@@ -96,8 +93,7 @@ class EventStore:
         self.flush()
         with self.lock:
             self.con.close()
-        if not self._keep:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def source(self, path: Path) -> Source:
         """The source of ``path``, read (or taken from the cache) on first use."""

@@ -140,7 +140,7 @@ class Run:
         with self._auth0_lock:
             if self._events is None:
                 workdir = self.writer.path.with_suffix(".events")
-                self._events = EventStore(workdir, cache_dir(self.cache), keep=False)
+                self._events = EventStore(workdir, cache_dir(self.cache))
             return self._events
 
     def tenant_identity(self) -> tuple[dict[str, str | None], str | None]:
