@@ -7,10 +7,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from engine.actions.events import fields_of
+from engine.actions.filtersql import where_of
 from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import dumps
 from engine.errors import ActionError, TemplateError
 from engine.expr.templates import Deferred
+from engine.logs.eventset import EventSet
 from engine.logs.query import SEARCHABLE
 
 _ITEMS = {
@@ -80,8 +82,14 @@ def filter_items(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     where = args["where"]
     if not isinstance(where, Deferred):
         raise ActionError("data.filter: 'where' must be an expression such as {{ item.count > 5 }}")
+    items = args["items"]
+    if isinstance(items, EventSet):
+        sql = where_of(where.template.ast, where.context)
+        if sql is not None:  # tested in SQL on the set's columns: no event read back
+            subset = items.subset(*sql)
+            return {"items": subset, "count": len(subset)}
     kept = []
-    for i, item in enumerate(args["items"]):
+    for i, item in enumerate(items):
         try:
             keep = where.render(item=item, index=i)
         except TemplateError as exc:

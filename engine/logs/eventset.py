@@ -139,6 +139,19 @@ class EventSet(Sequence[dict[str, Any]]):
         a few fields needs, without reading the events back."""
         return [dict(zip(columns, row, strict=True)) for row in self.rows(*columns)]
 
+    def subset(self, where: str, params: Sequence[Any]) -> EventSet:
+        """The events of this set where ``where`` holds (SQL over its columns), in its order."""
+        name = self.store.new_name("set")
+        with self.store.lock:
+            self.store.con.execute(
+                f"CREATE TEMP TABLE {name} AS SELECT rid, "
+                f"row_number() OVER (ORDER BY pos) - 1 AS pos FROM {self.relation} e "
+                f"WHERE {where} ORDER BY pos",
+                list(params),
+            )
+            row = self.store.con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        return EventSet(self.store, self.source, name, int(row[0]) if row else 0)
+
     def union(self, others: Sequence[EventSet], order: str) -> EventSet:
         """This set and ``others`` (of the same source) as one, each identity once, in ``order``."""
         tables = " UNION ".join(f"SELECT rid FROM {s.table}" for s in [self, *others])
