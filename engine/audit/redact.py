@@ -103,6 +103,21 @@ class Redactor:
         """
         return walk(value, self._leaf, lambda k: self.text(str(k)))
 
+    def json_value(self, value: Any) -> Any:
+        """``value`` (plain JSON, as ``runlog.jsonable`` makes it) with secrets masked.
+
+        The same as ``value`` for such a value, found sooner: when no form of
+        any secret, nor its JSON-escaped text, is in the value's JSON text, no
+        string or key holds one (escaping maps a string character by character),
+        and the value is returned as it is; otherwise it is walked.
+        """
+        forms = self._forms
+        if forms:
+            text = json.dumps(value, ensure_ascii=False)
+            if any(f in text or json.dumps(f, ensure_ascii=False)[1:-1] in text for f in forms):
+                return self.value(value)
+        return value
+
     def _leaf(self, value: Any) -> Any:
         if isinstance(value, Secret):
             return MASK

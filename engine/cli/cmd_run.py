@@ -251,12 +251,12 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
     if as_json:
         doc = result_json(result)
         # values redacted before dumping (escaping hides a secret's plain form), text after
-        doc = redactor.value(jsonable(doc))
+        doc = redactor.json_value(jsonable(doc))
         typer.echo(redactor.text(json_text(doc)))
     elif result.outputs:
         typer.echo("outputs:", err=True)
         for k, v in result.outputs.items():
-            text = json.dumps(redactor.value(jsonable(v)), ensure_ascii=False)
+            text = json.dumps(redactor.json_value(jsonable(v)), ensure_ascii=False)
             if len(text) > 2000:
                 text = text[:2000] + f"... ({len(text)} chars; see the run log)"
             typer.echo(f"  {safe(k)}: {safe(redactor.text(text))}", err=True)

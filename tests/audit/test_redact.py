@@ -182,3 +182,18 @@ def test_the_rule_accepts_real_credentials() -> None:
     for value in ("aaaaaaaaaaaa1", "success", "Password1", "internationalization"):
         with pytest.raises(ConfigError, match="SOAR_SECRET_BAD is too weak"):
             check_secret("SOAR_SECRET_BAD", value)
+
+
+def test_json_value_masks_as_value_does_and_skips_the_walk_when_it_can() -> None:
+    secret = 'Ab"c\\d/é\u2028-Secret-0123'
+    r = Redactor([secret])
+    clean = {"events": [{"user_name": "x" * 50, "n": i, "d": {"k": [1, None]}} for i in range(300)]}
+    assert r.json_value(clean) is clean  # nothing to mask: returned as it is
+    for holder in (
+        {"a": [{"b": f"before {secret} after"}]},
+        {f"key {secret}": 1},
+        [["deep", [f"{secret}"]]],
+        {"s": json.dumps({"inner": secret})},  # the secret JSON-escaped inside a string
+    ):
+        assert r.json_value(holder) == r.value(holder)
+        assert secret not in json.dumps(r.json_value(holder), ensure_ascii=False)
