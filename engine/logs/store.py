@@ -176,6 +176,7 @@ class EventStore:
         return source
 
     def view(self, select: str) -> str:
+        """A temporary view of ``select`` under a new name: how a source is queried."""
         name = self.new_name("src")
         self.con.execute(f"CREATE TEMP VIEW {name} AS {select}")
         return name
@@ -217,6 +218,7 @@ class EventStore:
         return bool(row and row[0])
 
     def profile_of(self, name: str) -> Profile:
+        """What table ``name`` holds: events, undated ones, the first and last date key."""
         row = self.con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE date_key IS NULL), min(date_key), "
             f"max(date_key) FROM {name}"
