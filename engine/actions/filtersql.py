@@ -1,4 +1,5 @@
-"""``data.filter``'s condition as SQL, when its items are an event set and SQL can say it.
+"""``data.filter``'s condition without Jinja per item: as SQL over an event set, or as a
+plain Python test over a list, when its shape allows.
 
 The condition is a Jinja expression over ``item`` (``{{ item.type == 'sapi' }}``).
 Over an event set, the common conditions are translated from its syntax
@@ -14,11 +15,20 @@ context holds (``inputs.kind``, ``steps.x.output.value``), read from the
 context, never from the data. Values are bound parameters. Anything else
 (``item.count > 5``, a filter, a call, a field that is not a column) gives
 ``None``, and the action tests each event in Python as before.
+
+Over a plain list (``ip.extract``'s rows), ``item_test`` compiles the same
+shapes, and the orderings (``<``, ``<=``, ``>``, ``>=``), into a Python test of
+the item's key: the comparison Jinja would make, made directly. Wherever it
+could differ from Jinja (a key the item lacks, a value that is not a number,
+string, boolean or none, a comparison Python refuses) it says "don't know"
+and the action renders the template for that item, which answers or fails
+as it always did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from jinja2 import nodes
@@ -93,12 +103,16 @@ def _field(node: nodes.Node) -> str | None:
     return None
 
 
-def _value(node: nodes.Node, context: Mapping[str, Any]) -> Any:
-    """A literal, a list of literals, or a chain of names the context holds; else _MISSING."""
+def _value(node: nodes.Node, context: Mapping[str, Any], scalars: bool = False) -> Any:
+    """A literal, a list of literals, or a chain of names the context holds; else _MISSING.
+
+    From the context: a string, none, or a list of strings (with ``scalars``,
+    any number, string, boolean or none, or a list of them).
+    """
     if isinstance(node, nodes.Const):
         return node.value
     if isinstance(node, nodes.List | nodes.Tuple):
-        items = [_value(n, context) for n in node.items]
+        items = [_value(n, context, scalars) for n in node.items]
         return _MISSING if any(i is _MISSING for i in items) else items
     chain: list[str] = []
     while isinstance(node, nodes.Getattr | nodes.Getitem):
@@ -116,8 +130,106 @@ def _value(node: nodes.Node, context: Mapping[str, Any]) -> Any:
         if not isinstance(value, Mapping) or key not in value:
             return _MISSING  # what Jinja would read as undefined: let it say so
         value = value[key]
-    if value is None or isinstance(value, str):
+    kinds = _SCALAR if scalars else (str, type(None))
+    if isinstance(value, kinds):
         return value
-    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list | tuple) and all(isinstance(v, kinds) for v in value):
         return list(value)
     return _MISSING
+
+
+_ORDERINGS = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lteq": operator.le,
+    "gt": operator.gt,
+    "gteq": operator.ge,
+}
+_SCALAR = (int, float, str, bool, type(None))
+Test = Callable[[Any], "bool | None"]  # None: render the template for this item
+
+
+def item_test(ast: nodes.Template, context: Mapping[str, Any]) -> Test | None:
+    """A plain test of one item for a ``{{ ... }}`` condition, or None when there is none."""
+    if len(ast.body) != 1 or not isinstance(ast.body[0], nodes.Output):
+        return None
+    parts = ast.body[0].nodes
+    return _test(parts[0], context) if len(parts) == 1 else None
+
+
+def _test(node: nodes.Node, context: Mapping[str, Any]) -> Test | None:
+    if isinstance(node, nodes.And | nodes.Or):
+        left, right = _test(node.left, context), _test(node.right, context)
+        if left is None or right is None:
+            return None
+        both = isinstance(node, nodes.And)
+        return lambda item: _combine(left(item), right, item, both)
+    if isinstance(node, nodes.Not):
+        inner = _test(node.node, context)
+        if inner is None:
+            return None
+        return lambda item: None if (r := inner(item)) is None else not r
+    if isinstance(node, nodes.Compare) and len(node.ops) == 1:
+        return _compare_test(node.expr, node.ops[0].op, node.ops[0].expr, context)
+    return None
+
+
+def _combine(first: bool | None, second: Test, item: Any, both: bool) -> bool | None:
+    if first is None:
+        return None
+    if first is not both:  # and: a false left side decides; or: a true one
+        return first
+    return second(item)
+
+
+def _compare_test(
+    left: nodes.Node, op: str, right: nodes.Node, context: Mapping[str, Any]
+) -> Test | None:
+    key, value = _key(left), _value(right, context, scalars=True)
+    flipped = False
+    if key is None:
+        key, value, flipped = _key(right), _value(left, context, scalars=True), True
+    if key is None or value is _MISSING:
+        return None
+    if op in _ORDERINGS and isinstance(value, _SCALAR):
+        compare: Callable[[Any, Any], Any] = _ORDERINGS[op]
+
+        def ordered(item: Any) -> bool | None:
+            if not isinstance(item, dict) or key not in item:
+                return None  # Jinja says what a missing key is
+            mine = item[key]
+            if not isinstance(mine, _SCALAR):
+                return None
+            try:
+                return bool(compare(value, mine) if flipped else compare(mine, value))
+            except TypeError:  # 'str' >= 'int': Jinja's error, word for word
+                return None
+
+        return ordered
+    if op in ("in", "notin") and not flipped and isinstance(value, list):
+        wanted = value
+
+        def member(item: Any) -> bool | None:
+            if not isinstance(item, dict) or key not in item:
+                return None
+            mine = item[key]
+            if not isinstance(mine, _SCALAR):
+                return None
+            return (mine in wanted) if op == "in" else (mine not in wanted)
+
+        return member
+    return None
+
+
+def _key(node: nodes.Node) -> str | None:
+    """``item.<key>`` or ``item['<key>']``, any key (a plain list's items are dicts)."""
+    if isinstance(node, nodes.Getattr):
+        name, owner = node.attr, node.node
+    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        name, owner = node.arg.value, node.node
+    else:
+        return None
+    if isinstance(owner, nodes.Name) and owner.name == "item" and isinstance(name, str):
+        return name
+    return None

@@ -119,3 +119,55 @@ def test_values_of_every_json_type_are_kept_apart(ctx: ActionContext) -> None:
         "0": 1,
         "x": 1,
     }
+
+
+def test_data_filter_decides_as_jinja_does_with_or_without_a_template_per_item(
+    ctx: ActionContext,
+) -> None:
+    """The plain test (engine.actions.filtersql.item_test) and Jinja keep the same items."""
+    from engine.actions.filtersql import item_test
+
+    items = [
+        {"count": 25, "ip": "1.2.3.4", "public": True},
+        {"count": 20, "ip": "10.0.0.1", "public": False},
+        {"count": 19.5, "ip": None, "public": True},
+        {"count": "many", "ip": "x"},  # a string against a number: Jinja's error for this item
+        {"ip": "2001:db8::1"},  # no count
+        {"count": None, "ip": "5.6.7.8"},
+        {"count": True, "ip": "9.9.9.9", "public": False},
+        {"count": [1], "ip": "1.1.1.1"},
+    ]
+    context = {"inputs": {"min": 20, "ips": ["1.2.3.4", "5.6.7.8"], "name": "x"}}
+    conditions = [
+        "{{ item.count >= inputs.min }}",
+        "{{ 20 < item.count }}",
+        "{{ item.count == 20 or item.ip in inputs.ips }}",
+        "{{ not (item.ip == none) and item.ip not in ['x'] }}",
+        "{{ item['ip'] != inputs.name and item.public == true }}",
+        "{{ item.count > 5 and item.count <= 25 }}",
+    ]
+    for source in conditions:
+        template = compile_template(source)
+        test = item_test(template.ast, context)
+        assert test is not None, source  # the plain path is taken
+        for item in items:
+            decided = test(item)
+            try:
+                jinja = bool(template.render({**context, "item": item, "index": 0}))
+            except Exception:  # Jinja refuses this item: the plain test must not decide it
+                assert decided is None, (source, item)
+                continue
+            assert decided in (None, jinja), (source, item)
+        # through the action: the same items kept as rendering each one would keep
+        safe = [*items[:3], items[6]]  # items every condition can be rendered for
+        got = data.filter_items(ctx, {"items": safe, "where": Deferred(template, context)})
+        want = [i for i in safe if template.render({**context, "item": i, "index": 0})]
+        assert got["items"] == want, source
+
+
+def test_data_filter_still_fails_where_jinja_fails(ctx: ActionContext) -> None:
+    where = Deferred(compile_template("{{ item.count >= 5 }}"), {})
+    with pytest.raises(ActionError, match="failed on item 1"):
+        data.filter_items(ctx, {"items": [{"count": 6}, {"ip": "no count"}], "where": where})
+    with pytest.raises(ActionError, match="failed on item 0"):
+        data.filter_items(ctx, {"items": [{"count": "six"}], "where": where})
