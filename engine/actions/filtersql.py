@@ -92,15 +92,8 @@ def _compare(
 
 def _field(node: nodes.Node) -> str | None:
     """``item.<field>`` or ``item['<field>']`` for a column, else None."""
-    if isinstance(node, nodes.Getattr):
-        name, owner = node.attr, node.node
-    elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-        name, owner = node.arg.value, node.node
-    else:
-        return None
-    if isinstance(owner, nodes.Name) and owner.name == "item" and name in SEARCHABLE:
-        return str(name)
-    return None
+    key = _key(node)
+    return key if key in SEARCHABLE else None
 
 
 def _value(node: nodes.Node, context: Mapping[str, Any], scalars: bool = False) -> Any:
