@@ -15,7 +15,7 @@ progress of a long search.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,8 @@ from engine.auth0.client import tally
 from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import DateError, UpstreamError
 from engine.logs.eventset import identity
+from engine.logs.files import Undated, profile, window_warnings
+from engine.logs.files import search_file as scan
 from engine.timeutil import date_key, iso_ms, now_utc, read_date
 
 if TYPE_CHECKING:
@@ -226,9 +228,6 @@ def search_file(
     mistaken for "all clear". ``since`` and ``until`` None: that side is open
     (both None: the whole file, events with unreadable dates last).
     """
-    from engine.logs.files import Undated, profile, window_warnings
-    from engine.logs.files import search_file as scan
-
     undated = Undated()
     by_id: dict[str, dict[str, Any]] = {}
     for event in scan(path, query, since, until, undated):
@@ -236,16 +235,15 @@ def search_file(
     events = sorted(by_id.values(), key=_file_order)
     if limit is not None:
         events = events[:limit]
-    stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
-    warnings: list[str] = []
-    if not events and (since is not None or until is not None):
-        warnings = window_warnings(path, since or _EARLIEST, until or _LATEST)
-    elif not events and profile(path).events == 0:
-        warnings = [f"{path} holds no log events"]
-    if undated.count:
-        stats["undated"] = undated.count
-        warnings.append(undated.warning())
-    return SearchResult(events=events, warnings=warnings, stats=stats)
+    return _file_result(
+        path,
+        events,
+        since,
+        until,
+        undated,
+        lambda lo, hi: window_warnings(path, lo, hi),
+        lambda: profile(path).events,
+    )
 
 
 def search_events(
@@ -258,16 +256,40 @@ def search_events(
     limit: int | None = None,
 ) -> SearchResult:
     """``search_file``'s answer, from the run's event store: an ``EventSet``, same events, same order."""
-    from engine.logs.files import Undated
-
     undated = Undated()
     events = store.select(path, query, since, until, limit=limit, undated=undated)
+    return _file_result(
+        path,
+        events,
+        since,
+        until,
+        undated,
+        lambda lo, hi: store.window_warnings(path, lo, hi),
+        lambda: store.source(path).profile.events,
+        said=store.take_warnings(),  # said once, with the search that met them
+    )
+
+
+def _file_result(
+    path: Path,
+    events: Sequence[dict[str, Any]],
+    since: datetime | None,
+    until: datetime | None,
+    undated: Undated,
+    why_empty: Callable[[datetime, datetime], list[str]],
+    held: Callable[[], int],
+    said: list[str] | None = None,
+) -> SearchResult:
+    """A file search's answer with what it must say: why it is empty, what it left out.
+
+    ``why_empty``: the warnings of a window that holds none of the file's events;
+    ``held``: how many events the file holds (asked only for an empty answer).
+    """
     stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
-    warnings: list[str] = list(store.warnings)
-    store.warnings.clear()  # said once, with the search that met it
+    warnings: list[str] = list(said or [])
     if not events and (since is not None or until is not None):
-        warnings += store.window_warnings(path, since or _EARLIEST, until or _LATEST)
-    elif not events and store.source(path).profile.events == 0:
+        warnings += why_empty(since or _EARLIEST, until or _LATEST)
+    elif not events and held() == 0:
         warnings.append(f"{path} holds no log events")
     if undated.count:
         stats["undated"] = undated.count

@@ -153,6 +153,10 @@ class EventStore:
         for writer in self._writers:
             writer.join()
         self._writers.clear()
+        return self.take_warnings()
+
+    def take_warnings(self) -> list[str]:
+        """The warnings not said yet, which whoever takes them says (each is said once)."""
         said, self.warnings = self.warnings, []
         return said
 
