@@ -42,7 +42,6 @@ from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
 from engine.logs.lines import LineIndex
-from engine.logs.query import compile_query
 from engine.logs.sql import load_ndjson, where_sql
 from engine.timeutil import iso_ms
 
@@ -120,9 +119,7 @@ class EventStore:
                 entry = None
         table = self.new_name("file")
         raw, rows = self._load(path, table, entry)
-        profile = self.profile_of(table)
-        name = self.view(f"SELECT rowid AS rid, * FROM {table}")
-        source = Source(str(path), name, raw, rows, profile, unique=self._unique(table))
+        source = self.source_of(str(path), table, raw, rows, self._unique(table))
         if entry is not None:
             source.on_index = entry.add_index
             writer = threading.Thread(
@@ -221,6 +218,11 @@ class EventStore:
         ).fetchone()
         return bool(row and row[0])
 
+    def source_of(self, label: str, table: str, raw: Path, rows: int, unique: bool) -> Source:
+        """A source over ``table`` (loaded from ``raw``, ``rows`` events): its view and profile."""
+        view = self.view(f"SELECT rowid AS rid, * FROM {table}")
+        return Source(label, view, raw, rows, self.profile_of(table), unique=unique)
+
     def profile_of(self, name: str) -> Profile:
         """What table ``name`` holds: events, undated ones, the first and last date key."""
         row = self.con.execute(
@@ -241,9 +243,8 @@ class EventStore:
         undated: Undated | None = None,
     ) -> EventSet:
         """The events of ``path`` matching ``q`` in ``[since, until)``, as ``search_file`` orders them."""
-        compile_query(q)  # the same QueryError as the Python evaluator, before any SQL
+        where, params = where_sql(q)  # a bad query is refused before the file is read
         source = self.source(path)
-        where, params = where_sql(q)
         window = where
         wparams = list(params)
         if since is not None:
@@ -359,9 +360,7 @@ class PageSink:
         with self.store.lock:
             with self.store.loading:
                 rows = load_ndjson(self.store.con, self.path, table)
-            profile = self.store.profile_of(table)
-            name = self.store.view(f"SELECT rowid AS rid, * FROM {table}")
-            source = Source("tenant", name, self.path, rows, profile, unique=True)
+            source = self.store.source_of("tenant", table, self.path, rows, unique=True)
             return EventSet.create(self.store, source, "TRUE", [], None, order=order)
 
 
