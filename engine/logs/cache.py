@@ -170,6 +170,6 @@ def clear(entry: CacheEntry) -> None:
     shutil.rmtree(entry.folder, ignore_errors=True)
 
 
-def sql_literal(path: Path) -> str:
+def sql_literal(path: Path | str) -> str:
     """A path inside a SQL string literal (DuckDB's table functions take no parameters here)."""
     return str(path).replace("'", "''")

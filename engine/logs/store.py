@@ -42,7 +42,7 @@ from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
 from engine.logs.lines import LineIndex
-from engine.logs.sql import load_ndjson, where_sql
+from engine.logs.sql import file_arg, load_ndjson, where_sql
 from engine.timeutil import iso_ms
 
 MEMORY_LIMIT = "400MB"  # SOAR_DUCKDB_MEMORY: a million events' columns spill a little past it
@@ -160,7 +160,9 @@ class EventStore:
     def _from_cache(self, path: Path, entry: CacheEntry) -> Source:
         meta = entry.meta()
         raw = path if meta["raw"] == "source" else entry.normalized
-        name = self.view(f"SELECT * FROM read_parquet('{sql_literal(entry.parquet)}')")
+        # the path as the loader reads one (file_arg): DuckDB would glob its * ? [ otherwise
+        parquet = sql_literal(file_arg(entry.parquet))
+        name = self.view(f"SELECT * FROM read_parquet('{parquet}')")
         source = Source(
             str(path),
             name,

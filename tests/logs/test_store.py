@@ -245,3 +245,16 @@ def test_a_file_changed_behind_its_cache_is_refused_not_mixed(tmp_path: Path) ->
             list(found)
     with EventStore(tmp_path / "w3", None) as fresh:  # --no-cache reads the file as it is
         assert len(fresh.select(f, "")) == len(lines)
+
+
+def test_a_cache_folder_with_glob_characters_is_read_as_written(tmp_path: Path) -> None:
+    import shutil
+
+    cache = tmp_path / "cache*"  # DuckDB globs the paths it reads: this one must stay literal
+    with EventStore(tmp_path / "w1", cache) as first:
+        answer = list(first.select(DATA / "export.jsonl", ""))
+    assert answer
+    shutil.copytree(cache, tmp_path / "cache-old")  # an older cache beside it, matching cache*
+    with EventStore(tmp_path / "w2", cache) as second:
+        assert second.source(DATA / "export.jsonl").cached
+        assert list(second.select(DATA / "export.jsonl", "")) == answer
