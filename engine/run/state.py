@@ -110,7 +110,7 @@ class Run:
         self.http = guarded_client(self.guard, transport, timeout=30.0)
         self.auth0_factory = auth0_factory or default_auth0_factory
         self._auth0: Auth0Client | None = None
-        self._auth0_lock = threading.Lock()
+        self._open_lock = threading.Lock()  # the Auth0 client and the event store, each opened once
         self.cache = cache
         self._events: EventStore | None = None
         self.ctx = ActionContext(
@@ -127,7 +127,7 @@ class Run:
 
     def auth0(self) -> Auth0Client:
         """The run's one Auth0 client, built on first use (``for_each`` threads may race here)."""
-        with self._auth0_lock:
+        with self._open_lock:
             if self._auth0 is None:
                 self._auth0 = self.auth0_factory(self.guard, self.redactor.add)
             return self._auth0
@@ -137,7 +137,7 @@ class Run:
         from engine.logs.cache import cache_dir
         from engine.logs.store import EventStore
 
-        with self._auth0_lock:
+        with self._open_lock:
             if self._events is None:
                 workdir = self.writer.path.with_suffix(".events")
                 self._events = EventStore(workdir, cache_dir(self.cache))
