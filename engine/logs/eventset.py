@@ -95,7 +95,6 @@ class EventSet(Sequence[dict[str, Any]]):
         order: str = SEARCH_ORDER,
     ) -> EventSet:
         """The events of ``source`` where ``where`` holds (SQL over its columns, ``?`` params)."""
-        name = store.new_name("set")
         keep = f"QUALIFY pos < {int(limit)}" if limit is not None else ""
         # each identity once (its first match in the file), unless the source has no repeats
         once = (
@@ -103,14 +102,24 @@ class EventSet(Sequence[dict[str, Any]]):
             if source.unique
             else f"QUALIFY row_number() OVER (PARTITION BY {IDENTITY} ORDER BY rid) = 1"
         )
+        return cls.kept(
+            store,
+            source,
+            f"SELECT rid, pos FROM ("
+            f"SELECT rid, row_number() OVER (ORDER BY {order}) - 1 AS pos FROM ("
+            f"SELECT rid, date_key, date, log_id FROM {source.name} WHERE {where} {once}) "
+            f"{keep}) ORDER BY pos",
+            params,
+        )
+
+    @classmethod
+    def kept(
+        cls, store: Store, source: Source, select: str, params: Sequence[Any] = ()
+    ) -> EventSet:
+        """A set of ``source`` made by ``select`` (``rid, pos``), kept as a temporary table."""
+        name = store.new_name("set")
         with store.lock:
-            store.con.execute(
-                f"CREATE TEMP TABLE {name} AS SELECT rid, pos FROM ("
-                f"SELECT rid, row_number() OVER (ORDER BY {order}) - 1 AS pos FROM ("
-                f"SELECT rid, date_key, date, log_id FROM {source.name} WHERE {where} {once}) "
-                f"{keep}) ORDER BY pos",
-                params,
-            )
+            store.con.execute(f"CREATE TEMP TABLE {name} AS {select}", list(params))
             row = store.con.execute(f"SELECT count(*) FROM {name}").fetchone()
         return cls(store, source, name, int(row[0]) if row else 0)
 
@@ -141,29 +150,23 @@ class EventSet(Sequence[dict[str, Any]]):
 
     def subset(self, where: str, params: Sequence[Any]) -> EventSet:
         """The events of this set where ``where`` holds (SQL over its columns), in its order."""
-        name = self.store.new_name("set")
-        with self.store.lock:
-            self.store.con.execute(
-                f"CREATE TEMP TABLE {name} AS SELECT rid, "
-                f"row_number() OVER (ORDER BY pos) - 1 AS pos FROM {self.relation} e "
-                f"WHERE {where} ORDER BY pos",
-                list(params),
-            )
-            row = self.store.con.execute(f"SELECT count(*) FROM {name}").fetchone()
-        return EventSet(self.store, self.source, name, int(row[0]) if row else 0)
+        return self.kept(
+            self.store,
+            self.source,
+            f"SELECT rid, row_number() OVER (ORDER BY pos) - 1 AS pos FROM {self.relation} e "
+            f"WHERE {where} ORDER BY pos",
+            params,
+        )
 
     def union(self, others: Sequence[EventSet], order: str) -> EventSet:
         """This set and ``others`` (of the same source) as one, each identity once, in ``order``."""
         tables = " UNION ".join(f"SELECT rid FROM {s.table}" for s in [self, *others])
-        name = self.store.new_name("set")
-        with self.store.lock:
-            self.store.con.execute(
-                f"CREATE TEMP TABLE {name} AS SELECT rid, "
-                f"row_number() OVER (ORDER BY {order}, rid) - 1 AS pos "
-                f"FROM ({tables}) u JOIN {self.source.name} e USING (rid) ORDER BY pos"
-            )
-            row = self.store.con.execute(f"SELECT count(*) FROM {name}").fetchone()
-        return EventSet(self.store, self.source, name, int(row[0]) if row else 0)
+        return self.kept(
+            self.store,
+            self.source,
+            f"SELECT rid, row_number() OVER (ORDER BY {order}, rid) - 1 AS pos "
+            f"FROM ({tables}) u JOIN {self.source.name} e USING (rid) ORDER BY pos",
+        )
 
     @property
     def span(self) -> tuple[str | None, str | None]:
