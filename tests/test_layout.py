@@ -29,7 +29,19 @@ ALLOWED: dict[str, set[str]] = {
     "actions": {"base", "expr", "logs", "audit", "auth0"},
     "playbook": {"base", "expr", "logs", "actions"},
     "run": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook"},
-    "drills": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "emulator", "run"},
+    "serve": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "run"},
+    "drills": {
+        "base",
+        "expr",
+        "logs",
+        "audit",
+        "auth0",
+        "actions",
+        "playbook",
+        "emulator",
+        "run",
+        "serve",
+    },
     "cli": {
         "base",
         "expr",
@@ -40,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
         "playbook",
         "emulator",
         "run",
+        "serve",
         "drills",
     },
 }
