@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from engine.depth import walk
+from engine.depth import walk, walk_keeps
 
 MASK = "***"  # how every sink shows a secret (and what redaction leaves)
 
@@ -63,7 +63,13 @@ class Secret:
 
 
 def masked(value: Any) -> Any:
-    """A copy of JSON-like ``value`` with every ``Secret`` as ``***`` (iterative, depth-bounded)."""
+    """``value`` with every ``Secret`` as ``***`` (iterative, depth-bounded).
+
+    A copy, unless ``value`` is plain JSON within the depth bound
+    (``walk_keeps``): then it holds no secret and is returned as it is.
+    """
+    if walk_keeps(value):
+        return value
     return walk(value, lambda v: MASK if isinstance(v, Secret) else v)
 
 

@@ -132,3 +132,23 @@ def test_a_tampered_run_log_too_deep_to_read_is_refused(tmp_path: Path) -> None:
     proc = soar("verify", str(log))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{log}:1: " in proc.stdout and "nested too deep" in proc.stdout
+
+
+def test_a_walk_is_skipped_only_for_plain_json_within_the_bound() -> None:
+    """``walk_keeps`` lets masking and outputs use a large plain value as it is, nothing else."""
+    from collections import UserDict
+
+    from engine.depth import SINK_DEPTH, walk_keeps
+    from engine.run.plan import plain
+    from engine.secrets import MASK, Secret, masked
+
+    events = [{"i": i, "tags": ["a", None, 1.5, True]} for i in range(1000)]
+    assert walk_keeps(events) and masked(events) is events and plain(events) is events
+    assert walk_keeps(nested(SINK_DEPTH - 1)) and not walk_keeps(nested(SINK_DEPTH + 1))
+    hidden = [*events, {"deep": [{"token": Secret("token", "canary-hidden-0042")}]}]
+    assert not walk_keeps(hidden)
+    assert masked(hidden)[-1] == {"deep": [{"token": MASK}]}
+    assert not walk_keeps({"a": UserDict({"b": 1})}) and plain({"a": UserDict({"b": 1})}) == {
+        "a": {"b": 1}
+    }
+    assert plain(nested(SINK_DEPTH + 5)) != nested(SINK_DEPTH + 5)  # cut, with its marker

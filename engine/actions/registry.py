@@ -74,10 +74,10 @@ class ActionContext:
 
 
 def _is_array(checker: Any, instance: Any) -> bool:
-    """JSON arrays are lists, and event sets: a search's events kept in the run's DuckDB."""
+    """JSON arrays are lists and tuples, and event sets: a search's events kept in the run's DuckDB."""
     from engine.logs.eventset import EventSet
 
-    return isinstance(instance, list | EventSet)
+    return isinstance(instance, list | tuple | EventSet)
 
 
 @lru_cache(maxsize=1)

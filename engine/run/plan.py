@@ -17,7 +17,7 @@ from jinja2 import Undefined
 from jinja2.exceptions import UndefinedError
 
 from engine.actions.registry import Action
-from engine.depth import walk
+from engine.depth import walk, walk_keeps
 from engine.errors import ActionError, TemplateError
 from engine.expr.templates import (
     Deferred,
@@ -148,7 +148,10 @@ def plain(value: Any) -> Any:
     Raises ``TemplateError`` for an undefined value left inside a list (a
     ``map(attribute=...)`` over items that lack it). The walk is iterative and
     depth-bounded (``engine.depth``): outputs may hold hostile event data.
+    Plain JSON within the bound is returned as it is (``walk_keeps``).
     """
+    if walk_keeps(value):
+        return value
     return walk(value, _plain_leaf)
 
 
