@@ -45,7 +45,7 @@ from engine.audit.records import (
 from engine.audit.redact import Redactor
 from engine.audit.signing import Signer
 from engine.audit.verify import VerifyResult, verify
-from engine.depth import SINK_DEPTH, too_deep, walk
+from engine.depth import SINK_DEPTH, marker, too_deep, walk
 from engine.errors import RunLogError
 from engine.timeutil import iso_ms
 
@@ -140,14 +140,15 @@ def summarize(value: Any, limit: int = MAX_SUMMARY, redact: Redact | None = None
     noted, and mappings share the budget among their values. A string is
     passed through ``redact`` before it is cut: a cut through a secret would
     leave a prefix that no longer matches the secret, so the writer's own
-    redaction could not mask it. A value nested deeper than
-    ``engine.depth.SINK_DEPTH`` levels is first cut there, so the recursion
-    here stays shallow.
+    redaction could not mask it. Nothing is kept deeper than
+    ``engine.depth.SINK_DEPTH`` levels (a deeper container is its marker).
+
+    The work is bounded by ``limit``, not by the value: a value surely longer
+    than its share (``_surely_longer``, which stops counting there) is cut
+    without being encoded whole, so an output of 100,000 events costs what its
+    first few do.
     """
-    text = shallow_text(value)
-    if text is None:
-        return _summarize(walk(value, summary_leaf), limit, redact)
-    return _summarize(value, limit, redact, text)
+    return _summarize(value, limit, redact, SINK_DEPTH)
 
 
 def summary_leaf(value: Any) -> Any:
@@ -156,31 +157,71 @@ def summary_leaf(value: Any) -> Any:
     return summary() if callable(summary) else value
 
 
-def _summarize(value: Any, limit: int, redact: Redact | None, text: str | None = None) -> Any:
+def _summarize(value: Any, limit: int, redact: Redact | None, room: int) -> Any:
+    """``summarize`` of a value with ``room`` levels left for it."""
     value = summary_leaf(value)
     if isinstance(value, Mapping) and not isinstance(value, dict):
         value = dict(value)
-    text = text if text is not None else json.dumps(value, default=_log_default, ensure_ascii=False)
-    if len(text) <= limit:
-        return json.loads(text)
+    if not _surely_longer(value, limit):
+        kept = walk(value, summary_leaf, limit=room)
+        text = json.dumps(kept, default=_log_default, ensure_ascii=False)
+        if len(text) <= limit:
+            return json.loads(text)
+    if not isinstance(value, dict | list | tuple | str):
+        return jsonable(value)
+    if room <= 0:
+        return marker(SINK_DEPTH)
     if isinstance(value, dict):
         per = max(limit // max(len(value), 1), 64)
-        return {str(k): _summarize(v, per, redact) for k, v in value.items()}
+        return {str(k): _summarize(v, per, redact, room - 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        kept: list[Any] = []
+        kept_items: list[Any] = []
         used = 0
         for item in value:
-            part = _summarize(item, max(limit // 4, 64), redact)
+            part = _summarize(item, max(limit // 4, 64), redact, room - 1)
             size = len(json.dumps(part, ensure_ascii=False))
             if used + size > limit:
                 break
-            kept.append(part)
+            kept_items.append(part)
             used += size
-        return {"truncated": True, "length": len(value), "first": kept}
-    if isinstance(value, str):
-        whole = redact(value) if redact else value
-        return whole[:limit] + f"... ({len(value)} chars)"
-    return jsonable(value)
+        return {"truncated": True, "length": len(value), "first": kept_items}
+    whole = redact(value) if redact else value
+    return whole[:limit] + f"... ({len(value)} chars)"
+
+
+def _surely_longer(value: Any, limit: int) -> bool:
+    """Whether the JSON text of ``value`` is longer than ``limit``, by a lower bound.
+
+    Each string counts its length and quotes, each other scalar one character,
+    each container its brackets and commas, each key its quotes and colon (the
+    values are counted as items); counting stops as soon as the
+    total passes ``limit``, so the cost is bounded by ``limit``, not by the value.
+    """
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += max(len(item) + 1, 2)
+            if total > limit:
+                return True
+            for k, v in item.items():
+                total += len(k) + 3 if isinstance(k, str) else 4
+                if total > limit:
+                    return True
+                stack.append(v)
+        elif isinstance(item, list | tuple):
+            total += max(len(item) + 1, 2)
+            if total > limit:
+                return True
+            stack.extend(item)
+        else:
+            total += 1
+        if total > limit:
+            return True
+    return False
 
 
 class RunLogWriter:

@@ -9,6 +9,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.audit.redact import Redactor
 from engine.audit.runlog import (
@@ -199,6 +201,40 @@ def test_summarize_bounds_large_values() -> None:
     assert out["events"]["truncated"] is True and out["events"]["length"] == 5000
     assert out["events"]["first"][0] == {"i": 0, "text": "x" * 50}
     assert summarize("y" * 10000).endswith("... (10000 chars)")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+        max_leaves=30,
+    ),
+    st.integers(0, 300),
+)
+def test_a_value_that_fits_its_summary_is_kept_whole(value: Any, limit: int) -> None:
+    """The summary cuts only what is longer than its limit: its shortcut never misjudges."""
+    if len(json.dumps(value, ensure_ascii=False)) <= limit:
+        assert summarize(value, limit) == value
+
+
+class Untouchable:
+    """An item a summary must never reach: it stops at its limit, not at the value's end."""
+
+    @property
+    def log_summary(self) -> Any:
+        raise AssertionError("the summary read past its limit")
+
+
+def test_a_summary_reads_only_its_first_items_and_stays_depth_bounded() -> None:
+    events: list[Any] = [{"i": i, "details": {"body": "x" * 200}} for i in range(10_000)]
+    out = summarize({"events": [*events, Untouchable()], "count": len(events)})
+    assert out["events"]["length"] == 10_001 and out["events"]["first"][0] == events[0]
+    deep: Any = "leaf"
+    for _ in range(500):
+        deep = [deep]
+    cut = summarize({"a": deep})
+    assert "cut: deeper than" in json.dumps(cut) and len(json.dumps(cut)) < 5000
 
 
 def test_records_match_the_published_schema(tmp_path: Path) -> None:
