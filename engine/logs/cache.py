@@ -10,7 +10,9 @@ holding:
 - ``events.jsonl``: the normalised events, when the file was not plain JSON
   lines (``engine.logs.store.normalize``); otherwise events are read back from
   the file itself, which the key vouches for;
-- ``meta.json``, written last: the key, the profile and the line index.
+- ``meta.json``, written last: the key, the profile and the line index;
+- ``lines.bin``: where each line of the file starts (``LineIndex.offsets``,
+  machine-order int64), when every line is an event.
 
 The digest covers the first and last MiB and 32 blocks of 64 KiB spread over
 the file: an edit that keeps the size and the modification time, and falls
@@ -25,7 +27,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import threading
+from array import array
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +93,10 @@ class CacheEntry:
     def meta_path(self) -> Path:
         return self.folder / "meta.json"
 
+    @property
+    def offsets_path(self) -> Path:
+        return self.folder / "lines.bin"
+
     def meta(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.meta_path.read_text(encoding="utf-8"))
         return data
@@ -134,7 +142,7 @@ class CacheEntry:
                     "profile": asdict(source.profile),
                     "unique": source.unique,
                     # else added by the first read-back (``add_index``)
-                    "index": index.to_json() if index is not None else None,
+                    "index": self._index_json(index) if index is not None else None,
                 }
             )
 
@@ -143,10 +151,34 @@ class CacheEntry:
         with _meta_lock:
             try:
                 meta = self.meta()
-                meta["index"] = index.to_json()
+                meta["index"] = self._index_json(index)
                 self._write_meta(meta)
             except (OSError, ValueError):
                 pass  # not written yet (its writer adds it) or gone: never wrong, only slower
+
+    def line_index(self, raw: Path, data: dict[str, Any]) -> LineIndex:
+        """The line index kept in ``meta.json`` (``data``), with its offsets when kept too."""
+        from engine.logs.lines import LineIndex
+
+        index = LineIndex.from_json(raw, data)
+        if data.get("offsets") == sys.byteorder:
+            offsets = array("q")
+            try:
+                offsets.frombytes(self.offsets_path.read_bytes())
+            except (OSError, ValueError):
+                return index  # gone or torn: read by blocks, never wrong
+            index.with_offsets(offsets)
+        return index
+
+    def _index_json(self, index: LineIndex) -> dict[str, Any]:
+        """The index as ``meta.json`` keeps it; its offsets written beside it first."""
+        data = index.to_json()
+        if index.offsets is not None:
+            tmp = self.folder / f".lines.{os.getpid()}.{threading.get_ident()}.bin"
+            tmp.write_bytes(index.offsets.tobytes())
+            os.replace(tmp, self.offsets_path)
+            data["offsets"] = sys.byteorder
+        return data
 
     def _write_meta(self, meta: dict[str, Any]) -> None:
         tmp_meta = self.folder / f".meta.{os.getpid()}.{id(meta)}.json"

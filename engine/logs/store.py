@@ -41,7 +41,6 @@ from engine.errors import ConfigError, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
-from engine.logs.lines import LineIndex
 from engine.logs.sql import file_arg, load_ndjson, where_sql
 from engine.timeutil import iso_ms
 
@@ -173,7 +172,7 @@ class EventStore:
             cached=True,
         )
         if meta.get("index"):
-            source.known_index = LineIndex.from_json(raw, meta["index"])
+            source.known_index = entry.line_index(raw, meta["index"])
         else:
             source.on_index = entry.add_index
         return source

@@ -19,6 +19,7 @@ from engine.logs.lines import LineIndex
 from engine.logs.store import EventStore
 
 DATA = Path(__file__).parent.parent / "data" / "auth0"
+BASE = list(iter_events(DATA / "triage-export.jsonl"))  # plain events: read back from a file
 CORPUS = sorted(p for p in DATA.iterdir() if p.suffix in (".json", ".jsonl"))
 QUERIES = [
     "",
@@ -208,19 +209,47 @@ def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> 
         for block in (64, 500, 1 << 20):
             index = LineIndex.build(f, len(values), block=block)
             assert index.values == len(values)
-            wanted = rng.sample(range(len(values)), 20)
+            assert (index.offsets is not None) == (trial % 2 == 0)  # every line a value: offsets
+            wanted = [*rng.sample(range(len(values)), 20), 0, len(values) - 1]
             texts = index.read(wanted)
             assert {k: json.loads(t)["n"] for k, t in texts.items()} == {k: k for k in wanted}
+            assert index.with_offsets(None).read(wanted) == texts  # by blocks: the same lines
+
+
+def test_the_cache_keeps_where_each_line_starts_and_a_torn_copy_is_not_used(
+    tmp_path: Path,
+) -> None:
+    f = tmp_path / "export.jsonl"
+    events = [
+        {**e, "n": i, "_id": f"{i:056d}", "log_id": f"{i:056d}"} for i, e in enumerate(BASE * 50)
+    ]
+    f.write_text("".join(json.dumps(e) + "\n" for e in events))
+    cache = tmp_path / "cache"
+    with EventStore(tmp_path / "w1", cache) as first:
+        assert first.select(f, "")[-1]["n"] == len(BASE) * 50 - 1  # read back: index built
+    (kept,) = cache.glob("*/lines.bin")
+    assert kept.stat().st_size == 8 * (len(BASE) * 50 + 1)
+    with EventStore(tmp_path / "w2", cache) as second:
+        found = second.select(f, "")
+        assert second.source(f).index.offsets is not None
+        assert [events[e["n"]] for e in found[100:103]] == found[100:103]
+    kept.write_bytes(kept.read_bytes()[:-8])  # torn: one offset short
+    with EventStore(tmp_path / "w3", cache) as third:
+        found = third.select(f, "")
+        assert third.source(f).index.offsets is None  # by blocks instead, never wrong
+        assert [events[e["n"]] for e in found[100:103]] == found[100:103]
 
 
 def test_a_file_changed_behind_its_cache_is_refused_not_mixed(tmp_path: Path) -> None:
     from engine.logs.cache import _EDGE, _SAMPLE, _SAMPLES
 
     base = list(iter_events(DATA / "triage-export.jsonl"))  # plain events: read back from f
-    lines = []
-    while sum(map(len, lines)) < 24 << 20:  # large enough for the digest to sample it
+    lines: list[str] = []
+    size = 0
+    while size < 24 << 20:  # large enough for the digest to sample it
         n = len(lines)
         lines.append(json.dumps({**base[n % len(base)], "log_id": f"{n:056d}"}) + "\n")
+        size += len(lines[-1])
     f = tmp_path / "export.jsonl"
     f.write_text("".join(lines))
     cache = tmp_path / "cache"
