@@ -1,0 +1,412 @@
+"""The detector: rules evaluated over Auth0 log events, in event time, in bounded memory.
+
+Semantics (``docs/detections.md`` has them with examples):
+
+- An event counts for a rule when its ``select`` query (the evaluator of
+  ``auth0.search_logs``) and ``where`` conditions hold (for a sequence: and one
+  of its stages'). Its group is the text of each ``group_by`` field; an event
+  missing one (absent, null or ``""``) is not grouped, and counted.
+- Time is the events' own ``date`` (any form ``engine.timeutil`` reads; an
+  unreadable one is counted, never placed). The watermark is the newest date
+  seen. An event older than the watermark by more than the rule's lateness is
+  too late: counted, not placed (so it can never reopen a closed window).
+- A threshold holds when some window of ``window`` length (both ends
+  inclusive) holds at least ``count`` events and/or ``distinct`` values; a
+  sequence when its stages complete in order (event date, then log_id) inside
+  one window, each stage counting only events after the previous completed.
+- A batch is placed in (date, log_id) order, so which windows hold, and so the
+  detections' keys, do not depend on batching or on order within the lateness.
+- Bounded: events older than watermark - window - lateness are forgotten; a rule
+  keeps at most ``MAX_GROUPS`` groups (the least recently fed is evicted) and a
+  group at most ``MAX_GROUP_EVENTS`` events (the oldest go), each counted in
+  ``dropped``; a value longer than ``MAX_VALUE`` is kept as a prefix and a digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left, insort
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.logs.query import field_text
+from engine.serve.rules import Rule, Threshold, field_value
+from engine.timeutil import date_key
+
+MAX_EVIDENCE = 1000
+MAX_GROUPS = 50_000  # live groups per rule: a flood of distinct addresses is capped, counted
+MAX_GROUP_EVENTS = 10_000  # events one group keeps in its window
+MAX_VALUE = 256  # characters of a group or distinct value kept as they are
+
+# an entry: (ms, log_id, date, stages matched as bits, distinct value per condition)
+Entry = tuple[int, str, str, int, tuple[str | None, ...]]
+
+
+def bounded(text: str) -> str:
+    """``text``, or its head and a digest when longer than ``MAX_VALUE`` (still one value)."""
+    if len(text) <= MAX_VALUE:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{text[: MAX_VALUE - 20]}…{digest}"
+
+
+def _ms(key: str) -> int:
+    return int(datetime.fromisoformat(key).timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Detection:
+    rule: Rule
+    group: Mapping[str, str]  # group_by field -> value (strings)
+    key: str  # stable id of (rule, group): rule.id + canonical JSON of group
+    first: str  # ISO dates (event time) of the evidence in the window
+    last: str
+    count: int  # events in the window that matched
+    evidence: tuple[str, ...]  # their log_ids (at most MAX_EVIDENCE, the newest)
+
+
+def detection_key(rule_id: str, group: Mapping[str, str]) -> str:
+    return rule_id + json.dumps(dict(group), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class _Group:
+    values: tuple[str, ...]
+    entries: list[Entry] = field(default_factory=list)
+    distinct: list[Counter[str]] = field(default_factory=list)  # per condition, whole group
+    stage_counts: list[int] = field(default_factory=list)
+    new_lo: int | None = None  # the span of this batch's new events
+    new_hi: int = 0
+
+
+class _RuleState:
+    """One rule's groups, and how it reads an event."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+        self.window = int(rule.window.total_seconds() * 1000)
+        self.lateness = int(rule.lateness.total_seconds() * 1000)
+        self.conditions: tuple[Threshold, ...] = (
+            tuple(s.threshold for s in rule.sequence) if rule.sequence else (rule.threshold,)  # type: ignore[assignment]
+        )
+        self.groups: dict[tuple[str, ...], _Group] = {}
+        self.types = _type_prefilter(rule)
+        self.stats: Counter[str] = Counter()
+
+    def entry_of(self, ms: int, log_id: str, date: str, event: Mapping[str, Any]) -> Entry | None:
+        """The event as this rule keeps it, or None when it is not the rule's."""
+        if self.types is not None and event.get("type") not in self.types:
+            return None
+        rule = self.rule
+        if not rule.match(event):
+            return None
+        if rule.sequence:
+            mask = 0
+            for n, stage in enumerate(rule.sequence):
+                if stage.match(event):
+                    mask |= 1 << n
+            if not mask:
+                return None
+        else:
+            mask = 1
+        values = tuple(_distinct_value(event, c) for c in self.conditions)
+        return ms, log_id, date, mask, values
+
+    def group_of(self, event: Mapping[str, Any]) -> tuple[str, ...] | None:
+        values = []
+        for name in self.rule.group_by:
+            text = field_text(field_value(event, name))
+            if not text:
+                return None
+            values.append(bounded(text))
+        return tuple(values)
+
+
+def _type_prefilter(rule: Rule) -> frozenset[str] | None:
+    """The ``type`` values any event of the rule must have, when its queries say (fast path)."""
+    queries = [rule.match.query] if rule.match.query is not None else []
+    if rule.match.query is None and rule.sequence:
+        queries = [s.match.query for s in rule.sequence if s.match.query is not None]
+        if len(queries) != len(rule.sequence):
+            return None
+    if not queries:
+        return None
+    types: set[str] = set()
+    for query in queries:
+        allowed = query.hints.eq.get("type")
+        if allowed is None:
+            return None
+        types |= allowed
+    return frozenset(types)
+
+
+def _distinct_value(event: Mapping[str, Any], condition: Threshold) -> str | None:
+    if condition.distinct_field is None:
+        return None
+    text = field_text(field_value(event, condition.distinct_field))
+    return bounded(text) if text else None
+
+
+class Detector:
+    """Rules over a stream of Auth0 log events; ``feed`` returns what holds after each batch."""
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        max_groups: int = MAX_GROUPS,
+        max_group_events: int = MAX_GROUP_EVENTS,
+    ) -> None:
+        self.rules = tuple(rules)
+        self.max_groups = max_groups
+        self.max_group_events = max_group_events
+        self._states = [_RuleState(r) for r in self.rules]
+        self.horizon: timedelta = max(
+            (r.window + r.lateness for r in self.rules), default=timedelta(0)
+        )
+        self.watermark: int | None = None  # ms of the newest event date seen
+        self._swept = 0
+        self._sweep_every = max(
+            1000, min((s.window + s.lateness for s in self._states), default=0) // 4
+        )
+        self._stats: Counter[str] = Counter()
+
+    @property
+    def stats(self) -> Mapping[str, int]:
+        """Events seen, undated, matched, too late, ungrouped; groups live; dropped."""
+        out = {k: self._stats[k] for k in ("seen", "undated")}
+        for key in ("matched", "too_late", "ungrouped", "dropped"):
+            out[key] = sum(s.stats[key] for s in self._states)
+        out["groups"] = sum(len(s.groups) for s in self._states)
+        return out
+
+    def rule_stats(self, rule_id: str) -> Mapping[str, int]:
+        """One rule's counts: matched, too_late, ungrouped, dropped, groups."""
+        for state in self._states:
+            if state.rule.id == rule_id:
+                counts = {
+                    k: state.stats[k] for k in ("matched", "too_late", "ungrouped", "dropped")
+                }
+                return {**counts, "groups": len(state.groups)}
+        raise KeyError(rule_id)
+
+    def feed(self, events: Iterable[Mapping[str, Any]]) -> list[Detection]:
+        """Auth0 log objects (each log_id once), in any order: the detections that hold now."""
+        batch: list[tuple[int, str, str, Mapping[str, Any]]] = []
+        for event in events:
+            self._stats["seen"] += 1
+            key = date_key(event.get("date")) if isinstance(event, Mapping) else None
+            if key is None:
+                self._stats["undated"] += 1
+                continue
+            log_id = event.get("log_id")
+            batch.append((_ms(key), log_id[:128] if isinstance(log_id, str) else "", key, event))
+        batch.sort(key=lambda b: (b[0], b[1]))
+        touched: dict[tuple[int, tuple[str, ...]], _Group] = {}
+        for ms, log_id, key, event in batch:
+            if self.watermark is None or ms > self.watermark:
+                self.watermark = ms
+            for n, state in enumerate(self._states):
+                entry = state.entry_of(ms, log_id, key, event)
+                if entry is None:
+                    continue
+                state.stats["matched"] += 1
+                if ms < self.watermark - state.lateness:
+                    state.stats["too_late"] += 1
+                    continue
+                values = state.group_of(event)
+                if values is None:
+                    state.stats["ungrouped"] += 1
+                    continue
+                group = self._place(state, values, entry)
+                touched[(n, values)] = group
+        found = []
+        for (n, _values), group in touched.items():
+            state = self._states[n]
+            if state.groups.get(group.values) is not group:
+                continue  # evicted in this very batch
+            detection = self._evaluate(state, group)  # before forgetting: a batch may span hours
+            self._forget(state, group)
+            group.new_lo = None
+            if detection is not None:
+                found.append(detection)
+        if self.watermark is not None and self.watermark - self._swept >= self._sweep_every:
+            self._sweep()
+        found.sort(key=lambda d: (d.last, d.key))
+        return found
+
+    # -- state ------------------------------------------------------------------
+    def _place(self, state: _RuleState, values: tuple[str, ...], entry: Entry) -> _Group:
+        group = state.groups.pop(values, None)
+        if group is None:
+            if len(state.groups) >= self.max_groups:
+                oldest = next(iter(state.groups))
+                state.stats["dropped"] += len(state.groups.pop(oldest).entries)
+            group = _Group(values)
+            group.distinct = [Counter() for _ in state.conditions]
+            group.stage_counts = [0] * len(state.conditions)
+        state.groups[values] = group  # the most recently fed last: eviction takes the first
+        if group.entries and entry < group.entries[-1]:
+            insort(group.entries, entry)
+        else:
+            group.entries.append(entry)
+        self._count(group, entry, 1)
+        ms = entry[0]
+        group.new_lo = ms if group.new_lo is None else min(group.new_lo, ms)
+        group.new_hi = max(group.new_hi, ms)
+        if len(group.entries) > self.max_group_events:
+            self._count(group, group.entries.pop(0), -1)
+            state.stats["dropped"] += 1
+        return group
+
+    @staticmethod
+    def _count(group: _Group, entry: Entry, by: int) -> None:
+        mask, values = entry[3], entry[4]
+        for n, value in enumerate(values):
+            if mask >> n & 1:
+                group.stage_counts[n] += by
+                if value is not None:
+                    counter = group.distinct[n]
+                    counter[value] += by
+                    if counter[value] <= 0:
+                        del counter[value]
+
+    def _forget(self, state: _RuleState, group: _Group) -> None:
+        """Drop the group's events that no window within the lateness can reach any more."""
+        assert self.watermark is not None
+        limit = self.watermark - state.window - state.lateness
+        entries = group.entries
+        cut = bisect_left(entries, (limit,))
+        for entry in entries[:cut]:
+            self._count(group, entry, -1)
+        del entries[:cut]
+
+    def _sweep(self) -> None:
+        assert self.watermark is not None
+        self._swept = self.watermark
+        for state in self._states:
+            for values, group in list(state.groups.items()):
+                self._forget(state, group)
+                if not group.entries:
+                    del state.groups[values]
+
+    # -- evaluation -------------------------------------------------------------
+    def _evaluate(self, state: _RuleState, group: _Group) -> Detection | None:
+        if group.new_lo is None or not group.entries:
+            return None
+        if not all(_may_hold(c, group, n) for n, c in enumerate(state.conditions)):
+            return None  # the whole group cannot reach it: no window can
+        if state.rule.sequence:
+            span = _latest_sequence(state, group)
+        else:
+            span = _latest_threshold(state, group)
+        if span is None:
+            return None
+        lo, hi = span
+        window = group.entries[lo : hi + 1]
+        rule = state.rule
+        named = dict(zip(rule.group_by, group.values, strict=True))
+        ids = tuple(e[1] for e in window[-MAX_EVIDENCE:] if e[1])
+        return Detection(
+            rule=rule,
+            group=named,
+            key=detection_key(rule.id, named),
+            first=window[0][2],
+            last=window[-1][2],
+            count=len(window),
+            evidence=ids,
+        )
+
+
+def _may_hold(condition: Threshold, group: _Group, n: int) -> bool:
+    if condition.count is not None and group.stage_counts[n] < condition.count:
+        return False
+    return not (condition.distinct is not None and len(group.distinct[n]) < condition.distinct)
+
+
+def _holds(condition: Threshold, count: int, distinct: int) -> bool:
+    if condition.count is not None and count < condition.count:
+        return False
+    if condition.distinct is not None and distinct < condition.distinct:
+        return False
+    return condition.count is not None or condition.distinct is not None or count >= 1
+
+
+def _candidates(state: _RuleState, group: _Group) -> tuple[int, int]:
+    """The index range of window ends a new event can have changed."""
+    assert group.new_lo is not None
+    entries = group.entries
+    first = bisect_left(entries, (group.new_lo,))
+    last = bisect_left(entries, (group.new_hi + state.window + 1,))
+    return first, last
+
+
+def _latest_threshold(state: _RuleState, group: _Group) -> tuple[int, int] | None:
+    """The latest window (first and last index) that holds, ending at a candidate end."""
+    condition = state.conditions[0]
+    entries = group.entries
+    first, last = _candidates(state, group)
+    i = bisect_left(entries, (entries[first][0] - state.window,))
+    if condition.distinct is None:  # a count alone: the index span is the count
+        best = None
+        for j in range(first, last):
+            while entries[i][0] < entries[j][0] - state.window:
+                i += 1
+            if _holds(condition, j - i + 1, 0):
+                best = (i, j)
+        return best
+    seen: Counter[str] = Counter()
+    for e in entries[i:first]:
+        if e[4][0] is not None:
+            seen[e[4][0]] += 1
+    best = None
+    for j in range(first, last):
+        ms, value = entries[j][0], entries[j][4][0]
+        if value is not None:
+            seen[value] += 1
+        while entries[i][0] < ms - state.window:
+            old = entries[i][4][0]
+            if old is not None:
+                seen[old] -= 1
+                if not seen[old]:
+                    del seen[old]
+            i += 1
+        if _holds(condition, j - i + 1, len(seen)):
+            best = (i, j)
+    return best
+
+
+def _latest_sequence(state: _RuleState, group: _Group) -> tuple[int, int] | None:
+    entries = group.entries
+    first, last = _candidates(state, group)
+    for j in range(last - 1, first - 1, -1):
+        i = bisect_left(entries, (entries[j][0] - state.window,))
+        if _sequence_holds(state.conditions, entries, i, j):
+            return i, j
+    return None
+
+
+def _sequence_holds(
+    conditions: tuple[Threshold, ...], entries: list[Entry], i: int, j: int
+) -> bool:
+    """Each stage reaches its threshold, in order, within entries[i..j] (greedy: earliest)."""
+    stage = 0
+    count = 0
+    seen: set[str] = set()
+    for e in entries[i : j + 1]:
+        if not e[3] >> stage & 1:
+            continue
+        count += 1
+        value = e[4][stage]
+        if value is not None:
+            seen.add(value)
+        if _holds(conditions[stage], count, len(seen)):
+            stage += 1
+            if stage == len(conditions):
+                return True
+            count, seen = 0, set()
+    return False
