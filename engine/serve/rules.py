@@ -170,6 +170,12 @@ def is_rule_source(src: Source) -> bool:
     return isinstance(src.data, dict) and "detection" in src.data
 
 
+def is_rule_file(path: Path) -> bool:
+    """Whether the file is a detection rule (its YAML has ``detection:``); False if unreadable."""
+    raw, _ = read_bounded(path)
+    return raw is not None and is_rule_source(load_yaml(raw, str(path))[0])
+
+
 def check_rule_text(raw: bytes, path: str) -> tuple[Source, list[Issue]]:
     """The loaded source and every problem of one rule file, in file order."""
     src, issues = load_yaml(raw, path)
