@@ -99,8 +99,6 @@ class _RuleState:
 
     def entry_of(self, ms: int, log_id: str, date: str, event: Mapping[str, Any]) -> Entry | None:
         """The event as this rule keeps it, or None when it is not the rule's."""
-        if self.types is not None and event.get("type") not in self.types:
-            return None
         rule = self.rule
         if not rule.match(event):
             return None
@@ -174,6 +172,21 @@ class Detector:
             1000, min((s.window + s.lateness for s in self._states), default=0) // 4
         )
         self._stats: Counter[str] = Counter()
+        self._by_type: dict[
+            Any, list[tuple[int, _RuleState]]
+        ] = {}  # the rules an event type may reach
+
+    def _states_for(self, kind: Any) -> list[tuple[int, _RuleState]]:
+        if not isinstance(kind, str):
+            kind = None  # a type that is no text: only rules without a type filter may take it
+        found = self._by_type.get(kind)
+        if found is None:
+            found = [
+                (n, s) for n, s in enumerate(self._states) if s.types is None or kind in s.types
+            ]
+            if len(self._by_type) < 4096:  # Auth0 has a few hundred codes; junk is not cached
+                self._by_type[kind] = found
+        return found
 
     @property
     def stats(self) -> Mapping[str, int]:
@@ -210,7 +223,7 @@ class Detector:
         for ms, log_id, key, event in batch:
             if self.watermark is None or ms > self.watermark:
                 self.watermark = ms
-            for n, state in enumerate(self._states):
+            for n, state in self._states_for(event.get("type")):
                 entry = state.entry_of(ms, log_id, key, event)
                 if entry is None:
                     continue
@@ -286,13 +299,23 @@ class Detector:
         del entries[:cut]
 
     def _sweep(self) -> None:
+        """Forget the groups whose newest event no window can reach any more.
+
+        Groups are kept in the order they were last fed, so the stale ones are at
+        the front: the sweep stops at the first group still in reach (its cost is
+        the groups it forgets, not all groups). A group that is fed again forgets
+        its own old events then (``_forget``).
+        """
         assert self.watermark is not None
         self._swept = self.watermark
         for state in self._states:
-            for values, group in list(state.groups.items()):
-                self._forget(state, group)
-                if not group.entries:
-                    del state.groups[values]
+            limit = self.watermark - state.window - state.lateness
+            groups = state.groups
+            while groups:
+                values, group = next(iter(groups.items()))
+                if group.entries and group.entries[-1][0] >= limit:
+                    break
+                del groups[values]
 
     # -- evaluation -------------------------------------------------------------
     def _evaluate(self, state: _RuleState, group: _Group) -> Detection | None:
@@ -381,9 +404,18 @@ def _latest_threshold(state: _RuleState, group: _Group) -> tuple[int, int] | Non
 
 
 def _latest_sequence(state: _RuleState, group: _Group) -> tuple[int, int] | None:
+    """The latest window that holds the sequence, ending at a candidate end.
+
+    Only an event of the last stage can end a minimal holding window, and the
+    window ending at it holds whenever a later one does: so only those ends are
+    tried (a flood of first-stage events costs nothing until the last stage comes).
+    """
     entries = group.entries
     first, last = _candidates(state, group)
+    final = 1 << (len(state.conditions) - 1)
     for j in range(last - 1, first - 1, -1):
+        if not entries[j][3] & final:
+            continue
         i = bisect_left(entries, (entries[j][0] - state.window,))
         if _sequence_holds(state.conditions, entries, i, j):
             return i, j
