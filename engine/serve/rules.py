@@ -13,7 +13,6 @@ raises ``DetectionError`` carrying them all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +21,7 @@ from typing import Any
 
 from engine.errors import DetectionError
 from engine.issues import Code, Issue, Location
-from engine.logs.query import Query, compile_query, field_text, value_pattern
+from engine.logs.query import Query, compile_query, field_text, glob_match, value_pattern
 from engine.playbook.loader import read_bounded
 from engine.playbook.source import Source, load_yaml
 from engine.serve.rulecheck import response_playbook, rule_issues
@@ -54,22 +53,22 @@ def where_test(name: str, values: Sequence[Any]) -> Callable[[Event], bool]:
     Raises ``QueryError`` for a term the query language refuses.
     """
     exact: set[str] = set()
-    regexes: list[re.Pattern[str]] = []
+    globs: list[tuple[str, ...]] = []  # () is a lone *: any value but the empty text
     for value in values:
         raw = value if isinstance(value, str) else field_text(value) or ""
         pattern = value_pattern(raw, False, name)
         if pattern.exact is not None:
             exact.add(pattern.exact)
-        elif not pattern.parts:
-            regexes.append(re.compile(".+", re.DOTALL))
         else:
-            regexes.append(re.compile(".*".join(map(re.escape, pattern.parts)), re.DOTALL))
+            globs.append(pattern.parts)
 
     def test(event: Event) -> bool:
         text = field_text(field_value(event, name))
         if text is None:
             return False
-        return text in exact or any(r.fullmatch(text) for r in regexes)
+        if text in exact:
+            return True
+        return any(glob_match(g, text) if g else text != "" for g in globs)
 
     return test
 
