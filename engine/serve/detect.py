@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from engine.ipforms import address_key
 from engine.logs.query import field_text
 from engine.serve.rules import Rule, Threshold, field_value
 from engine.timeutil import date_key
@@ -41,6 +42,7 @@ MAX_EVIDENCE = 1000
 MAX_GROUPS = 50_000  # live groups per rule: a flood of distinct addresses is capped, counted
 MAX_GROUP_EVENTS = 10_000  # events one group keeps in its window
 MAX_VALUE = 256  # characters of a group or distinct value kept as they are
+MAX_FORMS = 16  # texts kept of how each group value was logged
 
 # an entry: (ms, log_id, date, stages matched as bits, distinct value per condition)
 Entry = tuple[int, str, str, int, tuple[str | None, ...]]
@@ -67,6 +69,9 @@ class Detection:
     last: str
     count: int  # events in the window that matched
     evidence: tuple[str, ...]  # their log_ids (at most MAX_EVIDENCE, the newest)
+    # each group_by field's texts as logged, sorted: an address groups by its key
+    # (engine.ipforms.address_key) and was logged in these forms
+    forms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def detection_key(rule_id: str, group: Mapping[str, str]) -> str:
@@ -81,6 +86,7 @@ class _Group:
     stage_counts: list[int] = field(default_factory=list)
     new_lo: int | None = None  # the span of this batch's new events
     new_hi: int = 0
+    forms: tuple[set[str], ...] = ()  # each group_by field's texts as logged (a few)
 
 
 class _RuleState:
@@ -114,14 +120,18 @@ class _RuleState:
         values = tuple(_distinct_value(event, c) for c in self.conditions)
         return ms, log_id, date, mask, values
 
-    def group_of(self, event: Mapping[str, Any]) -> tuple[str, ...] | None:
+    def group_of(self, event: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The group's values (an address by ``address_key``), and the texts as logged."""
         values = []
+        logged = []
         for name in self.rule.group_by:
             text = field_text(field_value(event, name))
             if not text:
                 return None
-            values.append(bounded(text))
-        return tuple(values)
+            text = bounded(text)
+            logged.append(text)
+            values.append(value_of(name, text))
+        return tuple(values), tuple(logged)
 
 
 def _type_prefilter(rule: Rule) -> frozenset[str] | None:
@@ -142,11 +152,28 @@ def _type_prefilter(rule: Rule) -> frozenset[str] | None:
     return frozenset(types)
 
 
+def is_address_field(name: str) -> bool:
+    """Auth0's address fields: ``ip``, and ``details.request.ip`` and the like."""
+    return name == "ip" or name.endswith(".ip")
+
+
+def value_of(name: str, text: str) -> str:
+    """A field's text as a group or distinct value: an address as one key whatever its form.
+
+    Auth0 logs an address as it received it (``::ffff:203.0.113.9``, upper-case or
+    zero-padded IPv6): one attacker in two forms is one group (``engine.ipforms``).
+    """
+    if is_address_field(name):
+        return address_key(text) or text
+    return text
+
+
 def _distinct_value(event: Mapping[str, Any], condition: Threshold) -> str | None:
-    if condition.distinct_field is None:
+    name = condition.distinct_field
+    if name is None:
         return None
-    text = field_text(field_value(event, condition.distinct_field))
-    return bounded(text) if text else None
+    text = field_text(field_value(event, name))
+    return value_of(name, bounded(text)) if text else None
 
 
 class Detector:
@@ -231,11 +258,15 @@ class Detector:
                 if ms < self.watermark - state.lateness:
                     state.stats["too_late"] += 1
                     continue
-                values = state.group_of(event)
-                if values is None:
+                grouped = state.group_of(event)
+                if grouped is None:
                     state.stats["ungrouped"] += 1
                     continue
+                values, logged = grouped
                 group = self._place(state, values, entry)
+                for seen, text in zip(group.forms, logged, strict=True):
+                    if len(seen) < MAX_FORMS:
+                        seen.add(text)
                 touched[(n, values)] = group
         found = []
         for (n, _values), group in touched.items():
@@ -259,7 +290,7 @@ class Detector:
             if len(state.groups) >= self.max_groups:
                 oldest = next(iter(state.groups))
                 state.stats["dropped"] += len(state.groups.pop(oldest).entries)
-            group = _Group(values)
+            group = _Group(values, forms=tuple(set() for _ in values))
             group.distinct = [Counter() for _ in state.conditions]
             group.stage_counts = [0] * len(state.conditions)
         state.groups[values] = group  # the most recently fed last: eviction takes the first
@@ -342,6 +373,7 @@ class Detector:
             last=window[-1][2],
             count=len(window),
             evidence=ids,
+            forms={n: tuple(sorted(f)) for n, f in zip(rule.group_by, group.forms, strict=True)},
         )
 
 
