@@ -36,6 +36,7 @@ from typing import Any
 from engine.ipforms import address_key
 from engine.logs.query import field_text
 from engine.serve.rules import Rule, Threshold, field_value
+from engine.serve.windows import Entry, latest_sequence, latest_threshold
 from engine.timeutil import date_key
 
 MAX_EVIDENCE = 1000
@@ -43,9 +44,6 @@ MAX_GROUPS = 50_000  # live groups per rule: a flood of distinct addresses is ca
 MAX_GROUP_EVENTS = 10_000  # events one group keeps in its window
 MAX_VALUE = 256  # characters of a group or distinct value kept as they are
 MAX_FORMS = 16  # texts kept of how each group value was logged
-
-# an entry: (ms, log_id, date, stages matched as bits, distinct value per condition)
-Entry = tuple[int, str, str, int, tuple[str | None, ...]]
 
 
 def bounded(text: str) -> str:
@@ -199,9 +197,8 @@ class Detector:
             1000, min((s.window + s.lateness for s in self._states), default=0) // 4
         )
         self._stats: Counter[str] = Counter()
-        self._by_type: dict[
-            Any, list[tuple[int, _RuleState]]
-        ] = {}  # the rules an event type may reach
+        # the rules an event of each type may reach (most rules select a few types)
+        self._by_type: dict[Any, list[tuple[int, _RuleState]]] = {}
 
     def _states_for(self, kind: Any) -> list[tuple[int, _RuleState]]:
         if not isinstance(kind, str):
@@ -354,10 +351,11 @@ class Detector:
             return None
         if not all(_may_hold(c, group, n) for n, c in enumerate(state.conditions)):
             return None  # the whole group cannot reach it: no window can
+        first, last = _candidates(state, group)
         if state.rule.sequence:
-            span = _latest_sequence(state, group)
+            span = latest_sequence(group.entries, state.conditions, state.window, first, last)
         else:
-            span = _latest_threshold(state, group)
+            span = latest_threshold(group.entries, state.conditions[0], state.window, first, last)
         if span is None:
             return None
         lo, hi = span
@@ -383,14 +381,6 @@ def _may_hold(condition: Threshold, group: _Group, n: int) -> bool:
     return not (condition.distinct is not None and len(group.distinct[n]) < condition.distinct)
 
 
-def _holds(condition: Threshold, count: int, distinct: int) -> bool:
-    if condition.count is not None and count < condition.count:
-        return False
-    if condition.distinct is not None and distinct < condition.distinct:
-        return False
-    return condition.count is not None or condition.distinct is not None or count >= 1
-
-
 def _candidates(state: _RuleState, group: _Group) -> tuple[int, int]:
     """The index range of window ends a new event can have changed."""
     assert group.new_lo is not None
@@ -398,79 +388,3 @@ def _candidates(state: _RuleState, group: _Group) -> tuple[int, int]:
     first = bisect_left(entries, (group.new_lo,))
     last = bisect_left(entries, (group.new_hi + state.window + 1,))
     return first, last
-
-
-def _latest_threshold(state: _RuleState, group: _Group) -> tuple[int, int] | None:
-    """The latest window (first and last index) that holds, ending at a candidate end."""
-    condition = state.conditions[0]
-    entries = group.entries
-    first, last = _candidates(state, group)
-    i = bisect_left(entries, (entries[first][0] - state.window,))
-    if condition.distinct is None:  # a count alone: the index span is the count
-        best = None
-        for j in range(first, last):
-            while entries[i][0] < entries[j][0] - state.window:
-                i += 1
-            if _holds(condition, j - i + 1, 0):
-                best = (i, j)
-        return best
-    seen: Counter[str] = Counter()
-    for e in entries[i:first]:
-        if e[4][0] is not None:
-            seen[e[4][0]] += 1
-    best = None
-    for j in range(first, last):
-        ms, value = entries[j][0], entries[j][4][0]
-        if value is not None:
-            seen[value] += 1
-        while entries[i][0] < ms - state.window:
-            old = entries[i][4][0]
-            if old is not None:
-                seen[old] -= 1
-                if not seen[old]:
-                    del seen[old]
-            i += 1
-        if _holds(condition, j - i + 1, len(seen)):
-            best = (i, j)
-    return best
-
-
-def _latest_sequence(state: _RuleState, group: _Group) -> tuple[int, int] | None:
-    """The latest window that holds the sequence, ending at a candidate end.
-
-    Only an event of the last stage can end a minimal holding window, and the
-    window ending at it holds whenever a later one does: so only those ends are
-    tried (a flood of first-stage events costs nothing until the last stage comes).
-    """
-    entries = group.entries
-    first, last = _candidates(state, group)
-    final = 1 << (len(state.conditions) - 1)
-    for j in range(last - 1, first - 1, -1):
-        if not entries[j][3] & final:
-            continue
-        i = bisect_left(entries, (entries[j][0] - state.window,))
-        if _sequence_holds(state.conditions, entries, i, j):
-            return i, j
-    return None
-
-
-def _sequence_holds(
-    conditions: tuple[Threshold, ...], entries: list[Entry], i: int, j: int
-) -> bool:
-    """Each stage reaches its threshold, in order, within entries[i..j] (greedy: earliest)."""
-    stage = 0
-    count = 0
-    seen: set[str] = set()
-    for e in entries[i : j + 1]:
-        if not e[3] >> stage & 1:
-            continue
-        count += 1
-        value = e[4][stage]
-        if value is not None:
-            seen.add(value)
-        if _holds(conditions[stage], count, len(seen)):
-            stage += 1
-            if stage == len(conditions):
-                return True
-            count, seen = 0, set()
-    return False
