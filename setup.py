@@ -1,9 +1,9 @@
-"""Build hook: the wheel carries the standard playbooks and drills inside the package.
+"""Build hook: the wheel carries the standard playbooks, drills and detections inside the package.
 
-They live once, at ``playbooks/`` and ``drills/`` in the repository (where the
-tests, the docs and a checkout use them). Building copies them into the wheel
-as ``engine/data/playbooks/`` and ``engine/data/drills/`` (so a drill's
-``../playbooks/...`` still resolves), where ``engine.bundled`` finds them
+They live once, at ``playbooks/``, ``drills/`` and ``detections/`` in the repository
+(where the tests, the docs and a checkout use them). Building copies them into the
+wheel as ``engine/data/playbooks/``, ``engine/data/drills/`` and
+``engine/data/detections/`` (so a drill's ``../playbooks/...`` still resolves), where ``engine.bundled`` finds them
 through ``importlib.resources`` when soar is installed. Everything else is in
 ``pyproject.toml``.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-BUNDLED = ("playbooks", "drills")
+BUNDLED = ("playbooks", "drills", "detections")
 
 
 class BuildWithBundled(build_py):

@@ -1,8 +1,9 @@
-"""The standard playbooks and drills that ship with soar: in a checkout, or in the package.
+"""The standard playbooks, drills and detections that ship with soar: in a checkout, or in the package.
 
-In the repository they are ``playbooks/`` and ``drills/`` beside ``engine/``;
-an installed wheel carries the same files as ``engine/data/playbooks/`` and
-``engine/data/drills/`` (``setup.py`` copies them at build time), found through
+In the repository they are ``playbooks/``, ``drills/`` and ``detections/`` beside
+``engine/``; an installed wheel carries the same files as ``engine/data/playbooks/``,
+``engine/data/drills/`` and ``engine/data/detections/`` (``setup.py`` copies them
+at build time), found through
 ``importlib.resources``. ``resolve`` lets ``soar drill drills/x.yaml`` (or
 ``soar drill x``) work from any folder once soar is installed.
 """
@@ -14,11 +15,11 @@ from pathlib import Path
 
 from engine.errors import ConfigError
 
-FOLDERS = ("playbooks", "drills")
+FOLDERS = ("playbooks", "drills", "detections")
 
 
 def bundled_dir(folder: str) -> Path:
-    """``playbooks`` or ``drills``: the checkout's folder, else the installed package's copy."""
+    """``playbooks``, ``drills`` or ``detections``: the checkout's folder, else the package's copy."""
     here = Path(__file__).resolve().parent
     checkout = here.parent
     if (checkout / "pyproject.toml").is_file() and (checkout / folder).is_dir():

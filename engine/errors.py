@@ -13,7 +13,8 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     ├── InvalidError         what the operator wrote is invalid; carries its issues
     │   ├── PlaybookError    a playbook cannot be loaded or is invalid
     │   ├── InputError       run inputs do not match the playbook's declared inputs
-    │   └── DrillError       a drill file cannot be loaded
+    │   ├── DrillError       a drill file cannot be loaded
+    │   └── DetectionError   detection rules cannot be loaded or are invalid
     ├── DateError            a text that is not a date (YYYY-MM-DD, optionally a time)
     ├── TemplateError        an expression does not parse, fails, or breaks the sandbox
     ├── QueryError           a log query Auth0 would reject (unsearchable field, bad wildcard)
@@ -71,6 +72,10 @@ class InputError(InvalidError):
 
 class DrillError(InvalidError):
     """A drill file that cannot be loaded or run."""
+
+
+class DetectionError(InvalidError):
+    """Detection rules (``detections/*.yaml``) that cannot be loaded or are invalid."""
 
 
 class DateError(SoarError):

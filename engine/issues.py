@@ -4,7 +4,7 @@ Every problem soar reports about something an operator wrote (a playbook, run
 inputs, a drill file) is an ``Issue`` with a ``Code``: ``SOAR`` and three
 digits, grouped by stage (1xx source and schema, 2xx semantic checks, 3xx
 expressions and what leaves the engine, 4xx log queries, 5xx run inputs, 6xx
-drills). A code, once published, keeps its meaning: teams grep for them and CI
+drills, 7xx detection rules). A code, once published, keeps its meaning: teams grep for them and CI
 counts them. ``docs/errors.md`` explains each one (a test keeps the two equal).
 """
 
@@ -90,6 +90,15 @@ class Code(StrEnum):
     # 6xx: drill files
     DRILL_UNREADABLE = "SOAR601"
     DRILL_SCHEMA = "SOAR602"
+    # 7xx: detection rules (detections/*.yaml)
+    BAD_DETECTION_ID = "SOAR701"
+    DUPLICATE_DETECTION_ID = "SOAR702"
+    NO_CONDITION = "SOAR703"
+    UNKNOWN_RESPONSE_PLAYBOOK = "SOAR704"
+    INVALID_RESPONSE_PLAYBOOK = "SOAR705"
+    RESPONSE_INPUT = "SOAR706"
+    BAD_WHERE_VALUE = "SOAR707"
+    BAD_TEST_EVENT = "SOAR708"
 
 
 @dataclass(frozen=True, order=True)

@@ -5,7 +5,8 @@ Each ```yaml block of ``docs/*.md`` is taken from the Markdown as written: a
 whole playbook runs as a dry run against the emulator (credential-stuffing, the
 scenario the examples are about); a fragment (``inputs:``, a step, ``outputs:``)
 runs inside the page's first playbook, in place of the part it shows; a drill
-is loaded and checked against the drill schema. Nothing may render as a Python
+is loaded and checked against the drill schema; a detection rule is loaded and its
+tests pass. Nothing may render as a Python
 object (``<built-in method values ...>`` was the first example's output).
 """
 
@@ -31,6 +32,8 @@ from engine.emulator import RunningEmulator, start_emulator
 from engine.playbook.loader import load_playbook_text
 from engine.run.executor import run_playbook
 from engine.run.state import RunResult
+from engine.serve.rules import load_rules
+from engine.serve.ruletests import run_rule_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.DOTALL | re.MULTILINE)
@@ -106,6 +109,12 @@ def test_a_docs_example_runs_as_the_docs_say(
     truth = emu.truth
     if data is None:  # a comment only (the editor's schema line)
         assert text.lstrip().startswith("#")
+        return
+    if isinstance(data, dict) and "detection" in data:  # a whole rule: its own tests pass
+        rule_file = tmp_path / "rule.yaml"
+        rule_file.write_text(text, encoding="utf-8")
+        results = run_rule_tests(load_rules([rule_file]))
+        assert results and all(r.passed for r in results), [r.why for r in results]
         return
     if isinstance(data, dict) and "drill" in data:
         drill = tmp_path / "drill.yaml"

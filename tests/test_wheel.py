@@ -30,6 +30,7 @@ SOURCES = (
     "engine",
     "playbooks",
     "drills",
+    "detections",
 )
 # what setuptools says about metadata of ours it will stop accepting (a license table or
 # classifier instead of an SPDX expression, and any other deprecation)
@@ -90,12 +91,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, venv / "bin"
 
 
-def test_the_wheel_carries_the_repository_playbooks_and_drills(
+def test_the_wheel_carries_the_repository_playbooks_drills_and_detections(
     installed: tuple[Path, Path],
 ) -> None:
     wheel, _ = installed
     with zipfile.ZipFile(wheel) as zf:
-        for folder in ("playbooks", "drills"):
+        for folder in ("playbooks", "drills", "detections"):
             packaged = {
                 Path(n).name: zf.read(n)
                 for n in zf.namelist()

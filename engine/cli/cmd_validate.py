@@ -39,25 +39,37 @@ def _collect(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 
 
 def validate_cmd(
-    paths: Annotated[list[Path], typer.Argument(help="Playbook files or folders (*.yaml, *.yml).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Playbook or detection rule files, or folders (*.yaml, *.yml)."),
+    ],
     as_json: Annotated[
         bool,
         typer.Option("--json", help="One JSON object on stdout: every problem, with its code."),
     ] = False,
 ) -> None:
-    """Check playbooks before they run: every problem, as path:line:col, with its SOAR code.
+    """Check playbooks and detection rules: every problem, as path:line:col, with its SOAR code.
 
-    Exit 0 no error (warnings allowed), 1 errors found, 2 a path does not exist.
-    The codes are explained in docs/errors.md.
+    A file with a top-level 'detection:' key is a detection rule (docs/detections.md);
+    rule ids must be unique across every file given. Exit 0 no error (warnings
+    allowed), 1 errors found, 2 a path does not exist. The codes are explained in
+    docs/errors.md.
     """
     from engine.actions import default_registry
     from engine.issues import Code, Issue, Location
     from engine.playbook.loader import check_playbook
+    from engine.serve.rules import check_rules, is_rule_file
 
     json_requested(as_json)
     registry = default_registry()
     files, missing = _collect(paths)
-    issues = [issue for f in files for issue in check_playbook(f, registry)]
+    rules = [f for f in files if is_rule_file(f)]
+    playbooks = [f for f in files if f not in rules]
+    issues = [issue for f in playbooks for issue in check_playbook(f, registry)]
+    if rules:
+        issues += check_rules(rules)
+        order = {str(f): n for n, f in enumerate(files)}
+        issues.sort(key=lambda i: order.get(i.location.path, len(order)))
     errors = sum(i.severity == "error" for i in issues)
     absent = [
         Issue(
@@ -85,8 +97,11 @@ def validate_cmd(
             typer.echo(safe(issue.format()))
     for m in missing:
         typer.echo(f"soar validate: {safe(m)}: no such file or folder", err=True)
+    checked = f"{len(playbooks)} playbook(s)" + (
+        f" and {len(rules)} detection rule(s)" if rules else ""
+    )
     typer.echo(
-        f"{len(files)} playbook(s) checked: {errors} error(s), {len(issues) - errors} warning(s)",
+        f"{checked} checked: {errors} error(s), {len(issues) - errors} warning(s)",
         err=True,
     )
     if missing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from engine.cli import (
+    cmd_detections,
     cmd_drill,
     cmd_emulator,
     cmd_keys,
@@ -22,4 +23,5 @@ MODULES: list[ModuleType] = [
     cmd_emulator,
     cmd_drill,
     cmd_logs,
+    cmd_detections,
 ]

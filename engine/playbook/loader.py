@@ -24,7 +24,7 @@ from engine.playbook.source import MAX_BYTES, Source, load_yaml
 from engine.timeutil import parse_duration
 
 
-def _read(path: str | Path) -> tuple[bytes | None, list[Issue]]:
+def read_bounded(path: str | Path) -> tuple[bytes | None, list[Issue]]:
     """The file's bytes, at most one more than ``MAX_BYTES`` (enough to refuse a huge file)."""
     try:
         with Path(path).open("rb") as fh:
@@ -60,7 +60,7 @@ def check_text(
 
 def check_playbook(path: str | Path, registry: ActionRegistry) -> list[Issue]:
     """Every problem in the playbook at ``path`` (errors and warnings)."""
-    raw, issues = _read(path)
+    raw, issues = read_bounded(path)
     if raw is None:
         return issues
     return check_text(raw, registry, str(path))[1]
@@ -68,7 +68,7 @@ def check_playbook(path: str | Path, registry: ActionRegistry) -> list[Issue]:
 
 def load_playbook(path: str | Path, registry: ActionRegistry) -> Playbook:
     """The validated playbook at ``path``; raises ``PlaybookError`` carrying every error."""
-    raw, issues = _read(path)
+    raw, issues = read_bounded(path)
     if raw is None:
         raise PlaybookError(issues[0].format(), issues)
     return _load(raw, registry, str(path))

@@ -20,18 +20,31 @@ import jsonschema
 from engine.issues import Code, Issue
 from engine.playbook.source import Path, Source
 
+# what each kind of file starts with, for the message when it is not a mapping at all
+_STARTS = {
+    "playbook": "start with 'playbook: 1', 'name:', 'steps:'",
+    "detection": "start with 'detection: 1', 'id:', 'title:', 'severity:', 'window:'",
+}
+# keys whose value is a duration, in playbooks (steps, retries) and detection rules
+DURATION_KEYS = ("timeout", "backoff", "max_backoff", "window", "lateness", "quiet", "every")
+
 
 @cache
-def playbook_schema() -> dict[str, Any]:
-    """The packaged copy of ``schemas/playbook.schema.json`` (a test keeps them identical)."""
-    text = resources.files("engine").joinpath("data/playbook.schema.json").read_text("utf-8")
+def packaged_schema(kind: str) -> dict[str, Any]:
+    """The packaged copy of ``schemas/<kind>.schema.json`` (a test keeps them identical)."""
+    text = resources.files("engine").joinpath(f"data/{kind}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
 
+def playbook_schema() -> dict[str, Any]:
+    """The packaged copy of ``schemas/playbook.schema.json`` (a test keeps them identical)."""
+    return packaged_schema("playbook")
+
+
 @cache
-def _validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(playbook_schema())
+def _validator(kind: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(packaged_schema(kind))
 
 
 def place_of(src: Source, path: Path) -> str:
@@ -43,21 +56,31 @@ def place_of(src: Source, path: Path) -> str:
         return f" in step {sid!r}" if isinstance(sid, str) else f" in step {path[1] + 1}"
     if len(path) >= 2 and path[0] in ("inputs", "outputs"):
         return f" in {path[0][:-1]} {path[1]!r}"
+    if len(path) >= 2 and path[0] in ("tests", "sequence") and isinstance(path[1], int):
+        items = src.data.get(path[0]) if isinstance(src.data, dict) else None
+        item = items[path[1]] if isinstance(items, list) and path[1] < len(items) else None
+        label = item.get("name" if path[0] == "tests" else "as") if isinstance(item, dict) else None
+        what = "test" if path[0] == "tests" else "stage"
+        return f" in {what} {label!r}" if isinstance(label, str) else f" in {what} {path[1] + 1}"
     return ""
 
 
-def schema_issues(src: Source) -> Iterator[Issue]:
-    """One issue per schema error, at the YAML node (or key) it is about."""
+def schema_issues(src: Source, schema: str = "playbook") -> Iterator[Issue]:
+    """One issue per schema error, at the YAML node (or key) it is about.
+
+    ``schema`` names it: ``playbook`` or ``detection`` (a detection rule).
+    """
     if not isinstance(src.data, dict):
+        article = "a detection rule" if schema == "detection" else f"a {schema}"
         yield Issue(
             "error",
-            "a playbook must be a YAML mapping",
+            f"{article} must be a YAML mapping",
             src.at(()),
-            "start with 'playbook: 1', 'name:', 'steps:'",
+            _STARTS[schema],
             code=Code.NOT_A_MAPPING,
         )
         return
-    for err in _validator().iter_errors(src.data):
+    for err in _validator(schema).iter_errors(src.data):
         path: Path = tuple(err.absolute_path)
         place = place_of(src, path)
         kind = err.validator
@@ -101,7 +124,15 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 "use lower case letters, digits and _, starting with a letter",
                 code=Code.BAD_NAME,
             )
-        elif kind == "pattern" and path and path[-1] == "id":
+        elif kind == "pattern" and path == ("id",):
+            yield Issue(
+                "error",
+                f"detection id {err.instance!r} is not valid",
+                src.at(path),
+                "use lower case letters and digits in words joined by -, e.g. credential-stuffing",
+                code=Code.BAD_DETECTION_ID,
+            )
+        elif kind == "pattern" and len(path) == 3 and path[0] == "steps" and path[-1] == "id":
             yield Issue(
                 "error",
                 f"step id {err.instance!r} is not valid",
@@ -117,7 +148,7 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 "use letters, digits, _, . and -, e.g. auth0-suspicious-ip",
                 code=Code.BAD_PLAYBOOK_NAME,
             )
-        elif kind == "oneOf" and path and path[-1] in ("timeout", "backoff", "max_backoff"):
+        elif kind == "oneOf" and path and path[-1] in DURATION_KEYS:
             yield Issue(
                 "error",
                 f"{path[-1]!r}{place} is not a duration above zero: {err.instance!r}",
@@ -125,12 +156,12 @@ def schema_issues(src: Source) -> Iterator[Issue]:
                 "use seconds or e.g. 30s, 5m, 1h",
                 code=Code.BAD_DURATION,
             )
-        elif kind == "const" and path == ("playbook",):
+        elif kind == "const" and path in (("playbook",), ("detection",)):
             yield Issue(
                 "error",
-                f"unsupported playbook format {err.instance!r}",
+                f"unsupported {path[0]} format {err.instance!r}",
                 src.at(path),
-                "this soar reads format 1: 'playbook: 1'",
+                f"this soar reads format 1: '{path[0]}: 1'",
                 code=Code.UNSUPPORTED_FORMAT,
             )
         else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +274,16 @@ def test_an_escaped_backslash_before_a_star_leaves_the_star_a_wildcard() -> None
     assert compile_query(r"user_name:a\*")(ev(user_name="a*")) is True  # an escaped star
     with pytest.raises(QueryError, match="wildcard"):
         compile_query(r"user_name:\\?")
+
+
+def test_a_wildcard_with_several_parts_takes_linear_time_on_a_hostile_value() -> None:
+    # as a regular expression (ab.*cd.*ef) this took 14 s on 8,000 characters, and grows
+    # with the cube of the length: an attacker's user_name could stall a search or a detector
+    q = compile_query("user_name:*ab*cd*ef*")
+    hostile = "ab" * 500_000 + "cd" * 500_000
+    start = time.perf_counter()
+    assert q(ev(user_name=hostile)) is False
+    assert time.perf_counter() - start < 0.5
+    assert q(ev(user_name=hostile + "ef")) is True
+    assert q(ev(user_name="abefcd")) is False and q(ev(user_name="xabcdefx")) is True
+    assert compile_query("user_name:ab*ab")(ev(user_name="ab")) is False  # no overlap
