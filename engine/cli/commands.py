@@ -7,9 +7,11 @@ from types import ModuleType
 from engine.cli import (
     cmd_drill,
     cmd_emulator,
+    cmd_incidents,
     cmd_keys,
     cmd_logs,
     cmd_run,
+    cmd_serve,
     cmd_validate,
     cmd_verify,
 )
@@ -22,4 +24,6 @@ MODULES: list[ModuleType] = [
     cmd_emulator,
     cmd_drill,
     cmd_logs,
+    cmd_serve,
+    cmd_incidents,
 ]
