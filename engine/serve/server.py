@@ -33,7 +33,7 @@ from engine.run.state import Auth0Factory
 from engine.secrets import Secret
 from engine.serve import store
 from engine.serve.app import MAX_BODY, Endpoint, build_app
-from engine.serve.incidents import Incident
+from engine.serve.incidents import Incident, get_incident
 from engine.serve.notify import Notifier, opened_message, outcome_message
 from engine.serve.respond import Responder
 from engine.serve.worker import Backlog, Worker
@@ -127,7 +127,11 @@ class Service:
             self.notifier.post(outcome_message(incident.as_json(), incident.response))
 
     def start(self) -> None:
-        self.worker.begin()
+        for incident_id in self.worker.begin():  # interrupted by the last stop: said once
+            with self.worker.lock:
+                incident = get_incident(self.worker.conn, incident_id)
+            if incident is not None:
+                self._outcome(incident)
 
     def stop(self) -> None:
         """After the server stopped: detect every stored event, finish responses and notices."""

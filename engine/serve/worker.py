@@ -104,10 +104,11 @@ class Worker:
         self.thread = threading.Thread(target=self._loop, name="soar-detect", daemon=True)
         self.failed: BaseException | None = None
 
-    def recover(self) -> list[int]:
+    def recover(self) -> tuple[list[int], list[int]]:
         """After a restart: interrupted responses marked, the detector's windows rebuilt.
 
-        Returns the incidents whose response was decided but never started.
+        Returns the incidents whose response was decided but never started, and
+        those whose response was just marked interrupted.
         """
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -122,12 +123,15 @@ class Worker:
             refed += len(chunk)
         if refed:
             log.info("detector.rebuilt", events=refed, cursor=self.seq)
-        return pending
+        return pending, interrupted
 
-    def begin(self) -> None:
-        for incident in self.recover():
+    def begin(self) -> list[int]:
+        """Recover, start the pending responses and the thread; the interrupted incidents."""
+        pending, interrupted = self.recover()
+        for incident in pending:
             self.start_response(incident)
         self.thread.start()
+        return interrupted
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish the stored events, then end the thread."""
