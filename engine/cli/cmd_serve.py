@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from engine.cli.environ import NOTIFY_ENV, TOKEN_ENV
+from engine.serve.limits import MAX_BODY, QUEUE_EVENTS
 
 RESPOND = ("dry-run", "auto")
 
@@ -63,6 +64,17 @@ def serve_cmd(
             "respond: auto write within their max_targets."
         ),
     ] = "dry-run",
+    queue_events: Annotated[
+        int,
+        typer.Option(
+            "--queue-events",
+            min=1,
+            help="Events stored but not yet detected before batches get 503 + Retry-After.",
+        ),
+    ] = QUEUE_EVENTS,
+    max_body: Annotated[
+        int, typer.Option("--max-body", min=1024, help="Bytes of one batch at most (else 413).")
+    ] = MAX_BODY,
 ) -> None:
     """Receive an Auth0 log stream, run the detections, open incidents, start responses."""
     from engine.audit.redact import check_secret
@@ -117,6 +129,8 @@ def serve_cmd(
         protected_ips=protected_ips(),
         secrets=env_secrets(),
         webhook=Secret(NOTIFY_ENV, webhook) if webhook else None,
+        queue_events=queue_events,
+        max_body=max_body,
     )
     serve(options, rules, Detector(rules))
 

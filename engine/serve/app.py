@@ -36,12 +36,10 @@ from starlette.routing import Route
 
 from engine.secrets import Secret
 from engine.serve.ingest import BatchError, parse_batch
+from engine.serve.limits import BODY_SECONDS, MAX_BODY, RETRY_AFTER
 from engine.serve.store import EventStore
 from engine.serve.worker import Backlog, Worker
 
-MAX_BODY = 16 * 1024 * 1024  # bytes of one batch; Auth0's batches are far smaller
-BODY_SECONDS = 30.0  # to receive one body: a slow sender cannot hold a connection for ever
-RETRY_AFTER = "2"  # seconds, when the backlog is full
 log = structlog.get_logger("soar.serve")
 
 
@@ -114,15 +112,19 @@ def build_app(endpoint: Endpoint) -> Starlette:
             items = await run_in_threadpool(parse_batch, body)
         except BatchError as exc:
             return _problem(400, f"{exc}; nothing of this batch was stored")
-        if not endpoint.backlog.admits(len(items)):
+        if not endpoint.backlog.reserve(len(items)):
             return _problem(
                 503,
                 f"the detection backlog is full ({endpoint.backlog.depth} events waiting); "
                 "nothing of this batch was stored: retry later",
                 **{"Retry-After": RETRY_AFTER},
             )
-        appended = await run_in_threadpool(endpoint.events.append, items)
-        endpoint.backlog.stored(appended.tail)
+        try:
+            appended = await run_in_threadpool(endpoint.events.append, items)
+        except BaseException:
+            endpoint.backlog.release(len(items))
+            raise
+        endpoint.backlog.stored(appended.tail, len(items))
         endpoint.received += len(items)
         return JSONResponse({"stored": appended.added, "duplicates": appended.duplicates})
 

@@ -8,9 +8,8 @@ accepting and finishes the requests in flight (their batches are stored and
 answered), the worker runs the detector over every stored event, the
 responses already started finish, queued notifications are sent.
 
-Server limits (docs/serve.md): ``CONCURRENCY`` connections at once (more are
-answered 503), keep-alive ``KEEP_ALIVE`` s, ``GRACE`` s for requests in
-flight at shutdown, request headers at most ``HEADER_BYTES``.
+Server limits: ``engine.serve.limits`` (connections at once, keep-alive, the
+grace for requests in flight at shutdown, header size).
 """
 
 from __future__ import annotations
@@ -32,17 +31,20 @@ from engine.actions.registry import ActionRegistry
 from engine.run.state import Auth0Factory
 from engine.secrets import Secret
 from engine.serve import store
-from engine.serve.app import MAX_BODY, Endpoint, build_app
+from engine.serve.app import Endpoint, build_app
 from engine.serve.incidents import Incident, get_incident
+from engine.serve.limits import (
+    CONCURRENCY,
+    GRACE,
+    HEADER_BYTES,
+    KEEP_ALIVE,
+    MAX_BODY,
+    QUEUE_EVENTS,
+)
 from engine.serve.notify import Notifier, opened_message, outcome_message
 from engine.serve.respond import Responder
 from engine.serve.worker import Backlog, Worker
 
-QUEUE_EVENTS = 200_000  # events stored but not yet detected before the endpoint answers 503
-CONCURRENCY = 64
-KEEP_ALIVE = 30  # seconds: Auth0 posts batches back to back
-GRACE = 30  # seconds for requests in flight at shutdown
-HEADER_BYTES = 64 * 1024
 log = structlog.get_logger("soar.serve")
 
 

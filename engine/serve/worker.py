@@ -43,6 +43,7 @@ class Backlog:
         self.capacity = capacity
         self.tail = tail
         self.consumed = consumed
+        self.reserved = 0  # events of batches admitted and being stored
         self.cond = threading.Condition()
         self.stopping = False
 
@@ -50,13 +51,28 @@ class Backlog:
     def depth(self) -> int:
         return max(0, self.tail - self.consumed)
 
-    def admits(self, events: int) -> bool:
-        """Whether a batch of ``events`` fits (an empty backlog admits any batch)."""
-        with self.cond:
-            return self.depth == 0 or self.depth + events <= self.capacity
+    def reserve(self, events: int) -> bool:
+        """Admit a batch of ``events`` if it fits (an empty backlog admits any one batch).
 
-    def stored(self, tail: int) -> None:
+        Admitted batches hold their room until ``stored`` or ``release``, so
+        concurrent batches cannot take the backlog past its capacity together.
+        """
         with self.cond:
+            waiting = self.depth + self.reserved
+            if waiting and waiting + events > self.capacity:
+                return False
+            self.reserved += events
+            return True
+
+    def release(self, events: int) -> None:
+        """A reserved batch that was not stored (it failed) gives its room back."""
+        with self.cond:
+            self.reserved -= events
+
+    def stored(self, tail: int, events: int) -> None:
+        """A reserved batch of ``events`` is committed; the stored stream now ends at ``tail``."""
+        with self.cond:
+            self.reserved -= events
             self.tail = max(self.tail, tail)
             self.cond.notify_all()
 

@@ -103,8 +103,10 @@ def jsonl(items: Sequence[dict[str, Any]]) -> str:
 
 
 def incidents(state: Path) -> list[dict[str, Any]]:
-    from soarcli import soar
+    """The incidents in ``state`` as ``soar incidents list --json`` gives them (read in-process)."""
+    import sqlite3
 
-    done = soar("incidents", "list", "--state", str(state), "--json")
-    assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout)["incidents"])
+    from engine.serve.incidents import list_incidents
+
+    with sqlite3.connect(f"file:{state / 'soar-serve.sqlite3'}?mode=ro", uri=True) as db:
+        return [i.as_json() for i in list_incidents(db)]
