@@ -92,6 +92,7 @@ class Notifier:
         self.failed = 0
         self.cond = threading.Condition()
         self.closing = False
+        self.deadline = float("inf")  # when closing: the queue is given up after this
         self.http = httpx.Client(timeout=TIMEOUT, transport=transport, follow_redirects=False)
         self.thread = threading.Thread(target=self._drain, name="soar-notify", daemon=True)
         self.thread.start()
@@ -106,20 +107,27 @@ class Notifier:
             self.cond.notify()
 
     def close(self, wait: float = 5.0) -> None:
-        """Send what is queued (within ``wait`` seconds), then stop."""
+        """Send what is queued within ``wait`` seconds (the rest is dropped), then stop."""
         with self.cond:
             self.closing = True
+            self.deadline = time.monotonic() + wait
             self.cond.notify()
-        self.thread.join(wait)
-        self.http.close()
+        self.thread.join(wait + TIMEOUT)
 
     def _drain(self) -> None:
+        try:
+            self._drain_queue()
+        finally:
+            self.http.close()
+
+    def _drain_queue(self) -> None:
         tokens, last = float(BURST), time.monotonic()
         while True:
             with self.cond:
                 while not self.queue and not self.closing:
                     self.cond.wait()
-                if not self.queue:
+                if not self.queue or time.monotonic() > self.deadline:
+                    self.dropped += len(self.queue)
                     return
                 now = time.monotonic()
                 tokens = min(float(BURST), tokens + (now - last) * RATE)
