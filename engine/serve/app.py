@@ -124,7 +124,7 @@ def build_app(endpoint: Endpoint) -> Starlette:
         except BaseException:
             endpoint.backlog.release(len(items))
             raise
-        endpoint.backlog.stored(appended.tail, len(items))
+        endpoint.backlog.stored(appended.tail, len(items), appended.first, appended.fresh)
         endpoint.received += len(items)
         return JSONResponse({"stored": appended.added, "duplicates": appended.duplicates})
 

@@ -59,6 +59,8 @@ def parse_batch(body: bytes) -> list[Item]:
     stripped = text.strip()
     if not stripped:
         raise BatchError("the body is empty: expected log-stream items")
+    if _is_json_lines(stripped):
+        return _items(_lines(text), "line")
     try:
         whole = depth.loads(stripped)
     except ValueError:
@@ -75,6 +77,21 @@ def parse_batch(body: bytes) -> list[Item]:
             return _items(enumerate(logs, 1), "item")
         return _items([(1, whole)], "item")
     raise BatchError("the body is not a JSON object, array or JSON lines of log-stream items")
+
+
+def _is_json_lines(text: str) -> bool:
+    """Whether ``text`` is JSON lines of objects: its first line a whole object, more after it.
+
+    Decided on the first line alone, so a large JSON-lines batch is not first
+    tried (and failed) as one JSON document.
+    """
+    first, newline, rest = text.partition("\n")
+    if not newline or not rest.strip() or not first.rstrip().endswith("}"):
+        return False
+    try:
+        return isinstance(depth.loads(first), dict)
+    except ValueError:
+        return False
 
 
 def _lines(text: str) -> Iterator[tuple[int, Any]]:

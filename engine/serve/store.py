@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -102,11 +102,18 @@ def connect(state: Path) -> sqlite3.Connection:
 
 @dataclass(frozen=True)
 class Appended:
-    """What one batch added: new events, duplicates ignored, the newest rowid after it."""
+    """What one batch added: new events, duplicates ignored, the newest rowid after it.
+
+    ``fresh``: the new events in rowid order from ``first`` (rowids are given in
+    insertion order inside the batch's transaction), so the detector can take
+    them from memory instead of reading them back; None if that cannot be told.
+    """
 
     added: int
     duplicates: int
     tail: int
+    first: int = 0
+    fresh: list[Mapping[str, Any]] | None = None
 
 
 class EventStore:
@@ -119,24 +126,42 @@ class EventStore:
     def append(self, items: Sequence[Item]) -> Appended:
         """Store a batch in one transaction, durably; events already stored are ignored."""
         received = iso_ms(now_utc())
-        rows = [
-            (i.log_id, date_key(i.data.get("date")), json.dumps(i.data), received) for i in items
-        ]
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                before = self.conn.total_changes
+                before = self._tail()
+                new = self._new(items)
                 self.conn.executemany(
                     "INSERT OR IGNORE INTO events (log_id, date, data, received) VALUES (?, ?, ?, ?)",
-                    rows,
+                    [
+                        (i.log_id, date_key(i.data.get("date")), json.dumps(i.data), received)
+                        for i in new
+                    ],
                 )
-                added = self.conn.total_changes - before
                 tail = self._tail()
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
-        return Appended(added, len(rows) - added, tail)
+        added = tail - before
+        fresh = [i.data for i in new] if added == len(new) else None
+        return Appended(added, len(items) - added, tail, before + 1, fresh)
+
+    def _new(self, items: Sequence[Item]) -> list[Item]:
+        """The items of a batch not stored yet, each log id once, in batch order."""
+        seen: set[str] = set()
+        ids = [i.log_id for i in items]
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            query = f"SELECT log_id FROM events WHERE log_id IN ({marks})"  # noqa: S608 -- placeholders only
+            seen.update(row[0] for row in self.conn.execute(query, part))
+        new = []
+        for i in items:
+            if i.log_id not in seen:
+                seen.add(i.log_id)
+                new.append(i)
+        return new
 
     def tail(self) -> int:
         """The rowid of the newest stored event (0: none)."""

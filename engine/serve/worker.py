@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -33,6 +33,7 @@ from engine.serve.store import EventStore, advance
 from engine.timeutil import date_key
 
 CHUNK = 5000  # events fed to the detector at once
+HANDOFF = 50_000  # events the endpoint hands the worker in memory (beyond: read back from SQLite)
 log = structlog.get_logger("soar.serve.worker")
 
 
@@ -44,6 +45,9 @@ class Backlog:
         self.tail = tail
         self.consumed = consumed
         self.reserved = 0  # events of batches admitted and being stored
+        # first rowid -> the batch's new events as parsed: the worker skips reading them back
+        self.handoff: dict[int, list[Mapping[str, Any]]] = {}
+        self.handoff_events = 0
         self.cond = threading.Condition()
         self.stopping = False
 
@@ -69,12 +73,34 @@ class Backlog:
         with self.cond:
             self.reserved -= events
 
-    def stored(self, tail: int, events: int) -> None:
-        """A reserved batch of ``events`` is committed; the stored stream now ends at ``tail``."""
+    def stored(
+        self, tail: int, events: int, first: int = 0, fresh: list[Mapping[str, Any]] | None = None
+    ) -> None:
+        """A reserved batch of ``events`` is committed; the stored stream now ends at ``tail``.
+
+        ``fresh``: its new events from rowid ``first`` on, kept for the worker
+        while fewer than ``HANDOFF`` events are kept so.
+        """
         with self.cond:
             self.reserved -= events
             self.tail = max(self.tail, tail)
+            if fresh and self.handoff_events + len(fresh) <= HANDOFF:
+                self.handoff[first] = fresh
+                self.handoff_events += len(fresh)
             self.cond.notify_all()
+
+    def take(self, seq: int) -> list[Mapping[str, Any]] | None:
+        """The events stored from rowid ``seq + 1`` on, if a batch starting there was handed off.
+
+        Batches the worker went past (read back from SQLite) are dropped.
+        """
+        with self.cond:
+            for first in [f for f in self.handoff if f <= seq]:
+                self.handoff_events -= len(self.handoff.pop(first))
+            found = self.handoff.pop(seq + 1, None)
+            if found is not None:
+                self.handoff_events -= len(found)
+            return found
 
     def done(self, seq: int) -> None:
         with self.cond:
@@ -163,18 +189,21 @@ class Worker:
             log.exception("detector.failed")
 
     def step(self) -> int:
-        """Consume up to ``CHUNK`` stored events; returns how many."""
-        rows = self.events.after(self.seq, CHUNK)
-        if not rows:
-            return 0
-        batch = [data for _, data in rows]
+        """Consume the next stored events (a handed-off batch, or ``CHUNK`` read back)."""
+        batch = self.backlog.take(self.seq)
+        if batch is not None:
+            seq = self.seq + len(batch)
+        else:
+            rows = self.events.after(self.seq, CHUNK)
+            if not rows:
+                return 0
+            batch, seq = [data for _, data in rows], rows[-1][0]
         detections = self.detector.feed(batch)
         newest = self.newest
         for data in batch:
             when = date_key(data.get("date"))
             if when is not None and (newest is None or when > newest):
                 newest = when
-        seq = rows[-1][0]
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -189,7 +218,7 @@ class Worker:
         self.backlog.done(seq)
         for incident in done.opened:
             self._opened(incident)
-        return len(rows)
+        return len(batch)
 
     def _opened(self, incident_id: int) -> None:
         with self.lock:
