@@ -33,7 +33,7 @@ from engine.serve.store import EventStore, advance
 from engine.timeutil import date_key
 
 CHUNK = 5000  # events fed to the detector at once
-HANDOFF = 50_000  # events the endpoint hands the worker in memory (beyond: read back from SQLite)
+HANDOFF = 20_000  # events the endpoint hands the worker in memory (beyond: read back from SQLite)
 log = structlog.get_logger("soar.serve.worker")
 
 

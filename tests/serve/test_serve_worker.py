@@ -59,3 +59,78 @@ def test_every_event_is_fed_once_whether_handed_off_or_read_back(tmp_path: Path)
     assert detector.fed == ["a0", "a1", "a2", "b0", "b1", "c0", "c1"]
     assert backlog.handoff == {} and backlog.handoff_events == 0
     assert events.cursor() == (7, "2026-11-20T10:00:00.000Z") and backlog.depth == 0
+
+
+RULE = """
+detection: 1
+id: ip-failures
+title: Failures from one address
+description: three failures from one IP
+severity: medium
+select: 'type:"fp"'
+group_by: [ip]
+window: 10m
+quiet: 30m
+threshold:
+  count: {gte: 3}
+response:
+  playbook: ../playbooks/any.yaml
+  inputs: {ip: "{{ group.ip }}"}
+"""
+
+
+def _fails(prefix: str, hour: int, n: int = 3) -> list[Item]:
+    return [
+        Item(
+            f"{prefix}{i}",
+            {
+                "log_id": f"{prefix}{i}",
+                "type": "fp",
+                "ip": "203.0.113.5",
+                "date": f"2026-11-20T{hour:02d}:00:0{i}.000Z",
+            },
+        )
+        for i in range(n)
+    ]
+
+
+def test_one_incident_per_attack_and_a_quiet_one_closes(tmp_path: Path) -> None:
+    """New evidence joins the open incident (no second response); after ``quiet`` a new one opens."""
+    from tiny.detect import Detector
+    from tiny.rules import load_rules
+
+    from engine.serve.incidents import list_incidents
+
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "ip.yaml").write_text(RULE)
+    rules = load_rules([tmp_path / "rules"])
+    events = store.EventStore(store.connect(tmp_path))
+    backlog = Backlog(10_000, 0, 0)
+    started: list[int] = []
+    worker = Worker(
+        store.connect(tmp_path),
+        events,
+        Detector(rules),
+        backlog,
+        decide=lambda det, _i: ("any.yaml", {}, "dry-run"),
+        start=started.append,
+    )
+
+    def feed(items: list[Item]) -> None:
+        stored = events.append(items)
+        backlog.reserve(len(items))
+        backlog.stored(stored.tail, len(items), stored.first, stored.fresh)
+        while worker.step():
+            pass
+
+    feed(_fails("a", 10))
+    feed(_fails("b", 10, 2))  # more evidence, same window: the same incident
+    (first,) = list_incidents(worker.conn)
+    assert first.status == "open" and first.evidence == 5 and started == [first.id]
+    feed([Item("late", {"log_id": "late", "type": "s", "date": "2026-11-20T10:40:00.000Z"})])
+    (first,) = list_incidents(worker.conn)
+    assert first.status == "closed"  # 40 minutes of event time > quiet (30m) after 10:00:04
+    feed(_fails("c", 11))  # the same address again, later: a new incident, a new response
+    second, closed = list_incidents(worker.conn)
+    assert closed.id == first.id and second.status == "open" and second.evidence == 3
+    assert started == [first.id, second.id]
