@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 
+from engine.cli.cmd_run import SIGNING_KEY_HELP
 from engine.cli.environ import NOTIFY_ENV, TOKEN_ENV
 from engine.serve.limits import MAX_BODY, QUEUE_EVENTS
 
@@ -72,6 +73,9 @@ def serve_cmd(
             help="Events stored but not yet detected before batches get 503 + Retry-After.",
         ),
     ] = QUEUE_EVENTS,
+    signing_key: Annotated[
+        Path | None, typer.Option("--signing-key", help=SIGNING_KEY_HELP)
+    ] = None,
     max_body: Annotated[
         int, typer.Option("--max-body", min=1024, help="Bytes of one batch at most (else 413).")
     ] = MAX_BODY,
@@ -79,6 +83,7 @@ def serve_cmd(
     """Receive an Auth0 log stream, run the detections, open incidents, start responses."""
     from engine.audit.redact import check_secret
     from engine.bundled import bundled_dir
+    from engine.cli.cmd_keys import load_signer
     from engine.cli.cmd_run import (
         check_domain,
         env_secrets,
@@ -113,6 +118,7 @@ def serve_cmd(
     if webhook:
         redactor.add(webhook)
     check_domain()
+    signer = load_signer(signing_key, redactor)
     from engine.serve.detect import Detector
     from engine.serve.rules import load_rules
     from engine.serve.server import Options, serve
@@ -131,6 +137,8 @@ def serve_cmd(
         webhook=Secret(NOTIFY_ENV, webhook) if webhook else None,
         queue_events=queue_events,
         max_body=max_body,
+        signer=signer,
+        redactor=redactor,
     )
     serve(options, rules, Detector(rules))
 

@@ -31,6 +31,8 @@ from typing import Any
 import structlog
 
 from engine.actions.registry import ActionRegistry
+from engine.audit.redact import Redactor
+from engine.audit.signing import Signer
 from engine.errors import SoarError
 from engine.expr.templates import render_value
 from engine.playbook.loader import load_playbook
@@ -78,6 +80,8 @@ class Responder:
         protected_ips: Sequence[str] = (),
         secrets: Mapping[str, str | Secret] | None = None,
         auth0_factory: Auth0Factory | None = None,
+        signer: Signer | None = None,
+        redactor: Redactor | None = None,
         on_outcome: Notify | None = None,
     ) -> None:
         self.conn = conn
@@ -90,6 +94,8 @@ class Responder:
         self.protected_ips = protected_ips
         self.secrets = secrets or {}
         self.auth0_factory = auth0_factory
+        self.signer = signer
+        self.redactor = redactor
         self.on_outcome = on_outcome
         self.pool = ThreadPoolExecutor(RESPONSE_THREADS, thread_name_prefix="soar-respond")
 
@@ -175,6 +181,8 @@ class Responder:
             secrets=self.secrets,
             operator=f"soar serve: rule {rule.id}",
             on_event=first_record,
+            signer=self.signer,
+            redactor=self.redactor,
         )
         self._write(incidents.set_run_log, incident_id, str(result.run_log))
         self._write(incidents.finish, incident_id, result.status, result.error)

@@ -28,6 +28,8 @@ import structlog
 import uvicorn
 
 from engine.actions.registry import ActionRegistry
+from engine.audit.redact import Redactor
+from engine.audit.signing import Signer
 from engine.run.state import Auth0Factory
 from engine.secrets import Secret
 from engine.serve import store
@@ -66,6 +68,8 @@ class Options:
     webhook: Secret | None = None
     queue_events: int = QUEUE_EVENTS
     max_body: int = MAX_BODY
+    signer: Signer | None = None  # signs the responses' run logs
+    redactor: Redactor | None = None  # the operational log's: masks the tokens in run logs too
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -105,6 +109,8 @@ class Service:
             protected_ips=options.protected_ips,
             secrets=options.secrets,
             auth0_factory=options.auth0_factory,
+            signer=options.signer,
+            redactor=options.redactor,
             on_outcome=self._outcome,
         )
         self.worker = Worker(

@@ -1,5 +1,7 @@
 """``--respond auto``: a rule's pre-approved containment, written without a person, within bounds.
 
+The response's run log is signed with ``SOAR_SIGNING_KEY``, as ``soar run`` signs.
+
 A real ``soar serve`` against an emulated tenant (its ``AUTH0_*`` settings, as
 ``soar run`` takes them): an attacked account is blocked, the approval is
 recorded as the rule's; a protected account is never written, whatever the rule.
@@ -13,6 +15,7 @@ from pathlib import Path
 from serving import incidents, item, jsonl, serving
 from soarcli import wait_until
 
+from engine.audit.signing import generate
 from engine.emulator import start_emulator
 
 BLOCK = """
@@ -55,7 +58,12 @@ def test_auto_blocks_the_attacked_account_and_never_a_protected_one(tmp_path: Pa
         victim, boss = sorted(
             (u for u in emu.tenant.users.values() if u.get("email")), key=lambda u: u["user_id"]
         )[:2]
-        env = {**emu.env(), "SOAR_PROTECTED_USERS": boss["email"]}
+        signer = generate(tmp_path / "key.pem", tmp_path / "key.pub")
+        env = {
+            **emu.env(),
+            "SOAR_PROTECTED_USERS": boss["email"],
+            "SOAR_SIGNING_KEY": (tmp_path / "key.pem").read_text(),
+        }
         args = ["--detections", str(tmp_path / "rules"), "--respond", "auto"]
         state = tmp_path / "state"
         with serving(state, [*args, "--run-dir", str(tmp_path / "runs")], env) as served:
@@ -91,3 +99,6 @@ def test_auto_blocks_the_attacked_account_and_never_a_protected_one(tmp_path: Pa
         (granted,) = [r for r in map(json.loads, log) if r["type"] == "approval.granted"]
         assert granted["by"] == "rule account-failures (auto)"
         assert granted["targets"] == [victim["user_id"]]
+        records = [json.loads(line) for line in log]
+        assert records[0]["signing_key_id"] == signer.key_id  # signed as soar run signs
+        assert records[-1]["type"] == "run.signed"
