@@ -34,8 +34,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from engine.errors import BatchError
 from engine.secrets import Secret
-from engine.serve.ingest import BatchError, parse_batch
+from engine.serve.ingest import parse_batch
 from engine.serve.limits import BODY_SECONDS, MAX_BODY, RETRY_AFTER
 from engine.serve.store import EventStore
 from engine.serve.worker import Backlog, Worker

@@ -5,7 +5,7 @@ stream is configured with (``httpContentFormat``): JSON lines (one item per
 line), a JSON array of items, or a JSON object (one item, or ``{"logs":
 [items]}``). Each item is ``{"log_id": "...", "data": {<log event>}}``
 (docs/serve.md). ``parse_batch`` reads any of them into ``Item``s or raises
-``BatchError`` saying what is wrong and where (the line or the item), so that
+``engine.errors.BatchError`` saying what is wrong and where (the line or the item), so that
 the endpoint answers 400 and stores nothing of the batch: Auth0 then retries
 the whole batch, and a batch soar cannot read is never half stored.
 
@@ -24,13 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import depth
+from engine.errors import BatchError
 
 MAX_LOG_ID = 256  # Auth0's log ids are 56 digits; anything much longer is not one
 MAX_ITEMS = 100_000  # items in one batch: far above what Auth0 sends, below what hurts
-
-
-class BatchError(ValueError):
-    """A batch that cannot be read: the reason, with its line or item, quoting no data."""
 
 
 @dataclass(frozen=True)

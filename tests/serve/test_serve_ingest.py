@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.serve.ingest import MAX_LOG_ID, BatchError, parse_batch
+from engine.errors import BatchError
+from engine.serve.ingest import MAX_LOG_ID, parse_batch
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auth0"
 
