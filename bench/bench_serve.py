@@ -155,7 +155,8 @@ def drain(http: httpx.Client, url: str) -> None:
         time.sleep(0.01)
 
 
-def sustained(url: str, events: Events, n: int, batch: int = 1000) -> float:
+def sustained(url: str, events: Events, n: int, batch: int = 1000) -> tuple[float, float]:
+    """Post ``n`` events as fast as serve takes them: (when sending began, seconds until detected)."""
     bodies = [body([events.background() for _ in range(batch)]) for _ in range(n // batch)]
     todo = list(bodies)
     lock = threading.Lock()
@@ -177,7 +178,7 @@ def sustained(url: str, events: Events, n: int, batch: int = 1000) -> float:
         t.join()
     with httpx.Client(timeout=60) as http:
         drain(http, url)
-    return time.monotonic() - start
+    return start, time.monotonic() - start
 
 
 def paced(url: str, events: Events, seconds: float, rate: int) -> dict[str, float]:
@@ -259,8 +260,7 @@ def main() -> None:
     sampler.start()
     events = Events()
     try:
-        t0 = time.monotonic()
-        took = sustained(url, events, args.events)
+        t0, took = sustained(url, events, args.events)  # t0: after the bodies are built
         t1 = time.monotonic()
         sent = paced(url, events, args.seconds, args.rate)
         lat = sorted(started_at(work / "state", sent))
