@@ -19,6 +19,7 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     ├── TemplateError        an expression does not parse, fails, or breaks the sandbox
     ├── QueryError           a log query Auth0 would reject (unsearchable field, bad wildcard)
     ├── LogFileError         a log file that cannot be read as Auth0 log events
+    ├── BatchError           a log-stream batch soar serve cannot read (answered 400)
     ├── RunLogError          a run log cannot be read or resumed
     ├── DuplicateActionError an action name registered twice
     └── ActionError          an action failed; the executor turns it into a failed step
@@ -99,6 +100,10 @@ class QueryError(SoarError):
 
 class LogFileError(SoarError):
     """A log file that cannot be read as Auth0 log events."""
+
+
+class BatchError(SoarError):
+    """A log-stream batch that cannot be read: the reason, with its line or item, quoting no data."""
 
 
 class RunLogError(SoarError):

@@ -74,11 +74,16 @@ def run_on_a_terminal(
     return os.waitstatus_to_exitcode(status), screen.decode("utf-8", "replace")
 
 
-def spawn(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """Start ``soar`` in the background (output piped), for tests that kill it or race it."""
+def spawn(
+    *args: str, env: dict[str, str] | None = None, entry: tuple[str, ...] = ("-m", "engine")
+) -> subprocess.Popen[str]:
+    """Start ``soar`` in the background (output piped), for tests that kill it or race it.
+
+    ``entry``: how the interpreter starts soar (``-c CODE ...`` to prepare it first).
+    """
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
     return subprocess.Popen(
-        [sys.executable, "-m", "engine", *args],
+        [sys.executable, *entry, *args],
         cwd=ROOT,
         env={**clean, **(env or {})},
         text=True,

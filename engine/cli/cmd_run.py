@@ -72,6 +72,8 @@ ENVIRONMENT = (
     ("SOAR_LOG_FORMAT", "the operational log on stderr: console (default) or json"),
     ("SOAR_LOG_LEVEL", "debug, info (default), warning or error"),
     ("SOAR_DEBUG", "1: print the traceback of an internal error"),
+    ("SOAR_STREAM_TOKEN", "soar serve: the log stream's token (two, comma-separated)"),
+    ("SOAR_NOTIFY_WEBHOOK", "soar serve: post incidents to this webhook (a secret)"),
 )
 
 
@@ -143,13 +145,15 @@ def check_tenant(playbook: Playbook, logs: Path | None, redactor: Redactor) -> A
     return checked_factory(redactor.add)
 
 
-def _protected_ips() -> list[str]:
+def protected_ips() -> list[str]:
+    """``SOAR_PROTECTED_IPS``: addresses or CIDRs no address write may block."""
     from engine.run.guardrails import PROTECTED_IPS_ENV, parse_protected_ips
 
     return parse_protected_ips(os.environ.get(PROTECTED_IPS_ENV))
 
 
-def _protected() -> list[str]:
+def protected_users() -> list[str]:
+    """``SOAR_PROTECTED_USERS``: user ids, emails or usernames no write may touch."""
     from engine.run.guardrails import PROTECTED_ENV, parse_protected
 
     return parse_protected(os.environ.get(PROTECTED_ENV))
@@ -455,8 +459,8 @@ def run_cmd(
             run_dir=run_dir,
             logs_file=logs,
             cache=not no_cache,
-            protected_users=_protected(),
-            protected_ips=_protected_ips(),
+            protected_users=protected_users(),
+            protected_ips=protected_ips(),
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
@@ -504,8 +508,8 @@ def resume_cmd(
             run_log,
             registry=registry,
             approve=_approval(yes, progress),
-            protected_users=_protected(),
-            protected_ips=_protected_ips(),
+            protected_users=protected_users(),
+            protected_ips=protected_ips(),
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,

@@ -8,9 +8,11 @@ from engine.cli import (
     cmd_detections,
     cmd_drill,
     cmd_emulator,
+    cmd_incidents,
     cmd_keys,
     cmd_logs,
     cmd_run,
+    cmd_serve,
     cmd_validate,
     cmd_verify,
 )
@@ -24,4 +26,6 @@ MODULES: list[ModuleType] = [
     cmd_drill,
     cmd_logs,
     cmd_detections,
+    cmd_serve,
+    cmd_incidents,
 ]

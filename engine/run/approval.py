@@ -10,6 +10,10 @@ the ``approval.*`` records and the CLI's summary of a stopped run all show it.
 
 - ``True`` (``--yes``): granted, logged as ``approval.granted`` by ``--yes``;
 - a callable (the CLI's terminal prompt): granted or denied by its answer;
+- ``Preapproved`` (a detection rule's ``respond: auto`` under ``soar serve
+  --respond auto``): granted without a person, logged as ``approval.granted``
+  by its ``by`` (``rule <id> (auto)``), only for a step within its
+  ``max_targets``; a larger step stops as below, for a person to decide;
 - ``None`` / ``False``: the run stops before the write with status
   ``awaiting_approval``; ``soar resume RUNLOG --yes`` continues it.
 
@@ -29,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from engine.run.guardrails import Target
 
-Approve = bool | Callable[["ApprovalRequest"], bool] | None
 Log = Callable[..., Any]
 SHOWN_CALLS = 50  # calls listed on a terminal; the records keep them all
 _SHOWN_BODY = 300
@@ -136,6 +139,24 @@ def approval_lines(
     return lines
 
 
+@dataclass(frozen=True)
+class Preapproved:
+    """Writes approved in advance by a rule, not by a person: ``by`` names who, for the record.
+
+    ``max_targets``: the most targets one step may write to under this
+    approval (None: the step's own ``max_targets`` guardrail is the bound).
+    """
+
+    by: str
+    max_targets: int | None = None
+
+    def covers(self, request: ApprovalRequest) -> bool:
+        return self.max_targets is None or len(request.targets) <= self.max_targets
+
+
+Approve = bool | Callable[[ApprovalRequest], bool] | Preapproved | None
+
+
 class AwaitingApproval(Exception):
     """Internal signal: stop the run before a write (not an error; never leaves the executor)."""
 
@@ -165,6 +186,21 @@ class Approvals:
         if self.approve is True:
             self._grant(content, "--yes")
             return
+        if isinstance(self.approve, Preapproved):
+            if self.approve.covers(request):
+                self._grant(content, self.approve.by)
+                return
+            self.log(
+                "approval.required",
+                **content,
+                reason="over_preapproved_targets",
+                hint=(
+                    f"{self.approve.by} approves at most {self.approve.max_targets} target(s) "
+                    f"without a person; this step has {len(targets)}: nothing of it was "
+                    "written; approve with: soar resume RUNLOG --yes"
+                ),
+            )
+            raise AwaitingApproval
         if callable(self.approve):
             if self.approve(request):
                 self._grant(content, "operator")

@@ -507,3 +507,23 @@ def test_a_user_record_the_tenant_refuses_to_show_is_refused_while_users_are_pro
     assert refused["record"] == "unread" and "Insufficient scope" in refused["reason"]
     assert result.status == "failed" and server.writes() == []
     assert records(result.run_log, "approval.requested") == []  # nothing left to approve
+
+
+def test_a_preapproval_writes_within_its_targets_and_is_recorded_as_such(
+    tenant: RunningEmulator, tmp_path: Path
+) -> None:
+    """``soar serve``'s ``respond: auto``: no person, so the record says which rule approved."""
+    from engine.run.approval import Preapproved
+
+    a, b, c = users(tenant, 3)
+    rule = Preapproved("rule credential-stuffing (auto)", max_targets=2)
+    over = run_block(tenant, tmp_path, [a["user_id"], b["user_id"], c["user_id"]], [], approve=rule)
+    assert over.status == "awaiting_approval" and patched(tenant) == []
+    (required,) = records(over.run_log, "approval.required")
+    assert required["reason"] == "over_preapproved_targets" and "at most 2" in required["hint"]
+    within = run_block(tenant, tmp_path, [a["user_id"], b["user_id"]], [], approve=rule)
+    assert within.status == "succeeded"
+    (granted,) = records(within.run_log, "approval.granted")
+    assert granted["by"] == "rule credential-stuffing (auto)"
+    assert sorted(granted["targets"]) == sorted([a["user_id"], b["user_id"]])
+    assert len(patched(tenant)) == 2 and not tenant.tenant.users[c["user_id"]]["blocked"]

@@ -1,0 +1,141 @@
+"""A log-stream batch as Auth0 posts it: every content format read, or the batch refused.
+
+Auth0's custom-webhook log stream sends each batch in the content format the
+stream is configured with (``httpContentFormat``): JSON lines (one item per
+line), a JSON array of items, or a JSON object (one item, or ``{"logs":
+[items]}``). Each item is ``{"log_id": "...", "data": {<log event>}}``
+(docs/serve.md). ``parse_batch`` reads any of them into ``Item``s or raises
+``engine.errors.BatchError`` saying what is wrong and where (the line or the item), so that
+the endpoint answers 400 and stores nothing of the batch: Auth0 then retries
+the whole batch, and a batch soar cannot read is never half stored.
+
+Every value is data: nested deeper than ``engine.depth.MAX_DEPTH`` it is cut
+(never a ``RecursionError``); a log id longer than ``MAX_LOG_ID`` or an item
+that is not an object is refused. Messages quote no value of the body, only
+positions and field names: a body may carry anything, the stream's own token
+included.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from engine import depth
+from engine.errors import BatchError
+
+MAX_LOG_ID = 256  # Auth0's log ids are 56 digits; anything much longer is not one
+MAX_ITEMS = 100_000  # items in one batch: far above what Auth0 sends, below what hurts
+
+
+@dataclass(frozen=True)
+class Item:
+    """One log-stream item: its log id and the log event (``data``, with ``log_id`` set)."""
+
+    log_id: str
+    data: Mapping[str, Any]
+
+    @property
+    def date(self) -> str | None:
+        value = self.data.get("date")
+        return value if isinstance(value, str) else None
+
+
+def parse_batch(body: bytes) -> list[Item]:
+    """The items of one posted batch, in order, in any of Auth0's content formats.
+
+    Raises ``BatchError`` for a body that is not UTF-8, not JSON (nor JSON
+    lines), or holds an item that is not ``{"log_id": str, "data": object}``.
+    """
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BatchError(f"the body is not UTF-8 (byte {exc.start})") from None
+    stripped = text.strip()
+    if not stripped:
+        raise BatchError("the body is empty: expected log-stream items")
+    if _is_json_lines(stripped):
+        return _items(_lines(text), "line")
+    try:
+        whole = depth.loads(stripped)
+    except ValueError:
+        if stripped[0] != "{":
+            raise BatchError(_json_problem(stripped, "the body")) from None
+        return _items(_lines(text), "line")
+    if isinstance(whole, list):
+        return _items(enumerate(whole, 1), "item")
+    if isinstance(whole, dict):
+        if "logs" in whole and "log_id" not in whole:
+            logs = whole["logs"]
+            if not isinstance(logs, list):
+                raise BatchError('"logs" is not a list of log-stream items')
+            return _items(enumerate(logs, 1), "item")
+        return _items([(1, whole)], "item")
+    raise BatchError("the body is not a JSON object, array or JSON lines of log-stream items")
+
+
+def _is_json_lines(text: str) -> bool:
+    """Whether ``text`` is JSON lines of objects: its first line a whole object, more after it.
+
+    Decided on the first line alone, so a large JSON-lines batch is not first
+    tried (and failed) as one JSON document.
+    """
+    first, newline, rest = text.partition("\n")
+    if not newline or not rest.strip() or not first.rstrip().endswith("}"):
+        return False
+    try:
+        return isinstance(depth.loads(first), dict)
+    except ValueError:
+        return False
+
+
+def _lines(text: str) -> Iterator[tuple[int, Any]]:
+    """JSON lines: each non-blank line one JSON value (numbered from 1)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, depth.loads(line)
+        except ValueError:
+            raise BatchError(_json_problem(line, f"line {number}")) from None
+
+
+def _json_problem(text: str, where: str) -> str:
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"{where} is not JSON: {exc.msg} at column {exc.colno}"
+    except (ValueError, RecursionError):
+        pass
+    return f"{where} is not JSON"
+
+
+def _items(values: Iterator[tuple[int, Any]] | list[tuple[int, Any]], unit: str) -> list[Item]:
+    items: list[Item] = []
+    for number, value in values:
+        if len(items) >= MAX_ITEMS:
+            raise BatchError(f"more than {MAX_ITEMS} items in one batch: send smaller batches")
+        items.append(_item(value, f"{unit} {number}"))
+    if not items:
+        raise BatchError("the batch holds no log-stream items")
+    return items
+
+
+def _item(value: Any, where: str) -> Item:
+    if not isinstance(value, dict):
+        raise BatchError(f'{where}: expected a log-stream item {{"log_id", "data"}}')
+    log_id, data = value.get("log_id"), value.get("data")
+    if not isinstance(log_id, str) or not log_id.strip():
+        raise BatchError(f'{where}: "log_id" is missing or not a non-empty string')
+    if len(log_id) > MAX_LOG_ID:
+        raise BatchError(f'{where}: "log_id" is longer than {MAX_LOG_ID} characters')
+    if not isinstance(data, dict):
+        raise BatchError(f'{where}: "data" is missing or not an object (the log event)')
+    inner = data.get("log_id")
+    if inner is None:
+        data = {**data, "log_id": log_id}
+    elif inner != log_id:
+        raise BatchError(f'{where}: "log_id" differs from "data.log_id"')
+    return Item(log_id, data)

@@ -1,0 +1,232 @@
+"""The detection worker: stored events, in arrival order, through the detector, into incidents.
+
+One thread. It reads the events stored after its cursor (``engine.serve.store``)
+in chunks, feeds them to the detector, and in one transaction records the
+detections as incidents, closes the quiet ones and moves the cursor: after a
+crash no event is skipped and none is applied twice. Only after that commit
+are the new incidents' responses started and notifications posted.
+
+On start it first recovers: responses ``started`` but never finished are
+marked ``interrupted`` (never run again); ``pending`` ones are started. Then
+it feeds the detector again the stored events within ``Detector.horizon`` of
+the newest consumed event date, up to the cursor, to rebuild its windows;
+what those events detect was recorded before the crash, so those detections
+are dropped. Then it continues from the cursor.
+
+``Backlog`` is the bounded queue between the endpoint and this worker: the
+events stored but not yet consumed (in SQLite, not in memory). The endpoint
+answers 503 with ``Retry-After`` when a batch would take it past its capacity.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from engine.serve import incidents
+from engine.serve.incidents import Incident
+from engine.serve.store import EventStore, advance
+from engine.timeutil import date_key
+
+CHUNK = 5000  # events fed to the detector at once
+HANDOFF = 20_000  # events the endpoint hands the worker in memory (beyond: read back from SQLite)
+log = structlog.get_logger("soar.serve.worker")
+
+
+class Backlog:
+    """Events stored but not yet through the detector: the bound, and the wake-up."""
+
+    def __init__(self, capacity: int, tail: int, consumed: int) -> None:
+        self.capacity = capacity
+        self.tail = tail
+        self.consumed = consumed
+        self.reserved = 0  # events of batches admitted and being stored
+        # first rowid -> the batch's new events as parsed: the worker skips reading them back
+        self.handoff: dict[int, list[Mapping[str, Any]]] = {}
+        self.handoff_events = 0
+        self.cond = threading.Condition()
+        self.stopping = False
+
+    @property
+    def depth(self) -> int:
+        return max(0, self.tail - self.consumed)
+
+    def reserve(self, events: int) -> bool:
+        """Admit a batch of ``events`` if it fits (an empty backlog admits any one batch).
+
+        Admitted batches hold their room until ``stored`` or ``release``, so
+        concurrent batches cannot take the backlog past its capacity together.
+        """
+        with self.cond:
+            waiting = self.depth + self.reserved
+            if waiting and waiting + events > self.capacity:
+                return False
+            self.reserved += events
+            return True
+
+    def release(self, events: int) -> None:
+        """A reserved batch that was not stored (it failed) gives its room back."""
+        with self.cond:
+            self.reserved -= events
+
+    def stored(
+        self, tail: int, events: int, first: int = 0, fresh: list[Mapping[str, Any]] | None = None
+    ) -> None:
+        """A reserved batch of ``events`` is committed; the stored stream now ends at ``tail``.
+
+        ``fresh``: its new events from rowid ``first`` on, kept for the worker
+        while fewer than ``HANDOFF`` events are kept so.
+        """
+        with self.cond:
+            self.reserved -= events
+            self.tail = max(self.tail, tail)
+            if fresh and self.handoff_events + len(fresh) <= HANDOFF:
+                self.handoff[first] = fresh
+                self.handoff_events += len(fresh)
+            self.cond.notify_all()
+
+    def take(self, seq: int) -> list[Mapping[str, Any]] | None:
+        """The events stored from rowid ``seq + 1`` on, if a batch starting there was handed off.
+
+        Batches the worker went past (read back from SQLite) are dropped.
+        """
+        with self.cond:
+            for first in [f for f in self.handoff if f <= seq]:
+                self.handoff_events -= len(self.handoff.pop(first))
+            found = self.handoff.pop(seq + 1, None)
+            if found is not None:
+                self.handoff_events -= len(found)
+            return found
+
+    def done(self, seq: int) -> None:
+        with self.cond:
+            self.consumed = seq
+            self.cond.notify_all()
+
+    def stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+
+    def wait_for_work(self, seq: int) -> bool:
+        """Block until events after ``seq`` are stored (True) or a stop with none left (False)."""
+        with self.cond:
+            while self.tail <= seq and not self.stopping:
+                self.cond.wait()
+            return self.tail > seq
+
+
+class Worker:
+    """Runs the detector over the stored stream; see the module docstring."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        events: EventStore,
+        detector: Any,
+        backlog: Backlog,
+        *,
+        decide: Callable[[Any, int], Any] | None = None,
+        start: Callable[[int], None] | None = None,
+        on_open: Callable[[Incident], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.events = events
+        self.detector = detector
+        self.backlog = backlog
+        self.decide = decide or (lambda _d, _i: None)
+        self.start_response = start or (lambda _i: None)
+        self.on_open = on_open
+        self.seq, self.newest = events.cursor()
+        self.thread = threading.Thread(target=self._loop, name="soar-detect", daemon=True)
+        self.failed: BaseException | None = None
+
+    def recover(self) -> tuple[list[int], list[int]]:
+        """After a restart: interrupted responses marked, the detector's windows rebuilt.
+
+        Returns the incidents whose response was decided but never started, and
+        those whose response was just marked interrupted.
+        """
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            interrupted = incidents.interrupt_started(self.conn)
+            pending = incidents.pending_responses(self.conn)
+            self.conn.execute("COMMIT")
+        for incident in interrupted:
+            log.warning("response.interrupted", incident=incident)
+        refed = 0
+        for chunk in self.events.replay(self.seq, self.newest, self.detector.horizon, CHUNK):
+            self.detector.feed(chunk)  # recorded before the restart: only the state is wanted
+            refed += len(chunk)
+        if refed:
+            log.info("detector.rebuilt", events=refed, cursor=self.seq)
+        return pending, interrupted
+
+    def begin(self) -> list[int]:
+        """Recover, start the pending responses and the thread; the interrupted incidents."""
+        pending, interrupted = self.recover()
+        for incident in pending:
+            self.start_response(incident)
+        self.thread.start()
+        return interrupted
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the stored events, then end the thread."""
+        self.backlog.stop()
+        self.thread.join(timeout)
+
+    def _loop(self) -> None:
+        try:
+            while self.backlog.wait_for_work(self.seq):
+                self.step()
+        except BaseException as exc:  # the endpoint keeps storing; /healthz reports it
+            self.failed = exc
+            log.exception("detector.failed")
+
+    def step(self) -> int:
+        """Consume the next stored events (a handed-off batch, or ``CHUNK`` read back)."""
+        batch = self.backlog.take(self.seq)
+        if batch is not None:
+            seq = self.seq + len(batch)
+        else:
+            rows = self.events.after(self.seq, CHUNK)
+            if not rows:
+                return 0
+            batch, seq = [data for _, data in rows], rows[-1][0]
+        detections = self.detector.feed(batch)
+        newest = self.newest
+        for data in batch:
+            when = date_key(data.get("date"))
+            if when is not None and (newest is None or when > newest):
+                newest = when
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = incidents.record(self.conn, detections, self.decide)
+                incidents.close_quiet(self.conn, newest)
+                advance(self.conn, seq, newest)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+        self.seq, self.newest = seq, newest
+        self.backlog.done(seq)
+        for incident in done.opened:
+            self._opened(incident)
+        return len(batch)
+
+    def _opened(self, incident_id: int) -> None:
+        with self.lock:
+            incident = incidents.get_incident(self.conn, incident_id)
+        if incident is None:
+            return
+        log.info("incident.opened", incident=incident_id, rule=incident.rule)
+        if self.on_open is not None:
+            self.on_open(incident)
+        if incident.response is not None:
+            self.start_response(incident_id)

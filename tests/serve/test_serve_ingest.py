@@ -1,0 +1,83 @@
+"""A log-stream batch in each of Auth0's content formats, and every way a batch is refused.
+
+The real-shaped bodies are tests/data/auth0/stream.jsonl (JSONLINES),
+stream-array.json (JSONARRAY) and webhook-body.json (JSONOBJECT with "logs"):
+shapes seen in elastic/integrations' Auth0 log-stream test data, Panther's
+Auth0 rules and Auth0's log catalog (tests/data/auth0/SOURCES.md).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.errors import BatchError
+from engine.serve.ingest import MAX_LOG_ID, parse_batch
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "auth0"
+
+
+def _ids(raw: bytes) -> list[str]:
+    return [i.log_id for i in parse_batch(raw)]
+
+
+def test_each_real_content_format_is_read_whole_and_in_order() -> None:
+    lines = (DATA / "stream.jsonl").read_bytes()
+    expected = [json.loads(line)["log_id"] for line in lines.splitlines() if line.strip()]
+    assert _ids(lines) == expected and len(expected) == 14
+    array = (DATA / "stream-array.json").read_bytes()
+    assert _ids(array) == [i["log_id"] for i in json.loads(array)]
+    body = (DATA / "webhook-body.json").read_bytes()
+    assert _ids(body) == [i["log_id"] for i in json.loads(body)["logs"]]
+    one = json.loads(array)[0]
+    (item,) = parse_batch(json.dumps(one).encode())  # JSONOBJECT: one item per request
+    assert item.log_id == one["log_id"] and item.data["type"] == "limit_mu"
+    assert item.date == one["data"]["date"]
+
+
+def test_a_stream_item_without_an_inner_log_id_gets_the_outer_one() -> None:
+    (item,) = parse_batch(b'{"log_id": "900123", "data": {"type": "s"}}')
+    assert item.data == {"type": "s", "log_id": "900123"}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "the body is empty"),
+        (b"\xff\xfe{", "not UTF-8"),
+        (b"[1, 2", "the body is not JSON"),
+        (b'{"log_id": "1", "data": {}}\n{"log_id": "2", "data": {}\n', "line 2 is not JSON"),
+        (b"[]", "no log-stream items"),
+        (b'{"logs": {"log_id": "1"}}', '"logs" is not a list'),
+        (b'[{"log_id": "1", "data": {}}, 7]', "item 2: expected a log-stream item"),
+        (b'[{"data": {"type": "s"}}]', 'item 1: "log_id" is missing'),
+        (b'[{"log_id": "1", "data": "s"}]', 'item 1: "data" is missing or not an object'),
+        (b'[{"log_id": "1", "data": {"log_id": "2"}}]', 'differs from "data.log_id"'),
+        (b'"just a string"', "not a JSON object, array or JSON lines"),
+        (json.dumps([{"log_id": "9" * (MAX_LOG_ID + 1), "data": {}}]).encode(), "longer than"),
+    ],
+)
+def test_a_batch_soar_cannot_read_is_refused_with_its_place(body: bytes, reason: str) -> None:
+    with pytest.raises(BatchError, match=None) as caught:
+        parse_batch(body)
+    assert reason in str(caught.value)
+
+
+def test_a_refusal_quotes_no_value_of_the_body() -> None:
+    secret = "Bearer-stream-token-0123456789"
+    for body in (
+        f'{{"log_id": "1", "data": {{"x": "{secret}"}}}}\n{{"log_id": {secret}}}',
+        f'[{{"log_id": ["{secret}"], "data": {{}}}}]',
+        f"{secret}",
+    ):
+        with pytest.raises(BatchError) as caught:
+            parse_batch(body.encode())
+        assert secret not in str(caught.value) and "stream-token" not in str(caught.value)
+
+
+def test_nesting_far_past_any_bound_is_cut_not_a_crash() -> None:
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    (item,) = parse_batch(f'{{"log_id": "1", "data": {{"details": {deep}}}}}'.encode())
+    assert item.log_id == "1" and isinstance(item.data["details"], dict)
