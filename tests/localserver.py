@@ -24,7 +24,8 @@ class Route:
     status: int = 200
     body: Any = field(default_factory=lambda: {"ok": True})
     delay: float = 0.0
-    fail_first: int = 0  # answer 503 this many times first (for retries)
+    fail_first: int = 0  # answer fail_status this many times first (for retries)
+    fail_status: int = 503
     hold: threading.Event | None = None  # answer only once this is set (at most 30 s)
 
 
@@ -66,7 +67,7 @@ class RecordingServer:
                     route.hold.wait(30)
                 with server.lock:
                     server.requests.append(Seen(self.command, self.path, dict(self.headers), body))
-                status = 503 if n < route.fail_first else route.status
+                status = route.fail_status if n < route.fail_first else route.status
                 payload = json.dumps(route.body if status < 500 else {"error": "busy"}).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
