@@ -72,6 +72,7 @@ ENVIRONMENT = (
     ("SOAR_LOG_FORMAT", "the operational log on stderr: console (default) or json"),
     ("SOAR_LOG_LEVEL", "debug, info (default), warning or error"),
     ("SOAR_DEBUG", "1: print the traceback of an internal error"),
+    ("SOAR_STREAM_TOKEN", "a log stream's Authorization (soar emulator --stream-to)"),
 )
 
 

@@ -10,6 +10,7 @@ from engine.cli import (
     cmd_keys,
     cmd_logs,
     cmd_run,
+    cmd_sigma,
     cmd_validate,
     cmd_verify,
 )
@@ -22,4 +23,5 @@ MODULES: list[ModuleType] = [
     cmd_emulator,
     cmd_drill,
     cmd_logs,
+    cmd_sigma,
 ]
