@@ -27,6 +27,7 @@ class Route:
     fail_first: int = 0  # answer fail_status this many times first (for retries)
     fail_status: int = 503
     hold: threading.Event | None = None  # answer only once this is set (at most 30 s)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ class RecordingServer:
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 

@@ -343,16 +343,17 @@ class _Sender:
     def _post(self, body: bytes) -> tuple[str, float]:
         """POST ``body``: ``""`` once acknowledged, else why not, and any wait the peer asked."""
         try:
-            response = self.client.post(self.settings.url, content=body)
+            # the answer's status and headers are all a stream reads: its body is never taken in
+            with self.client.stream("POST", self.settings.url, content=body) as response:
+                status, retry_after = response.status_code, response.headers.get("retry-after", "")
         except httpx.HTTPError as exc:
             return f"no answer ({type(exc).__name__})", 0.0
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             return "", 0.0
         wait = 0.0
-        retry_after = response.headers.get("retry-after", "")
         if retry_after.isdigit():
             wait = bounded(spread(float(retry_after)))
-        return f"HTTP {response.status_code}", wait
+        return f"HTTP {status}", wait
 
     def _health(self, batch: list[bytes], why: str, sent: int, *, gave_up: bool) -> None:
         first, last = _log_id(batch[0]), _log_id(batch[-1])

@@ -132,6 +132,15 @@ def test_a_batch_that_keeps_failing_is_a_health_error_never_a_silent_drop() -> N
     assert all(TOKEN not in h and "s3cr3t" not in h for h in health)
 
 
+def test_a_redirect_is_not_followed_so_the_token_goes_nowhere_else() -> None:
+    with recording_server() as srv:
+        srv.routes["/auth0/logs"] = Route(status=307, headers={"location": srv.url + "/elsewhere"})
+        stats = stream_tenant(few(1), settings(srv.url, batch=1, attempts=1, rounds=1))
+        paths = {r.path for r in srv.writes()}
+    assert paths == {"/auth0/logs"} and srv.count("POST", "/elsewhere") == 0
+    assert stats.undelivered == 1 and "HTTP 307" in stats.health[0]
+
+
 def test_disorder_is_seeded_and_bounded() -> None:
     logs = few(600)
 
