@@ -18,10 +18,13 @@ becomes one rule of soar's format (docs/sigma.md has the whole mapping):
   is ``low``); the Sigma id, title, references, author and tags are kept in
   the description.
 
+- a ``temporal_ordered`` correlation (over rules and event counts with its
+  groups and timespan) is a ``sequence``, one step per rule it names.
+
 What soar's format cannot mean is refused with a located problem, never
 imported in part: an upper bound (``lt``, ``lte``, ``eq``: it holds only once
 a window has closed, while a stream detection fires when a count is reached),
-``temporal`` correlations, chains and ``aliases``, a rule without
+unordered ``temporal`` correlations, other chains and ``aliases``, a rule without
 ``tenant_logs`` (translating the Sigma ``detection`` section is not
 supported), a query with a placeholder left in (``{your-tenant-url}``) or one
 Auth0 would refuse.
@@ -140,16 +143,69 @@ class _Converter:
                 )
                 return None
             return self._single(rules[0])
-        if len(correlations) > 1:
+        top = self._top(correlations)
+        spec = self._spec(top) if top is not None else None
+        if top is None or spec is None:
+            return None
+        kind = spec.get("type")
+        if kind == "temporal_ordered":
+            return self._sequence(top, spec, rules, [c for c in correlations if c is not top])
+        if kind not in ("event_count", "value_count"):
             self.error(
-                correlations[1],
-                ("correlation",),
-                f"{len(correlations)} correlations in one file: chains of correlations are not supported",
-                "keep one correlation a file, over plain rules",
+                top,
+                ("correlation", "type"),
+                f"correlation type {kind!r} cannot be expressed as a soar detection",
+                "soar imports event_count, value_count and temporal_ordered; write an "
+                "unordered one as rules of its own (docs/sigma.md)",
                 Code.SIGMA_UNSUPPORTED,
             )
             return None
-        return self._correlated(correlations[0], rules)
+        if len(correlations) > 1:
+            inner = next(c for c in correlations if c is not top)
+            self.error(
+                inner,
+                ("correlation",),
+                "a correlation of correlations counts counts: not expressible as one threshold",
+                "soar imports a chain only under temporal_ordered, as a sequence",
+                Code.SIGMA_UNSUPPORTED,
+            )
+            return None
+        return self._correlated(top, spec, rules)
+
+    def _top(self, correlations: list[Source]) -> Source | None:
+        """The one correlation no other names: the detection the file is."""
+        named = {c.data.get(k) for c in correlations for k in ("name", "id")} - {None}
+        used = {
+            ref
+            for c in correlations
+            if isinstance(c.data["correlation"], Mapping)
+            for ref in c.data["correlation"].get("rules") or []
+            if isinstance(ref, str) and ref in named
+        }
+        tops = [c for c in correlations if not {c.data.get("name"), c.data.get("id")} & used]
+        if len(tops) == 1:
+            return tops[0]
+        self.error(
+            (tops or correlations)[-1],
+            ("correlation",),
+            f"{len(tops)} correlations that no other names: soar imports one detection a file",
+            "keep one correlation at the top of a file",
+            Code.SIGMA_UNSUPPORTED,
+        )
+        return None
+
+    def _spec(self, corr: Source) -> Mapping[str, Any] | None:
+        spec = corr.data["correlation"]
+        if isinstance(spec, Mapping):
+            return spec
+        self.error(
+            corr,
+            ("correlation",),
+            "correlation: is not a mapping",
+            "write type:, rules:, group-by:, timespan:, condition:",
+            Code.SIGMA_UNSUPPORTED,
+        )
+        return None
 
     # -- the two shapes ----------------------------------------------------------
 
@@ -160,36 +216,11 @@ class _Converter:
         self.notes.append("no correlation: each matching event is a detection of its own")
         return self._document(base, None, select, ["log_id"], SINGLE_WINDOW, {"count": {"gte": 1}})
 
-    def _correlated(self, corr: Source, rules: list[Source]) -> dict[str, Any] | None:
-        spec = corr.data["correlation"]
-        if not isinstance(spec, Mapping):
-            self.error(
-                corr,
-                ("correlation",),
-                "correlation: is not a mapping",
-                "write type:, rules:, group-by:, timespan:, condition:",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
+    def _correlated(
+        self, corr: Source, spec: Mapping[str, Any], rules: list[Source]
+    ) -> dict[str, Any] | None:
         kind = spec.get("type")
-        if kind not in ("event_count", "value_count"):
-            self.error(
-                corr,
-                ("correlation", "type"),
-                f"correlation type {kind!r} cannot be expressed as a soar detection",
-                "soar imports event_count and value_count; write a temporal one as a rule "
-                "with a sequence (docs/sigma.md)",
-                Code.SIGMA_UNSUPPORTED,
-            )
-        for key in ("aliases",):
-            if key in spec:
-                self.error(
-                    corr,
-                    ("correlation", key),
-                    f"correlation {key}: is not supported",
-                    "group by the same fields in every rule",
-                    Code.SIGMA_UNSUPPORTED,
-                )
+        self._no_aliases(corr, spec)
         bases = self._referenced(corr, spec, rules)
         queries = [self._query(b) for b in bases]
         group_by = self._group_by(corr, spec)
@@ -204,6 +235,97 @@ class _Converter:
                 "generate: true (the rules as stand-alone queries too) has no meaning here"
             )
         return self._document(bases[0], corr, select, group_by, window, threshold)
+
+    def _sequence(
+        self,
+        top: Source,
+        spec: Mapping[str, Any],
+        rules: list[Source],
+        inner: list[Source],
+    ) -> dict[str, Any] | None:
+        """A ``temporal_ordered`` correlation: soar's ``sequence``, one step per rule it names."""
+        self._no_aliases(top, spec)
+        refs = self._referenced(top, spec, rules + inner)
+        group_by = self._group_by(top, spec)
+        window = self._timespan(top, spec)
+        cond = spec.get("condition")
+        if cond is not None and (not isinstance(cond, Mapping) or dict(cond) != {"gte": len(refs)}):
+            self.error(
+                top,
+                ("correlation", "condition"),
+                f"condition {cond!r}: a soar sequence needs every one of its {len(refs)} "
+                "rules, in order",
+                f"drop the condition, or write gte: {len(refs)}",
+                Code.SIGMA_UNSUPPORTED,
+            )
+            return None
+        steps = [self._step(r, rules, group_by, window) for r in refs]
+        if not refs or None in steps or group_by is None or window is None:
+            return None
+        kept = [st for st in steps if st is not None]
+        names: set[str] = set()
+        for n, step in enumerate(kept, 1):
+            if step["as"] in names:
+                step["as"] = f"{step['as']}_{n}"
+            names.add(step["as"])
+        select = " OR ".join(f"({st['select']})" for st in kept)
+        return self._document(top, None, select, group_by, window, {"sequence": kept})
+
+    def _step(
+        self, ref: Source, rules: list[Source], group_by: list[str] | None, window: str | None
+    ) -> dict[str, Any] | None:
+        """One step: a rule (once), or an event count over the same groups and timespan."""
+        name = ref.data.get("name") or ref.data.get("id") or "step"
+        label = re.sub(r"[^a-z0-9_]+", "_", str(name).lower()).strip("_") or "step"
+        if "correlation" not in ref.data:
+            query = self._query(ref)
+            return None if query is None else {"as": label, "select": query, "count": {"gte": 1}}
+        spec = self._spec(ref)
+        if spec is None:
+            return None
+        if spec.get("type") != "event_count":
+            self.error(
+                ref,
+                ("correlation", "type"),
+                f"a step of a temporal_ordered sequence is a rule or an event_count, not "
+                f"{spec.get('type')!r}",
+                "count events in the step, or keep this one in your SIEM",
+                Code.SIGMA_UNSUPPORTED,
+            )
+            return None
+        bases = self._referenced(ref, spec, rules)
+        queries = [self._query(b) for b in bases]
+        inner_groups, inner_window = self._group_by(ref, spec), self._timespan(ref, spec)
+        threshold = self._threshold(ref, spec, "event_count")
+        for mine, theirs, what in (
+            (inner_groups, group_by, "group-by"),
+            (inner_window, window, "timespan"),
+        ):
+            if mine is not None and theirs is not None and mine != theirs:
+                self.error(
+                    ref,
+                    ("correlation", what),
+                    f"the step's {what} differs from its sequence's: a soar sequence counts "
+                    "every step in the same groups and window",
+                    f"use the sequence's {what} here too",
+                    Code.SIGMA_UNSUPPORTED,
+                )
+                return None
+        if not bases or None in queries or threshold is None or "count" not in threshold:
+            return None
+        texts = [q for q in queries if q is not None]
+        select = texts[0] if len(texts) == 1 else " OR ".join(f"({q})" for q in texts)
+        return {"as": label, "select": select, "count": threshold["count"]}
+
+    def _no_aliases(self, corr: Source, spec: Mapping[str, Any]) -> None:
+        if "aliases" in spec:
+            self.error(
+                corr,
+                ("correlation", "aliases"),
+                "correlation aliases: is not supported",
+                "group by the same fields in every rule",
+                Code.SIGMA_UNSUPPORTED,
+            )
 
     # -- the parts -------------------------------------------------------------------
 
@@ -424,7 +546,11 @@ class _Converter:
             "select": select,
             "group_by": group_by,
             "window": window,
-            "threshold": threshold,
+            **(
+                {"sequence": threshold["sequence"]}
+                if "sequence" in threshold
+                else {"threshold": threshold}
+            ),
         }
 
     def _severity(self, base: Source, corr: Source | None) -> str:

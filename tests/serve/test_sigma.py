@@ -100,6 +100,47 @@ def test_a_plain_rule_fires_on_each_matching_event() -> None:
     assert compile_query(several)(sapi)
 
 
+def test_a_temporal_ordered_chain_is_a_sequence() -> None:
+    rule = rule_of("mr_failed_logins_then_success.yml")
+    assert "threshold" not in rule and (rule["group_by"], rule["window"]) == (["user_id"], "10m")
+    assert rule["sequence"] == [
+        {"as": "multiple_failed_login", "select": "type:(fp fu)", "count": {"gte": 10}},
+        {"as": "successful_login", "select": 'type:"s"', "count": {"gte": 1}},
+    ]
+    assert (rule["severity"], rule["select"]) == ("high", '(type:(fp fu)) OR (type:"s")')
+    assert rule["title"] == "Correlation - Multiple Failed Logins Followed by Successful Login"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("type: temporal_ordered", "type: temporal"), "SOAR801: correlation type 'temporal'"),
+        (
+            ("    timespan: 10m\n    condition:", "    timespan: 5m\n    condition:"),
+            "the step's timespan differs",
+        ),
+        (
+            (
+                "        - data.user_id\n    timespan: 10m\n    condition",
+                "        - data.ip\n    timespan: 10m\n    condition",
+            ),
+            "the step's group-by differs",
+        ),
+        (
+            ("    timespan: 10m\nfalse", "    timespan: 10m\n    condition: {gte: 1}\nfalse"),
+            "a soar sequence needs every one of its 2",
+        ),
+    ],
+)
+def test_a_sequence_is_imported_only_as_it_means(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    text = (SIGMA / "mr_failed_logins_then_success.yml").read_text()
+    assert change[0] in text
+    found = problems(write(tmp_path, text.replace(change[0], change[1], 1)))
+    assert any(expected in p for p in found), found
+
+
 def test_an_upper_bound_is_refused_at_its_place() -> None:
     assert problems(SIGMA / "many_unverified_accounts_created.yml") == [
         f"{SIGMA / 'many_unverified_accounts_created.yml'}:30:14: error SOAR801: condition lte: 1 "
