@@ -39,8 +39,17 @@ from typing import Any
 
 from engine.errors import InvalidError
 from engine.issues import Code, Issue
-from engine.playbook.queries import query_check_issues
 from engine.playbook.source import MAX_BYTES, Source, load_yaml_all
+from engine.serve.sigmaparts import (
+    Findings,
+    group_by_of,
+    no_aliases,
+    query_of,
+    referenced,
+    spec_of,
+    threshold_of,
+    timespan_of,
+)
 
 LEVELS = {
     "informational": "low",
@@ -50,10 +59,6 @@ LEVELS = {
     "critical": "critical",
 }
 SINGLE_WINDOW = "1m"  # a plain rule: one detection per event, so any window holds it
-_TIMESPAN = re.compile(r"([1-9][0-9]{0,5})([smhd])")  # the spec: number + s, m, h or d
-_PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_-]*\}")  # {your-tenant-url}: fill me in
-_LOWER = ("gte", "gt")
-_UPPER = ("lt", "lte", "eq")
 
 
 def is_sigma(doc: Any) -> bool:
@@ -85,8 +90,8 @@ def convert(sources: Sequence[Source], path: Path) -> tuple[dict[str, Any] | Non
     """The rule of one Sigma YAML stream, or None, and every problem (errors and warnings)."""
     c = _Converter(sources, path)
     rule = c.rule()
-    refused = rule is None or any(i.severity == "error" for i in c.issues)
-    return (None if refused else rule), c.issues
+    refused = rule is None or any(i.severity == "error" for i in c.f.issues)
+    return (None if refused else rule), c.f.issues
 
 
 def _located(docs: Sequence[Mapping[str, Any]], source: Path) -> list[Source]:
@@ -106,19 +111,13 @@ class _Converter:
 
     def __init__(self, sources: Sequence[Source], path: Path) -> None:
         self.sources, self.path = sources, path
-        self.issues: list[Issue] = []
-        self.notes: list[str] = []
-
-    def error(
-        self, src: Source, where: tuple[str | int, ...], message: str, hint: str, code: Code
-    ) -> None:
-        self.issues.append(Issue("error", message, src.at(where), hint, code=code))
+        self.f = Findings()
 
     def rule(self) -> dict[str, Any] | None:
         docs = [s for s in self.sources if isinstance(s.data, Mapping)]
         for s in self.sources:
             if not isinstance(s.data, Mapping):
-                self.error(
+                self.f.error(
                     s,
                     (),
                     "a Sigma document is a mapping",
@@ -134,7 +133,7 @@ class _Converter:
                     if len(rules) > 1
                     else (self.sources[0] if self.sources else Source(str(self.path)))
                 )
-                self.error(
+                self.f.error(
                     where,
                     (),
                     f"{len(rules)} Sigma rules and no correlation: soar imports one detection a file",
@@ -144,14 +143,14 @@ class _Converter:
                 return None
             return self._single(rules[0])
         top = self._top(correlations)
-        spec = self._spec(top) if top is not None else None
+        spec = spec_of(self.f, top) if top is not None else None
         if top is None or spec is None:
             return None
         kind = spec.get("type")
         if kind == "temporal_ordered":
             return self._sequence(top, spec, rules, [c for c in correlations if c is not top])
         if kind not in ("event_count", "value_count"):
-            self.error(
+            self.f.error(
                 top,
                 ("correlation", "type"),
                 f"correlation type {kind!r} cannot be expressed as a soar detection",
@@ -162,7 +161,7 @@ class _Converter:
             return None
         if len(correlations) > 1:
             inner = next(c for c in correlations if c is not top)
-            self.error(
+            self.f.error(
                 inner,
                 ("correlation",),
                 "a correlation of correlations counts counts: not expressible as one threshold",
@@ -185,7 +184,7 @@ class _Converter:
         tops = [c for c in correlations if not {c.data.get("name"), c.data.get("id")} & used]
         if len(tops) == 1:
             return tops[0]
-        self.error(
+        self.f.error(
             (tops or correlations)[-1],
             ("correlation",),
             f"{len(tops)} correlations that no other names: soar imports one detection a file",
@@ -194,44 +193,31 @@ class _Converter:
         )
         return None
 
-    def _spec(self, corr: Source) -> Mapping[str, Any] | None:
-        spec = corr.data["correlation"]
-        if isinstance(spec, Mapping):
-            return spec
-        self.error(
-            corr,
-            ("correlation",),
-            "correlation: is not a mapping",
-            "write type:, rules:, group-by:, timespan:, condition:",
-            Code.SIGMA_UNSUPPORTED,
-        )
-        return None
-
     # -- the two shapes ----------------------------------------------------------
 
     def _single(self, base: Source) -> dict[str, Any] | None:
-        select = self._query(base)
+        select = query_of(self.f, base)
         if select is None:
             return None
-        self.notes.append("no correlation: each matching event is a detection of its own")
+        self.f.notes.append("no correlation: each matching event is a detection of its own")
         return self._document(base, None, select, ["log_id"], SINGLE_WINDOW, {"count": {"gte": 1}})
 
     def _correlated(
         self, corr: Source, spec: Mapping[str, Any], rules: list[Source]
     ) -> dict[str, Any] | None:
         kind = spec.get("type")
-        self._no_aliases(corr, spec)
-        bases = self._referenced(corr, spec, rules)
-        queries = [self._query(b) for b in bases]
-        group_by = self._group_by(corr, spec)
-        window = self._timespan(corr, spec)
-        threshold = self._threshold(corr, spec, str(kind))
+        no_aliases(self.f, corr, spec)
+        bases = referenced(self.f, corr, spec, rules)
+        queries = [query_of(self.f, b) for b in bases]
+        group_by = group_by_of(self.f, corr, spec)
+        window = timespan_of(self.f, corr, spec)
+        threshold = threshold_of(self.f, corr, spec, str(kind))
         if None in queries or not bases or group_by is None or window is None or threshold is None:
             return None
         texts = [q for q in queries if q is not None]
         select = texts[0] if len(texts) == 1 else " OR ".join(f"({q})" for q in texts)
         if spec.get("generate"):
-            self.notes.append(
+            self.f.notes.append(
                 "generate: true (the rules as stand-alone queries too) has no meaning here"
             )
         return self._document(bases[0], corr, select, group_by, window, threshold)
@@ -244,13 +230,13 @@ class _Converter:
         inner: list[Source],
     ) -> dict[str, Any] | None:
         """A ``temporal_ordered`` correlation: soar's ``sequence``, one step per rule it names."""
-        self._no_aliases(top, spec)
-        refs = self._referenced(top, spec, rules + inner)
-        group_by = self._group_by(top, spec)
-        window = self._timespan(top, spec)
+        no_aliases(self.f, top, spec)
+        refs = referenced(self.f, top, spec, rules + inner)
+        group_by = group_by_of(self.f, top, spec)
+        window = timespan_of(self.f, top, spec)
         cond = spec.get("condition")
         if cond is not None and (not isinstance(cond, Mapping) or dict(cond) != {"gte": len(refs)}):
-            self.error(
+            self.f.error(
                 top,
                 ("correlation", "condition"),
                 f"condition {cond!r}: a soar sequence needs every one of its {len(refs)} "
@@ -278,13 +264,13 @@ class _Converter:
         name = ref.data.get("name") or ref.data.get("id") or "step"
         label = re.sub(r"[^a-z0-9_]+", "_", str(name).lower()).strip("_") or "step"
         if "correlation" not in ref.data:
-            query = self._query(ref)
+            query = query_of(self.f, ref)
             return None if query is None else {"as": label, "select": query, "count": {"gte": 1}}
-        spec = self._spec(ref)
+        spec = spec_of(self.f, ref)
         if spec is None:
             return None
         if spec.get("type") != "event_count":
-            self.error(
+            self.f.error(
                 ref,
                 ("correlation", "type"),
                 f"a step of a temporal_ordered sequence is a rule or an event_count, not "
@@ -293,16 +279,16 @@ class _Converter:
                 Code.SIGMA_UNSUPPORTED,
             )
             return None
-        bases = self._referenced(ref, spec, rules)
-        queries = [self._query(b) for b in bases]
-        inner_groups, inner_window = self._group_by(ref, spec), self._timespan(ref, spec)
-        threshold = self._threshold(ref, spec, "event_count")
+        bases = referenced(self.f, ref, spec, rules)
+        queries = [query_of(self.f, b) for b in bases]
+        inner_groups, inner_window = group_by_of(self.f, ref, spec), timespan_of(self.f, ref, spec)
+        threshold = threshold_of(self.f, ref, spec, "event_count")
         for mine, theirs, what in (
             (inner_groups, group_by, "group-by"),
             (inner_window, window, "timespan"),
         ):
             if mine is not None and theirs is not None and mine != theirs:
-                self.error(
+                self.f.error(
                     ref,
                     ("correlation", what),
                     f"the step's {what} differs from its sequence's: a soar sequence counts "
@@ -317,210 +303,7 @@ class _Converter:
         select = texts[0] if len(texts) == 1 else " OR ".join(f"({q})" for q in texts)
         return {"as": label, "select": select, "count": threshold["count"]}
 
-    def _no_aliases(self, corr: Source, spec: Mapping[str, Any]) -> None:
-        if "aliases" in spec:
-            self.error(
-                corr,
-                ("correlation", "aliases"),
-                "correlation aliases: is not supported",
-                "group by the same fields in every rule",
-                Code.SIGMA_UNSUPPORTED,
-            )
-
     # -- the parts -------------------------------------------------------------------
-
-    def _referenced(
-        self, corr: Source, spec: Mapping[str, Any], rules: list[Source]
-    ) -> list[Source]:
-        """The plain rules the correlation names, by ``name`` or ``id``, each located if absent."""
-        refs = spec.get("rules")
-        if not isinstance(refs, list) or not refs:
-            self.error(
-                corr,
-                ("correlation", "rules"),
-                "correlation rules: is missing or empty",
-                "name the rules it counts (their name: or id:)",
-                Code.SIGMA_MISSING,
-            )
-            return []
-        by_name: dict[str, Source] = {}
-        for r in rules:
-            for key in ("name", "id"):
-                if isinstance(r.data.get(key), str):
-                    by_name[r.data[key]] = r
-        found: list[Source] = []
-        for n, ref in enumerate(refs):
-            base = by_name.get(ref) if isinstance(ref, str) else None
-            if base is None:
-                known = ", ".join(sorted(by_name)) or "none"
-                self.error(
-                    corr,
-                    ("correlation", "rules", n),
-                    f"correlation rule {ref!r} is not a rule of this file",
-                    f"the file's rules: {known}; soar does not look for rules in other files",
-                    Code.SIGMA_REFERENCE,
-                )
-            elif base not in found:
-                found.append(base)
-        return found
-
-    def _query(self, base: Source) -> str | None:
-        """The rule's Auth0 log query, checked as ``soar validate`` checks a playbook's."""
-        text = base.data.get("tenant_logs")
-        if not isinstance(text, str) or not text.strip():
-            self.error(
-                base,
-                ("tenant_logs",) if "tenant_logs" in base.data else (),
-                "no tenant_logs query (the Auth0 log query of the rule)",
-                "soar imports Sigma rules by their tenant_logs, as Auth0's catalog writes them; "
-                "translating the Sigma detection section is not supported",
-                Code.SIGMA_MISSING,
-            )
-            return None
-        query = text.strip()  # as written: a block scalar's line breaks are spaces to Lucene
-        if "{{" in query or "{%" in query:
-            self.error(
-                base,
-                ("tenant_logs",),
-                "tenant_logs holds template syntax ({{ or {%): a detection's select is a plain "
-                "Auth0 log query, never a template",
-                "write the values themselves",
-                Code.SIGMA_PLACEHOLDER,
-            )
-            return None
-        placeholder = _PLACEHOLDER.search(query)
-        if placeholder:
-            self.error(
-                base,
-                ("tenant_logs",),
-                f"tenant_logs still holds the placeholder {placeholder.group()}",
-                "replace it with your tenant's value: the catalog leaves it to you",
-                Code.SIGMA_PLACEHOLDER,
-            )
-            return None
-        found = query_check_issues(base, query, ("tenant_logs",))
-        self.issues.extend(found)
-        return None if any(i.severity == "error" for i in found) else query
-
-    def _group_by(self, corr: Source, spec: Mapping[str, Any]) -> list[str] | None:
-        fields = spec.get("group-by")
-        if not isinstance(fields, list) or not fields:
-            self.error(
-                corr,
-                ("correlation", "group-by") if "group-by" in spec else ("correlation",),
-                "correlation group-by: is missing or empty",
-                "name the fields that make a group, e.g. data.ip",
-                Code.SIGMA_MISSING,
-            )
-            return None
-        out = [self._field(corr, ("correlation", "group-by", n), f) for n, f in enumerate(fields)]
-        return None if None in out else [f for f in out if f is not None]
-
-    def _field(self, src: Source, where: tuple[str | int, ...], name: Any) -> str | None:
-        """A Sigma field as a path in the log object: the stream item's ``data.x`` is ``x``."""
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_$][\w$-]*(\.[\w$-]+)*", name):
-            self.error(
-                src,
-                where,
-                f"field {name!r} is not a field name",
-                "write a dotted field, e.g. data.ip",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
-        if name == "data":
-            self.error(
-                src,
-                where,
-                "field data is the whole log object, not a field of it",
-                "name a field inside it, e.g. data.ip",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
-        return name.removeprefix("data.")
-
-    def _timespan(self, corr: Source, spec: Mapping[str, Any]) -> str | None:
-        text = spec.get("timespan")
-        if not isinstance(text, str) or not _TIMESPAN.fullmatch(text):
-            self.error(
-                corr,
-                ("correlation", "timespan") if "timespan" in spec else ("correlation",),
-                f"timespan {text!r} is not a Sigma timespan",
-                "a number and s, m, h or d, e.g. 1h or 90m",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
-        return text
-
-    def _threshold(self, corr: Source, spec: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
-        where: tuple[str | int, ...] = ("correlation", "condition")
-        cond = spec.get("condition")
-        if not isinstance(cond, Mapping):
-            self.error(
-                corr,
-                where if "condition" in spec else ("correlation",),
-                "correlation condition: is missing",
-                "write e.g. gte: 10",
-                Code.SIGMA_MISSING,
-            )
-            return None
-        upper = [op for op in _UPPER if op in cond]
-        if upper:
-            op = upper[0]
-            self.error(
-                corr,
-                (*where, op),
-                f"condition {op}: {cond[op]!r} cannot be expressed: an upper bound holds only once "
-                "a window has closed, and a soar detection fires when a count is reached",
-                "rewrite it as gte/gt, or keep it in your SIEM",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
-        lower = [op for op in _LOWER if op in cond]
-        unknown = sorted(set(cond) - {*_LOWER, "field"})
-        if unknown or len(lower) != 1:
-            self.error(
-                corr,
-                where,
-                f"condition {dict(cond)!r}: expected exactly one of gte or gt (and field)",
-                "write e.g. gte: 10",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
-        op = lower[0]
-        n = cond[op]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            self.error(
-                corr,
-                (*where, op),
-                f"condition {op}: {n!r} is not a count",
-                "write a whole number, 0 or more",
-                Code.SIGMA_UNSUPPORTED,
-            )
-            return None
-        at_least = n + 1 if op == "gt" else n
-        if at_least < 1:
-            self.notes.append(
-                f"condition {op}: {n} holds for every group with an event: read as gte: 1"
-            )
-            at_least = 1
-        field = cond.get("field")
-        if kind == "value_count":
-            if field is None:
-                self.error(
-                    corr,
-                    where,
-                    "a value_count condition needs field: (what to count the distinct values of)",
-                    "add e.g. field: data.user_name",
-                    Code.SIGMA_MISSING,
-                )
-                return None
-            name = self._field(corr, (*where, "field"), field)
-            return None if name is None else {"distinct": {"field": name, "gte": at_least}}
-        if field is not None:
-            self.notes.append(
-                f"condition field {field} ignored: an event_count counts events (Sigma: field is for value_count)"
-            )
-        return {"count": {"gte": at_least}}
 
     def _document(
         self,
@@ -535,7 +318,7 @@ class _Converter:
         # Auth0's catalog writes the meta information on the rule, the correlation a "- Correlation"
         title = meta.get("title") or (corr.data.get("title") if corr is not None else None)
         if not isinstance(title, str) or not title.strip():
-            self.error(base, (), "the Sigma rule has no title", "add title:", Code.SIGMA_MISSING)
+            self.f.error(base, (), "the Sigma rule has no title", "add title:", Code.SIGMA_MISSING)
             title = ""
         return {
             "detection": 1,
@@ -559,7 +342,7 @@ class _Converter:
                 level = src.data["level"]
                 if isinstance(level, str) and level in LEVELS:
                     return LEVELS[level]
-                self.error(
+                self.f.error(
                     src,
                     ("level",),
                     f"level {level!r} is not a Sigma level",
@@ -567,7 +350,7 @@ class _Converter:
                     Code.SIGMA_UNSUPPORTED,
                 )
                 return "medium"
-        self.notes.append("no level: medium assumed")
+        self.f.notes.append("no level: medium assumed")
         return "medium"
 
     def _description(self, base: Source, corr: Source | None) -> str:
@@ -586,8 +369,8 @@ class _Converter:
             values = meta.get(key)
             if isinstance(values, list) and values:
                 parts.append(f"{key}: " + ", ".join(str(v) for v in values))
-        if self.notes:
-            parts.append("Conversion: " + "; ".join(self.notes) + ".")
+        if self.f.notes:
+            parts.append("Conversion: " + "; ".join(self.f.notes) + ".")
         return "\n".join(parts)
 
 
