@@ -342,6 +342,8 @@ def _stop_stream(
     stop.set()
     thread.join(timeout=settings.timeout * 2)
     undelivered = f", {stats.undelivered} NOT delivered" if stats.undelivered else ""
+    if stats.skipped:  # a served file's events without a log_id: no stream item can carry them
+        undelivered += f", {stats.skipped} without a log_id not sent"
     typer.echo(
         f"soar emulator: streamed {stats.events} events in {stats.batches} batches to "
         f"{settings.shown} ({stats.retries} retries, {stats.redelivered} redelivered, "

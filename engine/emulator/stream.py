@@ -39,12 +39,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 import httpx
 
 from engine.backoff import backoff, bounded, spread
 from engine.emulator.logstore import LogStore
+from engine.emulator.scenarios import generate
 from engine.errors import ConfigError
 from engine.httpguard import require_safe_scheme
 from engine.secrets import Secret, shown_url
@@ -163,6 +165,26 @@ def stream_tenant(
     finally:
         sender.close()
     return stats
+
+
+def stream_scenario(
+    settings: StreamSettings,
+    *,
+    scenario: str = "credential-stuffing",
+    seed: int = 1,
+    events: int | None = None,
+    now: datetime | None = None,
+    on_health: Health | None = None,
+) -> tuple[StreamStats, dict[str, Any]]:
+    """Generate a scenario's tenant (``engine.emulator.scenarios``) and stream its history.
+
+    Returns when every event is out (or given up on): the stream's counts and the
+    scenario's ground truth. A drill that also needs the tenant to answer writes
+    runs ``start_emulator`` and streams ``emu.tenant.logs`` instead.
+    """
+    generated = generate(scenario, seed=seed, events=events, now=now)
+    logs = LogStore(generated.events)
+    return stream_tenant(logs, settings, on_health=on_health), generated.truth
 
 
 def start_stream(

@@ -21,7 +21,7 @@ from localserver import RecordingServer, Route, recording_server
 
 from engine.emulator import RunningEmulator
 from engine.emulator.logstore import LogStore
-from engine.emulator.stream import StreamSettings, start_stream, stream_tenant
+from engine.emulator.stream import StreamSettings, start_stream, stream_scenario, stream_tenant
 from engine.errors import ConfigError
 from engine.secrets import Secret
 
@@ -82,6 +82,22 @@ def test_jsonl_items_are_the_log_objects_with_the_token_verbatim(
     for pos in (0, len(logs) // 2, len(logs) - 1):
         assert items[pos] == {"log_id": logs.ids[pos], "data": logs.get(pos)}
     assert (stats.retries, stats.duplicates, stats.undelivered, stats.health) == (0, 0, 0, [])
+
+
+def test_a_drill_streams_a_scenario_and_gets_the_counts_and_the_truth() -> None:
+    with recording_server() as srv:
+        srv.routes["/auth0/logs"] = Route(fail_first=1, fail_status=500)
+        stats, truth = stream_scenario(
+            settings(srv.url, batch=100, redeliver=0.5, disorder=None),
+            scenario="password-spray",
+            events=400,
+        )
+        received = [i["data"] for r in srv.writes() for i in items_of(r.body)]
+    assert truth["scenario"] == "password-spray" and truth["attacker_ips"]
+    assert stats.events == len({e["log_id"] for e in received}) >= 400
+    assert (stats.retries, stats.batches) == (1, -(-stats.events // 100))
+    assert stats.redelivered > 0 and len(received) == stats.events + stats.duplicates
+    assert {e["ip"] for e in received} >= set(truth["attacker_ips"])
 
 
 @pytest.mark.parametrize("fmt", ["array", "object"])
