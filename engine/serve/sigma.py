@@ -32,6 +32,7 @@ Auth0 would refuse.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -101,9 +102,22 @@ def _located(docs: Sequence[Mapping[str, Any]], source: Path) -> list[Source]:
             sources, issues = load_yaml_all(f.read(MAX_BYTES + 1), str(source))
     except OSError:
         sources, issues = [], []
-    if not issues and [s.data for s in sources] == [dict(d) for d in docs]:
+    if not issues and _same(sources, docs):
         return sources
     return [Source(str(source), data=doc) for doc in docs]
+
+
+def _same(sources: Sequence[Source], docs: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the file's documents are ``docs``: compared as JSON, since another YAML
+    loader makes ``date: 2025-10-15`` a ``datetime.date`` where ours keeps the text."""
+    try:
+        return [_canonical(s.data) for s in sources] == [_canonical(d) for d in docs]
+    except (TypeError, ValueError):  # not JSON-shaped (a non-string key): not ours to compare
+        return False
+
+
+def _canonical(doc: Any) -> str:
+    return json.dumps(doc, sort_keys=True, default=str)
 
 
 class _Converter:

@@ -223,7 +223,9 @@ def test_a_query_auth0_would_refuse_and_template_syntax_are_refused(tmp_path: Pa
     assert "SOAR802: no tenant_logs query" in bare[0]
 
 
-def test_from_sigma_takes_parsed_documents_and_locates_problems_in_their_file() -> None:
+def test_from_sigma_takes_parsed_documents_and_locates_problems_in_their_file(
+    tmp_path: Path,
+) -> None:
     path = SIGMA / "credential_stuffing_signals.yml"
     docs = list(yaml.safe_load_all(path.read_text()))
     assert all(is_sigma(d) for d in docs) and not is_sigma({"detection": 1, "id": "x"})
@@ -233,6 +235,13 @@ def test_from_sigma_takes_parsed_documents_and_locates_problems_in_their_file() 
         from_sigma(list(yaml.safe_load_all(bad.read_text())), bad)
     assert [str(i.location) for i in exc.value.issues] == [f"{bad}:30:14"]
     assert "cannot be imported from Sigma (1 problem)" in str(exc.value)
+    # PyYAML's own loader reads `date: 2025-10-15` as a date: the file's positions still apply
+    dated = SIGMA / "credential_stuffing_signals.yml"
+    copy = Path(str(tmp_path / dated.name))
+    copy.write_text(dated.read_text().replace("gt: 1", "lt: 1"))
+    with pytest.raises(InvalidError) as exc:
+        from_sigma(list(yaml.safe_load_all(copy.read_text())), copy)
+    assert [str(i.location) for i in exc.value.issues] == [f"{copy}:44:13"]
 
 
 def test_the_written_file_is_the_rule_and_sigma_text_cannot_add_a_field(tmp_path: Path) -> None:
