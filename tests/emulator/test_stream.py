@@ -247,12 +247,14 @@ def test_the_command_streams_and_reports_without_showing_the_token() -> None:
     assert env_token not in out + err
 
 
-def test_stream_options_need_a_url() -> None:
-    from soarcli import soar
+def test_stream_options_need_a_url(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
 
-    result = soar("emulator", "--port", "0", "--stream-token", "x" * 20)
-    assert result.returncode != 0 and "go with --stream-to" in result.stderr
-    assert "x" * 20 not in result.stderr
+    assert main(["emulator", "--port", "0", "--stream-token", "x" * 20]) == 2
+    err = capsys.readouterr().err
+    assert "go with --stream-to" in err and "x" * 20 not in err
+    assert main(["emulator", "--port", "0", "--stream-to", "http://127.0.0.1:9/x"]) == 2
+    assert "needs --stream-token (or SOAR_STREAM_TOKEN)" in capsys.readouterr().err
 
 
 @pytest.fixture(autouse=True)

@@ -268,27 +268,26 @@ def test_every_imported_catalog_file_reloads_as_its_rule(tmp_path: Path) -> None
             assert sources[0].data == loaded.rule
 
 
-def test_the_command_writes_each_rule_and_refuses_what_it_cannot_mean(tmp_path: Path) -> None:
-    from soarcli import soar
+def test_the_command_writes_each_rule_and_refuses_what_it_cannot_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from engine.cli import main  # the console entry point, in this process
 
     out = tmp_path / "detections"
-    files = [
+    good, bad = (
         str(SIGMA / n)
         for n in ("credential_stuffing_signals.yml", "many_unverified_accounts_created.yml")
-    ]
-    result = soar("detections", "import", *files, "-o", str(out))
-    assert result.returncode == 1
-    assert [p.name for p in out.iterdir()] == ["credential-stuffing-signals.yaml"]
-    assert (
-        "SOAR801" in result.stderr
-        and "1 imported" in result.stderr
-        and "1 refused" in result.stderr
     )
-    again = soar("detections", "import", files[0], "-o", str(out))
-    assert again.returncode == 1 and "exists already" in again.stderr
-    assert soar("detections", "import", files[0], "-o", str(out), "--force").returncode == 0
-    printed = soar("detections", "import", files[0])
-    assert printed.returncode == 0 and yaml.safe_load(printed.stdout)["threshold"] == {
-        "count": {"gte": 2}
-    }
-    assert soar("detections", "import", str(tmp_path / "nope.yml")).returncode == 2
+    assert main(["detections", "import", good, bad, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["credential-stuffing-signals.yaml"]
+    assert "SOAR801" in err and "1 imported" in err and "1 refused" in err
+    assert main(["detections", "import", good, "-o", str(out)]) == 1
+    assert "exists already" in capsys.readouterr().err
+    (out / "credential-stuffing-signals.yaml").write_text("edited")
+    assert main(["detections", "import", good, "-o", str(out), "--force"]) == 0
+    assert "edited" not in (out / "credential-stuffing-signals.yaml").read_text()
+    assert main(["detections", "import", good, str(tmp_path / "nope.yml")]) == 2
+    printed = capsys.readouterr()
+    assert yaml.safe_load(printed.out)["threshold"] == {"count": {"gte": 2}}
+    assert "nope.yml: error SOAR101: no such file" in printed.err
