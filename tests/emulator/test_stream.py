@@ -14,12 +14,13 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from localserver import RecordingServer, Route, recording_server
 
-from engine.emulator import RunningEmulator
+from engine.emulator import RunningEmulator, start_emulator
 from engine.emulator.logstore import LogStore
 from engine.emulator.stream import StreamSettings, start_stream, stream_scenario, stream_tenant
 from engine.errors import ConfigError
@@ -82,6 +83,24 @@ def test_jsonl_items_are_the_log_objects_with_the_token_verbatim(
     for pos in (0, len(logs) // 2, len(logs) - 1):
         assert items[pos] == {"log_id": logs.ids[pos], "data": logs.get(pos)}
     assert (stats.retries, stats.duplicates, stats.undelivered, stats.health) == (0, 0, 0, [])
+
+
+def test_real_shaped_stream_items_go_out_as_they_came_in() -> None:
+    """A log stream's own items (tests/data/auth0/stream.jsonl, ELASTIC's shapes: absent
+    fields omitted, a data without log_id, a redelivered line) served as a tenant and
+    streamed again: one item per event, its data the event as the tenant holds it."""
+    source = Path(__file__).parent.parent / "data" / "auth0" / "stream.jsonl"
+    lines = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+    with start_emulator(logs_file=source) as emu, recording_server() as srv:
+        stats = stream_tenant(emu.tenant.logs, settings(srv.url, format="array", batch=5))
+        items = [i for r in srv.writes() for i in items_of(r.body)]
+    assert {i["log_id"] for i in items} == {line["log_id"] for line in lines} and stats.skipped == 0
+    assert len(items) == len(lines) - 1 == stats.events  # the redelivered line is one event
+    by_id = {i["log_id"]: i["data"] for i in items}
+    for line in lines:
+        assert {k: v for k, v in by_id[line["log_id"]].items() if k != "log_id"} == {
+            k: v for k, v in line["data"].items() if k != "log_id"
+        }
 
 
 def test_a_drill_streams_a_scenario_and_gets_the_counts_and_the_truth() -> None:
