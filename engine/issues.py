@@ -4,8 +4,9 @@ Every problem soar reports about something an operator wrote (a playbook, run
 inputs, a drill file) is an ``Issue`` with a ``Code``: ``SOAR`` and three
 digits, grouped by stage (1xx source and schema, 2xx semantic checks, 3xx
 expressions and what leaves the engine, 4xx log queries, 5xx run inputs, 6xx
-drills, 7xx detection rules). A code, once published, keeps its meaning: teams grep for them and CI
-counts them. ``docs/errors.md`` explains each one (a test keeps the two equal).
+drills, 7xx detection rules, 8xx Sigma rules imported as detections). A code, once published,
+keeps its meaning: teams grep for them and CI counts them. ``docs/errors.md`` explains each one
+(a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -99,6 +100,11 @@ class Code(StrEnum):
     RESPONSE_INPUT = "SOAR706"
     BAD_WHERE_VALUE = "SOAR707"
     BAD_TEST_EVENT = "SOAR708"
+    # 8xx: Sigma rules imported as detections (engine.serve.sigma)
+    SIGMA_UNSUPPORTED = "SOAR801"
+    SIGMA_MISSING = "SOAR802"
+    SIGMA_REFERENCE = "SOAR803"
+    SIGMA_PLACEHOLDER = "SOAR804"
 
 
 @dataclass(frozen=True, order=True)

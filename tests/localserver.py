@@ -24,8 +24,10 @@ class Route:
     status: int = 200
     body: Any = field(default_factory=lambda: {"ok": True})
     delay: float = 0.0
-    fail_first: int = 0  # answer 503 this many times first (for retries)
+    fail_first: int = 0  # answer fail_status this many times first (for retries)
+    fail_status: int = 503
     hold: threading.Event | None = None  # answer only once this is set (at most 30 s)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every answer
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,13 @@ class RecordingServer:
                     route.hold.wait(30)
                 with server.lock:
                     server.requests.append(Seen(self.command, self.path, dict(self.headers), body))
-                status = 503 if n < route.fail_first else route.status
+                status = route.fail_status if n < route.fail_first else route.status
                 payload = json.dumps(route.body if status < 500 else {"error": "busy"}).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(payload)))
+                for name, value in route.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 

@@ -5,6 +5,10 @@ listens, to stdout as ``export KEY=value`` lines, or with ``--env-file F`` to
 ``F`` (``engine.emulator.envfile``: mode 0600, atomic, removed on exit) and to
 stdout only with ``--print-env``. It serves until SIGINT (Ctrl-C) or SIGTERM
 (``kill``, a script's cleanup) and then stops cleanly with exit 0.
+
+With ``--stream-to URL`` it also posts the tenant's events there as an Auth0
+custom-webhook log stream does (``engine.emulator.stream``): the history, then
+every event the tenant writes while serving, until it stops.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from engine.textsafe import safe
+
+if TYPE_CHECKING:
+    from engine.emulator.logstore import LogStore
+    from engine.emulator.stream import StreamSettings, StreamStats
 
 
 def parse_rate(text: str) -> tuple[int, float]:
@@ -113,6 +121,61 @@ def emulator_cmd(
             "(refused once blocked, as Auth0 does); 0: off.",
         ),
     ] = 0.0,
+    stream_to: Annotated[
+        str | None,
+        typer.Option(
+            "--stream-to",
+            help="Post the tenant's events to this URL as an Auth0 custom-webhook log stream "
+            "(https, or http to loopback): the history, then live events.",
+        ),
+    ] = None,
+    stream_token: Annotated[
+        str | None,
+        typer.Option(
+            "--stream-token",
+            envvar="SOAR_STREAM_TOKEN",
+            show_envvar=True,
+            help="The stream's Authorization header, sent verbatim (a secret: never printed; "
+            "prefer the environment variable to the command line).",
+        ),
+    ] = None,
+    stream_format: Annotated[
+        str,
+        typer.Option(
+            "--stream-format", help="jsonl (JSONLINES), array (JSONARRAY) or object (JSONOBJECT)."
+        ),
+    ] = "jsonl",
+    stream_batch: Annotated[
+        int | None,
+        typer.Option("--stream-batch", help="Events per request (default 100; object: always 1)."),
+    ] = None,
+    stream_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--stream-seed", help="Seed of the disorder and redeliveries (default --seed)."
+        ),
+    ] = None,
+    stream_disorder: Annotated[
+        int | None,
+        typer.Option(
+            "--stream-disorder",
+            help="Places an event may move from log_id order (default the batch size; 0: none).",
+        ),
+    ] = None,
+    stream_redeliver: Annotated[
+        float,
+        typer.Option(
+            "--stream-redeliver",
+            help="Fraction of delivered batches sent again later, as Auth0 may (duplicates).",
+        ),
+    ] = 0.05,
+    stream_content_type: Annotated[
+        str | None,
+        typer.Option(
+            "--stream-content-type",
+            help="Content-Type header (default per format; Auth0 sends the stream's setting).",
+        ),
+    ] = None,
 ) -> None:
     """Serve a local Auth0 tenant (logs, users, blocks, sessions) with Auth0's limits and errors."""
     from engine.emulator import start_emulator
@@ -127,6 +190,16 @@ def emulator_cmd(
         raise UsageError("--ca-file goes with --tls (add --tls, or drop --ca-file)")
     if env_file is not None and not env_file.parent.is_dir():  # said now, not after the start
         raise UsageError(f"--env-file {env_file}: its folder does not exist (create it first)")
+    streaming = _stream_settings(
+        stream_to,
+        stream_token,
+        stream_format,
+        stream_batch,
+        seed if stream_seed is None else stream_seed,
+        stream_disorder,
+        stream_redeliver,
+        stream_content_type,
+    )
     emu = start_emulator(
         scenario=scenario,
         seed=seed,
@@ -184,14 +257,98 @@ def emulator_cmd(
                 continue_attack(emu.tenant, emu.truth)
 
         threading.Thread(target=attack, name="soar-attacker", daemon=True).start()
+    stream = _start_stream(emu.tenant.logs, streaming) if streaming is not None else None
     try:
         stop.wait()
     finally:
         stop.set()
+        if stream is not None:
+            _stop_stream(*stream)
         removed = written is not None and written.remove()  # its secret dies with this tenant
         emu.stop()
     typer.echo(
         f"soar emulator: stopped{f'; removed {safe(env_file)}' if removed else ''}", err=True
+    )
+
+
+def _stream_settings(
+    url: str | None,
+    token: str | None,
+    fmt: str,
+    batch: int | None,
+    seed: int,
+    disorder: int | None,
+    redeliver: float,
+    content_type: str | None,
+) -> StreamSettings | None:
+    """The ``--stream-*`` options as settings, checked before the tenant starts."""
+    from engine.emulator.stream import StreamSettings
+    from engine.errors import UsageError
+    from engine.secrets import Secret
+
+    if url is None:
+        given = token is not None or batch is not None or fmt != "jsonl" or disorder is not None
+        if given:
+            raise UsageError("the --stream-* options go with --stream-to URL")
+        return None
+    if token:
+        import os
+
+        from engine.cli.environ import env_redactor
+        from engine.cli.output import use_redactor
+
+        redactor = env_redactor(os.environ)
+        redactor.add(token)  # whatever fails from here on cannot show it
+        use_redactor(redactor)
+    else:
+        raise UsageError(
+            "--stream-to needs --stream-token (or SOAR_STREAM_TOKEN): the Authorization header "
+            "the receiving end expects"
+        )
+    if fmt not in ("jsonl", "array", "object"):
+        raise UsageError(f"--stream-format {safe(fmt)}: use jsonl, array or object")
+    return StreamSettings(
+        url=url,
+        token=Secret("stream_token", token),
+        format=fmt,  # type: ignore[arg-type]  # checked just above
+        batch=batch if batch is not None else (1 if fmt == "object" else 100),
+        seed=seed,
+        disorder=disorder,
+        redeliver=redeliver,
+        content_type=content_type,
+    )
+
+
+def _start_stream(
+    logs: LogStore, settings: StreamSettings
+) -> tuple[threading.Thread, threading.Event, StreamStats, StreamSettings]:
+    from engine.emulator.stream import start_stream
+
+    def health(message: str) -> None:
+        typer.echo(f"soar emulator: stream health error: {safe(message)}", err=True)
+
+    typer.echo(
+        f"soar emulator: streaming to {settings.shown} ({settings.format}, "
+        f"{settings.batch} a request)",
+        err=True,
+    )
+    return (*start_stream(logs, settings, on_health=health), settings)
+
+
+def _stop_stream(
+    thread: threading.Thread, stop: threading.Event, stats: StreamStats, settings: StreamSettings
+) -> None:
+    """Stop the stream (the batch in flight finishes) and say what it did."""
+    stop.set()
+    thread.join(timeout=settings.timeout * 2)
+    undelivered = f", {stats.undelivered} NOT delivered" if stats.undelivered else ""
+    if stats.skipped:  # a served file's events without a log_id: no stream item can carry them
+        undelivered += f", {stats.skipped} without a log_id not sent"
+    typer.echo(
+        f"soar emulator: streamed {stats.events} events in {stats.batches} batches to "
+        f"{settings.shown} ({stats.retries} retries, {stats.redelivered} redelivered, "
+        f"{stats.duplicates} duplicate items sent{undelivered})",
+        err=True,
     )
 
 

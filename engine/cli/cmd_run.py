@@ -72,7 +72,10 @@ ENVIRONMENT = (
     ("SOAR_LOG_FORMAT", "the operational log on stderr: console (default) or json"),
     ("SOAR_LOG_LEVEL", "debug, info (default), warning or error"),
     ("SOAR_DEBUG", "1: print the traceback of an internal error"),
-    ("SOAR_STREAM_TOKEN", "soar serve: the log stream's token (two, comma-separated)"),
+    (
+        "SOAR_STREAM_TOKEN",
+        "the log stream's token: soar serve (two, comma-separated), soar emulator --stream-to",
+    ),
     ("SOAR_NOTIFY_WEBHOOK", "soar serve: post incidents to this webhook (a secret)"),
 )
 

@@ -13,6 +13,7 @@ from engine.cli import (
     cmd_logs,
     cmd_run,
     cmd_serve,
+    cmd_sigma,
     cmd_validate,
     cmd_verify,
 )
@@ -28,4 +29,5 @@ MODULES: list[ModuleType] = [
     cmd_detections,
     cmd_serve,
     cmd_incidents,
+    cmd_sigma,
 ]

@@ -253,17 +253,45 @@ def load_yaml(
     ``loader`` picks the parser (libyaml by default); tests pass ``yaml.SafeLoader``
     to check that the pure-Python fallback behaves the same.
     """
-    src = Source(path)
+    text, issues = _text(raw, path)
+    if text is None:
+        return Source(path), issues
+    nodes, issues = _compose(text, path, loader, single=True)
+    if not nodes:
+        return Source(path), issues
+    return _source_of(nodes[0], path)
+
+
+def load_yaml_all(
+    raw: bytes, path: str, *, loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = _Loader
+) -> tuple[list[Source], list[Issue]]:
+    """Every document of a YAML stream (``---`` between them, as a Sigma rule and its
+    correlation are written), each a ``Source`` with positions in the one file; the
+    same guards as ``load_yaml`` (its file size bounds the whole stream)."""
+    text, issues = _text(raw, path)
+    if text is None:
+        return [], issues
+    nodes, issues = _compose(text, path, loader, single=False)
+    sources: list[Source] = []
+    for node in nodes:
+        src, found = _source_of(node, path)
+        sources.append(src)
+        issues.extend(found)
+    return sources, issues
+
+
+def _text(raw: bytes, path: str) -> tuple[str | None, list[Issue]]:
+    """The file's text, or the issue that it is too large or not UTF-8."""
     top = Location(path, 1, 1)
     if len(raw) > MAX_BYTES:
-        return src, [
+        return None, [
             Issue("error", f"file is larger than {MAX_BYTES} bytes", top, code=Code.FILE_TOO_LARGE)
         ]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        return src, [
+        return None, [
             Issue(
                 "error",
                 f"file is not valid UTF-8 (byte {exc.start})",
@@ -272,31 +300,56 @@ def load_yaml(
                 code=Code.NOT_UTF8,
             )
         ]
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    return text.removeprefix("\ufeff"), []
+
+
+def _compose(
+    text: str,
+    path: str,
+    loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader],
+    *,
+    single: bool,
+) -> tuple[list[yaml.Node], list[Issue]]:
+    """The composed document nodes (one, or every one of a stream), or why there are none."""
+    top = Location(path, 1, 1)
     try:
         parser = loader(text)
         try:
-            node = parser.get_single_node()
+            if single:
+                node = parser.get_single_node()
+                nodes = [] if node is None else [node]
+            else:
+                nodes = []
+                while parser.check_node():
+                    each = parser.get_node()
+                    if each is not None:
+                        nodes.append(each)
         finally:
             parser.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(path, mark.line + 1, mark.column + 1) if mark else top
-        return src, [
+        return [], [
             Issue("error", f"YAML syntax error: {exc.problem or exc}", loc, code=Code.YAML_SYNTAX)
         ]
     except yaml.YAMLError as exc:
-        return src, [Issue("error", f"YAML error: {exc}", top, code=Code.YAML_SYNTAX)]
+        return [], [Issue("error", f"YAML error: {exc}", top, code=Code.YAML_SYNTAX)]
     except RecursionError:
         # PyYAML composes nested collections recursively: bound what an attacker can nest
         too_deep = "the document nests too deeply to be read"
-        return src, [Issue("error", too_deep, top, "flatten it", code=Code.TOO_DEEP)]
-    if node is None:
+        return [], [Issue("error", too_deep, top, "flatten it", code=Code.TOO_DEEP)]
+    if not nodes:
         empty = Issue(
             "error", "the file is empty", top, "a playbook is a YAML mapping", code=Code.EMPTY_FILE
         )
-        return src, [empty]
+        return [], [empty]
+    return nodes, []
+
+
+def _source_of(node: yaml.Node, path: str) -> tuple[Source, list[Issue]]:
+    """One composed document as a ``Source``: alias bombs and refused values as issues."""
+    src = Source(path)
+    top = Location(path, 1, 1)
     bomb = _bomb(node, path)
     if bomb is not None:
         return src, [bomb]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from engine.actions.registry import ActionRegistry
 from engine.errors import PlaybookError
 from engine.playbook.loader import check_playbook, check_text, load_playbook
-from engine.playbook.source import MAX_BYTES, load_yaml
+from engine.playbook.source import MAX_BYTES, load_yaml, load_yaml_all
 
 BOMB = b"""\
 a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
@@ -153,3 +153,18 @@ def test_any_input_gives_issues_never_an_exception(raw: bytes | str) -> None:
         assert any(i.severity == "error" for i in issues)
     for issue in issues:
         assert issue.location.line >= 1 and issue.location.col >= 1
+
+
+def test_a_stream_of_documents_keeps_each_value_at_its_place_in_the_file() -> None:
+    raw = b"title: a\nname: r\n---\ncorrelation:\n  timespan: 1h\n"
+    sources, issues = load_yaml_all(raw, "s.yml")
+    assert [s.data for s in sources] == [
+        {"title": "a", "name": "r"},
+        {"correlation": {"timespan": "1h"}},
+    ]
+    assert str(sources[1].at(("correlation", "timespan"))) == "s.yml:5:13" and issues == []
+    broken, issues = load_yaml_all(raw + b"---\nb: *nope\n", "s.yml")
+    assert broken == [] and issues[0].code == "SOAR104" and issues[0].location.line == 7
+    bombs, found = load_yaml_all(b"a: 1\n---\n" + BOMB, "b.yml")
+    assert bombs[0].data == {"a": 1} and found and found[0].code == "SOAR107"
+    assert load_yaml_all(b"", "e.yml")[1][0].code == "SOAR106"
