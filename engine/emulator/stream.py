@@ -21,10 +21,10 @@ A batch given up on is counted in ``undelivered`` and named in the health
 error: never a silent drop. Like Auth0 the source also repeats itself: a
 seeded fraction of delivered batches (``redeliver``) is sent again later, as a
 lost acknowledgement or a cursor restart would, and events leave in a seeded,
-bounded disorder (each at most ``disorder`` places from its log_id order:
+bounded disorder (each at most ``disorder`` places from its date order:
 within a batch and across adjacent ones).
 
-Events go as the tenant holds them: its history in log_id order, then (with
+Events go as they happened: the tenant's history in date order, then (with
 ``follow``) every event it appends while serving (``engine.emulator.reactions``:
 the ``sapi`` of each write, the attacker's further logins), until ``stop``.
 The token is a ``Secret``: it is put in the header and nowhere else.
@@ -37,7 +37,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -212,24 +212,34 @@ def start_stream(
 def _items(
     logs: LogStore, stats: StreamStats, follow: bool, stop: threading.Event
 ) -> Iterator[bytes]:
-    """Each event as a stream item's bytes, in log_id order; following, then the new ones.
+    """Each event as a stream item's bytes, in date order; following, then the new ones.
 
-    Built from the store's own JSON text, so ``data`` is exactly the log object.
-    Yields ``b""`` while following and nothing new has come (a batch may go).
+    A log stream sends events as they happen, so the history goes by date (log
+    id within a date), not by log id: Auth0's ids of different kinds carry
+    different prefixes (``900…`` and ``800…`` in the emulator's tenant, as in
+    real ones), and in id order a day's events of one kind would all come
+    before the other's, hours later than the rules' lateness allows. Built from
+    the store's own JSON text, so ``data`` is exactly the log object. Yields
+    ``b""`` while following and nothing new has come (a batch may go).
     """
-    pos = 0
-    while True:
-        end = len(logs.ids)  # the ids grow last: every position below is whole
-        while pos < end:
-            log_id = logs.value("log_id", pos)
-            if log_id is None:
-                stats.skipped += 1
-            else:
-                yield b'{"log_id":%s,"data":%s}' % (json.dumps(log_id).encode(), logs.raw(pos))
-            pos += 1
-        if not follow or stop.wait(POLL):
-            return
+    end = len(logs.ids)  # the ids grow last: every position below is whole
+    history = sorted(range(end), key=lambda n: (logs.dates[n], logs.ids[n]))
+    yield from _as_items(logs, stats, history)
+    pos = end
+    while follow and not stop.wait(POLL):
         yield b""
+        end = len(logs.ids)
+        yield from _as_items(logs, stats, range(pos, end))  # appended ones: as they came
+        pos = end
+
+
+def _as_items(logs: LogStore, stats: StreamStats, positions: Iterable[int]) -> Iterator[bytes]:
+    for pos in positions:
+        log_id = logs.value("log_id", pos)
+        if log_id is None:
+            stats.skipped += 1
+        else:
+            yield b'{"log_id":%s,"data":%s}' % (json.dumps(log_id).encode(), logs.raw(pos))
 
 
 def _disordered(items: Iterator[bytes], disorder: int, rng: random.Random) -> Iterator[bytes]:
