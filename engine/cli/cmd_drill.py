@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -129,6 +129,8 @@ def drill_cmd(
         )
     else:
         drill = load_drill(resolve(target, "drills"))
+    if drill.trigger == "stream":
+        _stream_drill(drill, run_dir, as_json)
     with showing(live_line(), f"drill {safe(drill.name)}"):  # its pages, on a terminal
         result = run_drill(drill, run_dir)
     if as_json:
@@ -161,6 +163,45 @@ def drill_cmd(
             _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {c['detail']}")
         _say(f"  run log           {result.run.run_log} (UNSIGNED: a rehearsal)")
         _say(f"  {'PASSED' if result.passed else 'FAILED'}")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def _stream_drill(drill: Any, run_dir: Path, as_json: bool) -> NoReturn:
+    """A stream drill (``trigger: stream``): its incidents, containment, times and checks."""
+    from engine.cli.oplog import live_line
+    from engine.cli.progress import showing
+    from engine.drills.stream import run_stream_drill
+
+    with showing(live_line(), f"stream drill {safe(drill.name)}"):
+        result = run_stream_drill(drill, run_dir)
+    if as_json:
+        typer.echo(json_text(result.to_json()))
+        raise typer.Exit(0 if result.passed else 1)
+    m, st = result.metrics, result.stream
+    _say(
+        f"drill {safe(drill.name)}: {drill.scenario} (seed {drill.seed}, "
+        f"{result.truth.get('events')} events) streamed into soar serve, {drill.mode}"
+    )
+    _say(
+        f"  stream            {st.events} events in {st.batches} batches, {st.redelivered} "
+        f"redelivered ({st.duplicates} duplicate events), {st.retries} retries, "
+        f"{st.undelivered} undelivered"
+    )
+    _say(
+        f"  incidents         {m['incidents']}: {', '.join(safe(i['rule']) + ' ' + safe(str(i['group'])) for i in result.incidents) or 'none'}"
+    )
+    contained = m["contained"] if drill.mode == "live" else m["planned"]
+    verb = "blocked" if drill.mode == "live" else "planned"
+    _say(f"  {verb:<17} {', '.join(map(safe, contained)) or 'none'}")
+    _say(
+        f"  times             {m['wall_s_to_detection']} s to the first incident, "
+        f"{m['wall_s_to_containment']} s to the first block (wall clock from the stream's start); "
+        f"{m['event_time_to_detection_s']} s of event time from the first attack event"
+    )
+    for c in result.checks:
+        _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {safe(c['detail'])}")
+    _say(f"  responses         {', '.join(m['responses']) or 'none'}")
+    _say(f"  {'PASSED' if result.passed else 'FAILED'}")
     raise typer.Exit(0 if result.passed else 1)
 
 

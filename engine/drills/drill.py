@@ -59,6 +59,8 @@ class Drill:
     expect: dict[str, Any] = field(default_factory=dict)
     protected_ips: list[str] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)
+    trigger: str = "run"  # run: the playbook is run; stream: the attack is streamed to soar serve
+    stream: dict[str, Any] = field(default_factory=dict)  # a stream drill's settings
 
 
 def drill_schema() -> dict[str, Any]:
@@ -93,10 +95,13 @@ def load_drill(path: Path) -> Drill:
     d = src.data
     faults = d.get("faults") or {}
     burst, _, rate = str(faults.get("rate_limit", "10/20")).partition("/")
+    stream = dict(d.get("stream") or {})
+    if "detections" in stream:  # folders named relative to the drill file
+        stream["detections"] = [str((path.parent / p).resolve()) for p in stream["detections"]]
     return Drill(
         name=d["name"],
         scenario=d["scenario"],
-        playbook=(path.parent / d["playbook"]).resolve(),
+        playbook=(path.parent / d.get("playbook", "")).resolve(),
         seed=d.get("seed", 1),
         events=d.get("events"),
         mode=d.get("mode", "dry-run"),
@@ -106,6 +111,8 @@ def load_drill(path: Path) -> Drill:
         expect=d.get("expect") or {},
         protected_ips=d.get("protected_ips") or [],
         answers=d.get("answers") or {},
+        trigger=d.get("trigger", "run"),
+        stream=stream,
     )
 
 

@@ -171,17 +171,8 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
-def serve(
-    options: Options,
-    rules: Sequence[Any],
-    detector: Any,
-    out: TextIO | None = None,
-    on_listening: Callable[[str], None] | None = None,
-) -> None:
-    """Run ``soar serve`` until a signal; see the module docstring."""
-    out = out or sys.stdout
-    service = Service(options, rules, detector)
-    sock = bind(options.host, options.port)
+def _server(service: Service) -> _Server:
+    """uvicorn for ``service``'s endpoint, with the limits of ``engine.serve.limits``."""
     config = uvicorn.Config(
         build_app(service.endpoint),
         log_config=None,
@@ -193,7 +184,21 @@ def serve(
         server_header=False,
         lifespan="off",
     )
-    server = _Server(config)
+    return _Server(config)
+
+
+def serve(
+    options: Options,
+    rules: Sequence[Any],
+    detector: Any,
+    out: TextIO | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``soar serve`` until a signal; see the module docstring."""
+    out = out or sys.stdout
+    service = Service(options, rules, detector)
+    sock = bind(options.host, options.port)
+    server = _server(service)
     service.start()
     address = shown_address(sock)
     out.write(f"listening on {address}\n")
@@ -207,3 +212,28 @@ def serve(
         sock.close()
         service.stop()
         log.info("serve.stopped", stored=service.backlog.tail, consumed=service.backlog.consumed)
+
+
+@contextlib.contextmanager
+def running(options: Options, rules: Sequence[Any], detector: Any) -> Iterator[tuple[Service, str]]:
+    """``soar serve`` in a thread of this process, for a stream drill: the service and its URL.
+
+    Leaving the block stops it as a signal does: the server finishes the
+    requests in flight, the worker detects every stored event, the responses
+    already started finish.
+    """
+    service = Service(options, rules, detector)
+    sock = bind(options.host, options.port)
+    server = _server(service)
+    service.start()
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="soar-serve", daemon=True
+    )
+    thread.start()
+    try:
+        yield service, shown_address(sock)
+    finally:
+        server.should_exit = True
+        thread.join()
+        sock.close()
+        service.stop()
