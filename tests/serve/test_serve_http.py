@@ -129,8 +129,11 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     every = "0.0.0.0"  # noqa: S104 -- the address serve must refuse without a token
     done = soar("serve", "--host", every, "--insecure-no-token", "--state", str(tmp_path))
     assert done.returncode == 2 and "loopback address only" in done.stderr
-    weak = soar("serve", "--port", "0", "--token", "abc", "--state", str(tmp_path))
-    assert weak.returncode == 2 and "too weak" in weak.stderr and "abc" not in weak.stderr
+    weak = soar(
+        "serve", "--port", "0", "--state", str(tmp_path), env={"SOAR_STREAM_TOKEN": f"{TOKEN},abc"}
+    )
+    assert weak.returncode == 2 and "too weak" in weak.stderr
+    assert "abc" not in weak.stderr and TOKEN not in weak.stderr  # neither token is shown
     assert not os.path.exists(tmp_path / "soar-serve.sqlite3")
 
 
