@@ -19,16 +19,17 @@ from soarcli import soar
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "auth0"
 SECOND = "rotated-Token-9876543210"
+NEVER = (
+    "detection: 1\nid: never\ntitle: Never here\ndescription: no event of these tests matches\n"
+    "severity: low\nselect: 'type:\"ublkdu\"'\ngroup_by: [ip]\nwindow: 1m\n"
+    "threshold:\n  count: {gte: 1}\n"
+)  # a rule no event of these tests matches
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     rules = tmp_path_factory.mktemp("rules")
-    (rules / "none.yaml").write_text(
-        "detection: 1\nid: never\ntitle: Never\ndescription: no event matches\n"
-        "severity: low\nselect: 'type:\"nothing-is-this\"'\ngroup_by: [ip]\nwindow: 1m\n"
-        "threshold:\n  count: {gte: 1}\n"
-    )
+    (rules / "none.yaml").write_text(NEVER)
     state = tmp_path_factory.mktemp("state")
     env = {"SOAR_STREAM_TOKEN": f"{TOKEN},{SECOND}"}
     served = launch(state, ["--detections", str(rules)], env)
@@ -128,14 +129,18 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path) -> None:
     every = "0.0.0.0"  # noqa: S104 -- the address serve must refuse without a token
     done = soar("serve", "--host", every, "--insecure-no-token", "--state", str(tmp_path))
     assert done.returncode == 2 and "loopback address only" in done.stderr
-    weak = soar("serve", "--port", "0", "--token", "abc", "--state", str(tmp_path))
-    assert weak.returncode == 2 and "too weak" in weak.stderr and "abc" not in weak.stderr
+    weak = soar(
+        "serve", "--port", "0", "--state", str(tmp_path), env={"SOAR_STREAM_TOKEN": f"{TOKEN},abc"}
+    )
+    assert weak.returncode == 2 and "too weak" in weak.stderr
+    assert "abc" not in weak.stderr and TOKEN not in weak.stderr  # neither token is shown
     assert not os.path.exists(tmp_path / "soar-serve.sqlite3")
 
 
 def test_insecure_no_token_on_loopback_accepts_batches(tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     rules.mkdir()
+    (rules / "none.yaml").write_text(NEVER)
     served = launch(tmp_path / "state", ["--insecure-no-token", "--detections", str(rules)])
     try:
         assert served.post(jsonl([item("open-1", type="s")]), token=None).status_code == 200
