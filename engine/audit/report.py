@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.audit.outputs import counted, joined, tables
 from engine.audit.records import writes_recorded
+from engine.audit.rows import approval_rows, step_rows, write_rows
 from engine.audit.view import read_run, run_mode
 from engine.depth import dumps
 from engine.textsafe import safe
@@ -44,17 +45,6 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return [*lines, ""]
-
-
-def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
-    """One row of the Writes table: planned, done or refused, with its outcome field."""
-    return [
-        kind,
-        code(rec.get("step")),
-        md(rec.get("action")),
-        code(rec.get("target")),
-        md(rec.get(outcome)),
-    ]
 
 
 def _cell(value: Any, first: bool) -> str:
@@ -115,51 +105,25 @@ def render(path: str | Path) -> str:
         "",
     ]
     steps = [
-        [
-            md(r.get("ts")),
-            code(r.get("step")),
-            md(r.get("status")),
-            f"{(r.get('duration_ms') or 0) / 1000:.2f}s",
-            md(r.get("error") or ""),
-        ]
-        for r in records
-        if r.get("type") == "step.finished"
+        [md(s.ts), code(s.step), md(s.status), s.duration, md(s.note)] for s in step_rows(records)
     ]
     out += _table(["time", "step", "status", "duration", "note"], steps)
     out += _outputs(outputs, counted(records))
-    approvals = [r for r in records if str(r.get("type", "")).startswith("approval.")]
+    approvals = approval_rows(records)
     if approvals:
         out += ["## Approvals", ""]
         out += _table(
             ["time", "step", "event", "by", "targets"],
             [
-                [
-                    md(r.get("ts")),
-                    code(r.get("step")),
-                    md(str(r.get("type")).removeprefix("approval.")),
-                    md(r.get("by") or r.get("reason") or ""),
-                    md(", ".join(map(str, r.get("targets") or [])), 1000),
-                ]
-                for r in approvals
+                [md(a.ts), code(a.step), md(a.event), md(a.by), md(a.targets, 1000)]
+                for a in approvals
             ],
         )
-    planned = [r for r in records if r.get("type") == "action.planned"]
-    results: dict[tuple[Any, Any], Any] = {}
-    for r in records:
-        if r.get("type") == "action.result":
-            results[(r.get("step"), r.get("index"))] = r.get("result")
-        elif r.get("type") == "action.failed":
-            results[(r.get("step"), r.get("index"))] = f"failed: {r.get('error')}"
-    done = [
-        {**r, "result": results.get((r.get("step"), r.get("index")), "no result logged")}
-        for r in records
-        if r.get("type") == "action.call"
-    ]
     out += ["## Writes", ""]
-    refused = [r for r in records if r.get("type") == "action.refused"]
-    rows = [_write_row("planned", r, "planned") for r in planned]
-    rows += [_write_row("done", r, "result") for r in done]
-    rows += [_write_row("refused", r, "reason") for r in refused]
+    rows = [
+        [w.kind, code(w.step), md(w.action), code(w.target), md(w.outcome)]
+        for w in write_rows(records)
+    ]
     out += _table(["", "step", "action", "target", "result"], rows)
     final = check.final_hash or ""
     out += [
