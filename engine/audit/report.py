@@ -13,8 +13,8 @@ from typing import Any
 
 from engine.audit.outputs import counted, joined, tables
 from engine.audit.records import writes_recorded
-from engine.audit.rows import approval_rows, step_rows, write_rows
-from engine.audit.view import read_run, run_mode
+from engine.audit.rows import approval_rows, mode_of, step_rows, write_rows
+from engine.audit.view import read_run
 from engine.depth import dumps
 from engine.textsafe import safe
 
@@ -74,13 +74,8 @@ def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]
 
 
 def _mode(started: Mapping[str, Any], written: int) -> str:
-    """The run's mode; "nothing was changed" only when the log records no write at all."""
-    mode = run_mode(started)
-    if mode == "live":
-        return mode
-    if written == 0:
-        return f"{md(mode)}, nothing was changed"
-    return f"{md(mode)}, yet the log records {written} write(s) sent: see Writes"
+    mode, note = mode_of(started, written)
+    return md(mode) + note
 
 
 def render(path: str | Path) -> str:

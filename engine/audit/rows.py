@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine.audit.view import run_mode
+
 
 @dataclass(frozen=True)
 class StepRow:
@@ -44,6 +46,17 @@ class WriteRow:
     action: Any
     target: Any
     outcome: Any
+
+
+def mode_of(started: Mapping[str, Any], written: int) -> tuple[str, str]:
+    """The run's mode (from data: escape it) and soar's note on it; "nothing was changed"
+    only when the log records no write at all (``written``: ``writes_recorded``)."""
+    mode = run_mode(started)
+    if mode == "live":
+        return mode, ""
+    if written == 0:
+        return mode, ", nothing was changed"
+    return mode, f", yet the log records {written} write(s) sent: see Writes"
 
 
 def step_rows(records: Iterable[Mapping[str, Any]]) -> list[StepRow]:
