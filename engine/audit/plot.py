@@ -108,6 +108,15 @@ def svg(line: Timeline) -> str | None:
         ax = fig.add_subplot()
         for n, mark in enumerate(m for m in line.marks if m.lane in row):
             _draw(ax, mark, row[mark.lane], f"soar-mark-{mark.kind}-{n}")
+        writes = line.of("containment")
+        if writes:  # where containment began, across every lane
+            ax.axvline(
+                dates.date2num(writes[0].start),
+                color=STYLE["containment"][0],
+                linestyle="--",
+                linewidth=0.8,
+                alpha=0.7,
+            )
         ax.set_yticks(range(len(shown)), [label(lane) for lane in reversed(shown)])
         ax.set_ylim(-0.7, len(shown) - 0.3)
         ax.xaxis.set_major_locator(dates.AutoDateLocator(tz=dates.UTC))
@@ -124,7 +133,9 @@ def svg(line: Timeline) -> str | None:
         ]
         fig.legend(handles, [KINDS[k] for k in kinds], loc="outside lower center", ncols=3)
         buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        fig.savefig(
+            buf, format="svg", metadata=dict.fromkeys(("Creator", "Date", "Format", "Type"))
+        )
     text = buf.getvalue()
     return text[text.index("<svg") :]  # the prolog and doctype are not allowed inline
 
@@ -149,7 +160,8 @@ def _draw(ax: Any, mark: Mark, y: int, gid: str) -> None:
         color=colour,
         markerfacecolor="white" if hollow else colour,
         linestyle="",
-        alpha=0.9 if mark.kind == "login" else 0.7,
-        zorder=3 if mark.kind == "login" else 2,  # an account's fall over what it reached
+        markeredgecolor="#333333" if mark.kind == "application" else colour,
+        alpha=0.9,
+        zorder=3 if mark.kind == "application" else 2,  # what it reached, over its fall
         gid=gid,
     )
