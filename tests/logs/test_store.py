@@ -217,10 +217,12 @@ def test_a_file_changed_behind_its_cache_is_refused_not_mixed(tmp_path: Path) ->
     from engine.logs.cache import _EDGE, _SAMPLE, _SAMPLES
 
     base = list(iter_events(DATA / "triage-export.jsonl"))  # plain events: read back from f
-    lines = []
-    while sum(map(len, lines)) < 24 << 20:  # large enough for the digest to sample it
+    lines: list[str] = []
+    total = 0
+    while total < 24 << 20:  # large enough for the digest to sample it
         n = len(lines)
         lines.append(json.dumps({**base[n % len(base)], "log_id": f"{n:056d}"}) + "\n")
+        total += len(lines[-1])
     f = tmp_path / "export.jsonl"
     f.write_text("".join(lines))
     cache = tmp_path / "cache"
