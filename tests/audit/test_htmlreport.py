@@ -222,15 +222,13 @@ def test_a_real_shaped_export_gives_its_timeline(tmp_path: Path) -> None:
     assert page.count('id="soar-mark-failures-') == len(spans) == 3
 
 
-def test_the_cli_writes_html_and_md_stays_the_default(tmp_path: Path) -> None:
+def test_the_cli_writes_html_and_refuses_an_unknown_format(tmp_path: Path) -> None:
     log = tmp_path / "run-h.jsonl"
     hostile_log(log)
     page = tmp_path / "incident.html"
     proc = soar("report", str(log), "--format", "html", "-o", str(page))
     assert proc.returncode == 0, proc.stderr
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    md = soar("report", str(log))
-    assert md.returncode == 0 and md.stdout.startswith("# Incident report: ")
     bad = soar("report", str(log), "--format", "pdf")
     assert bad.returncode == 2 and "--format pdf: use one of md, html" in bad.stderr
 
@@ -256,3 +254,16 @@ def test_without_the_report_extra_html_says_what_to_install(tmp_path: Path) -> N
     )
     assert len(list((tmp_path / "runs").glob("*.md"))) == 1
     assert list((tmp_path / "runs").glob("*.html")) == []
+
+
+def test_a_run_with_no_dated_finding_says_so_instead_of_an_empty_plot(tmp_path: Path) -> None:
+    log = tmp_path / "run-q.jsonl"
+    writer = RunLogWriter(log, "run-q", Redactor())
+    writer.write("run.started", playbook={"name": "quiet"}, inputs={}, operator="o", host="h")
+    writer.write("step.finished", step="s", status="succeeded", output={"count": 0})
+    writer.write("run.finished", status="succeeded", outputs={"suspicious_ips": []})
+    writer.close()
+    page = render_html(log)
+    assert "<svg" not in page
+    assert "The run log holds no dated finding to draw." in page
+    assert "intact and complete" in page and "soar verify" in page

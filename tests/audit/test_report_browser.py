@@ -10,6 +10,7 @@ drill's report is docs/report.png.
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,3 +120,27 @@ def test_hostile_names_run_no_script_and_show_literally(browser: Browser, tmp_pa
     assert page.evaluate("getComputedStyle(document.body).display") == "block"
     lanes = page.evaluate("[...document.querySelectorAll('svg text')].map(t => t.textContent)")
     assert HOSTILE_NAMES[0] in lanes  # a lane's label, as text
+
+
+def test_it_prints_with_the_timeline_whole_on_one_page(drill_page: Page) -> None:
+    """In print media (A4, 14 mm margins: 688 CSS pixels wide, 1017 high) the plot is
+    scaled to the page and kept in one piece; Chromium prints the page to PDF."""
+    browser, session = drill_page.browser, drill_page.session
+    browser.call("Emulation.setEmulatedMedia", {"media": "print"}, session)
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 688, "height": 1017, "deviceScaleFactor": 1, "mobile": False},
+        session,
+    )
+    try:
+        size = drill_page.evaluate(
+            "(() => { const r = document.querySelector('#timeline figure').getBoundingClientRect();"
+            " return [r.width, r.height, getComputedStyle(document.body).paddingTop,"
+            " getComputedStyle(document.querySelector('figure')).breakInside]; })()"
+        )
+        pdf = browser.call("Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69}, session)
+    finally:
+        browser.call("Emulation.setEmulatedMedia", {"media": ""}, session)
+    width, height, padding, breaking = size
+    assert width <= 688 and 0 < height < 1017 and padding == "0px" and breaking == "avoid"
+    assert base64.b64decode(pdf["data"])[:5] == b"%PDF-"
