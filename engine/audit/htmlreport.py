@@ -3,14 +3,17 @@
 The page holds everything it shows: CSS in a ``<style>``, the timeline as
 inline SVG (``engine.audit.plot``), no script, font, image or link to fetch.
 Its Content-Security-Policy allows nothing to load or run (``default-src
-'none'``); only inline style is allowed, because matplotlib's SVG styles its
-elements with ``style`` attributes. Every string from data is made visible
+'none'``) and no inline style but its one stylesheet, by hash: the SVG's
+styles are presentation attributes (``plot.presentational``), which a policy
+does not count as inline style. Every string from data is made visible
 (``engine.textsafe.safe``), cut, and HTML-escaped (quotes too) before it
 enters the page; values are depth-bounded (``engine.depth.dumps``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,8 +30,8 @@ from engine.textsafe import safe
 from engine.timeutil import iso_ms
 
 MAX_CELL = 300
-CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-CSS = """
+CSS = (
+    """
 :root { --ink: #1d2327; --muted: #5f6b73; --rule: #d5dadd; --band: #f4f6f7; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
@@ -63,6 +66,14 @@ tr { break-inside: avoid; }
   .integrity { border: 1px solid var(--rule); }
 }
 """
+    + plot.STYLESHEET
+)
+# The page's one stylesheet, allowed by its hash; nothing else may load or run, inline or not.
+CSP = (
+    "default-src 'none'; "
+    f"style-src 'sha256-{base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()}'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 def h(value: Any, limit: int = MAX_CELL) -> str:

@@ -18,6 +18,7 @@ import importlib
 import io
 from types import ModuleType
 from typing import Any
+from xml.etree import ElementTree
 
 from engine.audit.timeline import KINDS, Mark, Timeline
 from engine.errors import UsageError
@@ -26,6 +27,8 @@ from engine.textsafe import safe
 MAX_LABEL = 48
 MAX_LANES = 12  # of one group (addresses, accounts): the table below the plot lists all
 INSTALL = "pip install 'soar[report]'"
+SVG, XLINK = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"
+STYLESHEET = "figure svg * { stroke-linejoin: round; stroke-linecap: butt; }"  # matplotlib's
 STYLE = {  # kind -> (colour, marker)
     "failures": ("#c0392b", "_"),
     "login": ("#7b1fa2", "D"),
@@ -41,6 +44,10 @@ _RC = {
     "font.family": "sans-serif",
     "font.size": 9,
 }
+
+
+ElementTree.register_namespace("", SVG)  # written back as the browser reads it inline
+ElementTree.register_namespace("xlink", XLINK)
 
 
 def require() -> Any:
@@ -136,8 +143,30 @@ def svg(line: Timeline) -> str | None:
         fig.savefig(
             buf, format="svg", metadata=dict.fromkeys(("Creator", "Date", "Format", "Type"))
         )
-    text = buf.getvalue()
-    return text[text.index("<svg") :]  # the prolog and doctype are not allowed inline
+    return presentational(buf.getvalue())
+
+
+def presentational(text: str) -> str:
+    """matplotlib's SVG with every ``style`` as presentation attributes, and no ``<style>``.
+
+    Each property matplotlib writes in a ``style`` attribute (fill, stroke,
+    font-size, text-anchor, ...) is also an SVG presentation attribute, which a
+    Content-Security-Policy does not treat as inline style: so the page's
+    policy allows no inline style at all, only its own stylesheet by hash
+    (``STYLESHEET`` holds the rule of matplotlib's ``<style>``). Only soar's
+    own output is parsed here; data in it is already escaped text.
+    """
+    # S314: this parses matplotlib's own output, cut before any doctype; data in it is escaped
+    root = ElementTree.fromstring(text[text.index("<svg") :])  # noqa: S314
+    elements = list(root.iter())  # all of them before the tree changes
+    for element in elements:
+        for part in element.attrib.pop("style", "").split(";"):
+            name, sep, value = part.partition(":")
+            if sep and name.strip():
+                element.set(name.strip(), value.strip())
+        for child in [c for c in element if c.tag == f"{{{SVG}}}style"]:
+            element.remove(child)
+    return ElementTree.tostring(root, encoding="unicode")
 
 
 def _draw(ax: Any, mark: Mark, y: int, gid: str) -> None:
