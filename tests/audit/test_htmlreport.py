@@ -12,10 +12,10 @@ import os
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
 import pytest
 from soarcli import soar
+from test_depth import nested
 
 from engine.actions import default_registry
 from engine.audit.htmlreport import CSP, render_html
@@ -37,13 +37,6 @@ HOSTILE_NAMES = [
     '"><style>body{display:none}</style>',
 ]
 HUGE = "A" * 2_000_000
-
-
-def deep(levels: int) -> dict[str, Any]:
-    value: dict[str, Any] = {"end": "bottom"}
-    for _ in range(levels):
-        value = {"d": value}
-    return value
 
 
 def hostile_log(path: Path) -> None:
@@ -93,7 +86,10 @@ def hostile_log(path: Path) -> None:
         "type": "sapi",
         "user_name": HOSTILE_NAMES[0],
         "description": HOSTILE_NAMES[1],
-        "details": {"request": {"method": "patch", "path": "/api/v2/users/x"}, "deep": deep(5000)},
+        "details": {
+            "request": {"method": "patch", "path": "/api/v2/users/x"},
+            "deep": nested(5000),
+        },
         "user_agent": HUGE,
     }
     log.write(
@@ -179,7 +175,7 @@ def test_huge_and_deep_details_are_cut_and_bounded(hostile_page: str) -> None:
     assert "(2000000 chars)" in hostile_page
     # the 5,000 levels were cut at a marker (the run log's depth bound), so the value's text
     # is a few hundred characters, of which the cell shows the first
-    [cell] = re.findall(r"&quot;deep&quot;: \{&quot;d&quot;[^<]*\((\d+) chars\)", hostile_page)
+    [cell] = re.findall(r"&quot;deep&quot;: \{&quot;a&quot;[^<]*\((\d+) chars\)", hostile_page)
     assert 300 < int(cell) < 2000
 
 
