@@ -1,8 +1,9 @@
 """A real headless Chromium for tests, driven through the DevTools protocol over a pipe.
 
 ``chromium --remote-debugging-pipe`` reads protocol messages on fd 3 and writes
-them on fd 4, each a JSON object ended by a NUL byte: no port, no websocket
-library, no browser download. Debian's ``chromium`` package provides the
+them on fd 4 (Chromium's components/devtools/devtools_pipe/devtools_pipe.h:
+``kReadFD = 3``, ``kWriteFD = 4``), each a JSON object ended by a NUL byte: no
+port, no websocket library, no browser download. Debian's ``chromium`` package provides the
 browser (.ci/run installs it); ``find_chromium`` returns None where there is none.
 
 ``Browser.open(path)`` loads a file in a fresh tab and records what a page
