@@ -140,6 +140,9 @@ def _accounts(line: Timeline, steps: list[Mapping[str, Any]]) -> dict[str, str]:
     for out in steps:
         if isinstance(out.get("user_names"), Mapping):
             names.update({str(k): str(v) for k, v in out["user_names"].items()})
+    shared = {n for n in names.values() if list(names.values()).count(n) > 1}
+    # two accounts the logs show under one name keep a lane each, told apart by their ids
+    names = {u: f"{n} ({u})" if n in shared else n for u, n in names.items()}
     for out in steps:
         first = out.get("first_login")
         for user, date in first.items() if isinstance(first, Mapping) else ():

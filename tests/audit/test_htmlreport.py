@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from engine.actions import default_registry
 from engine.audit.htmlreport import CSP, render_html
 from engine.audit.records import read_records
 from engine.audit.redact import Redactor
+from engine.audit.report import render
 from engine.audit.runlog import RunLogWriter
 from engine.audit.timeline import build, when
+from engine.errors import UsageError
 from engine.playbook.loader import load_playbook
 from engine.run.executor import run_playbook
 
@@ -220,6 +223,21 @@ def test_a_real_shaped_export_gives_its_timeline(tmp_path: Path) -> None:
     assert page.count('id="soar-mark-failures-') == len(spans) == 3
 
 
+def test_two_accounts_under_one_logged_name_keep_a_lane_each(tmp_path: Path) -> None:
+    log = tmp_path / "run-t.jsonl"
+    writer = RunLogWriter(log, "run-t", Redactor())
+    writer.write("run.started", playbook={"name": "t"}, inputs={}, operator="o", host="h")
+    output = {
+        "user_names": {"auth0|a": "admin", "auth0|b": "admin", "auth0|c": "carol"},
+        "first_login": dict.fromkeys(("auth0|a", "auth0|b", "auth0|c"), "2026-11-28T07:00:00Z"),
+    }
+    writer.write("step.finished", step="logins", status="succeeded", output=output)
+    writer.write("run.finished", status="succeeded", outputs={})
+    writer.close()
+    lanes = [m.lane for m in build(read_records(log)).of("login")]
+    assert sorted(lanes) == ["admin (auth0|a)", "admin (auth0|b)", "carol"]
+
+
 def test_the_cli_writes_html_and_refuses_an_unknown_format(tmp_path: Path) -> None:
     log = tmp_path / "run-h.jsonl"
     hostile_log(log)
@@ -229,6 +247,17 @@ def test_the_cli_writes_html_and_refuses_an_unknown_format(tmp_path: Path) -> No
     assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     bad = soar("report", str(log), "--format", "pdf")
     assert bad.returncode == 2 and "--format pdf: use one of md, html" in bad.stderr
+
+
+def test_the_markdown_report_needs_no_matplotlib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
+    log = tmp_path / "run-h.jsonl"
+    hostile_log(log)
+    assert render(log).startswith("# Incident report: ")
+    with pytest.raises(UsageError, match=re.escape("pip install 'soar[report]'")):
+        render_html(log)
 
 
 def test_without_the_report_extra_html_says_what_to_install(tmp_path: Path) -> None:
@@ -244,7 +273,6 @@ def test_without_the_report_extra_html_says_what_to_install(tmp_path: Path) -> N
     assert proc.returncode == 2
     assert "pip install 'soar[report]'" in proc.stderr and "--format md" in proc.stderr
     assert not (tmp_path / "x.html").exists()
-    assert soar("report", str(log), env=env).returncode == 0  # the Markdown one needs nothing
     demo = soar("demo", "--run-dir", str(tmp_path / "runs"), env=env, cwd=tmp_path, timeout=120)
     assert demo.returncode == 0, demo.stderr
     assert "html:       not written: the HTML report draws its timeline with matplotlib" in (
