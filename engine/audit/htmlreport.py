@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit import plot
-from engine.audit.outputs import counted, joined, tables
+from engine.audit.outputs import counted, tables
 from engine.audit.records import writes_recorded
 from engine.audit.rows import approval_rows, mode_of, step_rows, write_rows
 from engine.audit.timeline import KINDS, Timeline, build
@@ -156,13 +156,6 @@ def _timeline(line: Timeline) -> list[str]:
     return [*out, "</section>"]
 
 
-def _cell(value: Any, first: bool) -> str:
-    value = joined(value)
-    if first and isinstance(value, str | int):
-        return c(value)
-    return h("" if value is None else value)
-
-
 def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
     if not outputs:
         return []
@@ -172,11 +165,8 @@ def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]
         if table.kind == "value":
             values.append(f"<dt>{h(table.name)}</dt><dd>{h(table.rows[0][0])}</dd>")
             continue
-        more = f", the first {len(table.rows)} shown" if table.total > len(table.rows) else ""
-        out.append(f"<h3>{h(table.name)} ({table.total}{more})</h3>")
-        first = table.kind in ("ids", "mapping")
-        rows = [[_cell(v, first and i == 0) for i, v in enumerate(row)] for row in table.rows]
-        out += _table([h(x) for x in table.head], rows)
+        out.append(f"<h3>{h(table.name)} {table.count}</h3>")
+        out += _table([h(x) for x in table.head], table.cells(c, h))
     if values:
         out += ['<dl class="summary">', *values, "</dl>"]
     return [*out, "</section>"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.audit.outputs import counted, joined, tables
+from engine.audit.outputs import counted, tables
 from engine.audit.records import writes_recorded
 from engine.audit.rows import approval_rows, mode_of, step_rows, write_rows
 from engine.audit.view import read_run
@@ -47,14 +47,6 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _cell(value: Any, first: bool) -> str:
-    """A table cell: an item (an id, an address) in a code span, a list as its items."""
-    value = joined(value)
-    if first and isinstance(value, str | int):
-        return code(value)
-    return md("" if value is None else value)
-
-
 def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
     """The run's outputs under their own names, each as a table (``engine.audit.outputs``)."""
     if not outputs:
@@ -65,11 +57,8 @@ def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]
         if table.kind == "value":
             values.append(f"- **{md(table.name)}:** {md(table.rows[0][0])}")
             continue
-        more = f", the first {len(table.rows)} shown" if table.total > len(table.rows) else ""
-        lines += [f"### {md(table.name)} ({table.total}{more})", ""]
-        first = table.kind in ("ids", "mapping")
-        rows = [[_cell(v, first and i == 0) for i, v in enumerate(row)] for row in table.rows]
-        lines += _table([md(h) for h in table.head], rows)
+        lines += [f"### {md(table.name)} {table.count}", ""]
+        lines += _table([md(h) for h in table.head], table.cells(code, md))
     return lines + ([*values, ""] if values else [])
 
 
