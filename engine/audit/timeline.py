@@ -129,7 +129,8 @@ def _failures(line: Timeline, finals: list[Any]) -> None:
         start, end = when(row["first_seen"]), when(row["last_seen"])
         count = row["count"] if isinstance(row["count"], int) else 0
         if start is None or end is None:
-            line.unplaced.append(f"address {row['ip']}: first_seen {row['first_seen']!r}")
+            dated = f"first_seen {row['first_seen']!r}, last_seen {row['last_seen']!r}"
+            line.unplaced.append(f"address {row['ip']}: {dated}")
             continue
         line.add(Mark("failures", str(row["ip"]), start, end, f"{count} indicator events", count))
 

@@ -191,6 +191,7 @@ def test_the_page_loads_nothing_and_says_what_it_could_not_place(hostile_page: s
     # an address whose last event has no readable date is named, not silently dropped
     assert "1 finding(s) have no readable date" in hostile_page
     assert "address 203.0.113.7: first_seen" in hostile_page
+    assert "last_seen &#x27;not a date&#x27;" in hostile_page  # the value that is not one
 
 
 def test_a_real_shaped_export_gives_its_timeline(tmp_path: Path) -> None:
