@@ -11,8 +11,9 @@ $(BIN)/python:
 
 # An editable install leaves engine/ uncompiled, and where PYTHONDONTWRITEBYTECODE is
 # set every command would recompile it (~50 ms): compile it once, as pip does for wheels.
+# the demo writes the HTML report too: it needs the report extra (matplotlib)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[report]'
 	$(BIN)/python -m compileall -q engine
 	touch $@
 

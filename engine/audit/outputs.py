@@ -14,7 +14,7 @@ Each output is laid out by its shape, never by its name:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,26 @@ class Table:
     rows: list[list[Any]] = field(default_factory=list)
     total: int = 0
     kind: str = "value"  # or "ids" (mappings keyed by its items join it), "objects", "mapping"
+
+    @property
+    def count(self) -> str:
+        """How many rows it has, and how many are shown when ``MAX_ROWS`` cut them."""
+        more = f", the first {len(self.rows)} shown" if self.total > len(self.rows) else ""
+        return f"({self.total}{more})"
+
+    def cells(self, item: Callable[[Any], str], text: Callable[[Any], str]) -> list[list[str]]:
+        """The rows as a renderer's cells: the first column by ``item`` (a code span) when the
+        table is keyed by its items, every other value by ``text``; a list of plain values
+        as its items, comma-separated."""
+        keyed = self.kind in ("ids", "mapping")
+
+        def cell(value: Any, first: bool) -> str:
+            value = joined(value)
+            if first and keyed and isinstance(value, str | int):
+                return item(value)
+            return text("" if value is None else value)
+
+        return [[cell(v, i == 0) for i, v in enumerate(row)] for row in self.rows]
 
 
 def counted(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.audit.outputs import counted, joined, tables
+from engine.audit.outputs import counted, tables
 from engine.audit.records import writes_recorded
-from engine.audit.view import read_run, run_mode
+from engine.audit.rows import approval_rows, mode_of, step_rows, write_rows
+from engine.audit.view import read_run
 from engine.depth import dumps
 from engine.textsafe import safe
 
@@ -46,25 +47,6 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _write_row(kind: str, rec: Mapping[str, Any], outcome: str) -> list[str]:
-    """One row of the Writes table: planned, done or refused, with its outcome field."""
-    return [
-        kind,
-        code(rec.get("step")),
-        md(rec.get("action")),
-        code(rec.get("target")),
-        md(rec.get(outcome)),
-    ]
-
-
-def _cell(value: Any, first: bool) -> str:
-    """A table cell: an item (an id, an address) in a code span, a list as its items."""
-    value = joined(value)
-    if first and isinstance(value, str | int):
-        return code(value)
-    return md("" if value is None else value)
-
-
 def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
     """The run's outputs under their own names, each as a table (``engine.audit.outputs``)."""
     if not outputs:
@@ -75,22 +57,14 @@ def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]
         if table.kind == "value":
             values.append(f"- **{md(table.name)}:** {md(table.rows[0][0])}")
             continue
-        more = f", the first {len(table.rows)} shown" if table.total > len(table.rows) else ""
-        lines += [f"### {md(table.name)} ({table.total}{more})", ""]
-        first = table.kind in ("ids", "mapping")
-        rows = [[_cell(v, first and i == 0) for i, v in enumerate(row)] for row in table.rows]
-        lines += _table([md(h) for h in table.head], rows)
+        lines += [f"### {md(table.name)} {table.count}", ""]
+        lines += _table([md(h) for h in table.head], table.cells(code, md))
     return lines + ([*values, ""] if values else [])
 
 
 def _mode(started: Mapping[str, Any], written: int) -> str:
-    """The run's mode; "nothing was changed" only when the log records no write at all."""
-    mode = run_mode(started)
-    if mode == "live":
-        return mode
-    if written == 0:
-        return f"{md(mode)}, nothing was changed"
-    return f"{md(mode)}, yet the log records {written} write(s) sent: see Writes"
+    mode, note = mode_of(started, written)
+    return md(mode) + note
 
 
 def render(path: str | Path) -> str:
@@ -115,51 +89,25 @@ def render(path: str | Path) -> str:
         "",
     ]
     steps = [
-        [
-            md(r.get("ts")),
-            code(r.get("step")),
-            md(r.get("status")),
-            f"{(r.get('duration_ms') or 0) / 1000:.2f}s",
-            md(r.get("error") or ""),
-        ]
-        for r in records
-        if r.get("type") == "step.finished"
+        [md(s.ts), code(s.step), md(s.status), s.duration, md(s.note)] for s in step_rows(records)
     ]
     out += _table(["time", "step", "status", "duration", "note"], steps)
     out += _outputs(outputs, counted(records))
-    approvals = [r for r in records if str(r.get("type", "")).startswith("approval.")]
+    approvals = approval_rows(records)
     if approvals:
         out += ["## Approvals", ""]
         out += _table(
             ["time", "step", "event", "by", "targets"],
             [
-                [
-                    md(r.get("ts")),
-                    code(r.get("step")),
-                    md(str(r.get("type")).removeprefix("approval.")),
-                    md(r.get("by") or r.get("reason") or ""),
-                    md(", ".join(map(str, r.get("targets") or [])), 1000),
-                ]
-                for r in approvals
+                [md(a.ts), code(a.step), md(a.event), md(a.by), md(a.targets, 1000)]
+                for a in approvals
             ],
         )
-    planned = [r for r in records if r.get("type") == "action.planned"]
-    results: dict[tuple[Any, Any], Any] = {}
-    for r in records:
-        if r.get("type") == "action.result":
-            results[(r.get("step"), r.get("index"))] = r.get("result")
-        elif r.get("type") == "action.failed":
-            results[(r.get("step"), r.get("index"))] = f"failed: {r.get('error')}"
-    done = [
-        {**r, "result": results.get((r.get("step"), r.get("index")), "no result logged")}
-        for r in records
-        if r.get("type") == "action.call"
-    ]
     out += ["## Writes", ""]
-    refused = [r for r in records if r.get("type") == "action.refused"]
-    rows = [_write_row("planned", r, "planned") for r in planned]
-    rows += [_write_row("done", r, "result") for r in done]
-    rows += [_write_row("refused", r, "reason") for r in refused]
+    rows = [
+        [w.kind, code(w.step), md(w.action), code(w.target), md(w.outcome)]
+        for w in write_rows(records)
+    ]
     out += _table(["", "step", "action", "target", "result"], rows)
     final = check.final_hash or ""
     out += [

@@ -205,16 +205,33 @@ def _stream_drill(drill: Any, run_dir: Path, as_json: bool) -> NoReturn:
     raise typer.Exit(0 if result.passed else 1)
 
 
+REPORT_FORMATS = ("md", "html")
+
+
 def report_cmd(
     run_log: Annotated[Path, typer.Argument(help="The run log.")],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write the Markdown here.")
+        Path | None, typer.Option("-o", "--output", help="Write the report here (else stdout).")
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="md|html",
+            help="md: Markdown for a ticket (the default); html: one self-contained page "
+            "with the attack's timeline (needs the soar[report] extra).",
+        ),
+    ] = "md",
 ) -> None:
-    """A Markdown incident summary of a run."""
-    from engine.audit.report import render
+    """An incident report of a run: Markdown, or a self-contained HTML page with a timeline."""
     from engine.errors import UsageError
 
+    if fmt not in REPORT_FORMATS:
+        raise UsageError(f"--format {safe(fmt)}: use one of {', '.join(REPORT_FORMATS)}")
+    if fmt == "html":
+        from engine.audit.htmlreport import render_html as render
+    else:
+        from engine.audit.report import render
     text = render(run_log)
     if output:
         try:
@@ -291,6 +308,10 @@ def demo_cmd(run_dir: Annotated[Path, typer.Option("--run-dir")] = Path("runs"))
     _say("")
     _say(f"run log:    {result.run_log} (UNSIGNED: a rehearsal; soar run signs with a key)")
     _say(f"report:     {d['report']}")
+    if d["html_report"]:
+        _say(f"html:       {d['html_report']} (open it in a browser: the attack's timeline)")
+    else:
+        _say(f"html:       not written: {d['html_missing']}")
     _say(f"final hash: {result.final_hash}")
     _say(f"verify it:  soar verify {result.run_log} --expect-hash {result.final_hash}")
     _say(f"done in {d['seconds']:.1f}s")

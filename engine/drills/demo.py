@@ -2,8 +2,9 @@
 
 Starts the emulator with the credential-stuffing scenario, runs the attack
 triage as a dry run with ``block=true`` (so the summary shows who would be
-blocked), scores it against the scenario's truth, and writes the run log and
-the Markdown report under ``runs/``. What its outputs answer (``suspicious_ips``
+blocked), scores it against the scenario's truth, and writes the run log, the
+Markdown report and the HTML one (with the ``soar[report]`` extra) under
+``runs/``. What its outputs answer (``suspicious_ips``
 answers the truth's ``attacker_ips``) is what the standard drills of the
 playbook declare (``engine.drills.drill.standard_answers``).
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.actions import default_registry
+from engine.audit.htmlreport import render_html
 from engine.audit.outputs import counted
 from engine.audit.report import render
 from engine.audit.runlog import read_records
@@ -23,6 +25,7 @@ from engine.bundled import standard_playbook
 from engine.drills.drill import client_from_emulator, standard_answers
 from engine.drills.scoring import same_name_answers, score
 from engine.emulator import start_emulator
+from engine.errors import UsageError
 from engine.playbook.loader import load_playbook
 from engine.run.executor import run_playbook
 
@@ -56,6 +59,14 @@ def run_demo(
         requests, writes = emu.stats.requests, len(emu.tenant.writes())
     report = result.run_log.with_suffix(".md")
     report.write_text(render(result.run_log), encoding="utf-8")
+    page, missing = None, None
+    try:
+        text = render_html(result.run_log)
+    except UsageError as exc:  # the soar[report] extra is not installed: say so, go on
+        missing = str(exc)
+    else:
+        page = result.run_log.with_suffix(".html")
+        page.write_text(text, encoding="utf-8")
     return {
         "result": result,
         "metrics": metrics,
@@ -64,5 +75,7 @@ def run_demo(
         "requests": requests,
         "writes_sent": writes,
         "report": report,
+        "html_report": page,  # None when the extra is missing; ``html_missing`` says why
+        "html_missing": missing,
         "seconds": time.monotonic() - start,
     }

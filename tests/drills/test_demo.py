@@ -32,3 +32,8 @@ def test_demo_runs_offline_and_prints_the_summary(tmp_path: Path) -> None:
     logs = list((tmp_path / "runs").glob("*.jsonl"))
     assert len(logs) == 1 and verify(logs[0]).code == 0
     assert (tmp_path / "runs" / (logs[0].stem + ".md")).read_text().startswith("# Incident report")
+    # and the HTML report, its path printed, with the attack's timeline in it
+    page = tmp_path / "runs" / (logs[0].stem + ".html")
+    assert f"html:       runs/{page.name} (open it in a browser" in err
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert 'id="soar-mark-failures-' in page.read_text(encoding="utf-8")
