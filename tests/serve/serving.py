@@ -2,10 +2,7 @@
 
 ``start_serve`` runs ``soar serve`` (the engine's CLI ``main``) with
 ``--port 0``, reads the first stdout line (``listening on http://HOST:PORT``)
-and returns the process with its URL. Until the detect helper's
-``engine/serve/rules.py`` and ``detect.py`` are merged, ``tests/serve/tiny/``
-stands in for them: it is appended to ``engine.serve.__path__``, so the
-engine's own modules are used as soon as they exist.
+and returns the process with its URL.
 """
 
 from __future__ import annotations
@@ -24,11 +21,6 @@ from typing import Any
 import httpx
 from soarcli import spawn
 
-TINY = Path(__file__).resolve().parent / "tiny"
-BOOT = (
-    "import sys, engine.serve as s; s.__path__.append(sys.argv.pop(1)); "
-    "from engine.cli import main; sys.exit(main(sys.argv[1:]))"
-)
 TOKEN = "stream-Token-0123456789"
 
 
@@ -70,9 +62,7 @@ class Served:
 
 def launch(state: Path, args: Sequence[str] = (), env: dict[str, str] | None = None) -> Served:
     """``soar serve --port 0 --state STATE ARGS`` started; fails with its stderr if it does not listen."""
-    proc = spawn(
-        "serve", "--port", "0", "--state", str(state), *args, env=env, entry=("-c", BOOT, str(TINY))
-    )
+    proc = spawn("serve", "--port", "0", "--state", str(state), *args, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("listening on http://"):

@@ -74,7 +74,7 @@ quiet: 30m
 threshold:
   count: {gte: 3}
 response:
-  playbook: ../playbooks/any.yaml
+  playbook: auth0-suspicious-ip
   inputs: {ip: "{{ group.ip }}"}
 """
 
@@ -96,10 +96,9 @@ def _fails(prefix: str, hour: int, n: int = 3) -> list[Item]:
 
 def test_one_incident_per_attack_and_a_quiet_one_closes(tmp_path: Path) -> None:
     """New evidence joins the open incident (no second response); after ``quiet`` a new one opens."""
-    from tiny.detect import Detector
-    from tiny.rules import load_rules
-
+    from engine.serve.detect import Detector
     from engine.serve.incidents import list_incidents
+    from engine.serve.rules import load_rules
 
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / "ip.yaml").write_text(RULE)
