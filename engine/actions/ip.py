@@ -25,6 +25,7 @@ from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import MAX_DEPTH  # Auth0's own details nest under 10 levels
 from engine.ipforms import Address, is_public, key_of, parse_address
 from engine.logs.eventset import EventSet
+from engine.timeutil import date_key
 
 # An address stands alone: not after a word character, a dot or a dash, nor
 # after "name/" (a product token such as Chrome/114.0.0.0; "//" of a URL is
@@ -44,6 +45,7 @@ _CANDIDATE = re.compile(f"{_V4}|{_V6}")
 MAX_TEXT = 10_000_000
 MAX_WARNINGS = 20
 MAX_SOURCES = 20
+MAX_HOURS = 24 * 31  # an address's events per hour, a month of them (the earliest kept)
 _SOFTWARE_KEYS = {"useragent", "user_agent", "user-agent", "ua"}
 
 
@@ -97,6 +99,7 @@ class _Tally:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
         self.forms: dict[str, dict[str, int]] = {}
+        self.hours: dict[str, dict[str, int]] = {}  # key -> hour -> events
 
     def add(
         self,
@@ -106,8 +109,13 @@ class _Tally:
         date: str | None,
         events: int = 1,
         last: str | None = None,
+        hour: str | None = None,
     ) -> None:
-        """``events`` events (one by default) found ``addr``, dated ``date`` (to ``last``)."""
+        """``events`` events (one by default) found ``addr``, dated ``date`` (to ``last``).
+
+        ``hour``: the hour they fall in (``YYYY-MM-DDTHH``; by default the hour of
+        ``date``, when it is a readable date): each row counts its events per hour.
+        """
         row = self.rows.get(key)
         if row is None:
             row = self.rows[key] = {
@@ -129,9 +137,18 @@ class _Tally:
                 row["sources"].append(source)
         widen(row, date)
         widen(row, last)
+        if hour is None:
+            hour = (date_key(date) or "")[:13]
+        if hour:  # an undated event has no hour
+            hours = self.hours.setdefault(key, {})
+            hours[hour] = hours.get(hour, 0) + events
 
     def finish(self) -> list[dict[str, Any]]:
         for key, row in self.rows.items():
+            hours = sorted(self.hours.get(key, {}).items())
+            row["hours"] = [[f"{h}:00:00.000Z", n] for h, n in hours[:MAX_HOURS]]
+            if len(hours) > MAX_HOURS:
+                row["hours_cut"] = len(hours) - MAX_HOURS
             counts = self.forms[key]
             # most frequent first; ties keep the order first seen (dicts keep insertion order)
             ordered = sorted(counts, key=lambda f: -counts[f])
@@ -177,15 +194,15 @@ def _by_ip_value(events: EventSet, tally: _Tally, unreadable: dict[str, int]) ->
     so forms keep their first-seen order; an empty date counts for nothing, as there.
     """
     rows = events.query(
-        "SELECT ip, count(*), min(date) FILTER (WHERE date <> ''), "
+        "SELECT ip, left(date_key, 13) AS hour, count(*), min(date) FILTER (WHERE date <> ''), "
         "max(date) FILTER (WHERE date <> '') FROM {events} WHERE ip IS NOT NULL "
-        "GROUP BY ip ORDER BY min(pos)"
+        "GROUP BY ip, hour ORDER BY min(pos)"
     )
-    for own, n, first, last in rows:
+    for own, hour, n, first, last in rows:
         found: dict[str, dict[str, Any]] = {}
         _own_ip(own, found, unreadable, n)
         for key, entry in found.items():
-            tally.add(key, entry["addr"], entry, first, n, last)
+            tally.add(key, entry["addr"], entry, first, n, last, hour=hour or "")
 
 
 def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -262,7 +279,7 @@ ACTIONS = [
             "properties": {
                 "ips": {
                     "type": "array",
-                    "description": "[{ip, address, forms, count, first_seen, last_seen, public, sources}], most frequent first, then by address (IPv4 first). `ip` is the address as logged (its most frequent form), `forms` every form seen (search them all: Auth0 matches the text exactly), `address` the canonical text (an IPv4-mapped IPv6 address is its IPv4 address), `sources` where it was found (`ip`, a `details` path, `text`). An event counts once per address.",
+                    "description": "[{ip, address, forms, count, first_seen, last_seen, hours, public, sources}], most frequent first, then by address (IPv4 first). `ip` is the address as logged (its most frequent form), `forms` every form seen (search them all: Auth0 matches the text exactly), `address` the canonical text (an IPv4-mapped IPv6 address is its IPv4 address), `sources` where it was found (`ip`, a `details` path, `text`), `hours` its events per hour ([hour, count], by date; the first 744 hours, `hours_cut` saying how many more). An event counts once per address.",
                 },
                 "count": {
                     "type": "integer",

@@ -175,7 +175,23 @@ def _draw(ax: Any, mark: Mark, y: int, gid: str) -> None:
     x = dates.date2num(mark.start)
     if mark.kind == "failures" and mark.end is not None:
         end = dates.date2num(mark.end)
-        ax.hlines(y, x, end, colors=colour, linewidth=9, alpha=0.75, gid=gid)
+        if mark.hours:  # the span thin, each hour a bar as tall as its share of the busiest
+            ax.hlines(y, x, end, colors=colour, linewidth=2, alpha=0.45, gid=gid)
+            busiest = max(n for _, n in mark.hours)
+            bars = ax.bar(
+                [dates.date2num(h) for h, _ in mark.hours],
+                [0.8 * n / busiest for _, n in mark.hours],
+                width=1 / 24,
+                bottom=y - 0.4,
+                align="edge",
+                color=colour,
+                alpha=0.8,
+                linewidth=0,
+            )
+            for k, bar in enumerate(bars):
+                bar.set_gid(f"soar-hour-{y}-{k}")
+        else:
+            ax.hlines(y, x, end, colors=colour, linewidth=9, alpha=0.75, gid=gid)
         ax.annotate(
             f" {mark.count}", (end, y), va="center", fontsize=8, color=colour, gid=f"soar-count-{y}"
         )

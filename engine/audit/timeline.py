@@ -5,7 +5,8 @@ step ids:
 
 - **failures**: each address row an output holds (``ip``, ``count``,
   ``first_seen``, ``last_seen``: ``ip.extract``'s rows, kept by a filter) is a
-  span from its first to its last indicator event, with its count;
+  span from its first to its last indicator event, with its count and, where
+  the row has them (``hours``), its events in each hour;
 - **login**: each account's first successful login from those addresses (a
   step output's ``first_login``, user id to date, with its ``user_names``);
 - **application**: each application an account reached, at its first event
@@ -15,7 +16,7 @@ step ids:
 - **containment**: each write the run planned, sent or refused, at its record's time.
 
 The run log holds the summaries the run verified, not every event: an address
-is one span, not one mark per failed login. A value whose date cannot be read
+is one span with its hourly counts, not one mark per failed login. A value whose date cannot be read
 is not dropped silently: it is listed in ``Timeline.unplaced``.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 from engine.audit.rows import write_rows
 
 KINDS = {
-    "failures": "indicator events from a suspicious address (first to last)",
+    "failures": "indicator events of a suspicious address, per hour",
     "login": "first successful login of a compromised account",
     "application": "application reached by a compromised account",
     "management": "Management API call",
@@ -49,6 +50,7 @@ class Mark:
     end: datetime | None = None  # a span's end (failures); None for a moment
     label: str = ""
     count: int = 1
+    hours: tuple[tuple[datetime, int], ...] = ()  # failures: events in each hour, by its start
 
 
 @dataclass
@@ -132,7 +134,28 @@ def _failures(line: Timeline, finals: list[Any]) -> None:
             dated = f"first_seen {row['first_seen']!r}, last_seen {row['last_seen']!r}"
             line.unplaced.append(f"address {row['ip']}: {dated}")
             continue
-        line.add(Mark("failures", str(row["ip"]), start, end, f"{count} indicator events", count))
+        line.add(
+            Mark(
+                "failures",
+                str(row["ip"]),
+                start,
+                end,
+                f"{count} indicator events",
+                count,
+                _hours(row.get("hours")),
+            )
+        )
+
+
+def _hours(value: Any) -> tuple[tuple[datetime, int], ...]:
+    """``ip.extract``'s ``hours`` ([hour, count] pairs) as dates; what is not one is left out."""
+    found = []
+    for pair in value if isinstance(value, list) else []:
+        if isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], int):
+            moment = when(pair[0])
+            if moment is not None and pair[1] > 0:
+                found.append((moment, pair[1]))
+    return tuple(found)
 
 
 def _accounts(line: Timeline, steps: list[Mapping[str, Any]]) -> dict[str, str]:

@@ -32,6 +32,36 @@ def test_ip_extract_counts_dates_and_public(
     assert out["warnings"] == ["ip '999.1.1.1' of 1 event(s) is not an IP address; not counted"]
 
 
+def test_each_address_counts_its_events_per_hour_whatever_the_date_form(
+    ctx: ActionContext,
+) -> None:
+    """The timeline of an attack: per hour by the event's date, Auth0's form or RFC 3339
+    with an offset (a SIEM's row); an undated event counts for the total, in no hour."""
+    events = [
+        {"ip": "203.0.113.7", "date": "2026-11-20T10:05:00.000Z"},
+        {"ip": "203.0.113.7", "date": "2026-11-20T10:59:59.999Z"},
+        {"ip": "203.0.113.7", "date": "2026-11-20T13:10:00+02:00"},  # 11:10 UTC
+        {"ip": "203.0.113.7", "date": "yesterday"},
+        {"ip": "::ffff:203.0.113.7", "date": "2026-11-20T12:00:00.000Z"},
+    ]
+    (row,) = ip.extract(ctx, {"events": events})["ips"]
+    assert row["count"] == 5
+    assert row["hours"] == [
+        ["2026-11-20T10:00:00.000Z", 2],
+        ["2026-11-20T11:00:00.000Z", 1],
+        ["2026-11-20T12:00:00.000Z", 1],
+    ]
+    month = [{"ip": "198.51.100.4", "date": "2026-09-30T23:00:00.000Z"}]
+    month += [
+        {"ip": "198.51.100.4", "date": f"2026-10-{d:02d}T{h:02d}:30:00.000Z"}
+        for d in range(1, 32)
+        for h in range(24)
+    ]
+    (row,) = ip.extract(ctx, {"events": month})["ips"]
+    assert len(row["hours"]) == ip.MAX_HOURS == 31 * 24 and row["hours_cut"] == 1
+    assert row["hours"][0] == ["2026-09-30T23:00:00.000Z", 1]  # the earliest kept
+
+
 def test_ip_extract_from_text(ctx: ActionContext) -> None:
     text = "from 8.8.8.8, 8.8.8.8 and [2606:4700::1111]; not 1.2.3.999 nor 1.2.3.4.5 nor ::"
     out = ip.extract(ctx, {"text": text})

@@ -213,6 +213,9 @@ def test_a_real_shaped_export_gives_its_timeline(tmp_path: Path) -> None:
     for m in line.of("failures"):
         row = next(r for r in out["suspicious_addresses"] if r["ip"] == m.lane)
         assert (m.start, m.end) == (when(row["first_seen"]), when(row["last_seen"]))
+        # over time: its events in each hour, adding up to its count
+        assert [(h, n) for h, n in m.hours] == [(when(h), n) for h, n in row["hours"]]
+        assert sum(n for _, n in m.hours) == m.count
     assert {m.lane for m in line.of("login")} == set(out["user_names"].values())
     reached = {(m.lane, m.label) for m in line.of("application")}
     assert reached == {
@@ -222,6 +225,8 @@ def test_a_real_shaped_export_gives_its_timeline(tmp_path: Path) -> None:
     assert line.of("containment") == [] and line.unplaced == []
     page = render_html(result.run_log)
     assert page.count('id="soar-mark-failures-') == len(spans) == 3
+    hours = sum(len(m.hours) for m in line.of("failures"))
+    assert page.count('id="soar-hour-') == hours >= 3
 
 
 def test_two_accounts_under_one_logged_name_keep_a_lane_each(tmp_path: Path) -> None:
