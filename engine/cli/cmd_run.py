@@ -305,18 +305,14 @@ def result_json(result: RunResult) -> dict[str, Any]:
 
 def _awaiting(run_log: Path) -> dict[str, Any] | None:
     """The step, action and targets the run stopped for (None: the log cannot tell)."""
+    from engine.audit.records import awaited
     from engine.audit.runlog import read_records
     from engine.errors import RunLogError
 
     try:
-        records = read_records(run_log)
+        return awaited(read_records(run_log))
     except (RunLogError, OSError):
         return None
-    for rec in reversed(records):
-        if rec.get("type") in ("approval.required", "approval.denied"):
-            keys = ("step", "action", "targets", "reason")
-            return {k: rec[k] for k in keys if k in rec}
-    return None
 
 
 def _written(count: int | None, run_log: Path) -> str:
