@@ -9,7 +9,8 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     SoarError
     ├── UsageError           a command asked for what it cannot do (options that clash, a file)
     ├── ConfigError          a setting is missing or unsafe (AUTH0_DOMAIN, ...)
-    │   └── EmulatorError    an emulator setting out of range (scenario, size, rates)
+    │   ├── EmulatorError    an emulator setting out of range (scenario, size, rates)
+    │   └── TemporalError    the Temporal server cannot be reached or refused a request
     ├── InvalidError         what the operator wrote is invalid; carries its issues
     │   ├── PlaybookError    a playbook cannot be loaded or is invalid
     │   ├── InputError       run inputs do not match the playbook's declared inputs
@@ -51,6 +52,10 @@ class ConfigError(SoarError):
 
 class EmulatorError(ConfigError):
     """The emulator cannot start or be fed as asked (unknown scenario, a rate out of range)."""
+
+
+class TemporalError(ConfigError):
+    """The Temporal server (``--temporal HOST:PORT``) cannot be reached or refused a request."""
 
 
 class InvalidError(SoarError):

@@ -143,13 +143,15 @@ def check_tenant(playbook: Playbook, logs: Path | None, redactor: Redactor) -> A
     return checked_factory(redactor.add)
 
 
-def _protected_ips() -> list[str]:
+def protected_ips() -> list[str]:
+    """``SOAR_PROTECTED_IPS``: addresses and CIDRs no address write may block."""
     from engine.run.guardrails import PROTECTED_IPS_ENV, parse_protected_ips
 
     return parse_protected_ips(os.environ.get(PROTECTED_IPS_ENV))
 
 
-def _protected() -> list[str]:
+def protected_users() -> list[str]:
+    """``SOAR_PROTECTED_USERS``: users no write may touch."""
     from engine.run.guardrails import PROTECTED_ENV, parse_protected
 
     return parse_protected(os.environ.get(PROTECTED_ENV))
@@ -336,7 +338,7 @@ def _writes_in(run_log: Path) -> int | None:
         return None
 
 
-class _LogPath:
+class LogPath:
     """Remembers the run log a run writes (from its first record), for the Ctrl-C message."""
 
     def __init__(self, progress: Progress, run_dir: Path | None = None) -> None:
@@ -364,8 +366,8 @@ class _LogPath:
         raise typer.Exit(INTERRUPTED)
 
 
-def _drive(
-    start: Callable[[], RunResult], tracker: _LogPath, redactor: Redactor, as_json: bool
+def drive(
+    start: Callable[[], RunResult], tracker: LogPath, redactor: Redactor, as_json: bool
 ) -> NoReturn:
     """Run or resume, then report: Ctrl-C and the exit code (errors: ``main``'s boundary)."""
     try:
@@ -415,6 +417,26 @@ def run_cmd(
     signing_key: Annotated[
         Path | None, typer.Option("--signing-key", help=SIGNING_KEY_HELP)
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="local (this process) or temporal (workers: soar worker)."),
+    ] = "local",
+    temporal: Annotated[
+        str | None, typer.Option("--temporal", help="With --engine temporal: HOST:PORT.")
+    ] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", help="With --engine temporal: the namespace.")
+    ] = "default",
+    task_queue: Annotated[
+        str, typer.Option("--task-queue", help="With --engine temporal: the task queue.")
+    ] = "soar",
+    approval_timeout: Annotated[
+        str,
+        typer.Option(
+            "--approval-timeout",
+            help="With --engine temporal: how long a run waits for soar approve (then denied).",
+        ),
+    ] = "24h",
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.actions import default_registry
@@ -427,20 +449,49 @@ def run_cmd(
     from engine.run.executor import run_playbook
 
     json_requested(as_json)
+    if engine not in ("local", "temporal"):
+        raise UsageError(f"--engine {engine}: give local or temporal")
+    remote = engine == "temporal"
+    if remote and (temporal is None or signing_key is not None):
+        raise UsageError(
+            "--engine temporal needs --temporal HOST:PORT, and takes no --signing-key "
+            "(the workers sign: soar worker --signing-key)"
+        )
     redactor = make_redactor()
-    if logs is None:
+    if logs is None and not remote:
         check_domain()
     registry = default_registry()
     pb = load_playbook(playbook, registry)
     if logs is not None and not logs.is_file():
         raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
     values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
+    progress = Progress(redactor, line=live_line(), actions=registry)
+    tracker = LogPath(progress, run_dir)
+    if remote:
+        assert temporal is not None
+        drive(
+            lambda: _submit(
+                pb,
+                values,
+                address=temporal,
+                namespace=namespace,
+                task_queue=task_queue,
+                run_dir=run_dir,
+                dry_run=dry_run,
+                yes=yes,
+                logs=logs,
+                cache=not no_cache,
+                approval_timeout=approval_timeout,
+                progress=tracker,
+            ),
+            tracker,
+            redactor,
+            as_json,
+        )
     signer = load_signer(signing_key, redactor)
     auth0_factory = check_tenant(pb, logs, redactor)  # last: it may wait for the network
     say_signing(signer)
-    progress = Progress(redactor, line=live_line(), actions=registry)
-    tracker = _LogPath(progress, run_dir)
-    _drive(
+    drive(
         lambda: run_playbook(
             pb,
             values,
@@ -451,8 +502,8 @@ def run_cmd(
             run_dir=run_dir,
             logs_file=logs,
             cache=not no_cache,
-            protected_users=_protected(),
-            protected_ips=_protected_ips(),
+            protected_users=protected_users(),
+            protected_ips=protected_ips(),
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,
@@ -461,6 +512,54 @@ def run_cmd(
         tracker,
         redactor,
         as_json,
+    )
+
+
+def _submit(
+    pb: Playbook,
+    values: dict[str, Any],
+    *,
+    address: str,
+    namespace: str,
+    task_queue: str,
+    run_dir: Path,
+    dry_run: bool,
+    yes: bool,
+    logs: Path | None,
+    cache: bool,
+    approval_timeout: str,
+    progress: Callable[[dict[str, Any]], None],
+) -> RunResult:
+    """``soar run --engine temporal``: the run's workflow started, followed to its end or stop."""
+    from engine.temporal.spec import require_sdk
+
+    require_sdk()
+    from engine.run.state import new_run_id, operator_name
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+    from engine.timeutil import parse_duration
+
+    spec = RunSpec(
+        run_id=new_run_id(),
+        playbook=str(Path(pb.path).resolve()),
+        sha256=pb.sha256,
+        inputs=values,
+        operator=operator_name(),
+        dry_run=dry_run,
+        yes=yes,
+        logs_file=str(logs.resolve()) if logs else None,
+        cache=cache,
+        protected_users=protected_users(),
+        protected_ips=protected_ips(),
+        approval_timeout_s=parse_duration(approval_timeout).total_seconds(),
+    )
+    return submit_and_follow(
+        spec,
+        address=address,
+        namespace=namespace,
+        task_queue=task_queue,
+        run_dir=run_dir.resolve(),
+        on_event=progress,
     )
 
 
@@ -493,15 +592,15 @@ def resume_cmd(
     say_signing(signer, resuming=run_log)
     registry = default_registry()
     progress = Progress(redactor, line=live_line(), actions=registry)
-    tracker = _LogPath(progress)
+    tracker = LogPath(progress)
     tracker.path = run_log
-    _drive(
+    drive(
         lambda: resume_run(
             run_log,
             registry=registry,
             approve=_approval(yes, progress),
-            protected_users=_protected(),
-            protected_ips=_protected_ips(),
+            protected_users=protected_users(),
+            protected_ips=protected_ips(),
             secrets=env_secrets(),
             on_event=tracker,
             redactor=redactor,

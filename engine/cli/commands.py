@@ -10,6 +10,7 @@ from engine.cli import (
     cmd_keys,
     cmd_logs,
     cmd_run,
+    cmd_temporal,
     cmd_validate,
     cmd_verify,
 )
@@ -17,6 +18,7 @@ from engine.cli import (
 MODULES: list[ModuleType] = [
     cmd_validate,
     cmd_run,
+    cmd_temporal,
     cmd_verify,
     cmd_keys,
     cmd_emulator,

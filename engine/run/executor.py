@@ -61,6 +61,7 @@ def run_playbook(
     from_cli: bool = False,
     http_read_hosts: Sequence[str] | None = None,
     cache: bool = True,
+    run_id: str | None = None,
 ) -> RunResult:
     """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
@@ -84,11 +85,13 @@ def run_playbook(
       (``engine.logs.cache``; ``soar run --no-cache`` turns it off).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
+    - ``run_id``: the run's id (a Temporal workflow's, ``engine.temporal``); by
+      default a new one (``new_run_id``).
     - ``signer``: signs the log (its key id in ``run.started``, a ``run.signed``
       record at the end); without one the log is unsigned.
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     path = Path(run_dir) / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     who = operator or operator_name()

@@ -39,7 +39,7 @@ from engine.audit.runlog import RunLogWriter, last_event, read_records, verify
 from engine.audit.signing import Signer
 from engine.errors import RunLogError
 from engine.playbook.loader import load_playbook
-from engine.run.approval import Approve
+from engine.run.approval import Approve, Decision
 from engine.run.executor import execute
 from engine.run.replay import replay_from
 from engine.run.runlock import RunLock
@@ -213,7 +213,10 @@ def _where(identity: Mapping[str, str | None]) -> str:
 
 
 def _approval_kind(approve: Approve) -> str:
-    """How this resume approves writes: ``--yes``, ``prompt`` (a terminal), or ``none``."""
+    """How this resume approves writes: ``--yes``, ``prompt`` (a terminal), ``granted`` or
+    ``denied`` (a ``Decision``: its operator is the resume's), or ``none``."""
+    if isinstance(approve, Decision):
+        return "granted" if approve.granted else "denied"
     if approve is True:
         return "--yes"
     return "prompt" if callable(approve) else "none"
