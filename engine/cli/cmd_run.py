@@ -437,6 +437,14 @@ def run_cmd(
             help="With --engine temporal: how long a run waits for soar approve (then denied).",
         ),
     ] = "24h",
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat-timeout",
+            min=1.0,
+            help="With --engine temporal: seconds a silent worker keeps the run before another takes it.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.actions import default_registry
@@ -482,6 +490,7 @@ def run_cmd(
                 logs=logs,
                 cache=not no_cache,
                 approval_timeout=approval_timeout,
+                heartbeat=heartbeat,
                 progress=tracker,
             ),
             tracker,
@@ -528,6 +537,7 @@ def _submit(
     logs: Path | None,
     cache: bool,
     approval_timeout: str,
+    heartbeat: float,
     progress: Callable[[dict[str, Any]], None],
 ) -> RunResult:
     """``soar run --engine temporal``: the run's workflow started, followed to its end or stop."""
@@ -552,6 +562,7 @@ def _submit(
         protected_users=protected_users(),
         protected_ips=protected_ips(),
         approval_timeout_s=parse_duration(approval_timeout).total_seconds(),
+        heartbeat_s=heartbeat,
     )
     return submit_and_follow(
         spec,

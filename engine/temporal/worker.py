@@ -17,6 +17,7 @@ import concurrent.futures
 import contextlib
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.client import Client
@@ -73,6 +74,10 @@ async def serve(
             activity_executor=pool,
             max_concurrent_activities=concurrency,
             max_task_queue_activities_per_second=max_per_second,
+            # a dead worker's workflows go back to the shared queue after this, not 10 s
+            sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
+            # SIGTERM: segments in flight finish (and log) before the worker leaves
+            graceful_shutdown_timeout=timedelta(seconds=60),
         )
         async with worker:
             if on_ready:

@@ -89,7 +89,7 @@ def temporal_server() -> Iterator[str]:
             proc.kill()
 
 
-Workers = Callable[..., subprocess.Popen[str]]
+Workers = Callable[..., list[subprocess.Popen[str]]]
 
 
 @pytest.fixture(scope="module")
@@ -98,34 +98,31 @@ def workers(temporal_server: str) -> Iterator[Workers]:
     started: list[subprocess.Popen[str]] = []
 
     def start(
-        emu: RunningEmulator, run_dir: Path, queue: str, extra: dict[str, str] | None = None
-    ) -> subprocess.Popen[str]:
+        emu: RunningEmulator, run_dir: Path, queue: str, count: int = 1
+    ) -> list[subprocess.Popen[str]]:
+        """``count`` workers of ``queue`` for ``emu``'s tenant, started at once, all polling."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "engine",
-                "worker",
-                "--temporal",
-                temporal_server,
-                "--task-queue",
-                queue,
-                "--run-dir",
-                str(run_dir),
-            ],
-            cwd=ROOT,
-            env={**clean, **emu.env(), **(extra or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stderr is not None
-        line = proc.stderr.readline()  # "worker <pid> polling ...": it is connected
-        assert "polling" in line, line
-        started.append(proc)
-        return proc
+        mine: list[tuple[subprocess.Popen[str], Path]] = []
+        for _ in range(count):
+            err = run_dir / f"worker-{len(started)}.err"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "engine", "worker", "--temporal", temporal_server,
+                 "--task-queue", queue, "--run-dir", str(run_dir)],
+                cwd=ROOT,
+                env={**clean, **emu.env()},
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err.open("w"),
+                text=True,
+            )  # fmt: skip
+            started.append(proc)
+            mine.append((proc, err))
+        deadline = time.monotonic() + 30
+        for proc, err in mine:
+            while "polling" not in err.read_text():  # "worker <pid> polling ...": connected
+                assert proc.poll() is None and time.monotonic() < deadline, err.read_text()
+                time.sleep(0.05)
+        return [proc for proc, _ in mine]
 
     yield start
     for proc in started:
