@@ -45,6 +45,7 @@ from engine.run.replay import replay_from
 from engine.run.runlock import RunLock
 from engine.run.state import Auth0Factory, Event, Run, RunResult, operator_name, tenant_label
 from engine.secrets import Secret
+from engine.timeutil import parse_time
 
 if TYPE_CHECKING:
     import httpx
@@ -169,6 +170,7 @@ def _prepare(
             + ", ".join(f"SOAR_SECRET_{m.upper()}" for m in missing)
         )
     logs_file = Path(started["logs_file"]) if started.get("logs_file") else None
+    clock = parse_time(str(started["clock"])) if started.get("clock") else None
     return Run(
         playbook,
         dict(started.get("inputs") or {}),
@@ -176,6 +178,7 @@ def _prepare(
         dry_run=bool(started.get("dry_run")),
         logs_file=logs_file,
         replay=replay_from(records),
+        clock=clock,  # a run with its own clock keeps it: since: 24h means what it meant
         **options,
     )
 

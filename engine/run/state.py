@@ -87,8 +87,10 @@ class Run:
         replay: Replay | None = None,
         http_read_hosts: Sequence[str] | None = None,
         cache: bool = True,
+        clock: datetime | None = None,
     ) -> None:
         self.playbook = playbook
+        self.clock = clock  # relative times count from it (run.started's clock), else from now
         self.inputs = inputs
         self.registry = registry
         self.dry_run = dry_run
@@ -120,6 +122,7 @@ class Run:
             logs_file=logs_file,
             secrets=self.secrets,
             events_factory=self.event_store,
+            now=clock,
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}
