@@ -20,6 +20,7 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     ├── QueryError           a log query Auth0 would reject (unsearchable field, bad wildcard)
     ├── LogFileError         a log file that cannot be read as Auth0 log events
     ├── RunLogError          a run log cannot be read or resumed
+    │   └── RunLogBusy       another process is writing the run log (it may end: try later)
     ├── DuplicateActionError an action name registered twice
     └── ActionError          an action failed; the executor turns it into a failed step
         ├── StepTimeout      a step ran longer than its ``timeout``
@@ -103,6 +104,10 @@ class LogFileError(SoarError):
 
 class RunLogError(SoarError):
     """A run log that cannot be read, verified or resumed."""
+
+
+class RunLogBusy(RunLogError):
+    """Another process holds the run log's lock: trying again once it ends may succeed."""
 
 
 class DuplicateActionError(SoarError):

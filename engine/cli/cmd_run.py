@@ -341,10 +341,13 @@ def _writes_in(run_log: Path) -> int | None:
 class LogPath:
     """Remembers the run log a run writes (from its first record), for the Ctrl-C message."""
 
-    def __init__(self, progress: Progress, run_dir: Path | None = None) -> None:
+    def __init__(
+        self, progress: Progress, run_dir: Path | None = None, *, remote: bool = False
+    ) -> None:
         self.progress = progress
         self.run_dir = run_dir
         self.path: Path | None = None
+        self.remote = remote  # a Temporal run: Ctrl-C stops following it, not the run
 
     def __call__(self, rec: dict[str, Any]) -> None:
         if self.path is None and self.run_dir is not None:
@@ -358,6 +361,13 @@ class LogPath:
             run_log = str(self.path) if self.path else None
             typer.echo(json_text({"status": "interrupted", "run_log": run_log}))
         where = safe(self.path) if self.path else "RUNLOG"
+        if self.remote:
+            typer.echo(
+                f"\nstopped following: the run goes on on the Temporal workers; its log is "
+                f"{where} (soar show {where})",
+                err=True,
+            )
+            raise typer.Exit(INTERRUPTED)
         typer.echo(
             f"\ninterrupted: the run log {where} is incomplete; writes already sent are "
             f"recorded. Continue with: soar resume {where}",
@@ -474,7 +484,7 @@ def run_cmd(
         raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
     values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
     progress = Progress(redactor, line=live_line(), actions=registry)
-    tracker = LogPath(progress, run_dir)
+    tracker = LogPath(progress, run_dir, remote=remote)
     if remote:
         assert temporal is not None
         drive(

@@ -122,7 +122,7 @@ def approve_cmd(
 
     redactor = make_redactor()
     progress = Progress(redactor, line=live_line(), actions=default_registry())
-    tracker = LogPath(progress)
+    tracker = LogPath(progress, remote=True)
     tracker.path = run_dir / f"{run_id}.jsonl"
     decision = Decision(yes, operator_name(), datetime.now(UTC).isoformat())
     drive(

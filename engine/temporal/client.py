@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.service import RPCError
 
 from engine.audit.records import read_records
-from engine.errors import TemporalError, UsageError
+from engine.errors import RunLogError, TemporalError, UsageError
 from engine.run.approval import Decision
 from engine.run.state import RunResult
 from engine.temporal.spec import DECIDE, STATE, RunSpec, Segment, read_outputs
@@ -110,13 +110,24 @@ async def _follow(
         done, _ = await asyncio.wait({result}, timeout=POLL_S)
         tail.read()
         if done:
-            segment = result.result()
+            try:
+                segment = result.result()
+            except WorkflowFailureError as exc:
+                raise TemporalError(f"run {run_id} failed on the workers: {_cause(exc)}") from None
             return _run_result(segment, run_dir)
         state = await handle.query(STATE)
         if state.get("state") == "awaiting_approval" and state.get("deadline") != answered:
             result.cancel()
             tail.read()  # the records of the stop, written before the wait began
             return _waiting(run_id, run_dir, state)
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost message of a workflow's failure (the segment's own error, one line)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    message = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(message).split())[:500]
 
 
 def _run_result(segment: Segment, run_dir: Path) -> RunResult:
@@ -134,7 +145,10 @@ def _run_result(segment: Segment, run_dir: Path) -> RunResult:
 def _waiting(run_id: str, run_dir: Path, state: dict[str, Any]) -> RunResult:
     """A run that waits, durably, for ``soar approve``: reported as the local engine's stop."""
     log = run_dir / f"{run_id}.jsonl"
-    records = read_records(log)
+    try:
+        records = read_records(log)
+    except (RunLogError, OSError):  # not mounted here: the workers' folder is not this one
+        records = []
     awaiting = state.get("awaiting") or {}
     unknown = awaiting.get("reason") == "unknown_outcome"
     why = (

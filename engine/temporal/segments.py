@@ -37,6 +37,7 @@ from engine.run.approval import Approve, Decision
 from engine.run.executor import run_playbook
 from engine.run.resume import resume_run
 from engine.temporal.spec import INLINE_OUTPUTS, RunSpec, Segment, outputs_path
+from engine.timeutil import parse_time
 
 if TYPE_CHECKING:
     from engine.actions.registry import ActionRegistry
@@ -68,10 +69,17 @@ class WorkerSettings:
 
 
 def run_segment(
-    spec: RunSpec, decision: Decision | None, settings: WorkerSettings, heartbeat: Heartbeat
+    spec: RunSpec,
+    decision: Decision | None,
+    clock: str,
+    settings: WorkerSettings,
+    heartbeat: Heartbeat,
 ) -> Segment:
     """Start or continue ``spec``'s run in ``<run_dir>/<run_id>.jsonl``; how this part ended.
 
+    ``clock``: the workflow's start time (ISO 8601), the run's clock: relative
+    times (``since: 24h``) count from it in every segment (``run.started``
+    records it; a resume keeps it), whenever and wherever the segment runs.
     ``decision``: the operator's answer the run waited for (``None``: none yet;
     the run is approved from the start only with ``spec.yes``). A grant given
     after writes of unknown outcome also confirms that they may be sent again
@@ -98,9 +106,7 @@ def run_segment(
     }
     try:
         if _started(path):
-            waiting = awaited(read_records(path)) or {}
-            unknown = waiting.get("reason") == "unknown_outcome"
-            resend = unknown and decision is not None and decision.granted
+            resend = _confirms_unknown(read_records(path), decision)
             result = resume_run(path, resend_unknown=resend, **common)
         else:
             playbook = load_playbook(Path(spec.playbook), settings.registry)
@@ -118,11 +124,23 @@ def run_segment(
                 logs_file=Path(spec.logs_file) if spec.logs_file else None,
                 cache=spec.cache,
                 run_id=spec.run_id,
+                clock=parse_time(clock),
                 **common,
             )
     finally:
         beating.stop()
     return _segment(result, read_records(result.run_log))
+
+
+def _confirms_unknown(records: list[dict[str, Any]], decision: Decision | None) -> bool:
+    """Whether ``decision`` grants sending again the writes of unknown outcome the run stopped
+    for. Only when the run's last act was that stop: writes cut off later (a worker that
+    died after the grant) were never shown to the operator, and are asked about anew."""
+    last = last_event(records)
+    if last.get("type") != "run.finished" or last.get("status") != "awaiting_approval":
+        return False
+    waiting = awaited(records) or {}
+    return waiting.get("reason") == "unknown_outcome" and decision is not None and decision.granted
 
 
 def _started(path: Path) -> bool:

@@ -29,12 +29,14 @@ from engine.temporal.spec import SEGMENT, RunSpec, Segment
 from engine.temporal.workflow import RunWorkflow
 
 
-def segment_activity(settings: WorkerSettings) -> Callable[[RunSpec, Decision | None], Segment]:
+def segment_activity(
+    settings: WorkerSettings,
+) -> Callable[[RunSpec, Decision | None, str], Segment]:
     """The segment activity of a worker with ``settings`` (it runs on the worker's threads)."""
 
     @activity.defn(name=SEGMENT)
-    def segment(spec: RunSpec, decision: Decision | None) -> Segment:
-        return run_segment(spec, decision, settings, activity.heartbeat)
+    def segment(spec: RunSpec, decision: Decision | None, clock: str) -> Segment:
+        return run_segment(spec, decision, clock, settings, activity.heartbeat)
 
     return segment
 

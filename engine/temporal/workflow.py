@@ -27,6 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from engine.run.approval import Decision
     from engine.temporal.spec import DECIDE, SEGMENT, STATE, WORKFLOW, RunSpec, Segment
 
+# what trying again cannot change (matched by exact class name); RunLogBusy (a log another
+# attempt still writes: its worker may be alive but cut off) is retried
 NON_RETRYABLE = ["RunLogError", "InputError", "PlaybookError", "ConfigError", "UsageError"]
 
 
@@ -43,11 +45,12 @@ class RunWorkflow:
     @workflow.run
     async def run(self, spec: RunSpec) -> Segment:
         decision: Decision | None = None
+        clock = workflow.now().isoformat()  # the run's clock: the same in every segment
         while True:
             self.state = "running"
             segment: Segment = await workflow.execute_activity(
                 SEGMENT,
-                args=[spec, decision],
+                args=[spec, decision, clock],
                 result_type=Segment,
                 start_to_close_timeout=timedelta(days=1),
                 heartbeat_timeout=timedelta(seconds=spec.heartbeat_s),

@@ -98,9 +98,10 @@ def workers(temporal_server: str) -> Iterator[Workers]:
     started: list[subprocess.Popen[str]] = []
 
     def start(
-        emu: RunningEmulator, run_dir: Path, queue: str, count: int = 1
+        emu: RunningEmulator | None, run_dir: Path, queue: str, count: int = 1
     ) -> list[subprocess.Popen[str]]:
-        """``count`` workers of ``queue`` for ``emu``'s tenant, started at once, all polling."""
+        """``count`` workers of ``queue`` for ``emu``'s tenant (None: no Auth0 settings),
+        started at once, all polling."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
         mine: list[tuple[subprocess.Popen[str], Path]] = []
         for _ in range(count):
@@ -109,7 +110,7 @@ def workers(temporal_server: str) -> Iterator[Workers]:
                 [sys.executable, "-m", "engine", "worker", "--temporal", temporal_server,
                  "--task-queue", queue, "--run-dir", str(run_dir)],
                 cwd=ROOT,
-                env={**clean, **emu.env()},
+                env={**clean, **(emu.env() if emu else {})},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err.open("w"),

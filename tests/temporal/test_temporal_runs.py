@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,9 @@ import pytest
 
 from engine.audit.records import read_records
 from engine.emulator import RunningEmulator, start_emulator
-from tests.soarcli import soar
-from tests.temporal.conftest import Workers
+from tests.localserver import Route, recording_server
+from tests.soarcli import ROOT, soar
+from tests.temporal.conftest import Workers, temporal_binary
 
 TRIAGE = "playbooks/auth0-attack-triage.yaml"
 CONTAIN = "playbooks/auth0-contain-user.yaml"
@@ -80,6 +82,16 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
     assert soar("verify", there["run_log"]).returncode == 0
     # the same lines an operator reads on stderr: each step, then how the run ended
     assert "ok indicators" in far.stderr and "status: succeeded" in far.stderr
+    # what Temporal stored of the run: small values, none of the worker's secrets
+    history = subprocess.run(
+        [str(temporal_binary()), "workflow", "show", "-w", there["run_id"],
+         "--address", temporal_server, "--output", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert there["run_id"] in history
+    assert emulator.client_secret not in history
+    assert "Bearer" not in history and "access_token" not in history
+    assert len(history) < 1_000_000
 
 
 def test_an_approval_signal_continues_a_waiting_run(
@@ -179,6 +191,80 @@ def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
         result_rec = next(r for r in records if r["type"] == "action.result")
         assert result_rec["result"]["changed"] is False
         assert soar("verify", str(log)).returncode == 0
+
+
+HOOK = """
+playbook: 1
+name: hook
+steps:
+  - id: notify
+    uses: http.request
+    with: {method: POST, url: "URL/hook", json: {ticket: 7}}
+outputs:
+  posted: "{{ steps.notify.output.status }}"
+"""
+
+
+def test_a_webhook_cut_off_in_flight_is_never_posted_again_without_the_operator(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    # http.request is not idempotent: a POST whose answer was lost may not be sent again
+    with recording_server() as server:
+        hold = threading.Event()
+        server.routes["/hook"] = Route(hold=hold)  # the POST arrives, its answer waits
+        book = tmp_path / "hook.yaml"
+        book.write_text(HOOK.replace("URL", server.url), encoding="utf-8")
+        runs = tmp_path / "runs"
+        runs.mkdir()
+        pool = {p.pid: p for p in workers(None, runs, "hook", 2)}
+        run = subprocess.Popen(
+            [*soar_args(), "run", str(book), "--yes", "--heartbeat-timeout", "2",
+             *remote(temporal_server, "hook", runs), "--json"],
+            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while server.hits.get("/hook", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        log = wait_log(runs, timeout=5)
+        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        os.kill(holder, signal.SIGKILL)
+        pool[holder].wait(5)
+        hold.set()  # the POST took effect; the worker that sent it never heard
+        out, err = run.communicate(timeout=40)
+        assert run.returncode == 3, err  # waiting for an operator, not sent again
+        doc = json.loads(out)
+        assert doc["awaiting"]["reason"] == "unknown_outcome"
+        assert "outcome is unknown" in doc["error"]
+        assert server.count("POST", "/hook") == 1
+        approved = soar(
+            "approve", doc["run_id"], "--yes", "--temporal", temporal_server,
+            "--run-dir", str(runs), "--json",
+        )  # fmt: skip
+        assert approved.returncode == 0, approved.stderr  # the operator checked: send it
+        assert server.count("POST", "/hook") == 2
+        resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
+        assert [r["resend_unknown"] for r in resumed] == [False, True]
+        assert soar("verify", str(log)).returncode == 0
+
+
+def test_a_playbook_that_is_not_the_submitted_one_is_refused_not_retried(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str
+) -> None:
+    from engine.errors import TemporalError
+    from engine.run.state import new_run_id
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+
+    _, run_dir = tenant
+    spec = RunSpec(new_run_id(), str(ROOT / TRIAGE), "0" * 64, {}, "mallory")
+    started = time.monotonic()
+    with pytest.raises(TemporalError, match="is not the playbook submitted"):
+        submit_and_follow(
+            spec, address=temporal_server, namespace="default", task_queue="shared",
+            run_dir=run_dir,
+        )  # fmt: skip
+    assert time.monotonic() - started < 10  # refused at once: no retry can change it
+    assert not (run_dir / f"{spec.run_id}.jsonl").exists()
 
 
 def test_an_unreachable_server_is_said_and_nothing_runs(tmp_path: Path) -> None:
