@@ -41,7 +41,14 @@ if TYPE_CHECKING:
 
 Auth0Factory = Callable[[DryRunGuard, Callable[[str], None]], "Auth0Client"]
 Event = Callable[[dict[str, Any]], None]
-ENV_SECRETS = ("AUTH0_CLIENT_SECRET", "AUTH0_TOKEN")  # always redacted when set
+# always redacted when set; TEMPORAL_*: the Temporal engine's credentials (its client reads
+# them, engine.temporal.spec.connect_config)
+ENV_SECRETS = (
+    "AUTH0_CLIENT_SECRET",
+    "AUTH0_TOKEN",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS_CLIENT_KEY_DATA",
+)
 
 
 @dataclass(frozen=True)

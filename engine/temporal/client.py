@@ -23,7 +23,7 @@ from engine.audit.records import read_records
 from engine.errors import RunLogError, TemporalError, UsageError
 from engine.run.approval import Decision
 from engine.run.state import RunResult
-from engine.temporal.spec import DECIDE, STATE, RunSpec, Segment, read_outputs
+from engine.temporal.spec import DECIDE, STATE, RunSpec, Segment, connect_config, read_outputs
 from engine.temporal.workflow import RunWorkflow
 
 Event = Callable[[dict[str, Any]], None]
@@ -32,7 +32,7 @@ POLL_S = 0.2
 
 async def _client(address: str, namespace: str) -> Client:
     try:
-        return await Client.connect(address, namespace=namespace)
+        return await Client.connect(**connect_config(address, namespace))
     except Exception as exc:  # the SDK's connection errors have no common public type
         raise TemporalError(
             f"cannot reach the Temporal server at {address} (namespace {namespace!r}): {exc}"

@@ -25,6 +25,17 @@ STATE = "state"  # the query a following client asks
 INLINE_OUTPUTS = 256 * 1024  # characters of JSON; larger outputs go in <run_id>.outputs.json
 
 
+def connect_config(address: str, namespace: str) -> dict[str, Any]:
+    """``Client.connect``'s arguments: Temporal's own environment configuration (a profile of
+    ``temporal.toml``, ``TEMPORAL_TLS*``, ``TEMPORAL_API_KEY``: Temporal Cloud's mTLS or API
+    key), with the address and namespace given on the command line."""
+    from temporalio.envconfig import ClientConfig
+
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config())
+    config.update(target_host=address, namespace=namespace)
+    return config
+
+
 def require_sdk() -> None:
     """Refuse clearly when the ``temporal`` extra (Temporal's SDK) is not installed."""
     try:

@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 
 from engine.run.approval import Decision
 from engine.temporal.segments import WorkerSettings, run_segment
-from engine.temporal.spec import SEGMENT, RunSpec, Segment
+from engine.temporal.spec import SEGMENT, RunSpec, Segment, connect_config
 from engine.temporal.workflow import RunWorkflow
 
 
@@ -43,7 +43,7 @@ def segment_activity(
 
 async def connect(address: str, namespace: str) -> Client:
     """A client of the Temporal frontend at ``HOST:PORT``."""
-    return await Client.connect(address, namespace=namespace)
+    return await Client.connect(**connect_config(address, namespace))
 
 
 async def serve(

@@ -269,11 +269,14 @@ def test_a_playbook_that_is_not_the_submitted_one_is_refused_not_retried(
 
 def test_an_unreachable_server_is_said_and_nothing_runs(tmp_path: Path) -> None:
     pytest.importorskip("temporalio", reason="the temporal extra (temporalio) is not installed")
+    key = "tk-" + "8f3a" * 12  # a Temporal Cloud API key: read by the SDK, never shown
     proc = soar(
-        "run", TRIAGE, *remote("127.0.0.1:9", "soar", tmp_path), env={"AUTH0_DOMAIN": "x.invalid"}
+        "run", TRIAGE, *remote("127.0.0.1:9", "soar", tmp_path),
+        env={"AUTH0_DOMAIN": "x.invalid", "TEMPORAL_API_KEY": key},
     )  # fmt: skip
     assert proc.returncode == 2
     assert "cannot reach the Temporal server at 127.0.0.1:9" in proc.stderr
+    assert key not in proc.stderr + proc.stdout
     assert list(tmp_path.iterdir()) == []
 
 
