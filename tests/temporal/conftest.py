@@ -98,7 +98,11 @@ def workers(temporal_server: str) -> Iterator[Workers]:
     started: list[subprocess.Popen[str]] = []
 
     def start(
-        emu: RunningEmulator | None, run_dir: Path, queue: str, count: int = 1
+        emu: RunningEmulator | None,
+        run_dir: Path,
+        queue: str,
+        count: int = 1,
+        extra: dict[str, str] | None = None,
     ) -> list[subprocess.Popen[str]]:
         """``count`` workers of ``queue`` for ``emu``'s tenant (None: no Auth0 settings),
         started at once, all polling."""
@@ -110,7 +114,7 @@ def workers(temporal_server: str) -> Iterator[Workers]:
                 [sys.executable, "-m", "engine", "worker", "--temporal", temporal_server,
                  "--task-queue", queue, "--run-dir", str(run_dir)],
                 cwd=ROOT,
-                env={**clean, **(emu.env() if emu else {})},
+                env={**clean, **(emu.env() if emu else {}), **(extra or {})},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err.open("w"),

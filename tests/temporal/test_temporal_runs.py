@@ -160,7 +160,10 @@ def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
     with start_emulator(
         scenario="credential-stuffing", seed=4, rate_limit=(1000, 5000.0), latency_ms=1000
     ) as emu:
-        pool = {p.pid: p for p in workers(emu, tmp_path, "kill", 2)}
+        keys = tmp_path / "keys"
+        assert soar("keys", "generate", "-o", str(keys)).returncode == 0
+        signing = {"SOAR_SIGNING_KEY_FILE": str(keys / "soar-signing.key")}
+        pool = {p.pid: p for p in workers(emu, tmp_path, "kill", 2, signing)}
         victim = emu.truth["compromised_users"][0]
         run = subprocess.Popen(
             [*soar_args(), "run", CONTAIN, "-i", f"user_id={victim}", "-i",
@@ -190,7 +193,10 @@ def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
         assert emu.tenant.users[victim]["blocked"] is True
         result_rec = next(r for r in records if r["type"] == "action.result")
         assert result_rec["result"]["changed"] is False
-        assert soar("verify", str(log)).returncode == 0
+        # signed by the workers' key, across the killed segment and the resumed one
+        pub = str(keys / "soar-signing.pub")
+        checked = soar("verify", str(log), "--public-key", pub, "--require-signature")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 HOOK = """
