@@ -9,7 +9,8 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     SoarError
     ├── UsageError           a command asked for what it cannot do (options that clash, a file)
     ├── ConfigError          a setting is missing or unsafe (AUTH0_DOMAIN, ...)
-    │   └── EmulatorError    an emulator setting out of range (scenario, size, rates)
+    │   ├── EmulatorError    an emulator setting out of range (scenario, size, rates)
+    │   └── TemporalError    the Temporal server cannot be reached or refused a request
     ├── InvalidError         what the operator wrote is invalid; carries its issues
     │   ├── PlaybookError    a playbook cannot be loaded or is invalid
     │   ├── InputError       run inputs do not match the playbook's declared inputs
@@ -21,6 +22,7 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     ├── LogFileError         a log file that cannot be read as Auth0 log events
     ├── BatchError           a log-stream batch soar serve cannot read (answered 400)
     ├── RunLogError          a run log cannot be read or resumed
+    │   └── RunLogBusy       another process is writing the run log (it may end: try later)
     ├── DuplicateActionError an action name registered twice
     └── ActionError          an action failed; the executor turns it into a failed step
         ├── StepTimeout      a step ran longer than its ``timeout``
@@ -53,6 +55,10 @@ class ConfigError(SoarError):
 
 class EmulatorError(ConfigError):
     """The emulator cannot start or be fed as asked (unknown scenario, a rate out of range)."""
+
+
+class TemporalError(ConfigError):
+    """The Temporal server (``--temporal HOST:PORT``) cannot be reached or refused a request."""
 
 
 class InvalidError(SoarError):
@@ -108,6 +114,10 @@ class BatchError(SoarError):
 
 class RunLogError(SoarError):
     """A run log that cannot be read, verified or resumed."""
+
+
+class RunLogBusy(RunLogError):
+    """Another process holds the run log's lock: trying again once it ends may succeed."""
 
 
 class DuplicateActionError(SoarError):

@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "actions": {"base", "expr", "logs", "audit", "auth0"},
     "playbook": {"base", "expr", "logs", "actions"},
     "run": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook"},
+    "temporal": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "run"},
     "serve": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "run"},
     "drills": {
         "base",
@@ -52,6 +53,7 @@ ALLOWED: dict[str, set[str]] = {
         "playbook",
         "emulator",
         "run",
+        "temporal",
         "serve",
         "drills",
     },

@@ -56,8 +56,8 @@ WARNINGS = {
 }
 
 
-def _window(args: Mapping[str, Any], default_since: str) -> tuple[Any, Any]:
-    now = now_utc()
+def _window(ctx: ActionContext, args: Mapping[str, Any], default_since: str) -> tuple[Any, Any]:
+    now = ctx.now or now_utc()  # a run's own clock when it has one (a Temporal workflow's)
     since = parse_time(args.get("since") or default_since, now)
     until = parse_time(args["until"], now) if args.get("until") else now
     if since >= until:
@@ -73,7 +73,7 @@ def run_search(
     limit: int | None = None,
 ) -> SearchResult:
     """The complete search, on the tenant or (``--logs``) on the offline file; depth bounded."""
-    since, until = _window(args, default_since)
+    since, until = _window(ctx, args, default_since)
     if ctx.logs_file is not None:
         store = ctx.events()
         result = search_events(store, ctx.logs_file, query, since, until, limit=limit)
@@ -152,7 +152,7 @@ def user_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     if ctx.logs_file is not None:  # the file's window warning, if any, goes with the answer
         result = run_search(ctx, by_query, args, "7d")
         return {"events": result.events, "count": len(result.events), "warnings": result.warnings}
-    since, until = _window(args, "7d")
+    since, until = _window(ctx, args, "7d")
     client = ctx.auth0()
     events: list[dict[str, Any]] = []
     path = f"/users/{quote_id(args['user_id'])}/logs"

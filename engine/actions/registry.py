@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -39,7 +40,9 @@ class ActionContext:
     need no Auth0 settings. ``logs_file`` is set by ``soar run --logs``: log
     searches then read that file instead of a tenant, and writes are planned only.
     ``events()`` is the run's event store (``engine.logs.store``), opened on
-    first use: log searches answer with event sets held there.
+    first use: log searches answer with event sets held there. ``now``, when
+    set, is the instant relative times count from (``since: 24h``), the same on
+    every resume of the run; otherwise the current time.
     An action logs with ``structlog.get_logger(__name__)``: the run binds
     ``run_id`` and ``step_id`` in context variables, so its events carry them.
     """
@@ -50,6 +53,7 @@ class ActionContext:
     logs_file: Path | None = None
     secrets: Mapping[str, Secret] = field(default_factory=dict)
     events_factory: Callable[[], EventStore] | None = None
+    now: datetime | None = None  # the run's clock: relative times (since: 24h) count from it
     _auth0: Auth0Client | None = field(default=None, repr=False)
     _events: EventStore | None = field(default=None, repr=False)
 

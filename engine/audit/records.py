@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,16 @@ def last_event(records: list[dict[str, Any]]) -> dict[str, Any]:
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """The complete records of a log (a torn last line left out)."""
     return parse(path).records
+
+
+def awaited(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The step, action, targets and reason of the last approval a run stopped for
+    (``approval.required`` or ``approval.denied``); None when it stopped for none."""
+    for rec in reversed(records):
+        if rec.get("type") in ("approval.required", "approval.denied"):
+            keys = ("step", "action", "targets", "reason")
+            return {k: rec[k] for k in keys if k in rec}
+    return None
 
 
 def writes_recorded(records: Iterable[Mapping[str, Any]]) -> int:

@@ -15,6 +15,7 @@ shows the traceback of such a bug. Commands are registered once per process.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Annotated
 
@@ -98,7 +99,22 @@ def _collect_less() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point; returns the exit code. The one error boundary (``output.report``)."""
+    """Console entry point; returns the exit code. The one error boundary (``output.report``).
+
+    After a Temporal command (``soar worker``, ``soar approve``, ``soar run --engine
+    temporal``) the process ends here, output flushed, without the interpreter's
+    teardown: the SDK's Rust threads can crash it while it finalizes (a segfault
+    after the result was shown; temporalio/sdk-python#300).
+    """
+    code = _main(argv)
+    if "temporalio" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     from typer.exceptions import TyperException
 
     from engine.cli.output import Reporting, report, report_usage, reporting_for

@@ -312,18 +312,14 @@ def result_json(result: RunResult) -> dict[str, Any]:
 
 def _awaiting(run_log: Path) -> dict[str, Any] | None:
     """The step, action and targets the run stopped for (None: the log cannot tell)."""
+    from engine.audit.records import awaited
     from engine.audit.runlog import read_records
     from engine.errors import RunLogError
 
     try:
-        records = read_records(run_log)
+        return awaited(read_records(run_log))
     except (RunLogError, OSError):
         return None
-    for rec in reversed(records):
-        if rec.get("type") in ("approval.required", "approval.denied"):
-            keys = ("step", "action", "targets", "reason")
-            return {k: rec[k] for k in keys if k in rec}
-    return None
 
 
 def _written(count: int | None, run_log: Path) -> str:
@@ -347,13 +343,16 @@ def _writes_in(run_log: Path) -> int | None:
         return None
 
 
-class _LogPath:
+class LogPath:
     """Remembers the run log a run writes (from its first record), for the Ctrl-C message."""
 
-    def __init__(self, progress: Progress, run_dir: Path | None = None) -> None:
+    def __init__(
+        self, progress: Progress, run_dir: Path | None = None, *, remote: bool = False
+    ) -> None:
         self.progress = progress
         self.run_dir = run_dir
         self.path: Path | None = None
+        self.remote = remote  # a Temporal run: Ctrl-C stops following it, not the run
 
     def __call__(self, rec: dict[str, Any]) -> None:
         if self.path is None and self.run_dir is not None:
@@ -367,6 +366,13 @@ class _LogPath:
             run_log = str(self.path) if self.path else None
             typer.echo(json_text({"status": "interrupted", "run_log": run_log}))
         where = safe(self.path) if self.path else "RUNLOG"
+        if self.remote:
+            typer.echo(
+                f"\nstopped following: the run goes on on the Temporal workers; its log is "
+                f"{where} (soar show {where})",
+                err=True,
+            )
+            raise typer.Exit(INTERRUPTED)
         typer.echo(
             f"\ninterrupted: the run log {where} is incomplete; writes already sent are "
             f"recorded. Continue with: soar resume {where}",
@@ -375,8 +381,8 @@ class _LogPath:
         raise typer.Exit(INTERRUPTED)
 
 
-def _drive(
-    start: Callable[[], RunResult], tracker: _LogPath, redactor: Redactor, as_json: bool
+def drive(
+    start: Callable[[], RunResult], tracker: LogPath, redactor: Redactor, as_json: bool
 ) -> NoReturn:
     """Run or resume, then report: Ctrl-C and the exit code (errors: ``main``'s boundary)."""
     try:
@@ -426,6 +432,34 @@ def run_cmd(
     signing_key: Annotated[
         Path | None, typer.Option("--signing-key", help=SIGNING_KEY_HELP)
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="local (this process) or temporal (workers: soar worker)."),
+    ] = "local",
+    temporal: Annotated[
+        str | None, typer.Option("--temporal", help="With --engine temporal: HOST:PORT.")
+    ] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", help="With --engine temporal: the namespace.")
+    ] = "default",
+    task_queue: Annotated[
+        str, typer.Option("--task-queue", help="With --engine temporal: the task queue.")
+    ] = "soar",
+    approval_timeout: Annotated[
+        str,
+        typer.Option(
+            "--approval-timeout",
+            help="With --engine temporal: how long a run waits for soar approve (then denied).",
+        ),
+    ] = "24h",
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat-timeout",
+            min=1.0,
+            help="With --engine temporal: seconds a silent worker keeps the run before another takes it.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run a playbook against the tenant in AUTH0_* (or a log file), with a run log."""
     from engine.actions import default_registry
@@ -438,20 +472,50 @@ def run_cmd(
     from engine.run.executor import run_playbook
 
     json_requested(as_json)
+    if engine not in ("local", "temporal"):
+        raise UsageError(f"--engine {engine}: give local or temporal")
+    remote = engine == "temporal"
+    if remote and (temporal is None or signing_key is not None):
+        raise UsageError(
+            "--engine temporal needs --temporal HOST:PORT, and takes no --signing-key "
+            "(the workers sign: soar worker --signing-key)"
+        )
     redactor = make_redactor()
-    if logs is None:
+    if logs is None and not remote:
         check_domain()
     registry = default_registry()
     pb = load_playbook(playbook, registry)
     if logs is not None and not logs.is_file():
         raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
     values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
+    progress = Progress(redactor, line=live_line(), actions=registry)
+    tracker = LogPath(progress, run_dir, remote=remote)
+    if remote:
+        assert temporal is not None
+        drive(
+            lambda: _submit(
+                pb,
+                values,
+                address=temporal,
+                namespace=namespace,
+                task_queue=task_queue,
+                run_dir=run_dir,
+                dry_run=dry_run,
+                yes=yes,
+                logs=logs,
+                cache=not no_cache,
+                approval_timeout=approval_timeout,
+                heartbeat=heartbeat,
+                progress=tracker,
+            ),
+            tracker,
+            redactor,
+            as_json,
+        )
     signer = load_signer(signing_key, redactor)
     auth0_factory = check_tenant(pb, logs, redactor)  # last: it may wait for the network
     say_signing(signer)
-    progress = Progress(redactor, line=live_line(), actions=registry)
-    tracker = _LogPath(progress, run_dir)
-    _drive(
+    drive(
         lambda: run_playbook(
             pb,
             values,
@@ -472,6 +536,56 @@ def run_cmd(
         tracker,
         redactor,
         as_json,
+    )
+
+
+def _submit(
+    pb: Playbook,
+    values: dict[str, Any],
+    *,
+    address: str,
+    namespace: str,
+    task_queue: str,
+    run_dir: Path,
+    dry_run: bool,
+    yes: bool,
+    logs: Path | None,
+    cache: bool,
+    approval_timeout: str,
+    heartbeat: float,
+    progress: Callable[[dict[str, Any]], None],
+) -> RunResult:
+    """``soar run --engine temporal``: the run's workflow started, followed to its end or stop."""
+    from engine.temporal.spec import require_sdk
+
+    require_sdk()
+    from engine.run.state import new_run_id, operator_name
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+    from engine.timeutil import parse_duration
+
+    spec = RunSpec(
+        run_id=new_run_id(),
+        playbook=str(Path(pb.path).resolve()),
+        sha256=pb.sha256,
+        inputs=values,
+        operator=operator_name(),
+        dry_run=dry_run,
+        yes=yes,
+        logs_file=str(logs.resolve()) if logs else None,
+        cache=cache,
+        protected_users=protected_users(),
+        protected_ips=protected_ips(),
+        approval_timeout_s=parse_duration(approval_timeout).total_seconds(),
+        heartbeat_s=heartbeat,
+    )
+    return submit_and_follow(
+        spec,
+        address=address,
+        namespace=namespace,
+        task_queue=task_queue,
+        run_dir=run_dir.resolve(),
+        on_event=progress,
     )
 
 
@@ -504,9 +618,9 @@ def resume_cmd(
     say_signing(signer, resuming=run_log)
     registry = default_registry()
     progress = Progress(redactor, line=live_line(), actions=registry)
-    tracker = _LogPath(progress)
+    tracker = LogPath(progress)
     tracker.path = run_log
-    _drive(
+    drive(
         lambda: resume_run(
             run_log,
             registry=registry,

@@ -14,6 +14,7 @@ from engine.cli import (
     cmd_run,
     cmd_serve,
     cmd_sigma,
+    cmd_temporal,
     cmd_validate,
     cmd_verify,
 )
@@ -21,6 +22,7 @@ from engine.cli import (
 MODULES: list[ModuleType] = [
     cmd_validate,
     cmd_run,
+    cmd_temporal,
     cmd_verify,
     cmd_keys,
     cmd_emulator,

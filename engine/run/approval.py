@@ -161,6 +161,20 @@ class AwaitingApproval(Exception):
     """Internal signal: stop the run before a write (not an error; never leaves the executor)."""
 
 
+@dataclass(frozen=True)
+class Decision:
+    """An answer given away from the run's terminal (``soar approve``, a deadline): yes or no,
+    who gave it and when (ISO 8601). As an ``Approve`` it answers every question of the run
+    alike, and the log records ``by`` and ``decided_at`` with it."""
+
+    granted: bool
+    operator: str
+    at: str
+
+    def __call__(self, request: ApprovalRequest) -> bool:
+        return self.granted
+
+
 class Approvals:
     """Asks for approval per write step and records every question and answer in the log."""
 
@@ -202,10 +216,11 @@ class Approvals:
             )
             raise AwaitingApproval
         if callable(self.approve):
+            by, when = _decided(self.approve)
             if self.approve(request):
-                self._grant(content, "operator")
+                self._grant(content, by, **when)
                 return
-            self.log("approval.denied", **content, by="operator")
+            self.log("approval.denied", **content, by=by, **when)
             raise AwaitingApproval
         self.log(
             "approval.required",
@@ -236,6 +251,13 @@ class Approvals:
         )
         raise AwaitingApproval(hint)
 
-    def _grant(self, content: Mapping[str, Any], by: str) -> None:
+    def _grant(self, content: Mapping[str, Any], by: str, **when: str) -> None:
         self.granted[str(content["step"])] = set(content["targets"])
-        self.log("approval.granted", **content, by=by)
+        self.log("approval.granted", **content, by=by, **when)
+
+
+def _decided(approve: Callable[[ApprovalRequest], bool]) -> tuple[str, dict[str, str]]:
+    """Who answered (a ``Decision``'s operator; ``operator``: a terminal's prompt) and when."""
+    if isinstance(approve, Decision):
+        return approve.operator, {"decided_at": approve.at}
+    return "operator", {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from engine.run.runlock import RunLock
 from engine.run.state import Auth0Factory, Event, Run, RunResult, new_run_id, operator_name
 from engine.run.step import run_step
 from engine.secrets import Secret
+from engine.timeutil import iso_ms
 
 if TYPE_CHECKING:
     import httpx
@@ -61,6 +63,8 @@ def run_playbook(
     from_cli: bool = False,
     http_read_hosts: Sequence[str] | None = None,
     cache: bool = True,
+    run_id: str | None = None,
+    clock: datetime | None = None,
 ) -> RunResult:
     """Run ``playbook`` with ``inputs``; the log goes to ``<run_dir>/<run_id>.jsonl``.
 
@@ -84,11 +88,16 @@ def run_playbook(
       (``engine.logs.cache``; ``soar run --no-cache`` turns it off).
     - ``on_event``: called with each run-log record (redacted), e.g. progress.
     - ``from_cli``: input values are ``-i`` strings to convert to declared types.
+    - ``run_id``: the run's id (a Temporal workflow's, ``engine.temporal``); by
+      default a new one (``new_run_id``).
+    - ``clock``: the instant relative times (``since: 24h``) count from, recorded
+      in ``run.started`` and kept by every resume (a workflow's start time); by
+      default each search counts from the current time.
     - ``signer``: signs the log (its key id in ``run.started``, a ``run.signed``
       record at the end); without one the log is unsigned.
     """
     values = check_inputs(playbook.inputs, inputs, from_cli=from_cli)
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     path = Path(run_dir) / f"{run_id}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     who = operator or operator_name()
@@ -108,6 +117,7 @@ def run_playbook(
         redactor=redactor,
         http_read_hosts=http_read_hosts,
         cache=cache,
+        clock=clock,
     )
     run.tenant = tenant or run.tenant
     with RunLock.acquire(path, who):  # one writer per log, for the whole run
@@ -130,6 +140,7 @@ def run_playbook(
             protected_users=run.guardrails.shown,
             protected_ips=run.guardrails.shown_ips,
             http_read_hosts=sorted(run.guard.read_hosts),
+            **({"clock": iso_ms(clock)} if clock else {}),
         )
         return execute(run)
 

@@ -39,12 +39,13 @@ from engine.audit.runlog import RunLogWriter, last_event, read_records, verify
 from engine.audit.signing import Signer
 from engine.errors import RunLogError
 from engine.playbook.loader import load_playbook
-from engine.run.approval import Approve
+from engine.run.approval import Approve, Decision
 from engine.run.executor import execute
 from engine.run.replay import replay_from
 from engine.run.runlock import RunLock
 from engine.run.state import Auth0Factory, Event, Run, RunResult, operator_name, tenant_label
 from engine.secrets import Secret
+from engine.timeutil import parse_time
 
 if TYPE_CHECKING:
     import httpx
@@ -169,6 +170,7 @@ def _prepare(
             + ", ".join(f"SOAR_SECRET_{m.upper()}" for m in missing)
         )
     logs_file = Path(started["logs_file"]) if started.get("logs_file") else None
+    clock = parse_time(str(started["clock"])) if started.get("clock") else None
     return Run(
         playbook,
         dict(started.get("inputs") or {}),
@@ -176,6 +178,7 @@ def _prepare(
         dry_run=bool(started.get("dry_run")),
         logs_file=logs_file,
         replay=replay_from(records),
+        clock=clock,  # a run with its own clock keeps it: since: 24h means what it meant
         **options,
     )
 
@@ -213,7 +216,10 @@ def _where(identity: Mapping[str, str | None]) -> str:
 
 
 def _approval_kind(approve: Approve) -> str:
-    """How this resume approves writes: ``--yes``, ``prompt`` (a terminal), or ``none``."""
+    """How this resume approves writes: ``--yes``, ``prompt`` (a terminal), ``granted`` or
+    ``denied`` (a ``Decision``: its operator is the resume's), or ``none``."""
+    if isinstance(approve, Decision):
+        return "granted" if approve.granted else "denied"
     if approve is True:
         return "--yes"
     return "prompt" if callable(approve) else "none"

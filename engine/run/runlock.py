@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.errors import RunLogError
+from engine.errors import RunLogBusy, RunLogError
 from engine.timeutil import iso_ms
 
 LOCK_SUFFIX = ".lock"
@@ -56,7 +56,7 @@ class RunLock:
             except BlockingIOError:
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise RunLogError(
+                raise RunLogBusy(
                     f"{log}: the run log is being written by another soar process ({holder}); "
                     "one log is written by one process at a time: wait for that run to end, "
                     "then resume it if it stopped"

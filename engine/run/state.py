@@ -41,7 +41,14 @@ if TYPE_CHECKING:
 
 Auth0Factory = Callable[[DryRunGuard, Callable[[str], None]], "Auth0Client"]
 Event = Callable[[dict[str, Any]], None]
-ENV_SECRETS = ("AUTH0_CLIENT_SECRET", "AUTH0_TOKEN")  # always redacted when set
+# always redacted when set; TEMPORAL_*: the Temporal engine's credentials (its client reads
+# them, engine.temporal.spec.connect_config)
+ENV_SECRETS = (
+    "AUTH0_CLIENT_SECRET",
+    "AUTH0_TOKEN",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS_CLIENT_KEY_DATA",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +94,10 @@ class Run:
         replay: Replay | None = None,
         http_read_hosts: Sequence[str] | None = None,
         cache: bool = True,
+        clock: datetime | None = None,
     ) -> None:
         self.playbook = playbook
+        self.clock = clock  # relative times count from it (run.started's clock), else from now
         self.inputs = inputs
         self.registry = registry
         self.dry_run = dry_run
@@ -120,6 +129,7 @@ class Run:
             logs_file=logs_file,
             secrets=self.secrets,
             events_factory=self.event_store,
+            now=clock,
         )
         self.steps: dict[str, dict[str, Any]] = {}
         self.outcomes: dict[str, StepOutcome] = {}

@@ -1,0 +1,316 @@
+"""Runs through Temporal: a real dev server, two ``soar worker`` processes, the emulator.
+
+What is compared is what an operator sees: ``soar run --json`` and its exit
+code, the run log (``soar verify``), the emulator's journal of requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.audit.records import read_records
+from engine.emulator import RunningEmulator, start_emulator
+from tests.localserver import Route, recording_server
+from tests.soarcli import ROOT, soar
+from tests.temporal.conftest import Workers, temporal_binary
+
+TRIAGE = "playbooks/auth0-attack-triage.yaml"
+CONTAIN = "playbooks/auth0-contain-user.yaml"
+
+
+def remote(server: str, queue: str, run_dir: Path, *args: str) -> list[str]:
+    return ["--engine", "temporal", "--temporal", server, "--task-queue", queue,
+            "--run-dir", str(run_dir), *args]  # fmt: skip
+
+
+def result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert proc.stdout, proc.stderr
+    doc: dict[str, Any] = json.loads(proc.stdout)
+    return doc
+
+
+def writes(emu: RunningEmulator, user: str) -> list[tuple[str, str]]:
+    """The writes the emulator received for ``user`` (each test has its own)."""
+    path = f"/api/v2/users/{user.replace('|', '%7C')}"
+    return [
+        (e["method"], e["path"])
+        for e in emu.journal
+        if e["method"] != "GET" and e["path"].startswith(path)
+    ]
+
+
+def types(log: Path) -> list[str]:
+    return [r["type"] for r in read_records(log)]
+
+
+@pytest.fixture(scope="module")
+def tenant(
+    workers: Workers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningEmulator, Path]]:
+    """A tenant the tests may write to, and the run folder of the two workers serving it
+    (queue ``shared``); each test takes its own user."""
+    run_dir = tmp_path_factory.mktemp("runs")
+    with start_emulator(scenario="credential-stuffing", seed=2, rate_limit=(1000, 5000.0)) as emu:
+        workers(emu, run_dir, "shared", 2)
+        yield emu, run_dir
+
+
+def test_a_triage_through_temporal_is_the_local_engines_run(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emulator, run_dir = tenant
+    env = emulator.env()
+    local = soar("run", TRIAGE, "--run-dir", str(tmp_path), "--json", env=env)
+    far = soar("run", TRIAGE, *remote(temporal_server, "shared", run_dir), "--json", env=env)
+    assert (far.returncode, local.returncode) == (0, 0), far.stderr
+    there, here = result(far), result(local)
+    assert there["status"] == "succeeded"
+    assert there["outputs"] == here["outputs"]
+    assert sorted(there["outputs"]["compromised_users"]) == emulator.truth["compromised_users"]
+    assert types(Path(there["run_log"])) == types(Path(here["run_log"]))
+    assert Path(there["run_log"]).parent == run_dir  # written by a worker, in its run folder
+    assert soar("verify", there["run_log"]).returncode == 0
+    # the same lines an operator reads on stderr: each step, then how the run ended
+    assert "ok indicators" in far.stderr and "status: succeeded" in far.stderr
+    # what Temporal stored of the run: small values, none of the worker's secrets
+    history = subprocess.run(
+        [str(temporal_binary()), "workflow", "show", "-w", there["run_id"],
+         "--address", temporal_server, "--output", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert there["run_id"] in history
+    assert emulator.client_secret not in history
+    assert "Bearer" not in history and "access_token" not in history
+    assert len(history) < 1_000_000
+
+
+def test_an_approval_signal_continues_a_waiting_run(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str
+) -> None:
+    emu, tmp_path = tenant
+    victim = emu.truth["compromised_users"][0]
+    args = ["-i", f"user_id={victim}", "-i", "revoke_sessions=false"]
+    waiting = soar(
+        "run", CONTAIN, *args, *remote(temporal_server, "shared", tmp_path), "--json",
+        env=emu.env(),
+    )  # fmt: skip
+    assert waiting.returncode == 3, waiting.stderr  # awaiting approval, as the local engine
+    doc = result(waiting)
+    assert doc["status"] == "awaiting_approval"
+    assert doc["awaiting"]["targets"] == [victim]
+    assert f"soar approve {doc['run_id']} --yes" in doc["error"]
+    assert writes(emu, victim) == []  # nothing is written while it waits
+    approved = soar(
+        "approve", doc["run_id"], "--yes", "--temporal", temporal_server,
+        "--run-dir", str(tmp_path), "--json",
+        env={"USER": "alice", "LOGNAME": "alice"},
+    )  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    assert result(approved)["status"] == "succeeded"
+    assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
+    log = Path(doc["run_log"])
+    granted = [r for r in read_records(log) if r["type"] == "approval.granted"]
+    assert [(g["by"], g["targets"]) for g in granted] == [("alice", [victim])]
+    assert granted[0]["decided_at"] < granted[0]["ts"]
+    resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
+    assert [(r["operator"], r["approval"]) for r in resumed] == [("alice", "granted")]
+    assert soar("verify", str(log)).returncode == 0
+    again = soar(
+        "approve", doc["run_id"], "--deny", "--temporal", temporal_server,
+        "--run-dir", str(tmp_path),
+    )  # fmt: skip
+    assert again.returncode == 2 and "not waiting for an approval" in again.stderr
+
+
+def test_a_deadline_without_a_decision_denies(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str
+) -> None:
+    emu, tmp_path = tenant
+    victim = emu.truth["compromised_users"][1]
+    waiting = soar(
+        "run", CONTAIN, "-i", f"user_id={victim}",
+        *remote(temporal_server, "shared", tmp_path), "--approval-timeout", "2s", "--json",
+        env=emu.env(),
+    )  # fmt: skip
+    assert waiting.returncode == 3, waiting.stderr
+    log = Path(result(waiting)["run_log"])
+    denied = wait_for(log, "approval.denied", timeout=20)
+    assert denied["by"] == "deadline" and denied["targets"] == [victim]
+    finished = wait_for(log, "run.finished", after=denied["seq"], timeout=10)
+    assert finished["status"] == "awaiting_approval"
+    assert writes(emu, victim) == []
+    assert soar("verify", str(log)).returncode == 0
+
+
+def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    # every Management API request waits 1 s in the emulator (counted, then served): after
+    # action.call the write reads the user (0-1 s), then its PATCH is in the emulator (1-2 s)
+    with start_emulator(
+        scenario="credential-stuffing", seed=4, rate_limit=(1000, 5000.0), latency_ms=1000
+    ) as emu:
+        keys = tmp_path / "keys"
+        assert soar("keys", "generate", "-o", str(keys)).returncode == 0
+        signing = {"SOAR_SIGNING_KEY_FILE": str(keys / "soar-signing.key")}
+        pool = {p.pid: p for p in workers(emu, tmp_path, "kill", 2, signing)}
+        victim = emu.truth["compromised_users"][0]
+        run = subprocess.Popen(
+            [*soar_args(), "run", CONTAIN, "-i", f"user_id={victim}", "-i",
+             "revoke_sessions=false", "--yes", "--heartbeat-timeout", "2",
+             *remote(temporal_server, "kill", tmp_path), "--json"],
+            env={**clean_env(), **emu.env()},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        log = wait_log(tmp_path, timeout=20)
+        call = wait_for(log, "action.call", timeout=20)
+        time.sleep(1.4)  # the PATCH has left the worker, its answer has not come back
+        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        os.kill(holder, signal.SIGKILL)
+        pool[holder].wait(5)
+        out, err = run.communicate(timeout=40)
+        assert run.returncode == 0, err
+        assert json.loads(out)["status"] == "succeeded"
+        records = read_records(log)
+        resumed = [r for r in records if r["type"] == "run.resumed"]
+        assert len(resumed) == 1 and resumed[0]["interrupted"] is True
+        between = [r["type"] for r in records if call["seq"] < r["seq"] < resumed[0]["seq"]]
+        assert between == []  # killed after action.call, before its result
+        survivor = next(pid for pid in pool if pid != holder)
+        assert resumed[0]["pid"] == survivor and resumed[0]["unknown_writes"] == ["block:0"]
+        # the write the killed worker sent took effect; the other read that and sent nothing
+        assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
+        assert emu.tenant.users[victim]["blocked"] is True
+        result_rec = next(r for r in records if r["type"] == "action.result")
+        assert result_rec["result"]["changed"] is False
+        # signed by the workers' key, across the killed segment and the resumed one
+        pub = str(keys / "soar-signing.pub")
+        checked = soar("verify", str(log), "--public-key", pub, "--require-signature")
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+HOOK = """
+playbook: 1
+name: hook
+steps:
+  - id: notify
+    uses: http.request
+    with: {method: POST, url: "URL/hook", json: {ticket: 7}}
+outputs:
+  posted: "{{ steps.notify.output.status }}"
+"""
+
+
+def test_a_webhook_cut_off_in_flight_is_never_posted_again_without_the_operator(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    # http.request is not idempotent: a POST whose answer was lost may not be sent again
+    with recording_server() as server:
+        hold = threading.Event()
+        server.routes["/hook"] = Route(hold=hold)  # the POST arrives, its answer waits
+        book = tmp_path / "hook.yaml"
+        book.write_text(HOOK.replace("URL", server.url), encoding="utf-8")
+        runs = tmp_path / "runs"
+        runs.mkdir()
+        pool = {p.pid: p for p in workers(None, runs, "hook", 2)}
+        run = subprocess.Popen(
+            [*soar_args(), "run", str(book), "--yes", "--heartbeat-timeout", "2",
+             *remote(temporal_server, "hook", runs), "--json"],
+            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while server.hits.get("/hook", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        log = wait_log(runs, timeout=5)
+        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        os.kill(holder, signal.SIGKILL)
+        pool[holder].wait(5)
+        hold.set()  # the POST took effect; the worker that sent it never heard
+        out, err = run.communicate(timeout=40)
+        assert run.returncode == 3, err  # waiting for an operator, not sent again
+        doc = json.loads(out)
+        assert doc["awaiting"]["reason"] == "unknown_outcome"
+        assert "outcome is unknown" in doc["error"]
+        assert server.count("POST", "/hook") == 1
+        approved = soar(
+            "approve", doc["run_id"], "--yes", "--temporal", temporal_server,
+            "--run-dir", str(runs), "--json",
+        )  # fmt: skip
+        assert approved.returncode == 0, approved.stderr  # the operator checked: send it
+        assert server.count("POST", "/hook") == 2
+        resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
+        assert [r["resend_unknown"] for r in resumed] == [False, True]
+        assert soar("verify", str(log)).returncode == 0
+
+
+def test_a_playbook_that_is_not_the_submitted_one_is_refused_not_retried(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str
+) -> None:
+    from engine.errors import TemporalError
+    from engine.run.state import new_run_id
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+
+    _, run_dir = tenant
+    spec = RunSpec(new_run_id(), str(ROOT / TRIAGE), "0" * 64, {}, "mallory")
+    started = time.monotonic()
+    with pytest.raises(TemporalError, match="is not the playbook submitted"):
+        submit_and_follow(
+            spec, address=temporal_server, namespace="default", task_queue="shared",
+            run_dir=run_dir,
+        )  # fmt: skip
+    assert time.monotonic() - started < 10  # refused at once: no retry can change it
+    assert not (run_dir / f"{spec.run_id}.jsonl").exists()
+
+
+def test_an_unreachable_server_is_said_and_nothing_runs(tmp_path: Path) -> None:
+    pytest.importorskip("temporalio", reason="the temporal extra (temporalio) is not installed")
+    key = "tk-" + "8f3a" * 12  # a Temporal Cloud API key: read by the SDK, never shown
+    proc = soar(
+        "run", TRIAGE, *remote("127.0.0.1:9", "soar", tmp_path),
+        env={"AUTH0_DOMAIN": "x.invalid", "TEMPORAL_API_KEY": key},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "cannot reach the Temporal server at 127.0.0.1:9" in proc.stderr
+    assert key not in proc.stderr + proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def soar_args() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "engine"]
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
+
+
+def wait_log(run_dir: Path, timeout: float) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        logs = sorted(run_dir.glob("*.jsonl"))
+        if logs:
+            return logs[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no run log in {run_dir} after {timeout}s")
+
+
+def wait_for(log: Path, kind: str, *, timeout: float, after: int = -1) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for rec in read_records(log):
+            if rec["type"] == kind and rec["seq"] > after:
+                return rec
+        time.sleep(0.05)
+    raise AssertionError(f"no {kind} in {log} after {timeout}s: {types(log)}")
