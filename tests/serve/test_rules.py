@@ -171,9 +171,7 @@ def test_published_detection_schema_is_the_one_the_package_uses() -> None:
 
 
 def test_a_rule_test_cannot_expand_into_a_flood(tmp_path: Path) -> None:
-    flood = (
-        "  - {repeat: 100000, every: 1s, event: {type: fp, ip: 203.0.113.7, date: '2026-11-20'}}\n"
-    )
+    flood = "      - {repeat: 100000, every: 1s, event: {type: fp, ip: 203.0.113.7, date: '2026-11-20'}}\n"
     text = (
         GOOD.format(id="flood") + "tests:\n  - name: big\n    expect: {fires: true}\n    events:\n"
     )
