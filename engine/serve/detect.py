@@ -27,20 +27,22 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left, insort
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine.ipforms import address_key
 from engine.logs.query import field_text
 from engine.serve.rules import Rule, Threshold, field_value
 from engine.serve.windows import Entry, latest_sequence, latest_threshold
-from engine.timeutil import date_key
+from engine.timeutil import date_key, iso_ms
 
 MAX_EVIDENCE = 1000
-MAX_GROUPS = 50_000  # live groups per rule: a flood of distinct addresses is capped, counted
+MAX_GROUPS = (
+    20_000  # live groups per rule (about 1 KB each): a flood of addresses is capped, counted
+)
 MAX_GROUP_EVENTS = 10_000  # events one group keeps in its window
 MAX_VALUE = 256  # characters of a group or distinct value kept as they are
 MAX_FORMS = 16  # texts kept of how each group value was logged
@@ -54,8 +56,18 @@ def bounded(text: str) -> str:
     return f"{text[: MAX_VALUE - 20]}…{digest}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def _ms(key: str) -> int:
-    return int(datetime.fromisoformat(key).timestamp() * 1000)
+    """A date key (``timeutil.date_key``) as whole milliseconds since the epoch, exactly."""
+    return (datetime.fromisoformat(key) - _EPOCH) // _MS
+
+
+def _iso(ms: int) -> str:
+    """An event time kept as milliseconds, as Auth0 writes a date."""
+    return iso_ms(_EPOCH + ms * _MS)
 
 
 @dataclass(frozen=True)
@@ -76,15 +88,17 @@ def detection_key(rule_id: str, group: Mapping[str, str]) -> str:
     return rule_id + json.dumps(dict(group), sort_keys=True, separators=(",", ":"))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
+    """One group's events in the window, and its counts over them (small: there are many)."""
+
     values: tuple[str, ...]
-    entries: list[Entry] = field(default_factory=list)
-    distinct: list[Counter[str]] = field(default_factory=list)  # per condition, whole group
-    stage_counts: list[int] = field(default_factory=list)
+    entries: list[Entry]
+    stage_counts: list[int]  # events per condition (a threshold's one, or each stage's)
+    distinct: list[Counter[str] | None]  # values per condition that counts them
     new_lo: int | None = None  # the span of this batch's new events
     new_hi: int = 0
-    forms: tuple[set[str], ...] = ()  # each group_by field's texts as logged (a few)
+    forms: dict[int, set[str]] | None = None  # group_by index -> texts logged, when not the value
 
 
 class _RuleState:
@@ -97,11 +111,13 @@ class _RuleState:
         self.conditions: tuple[Threshold, ...] = (
             tuple(s.threshold for s in rule.sequence) if rule.sequence else (rule.threshold,)  # type: ignore[assignment]
         )
-        self.groups: dict[tuple[str, ...], _Group] = {}
+        # least recently fed first: OrderedDict moves and pops its ends in O(1), where a
+        # dict emptied from the front makes every next(iter()) walk the deleted slots
+        self.groups: OrderedDict[tuple[str, ...], _Group] = OrderedDict()
         self.types = _type_prefilter(rule)
         self.stats: Counter[str] = Counter()
 
-    def entry_of(self, ms: int, log_id: str, date: str, event: Mapping[str, Any]) -> Entry | None:
+    def entry_of(self, ms: int, log_id: str, event: Mapping[str, Any]) -> Entry | None:
         """The event as this rule keeps it, or None when it is not the rule's."""
         rule = self.rule
         if not rule.match(event):
@@ -116,7 +132,7 @@ class _RuleState:
         else:
             mask = 1
         values = tuple(_distinct_value(event, c) for c in self.conditions)
-        return ms, log_id, date, mask, values
+        return ms, log_id, mask, values
 
     def group_of(self, event: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """The group's values (an address by ``address_key``), and the texts as logged."""
@@ -233,7 +249,7 @@ class Detector:
 
     def feed(self, events: Iterable[Mapping[str, Any]]) -> list[Detection]:
         """Auth0 log objects (each log_id once), in any order: the detections that hold now."""
-        batch: list[tuple[int, str, str, Mapping[str, Any]]] = []
+        batch: list[tuple[int, str, Mapping[str, Any]]] = []
         for event in events:
             self._stats["seen"] += 1
             key = date_key(event.get("date")) if isinstance(event, Mapping) else None
@@ -241,14 +257,14 @@ class Detector:
                 self._stats["undated"] += 1
                 continue
             log_id = event.get("log_id")
-            batch.append((_ms(key), log_id[:128] if isinstance(log_id, str) else "", key, event))
+            batch.append((_ms(key), log_id[:128] if isinstance(log_id, str) else "", event))
         batch.sort(key=lambda b: (b[0], b[1]))
         touched: dict[tuple[int, tuple[str, ...]], _Group] = {}
-        for ms, log_id, key, event in batch:
+        for ms, log_id, event in batch:
             if self.watermark is None or ms > self.watermark:
                 self.watermark = ms
             for n, state in self._states_for(event.get("type")):
-                entry = state.entry_of(ms, log_id, key, event)
+                entry = state.entry_of(ms, log_id, event)
                 if entry is None:
                     continue
                 state.stats["matched"] += 1
@@ -261,9 +277,8 @@ class Detector:
                     continue
                 values, logged = grouped
                 group = self._place(state, values, entry)
-                for seen, text in zip(group.forms, logged, strict=True):
-                    if len(seen) < MAX_FORMS:
-                        seen.add(text)
+                if logged != values:
+                    _note_forms(group, values, logged)
                 touched[(n, values)] = group
         found = []
         for (n, _values), group in touched.items():
@@ -282,15 +297,20 @@ class Detector:
 
     # -- state ------------------------------------------------------------------
     def _place(self, state: _RuleState, values: tuple[str, ...], entry: Entry) -> _Group:
-        group = state.groups.pop(values, None)
-        if group is None:
+        group = state.groups.get(values)
+        if group is not None:
+            state.groups.move_to_end(values)  # the most recently fed last
+        else:
             if len(state.groups) >= self.max_groups:
-                oldest = next(iter(state.groups))
-                state.stats["dropped"] += len(state.groups.pop(oldest).entries)
-            group = _Group(values, forms=tuple(set() for _ in values))
-            group.distinct = [Counter() for _ in state.conditions]
-            group.stage_counts = [0] * len(state.conditions)
-        state.groups[values] = group  # the most recently fed last: eviction takes the first
+                _, oldest = state.groups.popitem(last=False)
+                state.stats["dropped"] += len(oldest.entries)
+            group = _Group(
+                values,
+                [],
+                [0] * len(state.conditions),
+                [Counter() if c.distinct_field else None for c in state.conditions],
+            )
+            state.groups[values] = group
         if group.entries and entry < group.entries[-1]:
             insort(group.entries, entry)
         else:
@@ -306,12 +326,12 @@ class Detector:
 
     @staticmethod
     def _count(group: _Group, entry: Entry, by: int) -> None:
-        mask, values = entry[3], entry[4]
+        mask, values = entry[2], entry[3]
         for n, value in enumerate(values):
             if mask >> n & 1:
                 group.stage_counts[n] += by
-                if value is not None:
-                    counter = group.distinct[n]
+                counter = group.distinct[n]
+                if value is not None and counter is not None:
                     counter[value] += by
                     if counter[value] <= 0:
                         del counter[value]
@@ -340,10 +360,11 @@ class Detector:
             limit = self.watermark - state.window - state.lateness
             groups = state.groups
             while groups:
-                values, group = next(iter(groups.items()))
-                if group.entries and group.entries[-1][0] >= limit:
+                values = next(iter(groups))
+                newest = groups[values].entries
+                if newest and newest[-1][0] >= limit:
                     break
-                del groups[values]
+                groups.popitem(last=False)
 
     # -- evaluation -------------------------------------------------------------
     def _evaluate(self, state: _RuleState, group: _Group) -> Detection | None:
@@ -367,18 +388,41 @@ class Detector:
             rule=rule,
             group=named,
             key=detection_key(rule.id, named),
-            first=window[0][2],
-            last=window[-1][2],
+            first=_iso(window[0][0]),
+            last=_iso(window[-1][0]),
             count=len(window),
             evidence=ids,
-            forms={n: tuple(sorted(f)) for n, f in zip(rule.group_by, group.forms, strict=True)},
+            forms=_forms(rule.group_by, group),
         )
 
 
 def _may_hold(condition: Threshold, group: _Group, n: int) -> bool:
     if condition.count is not None and group.stage_counts[n] < condition.count:
         return False
-    return not (condition.distinct is not None and len(group.distinct[n]) < condition.distinct)
+    counter = group.distinct[n]
+    return not (
+        condition.distinct is not None and counter is not None and len(counter) < condition.distinct
+    )
+
+
+def _note_forms(group: _Group, values: tuple[str, ...], logged: tuple[str, ...]) -> None:
+    """Keep the texts an address was logged in that are not its key (a few per field)."""
+    forms = group.forms if group.forms is not None else {}
+    group.forms = forms
+    for n, (value, text) in enumerate(zip(values, logged, strict=True)):
+        if value != text:
+            seen = forms.setdefault(n, {value})
+            if len(seen) < MAX_FORMS:
+                seen.add(text)
+
+
+def _forms(names: tuple[str, ...], group: _Group) -> dict[str, tuple[str, ...]]:
+    """Each group_by field's texts as logged, sorted (its value alone when only that was seen)."""
+    forms = group.forms or {}
+    return {
+        name: tuple(sorted(forms.get(n, {value})))
+        for n, (name, value) in enumerate(zip(names, group.values, strict=True))
+    }
 
 
 def _candidates(state: _RuleState, group: _Group) -> tuple[int, int]:

@@ -32,6 +32,7 @@ from engine.timeutil import date_key, parse_duration
 RESPONSE_NAMES = frozenset(["group", "incident", "rule"])
 MAX_WINDOW_DAYS = 7  # state is kept for window + lateness: a week of events at most
 MAX_LATENESS_HOURS = 24
+MAX_TEST_EVENTS = 100_000  # one rule test's events once repeat is expanded
 
 
 def rule_issues(src: Source) -> list[Issue]:
@@ -238,6 +239,15 @@ def _template_issues(
 
 def _test_issues(src: Source, data: dict[str, Any]) -> Iterator[Issue]:
     for t, test in enumerate(data.get("tests") or []):
+        expanded = sum(item.get("repeat", 1) if "event" in item else 1 for item in test["events"])
+        if expanded > MAX_TEST_EVENTS:
+            yield Issue(
+                "error",
+                f"test {test['name']!r} expands to {expanded:,} events: at most {MAX_TEST_EVENTS:,}",
+                src.at(("tests", t, "events")),
+                "a rule test needs the events around its threshold, not a flood",
+                code=Code.BAD_TEST_EVENT,
+            )
         for e, item in enumerate(test["events"]):
             event = item.get("event", item)
             where = ("tests", t, "events", e)

@@ -13,9 +13,9 @@ from collections import Counter
 
 from engine.serve.rules import Threshold
 
-# an event as a rule keeps it: (ms, log_id, date, stages matched as bits, distinct value
-# per condition: the threshold's one, or each stage's)
-Entry = tuple[int, str, str, int, tuple[str | None, ...]]
+# an event as a rule keeps it: (ms, log_id, stages matched as bits, distinct value per
+# condition: the threshold's one, or each stage's); its date is the ms (iso_ms gives it back)
+Entry = tuple[int, str, int, tuple[str | None, ...]]
 Span = tuple[int, int]  # the first and last index of a window's events
 
 
@@ -48,15 +48,15 @@ def latest_threshold(
         return best
     seen: Counter[str] = Counter()
     for e in entries[i:first]:
-        if e[4][0] is not None:
-            seen[e[4][0]] += 1
+        if e[3][0] is not None:
+            seen[e[3][0]] += 1
     best = None
     for j in range(first, last):
-        ms, value = entries[j][0], entries[j][4][0]
+        ms, value = entries[j][0], entries[j][3][0]
         if value is not None:
             seen[value] += 1
         while entries[i][0] < ms - window:
-            old = entries[i][4][0]
+            old = entries[i][3][0]
             if old is not None:
                 seen[old] -= 1
                 if not seen[old]:
@@ -78,7 +78,7 @@ def latest_sequence(
     """
     final = 1 << (len(conditions) - 1)
     for j in range(last - 1, first - 1, -1):
-        if not entries[j][3] & final:
+        if not entries[j][2] & final:
             continue
         i = bisect_left(entries, (entries[j][0] - window,))
         if sequence_holds(conditions, entries, i, j):
@@ -92,10 +92,10 @@ def sequence_holds(conditions: tuple[Threshold, ...], entries: list[Entry], i: i
     count = 0
     seen: set[str] = set()
     for e in entries[i : j + 1]:
-        if not e[3] >> stage & 1:
+        if not e[2] >> stage & 1:
             continue
         count += 1
-        value = e[4][stage]
+        value = e[3][stage]
         if value is not None:
             seen.add(value)
         if holds(conditions[stage], count, len(seen)):

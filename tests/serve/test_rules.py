@@ -168,3 +168,13 @@ def test_published_detection_schema_is_the_one_the_package_uses() -> None:
     published = (ROOT / "schemas" / "detection.schema.json").read_bytes()
     packaged = (ROOT / "engine" / "data" / "detection.schema.json").read_bytes()
     assert published == packaged
+
+
+def test_a_rule_test_cannot_expand_into_a_flood(tmp_path: Path) -> None:
+    flood = "      - {repeat: 100000, every: 1s, event: {type: fp, ip: 203.0.113.7, date: '2026-11-20'}}\n"
+    text = (
+        GOOD.format(id="flood") + "tests:\n  - name: big\n    expect: {fires: true}\n    events:\n"
+    )
+    _write(tmp_path, "flood.yaml", text + flood * 2)
+    (issue,) = check_rules([tmp_path])
+    assert issue.code == "SOAR708" and "200,000 events" in issue.message
