@@ -23,7 +23,7 @@ from engine.errors import DetectionError
 from engine.issues import Code, Issue, Location
 from engine.logs.query import Query, compile_query, field_text, glob_match, value_pattern
 from engine.playbook.loader import read_bounded
-from engine.playbook.source import Source, load_yaml
+from engine.playbook.source import Source, load_yaml, load_yaml_all
 from engine.serve.rulecheck import response_playbook, rule_issues
 from engine.timeutil import parse_duration
 
@@ -209,6 +209,14 @@ def _load(paths: Sequence[Path]) -> tuple[list[Rule], list[Issue]]:
         if raw is None:
             issues.extend(problems)
             continue
+        if _sigma(raw, path):  # Auth0's catalog, read as it is: converted (docs/sigma.md)
+            from engine.serve.sigmafile import load_sigma, render
+
+            loaded = load_sigma(path)
+            issues.extend(loaded.issues)
+            if loaded.rule is None:
+                continue
+            raw = render(loaded.rule, loaded.sources, path).encode("utf-8")
         src, found = check_rule_text(raw, str(path))
         issues.extend(found)
         rule_id = src.data.get("id") if isinstance(src.data, dict) else None
@@ -228,6 +236,14 @@ def _load(paths: Sequence[Path]) -> tuple[list[Rule], list[Issue]]:
         if not any(i.severity == "error" for i in found):
             rules.append(build_rule(src, path))
     return rules, issues
+
+
+def _sigma(raw: bytes, path: Path) -> bool:
+    """Whether a rule file is Sigma (a rule with its correlations), not soar's own format."""
+    from engine.serve.sigma import is_sigma
+
+    sources, problems = load_yaml_all(raw, str(path))
+    return not problems and bool(sources) and is_sigma(sources[0].data)
 
 
 def match_of(spec: Mapping[str, Any]) -> Match:

@@ -291,3 +291,28 @@ def test_the_command_writes_each_rule_and_refuses_what_it_cannot_mean(
     printed = capsys.readouterr()
     assert yaml.safe_load(printed.out)["threshold"] == {"count": {"gte": 2}}
     assert "nope.yml: error SOAR101: no such file" in printed.err
+
+
+def test_soar_serve_reads_the_catalog_as_it_is(tmp_path: Path) -> None:
+    """``--detections`` may name Auth0's Sigma files: each is converted on load, and one that
+    cannot be expressed is refused at its place, never loaded in part."""
+    from engine.errors import DetectionError
+    from engine.serve.detect import Detector
+    from engine.serve.rules import load_rules
+
+    (rule,) = load_rules([SIGMA / "credential_stuffing_signals.yml"])
+    assert rule.id == "credential-stuffing-signals" and rule.group_by == ("ip",)
+    assert rule.response is None  # a catalog rule opens incidents; a response is the team's
+    with pytest.raises(DetectionError, match=r"many_unverified_accounts_created\.yml:\d+:\d+"):
+        load_rules([SIGMA / "many_unverified_accounts_created.yml"])
+    (reuse,) = load_rules([SIGMA / "refresh_token_reuse.yml"])
+    event = {
+        "log_id": "90020261120100000000000000000000000000000000000000000001",
+        "date": "2026-11-20T10:00:00.000Z",
+        "type": "ferrt",
+        "description": "Unsuccessful Refresh Token exchange, reused refresh token detected",
+        "user_id": "auth0|618223a4e3f49e006948565c",
+        "ip": "203.0.113.9",
+    }
+    found = Detector([reuse]).feed([event])
+    assert [d.rule.id for d in found] == ["refresh-token-reuse"]
