@@ -8,6 +8,7 @@ tenant; tests pass what they need in ``env``.
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -100,3 +101,15 @@ def wait_until(proc: subprocess.Popen[str], done: Callable[[], bool], timeout: f
         assert proc.poll() is None, f"soar ended early: {proc.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.02)
+
+
+def parse_py(source: str) -> ast.Module:
+    """``ast.parse``, tried again on CPython 3.11's spurious ``SystemError`` ("AST constructor
+    recursion depth mismatch", python/cpython#106905: the converter's depth counter is shared
+    by the threads of a process; fixed in 3.12) that a busy test worker can meet."""
+    for _ in range(3):
+        try:
+            return ast.parse(source)
+        except SystemError:
+            continue
+    return ast.parse(source)

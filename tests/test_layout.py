@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from soarcli import ROOT
+from soarcli import ROOT, parse_py
 
 ENGINE = ROOT / "engine"
 
@@ -81,7 +81,7 @@ def imports(
     source: str, module: str, package: str, known: set[str]
 ) -> Iterator[tuple[str, list[str], int]]:
     """(imported engine module, names taken from it, line) for every import in ``source``."""
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_py(source)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.startswith("engine"):

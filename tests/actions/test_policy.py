@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from soarcli import parse_py
+
 from engine.actions import default_registry, http
 from engine.actions.registry import Action, ActionContext, ActionRegistry
 from engine.drills.scoring import write_targets
@@ -101,7 +103,7 @@ def test_no_module_outside_the_actions_names_an_action() -> None:
     for path in ENGINE.rglob("*.py"):
         if "actions" in path.relative_to(ENGINE).parts:
             continue
-        hit = _literals(ast.parse(path.read_text(encoding="utf-8"))) & names
+        hit = _literals(parse_py(path.read_text(encoding="utf-8"))) & names
         if hit:
             found[str(path.relative_to(ENGINE))] = sorted(hit)
     assert found == {}

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from soarcli import soar
+from soarcli import parse_py, soar
 
 ENGINE = Path(__file__).parents[2] / "engine"
 NAME = re.compile(r"\b(?:SOAR|AUTH0)_[A-Z0-9_]*")
@@ -24,7 +24,7 @@ def variables_in_the_engine() -> set[str]:
     """
     found: set[str] = set()
     for path in ENGINE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_py(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 found |= set(NAME.findall(node.value))
     return found

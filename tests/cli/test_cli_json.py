@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from localserver import RecordingServer, Route, recording_server
-from soarcli import soar
+from soarcli import parse_py, soar
 
 from engine.cli import app, main
 
@@ -136,7 +136,7 @@ def test_no_command_catches_and_prints_its_own_errors() -> None:
     """What a command catches it turns into another error or handles; main prints failures."""
     found = []
     for path in sorted((ROOT / "engine" / "cli").glob("cmd_*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse_py(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.ExceptHandler):
                 continue
             for inner in ast.walk(ast.Module(body=node.body, type_ignores=[])):

@@ -13,6 +13,8 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
+from soarcli import parse_py
+
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "engine"
 RUN = ENGINE / "run"
@@ -23,7 +25,7 @@ def _sources(*folders: Path) -> Iterator[tuple[str, ast.Module]]:
     for folder in folders:
         for path in sorted(folder.rglob("*.py")):
             if ".venv" not in path.parts:
-                yield path.relative_to(ROOT).as_posix(), ast.parse(path.read_text("utf-8"))
+                yield path.relative_to(ROOT).as_posix(), parse_py(path.read_text("utf-8"))
 
 
 def _imports(tree: ast.Module) -> Iterator[tuple[int, str, str]]:
@@ -49,7 +51,7 @@ def _defined(tree: ast.Module) -> set[str]:
 
 def test_names_from_run_modules_are_imported_from_the_module_that_defines_them() -> None:
     defined = {
-        "engine.run." + path.stem: _defined(ast.parse(path.read_text("utf-8")))
+        "engine.run." + path.stem: _defined(parse_py(path.read_text("utf-8")))
         for path in RUN.glob("*.py")
         if path.stem != "__init__"
     }
@@ -68,8 +70,8 @@ def test_every_run_module_is_at_most_400_lines() -> None:
 
 
 def test_one_steps_life_is_in_run_step_and_the_executor_keeps_the_run() -> None:
-    executor = _defined(ast.parse((RUN / "executor.py").read_text("utf-8")))
-    step = _defined(ast.parse((RUN / "step.py").read_text("utf-8")))
+    executor = _defined(parse_py((RUN / "executor.py").read_text("utf-8")))
+    step = _defined(parse_py((RUN / "step.py").read_text("utf-8")))
     assert {"run_playbook", "execute"} <= executor
     assert "run_step" in step and "run_step" not in executor
     # the gates and the write discipline are the step's, never the run's
