@@ -239,3 +239,12 @@ def test_a_big_incident_shows_its_first_events_and_says_what_is_missing(tmp_path
     assert "the rule names no response" in text
     assert "not in the store" in render_incident_html(view)
     assert read_incident(conn, opened + 1) is None
+
+
+def test_a_weak_viewer_token_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    weak = "weakviewer"
+    refused = soar(
+        "serve", "--token", TOKEN, "--state", str(tmp_path), env={"SOAR_VIEWER_TOKEN": weak}
+    )
+    assert refused.returncode == 2 and "the viewer token" in refused.stderr
+    assert weak not in refused.stdout + refused.stderr
