@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from browser import Browser, find_chromium
-from serving import TOKEN, Served, incidents, item, jsonl, serving
+from serving import TOKEN, Served, incidents, item, jsonl, launch, serving
 from soarcli import soar, wait_until
 
 VIEWER = "viewer-Token-9876543210"
@@ -248,3 +248,14 @@ def test_a_weak_viewer_token_is_refused_without_echoing_it(tmp_path: Path) -> No
     )
     assert refused.returncode == 2 and "the viewer token" in refused.stderr
     assert weak not in refused.stdout + refused.stderr
+
+
+def test_without_a_stream_token_the_viewer_token_still_guards_the_pages(tmp_path: Path) -> None:
+    server = launch(tmp_path, ["--insecure-no-token", "--viewer-token", VIEWER])
+    try:
+        assert httpx.get(f"{server.url}/incidents", timeout=10).status_code == 401
+        viewer = {"Authorization": f"Bearer {VIEWER}"}
+        assert httpx.get(f"{server.url}/incidents", headers=viewer, timeout=10).status_code == 200
+        assert server.post(jsonl([item("9200", type="fp")]), token=None).status_code == 200
+    finally:
+        server.stop()
