@@ -89,7 +89,7 @@ def c(value: Any, limit: int = MAX_CELL) -> str:
     return f"<code>{h('' if value is None else str(value), limit)}</code>"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
     """A table of cells already escaped (``h``, ``c``); head names are soar's or escaped."""
     if not rows:
         return ['<p class="none">none</p>']
@@ -152,21 +152,21 @@ def _timeline(line: Timeline) -> list[str]:
         ]
         for m in line.marks
     ]
-    out += ["<h3>What the timeline shows</h3>", *_table(["time", "kind", "lane", "what"], rows)]
+    out += ["<h3>What the timeline shows</h3>", *table(["time", "kind", "lane", "what"], rows)]
     return [*out, "</section>"]
 
 
-def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+def outputs_section(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
     if not outputs:
         return []
     out = ['<section id="outputs">', "<h2>Outputs</h2>"]
     values = []
-    for table in tables(outputs, counts):
-        if table.kind == "value":
-            values.append(f"<dt>{h(table.name)}</dt><dd>{h(table.rows[0][0])}</dd>")
+    for part in tables(outputs, counts):
+        if part.kind == "value":
+            values.append(f"<dt>{h(part.name)}</dt><dd>{h(part.rows[0][0])}</dd>")
             continue
-        out.append(f"<h3>{h(table.name)} {table.count}</h3>")
-        out += _table([h(x) for x in table.head], table.cells(c, h))
+        out.append(f"<h3>{h(part.name)} {part.count}</h3>")
+        out += table([h(x) for x in part.head], part.cells(c, h))
     if values:
         out += ['<dl class="summary">', *values, "</dl>"]
     return [*out, "</section>"]
@@ -197,14 +197,14 @@ def render_html(path: str | Path) -> str:
         *_summary(path, view),
         *_timeline(build(records)),
         '<section id="steps"><h2>Steps</h2>',
-        *_table(["time", "step", "status", "duration", "note"], steps),
+        *table(["time", "step", "status", "duration", "note"], steps),
         "</section>",
-        *_outputs(view.finished.get("outputs") or {}, counted(records)),
+        *outputs_section(view.finished.get("outputs") or {}, counted(records)),
         '<section id="approvals"><h2>Approvals</h2>',
-        *_table(["time", "step", "event", "by", "targets"], approvals),
+        *table(["time", "step", "event", "by", "targets"], approvals),
         "</section>",
         '<section id="writes"><h2>Writes</h2>',
-        *_table(["", "time", "step", "action", "target", "result"], writes),
+        *table(["", "time", "step", "action", "target", "result"], writes),
         "</section>",
     ]
     return "\n".join(

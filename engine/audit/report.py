@@ -39,7 +39,7 @@ def code(value: Any, limit: int = MAX_CELL) -> str:
     return "`" + text.replace("`", "'").replace("|", "\\|") + "`"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["_none_", ""]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -47,18 +47,18 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [*lines, ""]
 
 
-def _outputs(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+def outputs_section(outputs: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
     """The run's outputs under their own names, each as a table (``engine.audit.outputs``)."""
     if not outputs:
         return []
     lines = ["## Outputs", ""]
     values = []
-    for table in tables(outputs, counts):
-        if table.kind == "value":
-            values.append(f"- **{md(table.name)}:** {md(table.rows[0][0])}")
+    for part in tables(outputs, counts):
+        if part.kind == "value":
+            values.append(f"- **{md(part.name)}:** {md(part.rows[0][0])}")
             continue
-        lines += [f"### {md(table.name)} {table.count}", ""]
-        lines += _table([md(h) for h in table.head], table.cells(code, md))
+        lines += [f"### {md(part.name)} {part.count}", ""]
+        lines += table([md(h) for h in part.head], part.cells(code, md))
     return lines + ([*values, ""] if values else [])
 
 
@@ -91,12 +91,12 @@ def render(path: str | Path) -> str:
     steps = [
         [md(s.ts), code(s.step), md(s.status), s.duration, md(s.note)] for s in step_rows(records)
     ]
-    out += _table(["time", "step", "status", "duration", "note"], steps)
-    out += _outputs(outputs, counted(records))
+    out += table(["time", "step", "status", "duration", "note"], steps)
+    out += outputs_section(outputs, counted(records))
     approvals = approval_rows(records)
     if approvals:
         out += ["## Approvals", ""]
-        out += _table(
+        out += table(
             ["time", "step", "event", "by", "targets"],
             [
                 [md(a.ts), code(a.step), md(a.event), md(a.by), md(a.targets, 1000)]
@@ -108,7 +108,7 @@ def render(path: str | Path) -> str:
         [w.kind, code(w.step), md(w.action), code(w.target), md(w.outcome)]
         for w in write_rows(records)
     ]
-    out += _table(["", "step", "action", "target", "result"], rows)
+    out += table(["", "step", "action", "target", "result"], rows)
     final = check.final_hash or ""
     out += [
         "## Integrity",

@@ -209,7 +209,18 @@ REPORT_FORMATS = ("md", "html")
 
 
 def report_cmd(
-    run_log: Annotated[Path, typer.Argument(help="The run log.")],
+    run_log: Annotated[
+        Path | None, typer.Argument(help="The run log (or give --incident).")
+    ] = None,
+    incident: Annotated[
+        int | None,
+        typer.Option(
+            "--incident", metavar="ID", help="Report an incident of soar serve instead (its id)."
+        ),
+    ] = None,
+    state: Annotated[
+        Path, typer.Option(help="With --incident: the state folder soar serve keeps.")
+    ] = Path("soar-state"),
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the report here (else stdout).")
     ] = None,
@@ -223,16 +234,24 @@ def report_cmd(
         ),
     ] = "md",
 ) -> None:
-    """An incident report of a run: Markdown, or a self-contained HTML page with a timeline."""
+    """An incident report of a run (Markdown, or a self-contained HTML page with a
+    timeline), or of an incident soar serve opened (--incident ID)."""
     from engine.errors import UsageError
 
     if fmt not in REPORT_FORMATS:
         raise UsageError(f"--format {safe(fmt)}: use one of {', '.join(REPORT_FORMATS)}")
-    if fmt == "html":
-        from engine.audit.htmlreport import render_html as render
+    if incident is not None and run_log is None:
+        text = _incident_report(incident, state, fmt)
+    elif run_log is None or incident is not None:
+        raise UsageError("give exactly one of RUNLOG or --incident ID")
+    elif fmt == "html":
+        from engine.audit.htmlreport import render_html
+
+        text = render_html(run_log)
     else:
         from engine.audit.report import render
-    text = render(run_log)
+
+        text = render(run_log)
     if output:
         try:
             output.write_text(text, encoding="utf-8")
@@ -244,6 +263,18 @@ def report_cmd(
         _say(f"report written to {output}")
     else:
         typer.echo(text)
+
+
+def _incident_report(incident: int, state: Path, fmt: str) -> str:
+    from engine.cli.cmd_incidents import connect_state
+    from engine.errors import UsageError
+    from engine.serve.report import read_incident, render_incident_html, render_incident_md
+
+    with connect_state(state) as conn:
+        view = read_incident(conn, incident)
+    if view is None:
+        raise UsageError(f"no incident {incident} in --state {state} (see: soar incidents list)")
+    return render_incident_html(view) if fmt == "html" else render_incident_md(view)
 
 
 # what the demo shows first: the outputs answering these truth keys, under these titles

@@ -23,10 +23,11 @@ incidents_app = typer.Typer(help="Incidents opened by soar serve.", no_args_is_h
 STATE_HELP = "The state folder soar serve keeps (its --state)."
 
 
-def _connect(state: Path) -> sqlite3.Connection:
+def connect_state(state: Path) -> sqlite3.Connection:
     from engine.errors import UsageError
     from engine.serve.store import DB_NAME
 
+    """A read-only connection to the state of soar serve in ``state``; ``UsageError`` if none."""
     path = state / DB_NAME
     if not path.is_file():
         raise UsageError(
@@ -51,7 +52,7 @@ def list_cmd(
     from engine.serve.incidents import list_incidents
 
     json_requested(as_json)
-    with _connect(state) as conn:
+    with connect_state(state) as conn:
         found = list_incidents(conn)
     if as_json:
         typer.echo(json_text({"incidents": [i.as_json() for i in found]}))
@@ -81,7 +82,7 @@ def show_cmd(
     from engine.serve.incidents import evidence_of, get_incident
 
     json_requested(as_json)
-    with _connect(state) as conn:
+    with connect_state(state) as conn:
         found = get_incident(conn, incident)
         evidence = evidence_of(conn, incident) if found else []
     if found is None:

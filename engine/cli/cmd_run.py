@@ -76,6 +76,7 @@ ENVIRONMENT = (
         "SOAR_STREAM_TOKEN",
         "the log stream's token: soar serve (two, comma-separated), soar emulator --stream-to",
     ),
+    ("SOAR_VIEWER_TOKEN", "soar serve: a token that may read the /incidents pages (a secret)"),
     ("SOAR_NOTIFY_WEBHOOK", "soar serve: post incidents to this webhook (a secret)"),
 )
 

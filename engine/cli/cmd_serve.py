@@ -18,15 +18,18 @@ from typing import Annotated
 import typer
 
 from engine.cli.cmd_run import SIGNING_KEY_HELP
-from engine.cli.environ import NOTIFY_ENV, TOKEN_ENV
+from engine.cli.environ import NOTIFY_ENV, TOKEN_ENV, VIEWER_ENV
 from engine.serve.limits import MAX_BODY, QUEUE_EVENTS
 
 RESPOND = ("dry-run", "auto")
 
 
-def stream_tokens(option: str | None, environ: dict[str, str] | None = None) -> list[str]:
-    """The accepted tokens: ``--token`` or ``SOAR_STREAM_TOKEN``, comma-separated, blanks dropped."""
-    text = option if option is not None else (environ or dict(os.environ)).get(TOKEN_ENV, "")
+def stream_tokens(
+    option: str | None, environ: dict[str, str] | None = None, name: str = TOKEN_ENV
+) -> list[str]:
+    """The accepted tokens: ``--token`` or ``SOAR_STREAM_TOKEN`` (``name``), comma-separated,
+    blanks dropped."""
+    text = option if option is not None else (environ or dict(os.environ)).get(name, "")
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
@@ -40,6 +43,14 @@ def serve_cmd(
         typer.Option(
             help=f"The Authorization value the stream sends (else {TOKEN_ENV}; "
             "two comma-separated tokens are both accepted)."
+        ),
+    ] = None,
+    viewer_token: Annotated[
+        str | None,
+        typer.Option(
+            "--viewer-token",
+            help=f"A token that may read the /incidents pages only (else {VIEWER_ENV}); "
+            "the stream token may read them too.",
         ),
     ] = None,
     insecure_no_token: Annotated[
@@ -103,6 +114,11 @@ def serve_cmd(
         redactor.add(value)
     for value in tokens:
         check_secret("the stream token (--token or SOAR_STREAM_TOKEN)", value)
+    viewers = stream_tokens(viewer_token, name=VIEWER_ENV)
+    for value in viewers:
+        redactor.add(value)
+    for value in viewers:
+        check_secret("the viewer token (--viewer-token or SOAR_VIEWER_TOKEN)", value)
     if not tokens and not insecure_no_token:
         raise UsageError(
             f"no stream token: give --token T or set {TOKEN_ENV} to the Authorization value "
@@ -128,6 +144,7 @@ def serve_cmd(
         host=host,
         port=port,
         tokens=[Secret(TOKEN_ENV, t) for t in tokens],
+        viewers=[Secret(VIEWER_ENV, t) for t in viewers],
         state=state,
         run_dir=run_dir,
         respond=respond,

@@ -2,7 +2,8 @@
 
 ``SOAR_SECRET_<NAME>`` becomes ``secrets.<name>`` in a playbook; with
 ``AUTH0_CLIENT_SECRET`` and ``AUTH0_TOKEN`` (``engine.run.state.ENV_SECRETS``),
-``soar serve``'s ``SOAR_STREAM_TOKEN`` (each of its comma-separated tokens) and
+``soar serve``'s ``SOAR_STREAM_TOKEN`` and ``SOAR_VIEWER_TOKEN`` (each of their
+comma-separated tokens) and
 ``SOAR_NOTIFY_WEBHOOK``, they are what the operational log and the error boundary mask before a
 command has built a redactor of its own. Importing this module costs nothing:
 the ``soar`` command reads ``SECRET_PREFIX`` at start-up.
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from engine.audit.redact import Redactor
 
 TOKEN_ENV = "SOAR_STREAM_TOKEN"  # noqa: S105 -- the variable's name: soar serve's stream token(s)
+VIEWER_ENV = "SOAR_VIEWER_TOKEN"  # soar serve's page token(s): the variable's name
 NOTIFY_ENV = "SOAR_NOTIFY_WEBHOOK"  # soar serve's notification webhook URL (a secret)
 SECRET_PREFIX = "SOAR_SECRET_"  # noqa: S105 -- SOAR_SECRET_<NAME> is secrets.<name>: a prefix, not a secret
 
@@ -33,5 +35,6 @@ def env_redactor(environ: Mapping[str, str]) -> Redactor:
     names = [k for k in environ if k.startswith(SECRET_PREFIX) or k in ENV_SECRETS]
     values = [environ[k] for k in names if environ[k]]
     values += [environ.get(NOTIFY_ENV, "").strip()]
-    values += [t.strip() for t in environ.get(TOKEN_ENV, "").split(",")]  # each rotated token
+    for name in (TOKEN_ENV, VIEWER_ENV):  # each rotated token
+        values += [t.strip() for t in environ.get(name, "").split(",")]
     return Redactor(v for v in values if v)

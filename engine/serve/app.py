@@ -21,9 +21,12 @@ cannot be echoed by sending it where a value is expected.
 
 from __future__ import annotations
 
+import base64
 import hmac
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,14 +34,17 @@ import structlog
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from engine.audit.htmlreport import CSP
 from engine.errors import BatchError
 from engine.secrets import Secret
+from engine.serve.incidents import list_incidents
 from engine.serve.ingest import parse_batch
 from engine.serve.limits import BODY_SECONDS, MAX_BODY, RETRY_AFTER
-from engine.serve.store import EventStore
+from engine.serve.report import read_incident, render_incident_html, render_list_html
+from engine.serve.store import DB_NAME, EventStore
 from engine.serve.worker import Backlog, Worker
 
 log = structlog.get_logger("soar.serve")
@@ -53,6 +59,8 @@ class Endpoint:
     backlog: Backlog
     worker: Worker | None = None
     max_body: int = MAX_BODY
+    viewers: Sequence[Secret] = ()  # --viewer-token: may read the pages, not post events
+    state: Path | None = None  # the state folder the pages read (None: no pages)
     received: int = 0
     refused: int = 0
 
@@ -60,15 +68,35 @@ class Endpoint:
         """The header matches a token, in constant time, with or without ``Bearer ``."""
         if not self.tokens:
             return True
-        if header is None:
-            return False
-        raw = header.encode("latin-1", "replace")  # the bytes as sent (Starlette decodes latin-1)
-        bare = raw[7:] if raw[:7].lower() == b"bearer " else raw
-        ok = False
-        for token in self.tokens:  # every token compared, whichever matches
-            value = token.reveal().encode()
-            ok |= hmac.compare_digest(raw, value) | hmac.compare_digest(bare, value)
-        return ok
+        return _matches(header, self.tokens, basic=False)
+
+    def may_view(self, header: str | None) -> bool:
+        """The header carries a stream or a viewer token (also as a Basic password, so a
+        browser can ask for it); no token is needed only when serve has none at all."""
+        if not self.tokens and not self.viewers:
+            return True
+        return _matches(header, [*self.tokens, *self.viewers], basic=True)
+
+
+def _matches(header: str | None, tokens: Sequence[Secret], *, basic: bool) -> bool:
+    """``header`` is one of ``tokens`` (as is, after ``Bearer ``, or, when ``basic``, as
+    the password of ``Basic``), every token compared in constant time."""
+    if header is None:
+        return False
+    raw = header.encode("latin-1", "replace")  # the bytes as sent (Starlette decodes latin-1)
+    bare = raw[7:] if raw[:7].lower() == b"bearer " else raw
+    password = b""
+    if basic and raw[:6].lower() == b"basic ":
+        try:
+            password = base64.b64decode(raw[6:].strip(), validate=True).partition(b":")[2]
+        except ValueError:
+            password = b""
+    ok = False
+    for token in tokens:  # every token compared, whichever matches
+        value = token.reveal().encode()
+        ok |= hmac.compare_digest(raw, value) | hmac.compare_digest(bare, value)
+        ok |= basic and bool(password) and hmac.compare_digest(password, value)
+    return ok
 
 
 def _problem(status: int, message: str, **headers: str) -> JSONResponse:
@@ -146,9 +174,62 @@ def build_app(endpoint: Endpoint) -> Starlette:
             )
         return JSONResponse(doc)
 
+    def page(request: Request, render: Any) -> Response:
+        """Run ``render(conn)`` for an authorized viewer; its page, or the error's answer."""
+        if not endpoint.may_view(request.headers.get("authorization")):
+            return Response(
+                "a stream or viewer token is needed (Authorization: Bearer T, or as the "
+                "password of Basic)\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": 'Basic realm="soar incidents", charset="UTF-8"'},
+            )
+        if endpoint.state is None or not (endpoint.state / DB_NAME).is_file():
+            return _page_error(404, "no incidents: soar serve has no state yet")
+        conn = sqlite3.connect(f"file:{endpoint.state / DB_NAME}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            text = render(conn)
+        finally:
+            conn.close()
+        if text is None:
+            return _page_error(404, "no such incident (see /incidents)")
+        return HTMLResponse(text, headers=PAGE_HEADERS)
+
+    async def incident_list(request: Request) -> Response:
+        return await run_in_threadpool(
+            page, request, lambda conn: render_list_html(list_incidents(conn))
+        )
+
+    async def incident_page(request: Request) -> Response:
+        wanted = int(request.path_params["incident"])
+
+        def render(conn: sqlite3.Connection) -> str | None:
+            view = read_incident(conn, wanted)
+            return None if view is None else render_incident_html(view)
+
+        return await run_in_threadpool(page, request, render)
+
     return Starlette(
         routes=[
             Route("/auth0/logs", logs, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/incidents", incident_list, methods=["GET"]),
+            Route("/incidents/{incident:int}", incident_page, methods=["GET"]),
         ]
+    )
+
+
+# the pages' policy as a header too, where it can also forbid framing
+PAGE_HEADERS = {
+    "Content-Security-Policy": f"{CSP}; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _page_error(status: int, message: str) -> Response:
+    return Response(
+        message + "\n", status_code=status, media_type="text/plain", headers=PAGE_HEADERS
     )

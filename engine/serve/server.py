@@ -57,6 +57,7 @@ class Options:
     host: str = "127.0.0.1"
     port: int = 8787
     tokens: Sequence[Secret] = ()
+    viewers: Sequence[Secret] = ()  # --viewer-token: may read the /incidents pages only
     state: Path = Path("soar-state")
     run_dir: Path = Path("runs")
     respond: str = "dry-run"
@@ -123,7 +124,13 @@ class Service:
             on_open=self._opened,
         )
         self.endpoint = Endpoint(
-            options.tokens, self.events, self.backlog, self.worker, options.max_body
+            options.tokens,
+            self.events,
+            self.backlog,
+            self.worker,
+            options.max_body,
+            viewers=options.viewers,
+            state=options.state,
         )
 
     def _opened(self, incident: Incident) -> None:
