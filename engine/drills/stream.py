@@ -131,11 +131,12 @@ def run_stream_drill(drill: Drill, run_dir: Path = Path("runs")) -> StreamDrillR
             auth0_factory=client_from_emulator(emu),
         )
         with running(options, rules, Detector(rules)) as (service, url):
+            fmt = drill.stream.get("format", "jsonl")
             settings = StreamSettings(
                 url=f"{url}/auth0/logs",
                 token=Secret("stream token", token),
-                format=drill.stream.get("format", "jsonl"),
-                batch=int(drill.stream.get("batch", 100)),
+                format=fmt,
+                batch=int(drill.stream.get("batch", 1 if fmt == "object" else 100)),
                 seed=drill.seed,
                 redeliver=float(drill.stream.get("redeliver", 0.1)),
                 disorder=int(drill.stream.get("disorder", DISORDER)),

@@ -67,3 +67,11 @@ def test_soar_drill_runs_a_stream_drill_by_name(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["trigger"] == "stream" and doc["passed"] is True and doc["incidents"] == []
+
+
+def test_a_stream_drill_in_the_json_array_format(tmp_path: Path) -> None:
+    base = load_drill(ROOT / "drills" / "breached-password-stream.yaml")
+    drill = dataclasses.replace(base, stream={**base.stream, "format": "array", "batch": 250})
+    result = run_stream_drill(drill, tmp_path)
+    assert result.passed, [c for c in result.checks if not c["ok"]]
+    assert result.stream.batches == -(-result.stream.events // 250)
