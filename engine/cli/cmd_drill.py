@@ -159,11 +159,16 @@ def drill_cmd(
         _say(
             f"  requests          {result.requests} ({result.throttled} throttled), {result.duration_s:.2f}s"
         )
-        for c in result.checks:
-            _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {c['detail']}")
+        _checks(result.checks)
         _say(f"  run log           {result.run.run_log} (UNSIGNED: a rehearsal)")
         _say(f"  {'PASSED' if result.passed else 'FAILED'}")
     raise typer.Exit(0 if result.passed else 1)
+
+
+def _checks(checks: list[dict[str, Any]]) -> None:
+    """Each check of a drill, a line: ok or FAIL, what it compared (terminal-safe)."""
+    for c in checks:
+        _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {safe(c['check'])}: {safe(c['detail'])}")
 
 
 def _stream_drill(drill: Any, run_dir: Path, as_json: bool) -> NoReturn:
@@ -198,8 +203,7 @@ def _stream_drill(drill: Any, run_dir: Path, as_json: bool) -> NoReturn:
         f"{m['wall_s_to_containment']} s to the first block (wall clock from the stream's start); "
         f"{m['event_time_to_detection_s']} s of event time from the first attack event"
     )
-    for c in result.checks:
-        _say(f"  [{'ok' if c['ok'] else 'FAIL'}] {c['check']}: {safe(c['detail'])}")
+    _checks(result.checks)
     _say(f"  responses         {', '.join(m['responses']) or 'none'}")
     _say(f"  {'PASSED' if result.passed else 'FAILED'}")
     raise typer.Exit(0 if result.passed else 1)
