@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from bisect import bisect_left, insort
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,6 +45,10 @@ MAX_GROUPS = (
     20_000  # live groups per rule (about 1 KB each): a flood of addresses is capped, counted
 )
 MAX_GROUP_EVENTS = 10_000  # events one group keeps in its window
+# an event dated further ahead of the wall clock than this is not believed: it would move
+# the watermark, and every event after it would count as too late until real time caught up
+FUTURE_SKEW = timedelta(minutes=5)
+_FUTURE_MS = int(FUTURE_SKEW.total_seconds() * 1000)
 MAX_VALUE = 256  # characters of a group or distinct value kept as they are
 MAX_FORMS = 16  # texts kept of how each group value was logged
 
@@ -199,8 +204,12 @@ class Detector:
         *,
         max_groups: int = MAX_GROUPS,
         max_group_events: int = MAX_GROUP_EVENTS,
+        clock: Callable[[], float] | None = time.time,
     ) -> None:
+        """``clock``: the wall clock (seconds) an event's date may run ahead of by at most
+        ``FUTURE_SKEW``; None for none (a rule's own tests, dated as their author wrote them)."""
         self.rules = tuple(rules)
+        self.clock = clock
         self.max_groups = max_groups
         self.max_group_events = max_group_events
         self._states = [_RuleState(r) for r in self.rules]
@@ -230,8 +239,8 @@ class Detector:
 
     @property
     def stats(self) -> Mapping[str, int]:
-        """Events seen, undated, matched, too late, ungrouped; groups live; dropped."""
-        out = {k: self._stats[k] for k in ("seen", "undated")}
+        """Events seen, undated, dated ahead of the clock, matched, too late, ungrouped; groups live; dropped."""
+        out = {k: self._stats[k] for k in ("seen", "undated", "future")}
         for key in ("matched", "too_late", "ungrouped", "dropped"):
             out[key] = sum(s.stats[key] for s in self._states)
         out["groups"] = sum(len(s.groups) for s in self._states)
@@ -250,14 +259,19 @@ class Detector:
     def feed(self, events: Iterable[Mapping[str, Any]]) -> list[Detection]:
         """Auth0 log objects (each log_id once), in any order: the detections that hold now."""
         batch: list[tuple[int, str, Mapping[str, Any]]] = []
+        ahead = None if self.clock is None else int(self.clock() * 1000) + _FUTURE_MS
         for event in events:
             self._stats["seen"] += 1
             key = date_key(event.get("date")) if isinstance(event, Mapping) else None
             if key is None:
                 self._stats["undated"] += 1
                 continue
+            ms = _ms(key)
+            if ahead is not None and ms > ahead:
+                self._stats["future"] += 1  # counted, never let move the watermark
+                continue
             log_id = event.get("log_id")
-            batch.append((_ms(key), log_id[:128] if isinstance(log_id, str) else "", event))
+            batch.append((ms, log_id[:128] if isinstance(log_id, str) else "", event))
         batch.sort(key=lambda b: (b[0], b[1]))
         touched: dict[tuple[int, tuple[str, ...]], _Group] = {}
         for ms, log_id, event in batch:

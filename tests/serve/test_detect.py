@@ -75,6 +75,27 @@ def test_dates_in_any_form_auth0_tools_write_are_one_time_line(tmp_path: Path) -
     assert detector.stats["undated"] == 2 and detector.stats["seen"] == 5
 
 
+def test_an_event_dated_ahead_of_the_clock_cannot_make_the_stream_too_late(
+    tmp_path: Path,
+) -> None:
+    """One event dated a year ahead (a skewed clock, a forged body) would move the watermark,
+    and every real event after it would count as too late: it is counted, not believed."""
+    now = (T0 + timedelta(minutes=3)).timestamp()
+    detector = Detector([_rule(tmp_path, COUNT)], clock=lambda: now)
+    ahead = {**_fp(99, 365 * 86400), "log_id": "999999"}
+    assert detector.feed([ahead, _fp(1, 0)]) == []
+    (found,) = detector.feed([_fp(2, 60), _fp(3, 120)])
+    assert found.evidence == ("000001", "000002", "000003")
+    assert detector.stats["future"] == 1 and detector.stats["too_late"] == 0
+    # within the allowed skew an event is believed; without a clock (a rule's own tests) all are
+    assert Detector([_rule(tmp_path, COUNT)], clock=lambda: now).feed(
+        [_fp(4, 0), _fp(5, 60), _fp(6, 180 + 240)]
+    )
+    unbounded = Detector([_rule(tmp_path, COUNT)], clock=None)
+    unbounded.feed([ahead])
+    assert unbounded.stats["future"] == 0 and unbounded.watermark is not None
+
+
 def test_lateness_keeps_late_events_within_it_and_counts_the_others(tmp_path: Path) -> None:
     detector = Detector([_rule(tmp_path, COUNT)])
     detector.feed([_fp(1, 600)])
