@@ -70,28 +70,25 @@ class LineIndex:
         and where every line starts (``offsets``)."""
         handle = _open(path)
         index = cls(path, 0, [0], [0])
-        offsets = array("q", [0])
-        lines = offset = 0
+        offsets = array("q", [0])  # each newline's next byte: len(offsets) - 1 lines so far
+        offset = 0
         last = b"\n"
         with handle:
             while data := handle.read(block):
-                if offset:
-                    first = data.find(b"\n")
-                    if first >= 0:
-                        index.starts.append(offset + first + 1)
-                        index.before.append(lines + 1)
                 at = data.find(b"\n")
+                if offset and at >= 0:  # the block's entry: the first line starting in it
+                    index.starts.append(offset + at + 1)
+                    index.before.append(len(offsets))
                 while at >= 0:
                     offsets.append(offset + at + 1)
                     at = data.find(b"\n", at + 1)
-                lines += data.count(b"\n")
                 offset += len(data)
                 last = data[-1:]
         index.tail_newline = last == b"\n"
+        index.starts.append(offset)
+        index.before.append(len(offsets) - 1)
         if not index.tail_newline:  # the last line ends where the file does
             offsets.append(offset)
-        index.starts.append(offset)
-        index.before.append(lines)
         index.size = offset
         index.offsets = offsets
         return index
