@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +141,18 @@ def run_stream_drill(drill: Drill, run_dir: Path = Path("runs")) -> StreamDrillR
                 redeliver=float(drill.stream.get("redeliver", 0.1)),
                 disorder=int(drill.stream.get("disorder", DISORDER)),
             )
-            streamed = time.monotonic()
+            streamed = datetime.now(UTC)
             stats = stream_tenant(emu.tenant.logs, settings)
             found = _settled(service, Path(state))
             detected = dict(service.worker.detector.stats)
         duration = time.monotonic() - start
         journal = journal_blocks(emu.tenant.writes())
         first = _first_attack(emu.tenant.logs, emu.truth)
-        metrics = _score(drill, found, emu.truth, journal, first)
-        metrics["wall_s_to_detection"] = _wall(found, "opened_at", streamed)
-        metrics["wall_s_to_containment"] = _wall_first_block(found, streamed)
+        responses = _responses(found)
+        metrics = _score(drill, found, emu.truth, journal, first, responses)
+        opened = [read_date(i.opened_at) for i in found]
+        metrics["wall_s_to_detection"] = _seconds_to_first(streamed, opened)
+        metrics["wall_s_to_containment"] = _seconds_to_first(streamed, _blocks_sent(responses))
         metrics["detector"] = detected
     checks = _checks(drill, metrics, stats, emu.truth)
     shown = [i.as_json() for i in found]
@@ -181,8 +183,9 @@ def _score(
     truth: Mapping[str, Any],
     journal: list[str],
     first_attack: datetime | None,
+    responses: Mapping[str, list[dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Incidents against the truth; what the responses blocked or planned; the times."""
+    """Incidents against the truth; what the responses blocked or planned; the event time."""
     attack = _attack(truth)
     expected = drill.expect.get("incidents") or {}
     meant = [i for i in found if i.rule == expected.get("rule")]
@@ -191,14 +194,10 @@ def _score(
     got = sorted(_key(str(i.group.get(by, "")), by) for i in meant)
     blocked: list[str] = []
     planned: list[str] = []
-    runs = []
-    for incident in found:
-        run_log = (incident.response or {}).get("run_log")
-        if run_log and Path(run_log).is_file():
-            targets = write_targets(read_records(Path(run_log)))
-            blocked += targets["done"]
-            planned += targets["planned"]
-            runs.append(run_log)
+    for records in responses.values():
+        targets = write_targets(records)
+        blocked += targets["done"]
+        planned += targets["planned"]
     legit = set(truth.get("legitimate_users", []))
     return {
         "incidents": len(found),
@@ -211,7 +210,7 @@ def _score(
         "planned": sorted(set(planned)),
         "blocked_by_responses": sorted(set(blocked)),
         "legitimate_touched": sorted(legit & (set(journal) | set(blocked) | set(planned))),
-        "responses": runs,
+        "responses": list(responses),
         "event_time_to_detection_s": _event_delay(found, first_attack),
     }
 
@@ -229,43 +228,44 @@ def _key(value: str, field: str) -> str:
 def _first_attack(logs: LogStore, truth: Mapping[str, Any]) -> datetime | None:
     """The date of the attack's first event: from an attacker address or on a hijacked account."""
     attack = _attack(truth)
+    hijacked = set(truth.get("hijacked_admins", []))
     dates = [
         read_date(logs.dates[pos])
         for pos in range(len(logs))
         if logs.dates[pos]
         and (
             _key(str(logs.value("ip", pos) or ""), "ip") in attack
-            or logs.value("user_id", pos) in set(truth.get("hijacked_admins", []))
+            or logs.value("user_id", pos) in hijacked
         )
     ]
     return min(dates, default=None)
 
 
-def _wall(found: list[Incident], field: str, since: float) -> float | None:
-    """Seconds of wall clock from the stream's start to the first incident's ``field``."""
-    stamps = [read_date(str(getattr(i, field))) for i in found if getattr(i, field, None)]
-    if not stamps:
-        return None
-    started = datetime.now(UTC) - timedelta(seconds=time.monotonic() - since)
-    return round((min(stamps) - started).total_seconds(), 3)
-
-
-def _wall_first_block(found: list[Incident], since: float) -> float | None:
-    """Seconds of wall clock from the stream's start to the first containment write sent."""
-    registry = default_registry()
-    sent = []
+def _responses(found: list[Incident]) -> dict[str, list[dict[str, Any]]]:
+    """Each response's run log (those written), read once: path -> records."""
+    logs: dict[str, list[dict[str, Any]]] = {}
     for incident in found:
         run_log = (incident.response or {}).get("run_log")
-        if not run_log or not Path(run_log).is_file():
-            continue
-        for rec in read_records(Path(run_log)):
+        if run_log and Path(run_log).is_file():
+            logs[run_log] = read_records(Path(run_log))
+    return logs
+
+
+def _blocks_sent(responses: Mapping[str, list[dict[str, Any]]]) -> list[datetime]:
+    """When each containment write was sent: its ``action.call`` (logged just before the send)."""
+    registry = default_registry()
+    sent = []
+    for records in responses.values():
+        for rec in records:
             action = registry.get(str(rec.get("action")))
             if rec.get("type") == "action.call" and action is not None and action.blocks:
                 sent.append(read_date(str(rec["ts"])))
-    if not sent:
-        return None
-    started = datetime.now(UTC) - timedelta(seconds=time.monotonic() - since)
-    return round((min(sent) - started).total_seconds(), 3)
+    return sent
+
+
+def _seconds_to_first(start: datetime, moments: list[datetime]) -> float | None:
+    """Seconds of wall clock from ``start`` to the first of ``moments`` (None: there is none)."""
+    return round((min(moments) - start).total_seconds(), 3) if moments else None
 
 
 def _event_delay(found: list[Incident], first_attack: datetime | None) -> float | None:
