@@ -209,14 +209,16 @@ def _load(paths: Sequence[Path]) -> tuple[list[Rule], list[Issue]]:
         if raw is None:
             issues.extend(problems)
             continue
-        if _sigma(raw, path):  # Auth0's catalog, read as it is: converted (docs/sigma.md)
-            from engine.serve.sigmafile import load_sigma, render
+        sigma = _sigma(raw, path)
+        if sigma:  # Auth0's catalog, read as it is: converted (docs/sigma.md)
+            from engine.serve.sigma import convert
+            from engine.serve.sigmafile import render
 
-            loaded = load_sigma(path)
-            issues.extend(loaded.issues)
-            if loaded.rule is None:
+            converted, found = convert(sigma, path)
+            issues.extend(found)
+            if converted is None:
                 continue
-            raw = render(loaded.rule, loaded.sources, path).encode("utf-8")
+            raw = render(converted, sigma, path).encode("utf-8")
         src, found = check_rule_text(raw, str(path))
         issues.extend(found)
         rule_id = src.data.get("id") if isinstance(src.data, dict) else None
@@ -238,12 +240,12 @@ def _load(paths: Sequence[Path]) -> tuple[list[Rule], list[Issue]]:
     return rules, issues
 
 
-def _sigma(raw: bytes, path: Path) -> bool:
-    """Whether a rule file is Sigma (a rule with its correlations), not soar's own format."""
+def _sigma(raw: bytes, path: Path) -> list[Source]:
+    """A Sigma rule file's documents (a rule with its correlations); none for soar's own format."""
     from engine.serve.sigma import is_sigma
 
     sources, problems = load_yaml_all(raw, str(path))
-    return not problems and bool(sources) and is_sigma(sources[0].data)
+    return sources if not problems and sources and is_sigma(sources[0].data) else []
 
 
 def match_of(spec: Mapping[str, Any]) -> Match:
