@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -27,6 +28,9 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_TEXT = 64  # the longest address text read (a zone id included)
 _ZONE = re.compile(r"[0-9A-Za-z_.\-]{1,32}")  # interface names and numbers (eth0, 12, en0.1)
+# dotted IPv4 as Python writes it: four decimal octets, no leading zero (ASCII digits only)
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_PLAIN_V4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 @lru_cache(maxsize=65536)  # a log repeats few addresses many times
@@ -41,6 +45,9 @@ def parse_address(text: str) -> Address | None:
     raw = text.strip()
     if not raw or len(raw) > MAX_TEXT:
         return None
+    plain = _plain_v4(raw)
+    if plain is not None:
+        return plain
     if raw.startswith("[") and raw.endswith("]"):
         raw = raw[1:-1]
     try:
@@ -54,6 +61,36 @@ def parse_address(text: str) -> Address | None:
     ):
         return None  # Python takes any text after "%" as a zone: "fe80::1%\" OR x" is none
     return None if _unmapped(addr).is_unspecified else addr
+
+
+def _plain_v4(raw: str) -> ipaddress.IPv4Address | None:
+    """``raw`` as an IPv4 address when it is dotted IPv4 as Python writes it (the common
+    case, built from its four bytes rather than parsed octet by octet), else None."""
+    if not _PLAIN_V4.fullmatch(raw):
+        return None
+    addr = ipaddress.IPv4Address(socket.inet_aton(raw))
+    return None if addr.is_unspecified else addr
+
+
+def keyed(text: str) -> tuple[str, Address] | None:
+    """``(address_key, address)`` of the address ``text`` writes, or None when it writes none.
+
+    Dotted IPv4 as Python writes it is its own key, so the common case costs no
+    formatting of the address back to text.
+    """
+    raw = text.strip()
+    plain = _plain_v4(raw)
+    if plain is not None:
+        return raw, plain
+    addr = parse_address(text)
+    return None if addr is None else (key_of(addr), addr)
+
+
+def order_key(addr: Address) -> tuple[int, int]:
+    """IPv4 before IPv6, then by number (10.x after 9.x): an address as its key names it
+    (an IPv4-mapped IPv6 address is its IPv4 address; a zone does not count)."""
+    bare = _unmapped(_split_zone(addr)[0])
+    return bare.version, int(bare)
 
 
 def _split_zone(addr: Address) -> tuple[Address, str]:

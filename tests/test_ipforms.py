@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-import pytest
+import ipaddress
 
-from engine.ipforms import address_key, all_variants, parse_address, variants
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.ipforms import (
+    address_key,
+    all_variants,
+    keyed,
+    order_key,
+    parse_address,
+    variants,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +49,45 @@ def test_one_key_per_address(text: str, key: str) -> None:
 )
 def test_what_names_no_address_for_sure_has_no_key(text: str) -> None:
     assert parse_address(text) is None and address_key(text) is None
+
+
+_DOTTED = st.builds(
+    lambda parts, pad, space: space + ".".join(pad(p) for p in parts) + space,
+    st.lists(st.integers(0, 300), min_size=3, max_size=5),
+    st.sampled_from([str, lambda p: f"{p:03d}", lambda p: f"{p:02d}"]),
+    st.sampled_from(["", " ", "\t"]),
+)
+
+
+@given(
+    st.one_of(
+        _DOTTED, st.ip_addresses().map(str), st.text(alphabet="0123456789.:abf%[] ", max_size=20)
+    )
+)
+def test_the_fast_dotted_path_reads_what_ipaddress_reads(text: str) -> None:
+    """Dotted IPv4 built from its bytes, and its text taken as its key, give what parsing
+    it with ipaddress gives, for every text: leading zeros, octets over 255, too few or too
+    many parts, blanks around, Unicode digits (which \\d would take) and the unspecified
+    address included."""
+    try:
+        expected: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(
+            text.strip().removeprefix("[").removesuffix("]")
+        )
+    except ValueError:
+        expected = None
+    got = keyed(text)
+    assert parse_address(text) == (None if got is None else got[1])
+    if isinstance(expected, ipaddress.IPv4Address):
+        assert got == (None if expected.is_unspecified else (str(expected), expected))
+    if got is not None:
+        assert got[0] == address_key(text)
+        bare = ipaddress.ip_address(got[0].split("%")[0])
+        assert order_key(got[1]) == (bare.version, int(bare))
+
+
+@pytest.mark.parametrize("text", ["١.٢.٣.٤", "1.2.3.٤", "01.2.3.4", "1.2.3.256", "0.0.0.0"])  # noqa: S104
+def test_what_looks_dotted_but_is_not_an_address_has_no_key(text: str) -> None:
+    assert keyed(text) is None
 
 
 def test_variants_cover_what_writers_produce_and_start_with_the_text() -> None:

@@ -16,14 +16,13 @@ and the run goes on.
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import MAX_DEPTH  # Auth0's own details nest under 10 levels
-from engine.ipforms import Address, is_public, key_of, parse_address
+from engine.ipforms import Address, is_public, key_of, keyed, order_key, parse_address
 from engine.logs.eventset import EventSet
 from engine.timeutil import date_key
 
@@ -100,6 +99,7 @@ class _Tally:
         self.rows: dict[str, dict[str, Any]] = {}
         self.forms: dict[str, dict[str, int]] = {}
         self.hours: dict[str, dict[str, int]] = {}  # key -> hour -> events
+        self.order: dict[str, tuple[int, int]] = {}  # key -> (IP version, number)
 
     def add(
         self,
@@ -109,15 +109,17 @@ class _Tally:
         date: str | None,
         events: int = 1,
         last: str | None = None,
-        hour: str | None = None,
+        hours: Iterable[tuple[str, int]] | None = None,
     ) -> None:
         """``events`` events (one by default) found ``addr``, dated ``date`` (to ``last``).
 
-        ``hour``: the hour they fall in (``YYYY-MM-DDTHH``; by default the hour of
-        ``date``, when it is a readable date): each row counts its events per hour.
+        ``hours``: how many of them fall in each hour (``YYYY-MM-DDTHH``, count); by
+        default all in the hour of ``date``, when it is a readable date: each row
+        counts its events per hour.
         """
         row = self.rows.get(key)
         if row is None:
+            self.order[key] = order_key(addr)
             row = self.rows[key] = {
                 "ip": None,
                 "address": key,
@@ -137,11 +139,12 @@ class _Tally:
                 row["sources"].append(source)
         widen(row, date)
         widen(row, last)
-        if hour is None:
+        if hours is None:
             hour = (date_key(date) or "")[:13]
-        if hour:  # an undated event has no hour
-            hours = self.hours.setdefault(key, {})
-            hours[hour] = hours.get(hour, 0) + events
+            hours = [(hour, events)] if hour else []  # an undated event has no hour
+        per_hour = self.hours.setdefault(key, {})
+        for hour, n in hours:
+            per_hour[hour] = per_hour.get(hour, 0) + n
 
     def finish(self) -> list[dict[str, Any]]:
         for key, row in self.rows.items():
@@ -157,16 +160,21 @@ class _Tally:
             row["sources"].sort()
         return list(self.rows.values())
 
+    def ordered(self, min_count: int) -> list[dict[str, Any]]:
+        """The finished rows seen at least ``min_count`` times: most frequent first; then
+        IPv4 before IPv6, by numeric address (10.x after 9.x)."""
+        rows = [r for r in self.finish() if r["count"] >= min_count]
+        order = self.order
+        rows.sort(key=lambda r: (-r["count"], *order[r["address"]], r["address"]))
+        return rows
 
-def _order(row: Mapping[str, Any]) -> tuple[int, int, int, str]:
-    """Most frequent first; then IPv4 before IPv6, by numeric address (10.x after 9.x)."""
-    addr = ipaddress.ip_address(row["address"].split("%")[0])  # a key is a parsed address
-    return (-row["count"], addr.version, int(addr), row["address"])
 
-
-def _found(found: dict[str, dict[str, Any]], form: str, addr: Address, source: str) -> None:
+def _found(
+    found: dict[str, dict[str, Any]], form: str, addr: Address, source: str, key: str | None = None
+) -> None:
     # dicts, not sets: the order forms were met in breaks ties between them
-    entry = found.setdefault(key_of(addr), {"addr": addr, "forms": {}, "sources": {}})
+    key = key_of(addr) if key is None else key
+    entry = found.setdefault(key, {"addr": addr, "forms": {}, "sources": {}})
     entry["forms"][form] = None
     entry["sources"][source] = None
 
@@ -177,9 +185,9 @@ def _own_ip(
     """The addresses of an event's ``ip`` value into ``found``; a value naming none is counted."""
     if not isinstance(own, str):
         return
-    one = parse_address(own)
+    one = keyed(own)
     if one is not None:
-        _found(found, own, one, "ip")
+        _found(found, own, one[1], "ip", one[0])
         return
     for form, addr in _scan(own):  # a proxy chain ("203.0.113.7, 10.0.0.1") is scanned like text
         _found(found, form, addr, "ip")
@@ -191,18 +199,25 @@ def _by_ip_value(events: EventSet, tally: _Tally, unreadable: dict[str, int]) ->
     """The ``ip`` fields of a set, in SQL: each distinct value once, with its events' count and dates.
 
     The same tally as one event at a time: values come in the order first seen,
-    so forms keep their first-seen order; an empty date counts for nothing, as there.
+    so forms keep their first-seen order; an empty date counts for nothing, as there;
+    an unreadable one has no hour. Each value is read as an address once.
     """
+    hours: dict[str, list[tuple[str, int]]] = {}
+    for own, hour, n in events.query(
+        "SELECT ip, left(date_key, 13) AS hour, count(*) FROM {events} "
+        "WHERE ip IS NOT NULL AND date_key <> '' GROUP BY ip, hour"
+    ):
+        hours.setdefault(own, []).append((hour, n))
     rows = events.query(
-        "SELECT ip, left(date_key, 13) AS hour, count(*), min(date) FILTER (WHERE date <> ''), "
+        "SELECT ip, count(*), min(date) FILTER (WHERE date <> ''), "
         "max(date) FILTER (WHERE date <> '') FROM {events} WHERE ip IS NOT NULL "
-        "GROUP BY ip, hour ORDER BY min(pos)"
+        "GROUP BY ip ORDER BY min(pos)"
     )
-    for own, hour, n, first, last in rows:
+    for own, n, first, last in rows:
         found: dict[str, dict[str, Any]] = {}
         _own_ip(own, found, unreadable, n)
         for key, entry in found.items():
-            tally.add(key, entry["addr"], entry, first, n, last, hour=hour or "")
+            tally.add(key, entry["addr"], entry, first, n, last, hours=hours.get(own, []))
 
 
 def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -241,9 +256,7 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     if isinstance(text, str):
         for form, addr in _scan(text):
             tally.add(key_of(addr), addr, {"forms": {form: None}, "sources": {"text": None}}, None)
-    min_count = int(args.get("min_count", 1))
-    rows = [r for r in tally.finish() if r["count"] >= min_count]
-    rows.sort(key=_order)
+    rows = tally.ordered(int(args.get("min_count", 1)))
     return {"ips": rows, "count": len(rows), "warnings": warnings}
 
 
