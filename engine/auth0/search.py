@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.auth0.client import tally
 from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import DateError, UpstreamError
 from engine.logs.eventset import identity
@@ -130,6 +129,8 @@ def search(
     as it arrives (a run's event store, ``engine.logs.store.PageSink``);
     ``result.events`` is then what it holds. By default, a list.
     """
+    from engine.auth0.client import tally  # httpx: an offline search never loads it
+
     kept = kept if kept is not None else InMemory()
     with tally() as used:
         result = _search(client, query, since, until, limit, fields, kept)
