@@ -15,6 +15,7 @@ IPv4 client ``203.0.113.9`` on a dual-stack server), and an IPv6 zone id kept
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 import socket
@@ -118,9 +119,38 @@ def address_key(text: str) -> str | None:
     return None if addr is None else key_of(addr)
 
 
+# Every block of the IANA IPv4 Special-Purpose Address Registry (RFC 6890 and its updates,
+# https://www.iana.org/assignments/iana-ipv4-special-registry), reachable or not, and
+# shared address space: a superset of what any Python release treats as not global.
+# Outside them an address is global; inside, ``ipaddress`` answers.
+_SPECIAL_V4 = sorted(
+    (int(n.network_address), int(n.broadcast_address))
+    for n in map(
+        ipaddress.IPv4Network,
+        [
+            "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+            "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.31.196.0/24",
+            "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24",
+            "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/3",
+        ],
+    )
+)  # fmt: skip
+_SPECIAL_STARTS = [start for start, _ in _SPECIAL_V4]
+
+
 def is_public(addr: Address) -> bool:
-    bare, _ = _split_zone(addr)
-    return bool(_unmapped(bare).is_global)
+    """Whether the address is globally reachable (``ipaddress``'s ``is_global``).
+
+    An IPv4 address outside every special-purpose block is answered by a binary
+    search, without ``ipaddress`` testing it against each of its networks in turn.
+    """
+    bare = _unmapped(_split_zone(addr)[0])
+    if isinstance(bare, ipaddress.IPv4Address):
+        number = int(bare)
+        at = bisect.bisect_right(_SPECIAL_STARTS, number) - 1
+        if at < 0 or number > _SPECIAL_V4[at][1]:
+            return True
+    return bool(bare.is_global)
 
 
 def _v6_forms(addr: ipaddress.IPv6Address) -> list[str]:

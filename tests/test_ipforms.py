@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from engine.ipforms import (
     address_key,
     all_variants,
+    is_public,
     keyed,
     order_key,
     parse_address,
@@ -88,6 +89,36 @@ def test_the_fast_dotted_path_reads_what_ipaddress_reads(text: str) -> None:
 @pytest.mark.parametrize("text", ["١.٢.٣.٤", "1.2.3.٤", "01.2.3.4", "1.2.3.256", "0.0.0.0"])  # noqa: S104
 def test_what_looks_dotted_but_is_not_an_address_has_no_key(text: str) -> None:
     assert keyed(text) is None
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_public_is_what_ipaddress_calls_global(number: int) -> None:
+    addr = ipaddress.IPv4Address(number)
+    assert is_public(addr) == addr.is_global
+    mapped = ipaddress.IPv6Address(f"::ffff:{addr}")  # an IPv4 client on a dual-stack server
+    assert is_public(mapped) == addr.is_global
+
+
+_BLOCK_EDGES = [
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/29", "192.0.0.8/32", "192.0.0.9/32", "192.0.0.10/32", "192.0.0.170/31",
+    "192.0.2.0/24", "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",
+    "240.0.0.0/4", "255.255.255.255/32",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("block", _BLOCK_EDGES)
+def test_public_at_the_edges_of_every_special_block(block: str) -> None:
+    """Each special-purpose block's first and last address and their neighbours, whatever this
+    Python's own list of non-global networks holds (it changed between releases)."""
+    net = ipaddress.IPv4Network(block)
+    first, last = int(net.network_address), int(net.broadcast_address)
+    for number in {
+        min(max(n, 0), 2**32 - 1) for n in (first - 1, first, first + 1, last - 1, last, last + 1)
+    }:
+        addr = ipaddress.IPv4Address(number)
+        assert is_public(addr) == addr.is_global, addr
 
 
 def test_variants_cover_what_writers_produce_and_start_with_the_text() -> None:
