@@ -126,10 +126,13 @@ def dumps(value: Any, limit: int = SINK_DEPTH, **kwargs: Any) -> str:
 
 
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'  # a whole JSON string, escapes included
-_STRINGS = re.compile(_STRING, re.DOTALL)
+# what is left of a string once its escaped quotes and backslashes are gone: no quote inside
+_BARE_STRINGS = re.compile(rb'"[^"]*"')
+_INNERMOST = re.compile(rb"\[\]|\{\}")  # one pass: every innermost pair, of either kind, once
+_KEEP = b'"[]{}'
+_DROP = bytes(b for b in range(256) if b not in _KEEP)
 # the tokens that matter for nesting: whole strings (skipped at C speed) and brackets
 _TOKENS = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
 def may_be_deep(text: str, limit: int = MAX_DEPTH) -> bool:
@@ -140,18 +143,28 @@ def may_be_deep(text: str, limit: int = MAX_DEPTH) -> bool:
 def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
     """Whether JSON ``text`` nests deeper than ``limit``, at C speed for ordinary text.
 
-    Strings and everything but brackets are dropped by regular expressions;
-    then each pass deletes the innermost pairs, so ``limit`` passes empty the
-    brackets of text at most ``limit`` deep. (Malformed text may count as
-    deep; the decoder then reports it.)
+    Strings and everything but brackets are dropped, at the speed of bytes: the
+    escaped backslashes go first (pairs, left to right, as the decoder reads
+    them), then the escaped quotes, so the quotes left are the strings' ends;
+    everything but quotes and brackets is deleted and the strings with it.
+    Then each pass deletes the innermost pairs (one level: ``{[]}`` takes two
+    passes), so ``limit`` passes empty the brackets of text at most ``limit`` deep. (Malformed text may count as
+    deep; the decoder then reports it. It never counts as shallow a prefix the
+    decoder would read deep: up to the decoder's first error, the quotes pair
+    as the decoder pairs them.)
     """
     if not may_be_deep(text, limit):
         return False
-    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    raw = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
+    # a string without brackets is "" now: gone in one C pass (two strings with no bracket
+    # between them may merge; what is inside quotes stays inside); the rest, if any, by regex
+    brackets = raw.translate(None, _DROP).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = _BARE_STRINGS.sub(b"", brackets)
     for _ in range(limit):
         if not brackets:
             return False
-        brackets = brackets.replace("[]", "").replace("{}", "")
+        brackets = _INNERMOST.sub(b"", brackets)
     return bool(brackets)
 
 

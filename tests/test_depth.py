@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
 from localserver import Route, recording_server
 from soarcli import soar
 
@@ -22,7 +24,17 @@ from engine.actions.http import request
 from engine.actions.registry import ActionContext
 from engine.audit.redact import Redactor
 from engine.audit.runlog import summarize
-from engine.depth import MAX_DEPTH, bounded, cut_text, depth_of, dumps, loads, marker, walk
+from engine.depth import (
+    MAX_DEPTH,
+    bounded,
+    cut_text,
+    depth_of,
+    dumps,
+    loads,
+    marker,
+    too_deep,
+    walk,
+)
 from engine.httpguard import DryRunGuard, guarded_client
 
 TRIAGE = "playbooks/auth0-attack-triage.yaml"
@@ -152,3 +164,39 @@ def test_a_walk_is_skipped_only_for_plain_json_within_the_bound() -> None:
         "a": {"b": 1}
     }
     assert plain(nested(SINK_DEPTH + 5)) != nested(SINK_DEPTH + 5)  # cut, with its marker
+
+
+_STRINGS_WITH_BRACKETS = st.text(alphabet='[]{}"\\/nu0 aé\x00\ud800', max_size=8)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | _STRINGS_WITH_BRACKETS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(_STRINGS_WITH_BRACKETS, inner, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+@given(_JSON, st.integers(0, 12), st.booleans())
+def test_too_deep_says_what_the_depth_is(value: Any, limit: int, ascii_only: bool) -> None:
+    """Brackets, quotes and backslashes inside strings (and keys) never count, escaped or not,
+    in either encoding: the answer is the value's own depth against the limit."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert too_deep(text, limit) == (depth_of(value) > limit)
+
+
+@given(_JSON, st.integers(0, 12), st.text(alphabet='[]{}"\\, :x', min_size=1, max_size=6))
+def test_too_deep_never_calls_shallow_what_the_decoder_reads_deep(
+    value: Any, limit: int, garbage: str
+) -> None:
+    """Malformed text (valid JSON with garbage spliced in) may be called deep; when it is called
+    shallow, the decoder either refuses it or reads something within the limit."""
+    text = json.dumps(value)
+    for at in range(0, len(text) + 1, max(1, len(text) // 4)):
+        spliced = text[:at] + garbage + text[at:]
+        if too_deep(spliced, limit):
+            continue
+        try:
+            read = json.loads(spliced)
+        except (ValueError, RecursionError):
+            continue
+        assert depth_of(read) <= limit
