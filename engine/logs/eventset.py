@@ -105,10 +105,10 @@ class EventSet(Sequence[dict[str, Any]]):
         return cls.kept(
             store,
             source,
-            f"SELECT rid, pos FROM ("
-            f"SELECT rid, row_number() OVER (ORDER BY {order}) - 1 AS pos FROM ("
-            f"SELECT rid, date_key, date, log_id FROM {source.name} WHERE {where} {once}) "
-            f"{keep}) ORDER BY pos",
+            f"SELECT rid, pos, date_key, ident FROM ("
+            f"SELECT rid, date_key, ident, row_number() OVER (ORDER BY {order}) - 1 AS pos FROM ("
+            f"SELECT rid, date_key, date, log_id, {IDENTITY_TEXT} AS ident FROM {source.name} "
+            f"WHERE {where} {once}) {keep}) ORDER BY pos",
             params,
         )
 
@@ -116,7 +116,9 @@ class EventSet(Sequence[dict[str, Any]]):
     def kept(
         cls, store: Store, source: Source, select: str, params: Sequence[Any] = ()
     ) -> EventSet:
-        """A set of ``source`` made by ``select`` (``rid, pos``), kept as a temporary table."""
+        """A set of ``source`` made by ``select`` (``rid, pos, date_key, ident``: each event's
+        place, its readable date and its log id), kept as a temporary table: what the run log
+        keeps of a set (span, digest) is read from it alone, without joining the source."""
         name = store.new_name("set")
         with store.lock:
             store.con.execute(f"CREATE TEMP TABLE {name} AS {select}", list(params))
@@ -129,6 +131,7 @@ class EventSet(Sequence[dict[str, Any]]):
     def relation(self) -> str:
         """A SQL relation of the set's events: ``pos`` and every column of the source."""
         return f"(SELECT s.pos, e.* FROM {self.table} s JOIN {self.source.name} e USING (rid))"
+
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of ``sql``, in which ``{events}`` stands for ``relation``."""
@@ -153,8 +156,8 @@ class EventSet(Sequence[dict[str, Any]]):
         return self.kept(
             self.store,
             self.source,
-            f"SELECT rid, row_number() OVER (ORDER BY pos) - 1 AS pos FROM {self.relation} e "
-            f"WHERE {where} ORDER BY pos",
+            f"SELECT rid, row_number() OVER (ORDER BY pos) - 1 AS pos, date_key, "
+            f"{IDENTITY_TEXT} AS ident FROM {self.relation} e WHERE {where} ORDER BY pos",
             params,
         )
 
@@ -164,28 +167,37 @@ class EventSet(Sequence[dict[str, Any]]):
         return self.kept(
             self.store,
             self.source,
-            f"SELECT rid, row_number() OVER (ORDER BY {order}, rid) - 1 AS pos "
-            f"FROM ({tables}) u JOIN {self.source.name} e USING (rid) ORDER BY pos",
+            f"SELECT rid, row_number() OVER (ORDER BY {order}, rid) - 1 AS pos, date_key, "
+            f"{IDENTITY_TEXT} AS ident FROM ({tables}) u JOIN {self.source.name} e USING (rid) "
+            "ORDER BY pos",
         )
 
     @property
     def span(self) -> tuple[str | None, str | None]:
         """The first and last readable date (``YYYY-MM-DDTHH:MM:SS.mmmZ``), None when there is none."""
         if self._span is None:
-            row = self.query("SELECT min(date_key), max(date_key) FROM {events}")[0]
-            self._span = (row[0], row[1])
+            self._span_and_digest()
+        assert self._span is not None
         return self._span
 
     @property
     def digest(self) -> str:
         """SHA-256 of the events' identities (log ids) in order, one a line."""
         if self._digest is None:
-            row = self.query(
-                f"SELECT sha256(coalesce(string_agg(coalesce({IDENTITY_TEXT}, ''), chr(10) ORDER BY pos), '')) "
-                "FROM {events}"
-            )[0]
-            self._digest = str(row[0])
+            self._span_and_digest()
+        assert self._digest is not None
         return self._digest
+
+    def _span_and_digest(self) -> None:
+        """Both from the set's own table, in one query."""
+        with self.store.lock:
+            row = self.store.con.execute(
+                "SELECT min(date_key), max(date_key), "
+                "sha256(coalesce(string_agg(coalesce(ident, ''), chr(10) ORDER BY pos), '')) "
+                f"FROM {self.table}"
+            ).fetchone()
+        assert row is not None
+        self._span, self._digest = (row[0], row[1]), str(row[2])
 
     def log_summary(self) -> dict[str, Any]:
         """What the run log keeps of the set: count, span, digest and its first events, each
