@@ -112,21 +112,34 @@ class GuardedTransport(httpx.BaseTransport):
 
     ``tenant=True`` only for the Auth0 client: its GETs read the tenant and may
     run in a dry run; any other transport sends nothing in a dry run but lookups.
+    Without an ``inner``, the default one (its TLS context: the CA bundle read)
+    is made for the first request that passes, so a run that sends none (an
+    offline one) never pays for it.
     """
 
     def __init__(
         self, guard: DryRunGuard, inner: httpx.BaseTransport | None = None, *, tenant: bool = False
     ) -> None:
         self.guard = guard
-        self.inner = inner if inner is not None else httpx.HTTPTransport()
+        self._inner = inner
+        self._lock = threading.Lock()
         self.tenant = tenant
+
+    @property
+    def inner(self) -> httpx.BaseTransport:
+        with self._lock:
+            if self._inner is None:
+                self._inner = httpx.HTTPTransport()
+            return self._inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.guard.check(request, tenant=self.tenant)
         return self.inner.handle_request(request)
 
     def close(self) -> None:
-        self.inner.close()
+        with self._lock:
+            if self._inner is not None:
+                self._inner.close()
 
 
 def guarded_client(
