@@ -17,6 +17,8 @@ from typing import Any
 from engine.issues import Code, Issue
 from engine.playbook.queries import query_check_issues
 from engine.playbook.source import Source
+from engine.serve.rulecheck import MAX_WINDOW_DAYS
+from engine.timeutil import parse_duration
 
 _TIMESPAN = re.compile(r"([1-9][0-9]{0,5})([smhd])")  # the spec: number + s, m, h or d
 _PLACEHOLDER = re.compile(r"\{[A-Za-z_][A-Za-z0-9_-]*\}")  # {your-tenant-url}: fill me in
@@ -184,6 +186,16 @@ def timespan_of(f: Findings, corr: Source, spec: Mapping[str, Any]) -> str | Non
             f"timespan {text!r} is not a Sigma timespan",
             "a number and s, m, h or d, e.g. 1h or 90m",
             Code.SIGMA_UNSUPPORTED,
+        )
+        return None
+    if parse_duration(text) > parse_duration(f"{MAX_WINDOW_DAYS}d"):
+        f.error(
+            corr,
+            ("correlation", "timespan"),
+            f"timespan {text!r}: at most {MAX_WINDOW_DAYS}d",
+            "the detector keeps every event of the window in memory: keep a longer one in "
+            "your SIEM",
+            Code.BAD_DURATION,
         )
         return None
     return text

@@ -67,10 +67,23 @@ def test_an_event_count_correlation_is_a_count_threshold() -> None:
     ]
 
 
-def test_a_value_count_is_a_distinct_count_grouped_by_dotted_fields() -> None:
-    rule = rule_of("refresh_token_from_too_many_locations.yml")
+def test_a_value_count_is_a_distinct_count_grouped_by_dotted_fields(tmp_path: Path) -> None:
+    text = (SIGMA / "refresh_token_from_too_many_locations.yml").read_text()
+    week = write(tmp_path, text.replace("timespan: 30d", "timespan: 7d"))
+    rule = load_sigma(week).rule
+    assert rule is not None
     assert rule["group_by"] == ["user_name", "user_id", "client_id", "details.familyId"]
-    assert (rule["window"], rule["threshold"]) == ("30d", {"distinct": {"field": "ip", "gte": 1}})
+    assert (rule["window"], rule["threshold"]) == ("7d", {"distinct": {"field": "ip", "gte": 1}})
+
+
+def test_a_window_longer_than_the_detector_keeps_is_refused_in_the_sigma_file() -> None:
+    """Auth0's catalog has 30-day correlations; a detection keeps at most a week of events,
+    so the rule is refused where its timespan is written, not at a line of its conversion."""
+    path = SIGMA / "refresh_token_from_too_many_locations.yml"
+    assert problems(path) == [
+        f"{path}:36:15: error SOAR127: timespan '30d': at most 7d (the detector keeps every "
+        "event of the window in memory: keep a longer one in your SIEM)"
+    ]
 
 
 def test_an_event_count_with_a_field_counts_events_and_says_so() -> None:
@@ -143,9 +156,12 @@ def test_a_sequence_is_imported_only_as_it_means(
 
 def test_an_upper_bound_is_refused_at_its_place() -> None:
     assert problems(SIGMA / "many_unverified_accounts_created.yml") == [
+        f"{SIGMA / 'many_unverified_accounts_created.yml'}:28:15: error SOAR127: timespan '30d': "
+        "at most 7d (the detector keeps every event of the window in memory: keep a longer one "
+        "in your SIEM)",
         f"{SIGMA / 'many_unverified_accounts_created.yml'}:30:14: error SOAR801: condition lte: 1 "
         "cannot be expressed: an upper bound holds only once a window has closed, and a soar "
-        "detection fires when a count is reached (rewrite it as gte/gt, or keep it in your SIEM)"
+        "detection fires when a count is reached (rewrite it as gte/gt, or keep it in your SIEM)",
     ]
 
 
@@ -233,8 +249,8 @@ def test_from_sigma_takes_parsed_documents_and_locates_problems_in_their_file(
     bad = SIGMA / "many_unverified_accounts_created.yml"
     with pytest.raises(InvalidError) as exc:
         from_sigma(list(yaml.safe_load_all(bad.read_text())), bad)
-    assert [str(i.location) for i in exc.value.issues] == [f"{bad}:30:14"]
-    assert "cannot be imported from Sigma (1 problem)" in str(exc.value)
+    assert [str(i.location) for i in exc.value.issues] == [f"{bad}:28:15", f"{bad}:30:14"]
+    assert "cannot be imported from Sigma (2 problems)" in str(exc.value)
     # PyYAML's own loader reads `date: 2025-10-15` as a date: the file's positions still apply
     dated = SIGMA / "credential_stuffing_signals.yml"
     copy = Path(str(tmp_path / dated.name))
