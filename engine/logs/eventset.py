@@ -132,7 +132,6 @@ class EventSet(Sequence[dict[str, Any]]):
         """A SQL relation of the set's events: ``pos`` and every column of the source."""
         return f"(SELECT s.pos, e.* FROM {self.table} s JOIN {self.source.name} e USING (rid))"
 
-
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of ``sql``, in which ``{events}`` stands for ``relation``."""
         with self.store.lock:
