@@ -25,7 +25,7 @@ from engine.auth0.client import tally
 from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import DateError, UpstreamError
 from engine.logs.eventset import identity
-from engine.logs.files import Undated, profile, window_warnings
+from engine.logs.files import Undated, profile, window_message, window_warnings
 from engine.logs.files import search_file as scan
 from engine.timeutil import date_key, iso_ms, now_utc, read_date
 
@@ -270,6 +270,43 @@ def search_events(
     )
 
 
+def count_events(
+    store: EventStore,
+    path: Path,
+    query: str,
+    since: datetime | None,
+    until: datetime | None,
+    *,
+    limit: int | None = None,
+) -> tuple[int, list[str]]:
+    """How many events ``search_events`` finds, and its warnings, at the cost of a count.
+
+    Straight from the file's columns when the store can (``EventStore.count``),
+    else by the search itself.
+    """
+    span = (since or _EARLIEST, until or _LATEST)
+    counted = store.count(path, query, since, until, span)
+    if counted is None:
+        result = search_events(store, path, query, since, until, limit=limit)
+        return len(result.events), result.warnings
+    found = counted.found if limit is None else min(counted.found, limit)
+
+    def why_empty(lo: datetime, hi: datetime) -> list[str]:
+        assert counted is not None and counted.profile is not None  # read for a window
+        return window_message(path, counted.profile, iso_ms(lo), iso_ms(hi), counted.inside)
+
+    return found, _file_warnings(
+        path,
+        found > 0,
+        since,
+        until,
+        Undated(),  # a count read straight from the file holds no undated event
+        why_empty,
+        lambda: counted.events,
+        said=store.take_warnings(),
+    )
+
+
 def _file_result(
     path: Path,
     events: Sequence[dict[str, Any]],
@@ -280,21 +317,37 @@ def _file_result(
     held: Callable[[], int],
     said: list[str] | None = None,
 ) -> SearchResult:
-    """A file search's answer with what it must say: why it is empty, what it left out.
+    """A file search's answer with what it must say (``_file_warnings``)."""
+    stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
+    warnings = _file_warnings(path, bool(events), since, until, undated, why_empty, held, said)
+    if undated.count:
+        stats["undated"] = undated.count
+    return SearchResult(events=events, warnings=warnings, stats=stats)
+
+
+def _file_warnings(
+    path: Path,
+    found: bool,
+    since: datetime | None,
+    until: datetime | None,
+    undated: Undated,
+    why_empty: Callable[[datetime, datetime], list[str]],
+    held: Callable[[], int],
+    said: list[str] | None = None,
+) -> list[str]:
+    """What a file search must say: why it is empty (``found`` none), what it left out.
 
     ``why_empty``: the warnings of a window that holds none of the file's events;
     ``held``: how many events the file holds (asked only for an empty answer).
     """
-    stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
     warnings: list[str] = list(said or [])
-    if not events and (since is not None or until is not None):
+    if not found and (since is not None or until is not None):
         warnings += why_empty(since or _EARLIEST, until or _LATEST)
-    elif not events and held() == 0:
+    elif not found and held() == 0:
         warnings.append(f"{path} holds no log events")
     if undated.count:
-        stats["undated"] = undated.count
         warnings.append(undated.warning())
-    return SearchResult(events=events, warnings=warnings, stats=stats)
+    return warnings
 
 
 # the bounds a window open on one side is checked with (``window_warnings``)

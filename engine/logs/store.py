@@ -31,6 +31,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,25 @@ from engine.errors import ConfigError, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
-from engine.logs.sql import file_arg, load_ndjson, where_sql
+from engine.logs.sql import events_sql, file_arg, load_ndjson, where_sql
 from engine.timeutil import iso_ms
+
+Window = tuple[datetime, datetime]
 
 MEMORY_LIMIT = "400MB"  # SOAR_DUCKDB_MEMORY: a million events' columns spill a little past it
 # an Auth0 event type is a short lower-case code (s, fp, sapi, limit_wc, gd_auth_succeed)
 _TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A count read straight from a file (``EventStore.count``): the events found, what
+    the file holds, and whether any event falls in the window asked about."""
+
+    found: int
+    events: int  # in the whole file
+    profile: Profile | None  # read only for a window (or a query on dates)
+    inside: bool
 
 
 class EventStore:
@@ -258,6 +272,62 @@ class EventStore:
             if undated is not None and (since is not None or until is not None):
                 self._undated(source, where, params, undated)
             return EventSet.create(self, source, f"({window})", wparams, limit)
+
+    def count(
+        self, path: Path, q: str, since: datetime | None, until: datetime | None, span: Window
+    ) -> Counted | None:
+        """How many events ``select`` would find, read straight from a file not read yet.
+
+        One pass of DuckDB's reader over only the columns the query needs (and
+        those that check the file): no table, no cache written, since writing
+        one costs more than the count. None when that pass cannot answer as
+        ``select`` would: the file is read already or cached (``select`` is
+        faster), is not plain JSON lines of Auth0 events (the exact reader
+        names what is wrong), or holds a date that only Python reads. ``span``:
+        the window whose events ``Counted.inside`` says whether any exist.
+        """
+        where, params = where_sql(q)  # a bad query is refused before the file is read
+        with self.lock:
+            if str(path.resolve()) in self._sources or not _looks_like_lines(path):
+                return None
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise LogFileError(f"{path}: cannot open: {exc.strerror}") from None
+        if self.cache_dir is not None and cache_entry(self.cache_dir, path, st).valid():
+            return None
+        reader, rparams = events_sql(path)
+        window, wparams = "TRUE", []
+        if since is not None:
+            window, wparams = "date_key >= ?", [iso_ms(since)]
+        if until is not None:
+            window, wparams = f"{window} AND date_key < ?", [*wparams, iso_ms(until)]
+        # the dates are keyed only when a window or the query reads them (a tenth of the
+        # work); an event without its own log_id (only "_id", or none) is select's to read
+        dated = window != "TRUE" or "date_key" in where
+        span_sql = (
+            "count(*) FILTER (WHERE date_key IS NULL), min(date_key), max(date_key), "
+            "count(*) FILTER (WHERE date_key >= ? AND date_key < ?)"
+            if dated
+            else "0, NULL, NULL, NULL"
+        )
+        sql = (
+            "SELECT count(*), count(*) FILTER (WHERE type IS NULL OR date IS NULL "
+            f"OR log_id IS NULL OR log_id = ''), list(DISTINCT type), {span_sql}, "
+            f"count(DISTINCT log_id) FILTER (WHERE ({where}) AND {window}) FROM ({reader})"
+        )
+        spans = [iso_ms(span[0]), iso_ms(span[1])] if dated else []
+        try:
+            with self.lock:
+                row = self.con.execute(sql, [*spans, *params, *wparams, *rparams]).fetchone()
+        except (duckdb.InvalidInputException, duckdb.IOException):
+            return None  # not JSON lines DuckDB reads: the exact reader names what is wrong
+        assert row is not None
+        rows, odd, kinds, undated, first, last, inside, found = row
+        if odd or undated or not all(re.fullmatch(_TYPE_CODE, k) for k in kinds or []):
+            return None  # a wrapper, an odd type, a date Python keys: ``select`` reads it exactly
+        held = Profile(int(rows), 0, first, last) if dated else None
+        return Counted(int(found), int(rows), held, bool(inside))
 
     def _undated(self, source: Source, where: str, params: list[Any], undated: Undated) -> None:
         row = self.con.execute(
