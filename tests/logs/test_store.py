@@ -338,3 +338,42 @@ def test_a_count_reads_plain_lines_itself_and_leaves_every_other_file_to_the_sea
         pytest.raises(LogFileError, match=r"bad\.jsonl:2: not a JSON line"),
     ):
         count_events(store, f, "", None, None)  # the exact reader names the line
+
+
+def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events(
+    tmp_path: Path,
+) -> None:
+    f = plain_file(tmp_path)
+    cache = tmp_path / "cache"
+    with EventStore(tmp_path / "w1", cache) as first:
+        found = first.select(f, "type:s")
+        (entry,) = cache.iterdir()  # whole as soon as the file is read: no writer to wait for
+        meta = json.loads((entry / "meta.json").read_text())
+        assert (meta["rows"], meta["unique"], meta["raw"]) == (112, False, "source")
+        tables = first.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert tables == [(found.table,)]  # the set's rids; the columns stay in Parquet
+
+        assert list(found) == search_file(f, "type:s", None, None).events
+    with EventStore(tmp_path / "w2", None) as fresh:  # --no-cache: written in the work folder
+        assert len(fresh.select(f, "type:s")) == len(found)
+        assert list((tmp_path / "w2").glob("*.parquet"))
+    assert not (tmp_path / "w2").exists()  # and goes with it
+
+
+def test_dates_only_python_keys_are_keyed_in_the_columns_written(tmp_path: Path) -> None:
+    events = [
+        {"log_id": "1", "date": "2026-11-01T12:00:00+02:00", "type": "s"},  # 10:00 UTC
+        {"log_id": "2", "date": 2023, "type": "s"},  # a number: not a date
+        {"log_id": "3", "date": "2023", "type": "s"},  # a year: a date
+        {"log_id": "4", "date": "2026-11-01T09:00:00.000Z", "type": "s"},
+    ]
+    f = tmp_path / "dates.jsonl"
+    f.write_text("".join(json.dumps(e) + "\n" for e in events))
+    with EventStore(tmp_path / "w", tmp_path / "cache") as store:
+        for since, until in WINDOWS[:2]:
+            old = search_file(f, "type:s", since, until)
+            new = search_events(store, f, "type:s", since, until)
+            assert list(new.events) == old.events
+            # the same warnings but for the undated date's text: the column holds 2023 as '2023'
+            assert [w.replace("'2023'", "2023") for w in new.warnings] == old.warnings
+        assert [e["log_id"] for e in store.select(f, "")] == ["3", "4", "1", "2"]
