@@ -17,7 +17,7 @@ import typer
 from engine.textsafe import safe
 
 if TYPE_CHECKING:
-    from engine.auth0.search import SearchResult
+    from engine.logs.answers import SearchResult
     from engine.logs.store import EventStore
 
 logs_app = typer.Typer(help="Work with a tenant's logs.", no_args_is_help=True)
@@ -131,8 +131,8 @@ def search_cmd(
     ] = False,
 ) -> None:
     """``soar logs search``: one query over a FILE or the tenant (help: ``SEARCH_HELP``)."""
-    from engine.auth0.search import count_events, search_events
     from engine.errors import UsageError
+    from engine.logs.answers import count_events, search_events
     from engine.logs.formats import FORMATS, parse_fields, render
     from engine.logs.query import compile_query
 
@@ -216,7 +216,7 @@ def _file_search(
     cache: bool,
 ) -> SearchResult:
     """The search of a FILE, in an event store of this command's (``_file_store``)."""
-    from engine.auth0.search import search_events
+    from engine.logs.answers import search_events
 
     return search_events(_file_store(stack, path, cache), path, q, start, end, limit=limit)
 
