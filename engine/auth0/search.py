@@ -15,21 +15,23 @@ progress of a long search.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from engine.auth0.events import LOGS_PATH, page_read
 from engine.errors import DateError, UpstreamError
+
+# the file searches' answers live with the store; named here too, as callers always found them
+from engine.logs.answers import SearchResult as SearchResult
+from engine.logs.answers import count_events as count_events
+from engine.logs.answers import file_result
+from engine.logs.answers import search_events as search_events
 from engine.logs.eventset import identity
 from engine.logs.files import Undated, profile, window_warnings
 from engine.logs.files import search_file as scan
 from engine.timeutil import date_key, iso_ms, now_utc, read_date
-
-if TYPE_CHECKING:
-    from engine.logs.store import EventStore
 
 PER_PAGE = 100
 MAX_PAGES = 10  # Auth0 serves at most the first 1,000 results of a page search
@@ -38,25 +40,6 @@ RETENTION = timedelta(days=30)  # the longest any plan keeps (Enterprise)
 
 class _Getter(Protocol):
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any: ...
-
-
-@dataclass
-class SearchResult:
-    """The events (oldest first, each once) and what it took.
-
-    ``events`` is a list for a tenant's pages and an ``EventSet`` (a
-    ``Sequence`` of events kept in the run's DuckDB) for a file.
-
-    ``requests``: pages asked for; ``windows``: date windows searched;
-    ``stats``: ``{requests, retries, throttled, waited_s}`` as sent on the wire
-    (retries and token requests included), for this search only.
-    """
-
-    events: Sequence[dict[str, Any]]
-    requests: int = 0
-    windows: int = 0
-    warnings: list[str] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
 
 
 def window_query(query: str, lower: datetime, until: datetime) -> str:
@@ -236,7 +219,7 @@ def search_file(
     events = sorted(by_id.values(), key=_file_order)
     if limit is not None:
         events = events[:limit]
-    return _file_result(
+    return file_result(
         path,
         events,
         since,
@@ -245,62 +228,6 @@ def search_file(
         lambda lo, hi: window_warnings(path, lo, hi),
         lambda: profile(path).events,
     )
-
-
-def search_events(
-    store: EventStore,
-    path: Path,
-    query: str,
-    since: datetime | None,
-    until: datetime | None,
-    *,
-    limit: int | None = None,
-) -> SearchResult:
-    """``search_file``'s answer, from the run's event store: an ``EventSet``, same events, same order."""
-    undated = Undated()
-    events = store.select(path, query, since, until, limit=limit, undated=undated)
-    return _file_result(
-        path,
-        events,
-        since,
-        until,
-        undated,
-        lambda lo, hi: store.window_warnings(path, lo, hi),
-        lambda: store.source(path).profile.events,
-        said=store.take_warnings(),  # said once, with the search that met them
-    )
-
-
-def _file_result(
-    path: Path,
-    events: Sequence[dict[str, Any]],
-    since: datetime | None,
-    until: datetime | None,
-    undated: Undated,
-    why_empty: Callable[[datetime, datetime], list[str]],
-    held: Callable[[], int],
-    said: list[str] | None = None,
-) -> SearchResult:
-    """A file search's answer with what it must say: why it is empty, what it left out.
-
-    ``why_empty``: the warnings of a window that holds none of the file's events;
-    ``held``: how many events the file holds (asked only for an empty answer).
-    """
-    stats = {"requests": 0, "retries": 0, "throttled": 0, "waited_s": 0.0}
-    warnings: list[str] = list(said or [])
-    if not events and (since is not None or until is not None):
-        warnings += why_empty(since or _EARLIEST, until or _LATEST)
-    elif not events and held() == 0:
-        warnings.append(f"{path} holds no log events")
-    if undated.count:
-        stats["undated"] = undated.count
-        warnings.append(undated.warning())
-    return SearchResult(events=events, warnings=warnings, stats=stats)
-
-
-# the bounds a window open on one side is checked with (``window_warnings``)
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 def _file_order(event: Mapping[str, Any]) -> tuple[bool, str, str]:

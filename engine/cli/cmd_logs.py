@@ -17,7 +17,7 @@ import typer
 from engine.textsafe import safe
 
 if TYPE_CHECKING:
-    from engine.auth0.search import SearchResult
+    from engine.logs.answers import SearchResult
     from engine.logs.store import EventStore
 
 logs_app = typer.Typer(help="Work with a tenant's logs.", no_args_is_help=True)
@@ -132,6 +132,7 @@ def search_cmd(
 ) -> None:
     """``soar logs search``: one query over a FILE or the tenant (help: ``SEARCH_HELP``)."""
     from engine.errors import UsageError
+    from engine.logs.answers import count_events, search_events
     from engine.logs.formats import FORMATS, parse_fields, render
     from engine.logs.query import compile_query
 
@@ -152,16 +153,22 @@ def search_cmd(
         if tenant:
             start, end = _tenant_window(since, until)
             found = _tenant_search(q, start, end, limit)
+            events, warnings = len(found.events), found.warnings
         else:
             start, end = _window(since, until, None)
-            found = _file_search(stack, Path(source), q, start, end, limit, not no_cache)
-        for warning in found.warnings:
+            store = _file_store(stack, Path(source), not no_cache)
+            if count:  # no event is read back: a count reads the columns it needs, or the cache
+                events, warnings = count_events(store, Path(source), q, start, end, limit=limit)
+            else:
+                found = search_events(store, Path(source), q, start, end, limit=limit)
+                events, warnings = len(found.events), found.warnings
+        for warning in warnings:
             typer.echo(f"warning: {safe(warning)}", err=True)
         if count:
-            typer.echo(str(len(found.events)))
-        elif found.events or fmt in ("json", "csv"):  # an empty answer is still valid JSON, CSV
+            typer.echo(str(events))
+        elif events or fmt in ("json", "csv"):  # an empty answer is still valid JSON, CSV
             typer.echo(render(found.events, fmt, picked), nl=False)
-        if not found.events:
+        if not events:
             shown = f"{safe(q) or 'every event'!r} {_shown(start, end)}"
             typer.echo(f"no event matched {shown}", err=True)
             raise typer.Exit(1)
@@ -208,16 +215,20 @@ def _file_search(
     limit: int | None,
     cache: bool,
 ) -> SearchResult:
-    """The search of a FILE, in an event store of this command's (DuckDB, the cache).
+    """The search of a FILE, in an event store of this command's (``_file_store``)."""
+    from engine.logs.answers import search_events
 
-    The store stays open until ``stack`` closes: the cache is written meanwhile,
-    and a warning about it is said then, after the answer.
+    return search_events(_file_store(stack, path, cache), path, q, start, end, limit=limit)
+
+
+def _file_store(stack: ExitStack, path: Path, cache: bool) -> EventStore:
+    """An event store of this command's (DuckDB, the cache), open until ``stack`` closes.
+
+    The cache is written meanwhile, and a warning about it is said then, after the answer.
     """
-    from engine.auth0.search import search_events
-
     store = stack.enter_context(_store(path, cache))
     stack.callback(_say_late, store)
-    return search_events(store, path, q, start, end, limit=limit)
+    return store
 
 
 def _say_late(store: EventStore) -> None:

@@ -5,8 +5,9 @@ directory, ``SOAR_CACHE_DIR`` to move it, ``--no-cache`` to do without)
 named by the file's size, modification time and a digest of its content,
 holding:
 
-- ``events.parquet``: the source table (``engine.logs.sql``) and each event's
-  ``rid``, its place in the file;
+- ``events.parquet``: the source's columns (``engine.logs.sql``), one row per
+  event in file order, written by the first read itself (``EventStore``): a
+  row's place in it is the event's ``rid``;
 - ``events.jsonl``: the normalised events, when the file was not plain JSON
   lines (``engine.logs.store.normalize``); otherwise events are read back from
   the file itself, which the key vouches for;
@@ -37,14 +38,14 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import LogFileError
 
 if TYPE_CHECKING:
-    import duckdb
-
-    from engine.logs.eventset import Source
+    from engine.logs.files import Profile
     from engine.logs.lines import LineIndex
 
-FORMAT = 2  # bump when the table's columns or their meaning change (2: rid a column)
+# bump when the columns or their meaning change (2: rid a column; 3: rid the row's place in
+# the Parquet file, written by the first read itself)
+FORMAT = 3
 DEFAULT_DIR = ".soar-cache"
-_meta_lock = threading.Lock()  # a meta.json is written by a cache writer and by add_index
+_meta_lock = threading.Lock()  # a meta.json is written by its first read and by add_index
 _EDGE = 1 << 20
 _SAMPLES = 32
 _SAMPLE = 64 << 10
@@ -113,36 +114,26 @@ class CacheEntry:
             return False  # a half-written or foreign meta.json: built again
         return meta.get("raw") == "source" or self.normalized.is_file()
 
-    def write(self, con: duckdb.DuckDBPyConnection, table: str, source: Source) -> None:
-        """Write the entry of ``source`` from ``table``, each row with its ``rid``.
+    def temporary(self, stem: str, suffix: str) -> Path:
+        """A name in the entry's folder for a file being written (renamed when whole)."""
+        return self.folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.{suffix}"
 
-        Raises ``OSError`` when the cache cannot be written. ``con`` may be a
-        cursor of its own: a run writes its cache while its steps go on. The
-        rows are written in any order (in parallel, a second sooner on a million
-        events than in file order): the ``rid`` column keeps each one's place.
+    def keep(self, parquet: Path, raw: Path, rows: int, profile: Profile, unique: bool) -> None:
+        """Make the entry whole: the columns written at ``parquet`` (a ``temporary`` name) take
+        their place, then ``meta.json`` says what they hold; ``raw``: the file their rids number.
+
+        Raises ``OSError`` when the cache cannot be written.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = self.folder / f".events.{os.getpid()}.{threading.get_ident()}.parquet"
-        try:
-            con.execute(
-                f"COPY (SELECT rowid AS rid, * FROM {table}) TO '{sql_literal(tmp)}' "
-                "(FORMAT parquet, COMPRESSION snappy)"
-            )
-        except Exception as exc:  # duckdb.IOException and kin: disk full, no permission
-            tmp.unlink(missing_ok=True)
-            raise OSError(f"cannot write {tmp}: {exc}") from None
-        os.replace(tmp, self.parquet)
+        os.replace(parquet, self.parquet)
         with _meta_lock:
-            index = source.known_index
             self._write_meta(
                 {
                     "key": self.key,
-                    "raw": "source" if source.raw != self.normalized else "normalized",
-                    "rows": source.rows,
-                    "profile": asdict(source.profile),
-                    "unique": source.unique,
-                    # else added by the first read-back (``add_index``)
-                    "index": self._index_json(index) if index is not None else None,
+                    "raw": "source" if raw != self.normalized else "normalized",
+                    "rows": rows,
+                    "profile": asdict(profile),
+                    "unique": unique,
+                    "index": None,  # added by the first read-back (``add_index``)
                 }
             )
 

@@ -1,24 +1,31 @@
 """A run's log events in DuckDB: each file read once, every search a query on it.
 
 ``EventStore`` holds one DuckDB connection per run (in memory, spilling to
-its work folder past ``memory_limit``). A log file becomes a *source*: a
-table of the searchable fields of every event (``engine.logs.sql``), its
-``rid`` being the event's place in a JSON-lines file from which the event
-itself is read back when needed (``engine.logs.lines``). Two ways in:
+its work folder past ``memory_limit``). A log file becomes a *source*: the
+searchable fields of every event as columns in a Parquet file
+(``engine.logs.sql``), each row's place there (``rid``) being the event's
+place in a JSON-lines file from which the event itself is read back when
+needed (``engine.logs.lines``). Two ways in:
 
-- the fast path, for a JSON-lines file of plain Auth0 events: DuckDB reads
-  it in parallel (``sql.load_ndjson``), and a check over the table sends any
-  file it cannot take as it is (a wrapper, a page, an odd ``type``, a
-  missing ``date`` or id) down the other;
+- the fast path, for a JSON-lines file of plain Auth0 events: one pass of
+  DuckDB's reader (parallel, streaming) writes the columns straight to
+  Parquet, and a check over a few of them sends any file it cannot take as
+  it is (a wrapper, a page, an odd ``type``, a missing ``date`` or id) down
+  the other;
 - every other shape, and anything the fast path refuses, goes through the
   exact reader (``engine.logs.files``), which names a bad line as it always
   did, into a normalised JSON-lines file (one plain event a line, id-less
   byte-identical copies dropped), which DuckDB then reads as on the fast path.
 
+The Parquet file is written in the cache's folder (``engine.logs.cache``)
+when there is one, and is the cache: later runs over the same file start
+from it; with ``--no-cache`` it is written in the work folder and goes with
+it. No table of a file's events is held in memory, so memory does not grow
+with the file. A count (``EventStore.count``) reads only what it needs.
+
 A search is ``EventStore.select``: an ``EventSet`` of the matching events,
 oldest first and each identity once, as ``engine.auth0.search.search_file``
-answers. With a cache folder (``engine.logs.cache``) a source is written as
-Parquet once and read from there by later runs over the same file.
+answers.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -41,12 +49,39 @@ from engine.errors import ConfigError, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
-from engine.logs.sql import file_arg, load_ndjson, where_sql
+from engine.logs.sql import events_sql, file_arg, ident, load_ndjson, read_error, where_sql
 from engine.timeutil import iso_ms
 
+Window = tuple[datetime, datetime]
+
+# the columns of a first read: snappy (as fast to write as no compression here, a tenth
+# of the size); row groups of DuckDB's default size
+_PARQUET = "(FORMAT parquet, COMPRESSION snappy)"
 MEMORY_LIMIT = "400MB"  # SOAR_DUCKDB_MEMORY: a million events' columns spill a little past it
 # an Auth0 event type is a short lower-case code (s, fp, sapi, limit_wc, gd_auth_succeed)
 _TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a first read of a file wrote (``EventStore._columns``)."""
+
+    rows: int
+    profile: Profile
+    plain: bool  # every row a plain event the exact reader would take as it is
+    unique: bool  # no two events share a log id: a search need not drop redeliveries
+    keyed_in_python: bool  # a date only Python keys: its date_key is not written yet
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A count read straight from a file (``EventStore.count``): the events found, what
+    the file holds, and whether any event falls in the window asked about."""
+
+    found: int
+    events: int  # in the whole file
+    profile: Profile | None  # read only for a window (or a query on dates)
+    inside: bool
 
 
 class EventStore:
@@ -67,12 +102,10 @@ class EventStore:
         self.con.execute(f"SET memory_limit = '{_size(limit)}'")
         self.con.execute("SET temp_directory = ?", [str(self.workdir / "spill")])
         self.lock = threading.RLock()  # one connection: steps may run calls in threads
-        # held by a load (rowids in file order need preserve_insertion_order) and by a
-        # cache writer (which turns it off for the database while it writes)
+        # held by a load: rids in file order need preserve_insertion_order, the database's
         self.loading = threading.Lock()
         self._sources: dict[str, Source] = {}
         self.warnings: list[str] = []  # said once by whoever reports the run's searches
-        self._writers: list[threading.Thread] = []
         self._names = 0
 
     def new_name(self, prefix: str) -> str:
@@ -116,39 +149,30 @@ class EventStore:
             except OSError as exc:  # the run goes on without a cache, and says so
                 self.warnings.append(f"the cache of {path} was not written ({exc})")
                 entry = None
-        table = self.new_name("file")
-        raw, rows = self._load(path, table, entry)
-        source = self.source_of(str(path), table, raw, rows, self._unique(table))
+        name = self.new_name("file")
+        try:
+            raw, out, read = self._load(path, name, entry)
+        except OSError as exc:  # the cache's folder cannot take it: the work folder does
+            if entry is None:
+                raise LogFileError(f"{path}: not read ({exc})") from None
+            self.warnings.append(f"the cache of {path} was not written ({exc})")
+            entry = None
+            raw, out, read = self._load(path, name, entry)
+        if entry is not None:  # the columns are written already: the entry is made whole
+            try:
+                entry.keep(out, raw, read.rows, read.profile, read.unique)
+                out = entry.parquet
+            except OSError as exc:  # the run goes on from the file written, and says so
+                self.warnings.append(f"the cache of {path} was not written ({exc})")
+        source = Source(
+            str(path), self._parquet_view(out), raw, read.rows, read.profile, unique=read.unique
+        )
         if entry is not None:
             source.on_index = entry.add_index
-            writer = threading.Thread(
-                target=self._write, args=(entry, table, source), name="soar-cache", daemon=True
-            )
-            self._writers.append(writer)
-            writer.start()  # on its own cursor: the steps go on meanwhile
         return source
 
-    def _write(self, entry: CacheEntry, table: str, source: Source) -> None:
-        try:
-            # unordered, so in parallel; the setting is the database's: no load meanwhile
-            with self.loading, self.con.cursor() as cursor:
-                cursor.execute("SET preserve_insertion_order = false")
-                try:
-                    entry.write(cursor, table, source)
-                finally:
-                    cursor.execute("SET preserve_insertion_order = true")
-        except (OSError, duckdb.Error) as exc:  # the run goes on without a cache, and says so
-            said = f"the cache of {source.label} was not written ({exc})"
-            self.warnings.append(said)
-            import structlog  # the operational log: a run may have ended its searches by now
-
-            structlog.get_logger(__name__).warning("cache.not_written", reason=said)
-
     def flush(self) -> list[str]:
-        """Wait for the cache writers; the warnings not said yet (said once)."""
-        for writer in self._writers:
-            writer.join()
-        self._writers.clear()
+        """The warnings not said yet (said once): the cache is written by the first read."""
         return self.take_warnings()
 
     def take_warnings(self) -> list[str]:
@@ -159,12 +183,9 @@ class EventStore:
     def _from_cache(self, path: Path, entry: CacheEntry) -> Source:
         meta = entry.meta()
         raw = path if meta["raw"] == "source" else entry.normalized
-        # the path as the loader reads one (file_arg): DuckDB would glob its * ? [ otherwise
-        parquet = sql_literal(file_arg(entry.parquet))
-        name = self.view(f"SELECT * FROM read_parquet('{parquet}')")
         source = Source(
             str(path),
-            name,
+            self._parquet_view(entry.parquet),
             raw,
             int(meta["rows"]),
             Profile(**meta["profile"]),
@@ -177,47 +198,101 @@ class EventStore:
             source.on_index = entry.add_index
         return source
 
+    def _parquet_view(self, parquet: Path) -> str:
+        """A source's view of its columns in ``parquet``, each row's ``rid`` its place there."""
+        # the path as the loader reads one (file_arg): DuckDB would glob its * ? [ otherwise
+        where = sql_literal(file_arg(parquet))
+        return self.view(
+            "SELECT file_row_number AS rid, * EXCLUDE (file_row_number) "
+            f"FROM read_parquet('{where}', file_row_number=true)"
+        )
+
     def view(self, select: str) -> str:
         """A temporary view of ``select`` under a new name: how a source is queried."""
         name = self.new_name("src")
         self.con.execute(f"CREATE TEMP VIEW {name} AS {select}")
         return name
 
-    def _load(self, path: Path, table: str, entry: CacheEntry | None) -> tuple[Path, int]:
-        """Read ``path`` into ``table``; the JSON-lines file its rids number (it or a normal form).
+    def _load(self, path: Path, name: str, entry: CacheEntry | None) -> tuple[Path, Path, Loaded]:
+        """Read ``path`` into Parquet: the JSON-lines file its rids number (it or a normal
+        form), the Parquet file written (in the cache's folder, else the work folder), and
+        what it holds.
 
-        The fast path is kept only when each row is a plain event. DuckDB's
-        reader takes one value per non-blank line or refuses the file, so a rid
-        is the number of the event's line among the non-blank ones.
+        One pass of DuckDB's reader writes the columns straight to Parquet (in
+        parallel, in file order), which is the cache when there is one: no table
+        is held in memory and nothing is written twice. The fast path is kept
+        only when each row is a plain event. DuckDB's reader takes one value per
+        non-blank line or refuses the file, so a rid is the number of the
+        event's line among the non-blank ones.
         """
         if _looks_like_lines(path):
+            out = self._parquet_name(name, entry)
             try:
-                with self.loading:
-                    rows = load_ndjson(self.con, path, table)
+                read = self._columns(path, out)
             except LogFileError:
-                rows = -1  # not JSON lines DuckDB can read: the exact reader names what is wrong
-            if rows >= 0 and self._plain(table):
-                return path, rows
-            self.con.execute(f"DROP TABLE IF EXISTS {table}")
-        normalized = entry.normalized if entry is not None else self.workdir / f"{table}.jsonl"
+                read = None  # not JSON lines DuckDB can read: the exact reader names what is wrong
+            if read is not None and read.plain:
+                return path, out, read
+            out.unlink(missing_ok=True)
+        normalized = entry.normalized if entry is not None else self.workdir / f"{name}.jsonl"
         normalize(path, normalized)
+        out = self._parquet_name(name, entry)
+        return normalized, out, self._columns(normalized, out)
+
+    def _parquet_name(self, name: str, entry: CacheEntry | None) -> Path:
+        if entry is not None:
+            return entry.temporary("events", "parquet")
+        return self.workdir / f"{name}.parquet"
+
+    def _columns(self, jsonl: Path, out: Path) -> Loaded:
+        """Write the columns of the JSON-lines file ``jsonl`` to the Parquet file ``out``.
+
+        A file holding a date only Python keys (``sql.load_ndjson``) is read
+        into a table first, its keys set there, and written from it in file order.
+        """
+        reader, params = events_sql(jsonl)
         with self.loading:
-            return normalized, load_ndjson(self.con, normalized, table)
+            self.con.execute("SET preserve_insertion_order = true")  # rids in file order
+            try:
+                self.con.execute(f"COPY ({reader}) TO '{sql_literal(out)}' {_PARQUET}", params)
+            except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+                out.unlink(missing_ok=True)
+                if str(out) in str(exc):  # where it goes (a full disk), not the file
+                    raise OSError(f"cannot write {out}: {exc}") from None
+                raise read_error(jsonl, exc) from None
+            read = self._read(out)
+            if read.keyed_in_python:
+                table = self.new_name("dated")
+                load_ndjson(self.con, jsonl, table)
+                try:
+                    self.con.execute(
+                        f"COPY (SELECT * FROM {ident(table)} ORDER BY rowid) "
+                        f"TO '{sql_literal(out)}' {_PARQUET}"
+                    )
+                finally:
+                    self.con.execute(f"DROP TABLE {ident(table)}")
+                read = self._read(out)
+        return read
 
-    def _plain(self, table: str) -> bool:
-        """Whether every row is a plain event the exact reader would take as it is."""
-        bad = self.con.execute(
-            f"SELECT count(*) FROM {table} WHERE type IS NULL "
-            f"OR NOT regexp_full_match(type, '{_TYPE_CODE}') OR date IS NULL OR {IDENTITY_TEXT} IS NULL"
-        ).fetchone()
-        return bad is not None and bad[0] == 0
-
-    def _unique(self, table: str) -> bool:
-        """Whether no two events share a log id: then a search need not drop redeliveries."""
+    def _read(self, parquet: Path) -> Loaded:
+        """What a Parquet file of columns holds: one pass over the few columns that say it."""
         row = self.con.execute(
-            f"SELECT count({IDENTITY_TEXT}) = count(DISTINCT {IDENTITY_TEXT}) FROM {table}"
+            "SELECT count(*), count(*) FILTER (WHERE date_key IS NULL), min(date_key), "
+            f"max(date_key), count(*) FILTER (WHERE type IS NULL OR date IS NULL "
+            f"OR {IDENTITY_TEXT} IS NULL), list(DISTINCT type), "
+            f"count({IDENTITY_TEXT}) = count(DISTINCT {IDENTITY_TEXT}), "
+            "count(*) FILTER (WHERE date IS NOT NULL AND date_key IS NULL) "
+            f"FROM read_parquet('{sql_literal(file_arg(parquet))}')"
         ).fetchone()
-        return bool(row and row[0])
+        assert row is not None
+        rows, undated, first, last, odd, kinds, unique, unkeyed = row
+        return Loaded(
+            int(rows),
+            Profile(int(rows), int(undated), first, last),
+            plain=not odd and _plain_types(kinds),
+            unique=bool(unique),
+            keyed_in_python=bool(unkeyed),
+        )
 
     def source_of(self, label: str, table: str, raw: Path, rows: int, unique: bool) -> Source:
         """A source over ``table`` (loaded from ``raw``, ``rows`` events): its view and profile."""
@@ -258,6 +333,62 @@ class EventStore:
             if undated is not None and (since is not None or until is not None):
                 self._undated(source, where, params, undated)
             return EventSet.create(self, source, f"({window})", wparams, limit)
+
+    def count(
+        self, path: Path, q: str, since: datetime | None, until: datetime | None, span: Window
+    ) -> Counted | None:
+        """How many events ``select`` would find, read straight from a file not read yet.
+
+        One pass of DuckDB's reader over only the columns the query needs (and
+        those that check the file): no table, no cache written, since writing
+        one costs more than the count. None when that pass cannot answer as
+        ``select`` would: the file is read already or cached (``select`` is
+        faster), is not plain JSON lines of Auth0 events (the exact reader
+        names what is wrong), or holds a date that only Python reads. ``span``:
+        the window whose events ``Counted.inside`` says whether any exist.
+        """
+        where, params = where_sql(q)  # a bad query is refused before the file is read
+        with self.lock:
+            if str(path.resolve()) in self._sources or not _looks_like_lines(path):
+                return None
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise LogFileError(f"{path}: cannot open: {exc.strerror}") from None
+        if self.cache_dir is not None and cache_entry(self.cache_dir, path, st).valid():
+            return None
+        reader, rparams = events_sql(path)
+        window, wparams = "TRUE", []
+        if since is not None:
+            window, wparams = "date_key >= ?", [iso_ms(since)]
+        if until is not None:
+            window, wparams = f"{window} AND date_key < ?", [*wparams, iso_ms(until)]
+        # the dates are keyed only when a window or the query reads them (a tenth of the
+        # work); an event without its own log_id (only "_id", or none) is select's to read
+        dated = window != "TRUE" or "date_key" in where
+        span_sql = (
+            "count(*) FILTER (WHERE date_key IS NULL), min(date_key), max(date_key), "
+            "count(*) FILTER (WHERE date_key >= ? AND date_key < ?)"
+            if dated
+            else "0, NULL, NULL, NULL"
+        )
+        sql = (
+            "SELECT count(*), count(*) FILTER (WHERE type IS NULL OR date IS NULL "
+            f"OR log_id IS NULL OR log_id = ''), list(DISTINCT type), {span_sql}, "
+            f"count(DISTINCT log_id) FILTER (WHERE ({where}) AND {window}) FROM ({reader})"
+        )
+        spans = [iso_ms(span[0]), iso_ms(span[1])] if dated else []
+        try:
+            with self.lock:
+                row = self.con.execute(sql, [*spans, *params, *wparams, *rparams]).fetchone()
+        except (duckdb.InvalidInputException, duckdb.IOException):
+            return None  # not JSON lines DuckDB reads: the exact reader names what is wrong
+        assert row is not None
+        rows, odd, kinds, undated, first, last, inside, found = row
+        if odd or undated or not _plain_types(kinds):
+            return None  # a wrapper, an odd type, a date Python keys: ``select`` reads it exactly
+        held = Profile(int(rows), 0, first, last) if dated else None
+        return Counted(int(found), int(rows), held, bool(inside))
 
     def _undated(self, source: Source, where: str, params: list[Any], undated: Undated) -> None:
         row = self.con.execute(
@@ -363,6 +494,11 @@ class PageSink:
                 rows = load_ndjson(self.store.con, self.path, table)
             source = self.store.source_of("tenant", table, self.path, rows, unique=True)
             return EventSet.create(self.store, source, "TRUE", [], None, order=order)
+
+
+def _plain_types(kinds: list[str | None] | None) -> bool:
+    """Whether every ``type`` is an Auth0 event code, as the exact reader takes them as they are."""
+    return all(kind is not None and re.fullmatch(_TYPE_CODE, kind) for kind in kinds or [])
 
 
 def _looks_like_lines(path: Path) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import re
 import subprocess
 import sys
@@ -440,3 +441,30 @@ def test_the_cli_start_up_and_the_python_evaluator_do_not_import_duckdb() -> Non
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_date_key_of_every_near_miss_of_auth0s_form_is_timeutils(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """One to three characters changed, added or dropped: SQL keys in Auth0's form only
+    what timeutil keys so (blanks, signs, a 60th second, Feb 29 of 2026, other digits)."""
+    rng = random.Random(5)
+    chars = [*"0123456789 +-:.TtZz\t", "٣", "２", "\u00a0"]
+    bases = ["2026-11-01T10:00:00.000Z", "2024-02-29T23:59:59.999Z", "0999-12-31T00:00:00.000Z"]
+    dates = set(bases)
+    while len(dates) < 3000:
+        text = list(rng.choice(bases))
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(text))
+            edit = rng.random()
+            if edit < 0.6:
+                text[i] = rng.choice(chars)
+            elif edit < 0.8:
+                text.insert(i, rng.choice(chars))
+            else:
+                del text[i]
+        dates.add("".join(text))
+    table, back = load(con, tmp_path, [{"date": d} for d in sorted(dates)])
+    got = [r[0] for r in con.execute(f"SELECT date_key FROM {table} ORDER BY rowid").fetchall()]  # noqa: S608
+    assert got == [date_key(e["date"]) for e in back]
+    assert sum(k == e["date"] for k, e in zip(got, back, strict=True)) > 40  # some still are

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.auth0.search import search_events, search_file
+from engine.auth0.search import count_events, search_events, search_file
 from engine.errors import LogFileError
 from engine.logs.eventset import EventSet
 from engine.logs.files import iter_events
@@ -287,3 +287,93 @@ def test_a_cache_folder_with_glob_characters_is_read_as_written(tmp_path: Path) 
     with EventStore(tmp_path / "w2", cache) as second:
         assert second.source(DATA / "export.jsonl").cached
         assert list(second.select(DATA / "export.jsonl", "")) == answer
+
+
+def plain_file(tmp_path: Path) -> Path:
+    """Plain Auth0 events one a line, each with a log id, two of them redelivered."""
+    events = [{**e, "log_id": f"{i:056d}"} for i, e in enumerate(BASE)]
+    f = tmp_path / "plain.jsonl"
+    f.write_text("".join(json.dumps(e) + "\n" for e in [*events, events[3], events[60]]))
+    return f
+
+
+@pytest.mark.parametrize("name", ["plain", *[p.name for p in CORPUS]])
+def test_a_count_equals_the_searchs_length_and_its_warnings(tmp_path: Path, name: str) -> None:
+    path = plain_file(tmp_path) if name == "plain" else DATA / name
+    cache = tmp_path / "cache"
+    whole = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    with EventStore(tmp_path / "w1", cache) as counter, EventStore(tmp_path / "w2") as searcher:
+        itself = counter.count(path, "", None, None, whole) is not None
+        for q in [*QUERIES, 'type:"no-such-type"', "date:2026-11-18"]:
+            for since, until in WINDOWS:
+                found = search_events(searcher, path, q, since, until)
+                counted = count_events(counter, path, q, since, until)
+                assert counted == (len(found.events), found.warnings), (name, q, since)
+        assert count_events(counter, path, "type:s", None, None, limit=1)[0] == min(
+            1, len(search_events(searcher, path, "type:s", None, None).events)
+        )
+    assert itself == (name == "plain")  # every file of the corpus mixes shapes or lacks ids
+    assert cache.exists() != itself  # a count read straight from the file writes no cache
+
+
+def test_a_count_reads_plain_lines_itself_and_leaves_every_other_file_to_the_search(
+    tmp_path: Path,
+) -> None:
+    plain = plain_file(tmp_path)
+    whole = (datetime(2001, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    with EventStore(tmp_path / "w") as store:
+        counted = store.count(plain, "", None, None, whole)
+        assert counted is not None and (counted.found, counted.events) == (110, 112)
+        assert counted.profile is None  # no window: the dates were not keyed
+        windowed = store.count(plain, "type:s", whole[0], whole[1], whole)
+        assert windowed is not None and windowed.found == 8  # counted with jq
+        assert windowed.profile is not None and windowed.profile.first == BASE[0]["date"]
+        assert store.count(hostile_file(tmp_path), "", None, None, whole) is None  # odd dates
+        store.select(plain, "")
+        assert store.count(plain, "type:s", None, None, whole) is None  # read: from its table
+    f = tmp_path / "bad.jsonl"
+    f.write_text(json.dumps({"log_id": "1", "date": "2026-11-01", "type": "s"}) + "\n{not json\n")
+    with (
+        EventStore(tmp_path / "w2") as store,
+        pytest.raises(LogFileError, match=r"bad\.jsonl:2: not a JSON line"),
+    ):
+        count_events(store, f, "", None, None)  # the exact reader names the line
+
+
+def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events(
+    tmp_path: Path,
+) -> None:
+    f = plain_file(tmp_path)
+    cache = tmp_path / "cache"
+    with EventStore(tmp_path / "w1", cache) as first:
+        found = first.select(f, "type:s")
+        (entry,) = cache.iterdir()  # whole as soon as the file is read: no writer to wait for
+        meta = json.loads((entry / "meta.json").read_text())
+        assert (meta["rows"], meta["unique"], meta["raw"]) == (112, False, "source")
+        tables = first.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert tables == [(found.table,)]  # the set's rids; the columns stay in Parquet
+
+        assert list(found) == search_file(f, "type:s", None, None).events
+    with EventStore(tmp_path / "w2", None) as fresh:  # --no-cache: written in the work folder
+        assert len(fresh.select(f, "type:s")) == len(found)
+        assert list((tmp_path / "w2").glob("*.parquet"))
+    assert not (tmp_path / "w2").exists()  # and goes with it
+
+
+def test_dates_only_python_keys_are_keyed_in_the_columns_written(tmp_path: Path) -> None:
+    events = [
+        {"log_id": "1", "date": "2026-11-01T12:00:00+02:00", "type": "s"},  # 10:00 UTC
+        {"log_id": "2", "date": 2023, "type": "s"},  # a number: not a date
+        {"log_id": "3", "date": "2023", "type": "s"},  # a year: a date
+        {"log_id": "4", "date": "2026-11-01T09:00:00.000Z", "type": "s"},
+    ]
+    f = tmp_path / "dates.jsonl"
+    f.write_text("".join(json.dumps(e) + "\n" for e in events))
+    with EventStore(tmp_path / "w", tmp_path / "cache") as store:
+        for since, until in WINDOWS[:2]:
+            old = search_file(f, "type:s", since, until)
+            new = search_events(store, f, "type:s", since, until)
+            assert list(new.events) == old.events
+            # the same warnings but for the undated date's text: the column holds 2023 as '2023'
+            assert [w.replace("'2023'", "2023") for w in new.warnings] == old.warnings
+        assert [e["log_id"] for e in store.select(f, "")] == ["3", "4", "1", "2"]
