@@ -19,15 +19,21 @@ included.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from engine import depth
 from engine.errors import BatchError
 
 MAX_LOG_ID = 256  # Auth0's log ids are 56 digits; anything much longer is not one
 MAX_ITEMS = 100_000  # items in one batch: far above what Auth0 sends, below what hurts
+# an integer of 19 digits or more, as a JSON number (after ":", ",", "[" or a space; never
+# inside a string's digits, which follow a quote): orjson reads one past 64 bits as a float
+_LONG_INTEGER = re.compile(r"[:,\[\s]-?[0-9]{19}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ def parse_batch(body: bytes) -> list[Item]:
     if _is_json_lines(stripped):
         return _items(_lines(text), "line")
     try:
-        whole = depth.loads(stripped)
+        whole = loads(stripped)
     except ValueError:
         if stripped[0] != "{":
             raise BatchError(_json_problem(stripped, "the body")) from None
@@ -86,7 +92,7 @@ def _is_json_lines(text: str) -> bool:
     if not newline or not rest.strip() or not first.rstrip().endswith("}"):
         return False
     try:
-        return isinstance(depth.loads(first), dict)
+        return isinstance(loads(first), dict)
     except ValueError:
         return False
 
@@ -97,9 +103,42 @@ def _lines(text: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, depth.loads(line)
+            yield number, loads(line)
         except ValueError:
             raise BatchError(_json_problem(line, f"line {number}")) from None
+
+
+def loads(text: str) -> Any:
+    """``engine.depth.loads`` (values deeper than its bound cut), read by orjson where it can.
+
+    orjson reads the ordinary text three times faster than the standard
+    library; what it refuses or would read differently (``NaN``, a number past
+    a double's range, a lone surrogate, an integer past 64 bits) and what is
+    not JSON at all are read by the standard library, so a batch means the
+    same and fails with the same message either way. Raises ``ValueError``.
+    """
+    if depth.too_deep(text):
+        text = depth.cut_text(text)
+    if not _LONG_INTEGER.search(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
+def event_text(data: Mapping[str, Any]) -> str:
+    """A log event as stored: compact JSON (orjson; the standard library for what it refuses,
+    an integer past 64 bits or a lone surrogate)."""
+    try:
+        return orjson.dumps(data).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(data)
+
+
+def read_event(text: str) -> dict[str, Any]:
+    """A stored log event (``event_text``) read back, as ``loads`` reads it."""
+    return dict(loads(text))
 
 
 def _json_problem(text: str, where: str) -> str:
