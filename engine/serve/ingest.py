@@ -19,7 +19,6 @@ included.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +30,13 @@ from engine.errors import BatchError
 
 MAX_LOG_ID = 256  # Auth0's log ids are 56 digits; anything much longer is not one
 MAX_ITEMS = 100_000  # items in one batch: far above what Auth0 sends, below what hurts
-# an integer of 19 digits or more, as a JSON number (after ":", ",", "[" or a space; never
-# inside a string's digits, which follow a quote): orjson reads one past 64 bits as a float
-_LONG_INTEGER = re.compile(r"[:,\[\s]-?[0-9]{19}")
+# orjson reads an integer past 64 bits as a float. Such a JSON number has 20 digits, or 19
+# after a minus, and follows ":", "," or "[" (spaces aside; the digits of a string, such as
+# a log id, follow a quote): ``long_integers`` looks for ":" and 19 zeros once every digit
+# is made 0, "," and "[" made ":", and spaces and minus signs dropped
+_FLAT = bytes.maketrans(b"123456789,[", b"000000000::")
+_DROPPED = b" \t\r\n-"
+_LONG = b":" + b"0" * 19
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,15 @@ def parse_batch(body: bytes) -> list[Item]:
     stripped = text.strip()
     if not stripped:
         raise BatchError("the body is empty: expected log-stream items")
-    if _is_json_lines(stripped):
-        return _items(_lines(text), "line")
+    exact = long_integers(body)
+    if _is_json_lines(stripped, exact):
+        return _items(_lines(text, exact), "line")
     try:
-        whole = loads(stripped)
+        whole = loads(stripped, exact)
     except ValueError:
         if stripped[0] != "{":
             raise BatchError(_json_problem(stripped, "the body")) from None
-        return _items(_lines(text), "line")
+        return _items(_lines(text, exact), "line")
     if isinstance(whole, list):
         return _items(enumerate(whole, 1), "item")
     if isinstance(whole, dict):
@@ -82,7 +86,7 @@ def parse_batch(body: bytes) -> list[Item]:
     raise BatchError("the body is not a JSON object, array or JSON lines of log-stream items")
 
 
-def _is_json_lines(text: str) -> bool:
+def _is_json_lines(text: str, exact: bool) -> bool:
     """Whether ``text`` is JSON lines of objects: its first line a whole object, more after it.
 
     Decided on the first line alone, so a large JSON-lines batch is not first
@@ -92,34 +96,44 @@ def _is_json_lines(text: str) -> bool:
     if not newline or not rest.strip() or not first.rstrip().endswith("}"):
         return False
     try:
-        return isinstance(loads(first), dict)
+        return isinstance(loads(first, exact), dict)
     except ValueError:
         return False
 
 
-def _lines(text: str) -> Iterator[tuple[int, Any]]:
+def _lines(text: str, exact: bool) -> Iterator[tuple[int, Any]]:
     """JSON lines: each non-blank line one JSON value (numbered from 1)."""
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            yield number, loads(line)
+            yield number, loads(line, exact)
         except ValueError:
             raise BatchError(_json_problem(line, f"line {number}")) from None
 
 
-def loads(text: str) -> Any:
+def long_integers(raw: bytes) -> bool:
+    """Whether JSON ``raw`` may hold an integer orjson cannot read exactly (past 64 bits).
+
+    May say so of text that has none (19 digits after ``:`` inside a string, or a
+    positive 19-digit integer, which orjson reads exactly); never the other way.
+    """
+    return _LONG in raw.translate(_FLAT, _DROPPED)
+
+
+def loads(text: str, exact: bool = False) -> Any:
     """``engine.depth.loads`` (values deeper than its bound cut), read by orjson where it can.
 
-    orjson reads the ordinary text three times faster than the standard
-    library; what it refuses or would read differently (``NaN``, a number past
-    a double's range, a lone surrogate, an integer past 64 bits) and what is
-    not JSON at all are read by the standard library, so a batch means the
-    same and fails with the same message either way. Raises ``ValueError``.
+    orjson reads the ordinary text several times faster than the standard
+    library; what it refuses (``NaN``, a number past a double's range, a lone
+    surrogate, text that is not JSON) is read by the standard library, and so
+    is all of it when ``exact`` (``long_integers`` found an integer orjson would
+    make a float of): a batch means the same and fails with the same message
+    either way. Raises ``ValueError``.
     """
     if depth.too_deep(text):
         text = depth.cut_text(text)
-    if not _LONG_INTEGER.search(text):
+    if not exact:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -138,7 +152,7 @@ def event_text(data: Mapping[str, Any]) -> str:
 
 def read_event(text: str) -> dict[str, Any]:
     """A stored log event (``event_text``) read back, as ``loads`` reads it."""
-    return dict(loads(text))
+    return dict(loads(text, long_integers(text.encode("utf-8", "surrogatepass"))))
 
 
 def _json_problem(text: str, where: str) -> str:
