@@ -24,7 +24,9 @@ the machine, so it is the figure to compare between changes on a busy machine.
 ``--duration SECONDS`` runs instead one steady stream at ``--rate`` events/s for
 that long (10 minutes at 5,000/s: 3M events), an attack every 10 s, and reports
 serve's RSS: peak, the first and last quarter, and one figure a minute, beside
-the machine's load average.
+the machine's load average. Its events are ``--event-ms`` apart in event time
+(10 ms: the stream covers 8 hours, so every detection window fills and turns
+over several times, which is what a day of traffic does to serve's memory).
 
 Rules: the standard ``detections/``, plus the bench's own rule with a response
 (a one-step ``data.set`` playbook: no tenant needed); the latency is that
@@ -37,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -84,13 +87,14 @@ START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 class Events:
     """Auth0-shaped events with unique log ids and increasing dates."""
 
-    def __init__(self) -> None:
+    def __init__(self, step_ms: float = 2) -> None:
         self.n = 0
+        self.step_ms = step_ms  # event time between two events
         self.rng = random.Random(7)
 
     def make(self, kind: str, ip: str, user: str) -> dict[str, object]:
         self.n += 1
-        date = START + timedelta(milliseconds=self.n * 2)
+        date = START + timedelta(milliseconds=self.n * self.step_ms)
         log_id = f"900{self.n:053d}"
         data = {
             "log_id": log_id,
@@ -324,7 +328,7 @@ def steady(args: argparse.Namespace, work: Path) -> None:
     loads = []
     try:
         t0 = time.monotonic()
-        sent = paced(url, Events(), args.duration, args.rate, every=10)
+        sent = paced(url, Events(args.event_ms), args.duration, args.rate, every=10)
         t1 = time.monotonic()
         loads.append(os.getloadavg())
         cpu = cpu_seconds(proc.pid)
@@ -367,12 +371,26 @@ def main() -> None:
     ap.add_argument(
         "--duration", type=float, help="instead: one steady stream this many seconds, for memory"
     )
+    ap.add_argument(
+        "--event-ms",
+        type=float,
+        default=10,
+        help="with --duration: event time between two events (10: 10 minutes at 5,000/s span "
+        "8 h of event time, four times the longest detection window, so windows turn over)",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the state folder (else removed)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    if args.duration:
-        steady(args, work)
-    else:
-        targets(args, work)
+    try:
+        if args.duration:
+            steady(args, work)
+        else:
+            targets(args, work)
+    finally:
+        if args.keep:
+            print(f"state kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

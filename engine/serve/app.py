@@ -161,8 +161,8 @@ def build_app(endpoint: Endpoint) -> Starlette:
             endpoint.backlog.release(len(items))
             return _problem(503, "soar serve is stopping; nothing of this batch was stored: "
                             "retry later", **{"Retry-After": RETRY_AFTER})  # fmt: skip
-        try:  # shielded: a request cancelled now still has its batch stored (the writer counts it)
-            appended = await asyncio.shield(asyncio.wrap_future(future))
+        try:
+            appended = await asyncio.wrap_future(future)
         except Exception as exc:  # the group's commit failed: no batch of it is stored
             return _problem(
                 503,

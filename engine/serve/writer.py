@@ -10,8 +10,9 @@ transaction, one fsync), and only after that ``COMMIT`` resolves the futures:
 each with what its batch added, after handing the batch to the detection
 backlog. If the transaction fails, every batch in it gets the same exception
 and gives its backlog room back: none of them was stored, none is answered
-200. The accounting is the writer's, so a request cancelled while it waits
-(its client gone) leaves the backlog right: its batch is still stored.
+200. The accounting is the writer's: a request cancelled before its batch is
+taken (serve stopping past its grace) has it left out, its room given back;
+once taken, the batch is stored and counted whatever became of the request.
 
 Nothing waits to make a group larger: a batch is stored at once when the
 writer is idle, and the batches that arrive during a commit form the next
@@ -75,20 +76,30 @@ class GroupWriter:
             self.thread.join()
 
     def _take(self) -> list[tuple[Sequence[Item], Future[Appended]]]:
-        """The next group: every batch waiting, up to ``group_events`` events (empty: closed)."""
+        """The next group: every batch waiting, up to ``group_events`` events (empty: closed,
+        or each batch waiting was cancelled)."""
         with self.cond:
             while not self.queue and not self.closing:
                 self.cond.wait()
             group: list[tuple[Sequence[Item], Future[Appended]]] = []
             size = 0
             while self.queue and (not group or size + len(self.queue[0][0]) <= self.group_events):
-                entry = self.queue.popleft()
-                group.append(entry)
-                size += len(entry[0])
+                items, future = self.queue.popleft()
+                if not future.set_running_or_notify_cancel():  # its request was cancelled first
+                    self.backlog.release(len(items))
+                    continue
+                group.append((items, future))
+                size += len(items)
             return group
 
     def _loop(self) -> None:
-        while group := self._take():
+        while True:
+            group = self._take()
+            if not group:
+                with self.cond:
+                    if self.closing and not self.queue:
+                        return
+                continue
             try:
                 results = self.events.append_many([items for items, _ in group])
             except Exception as exc:  # every request of the group is answered with the failure

@@ -95,3 +95,19 @@ def test_many_concurrent_posters_then_sigkill_every_200_is_stored(tmp_path: Path
     with sqlite3.connect(state / store.DB_NAME) as db:
         stored = {row[0] for row in db.execute("SELECT log_id FROM events")}
     assert stored == {f"p{p}-{i}" for p in range(24) for i in range(200)}
+
+
+def test_a_batch_whose_request_was_cancelled_before_it_was_taken_is_left_out(
+    tmp_path: Path,
+) -> None:
+    events = store.EventStore(store.connect(tmp_path))
+    backlog = Backlog(10_000, 0, 0)
+    writer = GroupWriter(events, backlog)
+    gone, kept = _items("gone", 2), _items("kept", 3)
+    _reserved(backlog, gone, kept)
+    cancelled, waiting = writer.submit(gone), writer.submit(kept)
+    assert cancelled.cancel()  # what asyncio does to the future of a request it cancels
+    writer.start()
+    assert waiting.result(timeout=10).added == 3
+    writer.close()
+    assert events.count() == 3 and backlog.reserved == 0 and backlog.tail == 3
