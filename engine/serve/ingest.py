@@ -152,7 +152,8 @@ def event_text(data: Mapping[str, Any]) -> str:
 
 def read_event(text: str) -> dict[str, Any]:
     """A stored log event (``event_text``) read back, as ``loads`` reads it."""
-    return dict(loads(text, long_integers(text.encode("utf-8", "surrogatepass"))))
+    value = loads(text, long_integers(text.encode("utf-8", "surrogatepass")))
+    return value if isinstance(value, dict) else dict(value)
 
 
 def _json_problem(text: str, where: str) -> str:
@@ -170,16 +171,27 @@ def _items(values: Iterator[tuple[int, Any]] | list[tuple[int, Any]], unit: str)
     for number, value in values:
         if len(items) >= MAX_ITEMS:
             raise BatchError(f"more than {MAX_ITEMS} items in one batch: send smaller batches")
-        items.append(_item(value, f"{unit} {number}"))
+        items.append(_item(value, unit, number))
     if not items:
         raise BatchError("the batch holds no log-stream items")
     return items
 
 
-def _item(value: Any, where: str) -> Item:
+def _item(value: Any, unit: str, number: int) -> Item:
+    """One item checked (its place, ``unit number``, written only into a refusal)."""
+    log_id = value.get("log_id") if isinstance(value, dict) else None
+    data = value.get("data") if isinstance(value, dict) else None
+    if (
+        isinstance(log_id, str)
+        and isinstance(data, dict)
+        and 0 < len(log_id) <= MAX_LOG_ID
+        and data.get("log_id") == log_id
+        and not log_id.isspace()
+    ):
+        return Item(log_id, data)  # the common case, as Auth0 sends it
+    where = f"{unit} {number}"
     if not isinstance(value, dict):
         raise BatchError(f'{where}: expected a log-stream item {{"log_id", "data"}}')
-    log_id, data = value.get("log_id"), value.get("data")
     if not isinstance(log_id, str) or not log_id.strip():
         raise BatchError(f'{where}: "log_id" is missing or not a non-empty string')
     if len(log_id) > MAX_LOG_ID:
