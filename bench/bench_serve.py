@@ -290,6 +290,7 @@ def targets(args: argparse.Namespace, work: Path) -> None:
         t1 = time.monotonic()
         cpu = cpu_seconds(proc.pid)  # nearly all of it the sustained phase's (start-up aside)
         sent = paced(url, events, args.seconds, args.rate)
+        paced_took = time.monotonic() - t1
         cpu_paced = cpu_seconds(proc.pid) - cpu
         lat = sorted(started_at(work / "state", sent))
     finally:
@@ -311,7 +312,8 @@ def targets(args: argparse.Namespace, work: Path) -> None:
         print(latency_row(lat, args.rate))
     paced_events = int(args.seconds * 10) * (args.rate // 10)
     print(
-        f"| serve CPU in the paced phase | {cpu_paced / paced_events * 1e6:,.0f} ms per 1,000 events | |"
+        f"| paced phase as sent | {paced_events / paced_took:,.0f} events/s; serve CPU "
+        f"{cpu_paced / paced_events * 1e6:,.0f} ms per 1,000 events | |"
     )
     peak = max((m for _, m in sampler.samples), default=0.0)
     print(
