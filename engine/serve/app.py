@@ -17,7 +17,7 @@
   commit is shared with the batches of concurrent requests
   (``engine.serve.writer``);
 - 503 with ``Retry-After`` when that commit failed (nothing of the batch was
-  stored), or serve is stopping.
+  stored).
 
 No answer, and nothing logged, quotes the header or the body: the token
 cannot be echoed by sending it where a value is expected.
@@ -156,13 +156,7 @@ def build_app(endpoint: Endpoint) -> Starlette:
                 **{"Retry-After": RETRY_AFTER},
             )
         try:
-            future = endpoint.writer.submit(items)
-        except RuntimeError:
-            endpoint.backlog.release(len(items))
-            return _problem(503, "soar serve is stopping; nothing of this batch was stored: "
-                            "retry later", **{"Retry-After": RETRY_AFTER})  # fmt: skip
-        try:
-            appended = await asyncio.wrap_future(future)
+            appended = await asyncio.wrap_future(endpoint.writer.submit(items))
         except Exception as exc:  # the group's commit failed: no batch of it is stored
             return _problem(
                 503,

@@ -30,10 +30,10 @@ from concurrent.futures import Future
 import structlog
 
 from engine.serve.ingest import Item
+from engine.serve.limits import GROUP_EVENTS
 from engine.serve.store import Appended, EventStore
 from engine.serve.worker import Backlog
 
-GROUP_EVENTS = 20_000  # events stored in one transaction at most (the first batch always fits)
 log = structlog.get_logger("soar.serve.writer")
 
 
@@ -61,8 +61,10 @@ class GroupWriter:
         """Queue a batch; the future is resolved once the transaction holding it commits."""
         future: Future[Appended] = Future()
         with self.cond:
-            if self.closing:
-                raise RuntimeError("soar serve is stopping: the batch was not stored")
+            if self.closing:  # the server stops before the writer: no request should be here
+                self.backlog.release(len(items))
+                future.set_exception(RuntimeError("soar serve is stopping"))
+                return future
             self.queue.append((items, future))
             self.cond.notify()
         return future

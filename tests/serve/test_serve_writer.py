@@ -111,3 +111,14 @@ def test_a_batch_whose_request_was_cancelled_before_it_was_taken_is_left_out(
     assert waiting.result(timeout=10).added == 3
     writer.close()
     assert events.count() == 3 and backlog.reserved == 0 and backlog.tail == 3
+
+
+def test_a_batch_after_close_fails_at_once_instead_of_waiting_forever(tmp_path: Path) -> None:
+    backlog = Backlog(10, 0, 0)
+    writer = GroupWriter(store.EventStore(store.connect(tmp_path)), backlog)
+    writer.start()
+    writer.close()
+    _reserved(backlog, _items("late", 1))
+    with pytest.raises(RuntimeError, match="stopping"):
+        writer.submit(_items("late", 1)).result(timeout=5)
+    assert backlog.reserved == 0
