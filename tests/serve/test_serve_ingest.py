@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,18 @@ def test_values_the_fast_reader_would_change_are_read_and_stored_exactly(tmp_pat
     (_, back_first), (_, back_second) = events.after(0, 10)
     assert back_first == first.data and back_second["s"] == "\ud800"
     assert back_second["t"] == "café ☃" and back_second["y"] == float("inf")
+
+
+def test_the_real_shapes_read_by_orjson_are_exactly_what_json_reads() -> None:
+    """The recorded stream bodies (tests/data/auth0/SOURCES.md) through the fast reader."""
+
+    def events(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**i["data"], "log_id": i["log_id"]} for i in items]  # the outer id, as parsed
+
+    lines = (DATA / "stream.jsonl").read_bytes()
+    expected = events([json.loads(line) for line in lines.splitlines() if line.strip()])
+    assert [i.data for i in parse_batch(lines)] == expected
+    array = (DATA / "stream-array.json").read_bytes()
+    assert [i.data for i in parse_batch(array)] == events(json.loads(array))
+    body = (DATA / "webhook-body.json").read_bytes()
+    assert [i.data for i in parse_batch(body)] == events(json.loads(body)["logs"])
