@@ -1,6 +1,7 @@
 """``soar serve`` under a stream: sustained ingest + detection, detection-to-response latency, memory.
 
     .venv/bin/python bench/bench_serve.py [--events 200000] [--seconds 20] [--rate 5000]
+    .venv/bin/python bench/bench_serve.py --duration 600 [--rate 5000]   # the memory run
 
 A real ``soar serve`` process on port 0, fed JSON-lines batches over HTTP as an
 Auth0 custom-webhook stream posts them:
@@ -16,11 +17,20 @@ Auth0 custom-webhook stream posts them:
 3. **Memory**: the serve process's RSS sampled throughout (peak; first and
    last quarter of the sustained phase, to show whether it is flat).
 
-Rules: the standard ``detections/`` when the detect helper's
-``engine/serve/rules.py`` is present, plus the bench's own rule with a response
-(a one-step ``data.set`` playbook: no tenant needed). Without
-``engine/serve/rules.py`` the tests' stand-in detector (``tests/serve/tiny``) is
-used, and the table says so.
+Each phase also reports the CPU serve used per 1,000 events (user + system,
+from ``/proc``): unlike events/s it hardly moves when other processes share
+the machine, so it is the figure to compare between changes on a busy machine.
+
+``--duration SECONDS`` runs instead one steady stream at ``--rate`` events/s for
+that long (10 minutes at 5,000/s: 3M events), an attack every 10 s, and reports
+serve's RSS: peak, the first and last quarter, and one figure a minute, beside
+the machine's load average. Its events are ``--event-ms`` apart in event time
+(10 ms: the stream covers 8 hours, so every detection window fills and turns
+over several times, which is what a day of traffic does to serve's memory).
+
+Rules: the standard ``detections/``, plus the bench's own rule with a response
+(a one-step ``data.set`` playbook: no tenant needed); the latency is that
+rule's response's.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -43,11 +54,6 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-Stream-token-0123456789"  # noqa: S105 -- the bench server's own token
-REAL = (ROOT / "engine" / "serve" / "rules.py").is_file()
-BOOT = (
-    "import sys, engine.serve as s; s.__path__.append(sys.argv.pop(1)); "
-    "from engine.cli import main; sys.exit(main(sys.argv[1:]))"
-)
 PLAYBOOK = """
 playbook: 1
 name: bench-response
@@ -81,13 +87,14 @@ START = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 class Events:
     """Auth0-shaped events with unique log ids and increasing dates."""
 
-    def __init__(self) -> None:
+    def __init__(self, step_ms: float = 2) -> None:
         self.n = 0
+        self.step_ms = step_ms  # event time between two events
         self.rng = random.Random(7)
 
     def make(self, kind: str, ip: str, user: str) -> dict[str, object]:
         self.n += 1
-        date = START + timedelta(milliseconds=self.n * 2)
+        date = START + timedelta(milliseconds=self.n * self.step_ms)
         log_id = f"900{self.n:053d}"
         data = {
             "log_id": log_id,
@@ -131,6 +138,12 @@ class Sampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.2):
             self.samples.append((time.monotonic(), rss_mb(self.pid)))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (every thread), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def post(http: httpx.Client, url: str, data: bytes) -> None:
@@ -181,8 +194,13 @@ def sustained(url: str, events: Events, n: int, batch: int = 1000) -> tuple[floa
     return start, time.monotonic() - start
 
 
-def paced(url: str, events: Events, seconds: float, rate: int) -> dict[str, float]:
-    """Send ``rate`` events/s in 10 batches a second; one crossing batch a second. ip -> sent."""
+def paced(url: str, events: Events, seconds: float, rate: int, every: int = 1) -> dict[str, float]:
+    """Send ``rate`` events/s in 10 batches a second; a crossing batch each ``every`` s. ip -> sent.
+
+    Each attack is a new address against accounts of its own, so that it opens
+    its own incidents and no other (reused victims would add brute-force
+    incidents of the standard rules, whose responses queue before the measured one).
+    """
     per_batch = rate // 10
     sent: dict[str, float] = {}
     attack = 0
@@ -191,12 +209,13 @@ def paced(url: str, events: Events, seconds: float, rate: int) -> dict[str, floa
         start = time.monotonic()
         for tick in range(int(seconds * 10)):
             items = [events.background() for _ in range(per_batch)]
-            if tick % 10 == 5:  # 19 failures of a new attacker now, the 20th in the next batch
+            if tick % (10 * every) == 5:  # 19 failures of a new attacker now, the 20th next
                 attack += 1
                 ip = f"203.0.{attack // 256}.{attack % 256}"
-                items[:19] = [events.make("fp", ip, f"v{i}@example.com") for i in range(19)]
-            elif tick % 10 == 6:
-                items[0] = events.make("fu", ip, "last@example.com")
+                victims = [f"v{attack}-{i}@example.com" for i in range(20)]
+                items[:19] = [events.make("fp", ip, victims[i]) for i in range(19)]
+            elif tick % (10 * every) == 6:
+                items[0] = events.make("fu", ip, victims[19])
                 sent[ip] = time.time()  # this batch carries the threshold-crossing event
             post(http, f"{url}/auth0/logs", body(items))
             wait = start + (tick + 1) / 10 - time.monotonic()
@@ -213,7 +232,7 @@ def started_at(state: Path, sent: dict[str, float], timeout: float = 60) -> list
     while True:
         rows = db.execute(
             "SELECT i.grp, r.started_at FROM incidents i JOIN responses r ON r.incident = i.id "
-            "WHERE r.started_at IS NOT NULL"
+            "WHERE r.started_at IS NOT NULL AND i.rule = 'bench-stuffing'"
         ).fetchall()
         seen = {json.loads(g)["ip"]: s for g, s in rows if json.loads(g).get("ip") in sent}
         if len(seen) == len(sent) or time.monotonic() > deadline:
@@ -229,25 +248,18 @@ def started_at(state: Path, sent: dict[str, float], timeout: float = 60) -> list
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=200_000, help="events of the sustained phase")
-    ap.add_argument("--seconds", type=float, default=20, help="length of the paced phase")
-    ap.add_argument("--rate", type=int, default=5000, help="events/s of the paced phase")
-    args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+def start_serve(work: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """``soar serve`` on port 0 over the bench's rule and the standard detections: (process, url, rule folders)."""
     (work / "rules").mkdir()
     (work / "playbooks").mkdir()
     (work / "rules" / "bench-stuffing.yaml").write_text(RULE)
     (work / "playbooks" / "bench-response.yaml").write_text(PLAYBOOK)
-    detections = ["--detections", str(work / "rules")]
-    if REAL and (ROOT / "detections").is_dir():
-        detections += ["--detections", str(ROOT / "detections")]
-    entry = ["-m", "engine"] if REAL else ["-c", BOOT, str(ROOT / "tests" / "serve" / "tiny")]
+    folders = [str(work / "rules"), str(ROOT / "detections")]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOAR_", "AUTH0_"))}
     proc = subprocess.Popen(
-        [sys.executable, *entry, "serve", "--port", "0", "--token", TOKEN,
-         "--state", str(work / "state"), "--run-dir", str(work / "runs"), *detections],
+        [sys.executable, "-m", "engine", "serve", "--port", "0", "--token", TOKEN,
+         "--state", str(work / "state"), "--run-dir", str(work / "runs"),
+         *[arg for folder in folders for arg in ("--detections", folder)]],
         cwd=work, env={**env, "SOAR_LOG_LEVEL": "warning"}, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -255,14 +267,31 @@ def main() -> None:
     line = proc.stdout.readline()
     if not line.startswith("listening on "):
         raise SystemExit(f"serve did not start: {proc.communicate()[1][-2000:]}")
-    url = line.split("listening on ", 1)[1].strip()
+    return proc, line.split("listening on ", 1)[1].strip(), folders
+
+
+def latency_row(lat: list[float], rate: int) -> str:
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    return (
+        f"| crossing batch -> response started, at {rate:,} events/s, {len(lat)} attacks "
+        f"| p50 {statistics.median(lat) * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
+        f"max {lat[-1] * 1000:,.0f} ms | p99 <= 1 s |"
+    )
+
+
+def targets(args: argparse.Namespace, work: Path) -> None:
+    """The sustained phase, then the paced one: the issue's first two targets and memory."""
+    proc, url, folders = start_serve(work)
     sampler = Sampler(proc.pid)
     sampler.start()
     events = Events()
     try:
         t0, took = sustained(url, events, args.events)  # t0: after the bodies are built
         t1 = time.monotonic()
+        cpu = cpu_seconds(proc.pid)  # nearly all of it the sustained phase's (start-up aside)
         sent = paced(url, events, args.seconds, args.rate)
+        paced_took = time.monotonic() - t1
+        cpu_paced = cpu_seconds(proc.pid) - cpu
         lat = sorted(started_at(work / "state", sent))
     finally:
         sampler.stop.set()
@@ -271,26 +300,99 @@ def main() -> None:
     quarter = (t1 - t0) / 4
     first = [m for t, m in sampler.samples if t0 <= t < t0 + quarter]
     last = [m for t, m in sampler.samples if t1 - quarter <= t < t1]
-    detector = "the detect helper's" if REAL else "tests/serve/tiny stand-in (count rules only)"
-    print(f"detector: {detector}; rules: {' '.join(detections[1::2])}")
+    print(f"rules: {' '.join(folders)}; load average {os.getloadavg()[0]:.2f} (1 min) at the end")
     print("| measure | value | target |")
     print("|---|---|---|")
     print(
         f"| sustained ingest + detection, {args.events:,} events, 4 senders, batches of 1,000 "
-        f"| {args.events / took:,.0f} events/s ({took:.1f} s) | >= 20,000 events/s |"
+        f"| {args.events / took:,.0f} events/s ({took:.1f} s; serve CPU "
+        f"{cpu / args.events * 1e6:,.0f} ms per 1,000 events) | >= 20,000 events/s |"
     )
     if lat:
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-        print(
-            f"| crossing batch -> response started, at {args.rate:,} events/s, {len(lat)} attacks "
-            f"| p50 {statistics.median(lat) * 1000:,.0f} ms, p99 {p99 * 1000:,.0f} ms, "
-            f"max {lat[-1] * 1000:,.0f} ms | p99 <= 1 s |"
-        )
+        print(latency_row(lat, args.rate))
+    paced_events = int(args.seconds * 10) * (args.rate // 10)
+    print(
+        f"| paced phase as sent | {paced_events / paced_took:,.0f} events/s; serve CPU "
+        f"{cpu_paced / paced_events * 1e6:,.0f} ms per 1,000 events | |"
+    )
     peak = max((m for _, m in sampler.samples), default=0.0)
     print(
         f"| serve RSS over the run | peak {peak:,.0f} MB; sustained phase first quarter "
         f"{max(first, default=0):,.0f} MB, last quarter {max(last, default=0):,.0f} MB | flat |"
     )
+
+
+def steady(args: argparse.Namespace, work: Path) -> None:
+    """``--duration``: one steady stream at ``--rate``, an attack every 10 s; serve's RSS over time."""
+    proc, url, _ = start_serve(work)
+    sampler = Sampler(proc.pid)
+    sampler.start()
+    loads = []
+    try:
+        t0 = time.monotonic()
+        sent = paced(url, Events(args.event_ms), args.duration, args.rate, every=10)
+        t1 = time.monotonic()
+        loads.append(os.getloadavg())
+        cpu = cpu_seconds(proc.pid)
+        lat = sorted(started_at(work / "state", sent))
+    finally:
+        sampler.stop.set()
+        proc.terminate()
+        proc.communicate(timeout=120)
+    samples = [(t - t0, m) for t, m in sampler.samples if t0 <= t <= t1]
+    quarter = (t1 - t0) / 4
+    first = [m for t, m in samples if t < quarter]
+    last = [m for t, m in samples if t >= 3 * quarter]
+    total = int(args.duration * 10) * (args.rate // 10)
+    minutes = [
+        max((m for t, m in samples if 60 * k <= t < 60 * (k + 1)), default=0.0)
+        for k in range(int((t1 - t0) // 60) + 1)
+    ]
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in loads[0])} (1, 5, 15 min)")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(
+        f"| steady stream, {total:,} events in {t1 - t0:,.0f} s ({total / (t1 - t0):,.0f} "
+        f"events/s), serve CPU {cpu / total * 1e6:,.0f} ms per 1,000 events | | |"
+    )
+    if lat:
+        print(latency_row(lat, args.rate))
+    print(
+        f"| serve RSS over the stream | peak {max(m for _, m in samples):,.0f} MB; first "
+        f"quarter {statistics.mean(first):,.0f} MB (max {max(first):,.0f}), last quarter "
+        f"{statistics.mean(last):,.0f} MB (max {max(last):,.0f}) | flat |"
+    )
+    print("RSS each minute (max, MB): " + " ".join(f"{m:,.0f}" for m in minutes))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=200_000, help="events of the sustained phase")
+    ap.add_argument("--seconds", type=float, default=20, help="length of the paced phase")
+    ap.add_argument("--rate", type=int, default=5000, help="events/s of the paced phase")
+    ap.add_argument(
+        "--duration", type=float, help="instead: one steady stream this many seconds, for memory"
+    )
+    ap.add_argument(
+        "--event-ms",
+        type=float,
+        default=10,
+        help="with --duration: event time between two events (10: 10 minutes at 5,000/s span "
+        "8 h of event time, four times the longest detection window, so windows turn over)",
+    )
+    ap.add_argument("--keep", action="store_true", help="keep the state folder (else removed)")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    try:
+        if args.duration:
+            steady(args, work)
+        else:
+            targets(args, work)
+    finally:
+        if args.keep:
+            print(f"state kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@
 - 503 with ``Retry-After`` when the detection backlog cannot take the batch
   (``engine.serve.worker.Backlog``): Auth0 retries it later;
 - 200 once the whole batch is committed to SQLite (``engine.serve.store``),
-  with how many events were new and how many were already stored.
+  with how many events were new and how many were already stored; the
+  commit is shared with the batches of concurrent requests
+  (``engine.serve.writer``);
+- 503 with ``Retry-After`` when that commit failed (nothing of the batch was
+  stored).
 
 No answer, and nothing logged, quotes the header or the body: the token
 cannot be echoed by sending it where a value is expected.
@@ -21,6 +25,7 @@ cannot be echoed by sending it where a value is expected.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import sqlite3
@@ -46,17 +51,19 @@ from engine.serve.limits import BODY_SECONDS, MAX_BODY, RETRY_AFTER
 from engine.serve.report import read_incident, render_incident_html, render_list_html
 from engine.serve.store import DB_NAME, EventStore
 from engine.serve.worker import Backlog, Worker
+from engine.serve.writer import GroupWriter
 
 log = structlog.get_logger("soar.serve")
 
 
 @dataclass
 class Endpoint:
-    """What the routes need: the tokens, the store, the backlog and the worker."""
+    """What the routes need: the tokens, the store, its writer, the backlog and the worker."""
 
     tokens: Sequence[Secret]  # empty: no token required (--insecure-no-token, loopback only)
     events: EventStore
     backlog: Backlog
+    writer: GroupWriter
     worker: Worker | None = None
     max_body: int = MAX_BODY
     viewers: Sequence[Secret] = ()  # --viewer-token: may read the pages, not post events
@@ -149,11 +156,14 @@ def build_app(endpoint: Endpoint) -> Starlette:
                 **{"Retry-After": RETRY_AFTER},
             )
         try:
-            appended = await run_in_threadpool(endpoint.events.append, items)
-        except BaseException:
-            endpoint.backlog.release(len(items))
-            raise
-        endpoint.backlog.stored(appended.tail, len(items), appended.first, appended.fresh)
+            appended = await asyncio.wrap_future(endpoint.writer.submit(items))
+        except Exception as exc:  # the group's commit failed: no batch of it is stored
+            return _problem(
+                503,
+                f"the batch could not be stored ({type(exc).__name__}); nothing of it was "
+                "stored: retry later",
+                **{"Retry-After": RETRY_AFTER},
+            )
         endpoint.received += len(items)
         return JSONResponse({"stored": appended.added, "duplicates": appended.duplicates})
 

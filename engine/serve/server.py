@@ -46,6 +46,7 @@ from engine.serve.limits import (
 from engine.serve.notify import Notifier, opened_message, outcome_message
 from engine.serve.respond import Responder
 from engine.serve.worker import Backlog, Worker
+from engine.serve.writer import GroupWriter
 
 log = structlog.get_logger("soar.serve")
 
@@ -123,10 +124,12 @@ class Service:
             start=self.responder.start,
             on_open=self._opened,
         )
+        self.writer = GroupWriter(self.events, self.backlog)
         self.endpoint = Endpoint(
             options.tokens,
             self.events,
             self.backlog,
+            self.writer,
             self.worker,
             options.max_body,
             viewers=options.viewers,
@@ -142,6 +145,7 @@ class Service:
             self.notifier.post(outcome_message(incident.as_json(), incident.response))
 
     def start(self) -> None:
+        self.writer.start()
         for incident_id in self.worker.begin():  # interrupted by the last stop: said once
             with self.worker.lock:
                 incident = get_incident(self.worker.conn, incident_id)
@@ -149,7 +153,9 @@ class Service:
                 self._outcome(incident)
 
     def stop(self) -> None:
-        """After the server stopped: detect every stored event, finish responses and notices."""
+        """After the server stopped: store what is queued, detect every stored event, finish
+        responses and notices."""
+        self.writer.close()
         self.worker.stop()
         self.responder.close()
         if self.notifier is not None:

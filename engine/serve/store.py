@@ -11,15 +11,15 @@ Tables (created on first open, kept across restarts):
   skips an event nor applies one twice (``engine.serve.worker``).
 - ``incidents``, ``evidence``, ``responses``: ``engine.serve.incidents``.
 
-Durability: each batch is one transaction committed with ``synchronous=FULL``
-before the endpoint answers 200, so an acknowledged batch survives a crash
+Durability: each batch is stored in a transaction committed with
+``synchronous=FULL`` before the endpoint answers 200 (batches of concurrent
+requests share one: ``engine.serve.writer``), so an acknowledged batch survives a crash
 of the process and of the machine (WAL with ``NORMAL`` would survive the
 first only; Auth0 does not send an acknowledged batch again).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.serve.ingest import Item
+from engine.serve.ingest import Item, event_text, read_event
 from engine.timeutil import date_key, iso_ms, now_utc, read_date
 
 DB_NAME = "soar-serve.sqlite3"
@@ -125,24 +125,34 @@ class EventStore:
 
     def append(self, items: Sequence[Item]) -> Appended:
         """Store a batch in one transaction, durably; events already stored are ignored."""
+        return self.append_many([items])[0]
+
+    def append_many(self, batches: Sequence[Sequence[Item]]) -> list[Appended]:
+        """Store batches in one transaction and one fsync, in order: what each added.
+
+        An event already stored, or in an earlier batch of the same call, is
+        ignored. All of them are stored, or (an exception) none.
+        """
         received = iso_ms(now_utc())
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
-                before = self._tail()
-                new = self._new(items)
-                self.conn.executemany(
-                    "INSERT OR IGNORE INTO events (log_id, date, data, received) VALUES (?, ?, ?, ?)",
-                    [
-                        (i.log_id, date_key(i.data.get("date")), json.dumps(i.data), received)
-                        for i in new
-                    ],
-                )
-                tail = self._tail()
+                added = [self._insert(items, received) for items in batches]
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")
                 raise
+        return added
+
+    def _insert(self, items: Sequence[Item], received: str) -> Appended:
+        """One batch's new events inserted (inside the caller's transaction)."""
+        before = self._tail()
+        new = self._new(items)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO events (log_id, date, data, received) VALUES (?, ?, ?, ?)",
+            [(i.log_id, date_key(i.data.get("date")), event_text(i.data), received) for i in new],
+        )
+        tail = self._tail()
         added = tail - before
         fresh = [i.data for i in new] if added == len(new) else None
         return Appended(added, len(items) - added, tail, before + 1, fresh)
@@ -179,7 +189,7 @@ class EventStore:
                 "SELECT rowid, data FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (seq, limit),
             ).fetchall()
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+        return [(int(r[0]), read_event(r[1])) for r in rows]
 
     def replay(
         self, upto: int, newest: str | None, horizon: timedelta, chunk: int = 5000
@@ -203,7 +213,7 @@ class EventStore:
             if not rows:
                 return
             seq = int(rows[-1][0])
-            yield [json.loads(r[1]) for r in rows]
+            yield [read_event(r[1]) for r in rows]
 
     def cursor(self) -> tuple[int, str | None]:
         """The last rowid the detector consumed and the newest event date it saw."""

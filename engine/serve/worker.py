@@ -4,7 +4,12 @@ One thread. It reads the events stored after its cursor (``engine.serve.store``)
 in chunks, feeds them to the detector, and in one transaction records the
 detections as incidents, closes the quiet ones and moves the cursor: after a
 crash no event is skipped and none is applied twice. Only after that commit
-are the new incidents' responses started and notifications posted.
+are the new incidents' responses started and notifications posted. The
+newest event date consumed (what closes quiet incidents, and where a restart
+rebuilds the windows from) ignores, as the detector does, an event dated more
+than ``FUTURE_SKEW`` ahead of the wall clock: one such event would otherwise
+close every open incident at once (the attack's next events opening another
+incident and another response) and leave nothing to rebuild after a restart.
 
 On start it first recovers: responses ``started`` but never finished are
 marked ``interrupted`` (never run again); ``pending`` ones are started. Then
@@ -28,9 +33,10 @@ from typing import Any
 import structlog
 
 from engine.serve import incidents
+from engine.serve.detect import FUTURE_SKEW
 from engine.serve.incidents import Incident
 from engine.serve.store import EventStore, advance
-from engine.timeutil import date_key
+from engine.timeutil import date_key, iso_ms, now_utc
 
 CHUNK = 5000  # events fed to the detector at once
 HANDOFF = 20_000  # events the endpoint hands the worker in memory (beyond: read back from SQLite)
@@ -200,9 +206,10 @@ class Worker:
             batch, seq = [data for _, data in rows], rows[-1][0]
         detections = self.detector.feed(batch)
         newest = self.newest
+        ahead = iso_ms(now_utc() + FUTURE_SKEW)  # as the detector, never believed beyond
         for data in batch:
             when = date_key(data.get("date"))
-            if when is not None and (newest is None or when > newest):
+            if when is not None and (newest is None or when > newest) and when <= ahead:
                 newest = when
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")

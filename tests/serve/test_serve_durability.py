@@ -100,3 +100,28 @@ def test_a_flood_gets_503_with_retry_after_and_a_stop_detects_what_was_stored(
     seq, tail = _cursor(state)
     assert tail == 1000 * codes.count(200) and seq == tail  # every 200, and only those
     assert len(incidents(state)) == 250
+
+
+QUIET_RULE = RULE.replace("window: 10m", "window: 10m\nquiet: 30m")
+
+
+def test_an_event_dated_far_ahead_closes_no_incident_and_starts_no_second_one(
+    tmp_path: Path,
+) -> None:
+    """One event dated 2099 must not pass for the stream's time: the open incident stays open."""
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "ip-failures.yaml").write_text(QUIET_RULE)
+    state = tmp_path / "state"
+    with serving(state, ["--detections", str(folder)]) as served:
+        assert served.post(jsonl([_fail(f"q-{i}", i) for i in range(3)])).status_code == 200
+        served.wait_consumed()
+        ahead = item("q-far", type="s", ip="198.51.100.1", date="2099-01-01T00:00:00.000Z")
+        assert served.post(jsonl([ahead])).status_code == 200
+        served.wait_consumed()
+        assert [i["status"] for i in incidents(state)] == ["open"]
+        assert served.post(jsonl([_fail(f"q-{i}", i) for i in range(10, 13)])).status_code == 200
+        served.wait_consumed()
+        served.stop()
+    (incident,) = incidents(state)  # the attack's later failures are evidence of the same one
+    assert incident["status"] == "open" and incident["evidence"] == 6

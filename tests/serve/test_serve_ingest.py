@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,3 +82,42 @@ def test_nesting_far_past_any_bound_is_cut_not_a_crash() -> None:
     deep = '{"a":' * 100_000 + "1" + "}" * 100_000
     (item,) = parse_batch(f'{{"log_id": "1", "data": {{"details": {deep}}}}}'.encode())
     assert item.log_id == "1" and isinstance(item.data["details"], dict)
+
+
+# what orjson (the fast reader) refuses or reads differently from the standard library:
+# an integer past 64 bits (orjson: a float), NaN and a number past a double's range
+# (orjson: refused), a lone surrogate escape (orjson: refused)
+ODD = (
+    b'{"log_id": "o1", "data": {"n": 123456789012345678901234567890, "m": [1, -18446744073709551616]}}\n'
+    b'{"log_id": "o2", "data": {"x": NaN, "y": 1e400, "s": "\\ud800", "t": "caf\\u00e9 \\u2603"}}\n'
+)
+
+
+def test_values_the_fast_reader_would_change_are_read_and_stored_exactly(tmp_path: Path) -> None:
+    from engine.serve import store
+
+    first, second = parse_batch(ODD)
+    assert first.data["n"] == 123456789012345678901234567890  # an int, every digit
+    assert first.data["m"] == [1, -18446744073709551616]
+    assert second.data["s"] == "\ud800" and second.data["t"] == "café ☃"
+    assert second.data["x"] != second.data["x"] and second.data["y"] == float("inf")
+    events = store.EventStore(store.connect(tmp_path))
+    events.append([first, second])
+    (_, back_first), (_, back_second) = events.after(0, 10)
+    assert back_first == first.data and back_second["s"] == "\ud800"
+    assert back_second["t"] == "café ☃" and back_second["y"] == float("inf")
+
+
+def test_the_real_shapes_read_by_orjson_are_exactly_what_json_reads() -> None:
+    """The recorded stream bodies (tests/data/auth0/SOURCES.md) through the fast reader."""
+
+    def events(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**i["data"], "log_id": i["log_id"]} for i in items]  # the outer id, as parsed
+
+    lines = (DATA / "stream.jsonl").read_bytes()
+    expected = events([json.loads(line) for line in lines.splitlines() if line.strip()])
+    assert [i.data for i in parse_batch(lines)] == expected
+    array = (DATA / "stream-array.json").read_bytes()
+    assert [i.data for i in parse_batch(array)] == events(json.loads(array))
+    body = (DATA / "webhook-body.json").read_bytes()
+    assert [i.data for i in parse_batch(body)] == events(json.loads(body)["logs"])
