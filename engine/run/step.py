@@ -95,7 +95,9 @@ def run_step(run: Run, step: Step) -> StepOutcome:
         refused: dict[int, str] = {}
         if ready.write:
             targets = resolve_targets(ready.action, run.ctx, ready.calls)
-            refused = refusals(run.guardrails, run.log, step, ready.action.name, targets)
+            refused = refusals(
+                run.guardrails, run.log, step.id, step.max_targets, ready.action.name, targets
+            )
             if not run.plan_writes and len(refused) < len(ready.calls):
                 _approval(run, step, ready.action, ready.calls, ready.keys, targets, refused)
         results = _run_calls(run, step, ready.action, ready.calls, ready.keys, refused)
@@ -196,15 +198,20 @@ def failed(run: Run, step: Step, exc: Exception | str, start: float) -> Failed:
 
 
 def refusals(
-    guardrails: Guardrails, log: Log, step: Step, action: str, targets: list[Target]
+    guardrails: Guardrails,
+    log: Log,
+    step_id: str,
+    max_targets: int,
+    action: str,
+    targets: list[Target],
 ) -> dict[int, str]:
     """The calls the guardrails refuse (index -> why), each logged as ``action.refused``.
 
     Raises ``GuardrailError`` when the step has more targets than its ``max_targets``.
     """
-    refused = guardrails.check(step.id, targets, step.max_targets)
+    refused = guardrails.check(step_id, targets, max_targets)
     for index, why in sorted(refused.items()):
-        log("action.refused", step=step.id, action=action, **targets[index].shown(), reason=why)
+        log("action.refused", step=step_id, action=action, **targets[index].shown(), reason=why)
     return refused
 
 

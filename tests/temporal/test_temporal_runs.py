@@ -155,8 +155,8 @@ def test_a_deadline_without_a_decision_denies(
 def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
     temporal_server: str, workers: Workers, tmp_path: Path
 ) -> None:
-    # every Management API request waits 1 s in the emulator (counted, then served): after
-    # action.call the write reads the user (0-1 s), then its PATCH is in the emulator (1-2 s)
+    # every Management API request waits 1 s in the emulator (counted, then served): once the
+    # send has begun, the write reads the user (0-1 s), then its PATCH is in the emulator (1-2 s)
     with start_emulator(
         scenario="credential-stuffing", seed=4, rate_limit=(1000, 5000.0), latency_ms=1000
     ) as emu:
@@ -174,29 +174,59 @@ def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
         )  # fmt: skip
         log = wait_log(tmp_path, timeout=20)
         call = wait_for(log, "action.call", timeout=20)
+        mark = log.with_name(f"{call['run_id']}.sends") / "block.0.json"
+        first = wait_json(mark, timeout=10)  # the send's idempotency key, before it sends
         time.sleep(1.4)  # the PATCH has left the worker, its answer has not come back
-        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        holder = first["pid"]
         os.kill(holder, signal.SIGKILL)
         pool[holder].wait(5)
         out, err = run.communicate(timeout=40)
         assert run.returncode == 0, err
         assert json.loads(out)["status"] == "succeeded"
         records = read_records(log)
-        resumed = [r for r in records if r["type"] == "run.resumed"]
-        assert len(resumed) == 1 and resumed[0]["interrupted"] is True
-        between = [r["type"] for r in records if call["seq"] < r["seq"] < resumed[0]["seq"]]
-        assert between == []  # killed after action.call, before its result
+        assert [r for r in records if r["type"] == "run.resumed"] == []  # no resume: a retry
+        result_rec = next(r for r in records if r["type"] == "action.result")
+        between = [r["type"] for r in records if call["seq"] < r["seq"] < result_rec["seq"]]
+        assert between == []  # one write: its call, then its result
+        key = f"{call['run_id']}/block:0"
+        assert call["idempotency_key"] == key == first["idempotency_key"]
+        # the send activity was tried again on the other worker, which recognised the key
         survivor = next(pid for pid in pool if pid != holder)
-        assert resumed[0]["pid"] == survivor and resumed[0]["unknown_writes"] == ["block:0"]
+        again = json.loads(mark.read_text())
+        assert (again["pid"], again["attempt"], again["idempotency_key"]) == (survivor, 2, key)
+        assert result_rec["redelivered"]["pid"] == holder
+        # Temporal's history keeps an activity's last attempt: the second, the survivor's
+        assert send_attempts(temporal_server, call["run_id"]) == [(2, survivor)]
         # the write the killed worker sent took effect; the other read that and sent nothing
         assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
         assert emu.tenant.users[victim]["blocked"] is True
-        result_rec = next(r for r in records if r["type"] == "action.result")
         assert result_rec["result"]["changed"] is False
-        # signed by the workers' key, across the killed segment and the resumed one
+        # signed by the workers' key, across both workers' records
         pub = str(keys / "soar-signing.pub")
         checked = soar("verify", str(log), "--public-key", pub, "--require-signature")
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def send_attempts(server: str, run_id: str) -> list[tuple[int, int]]:
+    """The run's send activities as its Temporal history shows them started: (attempt, pid)."""
+    history = subprocess.run(
+        [str(temporal_binary()), "workflow", "show", "-w", run_id, "--address", server,
+         "--output", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    events = json.loads(history)["events"]
+    sends = {
+        int(e["eventId"])
+        for e in events
+        if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+        == "soar.send"
+    }
+    out = []
+    for e in events:
+        started = e.get("activityTaskStartedEventAttributes")
+        if started and int(started["scheduledEventId"]) in sends:
+            out.append((int(started.get("attempt", 1)), int(started["identity"].split("@")[0])))
+    return out
 
 
 HOOK = """
@@ -232,7 +262,7 @@ def test_a_webhook_cut_off_in_flight_is_never_posted_again_without_the_operator(
         while server.hits.get("/hook", 0) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         log = wait_log(runs, timeout=5)
-        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        holder = wait_json(log.with_name(f"{log.stem}.sends") / "notify.0.json", 5)["pid"]
         os.kill(holder, signal.SIGKILL)
         pool[holder].wait(5)
         hold.set()  # the POST took effect; the worker that sent it never heard
@@ -249,7 +279,7 @@ def test_a_webhook_cut_off_in_flight_is_never_posted_again_without_the_operator(
         assert approved.returncode == 0, approved.stderr  # the operator checked: send it
         assert server.count("POST", "/hook") == 2
         resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
-        assert [r["resend_unknown"] for r in resumed] == [False, True]
+        assert [r["resend_unknown"] for r in resumed] == [True]  # after the operator's grant
         assert soar("verify", str(log)).returncode == 0
 
 
@@ -314,3 +344,13 @@ def wait_for(log: Path, kind: str, *, timeout: float, after: int = -1) -> dict[s
                 return rec
         time.sleep(0.05)
     raise AssertionError(f"no {kind} in {log} after {timeout}s: {types(log)}")
+
+
+def wait_json(path: Path, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file():
+            doc: dict[str, Any] = json.loads(path.read_text())
+            return doc
+        time.sleep(0.02)
+    raise AssertionError(f"no {path} after {timeout}s")
