@@ -49,8 +49,48 @@ def writes(emu: RunningEmulator, user: str) -> list[tuple[str, str]]:
     ]
 
 
+def quote(user: str) -> str:
+    return user.replace("|", "%7C")
+
+
 def types(log: Path) -> list[str]:
     return [r["type"] for r in read_records(log)]
+
+
+def shape(log: Path) -> list[tuple[Any, ...]]:
+    """Each record's type and step, and a finished step's status and output: not its time,
+    nor a search's ``stats`` (how many requests its pages and retries took)."""
+
+    def answer(output: Any) -> Any:
+        return (
+            {k: v for k, v in output.items() if k != "stats"}
+            if isinstance(output, dict)
+            else output
+        )
+
+    return [
+        (r["type"], r.get("step"), r.get("status"), answer(r.get("output")), r.get("outputs"))
+        for r in read_records(log)
+        if r["type"] != "run.signed"
+    ]
+
+
+def replays(server: str, run_id: str) -> None:
+    """Replay the run's workflow history on the workflow code: it raises if it is not
+    deterministic (a decision that differs from the one the history recorded)."""
+    import asyncio
+
+    from temporalio.client import Client
+    from temporalio.worker import Replayer
+
+    from engine.temporal.workflow import RunWorkflow
+
+    async def go() -> None:
+        client = await Client.connect(server)
+        history = await client.get_workflow_handle(run_id).fetch_history()
+        await Replayer(workflows=[RunWorkflow]).replay_workflow(history)
+
+    asyncio.run(go())
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +117,8 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
     assert there["status"] == "succeeded"
     assert there["outputs"] == here["outputs"]
     assert sorted(there["outputs"]["compromised_users"]) == emulator.truth["compromised_users"]
-    assert types(Path(there["run_log"])) == types(Path(here["run_log"]))
+    # the same records, in the same order, of the same steps, with the same outputs
+    assert shape(Path(there["run_log"])) == shape(Path(here["run_log"]))
     assert Path(there["run_log"]).parent == run_dir  # written by a worker, in its run folder
     assert soar("verify", there["run_log"]).returncode == 0
     # the same lines an operator reads on stderr: each step, then how the run ended
@@ -92,6 +133,37 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
     assert emulator.client_secret not in history
     assert "Bearer" not in history and "access_token" not in history
     assert len(history) < 1_000_000
+    replays(temporal_server, there["run_id"])  # the workflow is deterministic
+
+
+def test_a_write_through_temporal_logs_the_local_engines_records(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    here_user, there_user = emu.truth["legitimate_users"][0], emu.truth["compromised_users"][2]
+    local = soar(
+        "run", CONTAIN, "-i", f"user_id={here_user}", "--yes", "--run-dir", str(tmp_path),
+        "--json", env=emu.env(),
+    )  # fmt: skip
+    far = soar(
+        "run", CONTAIN, "-i", f"user_id={there_user}", "--yes",
+        *remote(temporal_server, "shared", run_dir), "--json", env=emu.env(),
+    )  # fmt: skip
+    assert (far.returncode, local.returncode) == (0, 0), far.stderr
+    there, here = result(far), result(local)
+    assert there["outputs"] == here["outputs"] == {
+        "blocked": True, "sessions_revoked": True, "planned": []
+    }  # fmt: skip
+
+    def calls(log: Path) -> list[tuple[Any, ...]]:
+        return [(r["type"], r.get("step"), r.get("call")) for r in read_records(log)]
+
+    assert calls(Path(there["run_log"])) == calls(Path(here["run_log"]))
+    assert ("action.call", "block", "block:0") in calls(Path(there["run_log"]))
+    # the same requests, each once: the block, then the revocations
+    sent = [(m, p.replace(quote(there_user), "USER")) for m, p in writes(emu, there_user)]
+    assert sent == [(m, p.replace(quote(here_user), "USER")) for m, p in writes(emu, here_user)]
+    assert len(sent) == 3 and sent[0] == ("PATCH", "/api/v2/users/USER")
 
 
 def test_an_approval_signal_continues_a_waiting_run(
@@ -125,6 +197,7 @@ def test_an_approval_signal_continues_a_waiting_run(
     resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
     assert [(r["operator"], r["approval"]) for r in resumed] == [("alice", "granted")]
     assert soar("verify", str(log)).returncode == 0
+    replays(temporal_server, doc["run_id"])  # its signal and its wait replay as they happened
     again = soar(
         "approve", doc["run_id"], "--deny", "--temporal", temporal_server,
         "--run-dir", str(tmp_path),
@@ -227,6 +300,54 @@ def send_attempts(server: str, run_id: str) -> list[tuple[int, int]]:
         if started and int(started["scheduledEventId"]) in sends:
             out.append((int(started.get("attempt", 1)), int(started["identity"].split("@")[0])))
     return out
+
+
+LOOKUP = """
+playbook: 1
+name: lookup
+steps:
+  - id: lookup
+    uses: http.request
+    with: {method: GET, url: "URL/intel"}
+outputs:
+  verdict: "{{ steps.lookup.output.body.verdict }}"
+"""
+
+
+def test_a_read_cut_off_with_its_worker_is_tried_again_and_logged_once(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    with recording_server() as server:
+        hold = threading.Event()
+        server.routes["/intel"] = Route(body={"verdict": "malicious"}, hold=hold)
+        book = tmp_path / "lookup.yaml"
+        book.write_text(LOOKUP.replace("URL", server.url), encoding="utf-8")
+        runs = tmp_path / "runs"
+        runs.mkdir()
+        (first,) = workers(None, runs, "read", 1)
+        run = subprocess.Popen(
+            [*soar_args(), "run", str(book), "--heartbeat-timeout", "2",
+             *remote(temporal_server, "read", runs), "--json"],
+            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while server.hits.get("/intel", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(first.pid, signal.SIGKILL)  # the read's activity dies with its worker
+        first.wait(5)
+        workers(None, runs, "read", 1)
+        hold.set()
+        out, err = run.communicate(timeout=40)
+        assert run.returncode == 0, err
+        assert json.loads(out)["outputs"] == {"verdict": "malicious"}
+        assert server.hits["/intel"] == 2  # the activity was tried again, on the new worker
+        log = Path(json.loads(out)["run_log"])
+        records = read_records(log)
+        finished = [r for r in records if r["type"] == "step.finished"]
+        assert [(r["step"], r["status"]) for r in finished] == [("lookup", "succeeded")]
+        assert finished[0]["output"]["body"] == {"verdict": "malicious"}
+        assert "action.retry" not in types(log)  # not the action's failure: its worker's
+        assert soar("verify", str(log)).returncode == 0
 
 
 HOOK = """
