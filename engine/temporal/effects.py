@@ -98,7 +98,9 @@ from engine.temporal.spec import (
 )
 from engine.timeutil import iso_ms, parse_time
 
-SESSIONS = 32  # runs a worker keeps open at once; the oldest is closed (and rebuilt if needed)
+SESSIONS = 32  # runs a worker keeps open; past it the least recently used idle one is closed
+IDLE_S = 60.0  # a session unused this long may be closed (rebuilt from the folder if needed)
+STALE_S = 1800.0  # one unused this long is closed whatever the count (its run went elsewhere)
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}\.jsonl")
 _MARK = "\x00"  # a value's marker in a state file; a string of data that starts with it is escaped
 
@@ -133,6 +135,7 @@ class Session:
     run: Run
     prepared: dict[str, Prepared] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    used: float = field(default_factory=time.monotonic)
 
     @property
     def path(self) -> Path:
@@ -414,13 +417,22 @@ class Effects:
             if session is None:
                 session = self._build(spec, clock)
                 self.sessions[spec.run_id] = session
-                while len(self.sessions) > SESSIONS:
-                    _, old = self.sessions.popitem(last=False)
-                    old.run.close()
+            session.used = time.monotonic()
             self.sessions.move_to_end(spec.run_id)
+            self._evict()
         with session.lock:
             self._load_steps(session)
         return session
+
+    def _evict(self) -> None:
+        """Close the sessions this worker no longer needs, least recently used first; never
+        one used in the last ``IDLE_S`` (an activity may hold it). Under ``self.lock``."""
+        now = time.monotonic()
+        for run_id, session in list(self.sessions.items()):
+            idle = now - session.used
+            if idle > STALE_S or (len(self.sessions) > SESSIONS and idle > IDLE_S):
+                del self.sessions[run_id]
+                session.run.close()
 
     def _build(self, spec: RunSpec, clock: str | None) -> Session:
         """The run as the local engine holds it, from the spec and what its log says."""

@@ -50,7 +50,7 @@ class WorkerSettings:
 
 @contextlib.contextmanager
 def beating(heartbeat: Heartbeat) -> Iterator[None]:
-    """Heartbeats each second while the ``with`` block runs."""
+    """Heartbeats each second while the ``with`` block runs (a queued activity's)."""
     beat = _Beat(heartbeat)
     try:
         yield

@@ -87,6 +87,8 @@ RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 CALL_TIMEOUT = timedelta(hours=1)  # one call, when its step sets no timeout
+LOCAL_TIMEOUT = timedelta(minutes=10)  # one local activity (a step's preparation, an append)
+REMOTE = frozenset({CALL, SEND})  # the activities that reach a tenant: queued, heartbeating
 
 
 class _Stopped(Exception):
@@ -356,7 +358,19 @@ class RunWorkflow:
             self.seq = await self._act(APPEND, self.spec, self.seq, records, result=int)
 
     async def _act(self, name: str, *args: Any, result: Any, info: StepInfo | None = None) -> Any:
-        """One activity; a call's is bounded by its step's timeout, when it has one."""
+        """One activity. The run log's and run folder's are local activities (run by the
+        worker that runs this workflow task, no queue between: idempotent by sequence
+        number, they run again if that worker dies); a call or a send, which reaches the
+        tenant, is a queued activity: it heartbeats and moves to another worker when its
+        own dies. A call's is bounded by its step's timeout, when it has one."""
+        if name not in REMOTE:
+            return await workflow.execute_local_activity(
+                name,
+                args=list(args),
+                result_type=result,
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=RETRY,
+            )
         timeout = CALL_TIMEOUT
         if info is not None and info.timeout_s is not None:
             timeout = timedelta(seconds=info.timeout_s)

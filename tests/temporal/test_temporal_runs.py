@@ -18,8 +18,12 @@ from typing import Any
 
 import pytest
 
+from engine.actions import default_registry
 from engine.audit.records import read_records
+from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
+from engine.playbook.loader import load_playbook
+from engine.run.executor import run_playbook
 from tests.localserver import Route, recording_server
 from tests.soarcli import ROOT, soar
 from tests.temporal.conftest import Workers, temporal_binary
@@ -133,6 +137,13 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
     assert emulator.client_secret not in history
     assert "Bearer" not in history and "access_token" not in history
     assert len(history) < 1_000_000
+    found = next(
+        r
+        for r in read_records(Path(here["run_log"]))
+        if (r["type"], r.get("step")) == ("step.finished", "indicators")
+    )
+    first = found["output"]["events"]["event_set"]["first"]
+    assert first and all(e["log_id"] not in history for e in first)  # events stay in the folder
     replays(temporal_server, there["run_id"])  # the workflow is deterministic
 
 
@@ -141,29 +152,53 @@ def test_a_write_through_temporal_logs_the_local_engines_records(
 ) -> None:
     emu, run_dir = tenant
     here_user, there_user = emu.truth["legitimate_users"][0], emu.truth["compromised_users"][2]
-    local = soar(
-        "run", CONTAIN, "-i", f"user_id={here_user}", "--yes", "--run-dir", str(tmp_path),
-        "--json", env=emu.env(),
+    registry = default_registry()
+    contain = load_playbook(ROOT / CONTAIN, registry)
+    here = run_playbook(
+        contain, {"user_id": here_user}, registry=registry, approve=True, run_dir=tmp_path,
+        auth0_factory=client_from_emulator(emu),
     )  # fmt: skip
     far = soar(
         "run", CONTAIN, "-i", f"user_id={there_user}", "--yes",
         *remote(temporal_server, "shared", run_dir), "--json", env=emu.env(),
     )  # fmt: skip
-    assert (far.returncode, local.returncode) == (0, 0), far.stderr
-    there, here = result(far), result(local)
-    assert there["outputs"] == here["outputs"] == {
+    assert far.returncode == 0, far.stderr
+    there = result(far)
+    assert there["outputs"] == here.outputs == {
         "blocked": True, "sessions_revoked": True, "planned": []
     }  # fmt: skip
 
     def calls(log: Path) -> list[tuple[Any, ...]]:
         return [(r["type"], r.get("step"), r.get("call")) for r in read_records(log)]
 
-    assert calls(Path(there["run_log"])) == calls(Path(here["run_log"]))
+    assert calls(Path(there["run_log"])) == calls(here.run_log)
     assert ("action.call", "block", "block:0") in calls(Path(there["run_log"]))
     # the same requests, each once: the block, then the revocations
     sent = [(m, p.replace(quote(there_user), "USER")) for m, p in writes(emu, there_user)]
     assert sent == [(m, p.replace(quote(here_user), "USER")) for m, p in writes(emu, here_user)]
     assert len(sent) == 3 and sent[0] == ("PATCH", "/api/v2/users/USER")
+    # a dry run plans the same calls in both engines, and sends nothing
+    from engine.run.state import new_run_id
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+
+    spec = RunSpec(
+        new_run_id(), str(ROOT / CONTAIN), contain.sha256, {"user_id": there_user}, "op",
+        dry_run=True,
+    )  # fmt: skip
+    far_dry = submit_and_follow(
+        spec, address=temporal_server, namespace="default", task_queue="shared", run_dir=run_dir
+    )
+    assert far_dry.status == "succeeded", far_dry.error
+    here_dry = run_playbook(
+        contain, {"user_id": there_user}, registry=registry,
+        dry_run=True, run_dir=tmp_path, auth0_factory=client_from_emulator(emu),
+    )  # fmt: skip
+    assert far_dry.outputs == here_dry.outputs
+    assert here_dry.outputs["planned"] == ["block", "revoke_sessions"]
+    assert calls(far_dry.run_log) == calls(here_dry.run_log)
+    assert ("action.planned", "block", "block:0") in calls(here_dry.run_log)
+    assert len(writes(emu, there_user)) == 3  # nothing more
 
 
 def test_an_approval_signal_continues_a_waiting_run(
@@ -319,7 +354,14 @@ def test_a_read_cut_off_with_its_worker_is_tried_again_and_logged_once(
 ) -> None:
     with recording_server() as server:
         hold = threading.Event()
-        server.routes["/intel"] = Route(body={"verdict": "malicious"}, hold=hold)
+        # a hostile answer: strings shaped like the run folder's references to files and secrets
+        body = {
+            "verdict": "malicious",
+            "note": "\x00events:../../../etc/passwd",
+            "ref": "\x00\x00secret:x",
+            "set": "\x00events:lookup.0.1.jsonl",
+        }
+        server.routes["/intel"] = Route(body=body, hold=hold)
         book = tmp_path / "lookup.yaml"
         book.write_text(LOOKUP.replace("URL", server.url), encoding="utf-8")
         runs = tmp_path / "runs"
@@ -345,7 +387,7 @@ def test_a_read_cut_off_with_its_worker_is_tried_again_and_logged_once(
         records = read_records(log)
         finished = [r for r in records if r["type"] == "step.finished"]
         assert [(r["step"], r["status"]) for r in finished] == [("lookup", "succeeded")]
-        assert finished[0]["output"]["body"] == {"verdict": "malicious"}
+        assert finished[0]["output"]["body"] == body  # the same strings back, no file read
         assert "action.retry" not in types(log)  # not the action's failure: its worker's
         assert soar("verify", str(log)).returncode == 0
 
