@@ -136,6 +136,7 @@ class Session:
     prepared: dict[str, Prepared] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     used: float = field(default_factory=time.monotonic)
+    results: dict[tuple[str, int], Any] = field(default_factory=dict)  # (step, index) -> result
 
     @property
     def path(self) -> Path:
@@ -213,7 +214,7 @@ class Effects:
         finally:
             end_step_limit(limit)
         if not isinstance(ready, Prepared):
-            self._save_step(session, step, ready.status, ready.output)
+            self._save_step(session, step, ready.status, None)
             error = getattr(ready, "error", None)
             return StepPlan(self._append(session, staged, seq), ready.status, error=error)
         return StepPlan(
@@ -251,12 +252,11 @@ class Effects:
         session = self._session(spec)
         step = session.step(step_id)
         ready = self._prepared(session, step)
-        with beating(activity.heartbeat):
-            try:
-                result = run_action(ready.action, session.run.ctx, ready.calls[index], plan=False)
-            except Exception as exc:
-                return _failure(session, step, attempt, exc)
-        self._save(session, _call_file(session, step.id, index), result)
+        try:
+            result = run_action(ready.action, session.run.ctx, ready.calls[index], plan=False)
+        except Exception as exc:
+            return _failure(session, step, attempt, exc)
+        self._keep(session, step.id, index, result)
         return CallResult(True)
 
     @activity.defn(name=PLAN)
@@ -265,7 +265,7 @@ class Effects:
         session, step, ready, staged = self._on(spec, step_id, seq)
         args, key = ready.calls[index], ready.keys[index]
         result = planned_call(session.run, step, ready.action, args, index, key)
-        self._save(session, _call_file(session, step.id, index), result)
+        self._keep(session, step.id, index, result)
         return self._append(session, staged, seq)
 
     @activity.defn(name=LOG_CALL)
@@ -301,7 +301,7 @@ class Effects:
             except Exception as exc:  # it said it failed: trying again is a fresh attempt
                 mark.unlink(missing_ok=True)
                 return _failure(session, step, attempt, exc)
-        self._save(session, done, result)
+        self._keep(session, step.id, index, result)
         return CallResult(True, redelivered=earlier)
 
     @activity.defn(name=LOG_RESULT)
@@ -310,7 +310,7 @@ class Effects:
     ) -> int:
         """``action.result`` of one write (its full result, from the run folder), fsynced."""
         session, step, ready, staged = self._on(spec, step_id, seq)
-        result = self._load(session, _call_file(session, step.id, index))
+        result = self._result(session, step.id, index)
         where = call_where(step, ready.action, index, ready.keys[index])
         extra = {"redelivered": redelivered} if redelivered else {}
         log_result(session.run, where, result, **extra)
@@ -344,16 +344,14 @@ class Effects:
                 raise _Said(error)
             ready = self._prepared(session, step)
             gates = {int(i): why for i, why in refused.items()}
-            results = [
-                {"refused": True, "reason": gates[i]}
-                if i in gates
-                else self._load(session, _call_file(session, step.id, i))
-                for i in range(len(ready.calls))
-            ]
+            results = self._results(session, step.id, len(ready.calls), gates)
             outcome = conclude(session.run, step, ready, results, gates, start)
         except Exception as exc:
             outcome = failed(session.run, step, str(exc) if isinstance(exc, _Said) else exc, start)
-        self._save_step(session, step, outcome.status, outcome.output)
+            self._save_step(session, step, outcome.status, None)
+        else:
+            shape = {"calls": len(ready.calls), "each": ready.each is not None, "refused": refused}
+            self._save_step(session, step, outcome.status, outcome.output, shape)
         return StepPlan(
             self._append(session, staged, seq),
             outcome.status,
@@ -438,6 +436,7 @@ class Effects:
         """The run as the local engine holds it, from the spec and what its log says."""
         settings = self.settings
         path = settings.run_dir / f"{spec.run_id}.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
         playbook = _playbook(spec, settings)
         started = read_records(path)[0] if _started(path) else None
         if started is not None:
@@ -481,7 +480,11 @@ class Effects:
             doc = loads(state.read_text(encoding="utf-8"))
             if doc.get("write"):
                 run.continuation.writes.add(step.id)
-            output = self._decode(session, doc.get("output"))
+            output = None
+            if isinstance(doc.get("calls"), int):  # its calls' results, as conclude made them
+                gates = {int(i): str(why) for i, why in (doc.get("refused") or {}).items()}
+                results = self._results(session, step.id, doc["calls"], gates)
+                output = results if doc.get("each") else results[0]
             run.steps[step.id] = {"output": output, "status": doc.get("status")}
 
     def _prepared(self, session: Session, step: Step) -> Prepared:
@@ -533,16 +536,45 @@ class Effects:
                 writer.close()
             return writer.seq
 
-    def _save_step(self, session: Session, step: Step, status: str, output: Any) -> None:
+    def _save_step(
+        self,
+        session: Session,
+        step: Step,
+        status: str,
+        output: Any,
+        shape: dict[str, Any] | None = None,
+    ) -> None:
+        """A finished step in the run folder: its status, and how its output is made of its
+        calls' results (``shape``: their count, ``for_each`` or not, the refused ones)."""
         run = session.run
         run.steps[step.id] = {"output": output, "status": status}
-        doc = {"status": status, "write": step.id in run.continuation.writes}
-        target = _step_file(session, step.id)
-        self._save(session, target, output, doc)
+        doc = {"status": status, "write": step.id in run.continuation.writes, **(shape or {})}
+        _write_atomic(_step_file(session, step.id), json.dumps(doc, ensure_ascii=False))
 
-    def _save(
-        self, session: Session, target: Path, value: Any, doc: dict[str, Any] | None = None
-    ) -> None:
+    def _keep(self, session: Session, step_id: str, index: int, result: Any) -> None:
+        """A call's result: in the run folder (for any worker), and in this session."""
+        self._save(session, _call_file(session, step_id, index), result)
+        session.results[(step_id, index)] = result
+
+    def _result(self, session: Session, step_id: str, index: int) -> Any:
+        """A call's result: this session's, or the run folder's (another worker's call)."""
+        if (step_id, index) not in session.results:
+            found = self._load(session, _call_file(session, step_id, index))
+            session.results[(step_id, index)] = found
+        return session.results[(step_id, index)]
+
+    def _results(
+        self, session: Session, step_id: str, count: int, refused: dict[int, str]
+    ) -> list[Any]:
+        """A step's calls' results in call order; a refused call's says why (never sent)."""
+        return [
+            {"refused": True, "reason": refused[i]}
+            if i in refused
+            else self._result(session, step_id, i)
+            for i in range(count)
+        ]
+
+    def _save(self, session: Session, target: Path, value: Any) -> None:
         """``value`` as a file of the run folder: event sets as JSON lines beside it."""
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = _steps_dir(session)
@@ -562,9 +594,7 @@ class Effects:
                 return _MARK + item
             return item
 
-        text = json.dumps(
-            {**(doc or {}), "output": jsonable(walk(value, leaf))}, ensure_ascii=False
-        )
+        text = json.dumps({"output": jsonable(walk(value, leaf))}, ensure_ascii=False)
         _write_atomic(target, text)
 
     def _load(self, session: Session, source: Path) -> Any:

@@ -27,6 +27,10 @@ never touches a tenant, a file or a template: those are the activities'
   keeps: a retried append never duplicates one, and the workflow is the
   log's one writer.
 
+The activities on the run log and folder are local activities (no queue,
+idempotent, run again if their worker dies); a call and a send, which reach
+the tenant, are queued and heartbeat, so a dead worker's goes to another.
+
 Time is the workflow's: ``workflow.now()`` at the start is the run's clock
 (``since: 24h`` counts from it in every activity and on every replay), and it
 times the steps and the approval deadline. A run that needs approval logs
@@ -88,7 +92,7 @@ RETRY = RetryPolicy(
 )
 CALL_TIMEOUT = timedelta(hours=1)  # one call, when its step sets no timeout
 LOCAL_TIMEOUT = timedelta(minutes=10)  # one local activity (a step's preparation, an append)
-REMOTE = frozenset({CALL, SEND})  # the activities that reach a tenant: queued, heartbeating
+REMOTE = frozenset({SEND})  # a write's send: queued, heartbeating, another worker's if need be
 
 
 class _Stopped(Exception):
@@ -358,22 +362,24 @@ class RunWorkflow:
             self.seq = await self._act(APPEND, self.spec, self.seq, records, result=int)
 
     async def _act(self, name: str, *args: Any, result: Any, info: StepInfo | None = None) -> Any:
-        """One activity. The run log's and run folder's are local activities (run by the
-        worker that runs this workflow task, no queue between: idempotent by sequence
-        number, they run again if that worker dies); a call or a send, which reaches the
-        tenant, is a queued activity: it heartbeats and moves to another worker when its
-        own dies. A call's is bounded by its step's timeout, when it has one."""
+        """One activity. A write's send is queued: it heartbeats, and moves to another
+        worker when its own dies, where its idempotency key is recognised. The others are
+        local activities (run by the worker of this workflow task, no queue between): the
+        log's and the run folder's are idempotent by sequence number, a read may run
+        again; when their worker dies, the workflow task moves to another worker after
+        its timeout (``heartbeat_s``) and runs them again there. A call's is bounded by its
+        step's timeout, when it has one."""
+        timeout = LOCAL_TIMEOUT if info is None else CALL_TIMEOUT
+        if info is not None and info.timeout_s is not None:
+            timeout = timedelta(seconds=info.timeout_s)
         if name not in REMOTE:
             return await workflow.execute_local_activity(
                 name,
                 args=list(args),
                 result_type=result,
-                start_to_close_timeout=LOCAL_TIMEOUT,
+                start_to_close_timeout=timeout,
                 retry_policy=RETRY,
             )
-        timeout = CALL_TIMEOUT
-        if info is not None and info.timeout_s is not None:
-            timeout = timedelta(seconds=info.timeout_s)
         return await workflow.execute_activity(
             name,
             args=list(args),
