@@ -172,6 +172,13 @@ def test_a_write_through_temporal_logs_the_local_engines_records(
         return [(r["type"], r.get("step"), r.get("call")) for r in read_records(log)]
 
     assert calls(Path(there["run_log"])) == calls(here.run_log)
+    # soar show and soar report read it as they read the local engine's
+    from engine.audit.report import render
+    from engine.audit.show import render_lines
+
+    far_log = Path(there["run_log"])
+    assert len(render_lines(far_log)) == len(render_lines(here.run_log))
+    assert there_user in render(far_log) and "auth0.block_user" in render(far_log)
     assert ("action.call", "block", "block:0") in calls(Path(there["run_log"]))
     # the same requests, each once: the block, then the revocations
     sent = [(m, p.replace(quote(there_user), "USER")) for m, p in writes(emu, there_user)]
