@@ -43,14 +43,25 @@ def connect_config(address: str, namespace: str) -> dict[str, Any]:
     return config
 
 
+COMMANDS = {"ran": False}  # whether this process ran a Temporal command (require_sdk)
+
+
 def require_sdk() -> None:
-    """Refuse clearly when the ``temporal`` extra (Temporal's SDK) is not installed."""
+    """Refuse clearly when the ``temporal`` extra (Temporal's SDK) is not installed; else
+    note that this process runs a Temporal command (``engine.cli.main`` ends it without
+    the interpreter's teardown then: ``sdk_used``)."""
     try:
         import temporalio  # noqa: F401 -- only whether it is there
     except ImportError:
         raise ConfigError(
             "the Temporal engine needs the temporal extra: pip install 'soar[temporal]'"
         ) from None
+    COMMANDS["ran"] = True
+
+
+def sdk_used() -> bool:
+    """Whether a Temporal command ran in this process (not merely the SDK imported)."""
+    return COMMANDS["ran"]
 
 
 @dataclass

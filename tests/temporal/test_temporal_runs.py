@@ -80,21 +80,26 @@ def shape(log: Path) -> list[tuple[Any, ...]]:
 
 
 def replays(server: str, run_id: str) -> None:
-    """Replay the run's workflow history on the workflow code: it raises if it is not
-    deterministic (a decision that differs from the one the history recorded)."""
-    import asyncio
+    """Replay the run's workflow history on the workflow code: it fails if it is not
+    deterministic (a decision that differs from the one the history recorded). In a
+    process of its own: Temporal's runtime is not left behind in the test's."""
+    import sys
 
-    from temporalio.client import Client
-    from temporalio.worker import Replayer
-
-    from engine.temporal.workflow import RunWorkflow
-
-    async def go() -> None:
-        client = await Client.connect(server)
-        history = await client.get_workflow_handle(run_id).fetch_history()
-        await Replayer(workflows=[RunWorkflow]).replay_workflow(history)
-
-    asyncio.run(go())
+    script = (
+        "import asyncio, sys\n"
+        "from temporalio.client import Client\n"
+        "from temporalio.worker import Replayer\n"
+        "from engine.temporal.workflow import RunWorkflow\n"
+        "async def go():\n"
+        "    client = await Client.connect(sys.argv[1])\n"
+        "    history = await client.get_workflow_handle(sys.argv[2]).fetch_history()\n"
+        "    await Replayer(workflows=[RunWorkflow]).replay_workflow(history)\n"
+        "asyncio.run(go())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, server, run_id], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -186,25 +191,19 @@ def test_a_write_through_temporal_logs_the_local_engines_records(
     assert sent == [(m, p.replace(quote(here_user), "USER")) for m, p in writes(emu, here_user)]
     assert len(sent) == 3 and sent[0] == ("PATCH", "/api/v2/users/USER")
     # a dry run plans the same calls in both engines, and sends nothing
-    from engine.run.state import new_run_id
-    from engine.temporal.client import submit_and_follow
-    from engine.temporal.spec import RunSpec
-
-    spec = RunSpec(
-        new_run_id(), str(ROOT / CONTAIN), contain.sha256, {"user_id": there_user}, "op",
-        dry_run=True,
+    dry = soar(
+        "run", CONTAIN, "-i", f"user_id={there_user}", "--dry-run",
+        *remote(temporal_server, "shared", run_dir), "--json", env=emu.env(),
     )  # fmt: skip
-    far_dry = submit_and_follow(
-        spec, address=temporal_server, namespace="default", task_queue="shared", run_dir=run_dir
-    )
-    assert far_dry.status == "succeeded", far_dry.error
+    assert dry.returncode == 0, dry.stderr
+    far_dry = result(dry)
     here_dry = run_playbook(
         contain, {"user_id": there_user}, registry=registry,
         dry_run=True, run_dir=tmp_path, auth0_factory=client_from_emulator(emu),
     )  # fmt: skip
-    assert far_dry.outputs == here_dry.outputs
+    assert far_dry["outputs"] == here_dry.outputs
     assert here_dry.outputs["planned"] == ["block", "revoke_sessions"]
-    assert calls(far_dry.run_log) == calls(here_dry.run_log)
+    assert calls(Path(far_dry["run_log"])) == calls(here_dry.run_log)
     assert ("action.planned", "block", "block:0") in calls(here_dry.run_log)
     assert len(writes(emu, there_user)) == 3  # nothing more
 
