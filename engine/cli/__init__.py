@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     after the result was shown; temporalio/sdk-python#300).
     """
     code = _main(argv)
-    if "temporalio" in sys.modules:
+    spec = sys.modules.get("engine.temporal.spec")  # loaded only by a Temporal command
+    if spec is not None and spec.sdk_used():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

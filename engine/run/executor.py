@@ -122,27 +122,33 @@ def run_playbook(
     run.tenant = tenant or run.tenant
     with RunLock.acquire(path, who):  # one writer per log, for the whole run
         run.open(RunLogWriter(path, run_id, run.redactor, signer=signer))
-        identity, _ = run.tenant_identity()
-        run.log(
-            "run.started",
-            playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
-            inputs=values,
-            operator=who,
-            signing_key_id=signer.key_id if signer else None,
-            host=platform.node(),
-            pid=os.getpid(),
-            engine_version=__version__,
-            tenant=run.tenant,
-            **identity,  # tenant_url, client_id: what a resume must write to again
-            dry_run=dry_run,
-            logs_file=str(logs_file) if logs_file else None,
-            secrets=sorted(run.secrets),
-            protected_users=run.guardrails.shown,
-            protected_ips=run.guardrails.shown_ips,
-            http_read_hosts=sorted(run.guard.read_hosts),
-            **({"clock": iso_ms(clock)} if clock else {}),
-        )
+        log_started(run, who, signer)
         return execute(run)
+
+
+def log_started(run: Run, operator: str, signer: Signer | None) -> None:
+    """The run's first record, ``run.started``: what it runs, with what, by whom, where."""
+    playbook, logs_file = run.playbook, run.ctx.logs_file
+    identity, _ = run.tenant_identity()
+    run.log(
+        "run.started",
+        playbook={"path": playbook.path, "sha256": playbook.sha256, "name": playbook.name},
+        inputs=run.inputs,
+        operator=operator,
+        signing_key_id=signer.key_id if signer else None,
+        host=platform.node(),
+        pid=os.getpid(),
+        engine_version=__version__,
+        tenant=run.tenant,
+        **identity,  # tenant_url, client_id: what a resume must write to again
+        dry_run=run.dry_run,
+        logs_file=str(logs_file) if logs_file else None,
+        secrets=sorted(run.secrets),
+        protected_users=run.guardrails.shown,
+        protected_ips=run.guardrails.shown_ips,
+        http_read_hosts=sorted(run.guard.read_hosts),
+        **({"clock": iso_ms(run.clock)} if run.clock else {}),
+    )
 
 
 def execute(run: Run) -> RunResult:
@@ -168,10 +174,10 @@ def execute(run: Run) -> RunResult:
         status, error = "awaiting_approval", str(stop) or None
     outputs: dict[str, Any] = {}
     if status != "awaiting_approval":
-        outputs, out_error = _render_outputs(run)
+        outputs, out_error = render_outputs(run)
         if out_error and status == "succeeded":
             status, error = "failed", out_error
-    _finish(run, status, outputs, error)
+    finish(run, status, outputs, error)
     return RunResult(
         run_id=run.writer.run_id,
         status=status,
@@ -184,7 +190,7 @@ def execute(run: Run) -> RunResult:
     )
 
 
-def _finish(run: Run, status: str, outputs: dict[str, Any], error: str | None) -> None:
+def finish(run: Run, status: str, outputs: dict[str, Any], error: str | None) -> None:
     """Log ``run.finished`` (outputs bounded and redacted), then close the run, whatever happens."""
     try:
         run.log(
@@ -200,7 +206,7 @@ def _finish(run: Run, status: str, outputs: dict[str, Any], error: str | None) -
         run.close()
 
 
-def _render_outputs(run: Run) -> tuple[dict[str, Any], str | None]:
+def render_outputs(run: Run) -> tuple[dict[str, Any], str | None]:
     """The playbook's outputs, and the first one that could not render (it is ``None``)."""
     outputs: dict[str, Any] = {}
     error = None
@@ -214,4 +220,4 @@ def _render_outputs(run: Run) -> tuple[dict[str, Any], str | None]:
     return outputs, error
 
 
-__all__ = ["execute", "run_playbook"]
+__all__ = ["execute", "finish", "log_started", "render_outputs", "run_playbook"]

@@ -91,8 +91,20 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _not_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, GuardrailError | DryRunViolation)
+def retryable(exc: BaseException) -> bool:
+    """Whether trying ``exc``'s call again could change it (a refusal or a dry-run violation cannot)."""
+    return not isinstance(exc, GuardrailError | DryRunViolation)
+
+
+def retry_wait(policy: RetryPolicy, attempt: int, exc: BaseException) -> float | None:
+    """How long to wait after failed attempt ``attempt`` (1 is the first) before the next one;
+    ``None``: no next one (the policy's attempts are spent, or trying again cannot help).
+
+    One decision for both engines: the local one sleeps it (``call_with_retry``), a Temporal
+    run's workflow waits it on its timer (``engine.temporal.workflow``)."""
+    if attempt >= policy.attempts or not retryable(exc):
+        return None
+    return backoff(attempt, policy.backoff, policy.max_backoff)
 
 
 def call_with_retry(
@@ -114,9 +126,9 @@ def call_with_retry(
         try:
             return fn()
         except Exception as exc:
-            if attempt >= policy.attempts or _not_retryable(exc):
+            wait = retry_wait(policy, attempt, exc)
+            if wait is None:
                 raise
-            wait = backoff(attempt, policy.backoff, policy.max_backoff)
             if on_retry:
                 on_retry(attempt, describe(exc), wait)
             sleep(wait)

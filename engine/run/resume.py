@@ -118,7 +118,7 @@ def resume_run(
             redactor=redactor,
         )
         run.replay.resend_unknown = resend_unknown
-        identity = _same_tenant(path, started, run)
+        identity = same_tenant(path, started, run)
         run.open(RunLogWriter.reopen(path, run.redactor, signer))
         run.log(
             "run.resumed",
@@ -128,7 +128,7 @@ def resume_run(
             pid=os.getpid(),
             tenant=tenant_label(run.ctx.logs_file),
             **identity,
-            approval=_approval_kind(approve),
+            approval=approval_kind(approve),
             completed_writes=len(run.replay.done),
             unknown_writes=sorted(run.replay.unknown),
             replayed_steps=sorted(run.replay.outputs),
@@ -183,7 +183,7 @@ def _prepare(
     )
 
 
-def _same_tenant(path: Path, started: Mapping[str, Any], run: Run) -> dict[str, str | None]:
+def same_tenant(path: Path, started: Mapping[str, Any], run: Run) -> dict[str, str | None]:
     """The tenant and client the run was started with, or ``RunLogError`` naming both."""
     if "tenant_url" not in started or "client_id" not in started:
         raise RunLogError(
@@ -215,7 +215,7 @@ def _where(identity: Mapping[str, str | None]) -> str:
     return f"tenant {url} with client id {client or '(none)'}"
 
 
-def _approval_kind(approve: Approve) -> str:
+def approval_kind(approve: Approve) -> str:
     """How this resume approves writes: ``--yes``, ``prompt`` (a terminal), ``granted`` or
     ``denied`` (a ``Decision``: its operator is the resume's), or ``none``."""
     if isinstance(approve, Decision):

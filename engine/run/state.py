@@ -20,11 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.actions.registry import ActionContext, ActionRegistry
 from engine.audit.redact import Redactor
-from engine.audit.runlog import RunLogWriter
 from engine.httpguard import DryRunGuard, guarded_client
 from engine.playbook.model import Playbook
 from engine.run.approval import Approvals, Approve
@@ -51,6 +50,22 @@ ENV_SECRETS = (
 )
 
 
+class LogSink(Protocol):
+    """Where a run's records go: a ``RunLogWriter``, or a Temporal activity's records staged
+    for an append idempotent by sequence number (``engine.temporal.effects``)."""
+
+    path: Path
+    run_id: str
+    seq: int
+    prev: str
+
+    def write(self, type_: str, **fields: Any) -> dict[str, Any]: ...
+
+    def sync(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class RunResult:
     """How a run ended. ``status``: ``succeeded``, ``failed`` or ``awaiting_approval``."""
@@ -73,7 +88,7 @@ class Run:
     hand it to ``execute``.
     """
 
-    writer: RunLogWriter
+    writer: LogSink
 
     def __init__(
         self,
@@ -95,8 +110,10 @@ class Run:
         http_read_hosts: Sequence[str] | None = None,
         cache: bool = True,
         clock: datetime | None = None,
+        events_dir: Path | None = None,
     ) -> None:
         self.playbook = playbook
+        self.events_dir = events_dir  # where its event store spills (default: beside the log)
         self.clock = clock  # relative times count from it (run.started's clock), else from now
         self.inputs = inputs
         self.registry = registry
@@ -149,7 +166,7 @@ class Run:
 
         with self._open_lock:
             if self._events is None:
-                workdir = self.writer.path.with_suffix(".events")
+                workdir = self.events_dir or self.writer.path.with_suffix(".events")
                 self._events = EventStore(workdir, cache_dir(self.cache))
             return self._events
 
@@ -167,7 +184,7 @@ class Run:
             return {"tenant_url": None, "client_id": None}, self.redactor.text(describe(exc))
         return client_identity(client)
 
-    def open(self, writer: RunLogWriter) -> None:
+    def open(self, writer: LogSink) -> None:
         """Attach the run log this run writes to (a new one, or a stopped run's, reopened)."""
         self.writer = writer
         self.approvals = Approvals(self.approve, self.log, self.replay.approved)

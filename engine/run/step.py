@@ -1,6 +1,10 @@
 """One step's life, top to bottom: condition, items, arguments, gates, calls, outcome, record.
 
-``run_step`` is the sequence; the helpers below it are the gates and the calls.
+``run_step`` is the sequence; the phases below it are plain functions that a
+Temporal run's workflow composes too (``engine.temporal.workflow``: the same
+decisions, each effect an activity): ``prepare`` (condition, items, arguments),
+``refusals`` (the guardrails' decision, logged), the write's three parts (``log_call``, the send, ``log_result`` or
+``log_failed``) and ``conclude`` / ``failed`` (the outcome, logged).
 Each step ends as one of the frozen outcomes of ``engine.run.outcomes``; no
 exception crosses a step boundary (``AwaitingApproval`` stops the run).
 
@@ -20,6 +24,8 @@ that completed (see docs/run-log.md). Step timeouts: ``engine.run.outcomes``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from engine.actions.registry import Action
@@ -29,6 +35,7 @@ from engine.expr.budget import end_step_limit, step_limit
 from engine.playbook.model import Step
 from engine.run.approval import Approvals, AwaitingApproval, approval_content
 from engine.run.guardrails import (
+    Guardrails,
     Target,
     refused_error,
     resolve_targets,
@@ -51,6 +58,24 @@ from engine.run.plan import call_keys, condition, items, loggable, render_calls
 from engine.run.replay import describe_changes
 from engine.run.state import Run
 
+Log = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A step that runs: its action, its rendered and checked calls, and what kind they are.
+
+    ``keys``: each call's identity (``<step>:<index>``) when the step writes or
+    plans; ``planned``: the run plans instead of sending (dry or offline).
+    """
+
+    action: Action
+    calls: list[dict[str, Any]]
+    each: list[Any] | None
+    keys: list[str]
+    write: bool
+    planned: bool
+
 
 def run_step(run: Run, step: Step) -> StepOutcome:
     """One step's life, top to bottom; no exception but ``AwaitingApproval`` leaves it.
@@ -64,46 +89,79 @@ def run_step(run: Run, step: Step) -> StepOutcome:
     start = time.monotonic()
     limit = step_limit(f"step {step.id!r}", step.timeout)  # rendering runs on its clock too
     try:
-        action = run.registry.get(step.uses)
-        if action is None:
-            raise ActionError(f"unknown action {step.uses!r}")
-        replayed = run.continuation.replayed(step.id, run.redactor.text)
-        if replayed is not None:  # it fed writes already sent: they were sent from this
-            return replayed
-        if not condition(step, run.context()):
-            run.log("step.finished", step=step.id, status="skipped", duration_ms=0)
-            return Skipped()
-        each = items(step, run.context())
-        run.log(
-            "step.started",
-            step=step.id,
-            action=action.name,
-            items=None if each is None else len(each),
-        )
-        calls = render_calls(step, action, each, run.context())
-        for args in calls:  # every call checked before the first is sent
-            check_args(action, args)
-        write = any(action.is_write(args) for args in calls)
-        planned = run.plan_writes and any(action.planned_only(args) for args in calls)
-        keys = call_keys(step.id, calls) if write or planned else []
+        ready = prepare(run, step, start)
+        if not isinstance(ready, Prepared):
+            return ready
         refused: dict[int, str] = {}
-        if write:
-            run.continuation.writes.add(step.id)
-            targets, refused = _guardrails(run, step, action, calls)
-            if not run.plan_writes and len(refused) < len(calls):
-                _approval(run, step, action, calls, keys, targets, refused)
-        results = _run_calls(run, step, action, calls, keys, refused)
-        if refused:
-            raise GuardrailError(refused_error(step.id, targets_of(action, calls), refused))
-        output: Any = results if each is not None else results[0]
-        # writes in full, for resume; reads bounded, redacted before any cut
-        return _finished(run, step, output, start, planned=planned, full=write or planned)
+        if ready.write:
+            targets = resolve_targets(ready.action, run.ctx, ready.calls)
+            refused = refusals(
+                run.guardrails, run.log, step.id, step.max_targets, ready.action.name, targets
+            )
+            if not run.plan_writes and len(refused) < len(ready.calls):
+                _approval(run, step, ready.action, ready.calls, ready.keys, targets, refused)
+        results = _run_calls(run, step, ready.action, ready.calls, ready.keys, refused)
+        return conclude(run, step, ready, results, refused, start)
     except AwaitingApproval:
         raise
     except Exception as exc:  # the step boundary: every failure becomes Failed
-        return _failed(run, step, exc, start)
+        return failed(run, step, exc, start)
     finally:
         end_step_limit(limit)
+
+
+def prepare(run: Run, step: Step, start: float) -> Prepared | StepOutcome:
+    """A step up to its gates: replayed, skipped (both logged and final), or ``Prepared``.
+
+    Logs ``step.started``; raises what fails the step (an unknown action, a
+    template that does not render, an argument its schema refuses).
+    """
+    action = run.registry.get(step.uses)
+    if action is None:
+        raise ActionError(f"unknown action {step.uses!r}")
+    replayed = run.continuation.replayed(step.id, run.redactor.text)
+    if replayed is not None:  # it fed writes already sent: they were sent from this
+        return replayed
+    if not condition(step, run.context()):
+        run.log("step.finished", step=step.id, status="skipped", duration_ms=0)
+        return Skipped()
+    each = items(step, run.context())
+    run.log(
+        "step.started",
+        step=step.id,
+        action=action.name,
+        items=None if each is None else len(each),
+    )
+    calls = render_calls(step, action, each, run.context())
+    for args in calls:  # every call checked before the first is sent
+        check_args(action, args)
+    write = any(action.is_write(args) for args in calls)
+    planned = run.plan_writes and any(action.planned_only(args) for args in calls)
+    keys = call_keys(step.id, calls) if write or planned else []
+    if write:
+        run.continuation.writes.add(step.id)
+    return Prepared(action, calls, each, keys, write, planned)
+
+
+def conclude(
+    run: Run,
+    step: Step,
+    ready: Prepared,
+    results: list[Any],
+    refused: Mapping[int, str],
+    start: float,
+) -> StepOutcome:
+    """The outcome of a step whose calls ran (``results``, in call order), logged.
+
+    Raises ``GuardrailError`` naming the refused calls: the step then fails.
+    """
+    if refused:
+        targets = targets_of(ready.action, ready.calls)
+        raise GuardrailError(refused_error(step.id, targets, refused))
+    output: Any = results if ready.each is not None else results[0]
+    # writes in full, for resume; reads bounded, redacted before any cut
+    full = ready.write or ready.planned
+    return _finished(run, step, output, start, planned=ready.planned, full=full)
 
 
 def _finished(
@@ -122,10 +180,13 @@ def _finished(
     return outcome
 
 
-def _failed(run: Run, step: Step, exc: Exception, start: float) -> Failed:
-    """The step's failure as one redacted line, logged as ``step.finished``."""
+def failed(run: Run, step: Step, exc: Exception | str, start: float) -> Failed:
+    """The step's failure as one redacted line, logged as ``step.finished``.
+
+    ``exc``: the exception, or the one line already said of it (a Temporal activity's).
+    """
     duration = time.monotonic() - start
-    message = run.redactor.text(describe(exc))
+    message = run.redactor.text(exc if isinstance(exc, str) else describe(exc))
     run.log(
         "step.finished",
         step=step.id,
@@ -136,24 +197,22 @@ def _failed(run: Run, step: Step, exc: Exception, start: float) -> Failed:
     return Failed(message, duration)
 
 
-def _guardrails(
-    run: Run, step: Step, action: Action, calls: list[dict[str, Any]]
-) -> tuple[list[Target], dict[int, str]]:
-    """Each call's resolved target, and the calls refused (index -> why), logged.
+def refusals(
+    guardrails: Guardrails,
+    log: Log,
+    step_id: str,
+    max_targets: int,
+    action: str,
+    targets: list[Target],
+) -> dict[int, str]:
+    """The calls the guardrails refuse (index -> why), each logged as ``action.refused``.
 
     Raises ``GuardrailError`` when the step has more targets than its ``max_targets``.
     """
-    targets = resolve_targets(action, run.ctx, calls)
-    refused = run.guardrails.check(step.id, targets, step.max_targets)
+    refused = guardrails.check(step_id, targets, max_targets)
     for index, why in sorted(refused.items()):
-        run.log(
-            "action.refused",
-            step=step.id,
-            action=action.name,
-            **targets[index].shown(),
-            reason=why,
-        )
-    return targets, refused
+        log("action.refused", step=step_id, action=action, **targets[index].shown(), reason=why)
+    return refused
 
 
 def _approval(
@@ -244,19 +303,64 @@ def _attempt(run: Run, step: Step, action: Action, args: dict[str, Any], index: 
     )
 
 
+def call_where(step: Step, action: Action, index: int, key: str) -> dict[str, Any]:
+    """The fields every record of one write call carries: step, index, call key, action."""
+    return {"step": step.id, "index": index, "call": key, "action": action.name}
+
+
+def planned_call(
+    run: Run, step: Step, action: Action, args: dict[str, Any], index: int, key: str
+) -> Any:
+    """A write of a dry or offline run: its plan, logged as ``action.planned``; nothing sent."""
+    result = run_action(action, run.ctx, args, plan=True)
+    run.log(
+        "action.planned",
+        **call_where(step, action, index, key),
+        target=target_of(action, args),
+        targets=action.targets(args),
+        planned=result["planned"],
+    )
+    return result
+
+
+def log_call(run: Run, where: Mapping[str, Any], action: Action, args: dict[str, Any]) -> None:
+    """``action.call``, on disk (fsynced) before the write leaves the process.
+
+    ``idempotency_key``: the write's identity across every attempt and engine,
+    ``<run id>/<step>:<index>`` (run, step, occurrence).
+    """
+    run.log(
+        "action.call",
+        **where,
+        target=target_of(action, args),
+        targets=action.targets(args),
+        args=loggable(args),
+        idempotency_key=f"{run.writer.run_id}/{where['call']}",
+    )
+    run.writer.sync()
+
+
+def log_result(run: Run, where: Mapping[str, Any], result: Any, **extra: Any) -> None:
+    """``action.result``: the write's full result, fsynced."""
+    run.log("action.result", **where, result=result, **extra)
+    run.writer.sync()
+
+
+def log_failed(run: Run, where: Mapping[str, Any], error: str) -> None:
+    """``action.failed``: the write failed (its one line, redacted), fsynced."""
+    run.log("action.failed", **where, error=run.redactor.text(error))
+    run.writer.sync()
+
+
 def _write_call(
     run: Run, step: Step, action: Action, args: dict[str, Any], index: int, key: str
 ) -> Any:
     """One write: planned in a dry run; on resume its logged result reused, or, if it was
     in flight when the run stopped, refused unless safe to resend; else logged, sent, logged."""
-    target, targets = target_of(action, args), action.targets(args)
-    where = {"step": step.id, "index": index, "call": key, "action": action.name}
+    target = target_of(action, args)
+    where = call_where(step, action, index, key)
     if run.plan_writes:
-        result = run_action(action, run.ctx, args, plan=True)
-        run.log(
-            "action.planned", **where, target=target, targets=targets, planned=result["planned"]
-        )
-        return result
+        return planned_call(run, step, action, args, index, key)
     if key in run.replay.done:
         # the target it was sent to: the arguments may differ now, its result stands
         run.log("action.reused", **where, target=run.replay.sent.get(key, target))
@@ -268,14 +372,11 @@ def _write_call(
             "is unknown and soar will not send it again; check the target by hand (the "
             "next run can skip it), or confirm with soar resume --resend-unknown"
         )
-    run.log("action.call", **where, target=target, targets=targets, args=loggable(args))
-    run.writer.sync()  # on disk before the write leaves the process
+    log_call(run, where, action, args)
     try:
         result = _attempt(run, step, action, args, index)
     except Exception as exc:
-        run.log("action.failed", **where, error=run.redactor.text(describe(exc)))
-        run.writer.sync()
+        log_failed(run, where, describe(exc))
         raise
-    run.log("action.result", **where, result=result)
-    run.writer.sync()
+    log_result(run, where, result)
     return result

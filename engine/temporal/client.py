@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,14 @@ def submit_and_follow(
 
     async def go() -> RunResult:
         client = await _client(address, namespace)
+        # a dead worker's workflow task (and the local activities in it: its reads, its
+        # appends) moves to another worker after the heartbeat timeout, not Temporal's 10 s
         handle = await client.start_workflow(
-            RunWorkflow.run, spec, id=spec.run_id, task_queue=task_queue
+            RunWorkflow.run,
+            spec,
+            id=spec.run_id,
+            task_queue=task_queue,
+            task_timeout=timedelta(seconds=max(1.0, spec.heartbeat_s)),
         )
         return await _follow(handle, run_dir, spec.run_id, on_event)
 

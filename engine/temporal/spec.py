@@ -14,12 +14,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError
 
+if TYPE_CHECKING:
+    from engine.run.guardrails import Target
+
 WORKFLOW = "soar.run"
-SEGMENT = "soar.segment"
+# the activities: each one effect of a run (engine.temporal.effects)
+START, PREPARE, APPEND, INPUTS = "soar.start", "soar.prepare", "soar.append", "soar.inputs"
+CALL, PLAN, LOG_CALL, SEND = "soar.call", "soar.plan", "soar.log_call", "soar.send"
+LOG_RESULT, LOG_FAILED = "soar.log_result", "soar.log_failed"
+FINISH_STEP, FINISH, RESUMED = "soar.finish_step", "soar.finish", "soar.resumed"
 DECIDE = "decide"  # the signal of soar approve
 STATE = "state"  # the query a following client asks
 INLINE_OUTPUTS = 256 * 1024  # characters of JSON; larger outputs go in <run_id>.outputs.json
@@ -36,14 +43,25 @@ def connect_config(address: str, namespace: str) -> dict[str, Any]:
     return config
 
 
+COMMANDS = {"ran": False}  # whether this process ran a Temporal command (require_sdk)
+
+
 def require_sdk() -> None:
-    """Refuse clearly when the ``temporal`` extra (Temporal's SDK) is not installed."""
+    """Refuse clearly when the ``temporal`` extra (Temporal's SDK) is not installed; else
+    note that this process runs a Temporal command (``engine.cli.main`` ends it without
+    the interpreter's teardown then: ``sdk_used``)."""
     try:
         import temporalio  # noqa: F401 -- only whether it is there
     except ImportError:
         raise ConfigError(
             "the Temporal engine needs the temporal extra: pip install 'soar[temporal]'"
         ) from None
+    COMMANDS["ran"] = True
+
+
+def sdk_used() -> bool:
+    """Whether a Temporal command ran in this process (not merely the SDK imported)."""
+    return COMMANDS["ran"]
 
 
 @dataclass
@@ -93,6 +111,7 @@ class Segment:
     outputs: dict[str, Any] | None = None
     outputs_file: str | None = None
     awaiting: dict[str, Any] | None = None
+    records: int = 0  # the log's records when this part ended (where the next append goes)
 
 
 def outputs_path(run_log: Path) -> Path:
@@ -106,3 +125,93 @@ def read_outputs(segment: Segment, run_dir: Path) -> dict[str, Any]:
         return dict(segment.outputs or {})
     value = json.loads((run_dir / Path(segment.outputs_file).name).read_text(encoding="utf-8"))
     return dict(value) if isinstance(value, dict) else {}
+
+
+@dataclass
+class StepInfo:
+    """What the workflow needs of a step to drive it: never its templates, which workers render."""
+
+    id: str
+    action: str
+    max_targets: int
+    continue_on_error: bool
+    max_parallel: int
+    timeout_s: float | None
+    idempotent: bool
+
+
+@dataclass
+class Opened:
+    """A run whose ``run.started`` is logged: its steps, the gates' settings, the log's length.
+
+    ``protected_users`` / ``protected_ips``: the submitter's and the worker's,
+    checked by the workflow before any send; ``plan_writes``: a dry or
+    offline run, which plans its writes.
+    """
+
+    seq: int
+    tenant: str
+    steps: list[StepInfo]
+    protected_users: list[str]
+    protected_ips: list[str]
+    plan_writes: bool
+
+
+@dataclass
+class StepPlan:
+    """A step prepared on a worker: ``status`` ``ready`` (its calls to make) or how it ended
+    (``skipped``, ``succeeded`` when replayed, ``failed`` with ``error``).
+
+    ``keys``: each call's identity when it writes or plans; ``targets``: each write call's
+    target as resolved (``target_data``), for the guardrails and the approval.
+    """
+
+    seq: int
+    status: str
+    calls: int = 0
+    write: bool = False
+    keys: list[str] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class CallResult:
+    """One call's answer: ``ok``, or its one-line ``error`` and ``wait`` before trying again
+    (None: no retry left). A send: ``unknown`` when an earlier attempt was cut off and the
+    write may not be sent again without an operator; ``redelivered`` the earlier attempt
+    recognised by the idempotency key (its attempt, host and pid)."""
+
+    ok: bool
+    error: str | None = None
+    wait: float | None = None
+    unknown: bool = False
+    redelivered: dict[str, Any] | None = None
+
+
+def target_data(target: Target) -> dict[str, Any]:
+    """A write call's resolved target as a payload (``target_from`` reads it back)."""
+    return {
+        "index": target.index,
+        "value": target.value,
+        "record": target.record,
+        "names": sorted(target.names),
+        "details": dict(target.details),
+        "note": target.note,
+        "addresses": list(target.addresses),
+    }
+
+
+def target_from(data: dict[str, Any]) -> Target:
+    """The ``Target`` a ``target_data`` payload describes."""
+    from engine.run.guardrails import Target
+
+    return Target(
+        int(data["index"]),
+        str(data["value"]),
+        str(data["record"]),
+        frozenset(data.get("names") or ()),
+        dict(data.get("details") or {}),
+        data.get("note"),
+        tuple(data.get("addresses") or ()),
+    )

@@ -1,12 +1,12 @@
-"""``soar worker``: poll a task queue, run the workflows and segments of playbook runs.
+"""``soar worker``: poll a task queue, run the workflows of playbook runs and their activities.
 
 Every worker of one task queue must reach the same run folder (shared
 storage) and the same playbook files, and hold the settings of the tenant
 the queue is for: a queue per tenant (``--task-queue soar-<tenant>``) keeps
 one tenant's runs on the workers that hold its credentials, and
 ``max_per_second`` is Temporal's task-queue rate limit, enforced by the
-server across all of that queue's workers (how many segments start per
-second); inside a segment each request is paced by the connector's pacer
+server across all of that queue's workers (how many activities start per
+second); inside an activity each request is paced by the connector's pacer
 from the tenant's own ``x-ratelimit-*`` headers, which every worker reads.
 """
 
@@ -18,27 +18,35 @@ import contextlib
 import signal
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from engine.run.approval import Decision
-from engine.temporal.segments import WorkerSettings, run_segment
-from engine.temporal.spec import SEGMENT, RunSpec, Segment, connect_config
+from engine.temporal.effects import Effects
+from engine.temporal.segments import WorkerSettings
+from engine.temporal.spec import connect_config
 from engine.temporal.workflow import RunWorkflow
 
 
-def segment_activity(
-    settings: WorkerSettings,
-) -> Callable[[RunSpec, Decision | None, str], Segment]:
-    """The segment activity of a worker with ``settings`` (it runs on the worker's threads)."""
-
-    @activity.defn(name=SEGMENT)
-    def segment(spec: RunSpec, decision: Decision | None, clock: str) -> Segment:
-        return run_segment(spec, decision, clock, settings, activity.heartbeat)
-
-    return segment
+def activities(settings: WorkerSettings) -> list[Callable[..., Any]]:
+    """The activities of a worker with ``settings`` (they run on the worker's threads)."""
+    effects = Effects(settings)
+    return [
+        effects.start,
+        effects.prepare,
+        effects.append,
+        effects.inputs,
+        effects.call,
+        effects.plan,
+        effects.log_call,
+        effects.send,
+        effects.log_result,
+        effects.log_failed,
+        effects.finish_step,
+        effects.finish,
+        effects.resumed,
+    ]
 
 
 async def connect(address: str, namespace: str) -> Client:
@@ -58,7 +66,7 @@ async def serve(
 ) -> None:
     """Run a worker until SIGINT or SIGTERM, then finish what it holds (graceful shutdown).
 
-    ``concurrency``: segments run at once (each on a thread: the engine is
+    ``concurrency``: activities run at once (each on a thread: the engine is
     synchronous); workflow tasks are many more, they only decide.
     """
     client = await connect(address, namespace)
@@ -72,13 +80,13 @@ async def serve(
             client,
             task_queue=task_queue,
             workflows=[RunWorkflow],
-            activities=[segment_activity(settings)],
+            activities=activities(settings),
             activity_executor=pool,
             max_concurrent_activities=concurrency,
             max_task_queue_activities_per_second=max_per_second,
             # a dead worker's workflows go back to the shared queue after this, not 10 s
             sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
-            # SIGTERM: segments in flight finish (and log) before the worker leaves
+            # SIGTERM: activities in flight finish (and log) before the worker leaves
             graceful_shutdown_timeout=timedelta(seconds=60),
         )
         async with worker:

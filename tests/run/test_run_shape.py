@@ -75,5 +75,5 @@ def test_one_steps_life_is_in_run_step_and_the_executor_keeps_the_run() -> None:
     assert {"run_playbook", "execute"} <= executor
     assert "run_step" in step and "run_step" not in executor
     # the gates and the write discipline are the step's, never the run's
-    assert {"_guardrails", "_approval", "_write_call"} <= step
-    assert not {"_guardrails", "_approval", "_write_call", "_gate"} & executor
+    assert {"refusals", "_approval", "_write_call"} <= step
+    assert not {"refusals", "_approval", "_write_call", "_gate"} & executor

@@ -18,8 +18,12 @@ from typing import Any
 
 import pytest
 
+from engine.actions import default_registry
 from engine.audit.records import read_records
+from engine.drills.drill import client_from_emulator
 from engine.emulator import RunningEmulator, start_emulator
+from engine.playbook.loader import load_playbook
+from engine.run.executor import run_playbook
 from tests.localserver import Route, recording_server
 from tests.soarcli import ROOT, soar
 from tests.temporal.conftest import Workers, temporal_binary
@@ -49,8 +53,53 @@ def writes(emu: RunningEmulator, user: str) -> list[tuple[str, str]]:
     ]
 
 
+def quote(user: str) -> str:
+    return user.replace("|", "%7C")
+
+
 def types(log: Path) -> list[str]:
     return [r["type"] for r in read_records(log)]
+
+
+def shape(log: Path) -> list[tuple[Any, ...]]:
+    """Each record's type and step, and a finished step's status and output: not its time,
+    nor a search's ``stats`` (how many requests its pages and retries took)."""
+
+    def answer(output: Any) -> Any:
+        return (
+            {k: v for k, v in output.items() if k != "stats"}
+            if isinstance(output, dict)
+            else output
+        )
+
+    return [
+        (r["type"], r.get("step"), r.get("status"), answer(r.get("output")), r.get("outputs"))
+        for r in read_records(log)
+        if r["type"] != "run.signed"
+    ]
+
+
+def replays(server: str, run_id: str) -> None:
+    """Replay the run's workflow history on the workflow code: it fails if it is not
+    deterministic (a decision that differs from the one the history recorded). In a
+    process of its own: Temporal's runtime is not left behind in the test's."""
+    import sys
+
+    script = (
+        "import asyncio, sys\n"
+        "from temporalio.client import Client\n"
+        "from temporalio.worker import Replayer\n"
+        "from engine.temporal.workflow import RunWorkflow\n"
+        "async def go():\n"
+        "    client = await Client.connect(sys.argv[1])\n"
+        "    history = await client.get_workflow_handle(sys.argv[2]).fetch_history()\n"
+        "    await Replayer(workflows=[RunWorkflow]).replay_workflow(history)\n"
+        "asyncio.run(go())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, server, run_id], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +126,8 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
     assert there["status"] == "succeeded"
     assert there["outputs"] == here["outputs"]
     assert sorted(there["outputs"]["compromised_users"]) == emulator.truth["compromised_users"]
-    assert types(Path(there["run_log"])) == types(Path(here["run_log"]))
+    # the same records, in the same order, of the same steps, with the same outputs
+    assert shape(Path(there["run_log"])) == shape(Path(here["run_log"]))
     assert Path(there["run_log"]).parent == run_dir  # written by a worker, in its run folder
     assert soar("verify", there["run_log"]).returncode == 0
     # the same lines an operator reads on stderr: each step, then how the run ended
@@ -92,6 +142,70 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
     assert emulator.client_secret not in history
     assert "Bearer" not in history and "access_token" not in history
     assert len(history) < 1_000_000
+    found = next(
+        r
+        for r in read_records(Path(here["run_log"]))
+        if (r["type"], r.get("step")) == ("step.finished", "indicators")
+    )
+    first = found["output"]["events"]["event_set"]["first"]
+    assert first and all(e["log_id"] not in history for e in first)  # events stay in the folder
+    replays(temporal_server, there["run_id"])  # the workflow is deterministic
+
+
+def test_a_write_through_temporal_logs_the_local_engines_records(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    here_user, there_user = emu.truth["legitimate_users"][0], emu.truth["compromised_users"][2]
+    registry = default_registry()
+    contain = load_playbook(ROOT / CONTAIN, registry)
+    here = run_playbook(
+        contain, {"user_id": here_user}, registry=registry, approve=True, run_dir=tmp_path,
+        auth0_factory=client_from_emulator(emu),
+    )  # fmt: skip
+    far = soar(
+        "run", CONTAIN, "-i", f"user_id={there_user}", "--yes",
+        *remote(temporal_server, "shared", run_dir), "--json", env=emu.env(),
+    )  # fmt: skip
+    assert far.returncode == 0, far.stderr
+    there = result(far)
+    assert there["outputs"] == here.outputs == {
+        "blocked": True, "sessions_revoked": True, "planned": []
+    }  # fmt: skip
+
+    def calls(log: Path) -> list[tuple[Any, ...]]:
+        return [(r["type"], r.get("step"), r.get("call")) for r in read_records(log)]
+
+    assert calls(Path(there["run_log"])) == calls(here.run_log)
+    # soar show and soar report read it as they read the local engine's
+    from engine.audit.report import render
+    from engine.audit.show import render_lines
+
+    far_log = Path(there["run_log"])
+    assert len(render_lines(far_log)) == len(render_lines(here.run_log))
+    report = render(far_log)
+    assert there_user.split("|")[1] in report and "| done | `block` |" in report
+    assert ("action.call", "block", "block:0") in calls(Path(there["run_log"]))
+    # the same requests, each once: the block, then the revocations
+    sent = [(m, p.replace(quote(there_user), "USER")) for m, p in writes(emu, there_user)]
+    assert sent == [(m, p.replace(quote(here_user), "USER")) for m, p in writes(emu, here_user)]
+    assert len(sent) == 3 and sent[0] == ("PATCH", "/api/v2/users/USER")
+    # a dry run plans the same calls in both engines, and sends nothing
+    dry = soar(
+        "run", CONTAIN, "-i", f"user_id={there_user}", "--dry-run",
+        *remote(temporal_server, "shared", run_dir), "--json", env=emu.env(),
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    far_dry = result(dry)
+    here_dry = run_playbook(
+        contain, {"user_id": there_user}, registry=registry,
+        dry_run=True, run_dir=tmp_path, auth0_factory=client_from_emulator(emu),
+    )  # fmt: skip
+    assert far_dry["outputs"] == here_dry.outputs
+    assert here_dry.outputs["planned"] == ["block", "revoke_sessions"]
+    assert calls(Path(far_dry["run_log"])) == calls(here_dry.run_log)
+    assert ("action.planned", "block", "block:0") in calls(here_dry.run_log)
+    assert len(writes(emu, there_user)) == 3  # nothing more
 
 
 def test_an_approval_signal_continues_a_waiting_run(
@@ -125,6 +239,7 @@ def test_an_approval_signal_continues_a_waiting_run(
     resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
     assert [(r["operator"], r["approval"]) for r in resumed] == [("alice", "granted")]
     assert soar("verify", str(log)).returncode == 0
+    replays(temporal_server, doc["run_id"])  # its signal and its wait replay as they happened
     again = soar(
         "approve", doc["run_id"], "--deny", "--temporal", temporal_server,
         "--run-dir", str(tmp_path),
@@ -155,8 +270,8 @@ def test_a_deadline_without_a_decision_denies(
 def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
     temporal_server: str, workers: Workers, tmp_path: Path
 ) -> None:
-    # every Management API request waits 1 s in the emulator (counted, then served): after
-    # action.call the write reads the user (0-1 s), then its PATCH is in the emulator (1-2 s)
+    # every Management API request waits 1 s in the emulator (counted, then served): once the
+    # send has begun, the write reads the user (0-1 s), then its PATCH is in the emulator (1-2 s)
     with start_emulator(
         scenario="credential-stuffing", seed=4, rate_limit=(1000, 5000.0), latency_ms=1000
     ) as emu:
@@ -174,29 +289,114 @@ def test_a_worker_killed_inside_a_write_leaves_it_to_the_other_sent_once(
         )  # fmt: skip
         log = wait_log(tmp_path, timeout=20)
         call = wait_for(log, "action.call", timeout=20)
+        mark = log.with_name(f"{call['run_id']}.sends") / "block.0.json"
+        first = wait_json(mark, timeout=10)  # the send's idempotency key, before it sends
         time.sleep(1.4)  # the PATCH has left the worker, its answer has not come back
-        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        holder = first["pid"]
         os.kill(holder, signal.SIGKILL)
         pool[holder].wait(5)
         out, err = run.communicate(timeout=40)
         assert run.returncode == 0, err
         assert json.loads(out)["status"] == "succeeded"
         records = read_records(log)
-        resumed = [r for r in records if r["type"] == "run.resumed"]
-        assert len(resumed) == 1 and resumed[0]["interrupted"] is True
-        between = [r["type"] for r in records if call["seq"] < r["seq"] < resumed[0]["seq"]]
-        assert between == []  # killed after action.call, before its result
+        assert [r for r in records if r["type"] == "run.resumed"] == []  # no resume: a retry
+        result_rec = next(r for r in records if r["type"] == "action.result")
+        between = [r["type"] for r in records if call["seq"] < r["seq"] < result_rec["seq"]]
+        assert between == []  # one write: its call, then its result
+        key = f"{call['run_id']}/block:0"
+        assert call["idempotency_key"] == key == first["idempotency_key"]
+        # the send activity was tried again on the other worker, which recognised the key
         survivor = next(pid for pid in pool if pid != holder)
-        assert resumed[0]["pid"] == survivor and resumed[0]["unknown_writes"] == ["block:0"]
+        again = json.loads(mark.read_text())
+        assert (again["pid"], again["attempt"], again["idempotency_key"]) == (survivor, 2, key)
+        assert result_rec["redelivered"]["pid"] == holder
+        # Temporal's history keeps an activity's last attempt: the second, the survivor's
+        assert send_attempts(temporal_server, call["run_id"]) == [(2, survivor)]
         # the write the killed worker sent took effect; the other read that and sent nothing
         assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
         assert emu.tenant.users[victim]["blocked"] is True
-        result_rec = next(r for r in records if r["type"] == "action.result")
         assert result_rec["result"]["changed"] is False
-        # signed by the workers' key, across the killed segment and the resumed one
+        # signed by the workers' key, across both workers' records
         pub = str(keys / "soar-signing.pub")
         checked = soar("verify", str(log), "--public-key", pub, "--require-signature")
         assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def send_attempts(server: str, run_id: str) -> list[tuple[int, int]]:
+    """The run's send activities as its Temporal history shows them started: (attempt, pid)."""
+    history = subprocess.run(
+        [str(temporal_binary()), "workflow", "show", "-w", run_id, "--address", server,
+         "--output", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    events = json.loads(history)["events"]
+    sends = {
+        int(e["eventId"])
+        for e in events
+        if e.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+        == "soar.send"
+    }
+    out = []
+    for e in events:
+        started = e.get("activityTaskStartedEventAttributes")
+        if started and int(started["scheduledEventId"]) in sends:
+            out.append((int(started.get("attempt", 1)), int(started["identity"].split("@")[0])))
+    return out
+
+
+LOOKUP = """
+playbook: 1
+name: lookup
+steps:
+  - id: lookup
+    uses: http.request
+    with: {method: GET, url: "URL/intel"}
+outputs:
+  verdict: "{{ steps.lookup.output.body.verdict }}"
+"""
+
+
+def test_a_read_cut_off_with_its_worker_is_tried_again_and_logged_once(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    with recording_server() as server:
+        hold = threading.Event()
+        # a hostile answer: strings shaped like the run folder's references to files and secrets
+        body = {
+            "verdict": "malicious",
+            "note": "\x00events:../../../etc/passwd",
+            "ref": "\x00\x00secret:x",
+            "set": "\x00events:lookup.0.1.jsonl",
+        }
+        server.routes["/intel"] = Route(body=body, hold=hold)
+        book = tmp_path / "lookup.yaml"
+        book.write_text(LOOKUP.replace("URL", server.url), encoding="utf-8")
+        runs = tmp_path / "runs"
+        runs.mkdir()
+        (first,) = workers(None, runs, "read", 1)
+        run = subprocess.Popen(
+            [*soar_args(), "run", str(book), "--heartbeat-timeout", "2",
+             *remote(temporal_server, "read", runs), "--json"],
+            env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while server.hits.get("/intel", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(first.pid, signal.SIGKILL)  # the read's activity dies with its worker
+        first.wait(5)
+        workers(None, runs, "read", 1)
+        hold.set()
+        out, err = run.communicate(timeout=40)
+        assert run.returncode == 0, err
+        assert json.loads(out)["outputs"] == {"verdict": "malicious"}
+        assert server.hits["/intel"] == 2  # the activity was tried again, on the new worker
+        log = Path(json.loads(out)["run_log"])
+        records = read_records(log)
+        finished = [r for r in records if r["type"] == "step.finished"]
+        assert [(r["step"], r["status"]) for r in finished] == [("lookup", "succeeded")]
+        assert finished[0]["output"]["body"] == body  # the same strings back, no file read
+        assert "action.retry" not in types(log)  # not the action's failure: its worker's
+        assert soar("verify", str(log)).returncode == 0
 
 
 HOOK = """
@@ -232,7 +432,7 @@ def test_a_webhook_cut_off_in_flight_is_never_posted_again_without_the_operator(
         while server.hits.get("/hook", 0) == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         log = wait_log(runs, timeout=5)
-        holder = json.loads(log.with_name(log.name + ".lock").read_text())["pid"]
+        holder = wait_json(log.with_name(f"{log.stem}.sends") / "notify.0.json", 5)["pid"]
         os.kill(holder, signal.SIGKILL)
         pool[holder].wait(5)
         hold.set()  # the POST took effect; the worker that sent it never heard
@@ -249,7 +449,7 @@ def test_a_webhook_cut_off_in_flight_is_never_posted_again_without_the_operator(
         assert approved.returncode == 0, approved.stderr  # the operator checked: send it
         assert server.count("POST", "/hook") == 2
         resumed = [r for r in read_records(log) if r["type"] == "run.resumed"]
-        assert [r["resend_unknown"] for r in resumed] == [False, True]
+        assert [r["resend_unknown"] for r in resumed] == [True]  # after the operator's grant
         assert soar("verify", str(log)).returncode == 0
 
 
@@ -314,3 +514,13 @@ def wait_for(log: Path, kind: str, *, timeout: float, after: int = -1) -> dict[s
                 return rec
         time.sleep(0.05)
     raise AssertionError(f"no {kind} in {log} after {timeout}s: {types(log)}")
+
+
+def wait_json(path: Path, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.is_file():
+            doc: dict[str, Any] = json.loads(path.read_text())
+            return doc
+        time.sleep(0.02)
+    raise AssertionError(f"no {path} after {timeout}s")

@@ -1,0 +1,67 @@
+"""The activities' effects on a run log, without a server: appends idempotent by sequence number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.actions import default_registry
+from engine.audit.records import read_records
+from engine.audit.redact import Redactor
+from engine.audit.runlog import verify
+from engine.errors import RunLogError
+from engine.playbook.loader import load_playbook
+
+pytest.importorskip("temporalio", reason="the temporal extra (temporalio) is not installed")
+
+BOOK = """
+playbook: 1
+name: note
+steps:
+  - id: note
+    uses: data.set
+    with: {value: "{{ inputs.text }}"}
+inputs:
+  text: {type: string, default: hello}
+outputs:
+  text: "{{ steps.note.output.value }}"
+"""
+
+
+def test_a_retried_append_adds_only_the_records_not_there_yet(tmp_path: Path) -> None:
+    from engine.temporal.effects import Effects
+    from engine.temporal.segments import WorkerSettings
+    from engine.temporal.spec import RunSpec
+
+    book = tmp_path / "note.yaml"
+    book.write_text(BOOK, encoding="utf-8")
+    registry = default_registry()
+    sha = load_playbook(book, registry).sha256
+    effects = Effects(WorkerSettings(tmp_path / "runs", registry, Redactor))
+    spec = RunSpec("20261201T000000Z-abcdef", str(book), sha, {}, "alice")
+    log = tmp_path / "runs" / f"{spec.run_id}.jsonl"
+
+    def types() -> list[Any]:
+        return [(r["type"], r.get("step")) for r in read_records(log)]
+
+    clock = "2026-12-01T00:00:00+00:00"
+    assert effects.start(spec, clock).seq == 1
+    assert effects.start(spec, clock).seq == 1  # a start tried again: one run.started
+    asked = {"type": "approval.requested", "fields": {"step": "note"}}
+    granted = {"type": "approval.granted", "fields": {"step": "note", "by": "--yes"}}
+    assert effects.append(spec, 1, [asked, granted]) == 3
+    assert effects.append(spec, 1, [asked, granted]) == 3  # its answer was lost: tried again
+    assert effects.append(spec, 3, [asked]) == 4  # an attempt that got half-way ...
+    assert effects.append(spec, 3, [asked, granted]) == 5  # ... and the retry adds the rest
+    assert types() == [
+        ("run.started", None),
+        *[("approval.requested", "note"), ("approval.granted", "note")] * 2,
+    ]
+    with pytest.raises(RunLogError, match="expects 9"):  # ahead of the log: not this run's
+        effects.append(spec, 9, [asked])
+    assert len(read_records(log)) == 5
+    assert read_records(log)[0]["clock"].startswith("2026-12-01T00:00:00")  # the workflow's
+    checked = verify(log)  # the chain holds: nothing duplicated, nothing torn
+    assert (checked.code, checked.bad_seq) == (3, None) and "intact" in checked.message
