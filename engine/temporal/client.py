@@ -23,7 +23,15 @@ from engine.audit.records import read_records
 from engine.errors import RunLogError, TemporalError, UsageError
 from engine.run.approval import Decision
 from engine.run.state import RunResult
-from engine.temporal.spec import DECIDE, STATE, RunSpec, Segment, connect_config, read_outputs
+from engine.temporal.spec import (
+    DECIDE,
+    STATE,
+    RunSpec,
+    Segment,
+    connect_config,
+    failure_cause,
+    read_outputs,
+)
 from engine.temporal.workflow import RunWorkflow
 
 Event = Callable[[dict[str, Any]], None]
@@ -113,21 +121,15 @@ async def _follow(
             try:
                 segment = result.result()
             except WorkflowFailureError as exc:
-                raise TemporalError(f"run {run_id} failed on the workers: {_cause(exc)}") from None
+                raise TemporalError(
+                    f"run {run_id} failed on the workers: {failure_cause(exc)}"
+                ) from None
             return _run_result(segment, run_dir)
         state = await handle.query(STATE)
         if state.get("state") == "awaiting_approval" and state.get("deadline") != answered:
             result.cancel()
             tail.read()  # the records of the stop, written before the wait began
             return _waiting(run_id, run_dir, state)
-
-
-def _cause(exc: BaseException) -> str:
-    """The innermost message of a workflow's failure (the segment's own error, one line)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    message = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(message).split())[:500]
 
 
 def _run_result(segment: Segment, run_dir: Path) -> RunResult:

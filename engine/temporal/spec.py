@@ -36,6 +36,14 @@ def connect_config(address: str, namespace: str) -> dict[str, Any]:
     return config
 
 
+def failure_cause(exc: BaseException) -> str:
+    """The innermost message of a workflow's failure (the segment's own error, one line)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    message = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(message).split())[:500]
+
+
 def require_sdk() -> None:
     """Refuse clearly when the ``temporal`` extra (Temporal's SDK) is not installed."""
     try:
