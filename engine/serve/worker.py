@@ -7,7 +7,9 @@ crash no event is skipped and none is applied twice. Only after that commit
 are the new incidents' responses started and notifications posted.
 
 On start it first recovers: responses ``started`` but never finished are
-marked ``interrupted`` (never run again); ``pending`` ones are started. Then
+marked ``interrupted`` (never run again); ``pending`` ones are started. Where
+responses outlive the process (``soar serve --engine temporal``),
+``resumable`` names the ones to follow again instead. Then
 it feeds the detector again the stored events within ``Detector.horizon`` of
 the newest consumed event date, up to the cursor, to rebuild its windows;
 what those events detect was recorded before the crash, so those detections
@@ -133,6 +135,8 @@ class Worker:
         decide: Callable[[Any, int], Any] | None = None,
         start: Callable[[int], None] | None = None,
         on_open: Callable[[Incident], None] | None = None,
+        on_update: Callable[[int], None] | None = None,
+        resumable: Callable[[sqlite3.Connection], list[int]] | None = None,
     ) -> None:
         self.conn = conn
         self.lock = threading.Lock()
@@ -142,6 +146,9 @@ class Worker:
         self.decide = decide or (lambda _d, _i: None)
         self.start_response = start or (lambda _i: None)
         self.on_open = on_open
+        self.on_update = on_update  # an open incident gained evidence (after the commit)
+        # responses that outlive this process (Temporal): followed again, never interrupted
+        self.resumable = resumable
         self.seq, self.newest = events.cursor()
         self.thread = threading.Thread(target=self._loop, name="soar-detect", daemon=True)
         self.failed: BaseException | None = None
@@ -154,8 +161,11 @@ class Worker:
         """
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
-            interrupted = incidents.interrupt_started(self.conn)
-            pending = incidents.pending_responses(self.conn)
+            if self.resumable is None:
+                interrupted, resumed = incidents.interrupt_started(self.conn), []
+            else:
+                interrupted, resumed = [], self.resumable(self.conn)
+            pending = [*resumed, *incidents.pending_responses(self.conn)]
             self.conn.execute("COMMIT")
         for incident in interrupted:
             log.warning("response.interrupted", incident=incident)
@@ -218,6 +228,9 @@ class Worker:
         self.backlog.done(seq)
         for incident in done.opened:
             self._opened(incident)
+        if self.on_update is not None:
+            for incident in dict.fromkeys(done.updated):
+                self.on_update(incident)
         return len(batch)
 
     def _opened(self, incident_id: int) -> None:

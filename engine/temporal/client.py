@@ -38,7 +38,8 @@ Event = Callable[[dict[str, Any]], None]
 POLL_S = 0.2
 
 
-async def _client(address: str, namespace: str) -> Client:
+async def connect_client(address: str, namespace: str) -> Client:
+    """A client of the Temporal frontend at ``address``; a ``TemporalError`` saying so if not."""
     try:
         return await Client.connect(**connect_config(address, namespace))
     except Exception as exc:  # the SDK's connection errors have no common public type
@@ -59,7 +60,7 @@ def submit_and_follow(
     """Start ``spec``'s workflow on ``task_queue`` and follow it (``follow``)."""
 
     async def go() -> RunResult:
-        client = await _client(address, namespace)
+        client = await connect_client(address, namespace)
         handle = await client.start_workflow(
             RunWorkflow.run, spec, id=spec.run_id, task_queue=task_queue
         )
@@ -80,7 +81,7 @@ def decide(
     """Give a waiting run its decision, then follow it to its end or next approval."""
 
     async def go() -> RunResult:
-        client = await _client(address, namespace)
+        client = await connect_client(address, namespace)
         handle = client.get_workflow_handle(run_id, result_type=Segment)
         try:
             state = await handle.query(STATE)

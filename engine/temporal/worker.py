@@ -24,6 +24,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from engine.run.approval import Decision
+from engine.temporal.incident import IncidentWorkflow
+from engine.temporal.incident_tasks import ACTIVITIES as INCIDENT_ACTIVITIES
+from engine.temporal.locks import TargetLock
 from engine.temporal.segments import WorkerSettings, run_segment
 from engine.temporal.spec import SEGMENT, RunSpec, Segment, connect_config
 from engine.temporal.workflow import RunWorkflow
@@ -71,8 +74,8 @@ async def serve(
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[RunWorkflow],
-            activities=[segment_activity(settings)],
+            workflows=[RunWorkflow, IncidentWorkflow, TargetLock],
+            activities=[segment_activity(settings), *INCIDENT_ACTIVITIES],
             activity_executor=pool,
             max_concurrent_activities=concurrency,
             max_task_queue_activities_per_second=max_per_second,

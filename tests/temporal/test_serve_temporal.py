@@ -1,0 +1,162 @@
+"""``soar serve --engine temporal``: one incident, one workflow; one account, one writer at a time.
+
+A real dev server, two ``soar worker`` processes and the emulator (module
+fixtures); ``soar serve`` processes as an operator starts them. What is
+asserted is what an operator and the tenant see: the incidents in serve's
+state, the run logs (``soar verify``), the workflows Temporal lists, and the
+emulator's journal of requests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.audit.records import read_records
+from engine.emulator import RunningEmulator, start_emulator
+from tests.serve.serving import Served, incidents, item, jsonl, serving
+from tests.serve.test_serve_auto import BLOCK
+from tests.soarcli import soar, wait_until
+from tests.temporal.conftest import Workers, temporal_binary
+
+QUEUE = "serve"
+RULE = """
+detection: 1
+id: RULE_ID
+title: Failures for one account
+description: three events of one type for one account
+severity: critical
+select: 'type:"TYPE"'
+group_by: [user_id]
+window: 10m
+threshold:
+  count: {gte: 3}
+response:
+  playbook: PLAYBOOK
+  inputs: INPUTS
+  respond: RESPOND
+  max_targets: 1
+"""
+
+
+def rule(rule_id: str, playbook: str, inputs: str, respond: str, type_: str = "fp") -> str:
+    return (
+        RULE.replace("RULE_ID", rule_id)
+        .replace("TYPE", type_)
+        .replace("PLAYBOOK", playbook)
+        .replace("INPUTS", inputs)
+        .replace("RESPOND", respond)
+    )
+
+
+@pytest.fixture(scope="module")
+def tenant(
+    workers: Workers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RunningEmulator, Path]]:
+    """A tenant, and the run folder its two workers (queue ``serve``) share with serve."""
+    run_dir = tmp_path_factory.mktemp("runs")
+    with start_emulator(scenario="quiet", seed=7, events=200, rate_limit=(1000, 5000.0)) as emu:
+        workers(emu, run_dir, QUEUE, 2)
+        yield emu, run_dir
+
+
+def users(emu: RunningEmulator, n: int, skip: int = 0) -> list[str]:
+    found = sorted(u["user_id"] for u in emu.tenant.users.values() if u.get("email"))
+    return found[skip : skip + n]
+
+
+def detections(folder: Path, **rules: str) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in rules.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+def failures(user: str, prefix: str, type_: str = "fp", count: int = 3) -> list[dict[str, Any]]:
+    return [
+        item(f"{prefix}-{i}", type=type_, user_id=user, date=f"2026-11-20T10:0{i}:00.000Z")
+        for i in range(count)
+    ]
+
+
+def serve_args(server: str, rules: Path, run_dir: Path, respond: str) -> list[str]:
+    return ["--detections", str(rules), "--respond", respond, "--run-dir", str(run_dir),
+            "--engine", "temporal", "--temporal", server, "--task-queue", QUEUE]  # fmt: skip
+
+
+def answered(served: Served, count: int) -> list[dict[str, Any]]:
+    """Once ``count`` incidents have a response that ended: the incidents."""
+
+    def done() -> bool:
+        found = incidents(served.state)
+        ended = [
+            i
+            for i in found
+            if (i["response"] or {}).get("status") not in (None, "pending", "started")
+        ]
+        return len(ended) >= count
+
+    wait_until(served.proc, done, timeout=60)  # fmt: skip
+    return incidents(served.state)
+
+
+def writes(emu: RunningEmulator, user: str) -> list[tuple[str, str]]:
+    path = f"/api/v2/users/{user.replace('|', '%7C')}"
+    return [(e["method"], e["path"]) for e in emu.journal
+            if e["method"] != "GET" and e["path"].startswith(path)]  # fmt: skip
+
+
+def temporal_json(server: str, *args: str) -> Any:
+    out = subprocess.run(
+        [str(temporal_binary()), "workflow", *args, "--address", server, "--output", "json"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    text = out.strip()
+    if text.startswith("["):
+        return json.loads(text)
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def incident_workflows(server: str, rule_id: str) -> list[dict[str, Any]]:
+    query = f"WorkflowType='soar.incident' AND WorkflowId STARTS_WITH 'soar-incident:{rule_id}:'"
+    found: list[dict[str, Any]] = temporal_json(server, "list", "--query", query)
+    return found
+
+
+def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    (victim,) = users(emu, 1)
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "block.yaml").write_text(BLOCK)
+    text = rule("auto-block", "../playbooks/block.yaml", '{users: "{{ [group.user_id] }}"}', "auto")
+    rules = detections(tmp_path / "rules", auto=text)
+    args = serve_args(temporal_server, rules, run_dir, "auto")
+    with serving(tmp_path / "state", args, emu.env()) as served:
+        assert served.post(jsonl(failures(victim, "a"))).status_code == 200
+        (incident,) = answered(served, 1)
+        served.stop()
+    response = incident["response"]
+    assert response["status"] == "succeeded", response
+    assert response["mode"] == "auto"
+    assert emu.tenant.users[victim]["blocked"] is True
+    assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
+    log = Path(response["run_log"])
+    assert log.parent == run_dir  # written by a worker, in the shared folder
+    records = read_records(log)
+    (granted,) = [r for r in records if r["type"] == "approval.granted"]
+    assert granted["by"] == "rule auto-block (auto)"  # the rule approved it, no person
+    assert granted["targets"] == [victim]
+    assert soar("verify", str(log)).returncode == 0
+    shown = soar(
+        "incidents", "show", str(incident["id"]), "--state", str(tmp_path / "state"), "--json"
+    )
+    assert json.loads(shown.stdout)["response"]["run_log"] == str(log)
+    (workflow,) = incident_workflows(temporal_server, "auto-block")
+    assert workflow["type"]["name"] == "soar.incident"
