@@ -27,6 +27,7 @@ window), then ends; a detection after that is a new incident.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -137,7 +138,7 @@ class IncidentWorkflow:
         assert self.response is not None
         answered: str | None = None
         while True:
-            state: dict[str, Any] = await workflow.execute_activity(
+            watch = workflow.start_activity(
                 WATCH,
                 args=[spec.run.run_id, answered],
                 result_type=dict,
@@ -145,6 +146,12 @@ class IncidentWorkflow:
                 heartbeat_timeout=timedelta(seconds=20),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
             )
+            # the child's end (a failure too) ends the watch: its query cannot say "failed"
+            await workflow.wait([child, watch], return_when=asyncio.FIRST_COMPLETED)
+            if child.done():
+                watch.cancel()
+                return
+            state: dict[str, Any] = watch.result()
             if state.get("state") != "awaiting_approval":
                 return
             answered = state.get("deadline")

@@ -20,7 +20,6 @@ import pytest
 from engine.audit.records import read_records
 from engine.emulator import RunningEmulator, start_emulator
 from tests.serve.serving import Served, incidents, item, jsonl, serving
-from tests.serve.test_serve_auto import BLOCK
 from tests.soarcli import soar, wait_until
 from tests.temporal.conftest import Workers, temporal_binary
 
@@ -44,11 +43,16 @@ response:
 """
 
 
-def rule(rule_id: str, playbook: str, inputs: str, respond: str, type_: str = "fp") -> str:
+# the standard containment playbook; blocking only, unless a test revokes sessions too
+BLOCK_ONLY = '{user_id: "{{ group.user_id }}", revoke_sessions: "{{ false }}"}'
+CONTAIN = '{user_id: "{{ group.user_id }}"}'
+
+
+def rule(rule_id: str, respond: str, inputs: str = BLOCK_ONLY, type_: str = "fp") -> str:
     return (
         RULE.replace("RULE_ID", rule_id)
         .replace("TYPE", type_)
-        .replace("PLAYBOOK", playbook)
+        .replace("PLAYBOOK", "auth0-contain-user")
         .replace("INPUTS", inputs)
         .replace("RESPOND", respond)
     )
@@ -101,7 +105,11 @@ def answered(served: Served, count: int) -> list[dict[str, Any]]:
         ]
         return len(ended) >= count
 
-    wait_until(served.proc, done, timeout=60)  # fmt: skip
+    try:
+        wait_until(served.proc, done, timeout=60)
+    except AssertionError:
+        _, err = served.stop()
+        raise AssertionError(f"{incidents(served.state)}\n{err[-3000:]}") from None
     return incidents(served.state)
 
 
@@ -133,9 +141,7 @@ def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
 ) -> None:
     emu, run_dir = tenant
     (victim,) = users(emu, 1)
-    (tmp_path / "playbooks").mkdir()
-    (tmp_path / "playbooks" / "block.yaml").write_text(BLOCK)
-    text = rule("auto-block", "../playbooks/block.yaml", '{users: "{{ [group.user_id] }}"}', "auto")
+    text = rule("auto-block", "auto")
     rules = detections(tmp_path / "rules", auto=text)
     args = serve_args(temporal_server, rules, run_dir, "auto")
     with serving(tmp_path / "state", args, emu.env()) as served:
