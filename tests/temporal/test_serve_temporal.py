@@ -64,7 +64,10 @@ def tenant(
 ) -> Iterator[tuple[RunningEmulator, Path]]:
     """A tenant, and the run folder its two workers (queue ``serve``) share with serve."""
     run_dir = tmp_path_factory.mktemp("runs")
-    with start_emulator(scenario="quiet", seed=7, events=200, rate_limit=(1000, 5000.0)) as emu:
+    # each request takes 200 ms, as a real tenant's do: two runs writing at once would overlap
+    with start_emulator(
+        scenario="quiet", seed=7, events=200, rate_limit=(1000, 5000.0), latency_ms=200
+    ) as emu:
         workers(emu, run_dir, QUEUE, 2)
         yield emu, run_dir
 
@@ -124,10 +127,12 @@ def temporal_json(server: str, *args: str) -> Any:
         [str(temporal_binary()), "workflow", *args, "--address", server, "--output", "json"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    text = out.strip()
-    if text.startswith("["):
-        return json.loads(text)
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    values, at, decoder = [], 0, json.JSONDecoder()
+    while out[at:].strip():  # one JSON document per workflow, or one of the whole history
+        at += len(out[at:]) - len(out[at:].lstrip())
+        value, at = decoder.raw_decode(out, at)
+        values.extend(value if isinstance(value, list) else [value])
+    return values
 
 
 def incident_workflows(server: str, rule_id: str) -> list[dict[str, Any]]:
@@ -166,3 +171,107 @@ def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
     assert json.loads(shown.stdout)["response"]["run_log"] == str(log)
     (workflow,) = incident_workflows(temporal_server, "auto-block")
     assert workflow["type"]["name"] == "soar.incident"
+
+
+def test_a_dry_run_plans_and_a_run_that_cannot_start_is_recorded(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    planned, broken = users(emu, 2, skip=1)
+    rules = detections(
+        tmp_path / "rules",
+        plan=rule("dry-plan", "dry-run"),
+        # YAML's false in a template mapping is the text "false": the playbook refuses it
+        broken=rule("bad-inputs", "auto", '{user_id: "{{ group.user_id }}", revoke_sessions: "false"}', "pwd_leak"),
+    )  # fmt: skip
+    args = serve_args(temporal_server, rules, run_dir, "auto")
+    events = [*failures(planned, "p"), *failures(broken, "b", "pwd_leak")]
+    with serving(tmp_path / "state", args, emu.env()) as served:
+        assert served.post(jsonl(events)).status_code == 200
+        found = {i["rule"]: i["response"] for i in answered(served, 2)}
+        served.stop()
+    assert found["dry-plan"]["status"] == "succeeded" and found["dry-plan"]["mode"] == "dry-run"
+    records = read_records(Path(found["dry-plan"]["run_log"]))
+    assert records[0]["dry_run"] is True
+    assert "planned" in [r.get("status") for r in records if r["type"] == "step.finished"]
+    assert writes(emu, planned) == [] and writes(emu, broken) == []
+    assert found["bad-inputs"]["status"] == "error"
+    assert "revoke_sessions" in found["bad-inputs"]["error"]  # said, with the cause
+
+
+def test_the_same_incident_seen_by_two_serves_is_one_workflow_and_one_write(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    (victim,) = users(emu, 1, skip=3)
+    rules = detections(tmp_path / "rules", twice=rule("seen-twice", "auto"))
+    args = serve_args(temporal_server, rules, run_dir, "auto")
+    body = jsonl(failures(victim, "t"))
+    with (
+        serving(tmp_path / "a", args, emu.env()) as first,
+        serving(tmp_path / "b", args, emu.env()) as second,
+    ):
+        assert first.post(body).status_code == 200
+        assert second.post(body).status_code == 200  # the same stream, at the same time
+        (one,) = answered(first, 1)
+        (other,) = answered(second, 1)
+        first.stop()
+        second.stop()
+    assert one["response"]["run_log"] == other["response"]["run_log"]  # one response, both see it
+    assert one["response"]["status"] == other["response"]["status"] == "succeeded"
+    assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
+    (workflow,) = incident_workflows(temporal_server, "seen-twice")
+    history = temporal_json(temporal_server, "show", "-w", workflow["execution"]["workflowId"])
+    events = (
+        history[0]["events"] if isinstance(history[0], dict) and "events" in history[0] else history
+    )
+    signals = [e for e in events if "workflowExecutionSignaledEventAttributes" in e]
+    assert len(signals) >= 2  # the first serve's start, the second serve's evidence
+    started = [e for e in events if "startChildWorkflowExecutionInitiatedEventAttributes" in e]
+    assert len(started) == 1  # one response run
+    (state,) = temporal_json(
+        temporal_server, "query", "-w", workflow["execution"]["workflowId"], "--type", "incident"
+    )
+    incident = state["queryResult"][0]
+    assert incident["signals"] == 2 and len(incident["sources"]) == 2  # both serves' detections
+    assert incident["evidence"] == 3  # the same log ids, counted once
+
+
+def test_two_incidents_on_one_account_contain_it_one_after_the_other(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    (victim,) = users(emu, 1, skip=4)
+    rules = detections(
+        tmp_path / "rules",
+        fails=rule("fails-then-contain", "auto", CONTAIN),
+        leaks=rule("leaks-then-contain", "auto", CONTAIN, "pwd_leak"),
+    )
+    args = serve_args(temporal_server, rules, run_dir, "auto")
+    events = [*failures(victim, "f"), *failures(victim, "l", "pwd_leak")]
+    with serving(tmp_path / "state", args, emu.env()) as served:
+        assert served.post(jsonl(events)).status_code == 200  # both incidents open at once
+        found = answered(served, 2)
+        served.stop()
+    assert [i["response"]["status"] for i in found] == ["succeeded", "succeeded"]
+    logs = [read_records(Path(i["response"]["run_log"])) for i in found]
+
+    def when(records: list[dict[str, Any]], kind: str, last: bool = False) -> str:
+        times = [r["ts"] for r in records if r["type"] == kind]
+        return times[-1] if last else times[0]
+
+    first, second = sorted(logs, key=lambda records: when(records, "approval.granted"))
+    # both asked at once; the second was granted only once the first had ended: the lock
+    assert when(second, "approval.requested") < when(first, "run.finished", last=True)
+    assert when(second, "approval.granted") >= when(first, "run.finished", last=True)
+    # the second found the account blocked: one PATCH, never two blocks racing
+    quoted = victim.replace("|", "%7C")
+    assert writes(emu, victim) == [
+        ("PATCH", f"/api/v2/users/{quoted}"),
+        ("DELETE", f"/api/v2/users/{quoted}/sessions"),
+        ("DELETE", f"/api/v2/users/{quoted}/refresh-tokens"),
+        ("DELETE", f"/api/v2/users/{quoted}/sessions"),
+        ("DELETE", f"/api/v2/users/{quoted}/refresh-tokens"),
+    ]
+    changed = [r["result"].get("changed") for r in second if r["type"] == "action.result"]
+    assert changed[0] is False
