@@ -17,7 +17,9 @@ report --incident`` read: the run log (``--run-dir``, the workers' shared
 folder, as this process mounts it), then the outcome. Stopping serve stops
 only the following: the responses go on in Temporal, and the next start
 follows the incidents still ``started`` (or waiting for a person) again,
-instead of marking them interrupted as the local engine must.
+instead of marking them interrupted as the local engine must. A response
+marked started whose workflow the server does not know (serve was killed
+between the two) is submitted then: the workflow id makes that safe.
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ class TemporalResponder(Responder):
         if incident.response["status"] == "pending":
             if not self.write(incidents.mark_started, incident_id_):
                 return  # not pending any more: submitted once already
+            submit = True
+        else:  # after a restart: a serve killed between marking it started and submitting it
+            submit = not await self._exists(workflow_id)
+        if submit:
             prepared = self.prepare(incident_id_)
             if prepared is None:
                 self.notify(incident_id_)
@@ -164,6 +170,16 @@ class TemporalResponder(Responder):
             )
             log.info("response.submitted", incident=incident_id_, workflow=workflow_id)
         await self._follow(incident_id_, workflow_id)
+
+    async def _exists(self, workflow_id: str) -> bool:
+        """Whether the server knows an execution of ``workflow_id`` (running or closed)."""
+        try:
+            await self.client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     def _spec(self, prepared: Prepared) -> IncidentSpec:
         incident, rule, playbook, inputs = prepared

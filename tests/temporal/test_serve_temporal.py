@@ -19,7 +19,7 @@ import pytest
 
 from engine.audit.records import read_records
 from engine.emulator import RunningEmulator, start_emulator
-from tests.serve.serving import Served, incidents, item, jsonl, serving
+from tests.serve.serving import TOKEN, Served, incidents, item, jsonl, serving
 from tests.soarcli import soar, wait_until
 from tests.temporal.conftest import Workers, temporal_binary
 
@@ -171,6 +171,12 @@ def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
     assert json.loads(shown.stdout)["response"]["run_log"] == str(log)
     (workflow,) = incident_workflows(temporal_server, "auto-block")
     assert workflow["type"]["name"] == "soar.incident"
+    # what Temporal stored of the incident: small values, no token of the stream or the tenant
+    history = json.dumps(
+        temporal_json(temporal_server, "show", "-w", workflow["execution"]["workflowId"])
+    )
+    assert victim in history
+    assert TOKEN not in history and emu.client_secret not in history and "Bearer" not in history
 
 
 def test_a_dry_run_plans_and_a_run_that_cannot_start_is_recorded(
@@ -229,10 +235,7 @@ def test_the_same_incident_seen_by_two_serves_is_one_workflow_and_one_write(
     assert len(signals) >= 2  # the first serve's start, the second serve's evidence
     started = [e for e in events if "startChildWorkflowExecutionInitiatedEventAttributes" in e]
     assert len(started) == 1  # one response run
-    (state,) = temporal_json(
-        temporal_server, "query", "-w", workflow["execution"]["workflowId"], "--type", "incident"
-    )
-    incident = state["queryResult"][0]
+    incident = query(temporal_server, workflow["execution"]["workflowId"])
     assert incident["signals"] == 2 and len(incident["sources"]) == 2  # both serves' detections
     assert incident["evidence"] == 3  # the same log ids, counted once
 
@@ -275,3 +278,39 @@ def test_two_incidents_on_one_account_contain_it_one_after_the_other(
     ]
     changed = [r["result"].get("changed") for r in second if r["type"] == "action.result"]
     assert changed[0] is False
+
+
+def test_a_restarted_serve_follows_its_response_and_signals_new_evidence(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    emu, run_dir = tenant
+    (victim,) = users(emu, 1, skip=5)
+    rules = detections(tmp_path / "rules", again=rule("restarted", "auto"))
+    args = serve_args(temporal_server, rules, run_dir, "auto")
+    state = tmp_path / "state"
+    body = jsonl(failures(victim, "r"))
+    with serving(state, args, emu.env()) as served:
+        assert served.post(body).status_code == 200
+        wait_until(served.proc, lambda: (incidents(state) or [{}])[0].get("response") is not None
+                   and incidents(state)[0]["response"]["status"] == "started")  # fmt: skip
+        served.kill()  # mid-response: the run goes on in Temporal
+    with serving(state, args, emu.env()) as served:
+        assert served.post(body).status_code == 200  # the stream re-sends: nothing new
+        later = [item(f"r-{i}", type="fp", user_id=victim, date=f"2026-11-20T10:0{i}:00.000Z")
+                 for i in (3, 4)]  # fmt: skip
+        assert served.post(jsonl(later)).status_code == 200  # new evidence, same incident
+        answered(served, 1)
+        workflow = incident_workflows(temporal_server, "restarted")[0]["execution"]["workflowId"]
+        wait_until(served.proc, lambda: query(temporal_server, workflow)["evidence"] == 5)
+        served.stop()
+    (incident,) = incidents(state)
+    assert incident["response"]["status"] == "succeeded"  # followed again, not "interrupted"
+    assert incident["evidence"] == 5
+    assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{victim.replace('|', '%7C')}")]
+    assert len(incident_workflows(temporal_server, "restarted")) == 1
+
+
+def query(server: str, workflow: str) -> dict[str, Any]:
+    (state,) = temporal_json(server, "query", "-w", workflow, "--type", "incident")
+    found: dict[str, Any] = state["queryResult"][0]
+    return found
