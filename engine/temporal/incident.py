@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -49,7 +49,7 @@ EVIDENCE = "evidence"  # the signal of each detection
 INCIDENT_STATE = "incident"  # the query soar serve follows the response by
 WATCH = "soar.watch-run"  # activity: until the child run asks a question or ends
 REQUEST_LOCK = "soar.request-lock"  # activity: signal-with-start of a target's lock
-MAX_IDS = 10_000  # log ids of evidence kept; beyond, signals are still counted
+MAX_IDS = 2000  # log ids of evidence kept (each at most 200 characters: a payload stays small)
 
 
 def incident_id(tenant: str, key: str, rule: str) -> str:
@@ -72,19 +72,6 @@ class Evidence:
 
 
 @dataclass
-class IncidentSpec:
-    """An incident's response as ``soar serve`` decides it; ``run`` is the child's spec."""
-
-    key: str
-    tenant: str
-    rule: str
-    mode: str  # "auto" | "dry-run"
-    max_targets: int | None
-    quiet_s: float
-    run: RunSpec
-
-
-@dataclass
 class Response:
     """How the incident's response stands (the ``incident`` query's ``response``)."""
 
@@ -95,6 +82,32 @@ class Response:
     run_log: str | None = None
     approved_by: str | None = None
     locks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Carried:
+    """What an incident holds after its response, carried across continue-as-new."""
+
+    ids: list[str]
+    signals: int
+    sources: list[str]
+    first: str | None
+    last: str | None
+    response: Response
+
+
+@dataclass
+class IncidentSpec:
+    """An incident's response as ``soar serve`` decides it; ``run`` is the child's spec."""
+
+    key: str
+    tenant: str
+    rule: str
+    mode: str  # "auto" | "dry-run"
+    max_targets: int | None
+    quiet_s: float
+    run: RunSpec
+    carried: Carried | None = None
 
 
 @workflow.defn(name=INCIDENT)
@@ -114,7 +127,18 @@ class IncidentWorkflow:
     @workflow.run
     async def run(self, spec: IncidentSpec) -> dict[str, Any]:
         self.spec = spec
+        if spec.carried is not None:  # continued as new after its response: only the window
+            self._restore(spec.carried)
+            await self._quiet(spec)
+            return self.current()
         self.response = Response(run_id=spec.run.run_id)
+        await self._respond(spec)
+        await self._quiet(spec)
+        return self.current()
+
+    async def _respond(self, spec: IncidentSpec) -> None:
+        """Run the response as the child run, answer its questions, record how it ended."""
+        assert self.response is not None
         child: ChildWorkflowHandle[Any, Segment] = await workflow.start_child_workflow(
             WORKFLOW, spec.run, id=spec.run.run_id, result_type=Segment
         )
@@ -130,8 +154,6 @@ class IncidentWorkflow:
         response = self.response
         response.state, response.status, response.error = "finished", status, error
         response.run_log = run_log
-        await self._quiet(spec.quiet_s)
-        return self.current()
 
     async def _approve(self, spec: IncidentSpec, child: ChildWorkflowHandle[Any, Segment]) -> None:
         """Answer the child's questions as the rule's pre-approval would, under the locks."""
@@ -215,16 +237,38 @@ class IncidentWorkflow:
             await workflow.get_external_workflow_handle(lock).signal(RELEASE, me)
         self.held.clear()
 
-    async def _quiet(self, quiet_s: float) -> None:
-        """Stay open while evidence keeps coming: until ``quiet_s`` pass without any."""
+    async def _quiet(self, spec: IncidentSpec) -> None:
+        """Stay open while evidence keeps coming: until ``quiet_s`` pass without any.
+
+        A long attack signals for hours: when the server suggests it, the
+        workflow continues as new with what it holds, so its history stays bounded.
+        """
         while True:
             seen = self.signals
             try:
                 await workflow.wait_condition(
-                    partial(self._signalled_since, seen), timeout=timedelta(seconds=quiet_s)
+                    partial(self._signalled_since, seen), timeout=timedelta(seconds=spec.quiet_s)
                 )
             except TimeoutError:  # asyncio's: quiet for quiet_s
                 return
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(replace(spec, carried=self._carried()))
+
+    def _carried(self) -> Carried:
+        assert self.response is not None
+        return Carried(
+            sorted(self.ids),
+            self.signals,
+            sorted(self.sources),
+            self.first,
+            self.last,
+            self.response,
+        )
+
+    def _restore(self, carried: Carried) -> None:
+        self.ids, self.signals = set(carried.ids), carried.signals
+        self.sources, self.first, self.last = set(carried.sources), carried.first, carried.last
+        self.response = carried.response
 
     def _signalled_since(self, seen: int) -> bool:
         return self.signals != seen

@@ -64,9 +64,9 @@ def tenant(
 ) -> Iterator[tuple[RunningEmulator, Path]]:
     """A tenant, and the run folder its two workers (queue ``serve``) share with serve."""
     run_dir = tmp_path_factory.mktemp("runs")
-    # each request takes 200 ms, as a real tenant's do: two runs writing at once would overlap
+    # each request takes 100 ms, as a real tenant's do: two runs writing at once would overlap
     with start_emulator(
-        scenario="quiet", seed=7, events=200, rate_limit=(1000, 5000.0), latency_ms=200
+        scenario="quiet", seed=7, events=200, rate_limit=(1000, 5000.0), latency_ms=100
     ) as emu:
         workers(emu, run_dir, QUEUE, 2)
         yield emu, run_dir
@@ -141,18 +141,29 @@ def incident_workflows(server: str, rule_id: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
+def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
     tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
 ) -> None:
     emu, run_dir = tenant
-    (victim,) = users(emu, 1)
-    text = rule("auto-block", "auto")
-    rules = detections(tmp_path / "rules", auto=text)
+    victim, planned, broken = users(emu, 3)
+    rules = detections(
+        tmp_path / "rules",
+        auto=rule("auto-block", "auto"),
+        plan=rule("dry-plan", "dry-run", type_="fu"),
+        # YAML's false in a template mapping is the text "false": the playbook refuses it
+        broken=rule("bad-inputs", "auto", '{user_id: "{{ group.user_id }}", revoke_sessions: "false"}', "pwd_leak"),
+    )  # fmt: skip
     args = serve_args(temporal_server, rules, run_dir, "auto")
+    events = [
+        *failures(victim, "a"),
+        *failures(planned, "p", "fu"),
+        *failures(broken, "b", "pwd_leak"),
+    ]
     with serving(tmp_path / "state", args, emu.env()) as served:
-        assert served.post(jsonl(failures(victim, "a"))).status_code == 200
-        (incident,) = answered(served, 1)
+        assert served.post(jsonl(events)).status_code == 200
+        found = {i["rule"]: i for i in answered(served, 3)}
         served.stop()
+    incident = found["auto-block"]
     response = incident["response"]
     assert response["status"] == "succeeded", response
     assert response["mode"] == "auto"
@@ -169,6 +180,15 @@ def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
         "incidents", "show", str(incident["id"]), "--state", str(tmp_path / "state"), "--json"
     )
     assert json.loads(shown.stdout)["response"]["run_log"] == str(log)
+    # a dry run plans and writes nothing; a run that cannot start says why
+    dry = found["dry-plan"]["response"]
+    assert dry["status"] == "succeeded" and dry["mode"] == "dry-run"
+    records = read_records(Path(dry["run_log"]))
+    assert records[0]["dry_run"] is True
+    assert "planned" in [r.get("status") for r in records if r["type"] == "step.finished"]
+    assert writes(emu, planned) == [] and writes(emu, broken) == []
+    assert found["bad-inputs"]["response"]["status"] == "error"
+    assert "revoke_sessions" in found["bad-inputs"]["response"]["error"]  # with the cause
     (workflow,) = incident_workflows(temporal_server, "auto-block")
     assert workflow["type"]["name"] == "soar.incident"
     # what Temporal stored of the incident: small values, no token of the stream or the tenant
@@ -177,32 +197,6 @@ def test_an_incident_is_a_workflow_whose_response_blocks_on_a_worker(
     )
     assert victim in history
     assert TOKEN not in history and emu.client_secret not in history and "Bearer" not in history
-
-
-def test_a_dry_run_plans_and_a_run_that_cannot_start_is_recorded(
-    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
-) -> None:
-    emu, run_dir = tenant
-    planned, broken = users(emu, 2, skip=1)
-    rules = detections(
-        tmp_path / "rules",
-        plan=rule("dry-plan", "dry-run"),
-        # YAML's false in a template mapping is the text "false": the playbook refuses it
-        broken=rule("bad-inputs", "auto", '{user_id: "{{ group.user_id }}", revoke_sessions: "false"}', "pwd_leak"),
-    )  # fmt: skip
-    args = serve_args(temporal_server, rules, run_dir, "auto")
-    events = [*failures(planned, "p"), *failures(broken, "b", "pwd_leak")]
-    with serving(tmp_path / "state", args, emu.env()) as served:
-        assert served.post(jsonl(events)).status_code == 200
-        found = {i["rule"]: i["response"] for i in answered(served, 2)}
-        served.stop()
-    assert found["dry-plan"]["status"] == "succeeded" and found["dry-plan"]["mode"] == "dry-run"
-    records = read_records(Path(found["dry-plan"]["run_log"]))
-    assert records[0]["dry_run"] is True
-    assert "planned" in [r.get("status") for r in records if r["type"] == "step.finished"]
-    assert writes(emu, planned) == [] and writes(emu, broken) == []
-    assert found["bad-inputs"]["status"] == "error"
-    assert "revoke_sessions" in found["bad-inputs"]["error"]  # said, with the cause
 
 
 def test_the_same_incident_seen_by_two_serves_is_one_workflow_and_one_write(
