@@ -308,3 +308,14 @@ def query(server: str, workflow: str) -> dict[str, Any]:
     (state,) = temporal_json(server, "query", "-w", workflow, "--type", "incident")
     found: dict[str, Any] = state["queryResult"][0]
     return found
+
+
+def test_serve_on_temporal_refuses_what_it_cannot_do(tmp_path: Path) -> None:
+    base = ["serve", "--insecure-no-token", "--port", "0", "--state", str(tmp_path / "s")]
+    alone = soar(*base, "--engine", "temporal")
+    assert alone.returncode == 2 and "needs --temporal HOST:PORT" in alone.stderr
+    signed = soar(*base, "--engine", "temporal", "--temporal", "x:1", "--signing-key", "k.pem")
+    assert signed.returncode == 2 and "the workers run and sign" in signed.stderr
+    gone = soar(*base, "--engine", "temporal", "--temporal", "127.0.0.1:1")  # nothing listens
+    assert gone.returncode == 2 and "cannot reach the Temporal server at 127.0.0.1:1" in gone.stderr
+    assert "listening on" not in gone.stdout  # refused before it takes any batch
