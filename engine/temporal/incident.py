@@ -185,7 +185,9 @@ class IncidentWorkflow:
                 continue
             targets = sorted({str(t) for t in awaiting.get("targets") or []})
             tenant = str(awaiting.get("tenant") or spec.tenant)
-            await self._lock([lock_id(tenant, t) for t in targets])
+            await self._lock([lock_id(tenant, t) for t in targets], child)
+            if child.done():  # it ended while waiting for a lock (its deadline denied it)
+                return
             by = f"rule {spec.rule} (auto)"
             await child.signal(DECIDE, Decision(True, by, workflow.now().isoformat()))
             self.response.state, self.response.error, self.response.approved_by = (
@@ -210,8 +212,9 @@ class IncidentWorkflow:
             )
         return None
 
-    async def _lock(self, locks: list[str]) -> None:
-        """Take each lock in order (sorted: two holders cannot deadlock), waiting for each."""
+    async def _lock(self, locks: list[str], child: ChildWorkflowHandle[Any, Segment]) -> None:
+        """Take each lock in order (sorted: two holders cannot deadlock), waiting for each,
+        unless the child run ends meanwhile."""
         info = workflow.info()
         me = Holder(info.workflow_id, info.run_id)
         assert self.response is not None
@@ -225,7 +228,12 @@ class IncidentWorkflow:
                 start_to_close_timeout=timedelta(minutes=1),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
             )
-            await workflow.wait_condition(partial(self.held.__contains__, lock))
+            await workflow.wait_condition(partial(self._granted_or_over, lock, child))
+            if child.done():
+                return
+
+    def _granted_or_over(self, lock: str, child: ChildWorkflowHandle[Any, Segment]) -> bool:
+        return lock in self.held or child.done()
 
     async def _release(self) -> None:
         """Give back every lock asked for (held or still queued for)."""

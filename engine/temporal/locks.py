@@ -80,7 +80,8 @@ class TargetLock:
                 try:
                     await workflow.wait_condition(lambda: bool(self.queue), timeout=IDLE)
                 except TimeoutError:  # asyncio's: nobody asked for IDLE
-                    return
+                    if not self.queue:  # (one may have asked as the timer fired)
+                        return
             holder = self.queue.pop(0)
             if not await self._tell(holder, GRANTED):
                 continue  # gone before its turn

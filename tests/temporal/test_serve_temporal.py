@@ -146,6 +146,7 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
 ) -> None:
     emu, run_dir = tenant
     victim, planned, broken = users(emu, 3)
+    (boss,) = users(emu, 1, skip=6)
     rules = detections(
         tmp_path / "rules",
         auto=rule("auto-block", "auto"),
@@ -158,11 +159,17 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
         *failures(victim, "a"),
         *failures(planned, "p", "fu"),
         *failures(broken, "b", "pwd_leak"),
+        *failures(boss, "x"),
     ]
-    with serving(tmp_path / "state", args, emu.env()) as served:
+    # serve's protected users travel with the run: the workers refuse to write to them
+    env = {**emu.env(), "SOAR_PROTECTED_USERS": emu.tenant.users[boss]["email"]}
+    with serving(tmp_path / "state", args, env) as served:
         assert served.post(jsonl(events)).status_code == 200
-        found = {i["rule"]: i for i in answered(served, 3)}
+        every = {(i["rule"], i["group"]["user_id"]): i for i in answered(served, 4)}
         served.stop()
+    assert every[("auto-block", boss)]["response"]["status"] == "failed"  # refused, not written
+    assert writes(emu, boss) == [] and not emu.tenant.users[boss].get("blocked")
+    found = {rule_id: i for (rule_id, user), i in every.items() if user != boss}
     incident = found["auto-block"]
     response = incident["response"]
     assert response["status"] == "succeeded", response
@@ -189,12 +196,11 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
     assert writes(emu, planned) == [] and writes(emu, broken) == []
     assert found["bad-inputs"]["response"]["status"] == "error"
     assert "revoke_sessions" in found["bad-inputs"]["response"]["error"]  # with the cause
-    (workflow,) = incident_workflows(temporal_server, "auto-block")
-    assert workflow["type"]["name"] == "soar.incident"
+    ids = [w["execution"]["workflowId"] for w in incident_workflows(temporal_server, "auto-block")]
+    assert len(ids) == 2  # the victim's incident and the protected account's
+    (workflow,) = [w for w in ids if victim in query(temporal_server, w)["key"]]
     # what Temporal stored of the incident: small values, no token of the stream or the tenant
-    history = json.dumps(
-        temporal_json(temporal_server, "show", "-w", workflow["execution"]["workflowId"])
-    )
+    history = json.dumps(temporal_json(temporal_server, "show", "-w", workflow))
     assert victim in history
     assert TOKEN not in history and emu.client_secret not in history and "Bearer" not in history
 
