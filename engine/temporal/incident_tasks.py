@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from engine.temporal.incident import REQUEST_LOCK, WATCH
@@ -24,10 +25,13 @@ POLL_S = 0.25
 @activity.defn(name=WATCH)
 async def watch_run(run_id: str, answered: str | None) -> dict[str, Any]:
     """The run's ``state`` once it asks a question other than ``answered`` (its deadline) or
-    has finished. Heartbeats while it waits: a worker that dies hands the watch on."""
+    has finished. Heartbeats while it waits: a worker that dies hands the watch on, and a
+    worker shutting down (SIGTERM) gives it back at once rather than hold its shutdown."""
     handle = activity.client().get_workflow_handle(run_id)
     while True:
         activity.heartbeat()
+        if activity.is_worker_shutdown():  # a watch never ends by itself: another worker's
+            raise ApplicationError(f"worker shutting down: the watch of run {run_id} moves on")
         try:
             state: dict[str, Any] = await handle.query(STATE)
         except RPCError as exc:

@@ -43,6 +43,18 @@ response:
 """
 
 
+BLOCK_ALL = """
+playbook: 1
+name: serve-block-all
+description: block every account given
+inputs:
+  users: {type: array, required: true}
+steps:
+  - id: block
+    uses: auth0.block_user
+    for_each: "{{ inputs.users }}"
+    with: {user_id: "{{ item }}"}
+"""
 # the standard containment playbook; blocking only, unless a test revokes sessions too
 BLOCK_ONLY = '{user_id: "{{ group.user_id }}", revoke_sessions: "{{ false }}"}'
 CONTAIN = '{user_id: "{{ group.user_id }}"}'
@@ -147,9 +159,14 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
     emu, run_dir = tenant
     victim, planned, broken = users(emu, 3)
     (boss,) = users(emu, 1, skip=6)
+    many = users(emu, 2, skip=7)
+    (tmp_path / "playbooks").mkdir()
+    (tmp_path / "playbooks" / "block.yaml").write_text(BLOCK_ALL)
+    two = "{users: \"{{ [group.user_id, '" + many[1] + "'] }}\"}"
     rules = detections(
         tmp_path / "rules",
         auto=rule("auto-block", "auto"),
+        many=rule("too-many", "auto", two, "fcoa").replace("auth0-contain-user", "../playbooks/block.yaml"),
         plan=rule("dry-plan", "dry-run", type_="fu"),
         # YAML's false in a template mapping is the text "false": the playbook refuses it
         broken=rule("bad-inputs", "auto", '{user_id: "{{ group.user_id }}", revoke_sessions: "false"}', "pwd_leak"),
@@ -160,16 +177,22 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
         *failures(planned, "p", "fu"),
         *failures(broken, "b", "pwd_leak"),
         *failures(boss, "x"),
+        *failures(many[0], "m", "fcoa"),
     ]
     # serve's protected users travel with the run: the workers refuse to write to them
     env = {**emu.env(), "SOAR_PROTECTED_USERS": emu.tenant.users[boss]["email"]}
     with serving(tmp_path / "state", args, env) as served:
         assert served.post(jsonl(events)).status_code == 200
-        every = {(i["rule"], i["group"]["user_id"]): i for i in answered(served, 4)}
+        every = {(i["rule"], i["group"]["user_id"]): i for i in answered(served, 5)}
         served.stop()
     assert every[("auto-block", boss)]["response"]["status"] == "failed"  # refused, not written
     assert writes(emu, boss) == [] and not emu.tenant.users[boss].get("blocked")
     found = {rule_id: i for (rule_id, user), i in every.items() if user != boss}
+    # a step over the rule's max_targets is a person's to approve: nothing written meanwhile
+    waiting = found["too-many"]["response"]
+    assert waiting["status"] == "awaiting_approval"
+    assert "approves at most 1 target(s)" in waiting["error"] and "soar approve" in waiting["error"]
+    assert writes(emu, many[0]) == [] and writes(emu, many[1]) == []
     incident = found["auto-block"]
     response = incident["response"]
     assert response["status"] == "succeeded", response
