@@ -8,6 +8,10 @@ accepting and finishes the requests in flight (their batches are stored and
 answered), the worker runs the detector over every stored event, the
 responses already started finish, queued notifications are sent.
 
+With ``Options.temporal`` (``--engine temporal``) the responses are incident
+workflows on ``soar worker`` (``engine.serve.durable``): they outlive this
+process, and a restart follows them again instead of marking them interrupted.
+
 Server limits: ``engine.serve.limits`` (connections at once, keep-alive, the
 grace for requests in flight at shutdown, header size).
 """
