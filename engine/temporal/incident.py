@@ -36,7 +36,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ChildWorkflowError
+from temporalio.exceptions import ChildWorkflowError, FailureError
 from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
@@ -189,7 +189,10 @@ class IncidentWorkflow:
             if child.done():  # it ended while waiting for a lock (its deadline denied it)
                 return
             by = f"rule {spec.rule} (auto)"
-            await child.signal(DECIDE, Decision(True, by, workflow.now().isoformat()))
+            try:
+                await child.signal(DECIDE, Decision(True, by, workflow.now().isoformat()))
+            except FailureError:  # it ended between the question and the answer
+                return
             self.response.state, self.response.error, self.response.approved_by = (
                 "running",
                 None,
@@ -242,7 +245,10 @@ class IncidentWorkflow:
         info = workflow.info()
         me = Holder(info.workflow_id, info.run_id)
         for lock in self.response.locks:
-            await workflow.get_external_workflow_handle(lock).signal(RELEASE, me)
+            try:
+                await workflow.get_external_workflow_handle(lock).signal(RELEASE, me)
+            except FailureError:  # that lock is not running (terminated by hand): nothing held
+                workflow.logger.warning("lock %s gone before its release", lock)
         self.held.clear()
 
     async def _quiet(self, spec: IncidentSpec) -> None:
