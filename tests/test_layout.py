@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "playbook": {"base", "expr", "logs", "actions"},
     "run": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook"},
     "temporal": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "run"},
-    "serve": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "run"},
+    # serve's responses may run as Temporal workflows (engine.serve.durable, --engine temporal)
+    "serve": {"base", "expr", "logs", "audit", "auth0", "actions", "playbook", "run", "temporal"},
     "drills": {
         "base",
         "expr",

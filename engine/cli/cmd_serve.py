@@ -6,7 +6,9 @@ refuses to start unless ``--host`` is loopback and ``--insecure-no-token`` is
 given. The tokens and ``SOAR_NOTIFY_WEBHOOK`` are secrets: masked in every
 log line and error. Responses use the tenant settings ``soar run`` uses
 (``AUTH0_*``, or the emulator's env file sourced), ``SOAR_PROTECTED_USERS``
-and ``SOAR_PROTECTED_IPS``.
+and ``SOAR_PROTECTED_IPS``. With ``--engine temporal`` each incident's
+response is a workflow run by ``soar worker`` (``engine.serve.durable``):
+``--run-dir`` is then the workers' shared run folder as this host mounts it.
 """
 
 from __future__ import annotations
@@ -90,6 +92,26 @@ def serve_cmd(
     max_body: Annotated[
         int, typer.Option("--max-body", min=1024, help="Bytes of one batch at most (else 413).")
     ] = MAX_BODY,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="local (responses run in this process) or temporal (each incident a "
+            "workflow on soar worker; docs/serve.md).",
+        ),
+    ] = "local",
+    temporal: Annotated[
+        str | None, typer.Option("--temporal", help="With --engine temporal: HOST:PORT.")
+    ] = None,
+    namespace: Annotated[
+        str, typer.Option("--namespace", help="With --engine temporal: the namespace.")
+    ] = "default",
+    task_queue: Annotated[
+        str,
+        typer.Option(
+            "--task-queue", help="With --engine temporal: the task queue of the tenant's workers."
+        ),
+    ] = "soar",
 ) -> None:
     """Receive an Auth0 log stream, run the detections, open incidents, start responses."""
     from engine.audit.redact import check_secret
@@ -108,6 +130,21 @@ def serve_cmd(
 
     if respond not in RESPOND:
         raise UsageError(f"--respond {respond!r}: use dry-run or auto")
+    if engine not in ("local", "temporal"):
+        raise UsageError(f"--engine {engine}: give local or temporal")
+    if (engine == "temporal") != (temporal is not None):
+        raise UsageError(
+            "--engine temporal needs --temporal HOST:PORT, and --temporal needs --engine temporal"
+        )
+    if engine == "temporal" and signing_key is not None:
+        raise UsageError(
+            "--engine temporal takes no --signing-key: the workers run and sign the responses "
+            "(soar worker --signing-key)"
+        )
+    if engine == "temporal":
+        from engine.temporal.spec import require_sdk
+
+        require_sdk()
     redactor = make_redactor()
     tokens = stream_tokens(token)
     for value in tokens:
@@ -156,6 +193,9 @@ def serve_cmd(
         max_body=max_body,
         signer=signer,
         redactor=redactor,
+        temporal=temporal,
+        namespace=namespace,
+        task_queue=task_queue,
     )
     serve(options, rules, Detector(rules))
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -36,6 +36,7 @@ from engine.audit.signing import Signer
 from engine.errors import SoarError
 from engine.expr.templates import render_value
 from engine.playbook.loader import load_playbook
+from engine.playbook.model import Playbook
 from engine.run.approval import Preapproved
 from engine.run.executor import run_playbook
 from engine.run.state import Auth0Factory
@@ -62,6 +63,15 @@ def context(incident: Incident) -> dict[str, Any]:
             "evidence": incident.evidence,
         },
     }
+
+
+class Prepared(NamedTuple):
+    """A response about to run: what ``Responder.prepare`` read and rendered."""
+
+    incident: Incident
+    rule: Any
+    playbook: Playbook
+    inputs: dict[str, Any]
 
 
 class Responder:
@@ -118,7 +128,7 @@ class Responder:
         """Wait for the responses already started."""
         self.pool.shutdown(wait=True)
 
-    def _write(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def write(self, fn: Callable[..., Any], *args: Any) -> Any:
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -131,31 +141,41 @@ class Responder:
 
     def _run(self, incident_id: int) -> None:
         try:
-            if not self._write(incidents.mark_started, incident_id):
+            if not self.write(incidents.mark_started, incident_id):
                 return  # not pending any more: started once already
             self._respond(incident_id)
         except Exception as exc:  # a response's failure is recorded, never the worker's end
             log.error("response.error", incident=incident_id, error=type(exc).__name__)
-            self._write(incidents.finish, incident_id, "error", f"{type(exc).__name__}: {exc}")
-        self._notify(incident_id)
+            self.write(incidents.finish, incident_id, "error", f"{type(exc).__name__}: {exc}")
+        self.notify(incident_id)
 
-    def _respond(self, incident_id: int) -> None:
+    def prepare(self, incident_id: int) -> Prepared | None:
+        """The incident's response ready to run: its rule, playbook and inputs (stored on the
+        response row). None when it cannot run, its outcome recorded (``error``)."""
         with self.lock:
             incident = incidents.get_incident(self.conn, incident_id)
         assert incident is not None and incident.response is not None
         rule = self.rules.get(incident.rule)
         if rule is None or rule.response is None:
             why = f"rule {incident.rule!r} is no longer loaded (--detections): nothing was run"
-            self._write(incidents.finish, incident_id, "error", why)
-            return
-        mode = incident.response["mode"]
+            self.write(incidents.finish, incident_id, "error", why)
+            return None
         try:
             playbook = load_playbook(rule.response.playbook, self.registry)
             inputs = render_value(dict(rule.response.inputs), context(incident))
         except SoarError as exc:
-            self._write(incidents.finish, incident_id, "error", str(exc))
+            self.write(incidents.finish, incident_id, "error", str(exc))
+            return None
+        self.write(_set_inputs, incident_id, inputs)
+        return Prepared(incident, rule, playbook, inputs)
+
+    def _respond(self, incident_id: int) -> None:
+        prepared = self.prepare(incident_id)
+        if prepared is None:
             return
-        self._write(_set_inputs, incident_id, inputs)
+        incident, rule, playbook, inputs = prepared
+        assert incident.response is not None
+        mode = incident.response["mode"]
         approve = None
         if mode == "auto":
             approve = Preapproved(f"rule {rule.id} (auto)", rule.response.max_targets)
@@ -165,7 +185,7 @@ class Responder:
             if not seen:
                 seen["run_log"] = True
                 path = str(self.run_dir / f"{rec['run_id']}.jsonl")
-                self._write(incidents.set_run_log, incident_id, path)
+                self.write(incidents.set_run_log, incident_id, path)
 
         log.info("response.started", incident=incident_id, rule=rule.id, mode=mode)
         result = run_playbook(
@@ -184,11 +204,11 @@ class Responder:
             signer=self.signer,
             redactor=self.redactor,
         )
-        self._write(incidents.set_run_log, incident_id, str(result.run_log))
-        self._write(incidents.finish, incident_id, result.status, result.error)
+        self.write(incidents.set_run_log, incident_id, str(result.run_log))
+        self.write(incidents.finish, incident_id, result.status, result.error)
         log.info("response.finished", incident=incident_id, status=result.status)
 
-    def _notify(self, incident_id: int) -> None:
+    def notify(self, incident_id: int) -> None:
         if self.on_outcome is None:
             return
         with self.lock:

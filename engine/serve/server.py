@@ -8,6 +8,10 @@ accepting and finishes the requests in flight (their batches are stored and
 answered), the worker runs the detector over every stored event, the
 responses already started finish, queued notifications are sent.
 
+With ``Options.temporal`` (``--engine temporal``) the responses are incident
+workflows on ``soar worker`` (``engine.serve.durable``): they outlive this
+process, and a restart follows them again instead of marking them interrupted.
+
 Server limits: ``engine.serve.limits`` (connections at once, keep-alive, the
 grace for requests in flight at shutdown, header size).
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -72,6 +77,10 @@ class Options:
     max_body: int = MAX_BODY
     signer: Signer | None = None  # signs the responses' run logs
     redactor: Redactor | None = None  # the operational log's: masks the tokens in run logs too
+    # --engine temporal: responses are incident workflows on soar worker (engine.serve.durable)
+    temporal: str | None = None  # HOST:PORT of the Temporal frontend; None: the local engine
+    namespace: str = "default"
+    task_queue: str = "soar"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -100,21 +109,34 @@ class Service:
         self.events = store.EventStore(store.connect(options.state))
         seq, _ = self.events.cursor()
         self.backlog = Backlog(options.queue_events, self.events.tail(), seq)
-        self.responder = Responder(
-            store.connect(options.state),
-            threading.Lock(),
-            {rule.id: rule for rule in rules},
-            respond=options.respond,
-            run_dir=options.run_dir,
-            registry=options.registry or default_registry(),
-            protected_users=options.protected_users,
-            protected_ips=options.protected_ips,
-            secrets=options.secrets,
-            auth0_factory=options.auth0_factory,
-            signer=options.signer,
-            redactor=options.redactor,
-            on_outcome=self._outcome,
-        )
+        common: dict[str, Any] = {
+            "respond": options.respond,
+            "run_dir": options.run_dir,
+            "registry": options.registry or default_registry(),
+            "protected_users": options.protected_users,
+            "protected_ips": options.protected_ips,
+            "secrets": options.secrets,
+            "auth0_factory": options.auth0_factory,
+            "signer": options.signer,
+            "redactor": options.redactor,
+            "on_outcome": self._outcome,
+        }
+        parts = (store.connect(options.state), threading.Lock(), {rule.id: rule for rule in rules})
+        on_update: Callable[[int], None] | None = None
+        resumable: Callable[[sqlite3.Connection], list[int]] | None = None
+        if options.temporal is None:
+            self.responder = Responder(*parts, **common)
+        else:  # imported only here: Temporal's SDK is an extra
+            from engine.serve import durable
+
+            remote = durable.TemporalResponder(
+                *parts,
+                address=options.temporal,
+                namespace=options.namespace,
+                task_queue=options.task_queue,
+                **common,
+            )
+            self.responder, on_update, resumable = remote, remote.update, durable.resumable
         self.worker = Worker(
             store.connect(options.state),
             self.events,
@@ -123,6 +145,8 @@ class Service:
             decide=self.responder.decide,
             start=self.responder.start,
             on_open=self._opened,
+            on_update=on_update,
+            resumable=resumable,
         )
         self.writer = GroupWriter(self.events, self.backlog)
         self.endpoint = Endpoint(

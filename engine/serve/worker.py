@@ -12,7 +12,9 @@ close every open incident at once (the attack's next events opening another
 incident and another response) and leave nothing to rebuild after a restart.
 
 On start it first recovers: responses ``started`` but never finished are
-marked ``interrupted`` (never run again); ``pending`` ones are started. Then
+marked ``interrupted`` (never run again); ``pending`` ones are started. Where
+responses outlive the process (``soar serve --engine temporal``),
+``resumable`` names the ones to follow again instead. Then
 it feeds the detector again the stored events within ``Detector.horizon`` of
 the newest consumed event date, up to the cursor, to rebuild its windows;
 what those events detect was recorded before the crash, so those detections
@@ -139,6 +141,8 @@ class Worker:
         decide: Callable[[Any, int], Any] | None = None,
         start: Callable[[int], None] | None = None,
         on_open: Callable[[Incident], None] | None = None,
+        on_update: Callable[[int], None] | None = None,
+        resumable: Callable[[sqlite3.Connection], list[int]] | None = None,
     ) -> None:
         self.conn = conn
         self.lock = threading.Lock()
@@ -148,6 +152,9 @@ class Worker:
         self.decide = decide or (lambda _d, _i: None)
         self.start_response = start or (lambda _i: None)
         self.on_open = on_open
+        self.on_update = on_update  # an open incident gained evidence (after the commit)
+        # responses that outlive this process (Temporal): followed again, never interrupted
+        self.resumable = resumable
         self.seq, self.newest = events.cursor()
         self.thread = threading.Thread(target=self._loop, name="soar-detect", daemon=True)
         self.failed: BaseException | None = None
@@ -160,8 +167,11 @@ class Worker:
         """
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
-            interrupted = incidents.interrupt_started(self.conn)
-            pending = incidents.pending_responses(self.conn)
+            if self.resumable is None:
+                interrupted, resumed = incidents.interrupt_started(self.conn), []
+            else:
+                interrupted, resumed = [], self.resumable(self.conn)
+            pending = [*resumed, *incidents.pending_responses(self.conn)]
             self.conn.execute("COMMIT")
         for incident in interrupted:
             log.warning("response.interrupted", incident=incident)
@@ -225,6 +235,9 @@ class Worker:
         self.backlog.done(seq)
         for incident in done.opened:
             self._opened(incident)
+        if self.on_update is not None:
+            for incident in dict.fromkeys(done.updated):
+                self.on_update(incident)
         return len(batch)
 
     def _opened(self, incident_id: int) -> None:

@@ -24,14 +24,23 @@ from engine.audit.records import read_records
 from engine.errors import RunLogError, TemporalError, UsageError
 from engine.run.approval import Decision
 from engine.run.state import RunResult
-from engine.temporal.spec import DECIDE, STATE, RunSpec, Segment, connect_config, read_outputs
+from engine.temporal.spec import (
+    DECIDE,
+    STATE,
+    RunSpec,
+    Segment,
+    connect_config,
+    failure_cause,
+    read_outputs,
+)
 from engine.temporal.workflow import RunWorkflow
 
 Event = Callable[[dict[str, Any]], None]
 POLL_S = 0.2
 
 
-async def _client(address: str, namespace: str) -> Client:
+async def connect_client(address: str, namespace: str) -> Client:
+    """A client of the Temporal frontend at ``address``; a ``TemporalError`` saying so if not."""
     try:
         return await Client.connect(**connect_config(address, namespace))
     except Exception as exc:  # the SDK's connection errors have no common public type
@@ -52,7 +61,7 @@ def submit_and_follow(
     """Start ``spec``'s workflow on ``task_queue`` and follow it (``follow``)."""
 
     async def go() -> RunResult:
-        client = await _client(address, namespace)
+        client = await connect_client(address, namespace)
         # a dead worker's workflow task (and the local activities in it: its reads, its
         # appends) moves to another worker after the heartbeat timeout, not Temporal's 10 s
         handle = await client.start_workflow(
@@ -79,7 +88,7 @@ def decide(
     """Give a waiting run its decision, then follow it to its end or next approval."""
 
     async def go() -> RunResult:
-        client = await _client(address, namespace)
+        client = await connect_client(address, namespace)
         handle = client.get_workflow_handle(run_id, result_type=Segment)
         try:
             state = await handle.query(STATE)
@@ -120,21 +129,15 @@ async def _follow(
             try:
                 segment = result.result()
             except WorkflowFailureError as exc:
-                raise TemporalError(f"run {run_id} failed on the workers: {_cause(exc)}") from None
+                raise TemporalError(
+                    f"run {run_id} failed on the workers: {failure_cause(exc)}"
+                ) from None
             return _run_result(segment, run_dir)
         state = await handle.query(STATE)
         if state.get("state") == "awaiting_approval" and state.get("deadline") != answered:
             result.cancel()
             tail.read()  # the records of the stop, written before the wait began
             return _waiting(run_id, run_dir, state)
-
-
-def _cause(exc: BaseException) -> str:
-    """The innermost message of a workflow's failure (the segment's own error, one line)."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    message = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(message).split())[:500]
 
 
 def _run_result(segment: Segment, run_dir: Path) -> RunResult:

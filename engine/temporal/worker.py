@@ -24,6 +24,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from engine.temporal.effects import Effects
+from engine.temporal.incident import IncidentWorkflow
+from engine.temporal.incident_tasks import ACTIVITIES as INCIDENT_ACTIVITIES
+from engine.temporal.locks import TargetLock
 from engine.temporal.segments import WorkerSettings
 from engine.temporal.spec import connect_config
 from engine.temporal.workflow import RunWorkflow
@@ -79,8 +82,8 @@ async def serve(
         worker = Worker(
             client,
             task_queue=task_queue,
-            workflows=[RunWorkflow],
-            activities=activities(settings),
+            workflows=[RunWorkflow, IncidentWorkflow, TargetLock],
+            activities=[*activities(settings), *INCIDENT_ACTIVITIES],
             activity_executor=pool,
             max_concurrent_activities=concurrency,
             max_task_queue_activities_per_second=max_per_second,
