@@ -688,7 +688,9 @@ def _read_mark(mark: Path) -> dict[str, Any] | None:
 
 
 def _write_atomic(target: Path, text: str) -> None:
-    """``text`` as ``target``, whole or not at all, on disk (fsynced) before this returns."""
+    """``text`` as ``target``, whole or not at all, on disk (fsynced) before this returns
+    (its folder made if it is the first: a step whose every call was refused has none yet)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with tmp.open("w", encoding="utf-8") as f:
         f.write(text)

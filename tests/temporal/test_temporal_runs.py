@@ -524,3 +524,21 @@ def wait_json(path: Path, timeout: float) -> dict[str, Any]:
             return doc
         time.sleep(0.02)
     raise AssertionError(f"no {path} after {timeout}s")
+
+
+def test_a_protected_account_is_refused_and_the_run_fails_as_the_local_engines(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    """Every call of the write step refused: nothing asked, nothing sent, the step fails
+    naming the refusal, and the run ends (it must not wait for an answer no one can give)."""
+    emu, run_dir = tenant
+    user = emu.truth["legitimate_users"][1]
+    env = {**emu.env(), "SOAR_PROTECTED_USERS": user}
+    here = soar("run", CONTAIN, "-i", f"user_id={user}", "--yes", "--run-dir", str(tmp_path),
+                "--json", env=env)  # fmt: skip
+    far = soar("run", CONTAIN, "-i", f"user_id={user}", "--yes",
+               *remote(temporal_server, "shared", run_dir), "--json", env=env)  # fmt: skip
+    assert (far.returncode, here.returncode) == (1, 1), far.stderr
+    assert result(far)["status"] == result(here)["status"] == "failed"
+    assert shape(Path(result(far)["run_log"])) == shape(Path(result(here)["run_log"]))
+    assert writes(emu, user) == []
