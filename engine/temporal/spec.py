@@ -44,6 +44,8 @@ def connect_config(address: str, namespace: str) -> dict[str, Any]:
 
 
 COMMANDS = {"ran": False}  # whether this process ran a Temporal command (require_sdk)
+
+
 def failure_cause(exc: BaseException) -> str:
     """The innermost message of a workflow's failure (the segment's own error, one line)."""
     while exc.__cause__ is not None:
