@@ -165,11 +165,14 @@ class AwaitingApproval(Exception):
 class Decision:
     """An answer given away from the run's terminal (``soar approve``, a deadline): yes or no,
     who gave it and when (ISO 8601). As an ``Approve`` it answers every question of the run
-    alike, and the log records ``by`` and ``decided_at`` with it."""
+    alike, and the log records ``by`` and ``decided_at`` with it; with a ``step`` (an automatic
+    approval, which is checked step by step), it answers that step's question only, and the
+    run's next write step asks again."""
 
     granted: bool
     operator: str
     at: str
+    step: str | None = None
 
     def __call__(self, request: ApprovalRequest) -> bool:
         return self.granted

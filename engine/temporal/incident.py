@@ -185,12 +185,21 @@ class IncidentWorkflow:
                 continue
             targets = sorted({str(t) for t in awaiting.get("targets") or []})
             tenant = str(awaiting.get("tenant") or spec.tenant)
-            await self._lock([lock_id(tenant, t) for t in targets], child)
+            needed = [lock_id(tenant, t) for t in targets]
+            if not set(needed) <= self.held:
+                # a later write step on other targets: give back the earlier step's locks (its
+                # writes are done) before asking for these, so no two runs ever hold one lock
+                # each while waiting for the other's
+                await self._release()
+            await self._lock(needed, child)
             if child.done():  # it ended while waiting for a lock (its deadline denied it)
                 return
             by = f"rule {spec.rule} (auto)"
+            step = str(awaiting.get("step") or "")
             try:
-                await child.signal(DECIDE, Decision(True, by, workflow.now().isoformat()))
+                # this step's answer only: each write step is checked against the rule's
+                # max_targets and takes its targets' locks before it is approved
+                await child.signal(DECIDE, Decision(True, by, workflow.now().isoformat(), step))
             except FailureError:  # it ended between the question and the answer
                 return
             self.response.state, self.response.error, self.response.approved_by = (
@@ -203,8 +212,6 @@ class IncidentWorkflow:
         """Why this question is not the rule's to answer, or None."""
         assert self.response is not None
         ask = f"soar approve {spec.run.run_id} --yes, or --deny"
-        if self.response.approved_by is not None:
-            return f"the run asks again after its automatic approval: a person decides ({ask})"
         if awaiting.get("reason") == "unknown_outcome":
             return f"writes were cut off in flight, their outcome is unknown: check them, {ask}"
         count = len(awaiting.get("targets") or [])
@@ -250,6 +257,7 @@ class IncidentWorkflow:
             except FailureError:  # that lock is not running (terminated by hand): nothing held
                 workflow.logger.warning("lock %s gone before its release", lock)
         self.held.clear()
+        self.response.locks.clear()
 
     async def _quiet(self, spec: IncidentSpec) -> None:
         """Stay open while evidence keeps coming: until ``quiet_s`` pass without any.

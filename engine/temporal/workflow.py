@@ -300,6 +300,8 @@ class RunWorkflow:
         except AwaitingApproval as stop:  # denied: the run ends where it waited
             await self._flush()
             raise _Stopped(await self._finish("awaiting_approval", str(stop) or None)) from None
+        if decision.step is not None:  # this step's answer only: the next write step asks
+            self.approvals.approve = None
         await self._flush()
 
     async def _unknown(self, info: StepInfo, target: str) -> None:

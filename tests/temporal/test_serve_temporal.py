@@ -55,6 +55,23 @@ steps:
     for_each: "{{ inputs.users }}"
     with: {user_id: "{{ item }}"}
 """
+# an account, then it and another: the second step asks again, and is over max_targets
+BLOCK_THEN_MORE = """
+playbook: 1
+name: serve-block-then-more
+description: block the account, then it and another
+inputs:
+  user: {type: string, required: true}
+  other: {type: string, required: true}
+steps:
+  - id: first
+    uses: auth0.block_user
+    with: {user_id: "{{ inputs.user }}"}
+  - id: second
+    uses: auth0.block_user
+    for_each: "{{ [inputs.user, inputs.other] }}"
+    with: {user_id: "{{ item }}"}
+"""
 # the standard containment playbook; blocking only, unless a test revokes sessions too
 BLOCK_ONLY = '{user_id: "{{ group.user_id }}", revoke_sessions: "{{ false }}"}'
 CONTAIN = '{user_id: "{{ group.user_id }}"}'
@@ -160,13 +177,17 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
     victim, planned, broken = users(emu, 3)
     (boss,) = users(emu, 1, skip=6)
     many = users(emu, 2, skip=7)
+    first, other = users(emu, 2, skip=9)
     (tmp_path / "playbooks").mkdir()
     (tmp_path / "playbooks" / "block.yaml").write_text(BLOCK_ALL)
+    (tmp_path / "playbooks" / "more.yaml").write_text(BLOCK_THEN_MORE)
+    more = '{user: "{{ group.user_id }}", other: "' + other + '"}'
     two = "{users: \"{{ [group.user_id, '" + many[1] + "'] }}\"}"
     rules = detections(
         tmp_path / "rules",
         auto=rule("auto-block", "auto"),
         many=rule("too-many", "auto", two, "fcoa").replace("auth0-contain-user", "../playbooks/block.yaml"),
+        more=rule("then-more", "auto", more, "limit_wc").replace("auth0-contain-user", "../playbooks/more.yaml"),
         plan=rule("dry-plan", "dry-run", type_="fu"),
         # YAML's false in a template mapping is the text "false": the playbook refuses it
         broken=rule("bad-inputs", "auto", '{user_id: "{{ group.user_id }}", revoke_sessions: "false"}', "pwd_leak"),
@@ -178,12 +199,13 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
         *failures(broken, "b", "pwd_leak"),
         *failures(boss, "x"),
         *failures(many[0], "m", "fcoa"),
+        *failures(first, "t", "limit_wc"),
     ]
     # serve's protected users travel with the run: the workers refuse to write to them
     env = {**emu.env(), "SOAR_PROTECTED_USERS": emu.tenant.users[boss]["email"]}
     with serving(tmp_path / "state", args, env) as served:
         assert served.post(jsonl(events)).status_code == 200
-        every = {(i["rule"], i["group"]["user_id"]): i for i in answered(served, 5)}
+        every = {(i["rule"], i["group"]["user_id"]): i for i in answered(served, 6)}
         served.stop()
     assert every[("auto-block", boss)]["response"]["status"] == "failed"  # refused, not written
     assert writes(emu, boss) == [] and not emu.tenant.users[boss].get("blocked")
@@ -193,6 +215,16 @@ def test_incidents_are_workflows_whose_responses_block_plan_or_say_why_not(
     assert waiting["status"] == "awaiting_approval"
     assert "approves at most 1 target(s)" in waiting["error"] and "soar approve" in waiting["error"]
     assert writes(emu, many[0]) == [] and writes(emu, many[1]) == []
+    # each write step is the rule's to approve only within max_targets: the first step (one
+    # account) is written, the second (two) waits for a person, nothing of it sent
+    later = found["then-more"]["response"]
+    assert later["status"] == "awaiting_approval", later
+    assert "step 'second' has 2" in later["error"]
+    assert emu.tenant.users[first]["blocked"] is True and writes(emu, other) == []
+    steps = [
+        r["step"] for r in read_records(Path(later["run_log"])) if r["type"] == "approval.granted"
+    ]
+    assert steps == ["first"]
     incident = found["auto-block"]
     response = incident["response"]
     assert response["status"] == "succeeded", response
