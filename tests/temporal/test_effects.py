@@ -65,3 +65,34 @@ def test_a_retried_append_adds_only_the_records_not_there_yet(tmp_path: Path) ->
     assert read_records(log)[0]["clock"].startswith("2026-12-01T00:00:00")  # the workflow's
     checked = verify(log)  # the chain holds: nothing duplicated, nothing torn
     assert (checked.code, checked.bad_seq) == (3, None) and "intact" in checked.message
+
+
+def test_an_append_waits_while_another_effect_of_the_run_holds_the_log(tmp_path: Path) -> None:
+    """Effects of one run ask for its log's lock at the same moment (200 runs on one worker
+    failed a run with RunLogBusy): an append waits for it, and the log still has one writer."""
+    import threading
+    import time
+
+    from engine.run.runlock import RunLock
+    from engine.temporal.effects import Effects
+    from engine.temporal.segments import WorkerSettings
+    from engine.temporal.spec import RunSpec
+
+    book = tmp_path / "note.yaml"
+    book.write_text(BOOK, encoding="utf-8")
+    registry = default_registry()
+    effects = Effects(WorkerSettings(tmp_path / "runs", registry, Redactor))
+    spec = RunSpec("20261201T000000Z-bcdefa", str(book), load_playbook(book, registry).sha256,
+                   {}, "alice")  # fmt: skip
+    log = tmp_path / "runs" / f"{spec.run_id}.jsonl"
+    assert effects.start(spec, "2026-12-01T00:00:00+00:00").seq == 1
+    asked = {"type": "approval.requested", "fields": {"step": "note"}}
+    held = RunLock.acquire(log, "someone")
+    got: list[int] = []
+    appending = threading.Thread(target=lambda: got.append(effects.append(spec, 1, [asked])))
+    appending.start()
+    time.sleep(0.3)
+    assert got == [] and len(read_records(log)) == 1  # waiting, nothing written meanwhile
+    held.release()
+    appending.join(timeout=10)
+    assert got == [2] and [r["type"] for r in read_records(log)] == ["run.started", asked["type"]]
