@@ -42,6 +42,13 @@ MAX_SHOWN_TARGETS = 50
 SIGNING_KEY_HELP = (
     "Sign the run log with this private key file (else SOAR_SIGNING_KEY_FILE or SOAR_SIGNING_KEY)."
 )
+# where --engine temporal sends its work: soar run's and soar serve's own options
+TemporalAddress = Annotated[
+    str | None, typer.Option("--temporal", help="With --engine temporal: HOST:PORT.")
+]
+TemporalNamespace = Annotated[
+    str, typer.Option("--namespace", help="With --engine temporal: the namespace.")
+]
 # The end of `soar run --help` and `soar resume --help`: what a script can rely on. "\b"
 # keeps a paragraph as written (the help formatter would re-wrap it).
 EXIT_CODES = (
@@ -437,12 +444,8 @@ def run_cmd(
         str,
         typer.Option("--engine", help="local (this process) or temporal (workers: soar worker)."),
     ] = "local",
-    temporal: Annotated[
-        str | None, typer.Option("--temporal", help="With --engine temporal: HOST:PORT.")
-    ] = None,
-    namespace: Annotated[
-        str, typer.Option("--namespace", help="With --engine temporal: the namespace.")
-    ] = "default",
+    temporal: TemporalAddress = None,
+    namespace: TemporalNamespace = "default",
     task_queue: Annotated[
         str, typer.Option("--task-queue", help="With --engine temporal: the task queue.")
     ] = "soar",

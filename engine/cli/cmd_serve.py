@@ -19,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.cmd_run import SIGNING_KEY_HELP
+from engine.cli.cmd_run import SIGNING_KEY_HELP, TemporalAddress, TemporalNamespace
 from engine.cli.environ import NOTIFY_ENV, TOKEN_ENV, VIEWER_ENV
 from engine.serve.limits import MAX_BODY, QUEUE_EVENTS
 
@@ -100,12 +100,8 @@ def serve_cmd(
             "workflow on soar worker; docs/serve.md).",
         ),
     ] = "local",
-    temporal: Annotated[
-        str | None, typer.Option("--temporal", help="With --engine temporal: HOST:PORT.")
-    ] = None,
-    namespace: Annotated[
-        str, typer.Option("--namespace", help="With --engine temporal: the namespace.")
-    ] = "default",
+    temporal: TemporalAddress = None,
+    namespace: TemporalNamespace = "default",
     task_queue: Annotated[
         str,
         typer.Option(
