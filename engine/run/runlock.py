@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import platform
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,8 +47,25 @@ class RunLock:
     fd: int | None
 
     @classmethod
-    def acquire(cls, log: Path, operator: str) -> RunLock:
-        """Take the lock of ``log`` or raise ``RunLogError`` naming who holds it."""
+    def acquire(cls, log: Path, operator: str, wait: float = 0.0) -> RunLock:
+        """Take the lock of ``log`` or raise ``RunLogError`` naming who holds it.
+
+        ``wait``: seconds to keep trying while it is held (by an effect that holds
+        it only to append); by default a holder is refused at once.
+        """
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                return cls._take(log, operator)
+            except RunLogBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+
+    @classmethod
+    def _take(cls, log: Path, operator: str) -> RunLock:
         path = lock_path(Path(log))
         for _ in range(_ATTEMPTS):
             fd, writable = _open(path, log)

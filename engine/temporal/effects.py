@@ -45,7 +45,7 @@ from temporalio import activity
 from engine.audit.records import awaited, read_records
 from engine.audit.runlog import RunLogWriter, jsonable
 from engine.depth import loads, walk
-from engine.errors import RunLogBusy, RunLogError
+from engine.errors import RunLogError
 from engine.expr.budget import end_step_limit, step_limit
 from engine.logs.eventset import BATCH, EventSet
 from engine.playbook.inputs import check_inputs
@@ -514,7 +514,9 @@ class Effects:
     def _append(self, session: Session, staged: Staged, seq: int) -> int:
         """Append ``staged``'s records from ``seq`` on, those not there yet; the log's length."""
         path, run = session.path, session.run
-        with _lock_waiting(path, session.spec.operator):
+        # the effects of one run (its parallel reads' appends, a send's record) may ask for
+        # the lock at the same moment, each holding it only to append: wait for it
+        with RunLock.acquire(path, session.spec.operator, wait=LOCK_WAIT_S):
             if _started(path):
                 writer = RunLogWriter.reopen(path, run.redactor, self.settings.signer)
             else:
@@ -688,22 +690,6 @@ def _read_mark(mark: Path) -> dict[str, Any] | None:
 
 
 LOCK_WAIT_S = 30.0  # an append holds the run log's lock for milliseconds
-
-
-def _lock_waiting(path: Path, operator: str) -> RunLock:
-    """The run log's lock, waited for: the effects of one run (its parallel reads' appends, a
-    send's record) may ask for it at the same moment, each holding it only to append; still
-    one writer at a time. ``RunLogBusy`` after ``LOCK_WAIT_S``: another process keeps it."""
-    deadline = time.monotonic() + LOCK_WAIT_S
-    pause = 0.005
-    while True:
-        try:
-            return RunLock.acquire(path, operator)
-        except RunLogBusy:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
 
 
 def _write_atomic(target: Path, text: str) -> None:
