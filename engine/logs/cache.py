@@ -5,9 +5,11 @@ directory, ``SOAR_CACHE_DIR`` to move it, ``--no-cache`` to do without)
 named by the file's size, modification time and a digest of its content,
 holding:
 
-- ``events.parquet``: the source's columns (``engine.logs.sql``), one row per
-  event in file order, written by the first read itself (``EventStore``): a
-  row's place in it is the event's ``rid``;
+- ``events.duckdb``: the source's columns (``engine.logs.sql``), a DuckDB
+  database file whose table ``events`` holds one row per event in file
+  order, written by the first read itself (``EventStore``): a row's
+  ``rowid`` is the event's ``rid``; it is keyed also by the DuckDB version
+  that wrote it, since an older DuckDB cannot read a newer one's files;
 - ``events.jsonl``: the normalised events, when the file was not plain JSON
   lines (``engine.logs.store.normalize``); otherwise events are read back from
   the file itself, which the key vouches for;
@@ -42,8 +44,8 @@ if TYPE_CHECKING:
     from engine.logs.lines import LineIndex
 
 # bump when the columns or their meaning change (2: rid a column; 3: rid the row's place in
-# the Parquet file, written by the first read itself)
-FORMAT = 3
+# the Parquet file, written by the first read itself; 4: a DuckDB database file instead)
+FORMAT = 4
 DEFAULT_DIR = ".soar-cache"
 _meta_lock = threading.Lock()  # a meta.json is written by its first read and by add_index
 _EDGE = 1 << 20
@@ -83,8 +85,8 @@ class CacheEntry:
     key: dict[str, Any]
 
     @property
-    def parquet(self) -> Path:
-        return self.folder / "events.parquet"
+    def columns(self) -> Path:
+        return self.folder / "events.duckdb"
 
     @property
     def normalized(self) -> Path:
@@ -108,7 +110,7 @@ class CacheEntry:
             meta = self.meta()
         except (OSError, ValueError):
             return False
-        if meta.get("key") != self.key or not self.parquet.is_file():
+        if meta.get("key") != self.key or not self.columns.is_file():
             return False
         if not {"raw", "rows", "profile", "unique", "index"} <= set(meta):
             return False  # a half-written or foreign meta.json: built again
@@ -118,13 +120,13 @@ class CacheEntry:
         """A name in the entry's folder for a file being written (renamed when whole)."""
         return self.folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.{suffix}"
 
-    def keep(self, parquet: Path, raw: Path, rows: int, profile: Profile, unique: bool) -> None:
-        """Make the entry whole: the columns written at ``parquet`` (a ``temporary`` name) take
+    def keep(self, columns: Path, raw: Path, rows: int, profile: Profile, unique: bool) -> None:
+        """Make the entry whole: the columns written at ``columns`` (a ``temporary`` name) take
         their place, then ``meta.json`` says what they hold; ``raw``: the file their rids number.
 
         Raises ``OSError`` when the cache cannot be written.
         """
-        os.replace(parquet, self.parquet)
+        os.replace(columns, self.columns)
         with _meta_lock:
             self._write_meta(
                 {
@@ -183,9 +185,21 @@ def cache_entry(root: Path, path: Path, st: os.stat_result) -> CacheEntry:
         digest = content_digest(path, st.st_size)
     except OSError as exc:
         raise LogFileError(f"{path}: cannot read: {exc.strerror}") from None
-    key = {"format": FORMAT, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "digest": digest}
+    key = {
+        "format": FORMAT,
+        "duckdb": _duckdb_version(),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "digest": digest,
+    }
     name = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
     return CacheEntry(root / name, key)
+
+
+def _duckdb_version() -> str:
+    import duckdb  # loaded already by whoever keeps an entry (the store)
+
+    return str(duckdb.__version__)
 
 
 def clear(entry: CacheEntry) -> None:

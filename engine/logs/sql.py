@@ -102,8 +102,11 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
-    """Create ``table`` from the JSON-lines file at ``path``; its row count.
+def load_ndjson(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, database: str | None = None
+) -> int:
+    """Create ``table`` (in the attached ``database``, else the connection's own) from the
+    JSON-lines file at ``path``; its row count.
 
     Each non-blank line must hold one JSON object, an Auth0 event; the table's
     ``rowid`` is the event's index among them (the connection is set to
@@ -113,11 +116,12 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> int:
     """
     con.execute("SET preserve_insertion_order=true")
     reader, params = events_sql(path)
+    name = ident(table) if database is None else f"{ident(database)}.{ident(table)}"
     try:
-        created = con.execute(f"CREATE TABLE {ident(table)} AS {reader}", params).fetchone()
+        created = con.execute(f"CREATE TABLE {name} AS {reader}", params).fetchone()
     except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # the file, not the SQL
         raise read_error(path, exc) from None
-    _fix_date_keys(con, path, table)
+    _fix_date_keys(con, path, name, f"{table}_date_kinds")
     return int(created[0]) if created else 0
 
 
@@ -146,16 +150,16 @@ def events_sql(path: Path) -> Sql:
 
 def read_error(path: Path, exc: duckdb.Error) -> LogFileError:
     """DuckDB's refusal of a file as the error soar says (DuckDB's reason, and line)."""
-    return LogFileError(f"{path}: not read as Auth0 log events: {_first_line(exc)}")
+    return LogFileError(f"{path}: not read as Auth0 log events: {first_line(exc)}")
 
 
-def _first_line(exc: duckdb.Error) -> str:
+def first_line(exc: duckdb.Error) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _fix_date_keys(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
-    """``date_key`` of the dates not in Auth0's own form, computed once per distinct value."""
-    name = ident(table)
+def _fix_date_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str, scratch: str) -> None:
+    """``date_key`` of the dates not in Auth0's own form, computed once per distinct value,
+    in the table called ``name`` (SQL); ``scratch``: a name free for a temporary table."""
     rows = con.execute(
         f"SELECT DISTINCT date FROM {name} WHERE date_key IS NULL AND date IS NOT NULL"
     ).fetchall()
@@ -163,22 +167,22 @@ def _fix_date_keys(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> No
     if not keys:
         return
     con.execute(
-        f"UPDATE {name} SET date_key = k.key FROM (SELECT unnest(?::VARCHAR[]) AS date, "
-        f"unnest(?::VARCHAR[]) AS key) k WHERE {name}.date = k.date AND {name}.date_key IS NULL",
+        f"UPDATE {name} AS e SET date_key = k.key FROM (SELECT unnest(?::VARCHAR[]) AS date, "
+        "unnest(?::VARCHAR[]) AS key) k WHERE e.date = k.date AND e.date_key IS NULL",
         [list(keys), list(keys.values())],
     )
     if any(_YEAR.fullmatch(text) for text in keys):
-        _unset_numbers(con, path, table)
+        _unset_numbers(con, path, name, scratch)
 
 
-def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> None:
+def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, name: str, scratch: str) -> None:
     """No ``date_key`` where ``date`` was a JSON number (2023): only a string is a date.
 
     The VARCHAR column cannot tell ``2023`` from ``"2023"``, so the file is read
     again for the type of ``date`` alone; this happens only for files that hold
     a bare year as a date.
     """
-    name, kinds = ident(table), ident(f"{table}_date_kinds")
+    kinds = ident(scratch)
     con.execute(
         f"CREATE TEMP TABLE {kinds} AS SELECT json_type(date) AS kind "
         "FROM read_json(?, format='newline_delimited', records=true, columns={'date': 'JSON'}, "
@@ -187,8 +191,8 @@ def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, table: str) -> No
     )
     try:
         con.execute(
-            f"UPDATE {name} SET date_key = NULL FROM {kinds} k "
-            f"WHERE {name}.rowid = k.rowid AND k.kind <> 'VARCHAR' AND {name}.date_key IS NOT NULL"
+            f"UPDATE {name} AS e SET date_key = NULL FROM {kinds} k "
+            "WHERE e.rowid = k.rowid AND k.kind <> 'VARCHAR' AND e.date_key IS NOT NULL"
         )
     finally:
         con.execute(f"DROP TABLE {kinds}")

@@ -20,7 +20,7 @@ def test_index_builds_the_cache_the_next_search_uses(tmp_path: Path) -> None:
     events = sum(1 for line in EXPORT.read_text().splitlines() if line.strip())
     assert f"{events} events" in first.stdout and "indexed in" in first.stdout
     entries = [p for p in (tmp_path / ".soar-cache").iterdir()]
-    assert len(entries) == 1 and (entries[0] / "events.parquet").is_file()
+    assert len(entries) == 1 and (entries[0] / "events.duckdb").is_file()
     meta = json.loads((entries[0] / "meta.json").read_text())
     assert meta["rows"] == events and meta["index"] is not None  # the first read-back is free
     again = soar("logs", "index", str(f), cwd=tmp_path)

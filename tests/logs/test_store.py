@@ -340,7 +340,7 @@ def test_a_count_reads_plain_lines_itself_and_leaves_every_other_file_to_the_sea
         count_events(store, f, "", None, None)  # the exact reader names the line
 
 
-def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events(
+def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events_in_memory(
     tmp_path: Path,
 ) -> None:
     f = plain_file(tmp_path)
@@ -350,13 +350,20 @@ def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events(
         (entry,) = cache.iterdir()  # whole as soon as the file is read: no writer to wait for
         meta = json.loads((entry / "meta.json").read_text())
         assert (meta["rows"], meta["unique"], meta["raw"]) == (112, False, "source")
-        tables = first.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
-        assert tables == [(found.table,)]  # the set's rids; the columns stay in Parquet
+        tables = first.con.execute(
+            "SELECT database_name, table_name, path FROM duckdb_tables() "
+            "JOIN duckdb_databases() USING (database_name)"
+        ).fetchall()
+        # the set's rids in memory; the columns in the entry's database file, read-only
+        assert sorted((name, path) for _, name, path in tables) == [
+            ("events", str(entry / "events.duckdb")),
+            (found.table, None),
+        ]
 
         assert list(found) == search_file(f, "type:s", None, None).events
     with EventStore(tmp_path / "w2", None) as fresh:  # --no-cache: written in the work folder
         assert len(fresh.select(f, "type:s")) == len(found)
-        assert list((tmp_path / "w2").glob("*.parquet"))
+        assert list((tmp_path / "w2").glob("*.duckdb"))
     assert not (tmp_path / "w2").exists()  # and goes with it
 
 
@@ -377,3 +384,6 @@ def test_dates_only_python_keys_are_keyed_in_the_columns_written(tmp_path: Path)
             # the same warnings but for the undated date's text: the column holds 2023 as '2023'
             assert [w.replace("'2023'", "2023") for w in new.warnings] == old.warnings
         assert [e["log_id"] for e in store.select(f, "")] == ["3", "4", "1", "2"]
+    with EventStore(tmp_path / "w2", tmp_path / "cache") as again:  # the keys are in the cache
+        assert again.source(f).cached
+        assert [e["log_id"] for e in again.select(f, "")] == ["3", "4", "1", "2"]
