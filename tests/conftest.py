@@ -12,11 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from engine.actions.registry import ActionContext
 from engine.auth0 import Auth0Client, Auth0Settings
 from engine.emulator import RunningEmulator, start_emulator
 from engine.httpguard import DryRunGuard
+
+# Property tests check values, not speed (benchmarks in bench/ do that): no per-example
+# deadline, which a loaded 2-core machine missed on examples that are merely slow there.
+settings.register_profile("soar", deadline=None)
+settings.load_profile("soar")
 
 
 @pytest.fixture(scope="module")
