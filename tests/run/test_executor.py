@@ -197,19 +197,20 @@ steps:
   - id: slow
     uses: t.slow
     timeout: 200ms
-    with: {seconds: 3}
+    with: {seconds: 8}
   - id: never
     uses: t.echo
 """,
         reg,
     )
+    # promptly: well before the call's 8 s (the bounds leave room for a loaded machine)
     start = time.monotonic()
     result = run_playbook(pb, {}, registry=reg, run_dir=tmp_path)
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 5
     outcome = result.steps["slow"]
     assert isinstance(outcome, Failed)
     assert "timed out after 0.2s" in outcome.error and "1 of 1" in outcome.error
-    assert 0.15 < outcome.duration < 1.0
+    assert 0.15 < outcome.duration < 4
     assert "never" not in result.steps
     assert result.status == "failed"
     assert verify(result.run_log).code == 0
