@@ -70,7 +70,7 @@ def find_successful_logins(ctx: ActionContext, args: Mapping[str, Any]) -> Resul
     warnings: list[str] = []
     results = []
     forms = ip_forms_of(args.get("ips") or [])
-    for clause in any_of("ip", forms):
+    for clause in any_of("ip", forms, ctx.logs_file is not None):
         result = run_search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d")
         results.append(result)
         warnings.extend(result.warnings)
@@ -110,7 +110,7 @@ def list_accessed_clients(ctx: ActionContext, args: Mapping[str, Any]) -> Result
         events = joined(
             [
                 run_search(ctx, f"({SUCCESS_CLAUSE}) AND ({clause})", args, "7d").events
-                for clause in any_of("user_id", user_ids)
+                for clause in any_of("user_id", user_ids, ctx.logs_file is not None)
             ]
         )
     only = address_keys(args["ips"]) if args.get("ips") else None
@@ -172,7 +172,7 @@ def activity_after_compromise(ctx: ActionContext, args: Mapping[str, Any]) -> Re
             attacker.add(key)
     activity: dict[str, dict[str, Any]] = {}
     results: list[SearchResult] = []
-    for clause in any_of("user_id", list(first)):
+    for clause in any_of("user_id", list(first), ctx.logs_file is not None):
         result = run_search(ctx, clause, args, "7d")
         results.append(result)
         for e in fields_of(result.events, "user_id", "ip", "date", "client_name", "type"):

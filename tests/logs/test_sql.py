@@ -422,7 +422,11 @@ def test_both_evaluators_agree_on_the_real_shaped_corpus(
         *(q for q in written if "{{" not in q),
         *(LUCENE_VALUE.sub(lucene(v), q) for q in written if "{{" in q for v in ids + ips),
         *(f"user_id:{lucene(u)}" for u in ids),  # auth0.user_logs
-        *(f"({SUCCESS_CLAUSE}) AND ({c})" for c in any_of("ip", ip_forms_of(ips))),
+        *(
+            f"({SUCCESS_CLAUSE}) AND ({c})"
+            for offline in (False, True)  # a tenant's chunks, and a file's
+            for c in any_of("ip", ip_forms_of(ips), offline)
+        ),
     ]
     table, back = load(con, tmp_path, events)
     matched = 0
@@ -468,3 +472,35 @@ def test_date_key_of_every_near_miss_of_auth0s_form_is_timeutils(
     got = [r[0] for r in con.execute(f"SELECT date_key FROM {table} ORDER BY rowid").fetchall()]  # noqa: S608
     assert got == [date_key(e["date"]) for e in back]
     assert sum(k == e["date"] for k, e in zip(got, back, strict=True)) > 40  # some still are
+
+
+def test_or_ed_values_of_one_field_are_one_list_and_find_the_same_rows(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # find_successful_logins ORs every form of every suspicious address: DuckDB tested each
+    # OR-ed comparison on every row, so 1,000 addresses cost 1,000 times one
+    addresses = [f"203.0.{i // 256}.{i % 256}" for i in range(1000)]
+    events = [{"ip": a, "type": "s"} for a in addresses[::7]] + [
+        {"ip": "198.51.100.1", "type": "s"},
+        {"ip": None, "type": "s"},
+        {"type": "s"},
+        {"ip": addresses[3], "type": "fp"},
+        {"ip": addresses[3].upper() + " ", "type": "s"},  # whole values: not this one
+    ]
+    table, back = load(con, tmp_path, events)
+    ors = " OR ".join(f'ip:"{a}"' for a in addresses)
+    for q in (ors, f'type:"s" AND ({ors})', f"NOT ({ors})", f'({ors}) OR type:"fp"'):
+        where, params = where_sql(q)
+        assert where.count("unnest(?") == 1 and addresses in params, q[:40]
+        assert sql_rows(con, table, q) == python_rows(back, q), q[:40]
+    assert len(sql_rows(con, table, ors)) == len(addresses[::7]) + 1
+    # a value OR-ed once, or values of different fields, stay comparisons
+    assert "unnest" not in where_sql('ip:"1.2.3.4" OR type:"s"')[0]
+
+
+def test_a_file_is_searched_for_a_thousand_values_a_query_a_tenant_for_twenty() -> None:
+    forms = [f"203.0.{i // 256}.{i % 256}" for i in range(1500)]
+    assert len(any_of("ip", forms)) == 75  # a tenant's URL stays short
+    offline = any_of("ip", forms, offline=True)  # each query a pass over the file
+    assert len(offline) == 2 and offline[0].count(" OR ") == 999
+    assert [v for q in offline for v in re.findall(r'"([^"]+)"', q)] == forms
