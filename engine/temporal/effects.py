@@ -27,6 +27,7 @@ answers ``unknown`` and the workflow waits for an operator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -515,8 +516,15 @@ class Effects:
         """Append ``staged``'s records from ``seq`` on, those not there yet; the log's length."""
         path, run = session.path, session.run
         # the effects of one run (its parallel reads' appends, a send's record) may ask for
-        # the lock at the same moment, each holding it only to append: wait for it
-        with RunLock.acquire(path, session.spec.operator, wait=LOCK_WAIT_S):
+        # the lock at the same moment, each holding it only to append: wait for it. A
+        # cancelled attempt (its workflow task moved to another worker, which evicts the run
+        # here and cancels its local activities) gets CancelledError raised in this thread at
+        # any bytecode: shielded, it arrives once the append is whole and the lock given back,
+        # never between the lock taken and the with owning it (a lock held for good)
+        with (
+            _uninterrupted(),
+            RunLock.acquire(path, session.spec.operator, wait=LOCK_WAIT_S),
+        ):
             if _started(path):
                 writer = RunLogWriter.reopen(path, run.redactor, self.settings.signer)
             else:
@@ -690,6 +698,13 @@ def _read_mark(mark: Path) -> dict[str, Any] | None:
 
 
 LOCK_WAIT_S = 30.0  # an append holds the run log's lock for milliseconds
+
+
+def _uninterrupted() -> contextlib.AbstractContextManager[None]:
+    """In an activity, its thread's cancellation held back until the block ends (``_append``)."""
+    if activity.in_activity():
+        return activity.shield_thread_cancel_exception()
+    return contextlib.nullcontext()  # called as a function (tests, tools): nothing to hold back
 
 
 def _write_atomic(target: Path, text: str) -> None:

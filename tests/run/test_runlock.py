@@ -13,44 +13,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.errors import RunLogBusy
 from engine.run.runlock import RunLock, lock_path
+from tests.interrupts import interrupted
 
 
 class Interrupted(Exception):
     """What a cancelled activity's thread receives (``temporalio.exceptions.CancelledError``)."""
 
 
-def interrupting(where: str, event: str = "call") -> Callable[..., Any]:
-    """A trace function raising ``Interrupted`` at ``event`` of the function ``where``."""
-
-    def trace(frame: types.FrameType, kind: str, arg: Any) -> Any:
-        if frame.f_code.co_name == where and frame.f_code.co_filename.endswith("runlock.py"):
-            if kind == event:
-                raise Interrupted(where)
-            return trace
-        return trace if kind == "call" else None
-
-    return trace
+def interrupt() -> None:
+    raise Interrupted
 
 
 @pytest.mark.parametrize("where", ["_write_holder", "_still_named"])
 def test_an_exception_while_the_lock_is_taken_leaves_it_free(tmp_path: Path, where: str) -> None:
     log = tmp_path / "run.jsonl"
     log.write_text("")
-    sys.settrace(interrupting(where))
-    try:
-        with pytest.raises(Interrupted):
-            RunLock.acquire(log, "worker-1")
-    finally:
-        sys.settrace(None)
+    with interrupted("runlock.py", where, "call", interrupt), pytest.raises(Interrupted):
+        RunLock.acquire(log, "worker-1")
     # the retry (on this worker or another) takes it at once, without any wait
     with RunLock.acquire(log, "worker-2") as lock:
         assert lock.fd is not None

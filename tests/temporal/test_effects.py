@@ -67,13 +67,8 @@ def test_a_retried_append_adds_only_the_records_not_there_yet(tmp_path: Path) ->
     assert (checked.code, checked.bad_seq) == (3, None) and "intact" in checked.message
 
 
-def test_an_append_waits_while_another_effect_of_the_run_holds_the_log(tmp_path: Path) -> None:
-    """Effects of one run ask for its log's lock at the same moment (200 runs on one worker
-    failed a run with RunLogBusy): an append waits for it, and the log still has one writer."""
-    import threading
-    import time
-
-    from engine.run.runlock import RunLock
+def note_run(tmp_path: Path, suffix: str) -> tuple[Any, Any, Path]:
+    """The effects of a worker whose run folder is ``tmp_path/runs``, a run of BOOK, its log."""
     from engine.temporal.effects import Effects
     from engine.temporal.segments import WorkerSettings
     from engine.temporal.spec import RunSpec
@@ -82,9 +77,20 @@ def test_an_append_waits_while_another_effect_of_the_run_holds_the_log(tmp_path:
     book.write_text(BOOK, encoding="utf-8")
     registry = default_registry()
     effects = Effects(WorkerSettings(tmp_path / "runs", registry, Redactor))
-    spec = RunSpec("20261201T000000Z-bcdefa", str(book), load_playbook(book, registry).sha256,
-                   {}, "alice")  # fmt: skip
-    log = tmp_path / "runs" / f"{spec.run_id}.jsonl"
+    sha = load_playbook(book, registry).sha256
+    spec = RunSpec(f"20261201T000000Z-{suffix}", str(book), sha, {}, "alice")
+    return effects, spec, tmp_path / "runs" / f"{spec.run_id}.jsonl"
+
+
+def test_an_append_waits_while_another_effect_of_the_run_holds_the_log(tmp_path: Path) -> None:
+    """Effects of one run ask for its log's lock at the same moment (200 runs on one worker
+    failed a run with RunLogBusy): an append waits for it, and the log still has one writer."""
+    import threading
+    import time
+
+    from engine.run.runlock import RunLock
+
+    effects, spec, log = note_run(tmp_path, "bcdefa")
     assert effects.start(spec, "2026-12-01T00:00:00+00:00").seq == 1
     asked = {"type": "approval.requested", "fields": {"step": "note"}}
     held = RunLock.acquire(log, "someone")
@@ -96,3 +102,33 @@ def test_an_append_waits_while_another_effect_of_the_run_holds_the_log(tmp_path:
     held.release()
     appending.join(timeout=10)
     assert got == [2] and [r["type"] for r in read_records(log)] == ["run.started", asked["type"]]
+
+
+def test_an_append_cancelled_as_it_takes_the_lock_finishes_and_gives_the_lock_back(
+    tmp_path: Path,
+) -> None:
+    """A worker evicting a run cancels its local activities: Temporal raises CancelledError
+    in the activity's thread wherever it is. Raised as the lock has just been taken (before
+    the ``with`` owns it), it was lost with the lock held for good; now the append is whole,
+    the lock given back, and only then is the activity cancelled."""
+    from temporalio.exceptions import CancelledError
+    from temporalio.testing import ActivityEnvironment
+
+    from engine.run.runlock import RunLock, lock_path
+    from tests.interrupts import interrupted
+
+    effects, spec, log = note_run(tmp_path, "cdefab")
+    env = ActivityEnvironment()
+    assert env.run(effects.start, spec, "2026-12-01T00:00:00+00:00").seq == 1
+    asked = {"type": "approval.requested", "fields": {"step": "note"}}
+    with (
+        interrupted("runlock.py", "acquire", "return", env.cancel),
+        pytest.raises(CancelledError),
+    ):
+        env.run(effects.append, spec, 1, [asked])
+    assert [r["type"] for r in read_records(log)] == ["run.started", "approval.requested"]
+    with RunLock.acquire(log, "the retry"):  # free at once: the retry is not refused
+        pass
+    assert not lock_path(log).exists()
+    assert env.run(effects.append, spec, 1, [asked]) == 2  # the retry: nothing twice
+    assert verify(log).code == 3
