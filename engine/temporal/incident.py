@@ -41,14 +41,13 @@ from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from engine.run.approval import Decision
-    from engine.temporal.locks import GRANTED, PING, RELEASE, Holder, lock_id
+    from engine.temporal.locks import GRANTED, PING, RELEASE, REQUEST_LOCK, Holder, lock_id
     from engine.temporal.spec import DECIDE, WORKFLOW, RunSpec, Segment, failure_cause
 
 INCIDENT = "soar.incident"
 EVIDENCE = "evidence"  # the signal of each detection
 INCIDENT_STATE = "incident"  # the query soar serve follows the response by
 WATCH = "soar.watch-run"  # activity: until the child run asks a question or ends
-REQUEST_LOCK = "soar.request-lock"  # activity: signal-with-start of a target's lock
 MAX_IDS = 2000  # log ids of evidence kept (each at most 200 characters: a payload stays small)
 
 

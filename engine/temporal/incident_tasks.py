@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.temporal.incident import REQUEST_LOCK, WATCH
-from engine.temporal.locks import ACQUIRE, LOCK, Holder, LockState
+from engine.temporal.incident import WATCH
+from engine.temporal.locks import ACQUIRE, LOCK, REQUEST_LOCK, Holder, LockState
 from engine.temporal.spec import STATE
 
 POLL_S = 0.25

@@ -37,6 +37,7 @@ ACQUIRE = "acquire"
 RELEASE = "release"
 GRANTED = "lock_granted"  # signalled to the holder, with the lock's id
 PING = "lock_ping"  # signalled to the holder: is it still there?
+REQUEST_LOCK = "soar.request-lock"  # activity: signal-with-start of a target's lock
 IDLE = timedelta(seconds=30)
 LEASE_CHECK = timedelta(seconds=60)
 _MAX_TARGET = 200  # characters of a target kept in a lock's id; longer ones are digested
