@@ -49,6 +49,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from engine.errors import GuardrailError
@@ -78,16 +79,31 @@ with workflow.unsafe.imports_passed_through():
         Segment,
         StepInfo,
         StepPlan,
+        failure_cause,
         target_from,
     )
 
-# what trying again cannot change (matched by exact class name); RunLogBusy (a log another
-# attempt still writes: its worker may be alive but cut off) is retried
-NON_RETRYABLE = ["RunLogError", "InputError", "PlaybookError", "ConfigError", "UsageError"]
+# what trying again cannot change (Temporal matches an error by its exact class name): soar's
+# own errors (a playbook or input refused, a run log that is not this run's, a bad setting),
+# a bug, and a file of the run folder in the way; what may pass is tried a few times, never
+# for ever. RunLogBusy (a log another attempt still appends to: its worker may be alive but
+# cut off; each attempt waits LOCK_WAIT_S for it), a worker's death or timeout, an I/O error
+# of shared storage and an upstream error outside an action are what may pass.
+NON_RETRYABLE = [
+    *("SoarError", "UsageError", "ConfigError", "EmulatorError", "TemporalError"),
+    *("InvalidError", "PlaybookError", "InputError", "DrillError", "DetectionError"),
+    *("DateError", "TemplateError", "QueryError", "LogFileError", "BatchError", "RunLogError"),
+    *("DuplicateActionError", "ActionError", "StepTimeout", "GuardrailError", "DryRunViolation"),
+    *("TypeError", "AttributeError", "NameError", "KeyError", "IndexError", "LookupError"),
+    *("ValueError", "JSONDecodeError", "UnicodeDecodeError", "UnicodeEncodeError"),
+    *("AssertionError", "NotImplementedError", "RecursionError", "ZeroDivisionError"),
+    *("FileExistsError", "IsADirectoryError", "NotADirectoryError", "PermissionError"),
+]
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,  # then the run fails with the error (``_broken``), as a local run does
     non_retryable_error_types=NON_RETRYABLE,
 )
 CALL_TIMEOUT = timedelta(hours=1)  # one call, when its step sets no timeout
@@ -130,6 +146,7 @@ class RunWorkflow:
         self.seq = 0
         self.pending = _Records()
         self.appending = asyncio.Lock()
+        self.step_id: str | None = None
 
     @workflow.run
     async def run(self, spec: RunSpec) -> Segment:
@@ -151,6 +168,8 @@ class RunWorkflow:
         except _Stopped as stop:
             self.state = "finished"
             return stop.segment
+        except ActivityError as exc:  # an effect failed for good: so does the run, saying why
+            status, error = "failed", await self._broken(exc)
         segment = await self._finish(status, error)
         self.state = "finished"
         return segment
@@ -160,6 +179,7 @@ class RunWorkflow:
     async def _step(self, info: StepInfo) -> tuple[str, str | None]:
         """One step's life, as ``engine.run.step.run_step``; its status and error."""
         began = workflow.now()
+        self.step_id, self.step_began = info.id, began
         plan: StepPlan = await self._act(PREPARE, self.spec, info.id, self.seq, result=StepPlan)
         self.seq = plan.seq
         if plan.status != "ready":
@@ -201,12 +221,19 @@ class RunWorkflow:
         """Each read call an activity, ``max_parallel`` at once; the first failure's error."""
         errors: dict[int, str] = {}
 
+        broken: list[ActivityError] = []
+
         async def one(index: int) -> None:
             attempt = 1
             while True:
-                got: CallResult = await self._act(
-                    CALL, self.spec, info.id, index, attempt, result=CallResult, info=info
-                )
+                try:
+                    got: CallResult = await self._act(
+                        CALL, self.spec, info.id, index, attempt, result=CallResult, info=info
+                    )
+                except ActivityError as exc:  # not the action's failure: an effect's, for good
+                    broken.append(exc)
+                    errors[index] = str(exc)
+                    return
                 if got.ok:
                     return
                 if got.wait is None:
@@ -232,6 +259,8 @@ class RunWorkflow:
                     f"timed out after {info.timeout_s:g}s (calls in flight were abandoned; "
                     "raise 'timeout' or make the action faster)"
                 )
+        if broken:  # the others of its batch have ended: the run fails with the first
+            raise broken[0]
         return errors[min(errors)] if errors else None
 
     async def _writes(self, info: StepInfo, plan: StepPlan, refused: dict[int, str]) -> str | None:
@@ -350,6 +379,25 @@ class RunWorkflow:
         return self.decision
 
     # -- effects -------------------------------------------------------------------------
+
+    async def _broken(self, exc: ActivityError) -> str:
+        """The run's error when one of its effects failed for good (retrying cannot help, or
+        its attempts are spent); its step logged as failed with it, when that can be."""
+        cause = exc.cause
+        kind = cause.type if isinstance(cause, ApplicationError) and cause.type else None
+        what = f"{exc.activity_type or 'an effect'} failed on the workers"
+        why = f"{what}{f' ({kind})' if kind else ''}: {failure_cause(exc)}"
+        if self.step_id is None:
+            return why
+        took = (workflow.now() - self.step_began).total_seconds()
+        try:  # (an effect appends last: one that failed has appended nothing)
+            done: StepPlan = await self._act(
+                FINISH_STEP, self.spec, self.step_id, self.seq, took, {}, why, result=StepPlan
+            )
+            self.seq = done.seq
+        except ActivityError:
+            workflow.logger.warning("step %s: its failure could not be logged", self.step_id)
+        return f"step {self.step_id!r} failed: {why}"
 
     async def _finish(self, status: str, error: str | None) -> Segment:
         segment: Segment = await self._act(

@@ -542,3 +542,40 @@ def test_a_protected_account_is_refused_and_the_run_fails_as_the_local_engines(
     assert result(far)["status"] == result(here)["status"] == "failed"
     assert shape(Path(result(far)["run_log"])) == shape(Path(result(here)["run_log"]))
     assert writes(emu, user) == []
+
+
+def test_an_effect_that_fails_for_good_fails_the_run_with_its_error(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    """A file in the way of the send's idempotency marks: no attempt can send (a retry cannot
+    help), so the run ends at once, failed, with that error in its log, nothing sent."""
+    from engine.run.state import new_run_id
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+
+    _, run_dir = tenant
+    with recording_server() as server:
+        book = tmp_path / "hook.yaml"
+        book.write_text(HOOK.replace("URL", server.url), encoding="utf-8")
+        sha = load_playbook(book, default_registry()).sha256
+        spec = RunSpec(new_run_id(), str(book), sha, {}, "mallory", yes=True)
+        (run_dir / f"{spec.run_id}.sends").write_text("not a folder")
+        started = time.monotonic()
+        ended = submit_and_follow(
+            spec, address=temporal_server, namespace="default", task_queue="shared",
+            run_dir=run_dir,
+        )  # fmt: skip
+        took = time.monotonic() - started
+        assert server.count("POST", "/hook") == 0
+    assert ended.status == "failed"  # soar run's exit code 1, as a local run that failed
+    assert ended.error is not None
+    why = "soar.send failed on the workers (FileExistsError): [Errno 17] File exists"
+    assert ended.error.startswith(f"step 'notify' failed: {why}")
+    assert took < 15  # not retried: a file in the way stays in the way
+    records = read_records(ended.run_log)
+    assert [r["type"] for r in records][-3:] == ["action.call", "step.finished", "run.finished"]
+    step, run = records[-2:]  # as a local run whose step failed: the step, then the run
+    assert (step["status"], run["status"], run["error"]) == ("failed", "failed", ended.error)
+    assert step["error"].startswith(why)
+    assert "action.result" not in types(ended.run_log)  # its outcome: never sent
+    assert soar("verify", str(ended.run_log)).returncode == 0
