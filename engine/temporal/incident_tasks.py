@@ -1,4 +1,4 @@
-"""The incident workflow's activities: watching its child run, asking a target's lock.
+"""Activities on the Temporal server: an incident watching its child run; any run asking a lock.
 
 Both are ``async`` activities: they only talk to the Temporal server, through
 the worker's own client (``activity.client()``), and run on the worker's event

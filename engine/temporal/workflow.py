@@ -49,13 +49,14 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from engine.errors import GuardrailError
     from engine.run.approval import Approvals, AwaitingApproval, Decision, approval_content
     from engine.run.guardrails import Guardrails, Target
     from engine.run.step import refusals
+    from engine.temporal.locks import GRANTED, PING, RELEASE, REQUEST_LOCK, Holder, lock_id
     from engine.temporal.spec import (
         APPEND,
         CALL,
@@ -108,6 +109,7 @@ RETRY = RetryPolicy(
 )
 CALL_TIMEOUT = timedelta(hours=1)  # one call, when its step sets no timeout
 LOCAL_TIMEOUT = timedelta(minutes=10)  # one local activity (a step's preparation, an append)
+NO_TENANT = "-"  # the tenant label of a run without one (its writes are not Auth0's)
 REMOTE = frozenset({SEND})  # a write's send: queued, heartbeating, another worker's if need be
 
 
@@ -147,6 +149,7 @@ class RunWorkflow:
         self.pending = _Records()
         self.appending = asyncio.Lock()
         self.step_id: str | None = None
+        self.granted: set[str] = set()  # the target locks granted to this run (held now)
 
     @workflow.run
     async def run(self, spec: RunSpec) -> Segment:
@@ -268,30 +271,88 @@ class RunWorkflow:
         for index in range(plan.calls):
             if index in refused:  # never sent
                 continue
-            self.seq = await self._act(LOG_CALL, self.spec, info.id, index, self.seq, result=int)
-            attempt, resend = 1, False
-            while True:
-                got: CallResult = await self._act(
-                    SEND, self.spec, info.id, index, attempt, resend, result=CallResult, info=info
-                )
-                if got.ok:
-                    self.seq = await self._act(
-                        LOG_RESULT, self.spec, info.id, index, self.seq, got.redelivered, result=int
-                    )
-                    break
-                if got.unknown:
-                    await self._unknown(info, str(plan.targets[index].get("value")))
-                    resend = True  # the operator checked the target and confirmed
-                    continue
-                if got.wait is None:
-                    error = got.error or "failed"
-                    self.seq = await self._act(
-                        LOG_FAILED, self.spec, info.id, index, self.seq, error, result=int
-                    )
-                    return error
-                await self._retry(info, index, attempt, got)
-                attempt += 1
+            target = str(plan.targets[index].get("value"))
+            lock = await self._lock(target)
+            try:
+                error = await self._write(info, index, target, lock)
+            finally:
+                await self._unlock(lock)
+            if error is not None:
+                return error
         return None
+
+    async def _write(self, info: StepInfo, index: int, target: str, lock: str) -> str | None:
+        """One write, under its target's lock (``lock``, held from before ``action.call``
+        until its result is logged); its error, or None."""
+        self.seq = await self._act(LOG_CALL, self.spec, info.id, index, self.seq, result=int)
+        attempt, resend = 1, False
+        while True:
+            got: CallResult = await self._act(
+                SEND, self.spec, info.id, index, attempt, resend, result=CallResult, info=info
+            )
+            if got.ok:
+                self.seq = await self._act(
+                    LOG_RESULT, self.spec, info.id, index, self.seq, got.redelivered, result=int
+                )
+                return None
+            if got.unknown:
+                # a person checks the target, for hours maybe: the target is not kept from
+                # other runs meanwhile; the lock is taken again before the write is resent
+                await self._unlock(lock)
+                await self._unknown(info, target)
+                await self._lock(target)
+                resend = True  # the operator checked the target and confirmed
+                continue
+            if got.wait is None:
+                error = got.error or "failed"
+                self.seq = await self._act(
+                    LOG_FAILED, self.spec, info.id, index, self.seq, error, result=int
+                )
+                return error
+            await self._retry(info, index, attempt, got)
+            attempt += 1
+
+    # -- target locks: one writer per (tenant, target) across every run -----------------
+
+    async def _lock(self, target: str) -> str:
+        """Wait until this run holds ``target``'s lock (``engine.temporal.locks``); its id.
+
+        Whoever started the run (``soar run``, ``soar serve``), its writes to one account
+        wait for each other's: a lock is asked for before ``action.call`` and given back
+        once the result is logged, so a run holds one lock at a time and none waits for
+        another while holding one (no deadlock).
+        """
+        lock = lock_id(self.opened.tenant or NO_TENANT, target)
+        await workflow.execute_activity(
+            REQUEST_LOCK,
+            args=[lock, self._holder()],
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RETRY,
+        )
+        await workflow.wait_condition(lambda: lock in self.granted)
+        return lock
+
+    async def _unlock(self, lock: str) -> None:
+        """Give ``lock`` back (or leave its queue); a lock already gone holds nothing."""
+        if lock not in self.granted:
+            return
+        self.granted.discard(lock)
+        try:
+            await workflow.get_external_workflow_handle(lock).signal(RELEASE, self._holder())
+        except FailureError:  # that lock is not running (terminated by hand): nothing held
+            workflow.logger.warning("lock %s gone before its release", lock)
+
+    def _holder(self) -> Holder:
+        info = workflow.info()
+        return Holder(info.workflow_id, info.run_id)
+
+    @workflow.signal(name=GRANTED)
+    def lock_granted(self, lock: str) -> None:
+        self.granted.add(lock)
+
+    @workflow.signal(name=PING)
+    def lock_ping(self, _lock: str) -> None:
+        """A lock checking that its holder is still running: receiving it is the answer."""
 
     async def _retry(self, info: StepInfo, index: int, attempt: int, got: CallResult) -> None:
         """``action.retry``, then the wait the step's policy gave, on the workflow's timer."""

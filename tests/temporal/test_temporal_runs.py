@@ -26,7 +26,7 @@ from engine.playbook.loader import load_playbook
 from engine.run.executor import run_playbook
 from tests.localserver import Route, recording_server
 from tests.soarcli import ROOT, soar
-from tests.temporal.conftest import Workers, temporal_binary
+from tests.temporal.conftest import Workers, readable, temporal_binary, write_spans
 
 TRIAGE = "playbooks/auth0-attack-triage.yaml"
 CONTAIN = "playbooks/auth0-contain-user.yaml"
@@ -138,9 +138,10 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
          "--address", temporal_server, "--output", "json"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert there["run_id"] in history
-    assert emulator.client_secret not in history
-    assert "Bearer" not in history and "access_token" not in history
+    text = readable(json.loads(history))
+    assert there["run_id"] in history and str(ROOT / TRIAGE) in text  # payloads read, decoded
+    assert emulator.client_secret not in text and "Bearer" not in text
+    assert "access_token" not in text
     assert len(history) < 1_000_000
     found = next(
         r
@@ -579,3 +580,35 @@ def test_an_effect_that_fails_for_good_fails_the_run_with_its_error(
     assert step["error"].startswith(why)
     assert "action.result" not in types(ended.run_log)  # its outcome: never sent
     assert soar("verify", str(ended.run_log)).returncode == 0
+
+
+def test_two_runs_by_hand_writing_one_account_write_one_after_the_other(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    """Each write takes its target's lock, whoever started the run: two ``soar run`` at once
+    on one account (each request 300 ms: their blocks would overlap) write in turn, and the
+    second reads the account as the first left it."""
+    with start_emulator(
+        scenario="credential-stuffing", seed=5, rate_limit=(1000, 5000.0), latency_ms=300
+    ) as emu:
+        workers(emu, tmp_path, "serial", 2)
+        victim = emu.truth["compromised_users"][0]
+        command = [*soar_args(), "run", CONTAIN, "-i", f"user_id={victim}", "-i",
+                   "revoke_sessions=false", "--yes", *remote(temporal_server, "serial", tmp_path),
+                   "--json"]  # fmt: skip
+        env = {**clean_env(), **emu.env()}
+        runs = [
+            subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        done = [run.communicate(timeout=60) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], [err for _, err in done]
+        logs = [Path(json.loads(out)["run_log"]) for out, _ in done]
+        # one PATCH: the second block found the account blocked
+        assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{quote(victim)}")]
+    (first,), (second,) = sorted(write_spans(read_records(log)) for log in logs)
+    assert first[1] <= second[0]  # the second's action.call once the first's result was logged
+    assert (first[2]["result"]["changed"], second[2]["result"]["changed"]) == (True, False)
+    assert all(soar("verify", str(log)).returncode == 0 for log in logs)
