@@ -261,10 +261,11 @@ class Effects:
         session = self._session(spec)
         step = session.step(step_id)
         ready = self._prepared(session, step)
-        try:
-            result = run_action(ready.action, session.run.ctx, ready.calls[index], plan=False)
-        except Exception as exc:
-            return _failure(session, step, attempt, exc)
+        with beating(activity.heartbeat):  # a queued activity: its worker's death is seen
+            try:
+                result = run_action(ready.action, session.run.ctx, ready.calls[index], plan=False)
+            except Exception as exc:
+                return _failure(session, step, attempt, exc)
         self._keep(session, step.id, index, result)
         return CallResult(True)
 

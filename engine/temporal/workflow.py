@@ -110,7 +110,10 @@ RETRY = RetryPolicy(
 CALL_TIMEOUT = timedelta(hours=1)  # one call, when its step sets no timeout
 LOCAL_TIMEOUT = timedelta(minutes=10)  # one local activity (a step's preparation, an append)
 NO_TENANT = "-"  # the tenant label of a run without one (its writes are not Auth0's)
-REMOTE = frozenset({SEND})  # a write's send: queued, heartbeating, another worker's if need be
+# what reaches a tenant or a peer: queued, heartbeating, another worker's if need be. A read may
+# take long (pages of logs); as a local activity it ran inside the workflow task, which a
+# loaded worker then let time out (10 s) again and again, each retry running the read anew
+REMOTE = frozenset({SEND, CALL})
 
 
 class _Stopped(Exception):
@@ -473,13 +476,12 @@ class RunWorkflow:
             self.seq = await self._act(APPEND, self.spec, self.seq, records, result=int)
 
     async def _act(self, name: str, *args: Any, result: Any, info: StepInfo | None = None) -> Any:
-        """One activity. A write's send is queued: it heartbeats, and moves to another
-        worker when its own dies, where its idempotency key is recognised. The others are
-        local activities (run by the worker of this workflow task, no queue between): the
-        log's and the run folder's are idempotent by sequence number, a read may run
-        again; when their worker dies, the workflow task moves to another worker after
-        its timeout (``heartbeat_s``) and runs them again there. A call's is bounded by its
-        step's timeout, when it has one."""
+        """One activity. A read call and a write's send are queued: they heartbeat, and
+        move to another worker when their own dies (a send's idempotency key recognised
+        there). The others are local activities (run by the worker of this workflow task,
+        no queue between), short, idempotent by sequence number: when their worker dies,
+        the workflow task moves to another worker after its timeout (``heartbeat_s``) and
+        runs them again there. A call's is bounded by its step's timeout, when it has one."""
         timeout = LOCAL_TIMEOUT if info is None else CALL_TIMEOUT
         if info is not None and info.timeout_s is not None:
             timeout = timedelta(seconds=info.timeout_s)
