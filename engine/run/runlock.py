@@ -8,7 +8,14 @@ write. ``soar run`` and ``soar resume`` therefore hold ``RunLock`` on
 The lock is ``fcntl.flock`` on that sibling file, which also says who holds it
 (pid, host, operator, since) so that a refused process can name the holder.
 The kernel drops the lock when its process ends, however it ends (SIGKILL
-included): a lock file left behind by a killed run is stale and is taken over.
+included): a lock file left behind by a killed run is stale and is taken over,
+with or without its holder recorded. Inside a process that goes on, the lock
+lives as long as its descriptor: an exception raised while it is being taken
+(an error writing the holder, a thread's cancellation) closes the descriptor
+before it propagates, so a lock is never left held by nobody. A caller whose
+thread may be interrupted asynchronously (Temporal's activity threads) also
+shields the whole of its ``with`` from that interruption: the moment between
+``acquire`` returning and the ``with`` owning the lock is the caller's.
 A holder deletes the file when it releases; a process that locked a file just
 deleted that way sees that the path no longer names what it locked and tries
 again, so two processes can never both believe they hold the lock.
@@ -69,25 +76,27 @@ class RunLock:
         path = lock_path(Path(log))
         for _ in range(_ATTEMPTS):
             fd, writable = _open(path, log)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_holder(fd)
-                os.close(fd)
-                raise RunLogBusy(
-                    f"{log}: the run log is being written by another soar process ({holder}); "
-                    "one log is written by one process at a time: wait for that run to end, "
-                    "then resume it if it stopped"
-                ) from None
-            named = _still_named(path, fd)
-            if named and writable:
-                _write_holder(fd, operator)
-                return cls(path, fd)
-            try:  # a stale lock file of another user (replaced by ours), or one just deleted
-                if named:
+            taken: RunLock | None = None
+            try:  # whatever is raised before the lock is handed over closes it, which unlocks
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _read_holder(fd)
+                    raise RunLogBusy(
+                        f"{log}: the run log is being written by another soar process "
+                        f"({holder}); one log is written by one process at a time: wait for "
+                        "that run to end, then resume it if it stopped"
+                    ) from None
+                named = _still_named(path, fd)
+                if named and writable:
+                    _write_holder(fd, operator)
+                    taken = cls(path, fd)
+                    return taken
+                if named:  # a stale lock file of another user (replaced by ours)
                     _unlink(path, log)
             finally:
-                os.close(fd)
+                if taken is None:
+                    os.close(fd)
         raise RunLogError(f"{log}: cannot lock the run log (it keeps changing); try again")
 
     def release(self) -> None:

@@ -7,6 +7,15 @@ folder when this worker has not seen the run yet, so any activity may run on
 any worker: the steps' outputs are files (``<run_id>.steps/<step>.json``,
 event sets as JSON lines beside them), never payloads.
 
+Cancellation never interrupts an effect (``no_thread_cancel_exception``):
+Temporal would cancel one running on a thread by raising ``CancelledError``
+in it wherever it is (a worker that loses a run's workflow task evicts the
+run and cancels its local activities), which left a run log's lock taken and
+never given back, logged a cancelled step as failed, and turned a tenant
+check into "the settings now point to no tenant". A cancelled effect runs to
+its end instead, bounded by its own timeout; what it appended or kept is what
+its retry finds (idempotent by sequence number, by idempotency key).
+
 Records: an activity stages what it logs (the local engine's own functions,
 ``engine.run.step``, write them to a ``Staged`` sink), then appends them
 under the log's lock at the sequence number the workflow gave it. An attempt
@@ -160,7 +169,7 @@ class Effects:
 
     # -- the activities ------------------------------------------------------------------
 
-    @activity.defn(name=START)
+    @activity.defn(name=START, no_thread_cancel_exception=True)
     def start(self, spec: RunSpec, clock: str) -> Opened:
         """Log ``run.started`` (once: a retried start finds it) and say what the run is."""
         session = self._session(spec, clock)
@@ -169,8 +178,8 @@ class Effects:
             staged = self._staged(session, 0)
             log_started(run, spec.operator, self.settings.signer)
             seq = self._append(session, staged, 0)
-        else:
-            seq = len(read_records(session.path))
+        else:  # tried again (its answer lost): its one record is there, the log may be longer
+            seq = 1
         steps = [
             StepInfo(
                 step.id,
@@ -192,7 +201,7 @@ class Effects:
             run.plan_writes,
         )
 
-    @activity.defn(name=PREPARE)
+    @activity.defn(name=PREPARE, no_thread_cancel_exception=True)
     def prepare(self, spec: RunSpec, step_id: str, seq: int) -> StepPlan:
         """The step up to its gates: skipped or failed (logged, final), or its calls and the
         resolved targets of its writes, which the workflow's guardrails check."""
@@ -226,7 +235,7 @@ class Effects:
             targets,
         )
 
-    @activity.defn(name=APPEND)
+    @activity.defn(name=APPEND, no_thread_cancel_exception=True)
     def append(self, spec: RunSpec, seq: int, records: list[dict[str, Any]]) -> int:
         """Records the workflow made (its gates' and approvals'), each ``{"type", "fields"}``."""
         session = self._session(spec)
@@ -235,7 +244,7 @@ class Effects:
             session.run.log(str(rec["type"]), **dict(rec.get("fields") or {}))
         return self._append(session, staged, seq)
 
-    @activity.defn(name=INPUTS)
+    @activity.defn(name=INPUTS, no_thread_cancel_exception=True)
     def inputs(self, spec: RunSpec, step_id: str, seq: int) -> int:
         """``step.inputs`` of a live write step: its calls and the reads they come from."""
         session, step, ready, staged = self._on(spec, step_id, seq)
@@ -245,21 +254,22 @@ class Effects:
         )
         return self._append(session, staged, seq)
 
-    @activity.defn(name=CALL)
+    @activity.defn(name=CALL, no_thread_cancel_exception=True)
     def call(self, spec: RunSpec, step_id: str, index: int, attempt: int) -> CallResult:
         """One read call, once: its result kept in the run folder; a failure said, with the
         step's retry policy's wait (the workflow waits it and tries again)."""
         session = self._session(spec)
         step = session.step(step_id)
         ready = self._prepared(session, step)
-        try:
-            result = run_action(ready.action, session.run.ctx, ready.calls[index], plan=False)
-        except Exception as exc:
-            return _failure(session, step, attempt, exc)
+        with beating(activity.heartbeat):  # a queued activity: its worker's death is seen
+            try:
+                result = run_action(ready.action, session.run.ctx, ready.calls[index], plan=False)
+            except Exception as exc:
+                return _failure(session, step, attempt, exc)
         self._keep(session, step.id, index, result)
         return CallResult(True)
 
-    @activity.defn(name=PLAN)
+    @activity.defn(name=PLAN, no_thread_cancel_exception=True)
     def plan(self, spec: RunSpec, step_id: str, index: int, seq: int) -> int:
         """One write of a dry or offline run, planned (``action.planned``); nothing sent."""
         session, step, ready, staged = self._on(spec, step_id, seq)
@@ -268,7 +278,7 @@ class Effects:
         self._keep(session, step.id, index, result)
         return self._append(session, staged, seq)
 
-    @activity.defn(name=LOG_CALL)
+    @activity.defn(name=LOG_CALL, no_thread_cancel_exception=True)
     def log_call(self, spec: RunSpec, step_id: str, index: int, seq: int) -> int:
         """``action.call`` of one write, fsynced: the first of its three activities."""
         session, step, ready, staged = self._on(spec, step_id, seq)
@@ -276,7 +286,7 @@ class Effects:
         log_call(session.run, where, ready.action, ready.calls[index])
         return self._append(session, staged, seq)
 
-    @activity.defn(name=SEND)
+    @activity.defn(name=SEND, no_thread_cancel_exception=True)
     def send(
         self, spec: RunSpec, step_id: str, index: int, attempt: int, resend: bool
     ) -> CallResult:
@@ -304,7 +314,7 @@ class Effects:
         self._keep(session, step.id, index, result)
         return CallResult(True, redelivered=earlier)
 
-    @activity.defn(name=LOG_RESULT)
+    @activity.defn(name=LOG_RESULT, no_thread_cancel_exception=True)
     def log_result(
         self, spec: RunSpec, step_id: str, index: int, seq: int, redelivered: dict[str, Any] | None
     ) -> int:
@@ -316,14 +326,14 @@ class Effects:
         log_result(session.run, where, result, **extra)
         return self._append(session, staged, seq)
 
-    @activity.defn(name=LOG_FAILED)
+    @activity.defn(name=LOG_FAILED, no_thread_cancel_exception=True)
     def log_failed(self, spec: RunSpec, step_id: str, index: int, seq: int, error: str) -> int:
         """``action.failed`` of one write (its one line, redacted), fsynced."""
         session, step, ready, staged = self._on(spec, step_id, seq)
         log_failed(session.run, call_where(step, ready.action, index, ready.keys[index]), error)
         return self._append(session, staged, seq)
 
-    @activity.defn(name=FINISH_STEP)
+    @activity.defn(name=FINISH_STEP, no_thread_cancel_exception=True)
     def finish_step(
         self,
         spec: RunSpec,
@@ -358,7 +368,7 @@ class Effects:
             error=outcome.error if outcome.status == "failed" else None,
         )
 
-    @activity.defn(name=RESUMED)
+    @activity.defn(name=RESUMED, no_thread_cancel_exception=True)
     def resumed(self, spec: RunSpec, seq: int, decision: Decision, resend: bool) -> int:
         """``run.resumed``: the run goes on after its stop, with the operator's decision."""
         session = self._session(spec)
@@ -383,7 +393,7 @@ class Effects:
         )
         return self._append(session, staged, seq)
 
-    @activity.defn(name=FINISH)
+    @activity.defn(name=FINISH, no_thread_cancel_exception=True)
     def finish(self, spec: RunSpec, seq: int, status: str, error: str | None) -> Segment:
         """``run.finished`` (outputs rendered unless it stops for approval), signed; how it ended."""
         session = self._session(spec)
@@ -397,8 +407,8 @@ class Effects:
         with self.lock:
             self.sessions.pop(spec.run_id, None)
         finish(run, status, outputs, error)  # which closes the run's clients and store
-        self._append(session, staged, seq)
-        return _segment(spec, session.path, status, error, outputs)
+        end = self._append(session, staged, seq)
+        return _segment(spec, session.path, end, status, error, outputs)
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -512,7 +522,10 @@ class Effects:
         return staged
 
     def _append(self, session: Session, staged: Staged, seq: int) -> int:
-        """Append ``staged``'s records from ``seq`` on, those not there yet; the log's length."""
+        """Append ``staged``'s records from ``seq`` on, those not there yet; the sequence number
+        after them, which is the workflow's next (never the log's length: an activity run again
+        after its worker lost the workflow task's record of it finds the log longer, written by
+        the activities after it, which run again too, each at its own number)."""
         path, run = session.path, session.run
         # the effects of one run (its parallel reads' appends, a send's record) may ask for
         # the lock at the same moment, each holding it only to append: wait for it
@@ -523,6 +536,7 @@ class Effects:
                 writer = RunLogWriter(
                     path, session.spec.run_id, run.redactor, signer=self.settings.signer
                 )
+            signed = writer.signer is not None  # a run.finished then goes with its run.signed
             try:
                 have = writer.seq - seq
                 if have < 0:
@@ -536,7 +550,9 @@ class Effects:
             finally:
                 writer.signer = None  # a signature goes with run.finished, never per append
                 writer.close()
-            return writer.seq
+            return seq + sum(
+                2 if signed and type_ == "run.finished" else 1 for type_, _ in staged.records
+            )
 
     def _save_step(
         self,
@@ -731,10 +747,11 @@ def _read_set(run: Run, source: Path) -> EventSet:
 
 
 def _segment(
-    spec: RunSpec, path: Path, status: str, error: str | None, outputs: dict[str, Any]
+    spec: RunSpec, path: Path, end: int, status: str, error: str | None, outputs: dict[str, Any]
 ) -> Segment:
-    """How the run ended, as a payload: outputs inline while small, else in a file."""
-    records = read_records(path)
+    """How the run ended (its log's first ``end`` records), as a payload: outputs inline while
+    small, else in a file."""
+    records = read_records(path)[:end]
     value = jsonable(outputs)
     text = json.dumps(value, ensure_ascii=False)
     outputs_file = None
@@ -752,5 +769,5 @@ def _segment(
         outputs=value,
         outputs_file=outputs_file,
         awaiting=awaited(records) if status == "awaiting_approval" else None,
-        records=len(records),
+        records=end,
     )

@@ -13,11 +13,11 @@ dry run, or under ``respond: auto`` a live run whose writes are approved
 without a person, recorded as ``approval.granted`` by ``rule <id> (auto)``.
 The child is started without ``yes``, so it stops at its first write step
 and asks (the ``state`` query shows the step and its targets); this workflow
-then checks the step against the rule's ``max_targets``, takes the lock of
-each target (``engine.temporal.locks``: containment of one account is
-serialized across workflows), and answers with the ``decide`` signal. A step
-over ``max_targets``, or writes of unknown outcome, are left for a person
-(``soar approve RUN_ID``). The locks are released when the run has ended.
+then checks the step against the rule's ``max_targets`` and answers with the
+``decide`` signal. A step over ``max_targets``, or writes of unknown outcome,
+are left for a person (``soar approve RUN_ID``). Containment of one account is
+serialized across workflows by the run itself: each of its writes takes its
+target's lock (``engine.temporal.locks``), as every run's does, whoever started it.
 
 Evidence signalled while the response runs, or after, is added to the
 incident (a set of log ids, bounded) and never starts a second response. The
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -41,14 +41,12 @@ from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from engine.run.approval import Decision
-    from engine.temporal.locks import GRANTED, PING, RELEASE, Holder, lock_id
     from engine.temporal.spec import DECIDE, WORKFLOW, RunSpec, Segment, failure_cause
 
 INCIDENT = "soar.incident"
 EVIDENCE = "evidence"  # the signal of each detection
 INCIDENT_STATE = "incident"  # the query soar serve follows the response by
 WATCH = "soar.watch-run"  # activity: until the child run asks a question or ends
-REQUEST_LOCK = "soar.request-lock"  # activity: signal-with-start of a target's lock
 MAX_IDS = 2000  # log ids of evidence kept (each at most 200 characters: a payload stays small)
 
 
@@ -81,7 +79,6 @@ class Response:
     error: str | None = None
     run_log: str | None = None
     approved_by: str | None = None
-    locks: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -121,7 +118,6 @@ class IncidentWorkflow:
         self.first: str | None = None
         self.last: str | None = None
         self.response: Response | None = None
-        self.held: set[str] = set()
         self.spec: IncidentSpec | None = None
 
     @workflow.run
@@ -149,14 +145,12 @@ class IncidentWorkflow:
             status, error, run_log = segment.status, segment.error, segment.run_log
         except ChildWorkflowError as exc:  # the run failed on the workers: said, not hidden
             status, error, run_log = "error", f"the response run failed: {failure_cause(exc)}", None
-        finally:
-            await self._release()
         response = self.response
         response.state, response.status, response.error = "finished", status, error
         response.run_log = run_log
 
     async def _approve(self, spec: IncidentSpec, child: ChildWorkflowHandle[Any, Segment]) -> None:
-        """Answer the child's questions as the rule's pre-approval would, under the locks."""
+        """Answer the child's questions as the rule's pre-approval would."""
         assert self.response is not None
         answered: str | None = None
         while True:
@@ -183,22 +177,11 @@ class IncidentWorkflow:
                 self.response.state, self.response.status = "awaiting_approval", "awaiting_approval"
                 self.response.error = why
                 continue
-            targets = sorted({str(t) for t in awaiting.get("targets") or []})
-            tenant = str(awaiting.get("tenant") or spec.tenant)
-            needed = [lock_id(tenant, t) for t in targets]
-            if not set(needed) <= self.held:
-                # a later write step on other targets: give back the earlier step's locks (its
-                # writes are done) before asking for these, so no two runs ever hold one lock
-                # each while waiting for the other's
-                await self._release()
-            await self._lock(needed, child)
-            if child.done():  # it ended while waiting for a lock (its deadline denied it)
-                return
             by = f"rule {spec.rule} (auto)"
             step = str(awaiting.get("step") or "")
             try:
                 # this step's answer only: each write step is checked against the rule's
-                # max_targets and takes its targets' locks before it is approved
+                # max_targets before it is approved
                 await child.signal(DECIDE, Decision(True, by, workflow.now().isoformat(), step))
             except FailureError:  # it ended between the question and the answer
                 return
@@ -221,43 +204,6 @@ class IncidentWorkflow:
                 f"a person; step {awaiting.get('step')!r} has {count}: {ask}"
             )
         return None
-
-    async def _lock(self, locks: list[str], child: ChildWorkflowHandle[Any, Segment]) -> None:
-        """Take each lock in order (sorted: two holders cannot deadlock), waiting for each,
-        unless the child run ends meanwhile."""
-        info = workflow.info()
-        me = Holder(info.workflow_id, info.run_id)
-        assert self.response is not None
-        for lock in locks:
-            if lock in self.held:
-                continue
-            self.response.locks.append(lock)
-            await workflow.execute_activity(
-                REQUEST_LOCK,
-                args=[lock, me],
-                start_to_close_timeout=timedelta(minutes=1),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-            )
-            await workflow.wait_condition(partial(self._granted_or_over, lock, child))
-            if child.done():
-                return
-
-    def _granted_or_over(self, lock: str, child: ChildWorkflowHandle[Any, Segment]) -> bool:
-        return lock in self.held or child.done()
-
-    async def _release(self) -> None:
-        """Give back every lock asked for (held or still queued for)."""
-        if self.response is None:
-            return
-        info = workflow.info()
-        me = Holder(info.workflow_id, info.run_id)
-        for lock in self.response.locks:
-            try:
-                await workflow.get_external_workflow_handle(lock).signal(RELEASE, me)
-            except FailureError:  # that lock is not running (terminated by hand): nothing held
-                workflow.logger.warning("lock %s gone before its release", lock)
-        self.held.clear()
-        self.response.locks.clear()
 
     async def _quiet(self, spec: IncidentSpec) -> None:
         """Stay open while evidence keeps coming: until ``quiet_s`` pass without any.
@@ -308,14 +254,6 @@ class IncidentWorkflow:
             self.first = found.first
         if found.last and (self.last is None or found.last > self.last):
             self.last = found.last
-
-    @workflow.signal(name=GRANTED)
-    def granted(self, lock: str) -> None:
-        self.held.add(lock)
-
-    @workflow.signal(name=PING)
-    def ping(self, _lock: str) -> None:
-        """A lock checking that its holder is still running: receiving it is the answer."""
 
     @workflow.query(name=INCIDENT_STATE)
     def current(self) -> dict[str, Any]:

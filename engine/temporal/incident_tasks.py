@@ -1,4 +1,4 @@
-"""The incident workflow's activities: watching its child run, asking a target's lock.
+"""Activities on the Temporal server: an incident watching its child run; any run asking a lock.
 
 Both are ``async`` activities: they only talk to the Temporal server, through
 the worker's own client (``activity.client()``), and run on the worker's event
@@ -15,8 +15,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine.temporal.incident import REQUEST_LOCK, WATCH
-from engine.temporal.locks import ACQUIRE, LOCK, Holder, LockState
+from engine.temporal.incident import WATCH
+from engine.temporal.locks import ACQUIRE, LOCK, REQUEST_LOCK, Holder, LockState
 from engine.temporal.spec import STATE
 
 POLL_S = 0.25

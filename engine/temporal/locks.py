@@ -1,16 +1,18 @@
 """One writer per target: a lock workflow per (tenant, target) that grants it to one run at a time.
 
-Containment of one account is serialized across workflows: before an
-incident's response may write to its targets, its workflow (the *holder*,
-``engine.temporal.incident``) asks each target's lock for it, in sorted order
-(so two holders wanting the same targets cannot deadlock), and releases them
-all when its run has ended. The lock is a workflow whose id is
+Containment of one account is serialized across workflows: before a run
+writes to a target (``engine.temporal.workflow``: before its ``action.call``),
+the run (the *holder*) asks that target's lock for it, and gives it back once
+the write's result is logged; a run holds one lock at a time, so none waits
+for a lock while holding another (no deadlock). Every run does, whoever
+started it (``soar run --engine temporal``, an incident's response from
+``soar serve --engine temporal``). The lock is a workflow whose id is
 ``soar-lock:<tenant>:<target>``: the server keeps at most one open per id, so
-there is one queue per target whoever asks (any worker, any ``soar serve``).
+there is one queue per target whoever asks (any worker, any run).
 
 - ``acquire`` (signal-with-start, ``request_lock``): the holder joins the
   queue, once; the lock signals ``lock_granted`` to the first in line, by its
-  workflow id *and* run id, so a later incident reusing the id is not taken
+  workflow id *and* run id, so a later execution reusing the id is not taken
   for it. A holder gone before its turn (the signal fails) is skipped.
 - ``release``: frees the lock if the holder has it, else leaves the queue.
 - A holder that ends without releasing (terminated by an operator) does not
@@ -37,6 +39,7 @@ ACQUIRE = "acquire"
 RELEASE = "release"
 GRANTED = "lock_granted"  # signalled to the holder, with the lock's id
 PING = "lock_ping"  # signalled to the holder: is it still there?
+REQUEST_LOCK = "soar.request-lock"  # activity: signal-with-start of a target's lock
 IDLE = timedelta(seconds=30)
 LEASE_CHECK = timedelta(seconds=60)
 _MAX_TARGET = 200  # characters of a target kept in a lock's id; longer ones are digested

@@ -49,12 +49,14 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from engine.errors import GuardrailError
     from engine.run.approval import Approvals, AwaitingApproval, Decision, approval_content
     from engine.run.guardrails import Guardrails, Target
     from engine.run.step import refusals
+    from engine.temporal.locks import GRANTED, PING, RELEASE, REQUEST_LOCK, Holder, lock_id
     from engine.temporal.spec import (
         APPEND,
         CALL,
@@ -78,21 +80,40 @@ with workflow.unsafe.imports_passed_through():
         Segment,
         StepInfo,
         StepPlan,
+        failure_cause,
         target_from,
     )
 
-# what trying again cannot change (matched by exact class name); RunLogBusy (a log another
-# attempt still writes: its worker may be alive but cut off) is retried
-NON_RETRYABLE = ["RunLogError", "InputError", "PlaybookError", "ConfigError", "UsageError"]
+# what trying again cannot change (Temporal matches an error by its exact class name): soar's
+# own errors (a playbook or input refused, a run log that is not this run's, a bad setting),
+# a bug, and a file of the run folder in the way; what may pass is tried a few times, never
+# for ever. RunLogBusy (a log another attempt still appends to: its worker may be alive but
+# cut off; each attempt waits LOCK_WAIT_S for it), a worker's death or timeout, an I/O error
+# of shared storage and an upstream error outside an action are what may pass.
+NON_RETRYABLE = [
+    *("SoarError", "UsageError", "ConfigError", "EmulatorError", "TemporalError"),
+    *("InvalidError", "PlaybookError", "InputError", "DrillError", "DetectionError"),
+    *("DateError", "TemplateError", "QueryError", "LogFileError", "BatchError", "RunLogError"),
+    *("DuplicateActionError", "ActionError", "StepTimeout", "GuardrailError", "DryRunViolation"),
+    *("TypeError", "AttributeError", "NameError", "KeyError", "IndexError", "LookupError"),
+    *("ValueError", "JSONDecodeError", "UnicodeDecodeError", "UnicodeEncodeError"),
+    *("AssertionError", "NotImplementedError", "RecursionError", "ZeroDivisionError"),
+    *("FileExistsError", "IsADirectoryError", "NotADirectoryError", "PermissionError"),
+]
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=5,  # then the run fails with the error (``_broken``), as a local run does
     non_retryable_error_types=NON_RETRYABLE,
 )
 CALL_TIMEOUT = timedelta(hours=1)  # one call, when its step sets no timeout
 LOCAL_TIMEOUT = timedelta(minutes=10)  # one local activity (a step's preparation, an append)
-REMOTE = frozenset({SEND})  # a write's send: queued, heartbeating, another worker's if need be
+NO_TENANT = "-"  # the tenant label of a run without one (its writes are not Auth0's)
+# what reaches a tenant or a peer: queued, heartbeating, another worker's if need be. A read may
+# take long (pages of logs); as a local activity it ran inside the workflow task, which a
+# loaded worker then let time out (10 s) again and again, each retry running the read anew
+REMOTE = frozenset({SEND, CALL})
 
 
 class _Stopped(Exception):
@@ -130,6 +151,8 @@ class RunWorkflow:
         self.seq = 0
         self.pending = _Records()
         self.appending = asyncio.Lock()
+        self.step_id: str | None = None
+        self.granted: set[str] = set()  # the target locks granted to this run (held now)
 
     @workflow.run
     async def run(self, spec: RunSpec) -> Segment:
@@ -151,6 +174,8 @@ class RunWorkflow:
         except _Stopped as stop:
             self.state = "finished"
             return stop.segment
+        except ActivityError as exc:  # an effect failed for good: so does the run, saying why
+            status, error = "failed", await self._broken(exc)
         segment = await self._finish(status, error)
         self.state = "finished"
         return segment
@@ -160,6 +185,7 @@ class RunWorkflow:
     async def _step(self, info: StepInfo) -> tuple[str, str | None]:
         """One step's life, as ``engine.run.step.run_step``; its status and error."""
         began = workflow.now()
+        self.step_id, self.step_began = info.id, began
         plan: StepPlan = await self._act(PREPARE, self.spec, info.id, self.seq, result=StepPlan)
         self.seq = plan.seq
         if plan.status != "ready":
@@ -201,12 +227,19 @@ class RunWorkflow:
         """Each read call an activity, ``max_parallel`` at once; the first failure's error."""
         errors: dict[int, str] = {}
 
+        broken: list[ActivityError] = []
+
         async def one(index: int) -> None:
             attempt = 1
             while True:
-                got: CallResult = await self._act(
-                    CALL, self.spec, info.id, index, attempt, result=CallResult, info=info
-                )
+                try:
+                    got: CallResult = await self._act(
+                        CALL, self.spec, info.id, index, attempt, result=CallResult, info=info
+                    )
+                except ActivityError as exc:  # not the action's failure: an effect's, for good
+                    broken.append(exc)
+                    errors[index] = str(exc)
+                    return
                 if got.ok:
                     return
                 if got.wait is None:
@@ -232,6 +265,8 @@ class RunWorkflow:
                     f"timed out after {info.timeout_s:g}s (calls in flight were abandoned; "
                     "raise 'timeout' or make the action faster)"
                 )
+        if broken:  # the others of its batch have ended: the run fails with the first
+            raise broken[0]
         return errors[min(errors)] if errors else None
 
     async def _writes(self, info: StepInfo, plan: StepPlan, refused: dict[int, str]) -> str | None:
@@ -239,30 +274,88 @@ class RunWorkflow:
         for index in range(plan.calls):
             if index in refused:  # never sent
                 continue
-            self.seq = await self._act(LOG_CALL, self.spec, info.id, index, self.seq, result=int)
-            attempt, resend = 1, False
-            while True:
-                got: CallResult = await self._act(
-                    SEND, self.spec, info.id, index, attempt, resend, result=CallResult, info=info
-                )
-                if got.ok:
-                    self.seq = await self._act(
-                        LOG_RESULT, self.spec, info.id, index, self.seq, got.redelivered, result=int
-                    )
-                    break
-                if got.unknown:
-                    await self._unknown(info, str(plan.targets[index].get("value")))
-                    resend = True  # the operator checked the target and confirmed
-                    continue
-                if got.wait is None:
-                    error = got.error or "failed"
-                    self.seq = await self._act(
-                        LOG_FAILED, self.spec, info.id, index, self.seq, error, result=int
-                    )
-                    return error
-                await self._retry(info, index, attempt, got)
-                attempt += 1
+            target = str(plan.targets[index].get("value"))
+            lock = await self._lock(target)
+            try:
+                error = await self._write(info, index, target, lock)
+            finally:
+                await self._unlock(lock)
+            if error is not None:
+                return error
         return None
+
+    async def _write(self, info: StepInfo, index: int, target: str, lock: str) -> str | None:
+        """One write, under its target's lock (``lock``, held from before ``action.call``
+        until its result is logged); its error, or None."""
+        self.seq = await self._act(LOG_CALL, self.spec, info.id, index, self.seq, result=int)
+        attempt, resend = 1, False
+        while True:
+            got: CallResult = await self._act(
+                SEND, self.spec, info.id, index, attempt, resend, result=CallResult, info=info
+            )
+            if got.ok:
+                self.seq = await self._act(
+                    LOG_RESULT, self.spec, info.id, index, self.seq, got.redelivered, result=int
+                )
+                return None
+            if got.unknown:
+                # a person checks the target, for hours maybe: the target is not kept from
+                # other runs meanwhile; the lock is taken again before the write is resent
+                await self._unlock(lock)
+                await self._unknown(info, target)
+                await self._lock(target)
+                resend = True  # the operator checked the target and confirmed
+                continue
+            if got.wait is None:
+                error = got.error or "failed"
+                self.seq = await self._act(
+                    LOG_FAILED, self.spec, info.id, index, self.seq, error, result=int
+                )
+                return error
+            await self._retry(info, index, attempt, got)
+            attempt += 1
+
+    # -- target locks: one writer per (tenant, target) across every run -----------------
+
+    async def _lock(self, target: str) -> str:
+        """Wait until this run holds ``target``'s lock (``engine.temporal.locks``); its id.
+
+        Whoever started the run (``soar run``, ``soar serve``), its writes to one account
+        wait for each other's: a lock is asked for before ``action.call`` and given back
+        once the result is logged, so a run holds one lock at a time and none waits for
+        another while holding one (no deadlock).
+        """
+        lock = lock_id(self.opened.tenant or NO_TENANT, target)
+        await workflow.execute_activity(
+            REQUEST_LOCK,
+            args=[lock, self._holder()],
+            start_to_close_timeout=timedelta(minutes=1),
+            retry_policy=RETRY,
+        )
+        await workflow.wait_condition(lambda: lock in self.granted)
+        return lock
+
+    async def _unlock(self, lock: str) -> None:
+        """Give ``lock`` back (or leave its queue); a lock already gone holds nothing."""
+        if lock not in self.granted:
+            return
+        self.granted.discard(lock)
+        try:
+            await workflow.get_external_workflow_handle(lock).signal(RELEASE, self._holder())
+        except FailureError:  # that lock is not running (terminated by hand): nothing held
+            workflow.logger.warning("lock %s gone before its release", lock)
+
+    def _holder(self) -> Holder:
+        info = workflow.info()
+        return Holder(info.workflow_id, info.run_id)
+
+    @workflow.signal(name=GRANTED)
+    def lock_granted(self, lock: str) -> None:
+        self.granted.add(lock)
+
+    @workflow.signal(name=PING)
+    def lock_ping(self, _lock: str) -> None:
+        """A lock checking that its holder is still running: receiving it is the answer."""
 
     async def _retry(self, info: StepInfo, index: int, attempt: int, got: CallResult) -> None:
         """``action.retry``, then the wait the step's policy gave, on the workflow's timer."""
@@ -351,6 +444,25 @@ class RunWorkflow:
 
     # -- effects -------------------------------------------------------------------------
 
+    async def _broken(self, exc: ActivityError) -> str:
+        """The run's error when one of its effects failed for good (retrying cannot help, or
+        its attempts are spent); its step logged as failed with it, when that can be."""
+        cause = exc.cause
+        kind = cause.type if isinstance(cause, ApplicationError) and cause.type else None
+        what = f"{exc.activity_type or 'an effect'} failed on the workers"
+        why = f"{what}{f' ({kind})' if kind else ''}: {failure_cause(exc)}"
+        if self.step_id is None:
+            return why
+        took = (workflow.now() - self.step_began).total_seconds()
+        try:  # (an effect appends last: one that failed has appended nothing)
+            done: StepPlan = await self._act(
+                FINISH_STEP, self.spec, self.step_id, self.seq, took, {}, why, result=StepPlan
+            )
+            self.seq = done.seq
+        except ActivityError:
+            workflow.logger.warning("step %s: its failure could not be logged", self.step_id)
+        return f"step {self.step_id!r} failed: {why}"
+
     async def _finish(self, status: str, error: str | None) -> Segment:
         segment: Segment = await self._act(
             FINISH, self.spec, self.seq, status, error, result=Segment
@@ -364,13 +476,12 @@ class RunWorkflow:
             self.seq = await self._act(APPEND, self.spec, self.seq, records, result=int)
 
     async def _act(self, name: str, *args: Any, result: Any, info: StepInfo | None = None) -> Any:
-        """One activity. A write's send is queued: it heartbeats, and moves to another
-        worker when its own dies, where its idempotency key is recognised. The others are
-        local activities (run by the worker of this workflow task, no queue between): the
-        log's and the run folder's are idempotent by sequence number, a read may run
-        again; when their worker dies, the workflow task moves to another worker after
-        its timeout (``heartbeat_s``) and runs them again there. A call's is bounded by its
-        step's timeout, when it has one."""
+        """One activity. A read call and a write's send are queued: they heartbeat, and
+        move to another worker when their own dies (a send's idempotency key recognised
+        there). The others are local activities (run by the worker of this workflow task,
+        no queue between), short, idempotent by sequence number: when their worker dies,
+        the workflow task moves to another worker after its timeout (``heartbeat_s``) and
+        runs them again there. A call's is bounded by its step's timeout, when it has one."""
         timeout = LOCAL_TIMEOUT if info is None else CALL_TIMEOUT
         if info is not None and info.timeout_s is not None:
             timeout = timedelta(seconds=info.timeout_s)

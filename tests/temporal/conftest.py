@@ -7,6 +7,10 @@ the emulator's settings in its environment and the module's run folder.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
+import json
 import os
 import shutil
 import socket
@@ -16,6 +20,7 @@ import sysconfig
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,6 +92,39 @@ def temporal_server() -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def readable(history: Any) -> str:
+    """A workflow history (``temporal workflow show --output json``, parsed) as text, each
+    payload's data decoded beside it: the CLI prints payloads in base64, where a secret
+    would not be found by a search of the text as printed."""
+    decoded: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            data = value.get("data")
+            if isinstance(data, str):
+                with contextlib.suppress(binascii.Error, ValueError):  # not base64: as printed
+                    decoded.append(base64.b64decode(data, validate=True).decode("utf-8", "replace"))
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(history)
+    return json.dumps(history) + "\n" + "\n".join(decoded)
+
+
+def write_spans(records: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Each write of a run log's records: when its ``action.call`` and its ``action.result``
+    were logged, and the result record."""
+    results = {r["call"]: r for r in records if r["type"] == "action.result"}
+    return [
+        (r["ts"], results[r["call"]]["ts"], results[r["call"]])
+        for r in records
+        if r["type"] == "action.call"
+    ]
 
 
 Workers = Callable[..., list[subprocess.Popen[str]]]

@@ -26,7 +26,7 @@ from engine.playbook.loader import load_playbook
 from engine.run.executor import run_playbook
 from tests.localserver import Route, recording_server
 from tests.soarcli import ROOT, soar
-from tests.temporal.conftest import Workers, temporal_binary
+from tests.temporal.conftest import Workers, readable, temporal_binary, write_spans
 
 TRIAGE = "playbooks/auth0-attack-triage.yaml"
 CONTAIN = "playbooks/auth0-contain-user.yaml"
@@ -93,7 +93,9 @@ def replays(server: str, run_id: str) -> None:
         "async def go():\n"
         "    client = await Client.connect(sys.argv[1])\n"
         "    history = await client.get_workflow_handle(sys.argv[2]).fetch_history()\n"
-        "    await Replayer(workflows=[RunWorkflow]).replay_workflow(history)\n"
+        # debug_mode: no deadlock detection (a first activation slower than 2 s on a loaded
+        # machine is not a nondeterminism; what is checked is what the code decides)
+        "    await Replayer(workflows=[RunWorkflow], debug_mode=True).replay_workflow(history)\n"
         "asyncio.run(go())\n"
     )
     done = subprocess.run(
@@ -138,9 +140,10 @@ def test_a_triage_through_temporal_is_the_local_engines_run(
          "--address", temporal_server, "--output", "json"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
-    assert there["run_id"] in history
-    assert emulator.client_secret not in history
-    assert "Bearer" not in history and "access_token" not in history
+    text = readable(json.loads(history))
+    assert there["run_id"] in history and str(ROOT / TRIAGE) in text  # payloads read, decoded
+    assert emulator.client_secret not in text and "Bearer" not in text
+    assert "access_token" not in text
     assert len(history) < 1_000_000
     found = next(
         r
@@ -542,3 +545,72 @@ def test_a_protected_account_is_refused_and_the_run_fails_as_the_local_engines(
     assert result(far)["status"] == result(here)["status"] == "failed"
     assert shape(Path(result(far)["run_log"])) == shape(Path(result(here)["run_log"]))
     assert writes(emu, user) == []
+
+
+def test_an_effect_that_fails_for_good_fails_the_run_with_its_error(
+    tenant: tuple[RunningEmulator, Path], temporal_server: str, tmp_path: Path
+) -> None:
+    """A file in the way of the send's idempotency marks: no attempt can send (a retry cannot
+    help), so the run ends at once, failed, with that error in its log, nothing sent."""
+    from engine.run.state import new_run_id
+    from engine.temporal.client import submit_and_follow
+    from engine.temporal.spec import RunSpec
+
+    _, run_dir = tenant
+    with recording_server() as server:
+        book = tmp_path / "hook.yaml"
+        book.write_text(HOOK.replace("URL", server.url), encoding="utf-8")
+        sha = load_playbook(book, default_registry()).sha256
+        spec = RunSpec(new_run_id(), str(book), sha, {}, "mallory", yes=True)
+        (run_dir / f"{spec.run_id}.sends").write_text("not a folder")
+        started = time.monotonic()
+        ended = submit_and_follow(
+            spec, address=temporal_server, namespace="default", task_queue="shared",
+            run_dir=run_dir,
+        )  # fmt: skip
+        took = time.monotonic() - started
+        assert server.count("POST", "/hook") == 0
+    assert ended.status == "failed"  # soar run's exit code 1, as a local run that failed
+    assert ended.error is not None
+    why = "soar.send failed on the workers (FileExistsError): [Errno 17] File exists"
+    assert ended.error.startswith(f"step 'notify' failed: {why}")
+    assert took < 15  # not retried: a file in the way stays in the way
+    records = read_records(ended.run_log)
+    assert [r["type"] for r in records][-3:] == ["action.call", "step.finished", "run.finished"]
+    step, run = records[-2:]  # as a local run whose step failed: the step, then the run
+    assert (step["status"], run["status"], run["error"]) == ("failed", "failed", ended.error)
+    assert step["error"].startswith(why)
+    assert "action.result" not in types(ended.run_log)  # its outcome: never sent
+    assert soar("verify", str(ended.run_log)).returncode == 0
+
+
+def test_two_runs_by_hand_writing_one_account_write_one_after_the_other(
+    temporal_server: str, workers: Workers, tmp_path: Path
+) -> None:
+    """Each write takes its target's lock, whoever started the run: two ``soar run`` at once
+    on one account (each request 300 ms: their blocks would overlap) write in turn, and the
+    second reads the account as the first left it."""
+    with start_emulator(
+        scenario="credential-stuffing", seed=5, rate_limit=(1000, 5000.0), latency_ms=300
+    ) as emu:
+        workers(emu, tmp_path, "serial", 2)
+        victim = emu.truth["compromised_users"][0]
+        command = [*soar_args(), "run", CONTAIN, "-i", f"user_id={victim}", "-i",
+                   "revoke_sessions=false", "--yes", *remote(temporal_server, "serial", tmp_path),
+                   "--json"]  # fmt: skip
+        env = {**clean_env(), **emu.env()}
+        runs = [
+            subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        done = [run.communicate(timeout=60) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], [err for _, err in done]
+        logs = [Path(json.loads(out)["run_log"]) for out, _ in done]
+        # one PATCH: the second block found the account blocked
+        assert writes(emu, victim) == [("PATCH", f"/api/v2/users/{quote(victim)}")]
+    (first,), (second,) = sorted(write_spans(read_records(log)) for log in logs)
+    assert first[1] <= second[0]  # the second's action.call once the first's result was logged
+    assert (first[2]["result"]["changed"], second[2]["result"]["changed"]) == (True, False)
+    assert all(soar("verify", str(log)).returncode == 0 for log in logs)
