@@ -166,6 +166,11 @@ class _RuleState:
             _reads_type_only(m) for m in (rule.match, *(s.match for s in rule.sequence))
         )
         self.stats: Counter[str] = Counter()
+        # a group_by of one top-level field: its name, and whether it is an address
+        by = rule.group_by
+        self.single = (
+            (by[0], is_address_field(by[0])) if len(by) == 1 and "." not in by[0] else None
+        )
         # no condition counts distinct values: every entry's values are this one tuple
         self.counts_only = (
             (None,) * len(self.conditions)
@@ -203,6 +208,16 @@ class _RuleState:
 
     def group_of(self, event: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """The group's values (an address by ``address_key``), and the texts as logged."""
+        if self.single is not None:  # one top-level field, the common case
+            name, address = self.single
+            text = event.get(name)
+            if type(text) is not str:
+                text = field_text(text)
+            if not text:
+                return None
+            text = bounded(text)
+            value = (address_key(text) or text) if address else text
+            return (value,), (text,)
         values = []
         logged = []
         for name in self.rule.group_by:
@@ -429,8 +444,10 @@ class Detector:
             group.entries.append(entry)
         self._count(group, entry, 1)
         ms = entry[0]
-        group.new_lo = ms if group.new_lo is None else min(group.new_lo, ms)
-        group.new_hi = max(group.new_hi, ms)
+        if group.new_lo is None or ms < group.new_lo:
+            group.new_lo = ms
+        if ms > group.new_hi:
+            group.new_hi = ms
         if len(group.entries) > self.max_group_events:
             self._count(group, group.entries.pop(0), -1)
             state.stats["dropped"] += 1
@@ -439,6 +456,9 @@ class Detector:
     @staticmethod
     def _count(group: _Group, entry: Entry, by: int) -> None:
         mask, values = entry[2], entry[3]
+        if mask == 1 and group.distinct[0] is None:  # one condition counting events: most
+            group.stage_counts[0] += by
+            return
         for n, value in enumerate(values):
             if mask >> n & 1:
                 group.stage_counts[n] += by
@@ -453,11 +473,12 @@ class Detector:
         assert self.watermark is not None
         limit = self.watermark - state.window - state.lateness
         entries = group.entries
-        cut = bisect_left(entries, (limit,))
-        for entry in entries[:cut]:
-            self._count(group, entry, -1)
-        del entries[:cut]
-        if state.rule.sequence and entries:
+        if entries and entries[0][0] < limit:
+            cut = bisect_left(entries, (limit,))
+            for entry in entries[:cut]:
+                self._count(group, entry, -1)
+            del entries[:cut]
+        if state.rule.sequence and entries and entries[0][0] < self.watermark - state.lateness:
             self._settle(state, group)
 
     def _settle(self, state: _RuleState, group: _Group) -> None:
