@@ -140,7 +140,8 @@ class _Group:
     values: tuple[str, ...]
     entries: list[Entry]
     stage_counts: list[int]  # events per condition (a threshold's one, or each stage's)
-    distinct: list[Counter[str] | None]  # values per condition that counts them
+    # values per condition that counts them (a rule counting none: one tuple of Nones for all)
+    distinct: Sequence[Counter[str] | None]
     new_lo: int | None = None  # the span of this batch's new events
     new_hi: int = 0
     forms: dict[int, set[str]] | None = None  # group_by index -> texts logged, when not the value
@@ -435,7 +436,8 @@ class Detector:
                 values,
                 [],
                 [0] * len(state.conditions),
-                [Counter() if c.distinct_field else None for c in state.conditions],
+                state.counts_only
+                or [Counter() if c.distinct_field else None for c in state.conditions],
             )
             state.groups[values] = group
         if group.entries and entry < group.entries[-1]:
