@@ -299,3 +299,22 @@ def test_dates_of_one_second_and_odd_digits_are_read_exactly(tmp_path: Path) -> 
     (found,) = detector.feed(events)
     assert detector.stats["undated"] == 1 and found.count == 4
     assert (found.first, found.last) == ("2026-11-20T10:00:00.001Z", "2026-11-20T10:00:01.000Z")
+
+
+def test_addresses_group_by_their_key_without_filling_the_address_caches(tmp_path: Path) -> None:
+    """Dotted IPv4 is its own key: a stream of many addresses leaves ipforms' caches alone
+    (they filled over hours of a stream, serve's memory growing with them); other forms
+    still group by ``address_key``."""
+    from engine.ipforms import address_key, key_of, parse_address
+    from engine.serve.detect import value_of
+
+    unspecified = ".".join("0" * 4)  # no client has it: no key
+    odd = ["::ffff:1.2.3.4", " 1.2.3.4 ", "010.1.1.1", unspecified, "2001:DB8::1", "fe80::1%eth0"]
+    odd += ["[::1]", "256.1.1.1", "\u0661.\u0662.\u0663.\u0664", "x", "1.2.3.4.5"]
+    assert [value_of("ip", t) for t in odd] == [address_key(t) or t for t in odd]
+    parse_address.cache_clear()
+    key_of.cache_clear()
+    detector = Detector([_rule(tmp_path, COUNT)], clock=None)
+    detector.feed([_fp(n, n / 100, ip=f"172.16.{n >> 8}.{n & 255}") for n in range(2000)])
+    assert detector.stats["groups"] == 2000
+    assert parse_address.cache_info().currsize == 0 and key_of.cache_info().currsize == 0
