@@ -34,15 +34,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.ipforms import address_key
-from engine.logs.query import field_text
-from engine.serve.rules import Rule, Threshold, field_value
-from engine.serve.windows import Entry, latest_sequence, latest_threshold
-from engine.timeutil import date_key, iso_ms
+from luqum import tree
+
+from engine.ipforms import keyed
+from engine.logs.query import Query, field_text, parse_query
+from engine.serve.rules import Match, Rule, Threshold, field_value
+from engine.serve.windows import Entry, latest_sequence, latest_threshold, sequence_evidence
+from engine.timeutil import date_key, iso_ms, read_date
 
 MAX_EVIDENCE = 1000
 MAX_GROUPS = (
-    20_000  # live groups per rule (about 1 KB each): a flood of addresses is capped, counted
+    100_000  # live groups per rule (about 1 KB each): a flood of addresses is capped, counted
 )
 MAX_GROUP_EVENTS = 10_000  # events one group keeps in its window
 # an event dated further ahead of the wall clock than this is not believed: it would move
@@ -66,8 +68,46 @@ _MS = timedelta(milliseconds=1)
 
 
 def _ms(key: str) -> int:
-    """A date key (``timeutil.date_key``) as whole milliseconds since the epoch, exactly."""
-    return (datetime.fromisoformat(key) - _EPOCH) // _MS
+    """A date key (``timeutil.date_key``) as whole milliseconds since the epoch, exactly.
+
+    ``date_key`` takes any Unicode digit where Auth0 writes ASCII ones (``٣``), which
+    ``fromisoformat`` refuses: such a date is read as ``read_date`` reads it, never a crash.
+    """
+    try:
+        return (datetime.fromisoformat(key) - _EPOCH) // _MS
+    except ValueError:
+        return (read_date(key) - _EPOCH) // _MS
+
+
+class _Dates:
+    """An event's ``date`` as milliseconds, Auth0's form read once per second of event time.
+
+    A stream carries hundreds of events in each second: the second
+    (``YYYY-MM-DDTHH:MM:SS``, checked by ``date_key`` the first time) is kept
+    with its milliseconds, and a date of the same second only adds its own
+    three digits. Anything else is read by ``date_key`` as before.
+    """
+
+    LIMIT = 4096  # seconds kept (about an hour of a stream's event time): cleared past it
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, int] = {}
+
+    def ms(self, value: Any) -> int | None:
+        if type(value) is str and len(value) == 24 and value[19] == "." and value[23] == "Z":
+            base = self.seconds.get(value[:19])
+            frac = value[20:23]
+            if base is not None and frac.isascii() and frac.isdigit():
+                return base + int(frac)
+        key = date_key(value)
+        if key is None:
+            return None
+        ms = _ms(key)
+        if key is value and value.isascii():  # Auth0's own form: its second is reusable
+            if len(self.seconds) >= self.LIMIT:
+                self.seconds.clear()
+            self.seconds[value[:19]] = ms - int(value[20:23])
+        return ms
 
 
 def _iso(ms: int) -> str:
@@ -100,7 +140,8 @@ class _Group:
     values: tuple[str, ...]
     entries: list[Entry]
     stage_counts: list[int]  # events per condition (a threshold's one, or each stage's)
-    distinct: list[Counter[str] | None]  # values per condition that counts them
+    # values per condition that counts them (a rule counting none: one tuple of Nones for all)
+    distinct: Sequence[Counter[str] | None]
     new_lo: int | None = None  # the span of this batch's new events
     new_hi: int = 0
     forms: dict[int, set[str]] | None = None  # group_by index -> texts logged, when not the value
@@ -120,27 +161,64 @@ class _RuleState:
         # dict emptied from the front makes every next(iter()) walk the deleted slots
         self.groups: OrderedDict[tuple[str, ...], _Group] = OrderedDict()
         self.types = _type_prefilter(rule)
+        # whether the rule's select and its stages' read the event's type and nothing
+        # else: then which of them an event matches is known from its type alone
+        self.by_type = all(
+            _reads_type_only(m) for m in (rule.match, *(s.match for s in rule.sequence))
+        )
         self.stats: Counter[str] = Counter()
+        # a group_by of one top-level field: its name, and whether it is an address
+        by = rule.group_by
+        self.single = (
+            (by[0], is_address_field(by[0])) if len(by) == 1 and "." not in by[0] else None
+        )
+        # no condition counts distinct values: every entry's values are this one tuple
+        self.counts_only = (
+            (None,) * len(self.conditions)
+            if all(c.distinct_field is None for c in self.conditions)
+            else None
+        )
 
-    def entry_of(self, ms: int, log_id: str, event: Mapping[str, Any]) -> Entry | None:
-        """The event as this rule keeps it, or None when it is not the rule's."""
+    def mask_of(self, event: Mapping[str, Any]) -> int:
+        """The conditions the event matches as bits (a threshold's one, or each stage's); 0: none."""
         rule = self.rule
         if not rule.match(event):
+            return 0
+        if not rule.sequence:
+            return 1
+        mask = 0
+        for n, stage in enumerate(rule.sequence):
+            if stage.match(event):
+                mask |= 1 << n
+        return mask
+
+    def entry_of(
+        self, ms: int, log_id: str, event: Mapping[str, Any], mask: int | None = None
+    ) -> Entry | None:
+        """The event as this rule keeps it, or None when it is not the rule's.
+
+        ``mask``: what ``mask_of`` gives for the event when already known (from its type).
+        """
+        if mask is None:
+            mask = self.mask_of(event)
+        if not mask:
             return None
-        if rule.sequence:
-            mask = 0
-            for n, stage in enumerate(rule.sequence):
-                if stage.match(event):
-                    mask |= 1 << n
-            if not mask:
-                return None
-        else:
-            mask = 1
-        values = tuple(_distinct_value(event, c) for c in self.conditions)
-        return ms, log_id, mask, values
+        if self.counts_only:
+            return ms, log_id, mask, self.counts_only  # one tuple of Nones shared by all
+        return ms, log_id, mask, tuple([_distinct_value(event, c) for c in self.conditions])
 
     def group_of(self, event: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
         """The group's values (an address by ``address_key``), and the texts as logged."""
+        if self.single is not None:  # one top-level field, the common case
+            name, address = self.single
+            text = event.get(name)
+            if type(text) is not str:
+                text = field_text(text)
+            if not text:
+                return None
+            text = bounded(text)
+            value = _address_value(text) if address else text
+            return (value,), (text,)
         values = []
         logged = []
         for name in self.rule.group_by:
@@ -171,6 +249,31 @@ def _type_prefilter(rule: Rule) -> frozenset[str] | None:
     return frozenset(types)
 
 
+def _reads_type_only(match: Match) -> bool:
+    """Whether ``match`` reads no field of an event but ``type`` (its query's fields; no ``where``)."""
+    if match.where:
+        return False
+    return match.query is None or _fields_read(match.query) <= {"type"}
+
+
+def _fields_read(query: Query) -> set[str]:
+    """The fields a query's terms name; ``*`` for a term on the default fields."""
+    node = parse_query(query.text)
+    if node is None:
+        return set()
+    found: set[str] = set()
+    todo: list[tree.Item] = [node]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, tree.SearchField):
+            found.add(item.name)
+        elif item.children:
+            todo.extend(item.children)
+        else:
+            found.add("*")  # a term (or anything else) outside a field reads the default ones
+    return found
+
+
 def is_address_field(name: str) -> bool:
     """Auth0's address fields: ``ip``, and ``details.request.ip`` and the like."""
     return name == "ip" or name.endswith(".ip")
@@ -183,8 +286,17 @@ def value_of(name: str, text: str) -> str:
     zero-padded IPv6): one attacker in two forms is one group (``engine.ipforms``).
     """
     if is_address_field(name):
-        return address_key(text) or text
+        return _address_value(text)
     return text
+
+
+def _address_value(text: str) -> str:
+    """``address_key(text) or text``, by ``keyed``: dotted IPv4 as Python writes it (most
+    addresses) is its own key without a place in ``ipforms``' caches of parsed addresses,
+    which a stream of many addresses would otherwise fill over hours (65,536 entries each,
+    about 25 MB: serve's memory grew by them all through a 10-minute stream)."""
+    found = keyed(text)
+    return text if found is None else found[0]
 
 
 def _distinct_value(event: Mapping[str, Any], condition: Threshold) -> str | None:
@@ -222,38 +334,50 @@ class Detector:
             1000, min((s.window + s.lateness for s in self._states), default=0) // 4
         )
         self._stats: Counter[str] = Counter()
-        # the rules an event of each type may reach (most rules select a few types)
-        self._by_type: dict[Any, list[tuple[int, _RuleState]]] = {}
+        self._dates = _Dates()
+        # the rules an event of each type may reach (most rules select a few types), each
+        # with the conditions the type matches when the rule reads nothing else (else None)
+        self._by_type: dict[Any, list[tuple[int, _RuleState, int | None]]] = {}
 
-    def _states_for(self, kind: Any) -> list[tuple[int, _RuleState]]:
-        if not isinstance(kind, str):
-            kind = None  # a type that is no text: only rules without a type filter may take it
-        found = self._by_type.get(kind)
-        if found is None:
-            found = [
-                (n, s) for n, s in enumerate(self._states) if s.types is None or kind in s.types
-            ]
-            if len(self._by_type) < 4096:  # Auth0 has a few hundred codes; junk is not cached
-                self._by_type[kind] = found
+    def _states_for(self, kind: Any) -> list[tuple[int, _RuleState, int | None]]:
+        found = self._by_type.get(kind) if kind is None or type(kind) is str else None
+        if found is not None:
+            return found
+        text = kind if kind is None or type(kind) is str else None
+        probe = {"type": kind}
+        found = []
+        for n, state in enumerate(self._states):
+            if state.types is not None and text not in state.types:
+                continue  # a type that is no text: only rules without a type filter take it
+            if not state.by_type:
+                found.append((n, state, None))
+            elif mask := state.mask_of(probe):
+                found.append((n, state, mask))
+        # Auth0 has a few hundred codes; junk is not cached, nor a type that is no text
+        if (kind is None or type(kind) is str) and len(self._by_type) < 4096:
+            self._by_type[kind] = found
         return found
 
     @property
     def stats(self) -> Mapping[str, int]:
-        """Events seen, undated, dated ahead of the clock, matched, too late, ungrouped; groups live; dropped."""
+        """Events seen, undated, dated ahead of the clock, matched, too late, ungrouped; groups
+        live; dropped; held (events kept in the groups' windows)."""
         out = {k: self._stats[k] for k in ("seen", "undated", "future")}
         for key in ("matched", "too_late", "ungrouped", "dropped"):
             out[key] = sum(s.stats[key] for s in self._states)
         out["groups"] = sum(len(s.groups) for s in self._states)
+        out["held"] = sum(len(g.entries) for s in self._states for g in s.groups.values())
         return out
 
     def rule_stats(self, rule_id: str) -> Mapping[str, int]:
-        """One rule's counts: matched, too_late, ungrouped, dropped, groups."""
+        """One rule's counts: matched, too_late, ungrouped, dropped, groups, held."""
         for state in self._states:
             if state.rule.id == rule_id:
                 counts = {
                     k: state.stats[k] for k in ("matched", "too_late", "ungrouped", "dropped")
                 }
-                return {**counts, "groups": len(state.groups)}
+                held = sum(len(g.entries) for g in state.groups.values())
+                return {**counts, "groups": len(state.groups), "held": held}
         raise KeyError(rule_id)
 
     def feed(self, events: Iterable[Mapping[str, Any]]) -> list[Detection]:
@@ -262,11 +386,10 @@ class Detector:
         ahead = None if self.clock is None else int(self.clock() * 1000) + _FUTURE_MS
         for event in events:
             self._stats["seen"] += 1
-            key = date_key(event.get("date")) if isinstance(event, Mapping) else None
-            if key is None:
+            ms = self._dates.ms(event.get("date")) if isinstance(event, Mapping) else None
+            if ms is None:
                 self._stats["undated"] += 1
                 continue
-            ms = _ms(key)
             if ahead is not None and ms > ahead:
                 self._stats["future"] += 1  # counted, never let move the watermark
                 continue
@@ -277,8 +400,8 @@ class Detector:
         for ms, log_id, event in batch:
             if self.watermark is None or ms > self.watermark:
                 self.watermark = ms
-            for n, state in self._states_for(event.get("type")):
-                entry = state.entry_of(ms, log_id, event)
+            for n, state, mask in self._states_for(event.get("type")):
+                entry = state.entry_of(ms, log_id, event, mask)
                 if entry is None:
                     continue
                 state.stats["matched"] += 1
@@ -322,7 +445,8 @@ class Detector:
                 values,
                 [],
                 [0] * len(state.conditions),
-                [Counter() if c.distinct_field else None for c in state.conditions],
+                state.counts_only
+                or [Counter() if c.distinct_field else None for c in state.conditions],
             )
             state.groups[values] = group
         if group.entries and entry < group.entries[-1]:
@@ -331,8 +455,10 @@ class Detector:
             group.entries.append(entry)
         self._count(group, entry, 1)
         ms = entry[0]
-        group.new_lo = ms if group.new_lo is None else min(group.new_lo, ms)
-        group.new_hi = max(group.new_hi, ms)
+        if group.new_lo is None or ms < group.new_lo:
+            group.new_lo = ms
+        if ms > group.new_hi:
+            group.new_hi = ms
         if len(group.entries) > self.max_group_events:
             self._count(group, group.entries.pop(0), -1)
             state.stats["dropped"] += 1
@@ -341,6 +467,9 @@ class Detector:
     @staticmethod
     def _count(group: _Group, entry: Entry, by: int) -> None:
         mask, values = entry[2], entry[3]
+        if mask == 1 and group.distinct[0] is None:  # one condition counting events: most
+            group.stage_counts[0] += by
+            return
         for n, value in enumerate(values):
             if mask >> n & 1:
                 group.stage_counts[n] += by
@@ -355,10 +484,40 @@ class Detector:
         assert self.watermark is not None
         limit = self.watermark - state.window - state.lateness
         entries = group.entries
-        cut = bisect_left(entries, (limit,))
-        for entry in entries[:cut]:
-            self._count(group, entry, -1)
-        del entries[:cut]
+        if entries and entries[0][0] < limit:
+            cut = bisect_left(entries, (limit,))
+            for entry in entries[:cut]:
+                self._count(group, entry, -1)
+            del entries[:cut]
+        if state.rule.sequence and entries and entries[0][0] < self.watermark - state.lateness:
+            self._settle(state, group)
+
+    def _settle(self, state: _RuleState, group: _Group) -> None:
+        """Drop a sequence's later-stage events that can never be part of it.
+
+        Such an event counts, and is evidence (``sequence_evidence``), only after
+        the first stage was met before it in its window. Once it is settled (past
+        the lateness: no event can be placed before it any more), the events
+        before it are all there will be: when the group's whole first stage cannot
+        be met, or when no first-stage event precedes it, it never will be.
+        (A user's own successful logins, the most common event, are kept so for
+        the lateness only, instead of the window.)
+        """
+        assert self.watermark is not None
+        entries = group.entries
+        settled = bisect_left(entries, (self.watermark - state.lateness,))
+        lead = 0
+        while lead < settled and not entries[lead][2] & 1:
+            lead += 1  # before the first first-stage event
+        if _may_hold(state.conditions[0], group, 0):
+            drop, keep = entries[:lead], entries[lead:]
+        else:
+            drop = [e for e in entries[:settled] if not e[2] & 1]
+            keep = [e for e in entries[:settled] if e[2] & 1] + entries[settled:]
+        if drop:
+            for entry in drop:
+                self._count(group, entry, -1)
+            group.entries = keep
 
     def _sweep(self) -> None:
         """Forget the groups whose newest event no window can reach any more.
@@ -394,7 +553,10 @@ class Detector:
         if span is None:
             return None
         lo, hi = span
-        window = group.entries[lo : hi + 1]
+        if state.rule.sequence:
+            window = sequence_evidence(state.conditions, group.entries, lo, hi)
+        else:
+            window = group.entries[lo : hi + 1]
         rule = state.rule
         named = dict(zip(rule.group_by, group.values, strict=True))
         ids = tuple(e[1] for e in window[-MAX_EVIDENCE:] if e[1])

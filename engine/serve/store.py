@@ -107,6 +107,7 @@ class Appended:
     ``fresh``: the new events in rowid order from ``first`` (rowids are given in
     insertion order inside the batch's transaction), so the detector can take
     them from memory instead of reading them back; None if that cannot be told.
+    ``dates``: their dates as stored, so that nothing reads a date twice.
     """
 
     added: int
@@ -114,6 +115,7 @@ class Appended:
     tail: int
     first: int = 0
     fresh: list[Mapping[str, Any]] | None = None
+    dates: list[str | None] | None = None  # the date key of each fresh event (``date_key``)
 
 
 class EventStore:
@@ -148,14 +150,19 @@ class EventStore:
         """One batch's new events inserted (inside the caller's transaction)."""
         before = self._tail()
         new = self._new(items)
+        dates = [date_key(i.data.get("date")) for i in new]
         self.conn.executemany(
             "INSERT OR IGNORE INTO events (log_id, date, data, received) VALUES (?, ?, ?, ?)",
-            [(i.log_id, date_key(i.data.get("date")), event_text(i.data), received) for i in new],
+            [
+                (i.log_id, date, event_text(i.data), received)
+                for i, date in zip(new, dates, strict=True)
+            ],
         )
         tail = self._tail()
         added = tail - before
-        fresh = [i.data for i in new] if added == len(new) else None
-        return Appended(added, len(items) - added, tail, before + 1, fresh)
+        if added != len(new):
+            return Appended(added, len(items) - added, tail, before + 1)
+        return Appended(added, len(items) - added, tail, before + 1, [i.data for i in new], dates)
 
     def _new(self, items: Sequence[Item]) -> list[Item]:
         """The items of a batch not stored yet, each log id once, in batch order."""
@@ -182,14 +189,15 @@ class EventStore:
         row = self.conn.execute("SELECT max(rowid) FROM events").fetchone()
         return int(row[0] or 0)
 
-    def after(self, seq: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """Up to ``limit`` events stored after rowid ``seq``, in arrival order."""
+    def after(self, seq: int, limit: int) -> list[tuple[int, str | None, dict[str, Any]]]:
+        """Up to ``limit`` events stored after rowid ``seq``, in arrival order: (rowid, date
+        key as stored, event)."""
         with self.lock:
             rows = self.conn.execute(
-                "SELECT rowid, data FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                "SELECT rowid, date, data FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (seq, limit),
             ).fetchall()
-        return [(int(r[0]), read_event(r[1])) for r in rows]
+        return [(int(r[0]), r[1], read_event(r[2])) for r in rows]
 
     def replay(
         self, upto: int, newest: str | None, horizon: timedelta, chunk: int = 5000

@@ -88,11 +88,38 @@ def latest_sequence(
 
 def sequence_holds(conditions: tuple[Threshold, ...], entries: list[Entry], i: int, j: int) -> bool:
     """Each stage reaches its threshold, in order, within entries[i..j] (greedy: earliest)."""
+    return _walk(conditions, entries, i, j, None)
+
+
+def sequence_evidence(
+    conditions: tuple[Threshold, ...], entries: list[Entry], i: int, j: int
+) -> list[Entry]:
+    """The events of entries[i..j] that are evidence of the sequence: each event of a stage
+    reached by then (the first stage's from the start; a later stage's once the stages
+    before it were met). A success before the failures it would follow is not evidence.
+    """
+    kept: list[Entry] = []
+    _walk(conditions, entries, i, j, kept)
+    return kept
+
+
+def _walk(
+    conditions: tuple[Threshold, ...],
+    entries: list[Entry],
+    i: int,
+    j: int,
+    kept: list[Entry] | None,
+) -> bool:
+    """The greedy walk of ``sequence_holds``; ``kept`` (when given) gets ``sequence_evidence``."""
     stage = 0
     count = 0
     seen: set[str] = set()
+    reached = 1  # the stages reached so far, as bits
+    done = False
     for e in entries[i : j + 1]:
-        if not e[2] >> stage & 1:
+        if kept is not None and e[2] & reached:
+            kept.append(e)
+        if done or not e[2] >> stage & 1:
             continue
         count += 1
         value = e[3][stage]
@@ -101,6 +128,10 @@ def sequence_holds(conditions: tuple[Threshold, ...], entries: list[Entry], i: i
         if holds(conditions[stage], count, len(seen)):
             stage += 1
             if stage == len(conditions):
-                return True
+                if kept is None:
+                    return True
+                done = True  # the rest of the window: each event of any stage is evidence
+                continue
+            reached |= 1 << stage
             count, seen = 0, set()
-    return False
+    return done

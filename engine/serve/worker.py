@@ -38,10 +38,11 @@ from engine.serve import incidents
 from engine.serve.detect import FUTURE_SKEW
 from engine.serve.incidents import Incident
 from engine.serve.store import EventStore, advance
-from engine.timeutil import date_key, iso_ms, now_utc
+from engine.timeutil import iso_ms, now_utc
 
 CHUNK = 5000  # events fed to the detector at once
 HANDOFF = 20_000  # events the endpoint hands the worker in memory (beyond: read back from SQLite)
+Handed = tuple[list[Mapping[str, Any]], list[str | None]]  # a batch's new events, their date keys
 log = structlog.get_logger("soar.serve.worker")
 
 
@@ -53,8 +54,9 @@ class Backlog:
         self.tail = tail
         self.consumed = consumed
         self.reserved = 0  # events of batches admitted and being stored
-        # first rowid -> the batch's new events as parsed: the worker skips reading them back
-        self.handoff: dict[int, list[Mapping[str, Any]]] = {}
+        # first rowid -> the batch's new events as parsed, and their date keys: the worker
+        # skips reading them back
+        self.handoff: dict[int, Handed] = {}
         self.handoff_events = 0
         self.cond = threading.Condition()
         self.stopping = False
@@ -82,33 +84,45 @@ class Backlog:
             self.reserved -= events
 
     def stored(
-        self, tail: int, events: int, first: int = 0, fresh: list[Mapping[str, Any]] | None = None
+        self,
+        tail: int,
+        events: int,
+        first: int = 0,
+        fresh: list[Mapping[str, Any]] | None = None,
+        dates: list[str | None] | None = None,
     ) -> None:
         """A reserved batch of ``events`` is committed; the stored stream now ends at ``tail``.
 
-        ``fresh``: its new events from rowid ``first`` on, kept for the worker
-        while fewer than ``HANDOFF`` events are kept so.
+        ``fresh``: its new events from rowid ``first`` on (``dates``: their date
+        keys as stored), kept for the worker while fewer than ``HANDOFF`` events
+        are kept so.
         """
         with self.cond:
             self.reserved -= events
             self.tail = max(self.tail, tail)
-            if fresh and self.handoff_events + len(fresh) <= HANDOFF:
-                self.handoff[first] = fresh
+            if fresh and dates and self.handoff_events + len(fresh) <= HANDOFF:
+                self.handoff[first] = (fresh, dates)
                 self.handoff_events += len(fresh)
             self.cond.notify_all()
 
-    def take(self, seq: int) -> list[Mapping[str, Any]] | None:
-        """The events stored from rowid ``seq + 1`` on, if a batch starting there was handed off.
+    def take(self, seq: int) -> Handed | None:
+        """The events stored from rowid ``seq + 1`` on, and their date keys, if a batch
+        starting there was handed off.
 
         Batches the worker went past (read back from SQLite) are dropped.
         """
         with self.cond:
             for first in [f for f in self.handoff if f <= seq]:
-                self.handoff_events -= len(self.handoff.pop(first))
+                self.handoff_events -= len(self.handoff.pop(first)[0])
             found = self.handoff.pop(seq + 1, None)
             if found is not None:
-                self.handoff_events -= len(found)
+                self.handoff_events -= len(found[0])
             return found
+
+    def next_handed(self, seq: int) -> int | None:
+        """The first rowid after ``seq`` of a handed-off batch (None: none is)."""
+        with self.cond:
+            return min((f for f in self.handoff if f > seq), default=None)
 
     def done(self, seq: int) -> None:
         with self.cond:
@@ -205,22 +219,24 @@ class Worker:
             log.exception("detector.failed")
 
     def step(self) -> int:
-        """Consume the next stored events (a handed-off batch, or ``CHUNK`` read back)."""
-        batch = self.backlog.take(self.seq)
-        if batch is not None:
+        """Consume the next stored events (a handed-off batch, or read back up to ``CHUNK``,
+        and up to the next handed-off batch, which is then taken from memory)."""
+        handed = self.backlog.take(self.seq)
+        if handed is not None:
+            batch, dates = handed
             seq = self.seq + len(batch)
         else:
-            rows = self.events.after(self.seq, CHUNK)
+            upto = self.backlog.next_handed(self.seq)
+            limit = CHUNK if upto is None else max(1, min(CHUNK, upto - self.seq - 1))
+            rows = self.events.after(self.seq, limit)
             if not rows:
                 return 0
-            batch, seq = [data for _, data in rows], rows[-1][0]
+            batch, dates, seq = [r[2] for r in rows], [r[1] for r in rows], rows[-1][0]
         detections = self.detector.feed(batch)
-        newest = self.newest
         ahead = iso_ms(now_utc() + FUTURE_SKEW)  # as the detector, never believed beyond
-        for data in batch:
-            when = date_key(data.get("date"))
-            if when is not None and (newest is None or when > newest) and when <= ahead:
-                newest = when
+        newest = max((d for d in dates if d is not None and d <= ahead), default=None)
+        if newest is None or (self.newest is not None and self.newest > newest):
+            newest = self.newest
         with self.lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:

@@ -112,5 +112,7 @@ class GroupWriter:
                 continue
             self.groups += 1
             for (items, future), a in zip(group, results, strict=True):
-                self.backlog.stored(a.tail, len(items), a.first, a.fresh)  # in commit order
+                self.backlog.stored(
+                    a.tail, len(items), a.first, a.fresh, a.dates
+                )  # in commit order
                 future.set_result(a)

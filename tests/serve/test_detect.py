@@ -197,3 +197,124 @@ def test_the_same_events_in_any_batching_and_order_within_lateness_give_the_same
             at += size
         assert keys == whole
         assert detector.stats["too_late"] == 0
+
+
+SEQUENCE = (
+    'select: \'type:"fp" OR type:"s"\'\ngroup_by: [user_id]\nwindow: 2h\nlateness: 5m\n'
+    "sequence:\n  - {as: failures, select: 'type:\"fp\"', count: {gte: 3}}\n"
+    "  - {as: success, select: 'type:\"s\"', count: {gte: 1}}\n"
+)
+
+
+def _login(n: int, seconds: float, kind: str, user: str = "auth0|1") -> dict[str, Any]:
+    return {
+        "log_id": f"{n:06d}",
+        "type": kind,
+        "user_id": user,
+        "date": iso_ms(T0 + timedelta(seconds=seconds)),
+    }
+
+
+def test_a_sequence_keeps_a_users_own_logins_for_the_lateness_only(tmp_path: Path) -> None:
+    """Successes no failures precede can never follow them: forgotten once past the lateness."""
+    rule = _rule(tmp_path, SEQUENCE)
+    detector = Detector([rule], clock=None)
+    # 2,000 users each logging in every 10 minutes for 2 hours, two failures each
+    for minute in range(0, 120, 10):
+        batch = [_login(minute * 100_000 + u, minute * 60, "s", f"u{u}") for u in range(2_000)]
+        if minute == 30:
+            batch += [_login(9_000_000 + u, minute * 60 + 1, "fp", f"u{u}") for u in range(2_000)]
+            batch += [_login(9_500_000 + u, minute * 60 + 2, "fp", f"u{u}") for u in range(2_000)]
+        assert detector.feed(batch) == []
+    # held: the failures, and the logins within the lateness (the last round), not 2 h of them
+    assert detector.rule_stats(rule.id)["held"] == 3 * 2_000
+
+
+def test_a_sequences_evidence_is_its_stages_in_order_in_any_delivery(tmp_path: Path) -> None:
+    rule = _rule(tmp_path, SEQUENCE)
+    events = [
+        _login(1, 0, "s"),  # before any failure: no evidence of "failures, then a success"
+        _login(2, 60, "fp"),
+        _login(3, 120, "s"),  # one failure before it: not yet the sequence
+        _login(4, 3000, "fp"),  # 50 minutes later, long after the lateness of the above
+        _login(5, 3060, "fp"),
+        _login(6, 3100, "fp"),  # more failures than the stage needs are evidence too
+        _login(7, 3200, "s"),
+        _login(8, 3300, "s"),
+    ]
+    whole = Detector([rule], clock=None).feed(events)
+    one_by_one = Detector([rule], clock=None)
+    found = [d for e in events for d in one_by_one.feed([e])]
+    assert [d.evidence for d in whole] == [
+        ("000002", "000004", "000005", "000006", "000007", "000008")
+    ]
+    assert found[-1].evidence == whole[0].evidence and found[-1].count == 6
+    assert found[-1].first == iso_ms(T0 + timedelta(seconds=60))
+    # the successes fewer than three failures precede were forgotten: they never can be
+    assert one_by_one.rule_stats(rule.id)["held"] == 6
+
+
+def test_a_large_tenant_loses_no_group(tmp_path: Path) -> None:
+    """One group per active user or address: the default caps keep more than 20,000."""
+    rule = _rule(tmp_path, COUNT)
+    detector = Detector([rule], clock=None)
+    detector.feed([_fp(n, n / 100, ip=f"10.{n >> 8 & 255}.{n & 255}.1") for n in range(25_000)])
+    assert detector.stats["dropped"] == 0 and detector.stats["groups"] == 25_000
+
+
+@pytest.mark.parametrize(
+    "select",
+    [
+        'type:"fp" OR type:"s"',
+        "type:f*",
+        'type:"fp" AND NOT type:"s"',
+        'type:"fp" AND ip:"203.0.113.7"',
+    ],
+)
+def test_a_rule_read_by_type_matches_as_its_query_does(tmp_path: Path, select: str) -> None:
+    """Which rules an event's type reaches is worked out once per type; the answers are the query's."""
+    body = f"select: '{select}'\ngroup_by: [ip]\nwindow: 10m\nthreshold: {{count: {{gte: 1}}}}\n"
+    rule = _rule(tmp_path, body)
+    kinds = ["fp", "s", "fu", "f", None, 7, ["fp"], "FP"]
+    events = [
+        {**_fp(n, n, ip=f"203.0.113.{n % 2 + 7}"), "type": kind} for n, kind in enumerate(kinds * 2)
+    ]
+    detector = Detector([rule], clock=None)
+    detector.feed(events)
+    assert detector.stats["matched"] == sum(1 for e in events if rule.match(e)) > 0
+
+
+def test_dates_of_one_second_and_odd_digits_are_read_exactly(tmp_path: Path) -> None:
+    """The second of a date is read once; another second, a bad fraction or non-ASCII digits
+    are each read on their own (a date with Arabic-Indic digits stopped the detector)."""
+    detector = Detector([_rule(tmp_path, COUNT)], clock=None)
+    dates = [
+        "2026-11-20T10:00:00.001Z",
+        "2026-11-20T10:00:00.999Z",
+        "2026-11-20T10:00:00.0x1Z",  # no date: not counted
+        "2026-11-20T10:00:00.\u0663\u0663\u0663Z",  # ٣٣٣, which date_key takes
+        "2026-11-20T10:00:01.000Z",
+    ]
+    events = [{**_fp(n, 0), "date": d} for n, d in enumerate(dates)]
+    (found,) = detector.feed(events)
+    assert detector.stats["undated"] == 1 and found.count == 4
+    assert (found.first, found.last) == ("2026-11-20T10:00:00.001Z", "2026-11-20T10:00:01.000Z")
+
+
+def test_addresses_group_by_their_key_without_filling_the_address_caches(tmp_path: Path) -> None:
+    """Dotted IPv4 is its own key: a stream of many addresses leaves ipforms' caches alone
+    (they filled over hours of a stream, serve's memory growing with them); other forms
+    still group by ``address_key``."""
+    from engine.ipforms import address_key, key_of, parse_address
+    from engine.serve.detect import value_of
+
+    unspecified = ".".join("0" * 4)  # no client has it: no key
+    odd = ["::ffff:1.2.3.4", " 1.2.3.4 ", "010.1.1.1", unspecified, "2001:DB8::1", "fe80::1%eth0"]
+    odd += ["[::1]", "256.1.1.1", "\u0661.\u0662.\u0663.\u0664", "x", "1.2.3.4.5"]
+    assert [value_of("ip", t) for t in odd] == [address_key(t) or t for t in odd]
+    parse_address.cache_clear()
+    key_of.cache_clear()
+    detector = Detector([_rule(tmp_path, COUNT)], clock=None)
+    detector.feed([_fp(n, n / 100, ip=f"172.16.{n >> 8}.{n & 255}") for n in range(2000)])
+    assert detector.stats["groups"] == 2000
+    assert parse_address.cache_info().currsize == 0 and key_of.cache_info().currsize == 0

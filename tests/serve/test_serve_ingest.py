@@ -103,7 +103,7 @@ def test_values_the_fast_reader_would_change_are_read_and_stored_exactly(tmp_pat
     assert second.data["x"] != second.data["x"] and second.data["y"] == float("inf")
     events = store.EventStore(store.connect(tmp_path))
     events.append([first, second])
-    (_, back_first), (_, back_second) = events.after(0, 10)
+    (_, _, back_first), (_, _, back_second) = events.after(0, 10)
     assert back_first == first.data and back_second["s"] == "\ud800"
     assert back_second["t"] == "café ☃" and back_second["y"] == float("inf")
 

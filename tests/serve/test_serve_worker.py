@@ -50,12 +50,14 @@ def test_every_event_is_fed_once_whether_handed_off_or_read_back(tmp_path: Path)
     b = events.append([*_items("b", 2), *_items("a", 1)])  # one duplicate
     assert (b.added, b.duplicates, b.first) == (2, 1, 4) and b.fresh is not None
     backlog.reserve(3)
-    backlog.stored(b.tail, 3, b.first, b.fresh)
-    assert worker.step() == 5  # a0..a2 and b0, b1 read back together
+    backlog.stored(b.tail, 3, b.first, b.fresh, b.dates)
+    # a0..a2 read back, only up to b (handed off): b0, b1 then from memory, not read again
+    assert backlog.next_handed(0) == 4 and worker.step() == 3 and backlog.handoff_events == 2
+    assert worker.step() == 2 and backlog.handoff_events == 0
     c = events.append(_items("c", 2))
     backlog.reserve(2)
-    backlog.stored(c.tail, 2, c.first, c.fresh)
-    assert worker.step() == 2 and worker.step() == 0  # c from memory; b's hand-off dropped
+    backlog.stored(c.tail, 2, c.first, c.fresh, c.dates)
+    assert worker.step() == 2 and worker.step() == 0  # c from memory
     assert detector.fed == ["a0", "a1", "a2", "b0", "b1", "c0", "c1"]
     assert backlog.handoff == {} and backlog.handoff_events == 0
     assert events.cursor() == (7, "2026-11-20T10:00:00.000Z") and backlog.depth == 0
@@ -118,7 +120,7 @@ def test_one_incident_per_attack_and_a_quiet_one_closes(tmp_path: Path) -> None:
     def feed(items: list[Item]) -> None:
         stored = events.append(items)
         backlog.reserve(len(items))
-        backlog.stored(stored.tail, len(items), stored.first, stored.fresh)
+        backlog.stored(stored.tail, len(items), stored.first, stored.fresh, stored.dates)
         while worker.step():
             pass
 
