@@ -27,7 +27,9 @@ from typing import Any
 
 from engine.errors import DateError, InputError
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+# ASCII digits only (re.ASCII): Python's \d takes any Unicode digit (٣, ２), and int() reads
+# them, so a date in Arabic-Indic digits was a date whose key sorted after every other
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.ASCII)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -116,14 +118,17 @@ def iso_ms(dt: datetime) -> str:
 
 _DATE = re.compile(
     r"(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    r"([Zz]|[+-]\d{2}:?\d{2})?)?)?)?"
+    r"([Zz]|[+-]\d{2}:?\d{2})?)?)?)?",
+    re.ASCII,
 )
 # what a date with n parts given covers: year, month, day, hour, minute, second
 _PRECISION = ("year", "month", "day", "hour", "minute", "second", "millisecond")
 
 
-# how Auth0 writes a date; also run by DuckDB (RE2: \d is ASCII there, a subset of Python's)
-AUTH0_FORM = re.compile(r"(\d{4})-(0[1-9]|1[0-2])-(\d\d)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
+# how Auth0 writes a date (ASCII digits, as DuckDB's RE2 reads \d)
+AUTH0_FORM = re.compile(
+    r"(\d{4})-(0[1-9]|1[0-2])-(\d\d)T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z", re.ASCII
+)
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 

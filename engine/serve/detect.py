@@ -40,7 +40,7 @@ from engine.ipforms import keyed
 from engine.logs.query import Query, field_text, parse_query
 from engine.serve.rules import Match, Rule, Threshold, field_value
 from engine.serve.windows import Entry, latest_sequence, latest_threshold, sequence_evidence
-from engine.timeutil import date_key, iso_ms, read_date
+from engine.timeutil import date_key, iso_ms
 
 MAX_EVIDENCE = 1000
 MAX_GROUPS = (
@@ -68,15 +68,9 @@ _MS = timedelta(milliseconds=1)
 
 
 def _ms(key: str) -> int:
-    """A date key (``timeutil.date_key``) as whole milliseconds since the epoch, exactly.
-
-    ``date_key`` takes any Unicode digit where Auth0 writes ASCII ones (``٣``), which
-    ``fromisoformat`` refuses: such a date is read as ``read_date`` reads it, never a crash.
-    """
-    try:
-        return (datetime.fromisoformat(key) - _EPOCH) // _MS
-    except ValueError:
-        return (read_date(key) - _EPOCH) // _MS
+    """A date key (``timeutil.date_key``: ASCII digits, Auth0's form) as whole milliseconds
+    since the epoch, exactly."""
+    return (datetime.fromisoformat(key) - _EPOCH) // _MS
 
 
 class _Dates:

@@ -205,6 +205,9 @@ ODD_DATES: list[Any] = [
     "2026-02-29T00:00:00Z",
     "2024-02-29T00:00:00Z",
     "0999-01-01T00:00:00Z",
+    "2026-11-20T10:00:00.\u0663\u0663\u0663Z",  # Arabic-Indic digits: Auth0 writes none
+    "\u0662\u0660\u0662\u0666-11-20",
+    "２０２６-11-20T10:00:00Z",  # fullwidth
     None,
     True,
     ["2026-11-06"],
@@ -222,6 +225,9 @@ def test_date_key_is_timeutils_for_every_form(
     assert got == [date_key(e.get("date")) for e in back]
     assert got[dates.index("2026")] == "2026-01-01T00:00:00.000Z"
     assert got[dates.index(2026)] is None
+    # Python's \d takes any Unicode digit, and int() reads them: such a date was keyed with
+    # its own digits, sorting after every Auth0 date of its second
+    assert [got[dates.index(d)] for d in ODD_DATES[-6:-3]] == [None, None, None]
 
 
 # -- the translator, point by point -------------------------------------------------------
