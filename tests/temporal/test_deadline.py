@@ -29,7 +29,7 @@ from tests.soarcli import ROOT, soar
 CONTAIN = ROOT / "playbooks" / "auth0-contain-user.yaml"
 
 SCENARIO = """
-import asyncio, concurrent.futures, json, sys
+import asyncio, concurrent.futures, json, os, sys
 from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -55,6 +55,8 @@ async def go(server, run_dir, spec):
 
 server, run_dir, doc = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 asyncio.run(go(server, run_dir, RunSpec(**doc)))
+sys.stdout.flush()
+os._exit(0)  # as soar's CLI ends a Temporal command: the SDK's threads can abort the teardown
 """
 
 

@@ -86,7 +86,7 @@ def replays(server: str, run_id: str) -> None:
     import sys
 
     script = (
-        "import asyncio, sys\n"
+        "import asyncio, os, sys\n"
         "from temporalio.client import Client\n"
         "from temporalio.worker import Replayer\n"
         "from engine.temporal.workflow import RunWorkflow\n"
@@ -97,6 +97,11 @@ def replays(server: str, run_id: str) -> None:
         # machine is not a nondeterminism; what is checked is what the code decides)
         "    await Replayer(workflows=[RunWorkflow], debug_mode=True).replay_workflow(history)\n"
         "asyncio.run(go())\n"
+        # ended as soar's CLI ends a Temporal command (engine.cli.main): the SDK's Rust
+        # threads can abort the interpreter's teardown (SIGABRT, "PyGILState_Release: thread
+        # state ... must be current"; temporalio/sdk-python#300), after the replay passed
+        "sys.stdout.flush()\n"
+        "os._exit(0)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script, server, run_id], cwd=ROOT, capture_output=True, text=True
