@@ -12,7 +12,8 @@ refuses what it refuses with the same ``QueryError`` (the query is compiled
 first, by the same parser and checks). Every value from the query is a bound
 ``?`` parameter; the SQL text holds only column names and operators.
 
-- ``field:value`` is ``=``; a wildcard is ``LIKE`` with ``\\`` as escape (``%``,
+- ``field:value`` is ``=`` (whole values of one field OR-ed together: one ``IN`` over
+  their list, whatever their number); a wildcard is ``LIKE`` with ``\\`` as escape (``%``,
   ``_`` and ``\\`` of the value escaped); ``field:*`` is any value but ``''``.
 - A range compares VARCHARs, which DuckDB orders by UTF-8 bytes, the order of
   Python's ``str`` (code points); date terms and ranges compare ``date_key``.
