@@ -30,13 +30,18 @@ def worker_cmd(
         Path, typer.Option("--run-dir", help="Where run logs go: storage every worker shares.")
     ] = Path("runs"),
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, help="Run segments at once on this worker.")
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Activities (action calls, run-log appends) at once on this worker.",
+        ),
     ] = 16,
     rate: Annotated[
         float | None,
         typer.Option(
             "--max-per-second",
-            help="Temporal's task-queue rate limit: segments started per second, all workers.",
+            help="Temporal's task-queue rate limit: activities started per second, all workers.",
         ),
     ] = None,
     signing_key: Annotated[
