@@ -312,18 +312,20 @@ def _same_field_values(parts: list[Sql]) -> list[Sql]:
     the first: DuckDB tests each OR-ed comparison on every row (a thousand addresses cost
     a thousand times one), and an ``IN`` over a list once (a hash join). The same rows:
     a value in the list is one of the values, and the column is not NULL in either."""
+    # each part's column when it is one whole value of it (``_match``), else None
+    cols = [
+        m.group(1) if len(params) == 1 and (m := _EXACT.fullmatch(text)) else None
+        for text, params in parts
+    ]
     values: dict[str, list[Any]] = {}
-    for text, params in parts:
-        m = _EXACT.fullmatch(text)
-        if m is not None and len(params) == 1:
-            values.setdefault(m.group(1), []).append(params[0])
+    for col, (_, params) in zip(cols, parts, strict=True):
+        if col is not None:
+            values.setdefault(col, []).append(params[0])
     merged: list[Sql] = []
     done: set[str] = set()
-    for text, params in parts:
-        m = _EXACT.fullmatch(text)
-        col = m.group(1) if m is not None and len(params) == 1 else None
+    for col, part in zip(cols, parts, strict=True):
         if col is None or len(values[col]) < 2:
-            merged.append((text, params))
+            merged.append(part)
         elif col not in done:
             done.add(col)
             merged.append(
