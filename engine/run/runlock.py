@@ -12,10 +12,10 @@ included): a lock file left behind by a killed run is stale and is taken over,
 with or without its holder recorded. Inside a process that goes on, the lock
 lives as long as its descriptor: an exception raised while it is being taken
 (an error writing the holder, a thread's cancellation) closes the descriptor
-before it propagates, so a lock is never left held by nobody. A caller whose
-thread may be interrupted asynchronously (Temporal's activity threads) also
-shields the whole of its ``with`` from that interruption: the moment between
-``acquire`` returning and the ``with`` owning the lock is the caller's.
+before it propagates, so a lock is never left held by nobody. The moment
+between ``acquire`` returning and the ``with`` owning the lock is the
+caller's: a thread that may be interrupted asynchronously must not be (the
+Temporal effects are registered with ``no_thread_cancel_exception``).
 A holder deletes the file when it releases; a process that locked a file just
 deleted that way sees that the path no longer names what it locked and tries
 again, so two processes can never both believe they hold the lock.
