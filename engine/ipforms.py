@@ -73,6 +73,13 @@ def _plain_v4(raw: str) -> ipaddress.IPv4Address | None:
     return None if addr.is_unspecified else addr
 
 
+def plain_key(text: str) -> str | None:
+    """The ``address_key`` of dotted IPv4 as Python writes it (``text`` itself, blanks cut),
+    told by its pattern alone without making the address; None for any other text."""
+    raw = text.strip()
+    return raw if _PLAIN_V4.fullmatch(raw) and raw != "0.0.0.0" else None  # noqa: S104
+
+
 def keyed(text: str) -> tuple[str, Address] | None:
     """``(address_key, address)`` of the address ``text`` writes, or None when it writes none.
 

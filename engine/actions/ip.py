@@ -22,7 +22,7 @@ from typing import Any
 
 from engine.actions.registry import Action, ActionContext, Result
 from engine.depth import MAX_DEPTH  # Auth0's own details nest under 10 levels
-from engine.ipforms import Address, is_public, key_of, keyed, order_key, parse_address
+from engine.ipforms import Address, is_public, key_of, keyed, order_key, parse_address, plain_key
 from engine.logs.eventset import EventSet
 from engine.timeutil import date_key
 
@@ -195,29 +195,59 @@ def _own_ip(
         unreadable[own[:64]] = unreadable.get(own[:64], 0) + events
 
 
-def _by_ip_value(events: EventSet, tally: _Tally, unreadable: dict[str, int]) -> None:
+def _by_ip_value(
+    events: EventSet,
+    tally: _Tally,
+    unreadable: dict[str, int],
+    min_count: int = 1,
+    more: Mapping[str, int] | None = None,
+) -> None:
     """The ``ip`` fields of a set, in SQL: each distinct value once, with its events' count and dates.
 
     The same tally as one event at a time: values come in the order first seen,
     so forms keep their first-seen order; an empty date counts for nothing, as there;
     an unreadable one has no hour. Each value is read as an address once.
+
+    Only the addresses that can reach ``min_count`` events (with ``more``: those
+    found elsewhere, by key) are tallied, and only their values' hours read: a
+    triage keeping a handful of attackers out of 20,000 addresses builds a handful
+    of rows. Unreadable values are counted whatever their number, as before.
     """
-    hours: dict[str, list[tuple[str, int]]] = {}
-    for own, hour, n in events.query(
-        "SELECT ip, left(date_key, 13) AS hour, count(*) FROM {events} "
-        "WHERE ip IS NOT NULL AND date_key <> '' GROUP BY ip, hour"
-    ):
-        hours.setdefault(own, []).append((hour, n))
     rows = events.query(
         "SELECT ip, count(*), min(date) FILTER (WHERE date <> ''), "
         "max(date) FILTER (WHERE date <> '') FROM {events} WHERE ip IS NOT NULL "
         "GROUP BY ip ORDER BY min(pos)"
     )
-    for own, n, first, last in rows:
-        found: dict[str, dict[str, Any]] = {}
-        _own_ip(own, found, unreadable, n)
+    keys_of: list[tuple[str, ...]] = []
+    totals: dict[str, int] = dict(more or {})
+    for own, n, _first, _last in rows:
+        plain = plain_key(own) if isinstance(own, str) else None
+        if plain is not None:
+            keys: tuple[str, ...] = (plain,)
+        else:
+            found: dict[str, dict[str, Any]] = {}
+            _own_ip(own, found, unreadable, n)
+            keys = tuple(found)
+        keys_of.append(keys)
+        for key in keys:
+            totals[key] = totals.get(key, 0) + n
+    kept = [i for i, keys in enumerate(keys_of) if any(totals[k] >= min_count for k in keys)]
+    if not kept:
+        return
+    hours: dict[str, list[tuple[str, int]]] = {}
+    for own, hour, n in events.query(
+        "SELECT ip, left(date_key, 13) AS hour, count(*) FROM {events} "
+        "WHERE ip IN (SELECT unnest(?::VARCHAR[])) AND date_key <> '' GROUP BY ip, hour",
+        [[rows[i][0] for i in kept]],
+    ):
+        hours.setdefault(own, []).append((hour, n))
+    for i in kept:
+        own, n, first, last = rows[i]
+        found = {}
+        _own_ip(own, found, {}, n)  # its unreadable part is counted already
         for key, entry in found.items():
-            tally.add(key, entry["addr"], entry, first, n, last, hours=hours.get(own, []))
+            if totals[key] >= min_count:
+                tally.add(key, entry["addr"], entry, first, n, last, hours=hours.get(own, []))
 
 
 def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
@@ -226,8 +256,14 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     unreadable: dict[str, int] = {}  # ip field values that name no address, and how often
     events = args.get("events") or []
     details = args.get("include_details", True)
+    min_count = int(args.get("min_count", 1))
+    text = args.get("text")
+    found_in_text = [] if not isinstance(text, str) else list(_scan(text))
     if isinstance(events, EventSet) and not details:
-        _by_ip_value(events, tally, unreadable)
+        in_text: dict[str, int] = {}
+        for _form, addr in found_in_text:
+            in_text[key_of(addr)] = in_text.get(key_of(addr), 0) + 1
+        _by_ip_value(events, tally, unreadable, min_count, in_text)
         events = []
     for event in events:
         if not isinstance(event, Mapping):
@@ -252,11 +288,9 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
         warnings.append(f"ip {value!r} of {n} event(s) is not an IP address; not counted")
     if len(unreadable) > MAX_WARNINGS:
         warnings.append(f"{len(unreadable) - MAX_WARNINGS} more ip values that are not addresses")
-    text = args.get("text")
-    if isinstance(text, str):
-        for form, addr in _scan(text):
-            tally.add(key_of(addr), addr, {"forms": {form: None}, "sources": {"text": None}}, None)
-    rows = tally.ordered(int(args.get("min_count", 1)))
+    for form, addr in found_in_text:
+        tally.add(key_of(addr), addr, {"forms": {form: None}, "sources": {"text": None}}, None)
+    rows = tally.ordered(min_count)
     return {"ips": rows, "count": len(rows), "warnings": warnings}
 
 

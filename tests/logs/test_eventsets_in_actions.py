@@ -46,6 +46,14 @@ def test_the_event_actions_answer_the_same_on_a_set_and_on_its_list(
         assert call(ctx, "ip.extract", events=events, include_details=include_details) == call(
             ctx, "ip.extract", events=plain, include_details=include_details
         )
+    for min_count in (2, 3, 10):
+        for text in (None, "seen from 203.0.113.7 and 198.51.100.4"):
+            more = {} if text is None else {"text": text}
+            assert call(
+                ctx, "ip.extract", events=events, include_details=False, min_count=min_count, **more
+            ) == call(
+                ctx, "ip.extract", events=plain, include_details=False, min_count=min_count, **more
+            )
     for key in ("ip", "type", "user_id", "client_name"):
         assert call(ctx, "data.count_by", items=events, key=key) == call(
             ctx, "data.count_by", items=plain, key=key
@@ -57,6 +65,48 @@ def test_the_event_actions_answer_the_same_on_a_set_and_on_its_list(
     assert call(ctx, "auth0.list_accessed_clients", events=events, user_ids=users) == call(
         ctx, "auth0.list_accessed_clients", events=plain, user_ids=users
     )
+
+
+def test_ip_extract_keeps_an_address_whose_forms_together_reach_min_count(
+    ctx: ActionContext, store: EventStore, tmp_path: Path
+) -> None:
+    # one address in three texts (plain, IPv4-mapped, first of a proxy chain), each below
+    # the bar alone; the bar counts the address, and the text's mentions count too
+    ips = ["203.0.113.7"] * 2 + ["::ffff:203.0.113.7"] * 2 + ["203.0.113.7, 10.0.0.1"]
+    ips += ["198.51.100.4"] * 3 + ["unknown"] * 2 + ["0.0.0.0"]
+    path = tmp_path / "forms.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "log_id": f"9002026112000000000{i:03d}",
+                    "date": f"2026-11-20T0{i % 3}:00:0{i % 10}.000Z",
+                    "type": "f",
+                    "ip": ip,
+                }
+            )
+            + "\n"
+            for i, ip in enumerate(ips)
+        )
+    )
+    events = store.select(path, "")
+    plain = list(events)
+    five = {"203.0.113.7": 5}
+    for min_count, text, expected in (
+        (5, None, five),
+        (4, None, five),
+        (6, None, {}),
+        (4, "from 198.51.100.4", {**five, "198.51.100.4": 4}),
+    ):
+        more = {} if text is None else {"text": text}
+        on_set = call(
+            ctx, "ip.extract", events=events, include_details=False, min_count=min_count, **more
+        )
+        assert on_set == call(
+            ctx, "ip.extract", events=plain, include_details=False, min_count=min_count, **more
+        )
+        assert on_set["warnings"][0].startswith("ip 'unknown' of 2 event(s)")
+        assert {r["address"]: r["count"] for r in on_set["ips"]} == expected
 
 
 def test_an_offline_triage_step_answers_with_sets_and_the_same_users(tmp_path: Path) -> None:
