@@ -340,7 +340,7 @@ def test_a_count_reads_plain_lines_itself_and_leaves_every_other_file_to_the_sea
         count_events(store, f, "", None, None)  # the exact reader names the line
 
 
-def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events_in_memory(
+def test_the_first_read_writes_the_cache_itself_and_no_cache_keeps_the_columns_in_memory(
     tmp_path: Path,
 ) -> None:
     f = plain_file(tmp_path)
@@ -361,10 +361,16 @@ def test_the_first_read_writes_the_cache_itself_and_holds_no_table_of_events_in_
         ]
 
         assert list(found) == search_file(f, "type:s", None, None).events
-    with EventStore(tmp_path / "w2", None) as fresh:  # --no-cache: written in the work folder
-        assert len(fresh.select(f, "type:s")) == len(found)
-        assert list((tmp_path / "w2").glob("*.duckdb"))
-    assert not (tmp_path / "w2").exists()  # and goes with it
+    with EventStore(tmp_path / "w2", None) as fresh:  # --no-cache: the columns in memory
+        again = fresh.select(f, "type:s")
+        assert list(again) == search_file(f, "type:s", None, None).events
+        tables = fresh.con.execute(
+            "SELECT table_name, path FROM duckdb_tables() JOIN duckdb_databases() "
+            "USING (database_name) WHERE NOT temporary"
+        ).fetchall()
+        assert tables == [("events", None)]
+        assert not list((tmp_path / "w2").rglob("*.duckdb"))  # no file written anywhere
+    assert not (tmp_path / "w2").exists()  # and the work folder goes
 
 
 def test_dates_only_python_keys_are_keyed_in_the_columns_written(tmp_path: Path) -> None:
