@@ -73,7 +73,7 @@ def test_ip_extract_keeps_an_address_whose_forms_together_reach_min_count(
     # one address in three texts (plain, IPv4-mapped, first of a proxy chain), each below
     # the bar alone; the bar counts the address, and the text's mentions count too
     ips = ["203.0.113.7"] * 2 + ["::ffff:203.0.113.7"] * 2 + ["203.0.113.7, 10.0.0.1"]
-    ips += ["198.51.100.4"] * 3 + ["unknown"] * 2 + ["0.0.0.0"]
+    ips += ["198.51.100.4"] * 3 + ["unknown"] * 2 + ["0.0.0.0"]  # noqa: S104 (no address)
     path = tmp_path / "forms.jsonl"
     path.write_text(
         "".join(
