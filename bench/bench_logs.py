@@ -12,7 +12,8 @@ is several tenants (seeds S, S+1, ...), each a day older than the one after it,
 so their log ids never meet and their truths add up.
 
 Each work runs as a whole process, ``--repeat`` times (median wall time, peak
-RSS the largest, from ``os.wait4``), side by side: soar (``.venv/bin/soar`` of
+RSS the largest, from ``os.wait4``; soar's modules compiled to bytecode first,
+as a wheel's install leaves them), side by side: soar (``.venv/bin/soar`` of
 this tree, or ``--soar``), DuckDB SQL doing the same work
 (``bench/logs_duckdb.py``) and jq (where installed):
 
@@ -48,6 +49,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -364,6 +366,15 @@ def table(rows: Iterable[Row]) -> str:
     return "\n".join(lines)
 
 
+def compiled(soar: Path) -> None:
+    """The measured soar's modules compiled to bytecode first, as a wheel's install leaves
+    them: an editable tree run with PYTHONDONTWRITEBYTECODE (as here) would otherwise
+    compile every module it changed, on every run, and be timed doing it."""
+    python = soar.parent / "python"
+    code = "import compileall, engine, os; compileall.compile_dir(os.path.dirname(engine.__file__), quiet=1)"
+    subprocess.run([str(python), "-c", code], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -392,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     ex = export(args.data, events, args.seed)
     made = time.monotonic() - start
     tools = Tools(args.soar, repeat=args.repeat, timeout=args.timeout)
+    compiled(args.soar)
     with tempfile.TemporaryDirectory(prefix="bench-logs-") as tmp:
         rows = run_all(tools, ex, Path(tmp))
     problems = check(rows, ex)
