@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 MAX_DEPTH = 64
@@ -210,6 +210,20 @@ def loads(text: str | bytes, limit: int = MAX_DEPTH, **kwargs: Any) -> Any:
     if too_deep(text, limit):
         text = cut_text(text, limit)
     return json.loads(text, **kwargs)
+
+
+def loads_each(texts: Sequence[str], limit: int = MAX_DEPTH) -> list[Any]:
+    """``loads`` of each text, their depth told in one pass over them all.
+
+    Read back from a file by the thousand, each event's own ``too_deep`` cost
+    more than decoding it. The texts joined as one JSON array are too deep at
+    ``limit + 1`` exactly when one of them is at ``limit``, provided each is JSON
+    (its quotes pair within it); one that is not is refused by ``json.loads``,
+    as ``loads`` refuses it. When the array is too deep, each text is cut on its own.
+    """
+    if too_deep("[" + ",".join(texts) + "]", limit + 1):
+        return [loads(text, limit) for text in texts]
+    return [json.loads(text) for text in texts]
 
 
 def value_end(text: str, start: int) -> int | None:

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from localserver import Route, recording_server
@@ -31,6 +32,7 @@ from engine.depth import (
     depth_of,
     dumps,
     loads,
+    loads_each,
     marker,
     too_deep,
     walk,
@@ -200,3 +202,21 @@ def test_too_deep_never_calls_shallow_what_the_decoder_reads_deep(
         except (ValueError, RecursionError):
             continue
         assert depth_of(read) <= limit
+
+
+@given(st.lists(_JSON, max_size=6), st.integers(0, 12), st.booleans())
+def test_loads_each_reads_what_loads_reads_of_each_text(
+    values: list[Any], limit: int, ascii_only: bool
+) -> None:
+    """One pass over them all tells the depth of each: the same values, cut the same way."""
+    texts = [json.dumps(v, ensure_ascii=ascii_only) for v in values]
+    assert loads_each(texts, limit) == [loads(t, limit) for t in texts]
+
+
+def test_loads_each_refuses_a_broken_text_before_it_reads_a_deep_one() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    # an open quote would swallow the deep text's brackets in the joined array: the broken
+    # text comes first and is refused, as loads refuses it; the deep one is never decoded
+    with pytest.raises(ValueError):
+        loads_each(['{"a": "b', deep], limit=10)
+    assert loads_each(['{"a": "b"}', deep], limit=10)[1] == loads(deep, 10)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, overload
 
-from engine.depth import loads
+from engine.depth import loads_each
 from engine.errors import LogFileError
 from engine.logs.files import Profile
 from engine.logs.lines import LineIndex
@@ -240,9 +240,9 @@ class EventSet(Sequence[dict[str, Any]]):
                 [start, stop],
             ).fetchall()
         texts = self.source.index.read(int(r[0]) for r in rows)
+        read = loads_each([texts[int(r[0])] for r in rows])
         events = []
-        for rid, log_id, kind in rows:
-            event = loads(texts[int(rid)])
+        for (rid, log_id, kind), event in zip(rows, read, strict=True):
             if not isinstance(event, dict) or (
                 field_text(event.get("log_id")),
                 field_text(event.get("type")),
