@@ -41,8 +41,18 @@ from engine.temporal.spec import RunSpec
 from engine.temporal.worker import activities
 from engine.temporal.workflow import RunWorkflow
 
+async def started(server):
+    # the SDK gives the server 5 s to listen, which a loaded machine (the suite's workers,
+    # a bench) can miss: the start is tried again rather than the test failed
+    for attempt in range(3):
+        try:
+            return await WorkflowEnvironment.start_time_skipping(test_server_existing_path=server)
+        except RuntimeError as exc:
+            if "Failed starting test server" not in str(exc) or attempt == 2:
+                raise
+
 async def go(server, run_dir, spec):
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=server)
+    env = await started(server)
     async with env:
         settings = WorkerSettings(Path(run_dir), default_registry(), Redactor)
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
