@@ -70,3 +70,22 @@ def json_text(doc: Any) -> str:
     and any JSON reader gets the same text back.
     """
     return json.dumps(doc, ensure_ascii=True)
+
+
+_NOT_ASCII = re.compile("[\x7f-\U0010ffff]")  # what ensure_ascii escapes beyond json's own
+
+
+def _escaped(m: re.Match[str]) -> str:
+    code = ord(m.group(0))
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a surrogate pair, as json.dumps writes one
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+def ascii_json(text: str) -> str:
+    """``json_text(json.loads(text))`` for ``text`` that ``json.dumps(..., ensure_ascii=False)``
+    wrote, without decoding it: outside strings such text is ASCII already, and inside
+    them ``ensure_ascii`` differs only by escaping DEL and every non-ASCII character
+    (``\\u00e9``; past U+FFFF as a surrogate pair)."""
+    return text if text.isascii() and "\x7f" not in text else _NOT_ASCII.sub(_escaped, text)

@@ -111,12 +111,16 @@ class Redactor:
         string or key holds one (escaping maps a string character by character),
         and the value is returned as it is; otherwise it is walked.
         """
-        forms = self._forms
-        if forms:
-            text = json.dumps(value, ensure_ascii=False)
-            if any(f in text or json.dumps(f, ensure_ascii=False)[1:-1] in text for f in forms):
-                return self.value(value)
+        if self._forms and self.in_json(json.dumps(value, ensure_ascii=False)):
+            return self.value(value)
         return value
+
+    def in_json(self, text: str) -> bool:
+        """Whether a form of a secret, or its JSON-escaped text, is in JSON ``text`` (written
+        with ``ensure_ascii=False``): when not, no string or key of the value holds one."""
+        return any(
+            f in text or json.dumps(f, ensure_ascii=False)[1:-1] in text for f in self._forms
+        )
 
     def _leaf(self, value: Any) -> Any:
         if isinstance(value, Secret):

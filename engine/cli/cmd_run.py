@@ -25,7 +25,7 @@ import typer
 
 from engine.cli.environ import SECRET_PREFIX
 from engine.cli.output import json_requested, use_redactor
-from engine.textsafe import json_text, safe
+from engine.textsafe import ascii_json, json_text, safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -264,10 +264,7 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
 
     status = result.status
     if as_json:
-        doc = result_json(result)
-        # values redacted before dumping (escaping hides a secret's plain form), text after
-        doc = redactor.json_value(jsonable(doc))
-        typer.echo(redactor.text(json_text(doc)))
+        typer.echo(_json_out(result_json(result), redactor))
     elif result.outputs:
         typer.echo("outputs:", err=True)
         for k, v in result.outputs.items():
@@ -294,6 +291,30 @@ def _finish(result: RunResult, as_json: bool, redactor: Redactor) -> NoReturn:
     elif result.dry_run:
         typer.echo(f"dry run: {_written(written, result.run_log)}", err=True)
     raise typer.Exit(EXIT.get(status, 1))
+
+
+def _json_out(doc: dict[str, Any], redactor: Redactor) -> str:
+    """The ``--json`` line of ``doc``: values redacted before dumping (escaping hides a
+    secret's plain form), text after.
+
+    A run's outputs can be megabytes of events: when their text is standard JSON that
+    holds no form of a secret (nothing to redact in the values), it is made ASCII as
+    it is (``ascii_json``) rather than decoded, copied and encoded again.
+    """
+    from engine.audit.runlog import jsonable, shallow_text
+
+    text = shallow_text(doc, allow_nan=False)
+    if text is not None and _utf8(text) and not redactor.in_json(text):
+        return redactor.text(ascii_json(text))
+    return redactor.text(json_text(redactor.json_value(jsonable(doc))))
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a tenant's data: jsonable keeps it visible
+        return False
+    return True
 
 
 def result_json(result: RunResult) -> dict[str, Any]:
