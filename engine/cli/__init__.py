@@ -107,11 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     after the result was shown; temporalio/sdk-python#300).
     """
     code = _main(argv)
-    # the interpreter's last collection would walk every object the command left (a
-    # triage's outputs: half a second); nothing it could free matters now
-    import gc
+    if argv is None:  # the process's own command line, which ends with it: the interpreter's
+        # last collection would walk every object the command left (a triage's outputs:
+        # half a second), and nothing it could free matters now
+        import gc
 
-    gc.freeze()
+        gc.freeze()
     spec = sys.modules.get("engine.temporal.spec")  # loaded only by a Temporal command
     if spec is not None and spec.sdk_used():
         sys.stdout.flush()
