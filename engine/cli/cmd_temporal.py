@@ -61,7 +61,7 @@ def worker_cmd(
         protected_ips,
         protected_users,
     )
-    from engine.temporal.segments import WorkerSettings
+    from engine.temporal.settings import WorkerSettings
     from engine.temporal.worker import serve
 
     check_domain()

@@ -80,7 +80,7 @@ from engine.run.step import (
     prepare,
 )
 from engine.secrets import Secret
-from engine.temporal.segments import WorkerSettings, beating
+from engine.temporal.settings import WorkerSettings, beating
 from engine.temporal.spec import (
     APPEND,
     CALL,

@@ -27,7 +27,7 @@ from engine.temporal.effects import Effects
 from engine.temporal.incident import IncidentWorkflow
 from engine.temporal.incident_tasks import ACTIVITIES as INCIDENT_ACTIVITIES
 from engine.temporal.locks import TargetLock
-from engine.temporal.segments import WorkerSettings
+from engine.temporal.settings import WorkerSettings
 from engine.temporal.spec import connect_config
 from engine.temporal.workflow import RunWorkflow
 

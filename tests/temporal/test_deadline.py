@@ -36,7 +36,7 @@ from temporalio.worker import Worker
 from engine.actions import default_registry
 from engine.audit.redact import Redactor
 from engine.temporal.locks import TargetLock
-from engine.temporal.segments import WorkerSettings
+from engine.temporal.settings import WorkerSettings
 from engine.temporal.spec import RunSpec
 from engine.temporal.worker import activities
 from engine.temporal.workflow import RunWorkflow

@@ -32,7 +32,7 @@ outputs:
 
 def test_a_retried_append_adds_only_the_records_not_there_yet(tmp_path: Path) -> None:
     from engine.temporal.effects import Effects
-    from engine.temporal.segments import WorkerSettings
+    from engine.temporal.settings import WorkerSettings
     from engine.temporal.spec import RunSpec
 
     book = tmp_path / "note.yaml"
@@ -70,7 +70,7 @@ def test_a_retried_append_adds_only_the_records_not_there_yet(tmp_path: Path) ->
 def note_run(tmp_path: Path, suffix: str, signer: Any = None) -> tuple[Any, Any, Path]:
     """The effects of a worker whose run folder is ``tmp_path/runs``, a run of BOOK, its log."""
     from engine.temporal.effects import Effects
-    from engine.temporal.segments import WorkerSettings
+    from engine.temporal.settings import WorkerSettings
     from engine.temporal.spec import RunSpec
 
     book = tmp_path / "note.yaml"
