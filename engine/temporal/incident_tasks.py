@@ -2,7 +2,7 @@
 
 Both are ``async`` activities: they only talk to the Temporal server, through
 the worker's own client (``activity.client()``), and run on the worker's event
-loop, never on the threads the segments of runs use.
+loop, never on the threads the runs' own activities use.
 """
 
 from __future__ import annotations
