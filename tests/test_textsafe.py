@@ -1,4 +1,4 @@
-"""``ascii_json``: the ``--json`` line made from JSON text as it is, the same as decoding it."""
+"""``safe`` on a terminal, and ``ascii_json``: the ``--json`` line made from JSON text as it is."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine.audit.redact import Redactor
 from engine.audit.runlog import jsonable
 from engine.cli.cmd_run import _json_out
-from engine.textsafe import ascii_json, json_text
+from engine.textsafe import _RANGES, ascii_json, json_text, safe
 
 # every kind of character json escapes differently with and without ensure_ascii
 _TEXT = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from('\x7f\x00\n"\\é\u2028😀'))
@@ -48,3 +48,15 @@ def test_the_json_line_is_the_one_decoding_gave_secrets_and_odd_text_included() 
         assert line == old_json_out(doc, redactor)
         assert secret not in line and line.isascii()
         json.loads(line)
+
+
+def test_safe_escapes_every_control_range_to_its_ends_and_nothing_beside() -> None:
+    inside = {c for a, b in _RANGES for c in range(a, b + 1)}
+    for a, b in _RANGES:
+        for code in (a, b):
+            assert safe(chr(code)).startswith("\\") and chr(code) not in safe(chr(code))
+        for code in (a - 1, b + 1):
+            if code >= 0 and code not in inside and chr(code) not in "\n\t":
+                assert safe(chr(code)) == chr(code)
+    assert safe("a\nb") == "a\\nb" and safe("a\nb", keep_newlines=True) == "a\nb"
+    assert safe("\x1b[31m") == "\\x1b[31m" and safe("\U000e0041") == "\\U000e0041"
