@@ -43,7 +43,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 from luqum import tree
@@ -103,9 +103,13 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def load_ndjson(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, database: str | None = None
-) -> int:
+class Executes(Protocol):
+    """What the loader needs of a connection: DuckDB's own, or the store's (``Connection``)."""
+
+    def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection: ...
+
+
+def load_ndjson(con: Executes, path: Path, table: str, database: str | None = None) -> int:
     """Create ``table`` (in the attached ``database``, else the connection's own) from the
     JSON-lines file at ``path``; its row count.
 
@@ -158,7 +162,7 @@ def first_line(exc: duckdb.Error) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _fix_date_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str, scratch: str) -> None:
+def _fix_date_keys(con: Executes, path: Path, name: str, scratch: str) -> None:
     """``date_key`` of the dates not in Auth0's own form, computed once per distinct value,
     in the table called ``name`` (SQL); ``scratch``: a name free for a temporary table."""
     rows = con.execute(
@@ -176,7 +180,7 @@ def _fix_date_keys(con: duckdb.DuckDBPyConnection, path: Path, name: str, scratc
         _unset_numbers(con, path, name, scratch)
 
 
-def _unset_numbers(con: duckdb.DuckDBPyConnection, path: Path, name: str, scratch: str) -> None:
+def _unset_numbers(con: Executes, path: Path, name: str, scratch: str) -> None:
     """No ``date_key`` where ``date`` was a JSON number (2023): only a string is a date.
 
     The VARCHAR column cannot tell ``2023`` from ``"2023"``, so the file is read

@@ -88,6 +88,29 @@ class Counted:
     inside: bool
 
 
+class Connection:
+    """The store's DuckDB connection, whose running out of memory is said as a setting too
+    small: DuckDB's own advice (``SET threads``, ``SET memory_limit``) is not the operator's
+    to follow, and the error is no bug in soar."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, limit: str) -> None:
+        self._con = con
+        self.limit = limit
+
+    def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self._con.execute(query, parameters)
+        except duckdb.OutOfMemoryException as exc:
+            raise ConfigError(
+                f"DuckDB ran out of memory within SOAR_DUCKDB_MEMORY={self.limit} "
+                f"({first_line(exc)}): give it more, such as SOAR_DUCKDB_MEMORY=1GB "
+                f"(the default, {MEMORY_LIMIT}, reads a million events)"
+            ) from None
+
+    def close(self) -> None:
+        self._con.close()
+
+
 class EventStore:
     """A run's DuckDB connection and the sources read into it. Not shared between runs."""
 
@@ -99,11 +122,11 @@ class EventStore:
         # removed also when the store is dropped without close (a context in a test)
         weakref.finalize(self, shutil.rmtree, self.workdir, True)
         self.cache_dir = cache_dir
+        limit = _size(os.environ.get("SOAR_DUCKDB_MEMORY") or MEMORY_LIMIT)
+        self.con = Connection(duckdb.connect(config={"preserve_insertion_order": True}), limit)
         # no progress bar: DuckDB would draw it on the terminal of a command's output
-        self.con = duckdb.connect(config={"preserve_insertion_order": True})
         self.con.execute("SET enable_progress_bar = false")
-        limit = os.environ.get("SOAR_DUCKDB_MEMORY") or MEMORY_LIMIT
-        self.con.execute(f"SET memory_limit = '{_size(limit)}'")
+        self.con.execute(f"SET memory_limit = '{limit}'")
         self.con.execute("SET temp_directory = ?", [str(self.workdir / "spill")])
         self.lock = threading.RLock()  # one connection: steps may run calls in threads
         # held by a load: rids in file order need preserve_insertion_order, the database's

@@ -76,3 +76,23 @@ def test_a_bad_memory_size_is_refused_with_what_to_write(tmp_path: Path) -> None
     assert "SOAR_DUCKDB_MEMORY" in done.stderr and "400MB or 2GB" in done.stderr
     ok = soar("logs", "stats", str(EXPORT), env={"SOAR_DUCKDB_MEMORY": "200MB"}, cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_too_little_memory_for_duckdb_is_said_as_the_setting_to_raise(tmp_path: Path) -> None:
+    # DuckDB's JSON reader wants 32 MiB buffers: 16MB is too small for any file
+    small = {"SOAR_DUCKDB_MEMORY": "16MB"}
+    for args in (
+        ("logs", "search", str(EXPORT), 'type:"s"', "--no-cache"),
+        ("logs", "search", str(EXPORT), 'type:"s"', "--count"),
+        ("logs", "stats", str(EXPORT)),
+    ):
+        done = soar(*args, env=small, cwd=tmp_path)
+        assert done.returncode == 2, done.stderr
+        assert "internal error" not in done.stderr and "SET threads" not in done.stderr
+        assert "ran out of memory within SOAR_DUCKDB_MEMORY=16MB" in done.stderr
+        assert "SOAR_DUCKDB_MEMORY=1GB" in done.stderr
+    run = soar(
+        "run", str(TRIAGE), "--logs", str(EXPORT), "-i", "since=3650d", env=small, cwd=tmp_path
+    )
+    assert run.returncode == 1 and "internal error" not in run.stderr
+    assert "failed: DuckDB ran out of memory within SOAR_DUCKDB_MEMORY=16MB" in run.stderr
