@@ -242,7 +242,8 @@ def _store(path: Path, cache: bool) -> EventStore:
     from engine.logs.store import EventStore
 
     if not path.is_file():
-        raise UsageError(f"{safe(path)}: no such file (give an exported log file, or --tenant)")
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise UsageError(f"{safe(path)}: {what} (give an exported log file, or --tenant)")
     return EventStore(cache_dir=cache_dir(cache))
 
 

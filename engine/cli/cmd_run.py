@@ -511,7 +511,8 @@ def run_cmd(
     registry = default_registry()
     pb = load_playbook(playbook, registry)
     if logs is not None and not logs.is_file():
-        raise UsageError(f"--logs {logs}: no such file (give an exported log file)")
+        what = "a folder, not a file" if logs.is_dir() else "no such file"
+        raise UsageError(f"--logs {logs}: {what} (give an exported log file)")
     values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
     progress = Progress(redactor, line=live_line(), actions=registry)
     tracker = LogPath(progress, run_dir, remote=remote)

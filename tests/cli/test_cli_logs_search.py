@@ -244,3 +244,12 @@ def test_tenant_search_equals_the_file_of_its_export(
     assert online.stdout == offline.stdout and len(online.stdout.splitlines()) > 100
     assert emulator.client_secret not in online.stdout + online.stderr
     assert {json.loads(x)["type"] for x in online.stdout.splitlines()} == {"s", "fp"}
+
+
+def test_a_folder_or_a_missing_file_is_named_as_what_it_is(tmp_path: Path) -> None:
+    playbook = str(ROOT / "playbooks" / "auth0-attack-triage.yaml")
+    for given, what in ((tmp_path, "a folder, not a file"), (tmp_path / "nope", "no such file")):
+        search = soar("logs", "search", str(given), 'type:"s"')
+        assert search.returncode == 2 and f"{given}: {what}" in search.stderr
+        run = soar("run", playbook, "--logs", str(given), "--run-dir", str(tmp_path / "runs"))
+        assert run.returncode == 2 and f"--logs {given}: {what}" in run.stderr
