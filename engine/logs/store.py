@@ -48,12 +48,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 
 from engine.errors import ConfigError, LogFileError
-from engine.logs.cache import CacheEntry, cache_entry, sql_literal
+from engine.logs.cache import CacheEntry, cache_entry, clear, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
 from engine.logs.sql import events_sql, first_line, ident, load_ndjson, where_sql
@@ -62,6 +62,7 @@ from engine.timeutil import iso_ms
 Window = tuple[datetime, datetime]
 
 TABLE = "events"  # the table of a source's database file
+_DAMAGE = "Corrupt database file"  # DuckDB's words for a block whose checksum fails
 MEMORY_LIMIT = "400MB"  # SOAR_DUCKDB_MEMORY: a million events' columns spill a little past it
 # an Auth0 event type is a short lower-case code (s, fp, sapi, limit_wc, gd_auth_succeed)
 _TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
@@ -88,14 +89,32 @@ class Counted:
     inside: bool
 
 
+class DamagedCache(LogFileError):
+    """A block of a cache's database file failed DuckDB's checksum; the entries are gone."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the cache this run read is damaged ({reason}); it is removed: run again to "
+            "read the file afresh (or with --no-cache)"
+        )
+        self.reason = reason
+
+
 class Connection:
     """The store's DuckDB connection, whose running out of memory is said as a setting too
     small: DuckDB's own advice (``SET threads``, ``SET memory_limit``) is not the operator's
     to follow, and the error is no bug in soar."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        limit: str,
+        damaged: Callable[[duckdb.Error], NoReturn],
+    ) -> None:
+        """``damaged``: what a read of a damaged database file (a cache's) raises instead."""
         self._con = con
         self.limit = limit
+        self.damaged = damaged
 
     def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
         try:
@@ -106,6 +125,10 @@ class Connection:
                 f"({first_line(exc)}): give it more, such as SOAR_DUCKDB_MEMORY=1GB "
                 f"(the default, {MEMORY_LIMIT}, reads a million events)"
             ) from None
+        except duckdb.Error as exc:
+            if _DAMAGE in str(exc):
+                self.damaged(exc)
+            raise
 
     def close(self) -> None:
         self._con.close()
@@ -123,7 +146,9 @@ class EventStore:
         weakref.finalize(self, shutil.rmtree, self.workdir, True)
         self.cache_dir = cache_dir
         limit = _size(os.environ.get("SOAR_DUCKDB_MEMORY") or MEMORY_LIMIT)
-        self.con = Connection(duckdb.connect(config={"preserve_insertion_order": True}), limit)
+        self.con = Connection(
+            duckdb.connect(config={"preserve_insertion_order": True}), limit, self._damaged
+        )
         # no progress bar: DuckDB would draw it on the terminal of a command's output
         self.con.execute("SET enable_progress_bar = false")
         self.con.execute(f"SET memory_limit = '{limit}'")
@@ -132,6 +157,7 @@ class EventStore:
         # held by a load: rids in file order need preserve_insertion_order, the database's
         self.loading = threading.Lock()
         self._sources: dict[str, Source] = {}
+        self._entries: list[CacheEntry] = []  # the cache entries read or written
         self.warnings: list[str] = []  # said once by whoever reports the run's searches
         self._names = 0
 
@@ -169,7 +195,12 @@ class EventStore:
             raise LogFileError(f"{path}: cannot open: {exc.strerror}") from None
         entry = cache_entry(self.cache_dir, path, st) if self.cache_dir else None
         if entry is not None and entry.valid():
-            return self._from_cache(path, entry)
+            try:
+                return self._from_cache(path, entry)
+            except (duckdb.Error, DamagedCache) as exc:  # the file is read afresh instead
+                said = exc.reason if isinstance(exc, DamagedCache) else first_line(exc)
+                self.warnings.append(f"the cache of {path} was damaged ({said}): read afresh")
+                clear(entry)
         if entry is not None:
             try:
                 entry.folder.mkdir(parents=True, exist_ok=True)
@@ -195,6 +226,7 @@ class EventStore:
         source = Source(str(path), view, raw, read.rows, read.profile, unique=read.unique)
         if entry is not None:
             source.on_index = entry.add_index
+            self._entries.append(entry)
         return source
 
     def flush(self) -> list[str]:
@@ -209,9 +241,11 @@ class EventStore:
     def _from_cache(self, path: Path, entry: CacheEntry) -> Source:
         meta = entry.meta()
         raw = path if meta["raw"] == "source" else entry.normalized
+        self._entries.append(entry)  # before its first read: a damaged one is removed
+        view = self._table_view(entry.columns)
         source = Source(
             str(path),
-            self._table_view(entry.columns),
+            view,
             raw,
             int(meta["rows"]),
             Profile(**meta["profile"]),
@@ -223,6 +257,14 @@ class EventStore:
         else:
             source.on_index = entry.add_index
         return source
+
+    def _damaged(self, exc: duckdb.Error) -> NoReturn:
+        """A query met a damaged block of a cache's database file (DuckDB checks each block's
+        checksum as it reads it): the entries this store used are removed, so that the next
+        run reads its file afresh, and the read stops here, saying so."""
+        for entry in self._entries:
+            clear(entry)
+        raise DamagedCache(first_line(exc))
 
     def _table_view(self, database: Path) -> str:
         """A source's view of its columns in the database file ``database`` (attached

@@ -6,6 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
+from engine.logs.query import SEARCHABLE
 from tests.soarcli import ROOT, soar
 
 EXPORT = ROOT / "tests" / "data" / "auth0" / "triage-export.jsonl"
@@ -96,3 +99,40 @@ def test_too_little_memory_for_duckdb_is_said_as_the_setting_to_raise(tmp_path: 
     )
     assert run.returncode == 1 and "internal error" not in run.stderr
     assert "failed: DuckDB ran out of memory within SOAR_DUCKDB_MEMORY=16MB" in run.stderr
+
+
+def _damage(database: Path, start: int, stop: int | None = None) -> None:
+    """Flip a byte of every 4 KiB block of ``database`` from ``start`` (DuckDB checksums blocks)."""
+    data = bytearray(database.read_bytes())
+    for at in range(start, len(data) if stop is None else stop, 4096):
+        data[at] ^= 0xFF
+    database.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["catalog", "data", "garbage"])
+def test_a_damaged_cache_is_said_removed_and_read_afresh(tmp_path: Path, how: str) -> None:
+    f = tmp_path / "export.jsonl"
+    shutil.copy(EXPORT, f)
+    every = ",".join(sorted(SEARCHABLE))
+    search = ("logs", "search", str(f), "type:*", "--fields", every, "--format", "jsonl")
+    clean = soar(*search, cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    (entry,) = (tmp_path / ".soar-cache").iterdir()
+    database = entry / "events.duckdb"
+    if how == "garbage":
+        database.write_bytes(b"not a database" * 1000)
+    else:  # past the file's headers: its catalog and first blocks, or only its later ones
+        size = database.stat().st_size
+        _damage(database, *((12288, None) if how == "catalog" else (size // 2, None)))
+    damaged = soar(*search, cwd=tmp_path)
+    assert "internal error" not in damaged.stderr
+    if damaged.returncode == 0:  # found on opening it: read afresh at once, and said
+        assert "was damaged" in damaged.stderr and "read afresh" in damaged.stderr
+        assert damaged.stdout == clean.stdout
+    else:  # found by a query: the read stops, said, and the entry is gone
+        assert damaged.returncode == 2 and "is damaged" in damaged.stderr, damaged.stderr
+        assert "run again" in damaged.stderr
+        assert not entry.exists()
+    again = soar(*search, cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout == clean.stdout, again.stderr
+    assert "damaged" not in again.stderr
