@@ -20,6 +20,7 @@ list of ``engine.issues.Issue``, each with a stable ``SOAR`` code::
     ├── TemplateError        an expression does not parse, fails, or breaks the sandbox
     ├── QueryError           a log query Auth0 would reject (unsearchable field, bad wildcard)
     ├── LogFileError         a log file that cannot be read as Auth0 log events
+    │   └── DamagedCache     a cache's database file failed a checksum (removed: run again)
     ├── BatchError           a log-stream batch soar serve cannot read (answered 400)
     ├── RunLogError          a run log cannot be read or resumed
     │   └── RunLogBusy       another process is writing the run log (it may end: try later)
@@ -106,6 +107,17 @@ class QueryError(SoarError):
 
 class LogFileError(SoarError):
     """A log file that cannot be read as Auth0 log events."""
+
+
+class DamagedCache(LogFileError):
+    """A block of a cache's database file failed DuckDB's checksum; its entries are removed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the cache this run read is damaged ({reason}); it is removed: run again to "
+            "read the file afresh (or with --no-cache)"
+        )
+        self.reason = reason
 
 
 class BatchError(SoarError):

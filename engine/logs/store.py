@@ -52,7 +52,7 @@ from typing import Any, NoReturn
 
 import duckdb
 
-from engine.errors import ConfigError, LogFileError
+from engine.errors import ConfigError, DamagedCache, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, clear, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
@@ -87,17 +87,6 @@ class Counted:
     events: int  # in the whole file
     profile: Profile | None  # read only for a window (or a query on dates)
     inside: bool
-
-
-class DamagedCache(LogFileError):
-    """A block of a cache's database file failed DuckDB's checksum; the entries are gone."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(
-            f"the cache this run read is damaged ({reason}); it is removed: run again to "
-            "read the file afresh (or with --no-cache)"
-        )
-        self.reason = reason
 
 
 class Connection:

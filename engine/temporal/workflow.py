@@ -93,7 +93,8 @@ with workflow.unsafe.imports_passed_through():
 NON_RETRYABLE = [
     *("SoarError", "UsageError", "ConfigError", "EmulatorError", "TemporalError"),
     *("InvalidError", "PlaybookError", "InputError", "DrillError", "DetectionError"),
-    *("DateError", "TemplateError", "QueryError", "LogFileError", "BatchError", "RunLogError"),
+    *("DateError", "TemplateError", "QueryError", "LogFileError", "DamagedCache"),
+    *("BatchError", "RunLogError"),
     *("DuplicateActionError", "ActionError", "StepTimeout", "GuardrailError", "DryRunViolation"),
     *("TypeError", "AttributeError", "NameError", "KeyError", "IndexError", "LookupError"),
     *("ValueError", "JSONDecodeError", "UnicodeDecodeError", "UnicodeEncodeError"),
