@@ -90,9 +90,10 @@ class Counted:
 
 
 class Connection:
-    """The store's DuckDB connection, whose running out of memory is said as a setting too
-    small: DuckDB's own advice (``SET threads``, ``SET memory_limit``) is not the operator's
-    to follow, and the error is no bug in soar."""
+    """The store's DuckDB connection, with two of DuckDB's errors said as soar's: running out
+    of memory is ``SOAR_DUCKDB_MEMORY`` too small (DuckDB's own advice, ``SET threads`` or
+    ``SET memory_limit``, is not the operator's to follow, and the error is no bug in soar),
+    and a block failing its checksum is a damaged cache (``damaged``)."""
 
     def __init__(
         self,
