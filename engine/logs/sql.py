@@ -272,10 +272,22 @@ def _term(node: tree.Word | tree.Phrase, field: str | None) -> Sql:
     return _join("OR", [_match(f, value_pattern(node.value, phrase, f)) for f in fields])
 
 
+class _Value(tuple[str, list[Any]]):
+    """The SQL of one whole value of one column (``_match``), which knows its column: the
+    values of one column OR-ed together become one ``IN`` (``_same_field_values``)."""
+
+    column: str
+
+    def __new__(cls, column: str, value: str) -> _Value:
+        part = super().__new__(cls, (f"({column} IS NOT NULL AND {column} = ?)", [value]))
+        part.column = column
+        return part
+
+
 def _match(field: str, pattern: Pattern) -> Sql:
     col = ident(field)
     if pattern.exact is not None:
-        return f"({col} IS NOT NULL AND {col} = ?)", [pattern.exact]
+        return _Value(col, pattern.exact)
     if not pattern.parts:
         return f"({col} IS NOT NULL AND {col} <> '')", []
     like = "%".join(re.sub(r"([\\%_])", r"\\\1", p) for p in pattern.parts)
@@ -307,20 +319,13 @@ def _join(op: str, parts: list[Sql]) -> Sql:
     return "(" + f" {op} ".join(t for t, _ in parts) + ")", [p for _, ps in parts for p in ps]
 
 
-# what ``_match`` writes for one whole value: the column, twice
-_EXACT = re.compile(r'\(("(?:[^"]|"")+") IS NOT NULL AND \1 = \?\)')
-
-
 def _same_field_values(parts: list[Sql]) -> list[Sql]:
     """OR-ed whole values of one field as one ``IN`` over a list of them, in the place of
     the first: DuckDB tests each OR-ed comparison on every row (a thousand addresses cost
     a thousand times one), and an ``IN`` over a list once (a hash join). The same rows:
     a value in the list is one of the values, and the column is not NULL in either."""
     # each part's column when it is one whole value of it (``_match``), else None
-    cols = [
-        m.group(1) if len(params) == 1 and (m := _EXACT.fullmatch(text)) else None
-        for text, params in parts
-    ]
+    cols = [part.column if isinstance(part, _Value) else None for part in parts]
     values: dict[str, list[Any]] = {}
     for col, (_, params) in zip(cols, parts, strict=True):
         if col is not None:
