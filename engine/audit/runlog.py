@@ -79,14 +79,9 @@ def jsonable(value: Any) -> Any:
     may stop the log or reach it: they are kept visible as text. Nesting deeper
     than ``engine.depth.SINK_DEPTH`` is cut with a marker.
     """
-    text = shallow_text(value, allow_nan=False)
+    text = standard_text(value)
     if text is not None:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-        else:
-            return json.loads(text)
+        return json.loads(text)
     value = walk(value, summary_leaf)
     try:
         text = json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)
@@ -94,6 +89,19 @@ def jsonable(value: Any) -> Any:
     except (UnicodeEncodeError, ValueError):
         return _standard(json.loads(json.dumps(value, default=str, ensure_ascii=False)))
     return json.loads(text)
+
+
+def standard_text(value: Any) -> str | None:
+    """The JSON text of ``value`` (``ensure_ascii=False``) when ``jsonable`` would take it as it
+    is: no nesting to cut, no ``NaN`` or ``Infinity``, nothing UTF-8 cannot hold; else None."""
+    text = shallow_text(value, allow_nan=False)
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a tenant's data: walked, kept visible
+        return None
+    return text
 
 
 def shallow_text(value: Any, **kwargs: Any) -> str | None:

@@ -301,20 +301,12 @@ def _json_out(doc: dict[str, Any], redactor: Redactor) -> str:
     holds no form of a secret (nothing to redact in the values), it is made ASCII as
     it is (``ascii_json``) rather than decoded, copied and encoded again.
     """
-    from engine.audit.runlog import jsonable, shallow_text
+    from engine.audit.runlog import jsonable, standard_text
 
-    text = shallow_text(doc, allow_nan=False)
-    if text is not None and _utf8(text) and not redactor.in_json(text):
+    text = standard_text(doc)
+    if text is not None and not redactor.in_json(text):
         return redactor.text(ascii_json(text))
     return redactor.text(json_text(redactor.json_value(jsonable(doc))))
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a tenant's data: jsonable keeps it visible
-        return False
-    return True
 
 
 def result_json(result: RunResult) -> dict[str, Any]:
