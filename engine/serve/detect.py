@@ -97,7 +97,7 @@ class _Dates:
         if key is None:
             return None
         ms = _ms(key)
-        if key is value and value.isascii():  # Auth0's own form: its second is reusable
+        if key is value:  # Auth0's own form (ASCII digits, timeutil): its second is reusable
             if len(self.seconds) >= self.LIMIT:
                 self.seconds.clear()
             self.seconds[value[:19]] = ms - int(value[20:23])
@@ -334,10 +334,11 @@ class Detector:
         self._by_type: dict[Any, list[tuple[int, _RuleState, int | None]]] = {}
 
     def _states_for(self, kind: Any) -> list[tuple[int, _RuleState, int | None]]:
-        found = self._by_type.get(kind) if kind is None or type(kind) is str else None
+        plain = kind is None or type(kind) is str  # a type that is text (or none): cached
+        text = kind if plain else None
+        found = self._by_type.get(kind) if plain else None
         if found is not None:
             return found
-        text = kind if kind is None or type(kind) is str else None
         probe = {"type": kind}
         found = []
         for n, state in enumerate(self._states):
@@ -348,7 +349,7 @@ class Detector:
             elif mask := state.mask_of(probe):
                 found.append((n, state, mask))
         # Auth0 has a few hundred codes; junk is not cached, nor a type that is no text
-        if (kind is None or type(kind) is str) and len(self._by_type) < 4096:
+        if plain and len(self._by_type) < 4096:
             self._by_type[kind] = found
         return found
 
