@@ -17,6 +17,7 @@ and the run goes on.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -260,9 +261,7 @@ def extract(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     text = args.get("text")
     found_in_text = [] if not isinstance(text, str) else list(_scan(text))
     if isinstance(events, EventSet) and not details:
-        in_text: dict[str, int] = {}
-        for _form, addr in found_in_text:
-            in_text[key_of(addr)] = in_text.get(key_of(addr), 0) + 1
+        in_text = Counter(key_of(addr) for _form, addr in found_in_text)
         _by_ip_value(events, tally, unreadable, min_count, in_text)
         events = []
     for event in events:
