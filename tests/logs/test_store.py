@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,14 @@ def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> 
         for block in (64, 500, 1 << 20):
             index = LineIndex.build(f, len(values), block=block)
             assert index.values == len(values)
+            data = f.read_bytes()
+            if index.offsets is not None:  # each line's start, found another way
+                starts = [0, *(m.end() for m in re.finditer(b"\n", data))]
+                assert list(index.offsets) == starts + ([] if data.endswith(b"\n") else [len(data)])
+            for at, before in zip(index.starts[:-1], index.before[:-1], strict=True):
+                assert at == 0 or data[at - 1 : at] == b"\n"  # each entry a line's start
+                head = data[:at].removeprefix("\ufeff".encode()).split(b"\n")
+                assert len([line for line in head if line.strip()]) == before
             assert (index.offsets is not None) == (trial % 2 == 0)  # every line a value: offsets
             wanted = [*rng.sample(range(len(values)), 20), 0, len(values) - 1]
             texts = index.read(wanted)
