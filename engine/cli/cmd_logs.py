@@ -167,7 +167,15 @@ def search_cmd(
         if count:
             typer.echo(str(events))
         elif events or fmt in ("json", "csv"):  # an empty answer is still valid JSON, CSV
-            typer.echo(render(found.events, fmt, picked), nl=False)
+            held: set[str] = set()
+            typer.echo(render(found.events, fmt, picked, held), nl=False)
+            for name in [f for f in picked or [] if events and f not in held]:
+                typer.echo(
+                    f"warning: no event found has the field '{safe(name)}' (shown empty): "
+                    "fields are named as Auth0 names them, case included (user_name, "
+                    "details.request.ip)",
+                    err=True,
+                )
         if not events:
             shown = f"{safe(q) or 'every event'!r} {_shown(start, end)}"
             typer.echo(f"no event matched {shown}", err=True)

@@ -35,13 +35,16 @@ def parse_fields(text: str) -> list[str]:
     return [f.strip() for f in text.split(",") if f.strip()]
 
 
-def pick(event: Mapping[str, Any], path: str) -> Any:
-    """The value at the dotted ``path`` (``details.request.ip``), None where it is absent."""
+def pick(event: Mapping[str, Any], path: str, held: set[str] | None = None) -> Any:
+    """The value at the dotted ``path`` (``details.request.ip``), None where it is absent;
+    ``held``: where a path found is added (which picked fields no event has, ``render``)."""
     value: Any = event
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
             return None
         value = value[part]
+    if held is not None:
+        held.add(path)
     return value
 
 
@@ -54,10 +57,15 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table_lines(events: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> Iterator[str]:
+def table_lines(
+    events: Sequence[Mapping[str, Any]], fields: Sequence[str], held: set[str] | None = None
+) -> Iterator[str]:
     """A header and one line per event; each cell terminal-safe and cut to its width."""
     rows = [
-        [_cut(safe(text_of(pick(e, f))), DATE_WIDTH if f == "date" else CELL_WIDTH) for f in fields]
+        [
+            _cut(safe(text_of(pick(e, f, held))), DATE_WIDTH if f == "date" else CELL_WIDTH)
+            for f in fields
+        ]
         for e in events
     ]
     header = [safe(f) for f in fields]
@@ -74,37 +82,44 @@ def csv_cell(value: Any) -> str:
     return safe(text)
 
 
-def csv_text(events: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> str:
+def csv_text(
+    events: Iterable[Mapping[str, Any]], fields: Sequence[str], held: set[str] | None = None
+) -> str:
     """A header of ``fields`` and one row per event."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([csv_cell(f) for f in fields])
     for event in events:
-        writer.writerow([csv_cell(pick(event, f)) for f in fields])
+        writer.writerow([csv_cell(pick(event, f, held)) for f in fields])
     return out.getvalue()
 
 
-def _shaped(event: Mapping[str, Any], fields: Sequence[str] | None) -> Any:
+def _shaped(event: Mapping[str, Any], fields: Sequence[str] | None, held: set[str] | None) -> Any:
     if fields is None:
         return bounded(event)
-    return bounded({f: pick(event, f) for f in fields})
+    return bounded({f: pick(event, f, held) for f in fields})
 
 
 def render(
-    events: Sequence[Mapping[str, Any]], fmt: Format, fields: Sequence[str] | None = None
+    events: Sequence[Mapping[str, Any]],
+    fmt: Format,
+    fields: Sequence[str] | None = None,
+    held: set[str] | None = None,
 ) -> str:
     """``events`` in ``fmt``, ready for stdout; ``fields`` None means the format's default.
 
     The table's default columns are ``TABLE_FIELDS``; CSV's too; JSON and JSON
-    lines give whole events unless fields are picked.
+    lines give whole events unless fields are picked. ``held``: where each
+    field some event has is added, so that the caller can say which fields no
+    event has (a misspelt name reads as empty everywhere, never as an answer).
     """
     if fmt == "json":
-        return json_text([_shaped(e, fields) for e in events]) + "\n"
+        return json_text([_shaped(e, fields, held) for e in events]) + "\n"
     if fmt == "jsonl":
-        return "".join(json_text(_shaped(e, fields)) + "\n" for e in events)
+        return "".join(json_text(_shaped(e, fields, held)) + "\n" for e in events)
     columns = list(fields) if fields is not None else list(TABLE_FIELDS)
     if fmt == "csv":
-        return csv_text(events, columns)
+        return csv_text(events, columns, held)
     if not events:
         return ""
-    return "".join(line + "\n" for line in table_lines(events, columns))
+    return "".join(line + "\n" for line in table_lines(events, columns, held))

@@ -101,6 +101,12 @@ def test_count_limit_fields_json_and_jsonl() -> None:
             "details.nope": None,
         },
     ]
+    # a field no event has reads as empty everywhere: said, so a misspelt name is not an answer
+    assert picked.stderr.count("warning:") == 1
+    assert "no event found has the field 'details.nope'" in picked.stderr
+    typo = soar("logs", "search", TRIAGE, 'type:"s"', "--fields", "User_name,ip\x1b[2J")
+    assert typo.returncode == 0 and "\x1b" not in typo.stderr
+    assert [line.split("'")[1] for line in typo.stderr.splitlines()] == ["User_name", "ip\\x1b[2J"]
     sapi = soar("logs", "search", STREAM, "type:sapi", "--fields", "type,details.request.method")
     assert sapi.stdout.splitlines()[1].split() == ["sapi", "post"]
 
