@@ -247,10 +247,10 @@ def _say_late(store: EventStore) -> None:
 def _store(path: Path, cache: bool) -> EventStore:
     from engine.errors import UsageError
     from engine.logs.cache import cache_dir
+    from engine.logs.files import not_a_file
     from engine.logs.store import EventStore
 
-    if not path.is_file():
-        what = "a folder, not a file" if path.is_dir() else "no such file"
+    if (what := not_a_file(path)) is not None:
         raise UsageError(f"{safe(path)}: {what} (give an exported log file, or --tenant)")
     return EventStore(cache_dir=cache_dir(cache))
 

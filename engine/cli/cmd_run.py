@@ -502,9 +502,11 @@ def run_cmd(
         check_domain()
     registry = default_registry()
     pb = load_playbook(playbook, registry)
-    if logs is not None and not logs.is_file():
-        what = "a folder, not a file" if logs.is_dir() else "no such file"
-        raise UsageError(f"--logs {logs}: {what} (give an exported log file)")
+    if logs is not None:
+        from engine.logs.files import not_a_file
+
+        if (what := not_a_file(logs)) is not None:
+            raise UsageError(f"--logs {logs}: {what} (give an exported log file)")
     values = check_inputs(pb.inputs, read_inputs(pb, inputs, inputs_file))
     progress = Progress(redactor, line=live_line(), actions=registry)
     tracker = LogPath(progress, run_dir, remote=remote)

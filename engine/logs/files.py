@@ -154,6 +154,20 @@ def unwrap(value: Any, where: str, *, nested: bool = False) -> Iterator[dict[str
     raise LogFileError(f"{where}: not an Auth0 log event: {_kind(value)} ({_SHAPES})")
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as an exported log file, as the operator is told; None
+    for a file. A pipe is refused, not read: its events cannot be read twice or cached."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "a folder, not a file"
+    if path.is_symlink() and not path.exists():
+        return "a link to no file"
+    if path.exists():
+        return "not a regular file (a pipe, socket or device)"
+    return "no such file"
+
+
 def iter_events(path: str | Path) -> Iterator[dict[str, Any]]:
     """Stream the events of ``path`` in bounded memory; errors name the line."""
     return _events(Path(path), None)

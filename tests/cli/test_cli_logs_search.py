@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -254,7 +255,14 @@ def test_tenant_search_equals_the_file_of_its_export(
 
 def test_a_folder_or_a_missing_file_is_named_as_what_it_is(tmp_path: Path) -> None:
     playbook = str(ROOT / "playbooks" / "auth0-attack-triage.yaml")
-    for given, what in ((tmp_path, "a folder, not a file"), (tmp_path / "nope", "no such file")):
+    os.mkfifo(tmp_path / "pipe")  # never opened: a reader of a pipe with no writer would hang
+    (tmp_path / "gone").symlink_to(tmp_path / "nope")
+    for given, what in (
+        (tmp_path, "a folder, not a file"),
+        (tmp_path / "nope", "no such file"),
+        (tmp_path / "pipe", "not a regular file (a pipe, socket or device)"),
+        (tmp_path / "gone", "a link to no file"),
+    ):
         search = soar("logs", "search", str(given), 'type:"s"')
         assert search.returncode == 2 and f"{given}: {what}" in search.stderr
         run = soar("run", playbook, "--logs", str(given), "--run-dir", str(tmp_path / "runs"))
