@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from engine.logs.lines import LineIndex
 
 # bump when the columns or their meaning change (2: rid a column; 3: rid the row's place in
-# the Parquet file, written by the first read itself; 4: a DuckDB database file instead)
-FORMAT = 4
+# the Parquet file, written by the first read itself; 4: a DuckDB database file instead;
+# 5: date and _id left out where date_key and log_id hold them, sql._STORED)
+FORMAT = 5
 DEFAULT_DIR = ".soar-cache"
 _meta_lock = threading.Lock()  # a meta.json is written by its first read and by add_index
 _EDGE = 1 << 20

@@ -22,7 +22,7 @@ The database file is written in the cache's folder (``engine.logs.cache``)
 when there is one, and is the cache: later runs over the same file open it
 read-only and start from it; with ``--no-cache`` (or a cache that cannot be
 written) the columns go to a database in memory instead, which writes
-nothing and reads them twice as fast. DuckDB keeps in memory only the
+nothing and reads them in two thirds of the time. DuckDB keeps in memory only the
 blocks in use (within ``memory_limit``: past it, a database in memory
 moves blocks to the work folder), so memory does not grow with the file.
 DuckDB writes its own table in file order about as fast as a Parquet file
@@ -56,7 +56,14 @@ from engine.errors import ConfigError, DamagedCache, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, clear, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
-from engine.logs.sql import events_sql, first_line, ident, load_ndjson, where_sql
+from engine.logs.sql import (
+    events_sql,
+    first_line,
+    ident,
+    load_ndjson,
+    table_select,
+    where_sql,
+)
 from engine.timeutil import iso_ms
 
 Window = tuple[datetime, datetime]
@@ -261,7 +268,7 @@ class EventStore:
         read-only), each row's ``rid`` its place there."""
         alias = self.new_name("columns")
         self.con.execute(f"ATTACH '{sql_literal(database)}' AS {ident(alias)} (READ_ONLY)")
-        return self.view(f"SELECT rowid AS rid, * FROM {ident(alias)}.{TABLE}")
+        return self.view(table_select(f"{ident(alias)}.{TABLE}"))
 
     def view(self, select: str) -> str:
         """A temporary view of ``select`` under a new name: how a source is queried."""
@@ -349,8 +356,8 @@ class EventStore:
         """What a table of columns holds: one pass over the few columns that say it."""
         row = self.con.execute(
             "SELECT count(*), count(*) FILTER (WHERE date_key IS NULL), min(date_key), "
-            f"max(date_key), count(*) FILTER (WHERE type IS NULL OR date IS NULL "
-            f"OR {IDENTITY_TEXT} IS NULL), list(DISTINCT type), "
+            f"max(date_key), count(*) FILTER (WHERE type IS NULL OR coalesce(date, date_key) "
+            f"IS NULL OR {IDENTITY_TEXT} IS NULL), list(DISTINCT type), "
             f"count({IDENTITY_TEXT}) = count(DISTINCT {IDENTITY_TEXT}) FROM {table}"
         ).fetchone()
         assert row is not None
@@ -364,7 +371,7 @@ class EventStore:
 
     def source_of(self, label: str, table: str, raw: Path, rows: int, unique: bool) -> Source:
         """A source over ``table`` (loaded from ``raw``, ``rows`` events): its view and profile."""
-        view = self.view(f"SELECT rowid AS rid, * FROM {table}")
+        view = self.view(table_select(table))
         return Source(label, view, raw, rows, self.profile_of(table), unique=unique)
 
     def profile_of(self, name: str) -> Profile:
@@ -581,7 +588,7 @@ def _looks_like_lines(path: Path) -> bool:
 
 def _in_memory(alias: str) -> str:
     """The SELECT of a source's view of the table written in the database attached as ``alias``."""
-    return f"SELECT rowid AS rid, * FROM {ident(alias)}.{TABLE}"
+    return table_select(f"{ident(alias)}.{TABLE}")
 
 
 def _remove_database(path: Path) -> None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from engine.auth0.search import count_events, search_events, search_file
@@ -17,6 +18,7 @@ from engine.errors import LogFileError
 from engine.logs.eventset import EventSet
 from engine.logs.files import iter_events
 from engine.logs.lines import LineIndex
+from engine.logs.query import field_text
 from engine.logs.store import EventStore
 
 DATA = Path(__file__).parent.parent / "data" / "auth0"
@@ -191,6 +193,53 @@ def test_a_cache_that_cannot_be_written_is_said_and_the_search_goes_on(tmp_path:
     assert len(found.events) > 0
     assert any("cache" in w and "not written" in w for w in found.warnings)
     store.close()
+
+
+def test_the_columns_give_every_date_and_id_back_though_the_table_leaves_repeats_out(
+    tmp_path: Path,
+) -> None:
+    # the table stores date only where it differs from date_key, _id only where from log_id
+    dates: list[Any] = [
+        "2026-11-18T10:00:00.000Z",  # Auth0's own form: left out, put back by the view
+        "2026-11-18T10:00:00Z",  # RFC 3339, keyed in SQL to another text: kept
+        "2026-11-18 10:00:00.5+00:00",
+        "Wed, 18 Nov 2026 10:00:00 GMT",  # keyed in Python: kept
+        2023,  # a number is no date: kept, no key
+        "2023",
+        {"$date": "2026-11-18T10:00:00.000Z"},
+        "",
+    ]
+    events: list[dict[str, Any]] = []
+    for n, date in enumerate(dates):
+        ids = {"log_id": f"L{n}", "_id": f"L{n}"} if n % 3 == 0 else {"_id": f"I{n}"}
+        if n % 3 == 2:
+            ids = {"log_id": f"L{n}", "_id": f"other{n}"}
+        events.append({"type": "s", **ids, "date": date})
+    f = tmp_path / "dates.jsonl"
+    f.write_text("".join(json.dumps(e) + "\n" for e in events))
+    for n, cache in enumerate((None, tmp_path / "cache", tmp_path / "cache")):
+        with EventStore(tmp_path / "w", cache) as store:  # in memory, written, read back
+            found = store.select(f, "")
+            assert len(found) == len(events) and store.source(f).cached == (n == 2)
+            by_id = {e["log_id"] if "log_id" in e else e["_id"]: e for e in events}
+            for (date, ident), event in zip(
+                found.query(
+                    "SELECT date, coalesce(nullif(log_id, ''), nullif(_id, '')) FROM {events} "
+                    "ORDER BY pos"
+                ),
+                found,
+                strict=True,
+            ):
+                assert by_id[ident] == event
+                assert date == field_text(event.get("date"))
+    assert cache is not None
+    (database,) = cache.glob("*/events.duckdb")
+    with duckdb.connect(str(database), read_only=True) as con:
+        left_out = con.execute(
+            "SELECT count(*) FILTER (WHERE date IS NULL), count(*) FILTER (WHERE _id IS NULL) "
+            "FROM events"
+        ).fetchone()
+    assert left_out == (1, 3)  # the date in Auth0's form; the three _id equal to their log_id
 
 
 def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> None:
