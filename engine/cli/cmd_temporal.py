@@ -15,7 +15,6 @@ import typer
 
 from engine.cli.cmd_run import SIGNING_KEY_HELP
 from engine.cli.output import json_requested
-from engine.temporal.spec import require_sdk
 
 TEMPORAL_HELP = "The Temporal frontend, HOST:PORT."
 NAMESPACE_HELP = "The Temporal namespace."
@@ -49,6 +48,8 @@ def worker_cmd(
     ] = None,
 ) -> None:
     """Run playbook runs submitted to a Temporal task queue (soar run --engine temporal)."""
+    from engine.temporal.spec import require_sdk
+
     require_sdk()
     import asyncio
 
@@ -116,6 +117,8 @@ def approve_cmd(
     json_requested(as_json)
     if yes == deny:
         raise UsageError("give exactly one of --yes and --deny")
+    from engine.temporal.spec import require_sdk
+
     require_sdk()
     from engine.actions import default_registry
     from engine.cli.cmd_run import LogPath, drive, make_redactor
