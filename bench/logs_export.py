@@ -10,6 +10,7 @@ truths add up.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -20,13 +21,17 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from engine.emulator.scenarios import MAX_EVENTS, generate
+from engine.emulator.scenarios import MAX_EVENTS, OFFICE_NAT, generate
 from engine.timeutil import iso_ms
 
 SCENARIO = "credential-stuffing"
 # a fixed "now": the same size and seed give the same bytes, so the cache key is honest
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 BATCH = 10_000  # events encoded per write
+# 2: each older tenant's office NAT an address of its own (OFFICE_NAT is the newest's): one
+# shared address summed every tenant's few typos past the triage's threshold, a finding no
+# tenant's truth holds
+LAYOUT = 2
 FAILURE_TYPES = ("fp", "fu")
 
 
@@ -49,7 +54,7 @@ def export(data: Path, events: int, seed: int = 1) -> Export:
     path, meta = data / f"{name}.jsonl", data / f"{name}.meta.json"
     if meta.exists() and path.exists():
         known = json.loads(meta.read_text(encoding="utf-8"))
-        if known.get("bytes") == path.stat().st_size:
+        if known.get("bytes") == path.stat().st_size and known.get("layout") == LAYOUT:
             return _from_meta(path, known)
     data.mkdir(parents=True, exist_ok=True)
     known = write_export(path, events, seed)
@@ -78,6 +83,8 @@ def write_export(
 
     One tenant per ``per_tenant`` events (at most the generator's ``MAX_EVENTS``),
     tenant k of seed ``seed + k`` and ``k`` days older than tenant 0, the oldest first.
+    Tenant k's office NAT is ``office_nat(k)``: the tenants share no address but by
+    chance, so their truths add up.
     """
     copies = math.ceil(events / per_tenant)
     sizes = [events // copies + (1 if k < events % copies else 0) for k in range(copies)]
@@ -91,8 +98,11 @@ def write_export(
                 SCENARIO, seed=seed + age, events=sizes[age], now=NOW - timedelta(days=age)
             )
             attackers = set(tenant.truth["attacker_ips"])
+            office = office_nat(age)
             for batch in _batches(tenant.events):
                 for e in batch:
+                    if e.get("ip") == OFFICE_NAT:
+                        e["ip"] = office
                     if e["type"] == "s" and e["ip"] in attackers:
                         logins[e["ip"]] = logins.get(e["ip"], 0) + 1
                     elif e["type"] in FAILURE_TYPES:
@@ -104,6 +114,7 @@ def write_export(
     os.replace(partial, path)
     login_ip = min(logins, key=lambda ip: (-logins[ip], ip))
     return {
+        "layout": LAYOUT,
         "scenario": SCENARIO,
         "seeds": list(range(seed, seed + copies)),
         "events": events,
@@ -121,6 +132,16 @@ def write_export(
         "login_ip": login_ip,
         "counts": {"logins_from": logins[login_ip], "failures": failures},
     }
+
+
+def office_nat(age: int) -> str:
+    """The office NAT of the tenant ``age`` days old: the generator's own for the newest,
+    the next addresses of its TEST-NET-2 block (which the generator never draws) for the rest."""
+    base = ipaddress.ip_address(OFFICE_NAT)
+    last = ipaddress.ip_network("198.51.100.0/24").broadcast_address
+    if base + age >= last:
+        raise ValueError(f"{age + 1} tenants: more than the office addresses of TEST-NET-2")
+    return str(base + age)
 
 
 def _batches(events: Iterator[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -70,6 +70,14 @@ def test_an_export_of_several_tenants_keeps_log_ids_apart_and_adds_up_truths(
     users = set(one.truth["compromised_users"]) | set(two.truth["compromised_users"])
     assert meta["truth"]["compromised_users"] == sorted(users) and len(users) > 3
     assert meta["since"] <= events[0]["date"] and events[-1]["date"] < meta["until"]
+    # each tenant's office NAT its own: shared, their few typos would add up past the triage's
+    # threshold, and its staff would be found compromised in no tenant's truth
+    office = {e["ip"] for e in newer if str(e.get("ip")).startswith("198.51.100.")}
+    assert office == {exports.OFFICE_NAT} == set(one.truth["office_ips"])
+    assert {e["ip"] for e in older if str(e.get("ip")).startswith("198.51.100.")} == {
+        "198.51.100.78"
+    }
+    assert exports.OFFICE_NAT not in json.dumps(older) and meta["layout"] == exports.LAYOUT
 
 
 def test_a_process_peak_rss_is_its_own_not_the_bench_s(tmp_path: Path) -> None:
