@@ -29,6 +29,9 @@ from engine.logs.query import field_text
 # a file search's order (``search_file``): by date (unreadable last), log id, place in the file
 SEARCH_ORDER = "date_key IS NULL, coalesce(date_key, ''), coalesce(log_id, 'None'), rid"
 BATCH = 2048  # events read back from the file at a time when iterating
+# events whose lines are asked of the kernel ahead of their reading when iterating: lines
+# scattered over an export not in the page cache are read together, not one seek at a time
+AHEAD = 8 * BATCH
 SUMMARY_EVENTS = 5  # events the run log keeps of a set, by SUMMARY_FIELDS
 SUMMARY_FIELDS = ("log_id", "date", "type", "ip", "user_id", "user_name", "client_name")
 
@@ -275,7 +278,19 @@ class EventSet(Sequence[dict[str, Any]]):
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for start in range(0, self._count, BATCH):
+            if start % AHEAD == 0:  # the lines of the next AHEAD events on their way meanwhile
+                self._prefetch(start + AHEAD if start else 0, start + 2 * AHEAD)
             yield from self.events(start, start + BATCH)
+
+    def _prefetch(self, start: int, stop: int) -> None:
+        """The lines of the events at positions ``start`` to ``stop`` asked of the kernel."""
+        if start >= self._count:
+            return
+        with self.store.lock:
+            rows = self.store.con.execute(
+                f"SELECT rid FROM {self.table} WHERE pos >= ? AND pos < ?", [start, stop]
+            ).fetchall()
+        self.source.index.prefetch(int(r[0]) for r in rows)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, EventSet | list | tuple):

@@ -269,9 +269,15 @@ def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> 
                 assert len([line for line in head if line.strip()]) == before
             assert (index.offsets is not None) == (trial % 2 == 0)  # every line a value: offsets
             wanted = [*rng.sample(range(len(values)), 20), 0, len(values) - 1]
+            index.prefetch([*wanted, -1, len(values) + 5])  # a hint: never fails, reads nothing
             texts = index.read(wanted)
             assert {k: json.loads(t)["n"] for k, t in texts.items()} == {k: k for k in wanted}
             assert index.with_offsets(None).read(wanted) == texts  # by blocks: the same lines
+            index.prefetch(wanted)  # by blocks too
+        f.unlink()
+        index.prefetch([0, 1])  # a file gone: read() is what says so
+        with pytest.raises(LogFileError, match="cannot open"):
+            index.read([0])
 
 
 def test_the_cache_keeps_where_each_line_starts_and_a_torn_copy_is_not_used(
