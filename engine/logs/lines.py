@@ -274,7 +274,8 @@ def _prefetch(handle: BinaryIO, spans: list[tuple[int, int]]) -> None:
     ``_NEAR`` apart as one (``posix_fadvise`` WILLNEED, a hint: nothing changes where it is
     not heeded). Lines scattered over a file that is not in the page cache then arrive
     together instead of one seek at a time: 51,904 ``sapi`` events of the 10.6 GB bench
-    export, cold, in 27 s instead of 106 s."""
+    export, cold, in 27 s instead of 106 s read at once, and in 15 s by a set's iteration,
+    which asks ahead (``EventSet``)."""
     if not spans or not hasattr(os, "posix_fadvise"):
         return
     fd = handle.fileno()
