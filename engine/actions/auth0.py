@@ -138,17 +138,31 @@ def any_of(field: str, values: Iterable[str], offline: bool = False) -> list[str
 def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
     result = run_search(ctx, args.get("query", ""), args, "24h", args.get("limit"))
     events = result.events
+    warnings = list(result.warnings)
     if args.get("fields"):  # also for files and servers that ignore `fields`
-        keep = list(args["fields"])
+        keep = list(dict.fromkeys(args["fields"]))
+        held: set[str] = set()
         if isinstance(events, EventSet) and set(keep) <= SEARCHABLE:
+            held = events.held(*keep)
             events = events.dicts(*keep)  # from the columns: no event read back
         else:
-            events = [{k: e.get(k) for k in keep} for e in events]
+            picked = []
+            for e in events:
+                picked.append({k: e.get(k) for k in keep})
+                held.update(k for k in keep if e.get(k) is not None)
+            events = picked
+        # a misspelt field (User_name) is null in every event: said, not taken for an answer
+        warnings += [
+            f"fields: no event found has a value for {k!r} (field names are Auth0's, case "
+            "included: user_name, client_name, details)"
+            for k in keep
+            if events and k not in held
+        ]
     return {
         "events": events,
         "count": len(events),
         "stats": result.stats,
-        "warnings": result.warnings,
+        "warnings": warnings,
     }
 
 
@@ -270,7 +284,10 @@ ACTIONS = [
                 "fields": {
                     "type": "array",
                     "items": {"type": "string"},
-                    "description": "Only these fields of each event.",
+                    "description": (
+                        "Only these fields of each event; one that no event has a value for "
+                        "is named in `warnings`."
+                    ),
                 },
             },
             [],

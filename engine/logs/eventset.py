@@ -148,6 +148,12 @@ class EventSet(Sequence[dict[str, Any]]):
         cols = ", ".join(f'"{c}"' for c in columns)
         return self.query(f"SELECT {cols} FROM {{events}} ORDER BY pos")
 
+    def held(self, *columns: str) -> set[str]:
+        """Which of ``columns`` some event of the set has a value for."""
+        counts = ", ".join(f'count("{c}")' for c in columns)
+        (row,) = self.query(f"SELECT {counts} FROM {{events}}")
+        return {c for c, n in zip(columns, row, strict=True) if n}
+
     def dicts(self, *columns: str) -> list[dict[str, Any]]:
         """Each event as a dict of only ``columns`` (absent ones None): what a loop over
         a few fields needs, without reading the events back."""

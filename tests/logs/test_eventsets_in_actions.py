@@ -180,6 +180,13 @@ def test_search_logs_fields_come_from_the_columns_as_from_the_events(tmp_path: P
         whole = call(ctx, "auth0.search_logs", **{**args, "fields": None})["events"]
         assert got["events"] == [{k: e.get(k) for k in args["fields"]} for e in whole]
         assert got["count"] == len(whole) > 0
+        assert not [w for w in got["warnings"] if w.startswith("fields:")]
+        # a field no event has a value for is said, from the columns and from the events alike
+        for picked in (["ip", "User_name"], ["ip", "User_name", "details"]):
+            odd = call(ctx, "auth0.search_logs", **{**args, "fields": picked})
+            said = [w for w in odd["warnings"] if w.startswith("fields:")]
+            assert len(said) == 1 and "'User_name'" in said[0], said
+            assert odd["events"] == [{k: e.get(k) for k in picked} for e in whole]
 
 
 @pytest.mark.parametrize(
