@@ -121,9 +121,18 @@ class CacheEntry:
         """A name in the entry's folder for a file being written (renamed when whole)."""
         return self.folder / f".{stem}.{os.getpid()}.{threading.get_ident()}.{suffix}"
 
-    def keep(self, columns: Path, raw: Path, rows: int, profile: Profile, unique: bool) -> None:
+    def keep(
+        self,
+        columns: Path,
+        raw: Path,
+        rows: int,
+        profile: Profile,
+        unique: bool,
+        said: list[str] | None = None,
+    ) -> None:
         """Make the entry whole: the columns written at ``columns`` (a ``temporary`` name) take
-        their place, then ``meta.json`` says what they hold; ``raw``: the file their rids number.
+        their place, then ``meta.json`` says what they hold; ``raw``: the file their rids number;
+        ``said``: the warnings of the read, which every run from the entry says again.
 
         Raises ``OSError`` when the cache cannot be written.
         """
@@ -137,6 +146,7 @@ class CacheEntry:
                     "profile": asdict(profile),
                     "unique": unique,
                     "index": None,  # added by the first read-back (``add_index``)
+                    "said": said or [],
                 }
             )
 

@@ -269,6 +269,19 @@ class LineIndex:
         return out
 
 
+def line_number(path: Path, value: int) -> int | None:
+    """The line of ``path`` that holds its ``value``-th value (1-based, as DuckDB's reader
+    counts them: blank and whitespace-only lines are no values), None past the last."""
+    seen = 0
+    with _open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if line.removeprefix(_BOM).strip() if number == 1 else line.strip():
+                seen += 1
+                if seen == value:
+                    return number
+    return None
+
+
 def _prefetch(handle: BinaryIO, spans: list[tuple[int, int]]) -> None:
     """Ask the kernel to start reading every span (ascending) at once, spans less than
     ``_NEAR`` apart as one (``posix_fadvise`` WILLNEED, a hint: nothing changes where it is

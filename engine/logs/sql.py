@@ -33,7 +33,8 @@ by checking both, not promised by either): a number beyond a double's range
 (``1E400``: DuckDB keeps the text, Python reads ``Infinity``), an object with
 a key twice (DuckDB keeps both), and nesting deeper than ``engine.depth``
 cuts. An event with a top-level key twice is refused (``LogFileError``, the line
-named), where Python would keep the last, and so is a lone surrogate escape
+named), where Python would keep the last (the store then reads the file with the exact
+reader, and says so: ``store._repeated_key``), and so is a lone surrogate escape
 (``"\\ud800"``), which Python's ``json`` reads; a line holding ``null`` loads
 as an event with no fields.
 """

@@ -56,6 +56,7 @@ from engine.errors import ConfigError, DamagedCache, LogFileError
 from engine.logs.cache import CacheEntry, cache_entry, clear, sql_literal
 from engine.logs.eventset import IDENTITY_TEXT, EventSet, Source, identity
 from engine.logs.files import Profile, Undated, iter_events, window_message
+from engine.logs.lines import line_number
 from engine.logs.sql import (
     events_sql,
     first_line,
@@ -71,6 +72,8 @@ Window = tuple[datetime, datetime]
 TABLE = "events"  # the table of a source's database file
 _DAMAGE = "Corrupt database file"  # DuckDB's words for a block whose checksum fails
 MEMORY_LIMIT = "400MB"  # SOAR_DUCKDB_MEMORY: a million events' columns spill a little past it
+# DuckDB's refusal of an object with a key twice: the value's number (1-based) and the key
+_REPEATED = re.compile(r'in line (\d+): .* has duplicate key "(.{0,100}?)"', re.DOTALL)
 # an Auth0 event type is a short lower-case code (s, fp, sapi, limit_wc, gd_auth_succeed)
 _TYPE_CODE = r"[a-z][a-z0-9_]{0,63}"
 
@@ -205,6 +208,7 @@ class EventStore:
                 self.warnings.append(f"the cache of {path} was not written ({exc})")
                 entry = None
         name = self.new_name("file")
+        before = len(self.warnings)
         try:
             raw, out, read = self._load(path, name, entry)
         except OSError as exc:  # the cache's folder cannot take it: memory does
@@ -215,7 +219,8 @@ class EventStore:
             raw, out, read = self._load(path, name, entry)
         if entry is not None and isinstance(out, Path):  # the entry is made whole
             try:
-                entry.keep(out, raw, read.rows, read.profile, read.unique)
+                of_file = self.warnings[before:]  # of the file itself: said again from the cache
+                entry.keep(out, raw, read.rows, read.profile, read.unique, of_file)
                 out = entry.columns
             except OSError as exc:  # the run goes on from the file written, and says so
                 self.warnings.append(f"the cache of {path} was not written ({exc})")
@@ -239,6 +244,7 @@ class EventStore:
         meta = entry.meta()
         raw = path if meta["raw"] == "source" else entry.normalized
         self._entries.append(entry)  # before its first read: a damaged one is removed
+        self.warnings += [str(w) for w in meta.get("said", [])]
         view = self._table_view(entry.columns)
         source = Source(
             str(path),
@@ -293,8 +299,9 @@ class EventStore:
         if _looks_like_lines(path):
             try:
                 alias, read = self._columns(path, out)
-            except LogFileError:
+            except LogFileError as exc:
                 read = None  # not JSON lines DuckDB can read: the exact reader names what is wrong
+                self.warnings += _repeated_key(path, exc)
             if read is not None and read.plain:
                 return path, out or _in_memory(alias), read
             if out is not None:
@@ -574,6 +581,20 @@ class PageSink:
 def _plain_types(kinds: list[str | None] | None) -> bool:
     """Whether every ``type`` is an Auth0 event code, as the exact reader takes them as they are."""
     return all(kind is not None and re.fullmatch(_TYPE_CODE, kind) for kind in kinds or [])
+
+
+def _repeated_key(path: Path, exc: LogFileError) -> list[str]:
+    """The warning for an event with a key twice, which DuckDB refuses and the exact reader
+    reads as JavaScript and jq do (the last value kept): where, and what is kept."""
+    found = _REPEATED.search(str(exc))
+    if found is None:
+        return []
+    line = line_number(path, int(found[1]))
+    where = f"{path}:{line}" if line is not None else str(path)
+    return [
+        f"{where}: an event has the key {found[2]!r} twice: the last value is kept, as "
+        "JavaScript and jq keep it (and so in any other event with a key twice)"
+    ]
 
 
 def _looks_like_lines(path: Path) -> bool:

@@ -242,6 +242,33 @@ def test_the_columns_give_every_date_and_id_back_though_the_table_leaves_repeats
     assert left_out == (1, 3)  # the date in Auth0's form; the three _id equal to their log_id
 
 
+def test_an_event_with_a_key_twice_keeps_the_last_value_and_says_where_every_time(
+    tmp_path: Path,
+) -> None:
+    # DuckDB refuses such an object; the exact reader keeps the last value, as jq and
+    # JavaScript do. The warning names the line itself (DuckDB counts only non-blank ones)
+    f = tmp_path / "repeated.jsonl"
+    f.write_text(
+        '{"type": "s", "date": "2026-11-18T10:00:00.000Z", "log_id": "a"}\n\n  \n'
+        '{"type": "s", "type": "fp", "date": "2026-11-18T10:00:01.000Z", "log_id": "b"}\n'
+    )
+    cache = tmp_path / "cache"
+    for n in range(2):  # the read that writes the cache, then one from it
+        with EventStore(tmp_path / f"w{n}", cache) as store:
+            found = search_events(store, f, 'type:"fp"', None, None)
+            assert (
+                [e["log_id"] for e in found.events]
+                == ["b"]
+                == [e["log_id"] for e in search_file(f, 'type:"fp"', None, None).events]
+            )
+            assert store.source(f).cached == (n == 1)
+            (said,) = [w for w in found.warnings if "twice" in w]
+            assert said.startswith(f"{f}:4: an event has the key 'type' twice: the last value")
+        with EventStore(tmp_path / f"c{n}", cache) as store:
+            counted, warnings = count_events(store, f, 'type:"s"', None, None)
+            assert counted == 1 and any(f"{f}:4:" in w for w in warnings)
+
+
 def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> None:
     rng = random.Random(7)
     for trial in range(30):
