@@ -269,17 +269,31 @@ class LineIndex:
         return out
 
 
-def line_number(path: Path, value: int) -> int | None:
+def line_number(path: Path, value: int, block: int = BLOCK) -> int | None:
     """The line of ``path`` that holds its ``value``-th value (1-based, as DuckDB's reader
-    counts them: blank and whitespace-only lines are no values), None past the last."""
-    seen = 0
+    counts them: blank and whitespace-only lines are no values), None past the last.
+
+    Read a block at a time, keeping of a line only whether it holds more than blanks: a
+    line of any length (DuckDB takes a value padded with megabytes of blanks) costs one
+    block of memory.
+    """
+    seen = number = 0
+    filled = False  # whether the line read so far holds more than blanks
     with _open(path) as handle:
-        for number, line in enumerate(handle, 1):
-            if line.removeprefix(_BOM).strip() if number == 1 else line.strip():
-                seen += 1
-                if seen == value:
-                    return number
-    return None
+        head = handle.read(max(block, len(_BOM)))
+        data = head.removeprefix(_BOM)
+        while head:
+            *ended, rest = data.split(b"\n")
+            for piece in ended:
+                number += 1
+                if filled or piece.strip():
+                    seen += 1
+                    if seen == value:
+                        return number
+                filled = False
+            filled = filled or bool(rest.strip())
+            head = data = handle.read(block)
+    return number + 1 if filled and seen + 1 == value else None
 
 
 def _prefetch(handle: BinaryIO, spans: list[tuple[int, int]]) -> None:

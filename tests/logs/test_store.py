@@ -17,7 +17,7 @@ from engine.auth0.search import count_events, search_events, search_file
 from engine.errors import LogFileError
 from engine.logs.eventset import EventSet
 from engine.logs.files import iter_events
-from engine.logs.lines import LineIndex
+from engine.logs.lines import LineIndex, line_number
 from engine.logs.query import field_text
 from engine.logs.store import EventStore
 
@@ -267,6 +267,23 @@ def test_an_event_with_a_key_twice_keeps_the_last_value_and_says_where_every_tim
         with EventStore(tmp_path / f"c{n}", cache) as store:
             counted, warnings = count_events(store, f, 'type:"s"', None, None)
             assert counted == 1 and any(f"{f}:4:" in w for w in warnings)
+
+
+def test_a_value_s_line_is_found_whatever_the_blocks_and_blank_lines(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    for trial in range(40):
+        lines = [
+            rng.choice(["", "  ", "\r", "{}", '{"a": "' + "x" * rng.randint(0, 90) + '"}'])
+            for _ in range(rng.randint(0, 25))
+        ]
+        text = ("\ufeff" if trial % 5 == 0 else "") + "\n".join(lines)
+        text += "\n" if trial % 2 else ""
+        f = tmp_path / f"v{trial}.jsonl"
+        f.write_text(text, encoding="utf-8")
+        valued = [n for n, line in enumerate(lines, 1) if line.strip()]  # the lines DuckDB counts
+        for block in (1, 7, 64, 1 << 20):
+            found = [line_number(f, v, block=block) for v in range(1, len(valued) + 2)]
+            assert found == [*valued, None], (trial, block)
 
 
 def test_the_line_index_finds_every_line_whatever_the_blocks(tmp_path: Path) -> None:
