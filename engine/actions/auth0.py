@@ -146,10 +146,8 @@ def search_logs(ctx: ActionContext, args: Mapping[str, Any]) -> Result:
             held = events.held(*keep)
             events = events.dicts(*keep)  # from the columns: no event read back
         else:
-            picked = []
-            for e in events:
-                picked.append({k: e.get(k) for k in keep})
-                held.update(k for k in keep if e.get(k) is not None)
+            picked = [{k: e.get(k) for k in keep} for e in events]
+            held = {k for row in picked for k, v in row.items() if v is not None}
             events = picked
         # a misspelt field (User_name) is null in every event: said, not taken for an answer
         warnings += [
