@@ -9,6 +9,7 @@ recorded on the tenant for tests and drills to read.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from engine.emulator.params import (
@@ -76,7 +77,7 @@ def users(
         if (page + 1) * per_page > MAX_RESULTS:
             return 400, boom(400, CAP_MESSAGE, "invalid_paging")
         sort = sort_param(q) or ("date", -1)
-        positions = tenant.logs.by_user(uid)
+        positions: Sequence[int] = tenant.logs.by_user(uid)
         logs = tenant.logs
         if sort[0] == "log_id" or (sort[0] == "date" and logs.dates_sorted):
             positions = positions if sort[1] > 0 else positions[::-1]

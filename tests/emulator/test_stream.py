@@ -82,7 +82,7 @@ def test_jsonl_items_are_the_log_objects_with_the_token_verbatim(
     # are not), log_id within a date; data exactly the tenant's event
     order = sorted(range(len(logs)), key=lambda n: (logs.dates[n], logs.ids[n]))
     assert [i["log_id"] for i in items] == [logs.ids[n] for n in order]
-    assert logs.ids != [logs.ids[n] for n in order]  # the tenant's id order is not its dates'
+    assert list(logs.ids) != [logs.ids[n] for n in order]  # the tenant's id order is not its dates'
     for at in (0, len(logs) // 2, len(logs) - 1):
         assert items[at] == {"log_id": logs.ids[order[at]], "data": logs.get(order[at])}
     assert (stats.retries, stats.duplicates, stats.undelivered, stats.health) == (0, 0, 0, [])
@@ -191,7 +191,7 @@ def test_disorder_is_seeded_and_bounded() -> None:
 
         first, again, other = order(3), order(3), order(4)
     assert first == again != other
-    assert sorted(first) == logs.ids and first != logs.ids
+    assert sorted(first) == list(logs.ids) and first != list(logs.ids)
     where = {log_id: n for n, log_id in enumerate(logs.ids)}
     moves = [abs(n - where[log_id]) for n, log_id in enumerate(first)]
     assert 0 < max(moves) <= 100  # within a batch and across the adjacent one, no further
