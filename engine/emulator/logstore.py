@@ -91,7 +91,6 @@ class LogStore:
             date = event.get("date")
             self.raw_dates.append(date if key != date else None)
             self._add_columns(pos, event, code_of)
-        self._raw.seal()  # a tenant of fewer events than Packed.PRIMING: its dictionary now
         if any(a > b or (a == b and b) for a, b in pairwise(self.ids)):
             self._reorder(self._unique(sorted(range(len(self.ids)), key=self.ids.__getitem__)))
         self.runs = self._runs()

@@ -39,7 +39,9 @@ def packed(texts: list[bytes]) -> Packed:
     return store
 
 
-@pytest.mark.parametrize("n", [0, 1, Packed.PRIMING - 1, Packed.PRIMING, Packed.PRIMING + 1, 700])
+@pytest.mark.parametrize(
+    "n", [0, 1, Packed.PRIMING - 1, Packed.PRIMING, Packed.PRIMING + 1, Packed.PRIMING + 300]
+)
 def test_every_text_comes_back_the_same_before_and_after_the_dictionary(n: int) -> None:
     real = real_texts()
     texts = [real[i % len(real)] + b" " * (i % 3) for i in range(n)]
@@ -59,7 +61,7 @@ def test_every_text_comes_back_the_same_before_and_after_the_dictionary(n: int) 
 
 def test_events_keep_a_fraction_of_their_size() -> None:
     real = real_texts()
-    texts = [real[i % len(real)] for i in range(2000)]
+    texts = [real[i % len(real)] for i in range(Packed.PRIMING + 2000)]
     store = packed(texts)
     store.seal()
     size = sum(map(len, texts))
@@ -76,7 +78,7 @@ def test_a_text_unlike_the_dictionary_and_a_large_one_come_back() -> None:
     assert store[-3] == odd and store[-2] == large and store[-1] == b""
 
 
-@pytest.mark.parametrize("n", [5, 400])
+@pytest.mark.parametrize("n", [5, Packed.PRIMING + 100])
 def test_a_reordered_store_reads_in_the_new_order(n: int) -> None:
     texts = [f'{{"log_id":"{i:05d}","n":{i}}}'.encode() for i in range(n)]
     store = packed(texts)
