@@ -30,10 +30,10 @@ class Packed:
 
     The first texts are held as they are until the dictionary is made (``PRIMING``
     of them, or ``seal``): a drill's tenant of 3,000 events stays as it is, where
-    compressing would save 3 MB and cost 60 ms to build. Measured on 100,000 events of the bench's
-    export (991 bytes each): 113 bytes kept at level 2, in 16-18 us to compress and
-    about 3 us to read back; level 6 keeps 100 in 22-24 us, level 1 123 in 17-18 us,
-    and with no dictionary an event keeps 522.
+    compressing would save 3 MB and cost 50 ms to build. Measured on 100,000 events
+    of the bench's export (991 bytes each): 113 bytes kept at level 2, in 16-18 us
+    to compress and about 3 us to read back; level 6 keeps 100 in 22-24 us, level 1
+    123 in 17-18 us, and with no dictionary an event keeps 522.
     """
 
     PRIMING = 4096
