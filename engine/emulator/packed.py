@@ -94,10 +94,7 @@ class Packed:
             out._primer = [self._primer[i] for i in order]
             return out
         out._primer, out._zdict, out._compress = None, self._zdict, self._compress
-        for i in order:
-            start, end = _span(self._ends, i)
-            out._data += self._data[start:end]
-            out._ends.append(len(out._data))
+        out._data, out._ends = _gathered(self._data, self._ends, order)
         return out
 
 
@@ -139,10 +136,7 @@ class Texts(Sequence[str]):
     def reordered(self, order: Iterable[int]) -> Texts:
         """The strings at the positions ``order`` lists, in that order."""
         out = Texts()
-        for i in order:
-            start, end = _span(self._ends, i)
-            out._data += self._data[start:end]
-            out._ends.append(len(out._data))
+        out._data, out._ends = _gathered(self._data, self._ends, order)
         return out
 
 
@@ -153,3 +147,15 @@ def _span(ends: array[int], pos: int) -> tuple[int, int]:
     if not 0 <= pos < len(ends):
         raise IndexError("position out of range")
     return (ends[pos - 1] if pos else 0), ends[pos]
+
+
+def _gathered(
+    data: bytearray, ends: array[int], order: Iterable[int]
+) -> tuple[bytearray, array[int]]:
+    """The items at the positions ``order`` lists, in that order: a new buffer and its ends."""
+    out, out_ends = bytearray(), array("Q")
+    for i in order:
+        start, end = _span(ends, i)
+        out += data[start:end]
+        out_ends.append(len(out))
+    return out, out_ends
